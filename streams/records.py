@@ -1,0 +1,219 @@
+"""Typed, frozen records: what travels on the topics and what the tables hold.
+
+Each record here has one Avro schema in `schemas/` (named in `AVRO_NAME`); `codec` maps between
+them. Field meanings are documented once, in the `.avsc` files; the validators below add the rules
+Avro cannot express (a list suppression names its list, datetimes are aware UTC, ...).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "RECORD_TYPES",
+    "Classification",
+    "DeadLetter",
+    "DeadLetterKind",
+    "Record",
+    "RuleFailure",
+    "SendDecision",
+    "SendKind",
+    "SendRequest",
+    "SuppressionChange",
+    "SuppressionEntry",
+    "SuppressionOutcome",
+    "SuppressionReason",
+    "SuppressionScope",
+    "SuppressionState",
+    "UnsubscribeClick",
+    "UnsubscribeMethod",
+    "UtcMillis",
+    "Verdict",
+]
+
+Classification = Literal["commercial", "transactional"]
+SendKind = Literal["bulk", "one_off"]
+Verdict = Literal["allow", "deny"]
+SuppressionScope = Literal["list", "account", "platform"]
+SuppressionReason = Literal["unsubscribe", "complaint", "hard_bounce", "erasure", "manual"]
+SuppressionOutcome = Literal["added", "already_suppressed", "replayed"]
+UnsubscribeMethod = Literal["one_click", "link", "reply", "feedback_loop", "manual", "api"]
+DeadLetterKind = Literal["undecodable", "unknown_schema", "invalid"]
+
+
+def _utc_millis(moment: datetime) -> datetime:
+    """Avro timestamp-millis keeps milliseconds; truncating here makes a round trip exact."""
+    moment = moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+UtcMillis = Annotated[AwareDatetime, AfterValidator(_utc_millis)]
+_Id = Field(min_length=1, max_length=200)
+_RecipientKey = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class Record(BaseModel):
+    """Base of every wire record: frozen, strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    AVRO_NAME: ClassVar[str]
+
+
+class SendRequest(Record):
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.SendRequest"
+
+    request_id: str = _Id
+    account_id: str = _Id
+    list_id: str | None = Field(default=None, min_length=1, max_length=200)
+    recipient: str = Field(min_length=1, max_length=512)
+    jurisdiction: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    classification: Classification
+    honor_list_opt_outs: bool = False
+    send_kind: SendKind = "bulk"
+    from_address: str = Field(min_length=3, max_length=512)
+    subject: str = Field(max_length=998)
+    requested_at: UtcMillis
+
+
+class RuleFailure(Record):
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.RuleFailure"
+
+    rule: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
+    law: str
+    explanation: str
+
+
+class SuppressionEntry(Record):
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.SuppressionEntry"
+
+    scope: SuppressionScope
+    account_id: str | None = None
+    list_id: str | None = None
+    reason: SuppressionReason
+    since: UtcMillis
+    source: str
+    source_event_id: str
+
+    @model_validator(mode="after")
+    def _scope_names_its_target(self) -> SuppressionEntry:
+        _check_scope_target(self.scope, self.account_id, self.list_id, platform_names_account=False)
+        return self
+
+    def target(self) -> tuple[str, str | None, str | None]:
+        """What the entry suppresses; two entries with the same target are the same suppression."""
+        return (self.scope, self.account_id, self.list_id)
+
+
+class SuppressionState(Record):
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.SuppressionState"
+
+    entries: tuple[SuppressionEntry, ...] = ()
+    applied_event_ids: tuple[str, ...] = ()
+
+
+class SendDecision(Record):
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.SendDecision"
+
+    request_id: str
+    account_id: str
+    recipient_key: str = _RecipientKey
+    verdict: Verdict
+    failures: tuple[RuleFailure, ...] = ()
+    policy_version: str
+    decided_at: UtcMillis
+    request_offset: str
+    suppressions_seen: tuple[SuppressionEntry, ...] = ()
+    state_offsets: dict[str, int] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _verdict_matches_failures(self) -> SendDecision:
+        if (self.verdict == "deny") != bool(self.failures):
+            raise ValueError("a decision denies exactly when some rule failed")
+        return self
+
+
+class UnsubscribeClick(Record):
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.UnsubscribeClick"
+
+    click_id: str = _Id
+    recipient_key: str = _RecipientKey
+    scope: SuppressionScope
+    account_id: str | None = Field(default=None, min_length=1, max_length=200)
+    list_id: str | None = Field(default=None, min_length=1, max_length=200)
+    method: UnsubscribeMethod
+    reason: SuppressionReason = "unsubscribe"
+    clicked_at: UtcMillis
+
+    @model_validator(mode="after")
+    def _scope_names_its_target(self) -> UnsubscribeClick:
+        _check_scope_target(self.scope, self.account_id, self.list_id, platform_names_account=True)
+        return self
+
+
+class SuppressionChange(Record):
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.SuppressionChange"
+
+    recipient_key: str = _RecipientKey
+    entry: SuppressionEntry
+    outcome: SuppressionOutcome
+    changed_at: UtcMillis
+
+
+class DeadLetter(Record):
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.DeadLetter"
+
+    origin_topic: str
+    origin_partition: int = Field(ge=0)
+    origin_offset: int = Field(ge=0)
+    original_key: bytes | None = None
+    original_value: bytes | None = None
+    error_kind: DeadLetterKind
+    reason: str
+    agent: str
+    failed_at: UtcMillis
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_is_short(cls, reason: str) -> str:
+        return reason if len(reason) <= 2000 else reason[:1997] + "..."
+
+
+def _check_scope_target(
+    scope: str, account_id: str | None, list_id: str | None, *, platform_names_account: bool
+) -> None:
+    """A suppression names exactly what it reaches.
+
+    A click at platform scope may say which account's mail it came from (for the audit); the
+    suppression entry it makes does not, so two platform entries are always the same target.
+    """
+    if scope == "platform":
+        if list_id or (account_id and not platform_names_account):
+            raise ValueError("a platform suppression names no list and no account")
+    elif scope == "account":
+        if not account_id or list_id:
+            raise ValueError("an account suppression names its account and no list")
+    elif not (account_id and list_id):
+        raise ValueError("a list suppression names its account and its list")
+
+
+RECORD_TYPES: tuple[type[Record], ...] = (
+    SendRequest,
+    RuleFailure,
+    SuppressionEntry,
+    SuppressionState,
+    SendDecision,
+    UnsubscribeClick,
+    SuppressionChange,
+    DeadLetter,
+)

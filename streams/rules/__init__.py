@@ -1,0 +1,65 @@
+"""The gate's rules, as one ordered table that reads like the policy, and `decide`.
+
+A decision lists every rule that failed, in table order, not only the first: a sender fixing a
+template or a list wants all of its problems at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from streams.policy import Policy
+from streams.records import SendDecision, SendRequest
+from streams.rules.address import INVALID_RECIPIENT_ADDRESS, ROLE_ADDRESS
+from streams.rules.base import RecipientView, Rule
+from streams.rules.suppression import ACCOUNT_UNSUBSCRIBED, LIST_UNSUBSCRIBED, PLATFORM_SUPPRESSED
+
+__all__ = ["RULES", "RecipientView", "Rule", "decide", "rule_named"]
+
+RULES: tuple[Rule, ...] = (
+    # Who may not be mailed at all.
+    INVALID_RECIPIENT_ADDRESS,
+    PLATFORM_SUPPRESSED,
+    # Who asked this sender to stop.
+    ACCOUNT_UNSUBSCRIBED,
+    LIST_UNSUBSCRIBED,
+    # Who cannot consent to marketing.
+    ROLE_ADDRESS,
+)
+
+_BY_NAME = {rule.name: rule for rule in RULES}
+if len(_BY_NAME) != len(RULES):
+    raise RuntimeError("gate rule names must be unique")
+
+
+def rule_named(name: str) -> Rule:
+    return _BY_NAME[name]
+
+
+def decide(
+    request: SendRequest,
+    view: RecipientView,
+    policy: Policy,
+    *,
+    recipient_key: str,
+    decided_at: datetime,
+    request_offset: str,
+    state_offsets: Mapping[str, int],
+) -> SendDecision:
+    """Run every rule on the request; deny when any fails, naming each one."""
+    failures = tuple(
+        failure for rule in RULES if (failure := rule.evaluate(request, view, policy)) is not None
+    )
+    return SendDecision(
+        request_id=request.request_id,
+        account_id=request.account_id,
+        recipient_key=recipient_key,
+        verdict="deny" if failures else "allow",
+        failures=failures,
+        policy_version=policy.policy_version,
+        decided_at=decided_at,
+        request_offset=request_offset,
+        suppressions_seen=view.suppressions,
+        state_offsets=dict(state_offsets),
+    )

@@ -1,0 +1,105 @@
+"""Suppression rules: people who asked not to be mailed, at platform, account and list scope.
+
+Transactional mail (a receipt, a password reset) is not covered by an unsubscribe from marketing:
+CAN-SPAM's opt-out duty (15 U.S.C. §7704(a)(4)) applies to commercial messages only, and so do
+CASL s.11 and PECR reg. 22. It honours list and account unsubscribes only when the request (or the
+policy) says so, like Salesforce's "honour list-level opt-outs". Platform suppressions (complaint,
+hard bounce, erasure, operator) stop every message.
+"""
+
+from __future__ import annotations
+
+from streams.policy import Policy
+from streams.records import SendRequest, SuppressionEntry
+from streams.rules.base import RecipientView, Rule
+
+__all__ = ["ACCOUNT_UNSUBSCRIBED", "LIST_UNSUBSCRIBED", "PLATFORM_SUPPRESSED"]
+
+_OPT_OUT_LAW = (
+    "CAN-SPAM 15 U.S.C. §7704(a)(4); CASL s.11(3); GDPR Art. 21(3) and PECR reg. 22; "
+    "Spam Act 2003 (Cth) s.16 and s.18"
+)
+
+_REASON_WORDS = {
+    "unsubscribe": "asked to receive no mail sent through this platform",
+    "complaint": "reported a message as spam",
+    "hard_bounce": "has an address that hard-bounced (it does not exist or cannot receive mail)",
+    "erasure": "asked for their personal data to be erased",
+    "manual": "was suppressed by a platform operator",
+}
+
+
+def _since(entry: SuppressionEntry) -> str:
+    return entry.since.strftime("%Y-%m-%d")
+
+
+def _honours_opt_outs(request: SendRequest, policy: Policy) -> bool:
+    return (
+        request.classification == "commercial"
+        or request.honor_list_opt_outs
+        or policy.transactional_honors_opt_outs_by_default
+    )
+
+
+def _platform_suppressed(request: SendRequest, view: RecipientView, policy: Policy) -> str | None:
+    for entry in view.suppressions:
+        if entry.scope == "platform":
+            return (
+                f"The recipient {_REASON_WORDS[entry.reason]} on {_since(entry)}, so no account "
+                "on this platform may email them."
+            )
+    return None
+
+
+def _account_unsubscribed(request: SendRequest, view: RecipientView, policy: Policy) -> str | None:
+    if not _honours_opt_outs(request, policy):
+        return None
+    for entry in view.suppressions:
+        if entry.scope == "account" and entry.account_id == request.account_id:
+            return (
+                f"The recipient unsubscribed from all mail of account {request.account_id} on "
+                f"{_since(entry)}; an unsubscribe must be honoured for every later "
+                f"{request.classification} message from this sender."
+            )
+    return None
+
+
+def _list_unsubscribed(request: SendRequest, view: RecipientView, policy: Policy) -> str | None:
+    if request.list_id is None or not _honours_opt_outs(request, policy):
+        return None
+    for entry in view.suppressions:
+        if (
+            entry.scope == "list"
+            and entry.account_id == request.account_id
+            and entry.list_id == request.list_id
+        ):
+            return (
+                f"The recipient unsubscribed from list {request.list_id} on {_since(entry)}; "
+                "mail to that list must stop."
+            )
+    return None
+
+
+PLATFORM_SUPPRESSED = Rule(
+    name="platform-suppressed",
+    law=(
+        "Platform policy: complaints, hard bounces and erasure requests stop all mail "
+        "(CAN-SPAM 15 U.S.C. §7704(a)(4); GDPR Art. 17; Gmail and Yahoo bulk-sender rules)"
+    ),
+    description="The recipient is suppressed for every account on the platform.",
+    check=_platform_suppressed,
+)
+
+ACCOUNT_UNSUBSCRIBED = Rule(
+    name="account-unsubscribed",
+    law=_OPT_OUT_LAW,
+    description="The recipient unsubscribed from everything this account sends.",
+    check=_account_unsubscribed,
+)
+
+LIST_UNSUBSCRIBED = Rule(
+    name="list-unsubscribed",
+    law=_OPT_OUT_LAW,
+    description="The recipient unsubscribed from the list this message goes to.",
+    check=_list_unsubscribed,
+)

@@ -1,0 +1,74 @@
+"""One frozen settings object, read once from `SENDGATE_*` environment variables.
+
+Nothing else in sendgate reads the environment. Units are in the names; secrets are SecretStr and
+never printed.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streams.errors import SendgateError
+
+__all__ = ["PROJECT_ROOT", "Settings", "ensure_recipient_key_secret", "get_settings"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Where the services are, how topics are named, and the secrets."""
+
+    model_config = SettingsConfigDict(env_prefix="SENDGATE_", frozen=True, extra="ignore")
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = Field(default="", description="Prepended to every topic and the app id.")
+    topic_partitions: int = Field(default=6, ge=1, le=1000)
+    topic_replication_factor: int = Field(default=1, ge=1)
+    database_url: SecretStr = SecretStr(f"sqlite:///{PROJECT_ROOT / '.data' / 'ledger.sqlite3'}")
+    recipient_key_secret: SecretStr | None = None
+    recipient_key_secret_file: Path = PROJECT_ROOT / ".data" / "recipient-key.secret"
+    policy_file: Path | None = None
+    data_dir: Path = PROJECT_ROOT / ".data"
+    table_store: str = "rocksdict://"
+    worker_web_port: int = Field(default=6066, ge=0, le=65535)
+    state_fence_timeout_s: float = Field(default=30.0, gt=0)
+    gate_batch_size: int = Field(default=500, ge=1)
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def app_id(self) -> str:
+        """The faust app id (consumer group, changelog prefix): fixed name, same prefix."""
+        return f"{self.topic_prefix}sendgate"
+
+    def recipient_secret(self) -> bytes:
+        """The platform secret behind recipient keys: from the setting, else from its file."""
+        if self.recipient_key_secret is not None:
+            return self.recipient_key_secret.get_secret_value().encode()
+        try:
+            return self.recipient_key_secret_file.read_text(encoding="utf-8").strip().encode()
+        except FileNotFoundError:
+            raise SendgateError(
+                "no recipient key secret: set SENDGATE_RECIPIENT_KEY_SECRET or create "
+                f"{self.recipient_key_secret_file} (the demo makes one)"
+            ) from None
+
+
+def ensure_recipient_key_secret(settings: Settings) -> None:
+    """Make a random secret in the ignored data folder when none is configured (demo only)."""
+    if settings.recipient_key_secret is not None or settings.recipient_key_secret_file.exists():
+        return
+    settings.recipient_key_secret_file.parent.mkdir(parents=True, exist_ok=True)
+    settings.recipient_key_secret_file.write_text(secrets.token_urlsafe(32) + "\n")
+    settings.recipient_key_secret_file.chmod(0o600)
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,66 @@
+"""The catalogue of sendgate's topics: the one place that names them.
+
+Every topic about a person is keyed by the recipient key and has the same partition count, so
+faust assigns partition N of each to the same worker (co-partitioning) and the gate finds the
+suppressions it needs in its local table. The faust app (`streams.app`) builds its topic objects
+from this catalogue; `sendgate topics create` creates them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from streams.settings import Settings
+
+__all__ = [
+    "DEAD_LETTERS",
+    "SEND_DECISIONS",
+    "SEND_REQUESTS",
+    "SUPPRESSIONS_CHANGELOG",
+    "SUPPRESSION_CHANGES",
+    "TOPICS",
+    "UNSUBSCRIBE_CLICKS",
+    "TopicSpec",
+]
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic: its base name, what it carries, and its Kafka configuration."""
+
+    name: str
+    carries: str
+    compacted: bool = False
+    config: dict[str, str] = field(default_factory=dict)
+
+    def full_name(self, settings: Settings) -> str:
+        return settings.topic(self.name)
+
+    def kafka_config(self) -> dict[str, str]:
+        policy = {"cleanup.policy": "compact" if self.compacted else "delete"}
+        return {**policy, **self.config}
+
+
+SEND_REQUESTS = TopicSpec("send-requests", "SendRequest, keyed by recipient key")
+SEND_DECISIONS = TopicSpec("send-decisions", "SendDecision, keyed by recipient key")
+UNSUBSCRIBE_CLICKS = TopicSpec("unsubscribe-clicks", "UnsubscribeClick, keyed by recipient key")
+SUPPRESSION_CHANGES = TopicSpec(
+    "suppression-changes", "SuppressionChange, keyed by recipient key (audit trail)"
+)
+DEAD_LETTERS = TopicSpec("dead-letters", "DeadLetter, keyed by the original record's key")
+SUPPRESSIONS_CHANGELOG = TopicSpec(
+    "sendgate-suppressions-changelog",
+    "faust changelog of the suppressions table (SuppressionState by recipient key)",
+    compacted=True,
+)
+"""faust names a table's changelog `<app id>-<table>-changelog`; the app id carries the same
+prefix as the topics, so `settings.topic()` gives the right name for both."""
+
+TOPICS: tuple[TopicSpec, ...] = (
+    SEND_REQUESTS,
+    SEND_DECISIONS,
+    UNSUBSCRIBE_CLICKS,
+    SUPPRESSION_CHANGES,
+    DEAD_LETTERS,
+    SUPPRESSIONS_CHANGELOG,
+)
