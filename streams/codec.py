@@ -62,7 +62,11 @@ class SchemaVersion:
 def fingerprint(expanded_schema: dict[str, Any]) -> int:
     """CRC-64-AVRO (Rabin) fingerprint of the schema's Parsing Canonical Form, as an integer."""
     canonical = fastavro.schema.to_parsing_canonical_form(expanded_schema)
-    return int(fastavro.schema.fingerprint(canonical, "CRC-64-AVRO"), 16)
+    # fastavro returns the fingerprint's bytes in little-endian order as hex (like Java's
+    # SchemaNormalization.fingerprint), so read them back little-endian: the integer is then the
+    # Rabin value of the Avro spec, and `<Q` in the header writes the same bytes Java writes.
+    wire_bytes = bytes.fromhex(fastavro.schema.fingerprint(canonical, "CRC-64-AVRO"))
+    return int.from_bytes(wire_bytes, "little")
 
 
 def _full_name(schema: dict[str, Any]) -> str:
@@ -175,7 +179,7 @@ class Codec:
         buffer.write(_HEADER.pack(MARKER, version.fingerprint))
         try:
             fastavro.schemaless_writer(buffer, version.parsed, record.model_dump())
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:
             raise CodecError(f"cannot encode {record.AVRO_NAME}: {exc}") from exc
         return buffer.getvalue()
 

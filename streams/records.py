@@ -139,7 +139,7 @@ class SendDecision(Record):
     @model_validator(mode="after")
     def _verdict_matches_failures(self) -> SendDecision:
         if (self.verdict == "deny") != bool(self.failures):
-            raise ValueError("a decision denies exactly when some rule failed")
+            raise ValueError("verdict must be deny exactly when failures is not empty")
         return self
 
 

@@ -34,7 +34,10 @@ class Settings(BaseSettings):
     recipient_key_secret_file: Path = PROJECT_ROOT / ".data" / "recipient-key.secret"
     policy_file: Path | None = None
     data_dir: Path = PROJECT_ROOT / ".data"
-    table_store: str = "rocksdict://"
+    table_store: str = Field(
+        default="rocksdb://",
+        description="faust table store; rocksdb:// is served by rocksdict (no python-rocksdb build).",
+    )
     worker_web_port: int = Field(default=6066, ge=0, le=65535)
     state_fence_timeout_s: float = Field(default=30.0, gt=0)
     gate_batch_size: int = Field(default=500, ge=1)

@@ -16,6 +16,7 @@ require_uint() {
 
 # tcp_open HOST PORT: true if something accepts a TCP connection there (2 s cap).
 tcp_open() {
+    # shellcheck disable=SC2016  # $0/$1 expand in the inner bash
     timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>/dev/null
 }
 

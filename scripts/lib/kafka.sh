@@ -22,6 +22,15 @@ KAFKA_MAIN_JAR="kafka_2.13-$KAFKA_VERSION.jar"
 
 kafka_addr() { printf '127.0.0.1:%s' "$KAFKA_PORT"; }
 
+# A running broker keeps the ports it was started with; refuse to pretend otherwise.
+kafka_check_running_ports() {
+    local want="listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT"
+    grep -qxF "$want" "$KAFKA_PROPS" 2>/dev/null && return 0
+    die "kafka is already running (pid $1) with other ports ($(grep -m1 '^listeners=' \
+        "$KAFKA_PROPS" 2>/dev/null || echo unknown)); 'scripts/services restart kafka' applies" \
+        "the requested ones"
+}
+
 # is_our_kafka PID: PID is a live broker running on our server.properties.
 is_our_kafka() {
     local cmd
@@ -56,6 +65,7 @@ kafka_pid() {
 #   response: size(4) | correlation_id(4) | error_code(2) | ...
 kafka_api_versions_ok() {
     local reply
+    # shellcheck disable=SC2016  # $0 expands in the inner bash
     reply=$(timeout 3 bash -c '
         exec 3<>"/dev/tcp/127.0.0.1/$0" || exit 1
         printf "\x00\x00\x00\x0c\x00\x12\x00\x00\x00\x00\x00\x01\x00\x02sg" >&3
@@ -175,6 +185,7 @@ kafka_wait_ready() {
 kafka_start() {
     local pid start=$SECONDS
     if pid=$(kafka_pid); then
+        kafka_check_running_ports "$pid"
         kafka_is_ready || log "kafka is running (pid $pid) but not ready yet; waiting"
         kafka_wait_ready "$pid"
         log "kafka already running (pid $pid) on $(kafka_addr)"
@@ -201,7 +212,7 @@ kafka_start() {
     # its own pid and execs java, so the recorded pid is the JVM's. fd 9 (our lock) is closed.
     # shellcheck disable=SC2086,SC2016
     (
-        cd "$KAFKA_DIR"
+        cd "$KAFKA_DIR" || exit 1
         exec setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$KAFKA_PIDFILE" \
             java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
             -Dlog4j.configuration="file:$KAFKA_LOG4J" -Dkafka.logs.dir="$KAFKA_DIR" \
@@ -251,6 +262,10 @@ kafka_stop() {
 kafka_status() {
     local pid
     if pid=$(kafka_pid); then
+        # Report the ports the running broker was started with.
+        local listeners
+        listeners=$(sed -n 's|^listeners=PLAINTEXT://127\.0\.0\.1:\([0-9]*\),.*|\1|p' "$KAFKA_PROPS" 2>/dev/null)
+        KAFKA_PORT=${listeners:-$KAFKA_PORT}
         if kafka_api_versions_ok; then
             log "kafka     running   pid $pid  $(kafka_addr)"
             return 0

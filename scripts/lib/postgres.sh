@@ -14,6 +14,19 @@ PG_BIN=""
 
 pg_addr() { printf '127.0.0.1:%s' "$PG_PORT"; }
 
+# pg_running_port: the port the running cluster was started with (from sendgate.conf).
+pg_running_port() {
+    sed -n 's/^port = \([0-9]*\)$/\1/p' "$PG_DATA/sendgate.conf" 2>/dev/null | head -n 1
+}
+
+pg_check_running_port() {
+    local running
+    running=$(pg_running_port)
+    [[ -z $running || $running == "$PG_PORT" ]] && return 0
+    die "postgres is already running (pid $1) on port $running, not $PG_PORT;" \
+        "'scripts/services restart postgres' applies the requested port"
+}
+
 # pg_run CMD...: run CMD as the cluster's owner. initdb and postgres refuse to run as root,
 # so as root that is the postgres OS user; otherwise the current user. Runs from / (the
 # postgres user may not be allowed into the caller's cwd); fd 9 (our lock) is not inherited.
@@ -118,7 +131,7 @@ pg_prepare_dirs() {
     [[ $PG_SOCKET_DIR == /tmp ]] || mkdir -p "$PG_SOCKET_DIR"
     [[ -f $PG_LOG ]] && mv -f "$PG_LOG" "$PG_LOG.1"
     : >"$PG_LOG"
-    chmod 700 "$PG_DIR"
+    chmod 711 "$PG_DIR"  # data/ itself stays 0700; 711 lets other users reach run/
     [[ $PG_SOCKET_DIR == /tmp ]] || chmod 755 "$PG_SOCKET_DIR"
     if ((EUID == 0)); then
         chown "$PG_OS_USER:" "$PG_DIR" "$PG_LOG"
@@ -220,6 +233,7 @@ SQL
 pg_start() {
     local pid start=$SECONDS
     if pid=$(pg_pid); then
+        pg_check_running_port "$pid"
         pg_find_bin
         pg_wait_ready "$start"
         pg_ensure_role_db
@@ -281,6 +295,12 @@ pg_stop() {
 pg_status() {
     local pid
     if pid=$(pg_pid); then
+        local running
+        running=$(pg_running_port)
+        if [[ -n $running && $running != "$PG_PORT" ]]; then
+            PG_PORT=$running
+            PG_URL="postgresql+psycopg://sendgate:sendgate@127.0.0.1:$PG_PORT/sendgate"
+        fi
         pg_find_bin
         if pg_isready_now; then
             log "postgres  running   pid $pid  $(pg_addr)  $PG_URL"

@@ -13,11 +13,18 @@ from streams.policy import Policy
 from streams.records import SendDecision, SendRequest
 from streams.rules.address import INVALID_RECIPIENT_ADDRESS, ROLE_ADDRESS
 from streams.rules.base import RecipientView, Rule
-from streams.rules.suppression import ACCOUNT_UNSUBSCRIBED, LIST_UNSUBSCRIBED, PLATFORM_SUPPRESSED
+from streams.rules.suppression import (
+    ACCOUNT_UNSUBSCRIBED,
+    LIST_UNSUBSCRIBED,
+    PLATFORM_SUPPRESSED,
+    SUPPRESSIONS_NOT_CURRENT,
+)
 
 __all__ = ["RULES", "RecipientView", "Rule", "decide", "rule_named"]
 
 RULES: tuple[Rule, ...] = (
+    # Whether the gate knows enough to decide.
+    SUPPRESSIONS_NOT_CURRENT,
     # Who may not be mailed at all.
     INVALID_RECIPIENT_ADDRESS,
     PLATFORM_SUPPRESSED,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from streams.policy import Policy
-from streams.recipient import is_valid_address
+from streams.recipient import is_valid_address, normalise_address
 from streams.records import SendRequest
 from streams.rules.base import RecipientView, Rule
 
@@ -22,7 +22,9 @@ def _invalid_address(request: SendRequest, view: RecipientView, policy: Policy) 
 def _role_address(request: SendRequest, view: RecipientView, policy: Policy) -> str | None:
     if request.classification != "commercial":
         return None
-    local_part = request.recipient.strip().rpartition("@")[0].lower()
+    # The normalised local part: `"info"@` is `info@` (RFC 5322 §3.2.4: a quoted-string is
+    # semantically identical to an atom), and case and Unicode forms fold as for the key.
+    local_part = normalise_address(request.recipient).rpartition("@")[0]
     if local_part not in policy.role_local_parts:
         return None
     return (

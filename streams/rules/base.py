@@ -16,6 +16,9 @@ class RecipientView:
     """The gate's state about one recipient at decision time."""
 
     suppressions: tuple[SuppressionEntry, ...] = ()
+    state_current: bool = True
+    """False when the gate could not confirm it had applied every unsubscribe acknowledged
+    before the request (see `streams.fence`); the gate then fails closed."""
 
 
 RuleCheck = Callable[[SendRequest, RecipientView, Policy], str | None]

@@ -13,7 +13,12 @@ from streams.policy import Policy
 from streams.records import SendRequest, SuppressionEntry
 from streams.rules.base import RecipientView, Rule
 
-__all__ = ["ACCOUNT_UNSUBSCRIBED", "LIST_UNSUBSCRIBED", "PLATFORM_SUPPRESSED"]
+__all__ = [
+    "ACCOUNT_UNSUBSCRIBED",
+    "LIST_UNSUBSCRIBED",
+    "PLATFORM_SUPPRESSED",
+    "SUPPRESSIONS_NOT_CURRENT",
+]
 
 _OPT_OUT_LAW = (
     "CAN-SPAM 15 U.S.C. §7704(a)(4); CASL s.11(3); GDPR Art. 21(3) and PECR reg. 22; "
@@ -38,6 +43,15 @@ def _honours_opt_outs(request: SendRequest, policy: Policy) -> bool:
         request.classification == "commercial"
         or request.honor_list_opt_outs
         or policy.transactional_honors_opt_outs_by_default
+    )
+
+
+def _not_current(request: SendRequest, view: RecipientView, policy: Policy) -> str | None:
+    if view.state_current:
+        return None
+    return (
+        "The gate could not confirm that it had every unsubscribe received before this request, "
+        "so it held the message back; send the request again."
     )
 
 
@@ -79,6 +93,16 @@ def _list_unsubscribed(request: SendRequest, view: RecipientView, policy: Policy
             )
     return None
 
+
+SUPPRESSIONS_NOT_CURRENT = Rule(
+    name="suppressions-not-current",
+    law=(
+        "Platform policy: fail closed rather than risk mailing someone who opted out "
+        "(CAN-SPAM 15 U.S.C. §7704(a)(4))"
+    ),
+    description="The gate's suppression state could not be confirmed current for this request.",
+    check=_not_current,
+)
 
 PLATFORM_SUPPRESSED = Rule(
     name="platform-suppressed",

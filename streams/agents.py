@@ -1,0 +1,148 @@
+"""The gate's agents: decode, call the pure rules and folds, emit. Nothing else decides here.
+
+- `keep_suppressions`: unsubscribe-clicks -> suppressions table (+ suppression-changes audit).
+- `decide_sends`: send-requests -> send-decisions, behind the state fence (`streams.fence`).
+
+Both run with concurrency 1: their effects on one partition must happen in log order. Bad input
+(undecodable bytes, an unknown schema, a record that fails validation, a key that is not the
+record's recipient key) goes to dead-letters with its origin and the reason, and the agent goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from streams.app import Gate
+from streams.errors import CodecError, InvalidRecordError
+from streams.fence import FenceTimeoutError
+from streams.records import (
+    DeadLetter,
+    SendRequest,
+    SuppressionState,
+    UnsubscribeClick,
+)
+from streams.rules import RecipientView, decide
+from streams.suppressions import apply_click
+
+__all__ = ["register_agents"]
+
+log = logging.getLogger(__name__)
+
+GATE_BATCH_WITHIN_S = 0.005
+"""How long the gate waits to fill a batch: latency added at low load, in exchange for one fence
+round trip per batch at high load."""
+
+
+def coordinates(message: Any) -> str:
+    return f"{message.topic}/{message.partition}/{message.offset}"
+
+
+async def dead_letter(gate: Gate, message: Any, agent: str, exc: Exception) -> None:
+    """Set a record aside with where it came from and why; log coordinates, never content."""
+    kind = getattr(exc, "error_kind", "invalid")
+    letter = DeadLetter(
+        origin_topic=message.topic,
+        origin_partition=message.partition,
+        origin_offset=message.offset,
+        original_key=message.key,
+        original_value=message.value,
+        error_kind=kind,
+        reason=str(exc),
+        agent=agent,
+        failed_at=gate.clock.now(),
+    )
+    await gate.emitter.emit(gate.dead_letters_topic, message.key, gate.codec.encode(letter))
+    log.warning("%s: dead-lettered %s (%s)", agent, coordinates(message), kind)
+
+
+def _recipient_key_of(message: Any) -> str:
+    key = message.key
+    if not key:
+        raise InvalidRecordError("record has no key; it must be keyed by the recipient key")
+    try:
+        return key.decode("ascii")
+    except UnicodeDecodeError:
+        raise InvalidRecordError("record key is not an ASCII recipient key") from None
+
+
+def read_suppressions(gate: Gate, key: bytes) -> SuppressionState | None:
+    raw = gate.suppressions.get(key)
+    return None if raw is None else gate.codec.decode(raw, SuppressionState)
+
+
+async def keep_suppression(gate: Gate, message: Any) -> None:
+    """Fold one unsubscribe click into the suppressions table."""
+    try:
+        click = gate.codec.decode(message.value or b"", UnsubscribeClick)
+        if _recipient_key_of(message) != click.recipient_key:
+            raise InvalidRecordError("record key differs from its recipient_key field")
+    except (CodecError, InvalidRecordError) as exc:
+        await dead_letter(gate, message, "keep_suppressions", exc)
+        return
+    state = read_suppressions(gate, message.key)
+    new_state, change = apply_click(state, click, source=coordinates(message), now=gate.clock.now())
+    if new_state != state:
+        gate.suppressions[message.key] = gate.codec.encode(new_state)
+    await gate.emitter.emit(gate.suppression_changes_topic, message.key, gate.codec.encode(change))
+
+
+async def decide_send(
+    gate: Gate, message: Any, state_offsets: Mapping[str, int], *, state_current: bool
+) -> None:
+    """Decide one send request and emit the decision."""
+    try:
+        request = gate.codec.decode(message.value or b"", SendRequest)
+        recipient_key = _recipient_key_of(message)
+        if recipient_key != gate.keyer.key(request.recipient):
+            raise InvalidRecordError(
+                "record key is not the recipient key of its recipient address; "
+                "publish with the sendgate producer (sendgate publish) to key it correctly"
+            )
+    except (CodecError, InvalidRecordError) as exc:
+        await dead_letter(gate, message, "decide_sends", exc)
+        return
+    state = read_suppressions(gate, message.key)
+    view = RecipientView(suppressions=state.entries if state else (), state_current=state_current)
+    decision = decide(
+        request,
+        view,
+        gate.policy,
+        recipient_key=recipient_key,
+        decided_at=gate.clock.now(),
+        request_offset=coordinates(message),
+        state_offsets=state_offsets,
+    )
+    await gate.emitter.emit(gate.decisions_topic, message.key, gate.codec.encode(decision))
+
+
+def register_agents(gate: Gate) -> None:
+    """Attach the agents to the gate's faust app."""
+    app = gate.app
+
+    @app.agent(gate.unsubscribe_clicks, name="keep_suppressions", concurrency=1)
+    async def keep_suppressions(stream: Any) -> None:
+        async for event in stream.events():
+            await keep_suppression(gate, event.message)
+            gate.applied_clicks.mark_applied(event.message.partition, event.message.offset)
+
+    @app.agent(gate.send_requests, name="decide_sends", concurrency=1)
+    async def decide_sends(stream: Any) -> None:
+        async for events in stream.take_events(
+            gate.settings.gate_batch_size, within=GATE_BATCH_WITHIN_S
+        ):
+            partitions = {event.message.partition for event in events}
+            try:
+                fence = await gate.fence.wait(partitions)
+                state_current = True
+            except FenceTimeoutError as exc:
+                log.error("decide_sends: failing closed: %s", exc)
+                fence, state_current = {}, False
+            for event in events:
+                message = event.message
+                offsets = {gate.fence.state_topic: fence.get(message.partition, 0)}
+                await decide_send(gate, message, offsets, state_current=state_current)
+
+    gate.agents = {"keep_suppressions": keep_suppressions, "decide_sends": decide_sends}
+

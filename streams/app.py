@@ -1,0 +1,161 @@
+"""The one place that builds the faust App, its topics and its table.
+
+`build_gate(settings)` returns a `Gate`: the app plus everything the agents need (codec, policy,
+key checker, the state fence). Agents are registered by `streams.agents.register_agents`.
+
+Choices made here:
+- Values are raw bytes at the faust level and decoded by our codec inside the agents, so an
+  undecodable record reaches our code (and the dead-letter topic) instead of faust's decode error
+  handler, which would drop it.
+- At-least-once processing; every effect is idempotent (see DESIGN.md "Guarantees").
+- One suppressions table, keyed by recipient key, co-partitioned with send-requests and
+  unsubscribe-clicks (same key, same partition count); faust's assignor gives partition N of all
+  three to one worker, with one standby replica for fast failover.
+- The faust web server is off: nothing is served from the workers (the HTTP service is its own
+  process), and two workers on one machine then need no port of their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from streams.clock import Clock, SystemClock
+from streams.codec import Codec, default_codec
+from streams.emit import Emitter, ProducerEmitter
+from streams.fence import AppliedOffsets, BrokerOffsets, OffsetSource, StateFence
+from streams.policy import Policy, load_policy
+from streams.recipient import RecipientKeyer
+from streams.settings import Settings
+from streams.topics import (
+    DEAD_LETTERS,
+    SEND_DECISIONS,
+    SEND_REQUESTS,
+    SUPPRESSION_CHANGES,
+    UNSUBSCRIBE_CLICKS,
+    TopicSpec,
+)
+
+__all__ = ["Gate", "build_gate"]
+
+
+@dataclass
+class Gate:
+    """A faust app with the gate's topics, table and collaborators."""
+
+    settings: Settings
+    policy: Policy
+    app: faust.App
+    codec: Codec
+    keyer: RecipientKeyer
+    clock: Clock
+    emitter: Emitter
+    applied_clicks: AppliedOffsets
+    fence: StateFence
+    send_requests: faust.TopicT
+    unsubscribe_clicks: faust.TopicT
+    suppressions: faust.Table
+    agents: dict[str, Any] = field(default_factory=dict)
+
+    def topic_name(self, spec: TopicSpec) -> str:
+        return spec.full_name(self.settings)
+
+    @property
+    def decisions_topic(self) -> str:
+        return self.topic_name(SEND_DECISIONS)
+
+    @property
+    def dead_letters_topic(self) -> str:
+        return self.topic_name(DEAD_LETTERS)
+
+    @property
+    def suppression_changes_topic(self) -> str:
+        return self.topic_name(SUPPRESSION_CHANGES)
+
+
+def _raw_topic(app: faust.App, settings: Settings, spec: TopicSpec) -> faust.TopicT:
+    return app.topic(
+        spec.full_name(settings),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.topic_partitions,
+    )
+
+
+def _broker_url(settings: Settings) -> list[str]:
+    return [f"kafka://{host.strip()}" for host in settings.kafka_bootstrap_servers.split(",")]
+
+
+def build_gate(
+    settings: Settings,
+    *,
+    policy: Policy | None = None,
+    worker_name: str = "worker-1",
+    clock: Clock | None = None,
+    emitter: Emitter | None = None,
+    offsets: OffsetSource | None = None,
+    datadir: Path | None = None,
+) -> Gate:
+    """Build the app; `emitter` and `offsets` are replaced only by agent tests."""
+    policy = policy or load_policy(settings.policy_file)
+    datadir = datadir or settings.data_dir / "faust" / settings.app_id / worker_name
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.app_id,
+        broker=_broker_url(settings),
+        store=settings.table_store,
+        datadir=str(datadir),
+        web_enabled=False,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        # The fence waits on the keeper's stream; a gate buffer that filled up completely would
+        # block delivery of clicks behind it. Fetch no more per poll than the headroom between
+        # faust's high-pressure mark (maxsize / 1.25) and maxsize.
+        stream_buffer_maxsize=4096,
+        broker_max_poll_records=500,
+        table_standby_replicas=1,
+        logging_config=None,
+    )
+    suppressions = app.Table(
+        "suppressions",
+        default=None,
+        key_type=bytes,  # bytes means the raw codec in faust tables
+        value_type=bytes,
+        partitions=settings.topic_partitions,
+        help="recipient key -> SuppressionState (Avro)",
+    )
+    clicks_topic = UNSUBSCRIBE_CLICKS.full_name(settings)
+    applied = AppliedOffsets()
+    fence = StateFence(
+        offsets
+        or BrokerOffsets(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topic=clicks_topic,
+            group_id=settings.app_id,
+        ),
+        applied,
+        timeout_s=settings.state_fence_timeout_s,
+        state_topic=clicks_topic,
+    )
+    return Gate(
+        settings=settings,
+        policy=policy,
+        app=app,
+        codec=default_codec(),
+        keyer=RecipientKeyer(settings.recipient_secret()),
+        clock=clock or SystemClock(),
+        emitter=emitter or ProducerEmitter(app),
+        applied_clicks=applied,
+        fence=fence,
+        send_requests=_raw_topic(app, settings, SEND_REQUESTS),
+        unsubscribe_clicks=_raw_topic(app, settings, UNSUBSCRIBE_CLICKS),
+        suppressions=suppressions,
+    )

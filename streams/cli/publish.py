@@ -1,0 +1,314 @@
+"""`sendgate publish`: validate a whole input file, then publish it with the sendgate producer.
+
+Input files are `.jsonl` (one JSON object per line) or `.csv` (a header row naming the fields);
+the fields are those of the record (see `schemas/`), except that an unsubscribe row names its
+recipient by address in `recipient` and the producer turns it into the recipient key. Empty CSV
+cells and JSON nulls mean "not given"; blank lines are skipped.
+
+Every row is validated before anything is published, so a bad file is refused as a whole rather
+than half-published. Up to `MAX_REPORTED_PROBLEMS` problems are collected, so one round of fixes
+usually suffices; each names file, line (as an editor numbers it) and field, never the value.
+A line that cannot be read at all (broken JSON, a CSV row with the wrong number of cells) ends
+the reading there. The valid records are held in memory until they are published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any, Literal, overload
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from streams.clock import Clock, SystemClock
+from streams.errors import InputFileError, SendgateError
+from streams.producer import (
+    RowError,
+    SendgateProducer,
+    send_request_from_row,
+    unsubscribe_from_row,
+)
+from streams.recipient import RecipientKeyer
+from streams.records import SendRequest, UnsubscribeClick
+from streams.settings import Settings
+from streams.topics import SEND_REQUESTS, UNSUBSCRIBE_CLICKS, TopicSpec
+
+__all__ = [
+    "MAX_REPORTED_PROBLEMS",
+    "InputKind",
+    "InvalidInputFileError",
+    "app",
+    "iter_rows",
+    "validate_file",
+]
+
+MAX_REPORTED_PROBLEMS = 20
+InputKind = Literal["send-requests", "unsubscribes"]
+_ROW = "(row)"
+
+app = typer.Typer(
+    help="Validate an input file (.jsonl or .csv) as a whole, then publish it to Kafka.",
+    no_args_is_help=True,
+)
+
+
+class InvalidInputFileError(InputFileError):
+    """Every problem found in a file (up to a limit); file, line and field are the first one's."""
+
+    def __init__(self, problems: Sequence[InputFileError], *, stopped_early: bool) -> None:
+        first = problems[0]
+        super().__init__(first.file, first.line, first.field, first.problem)
+        self.problems = tuple(problems)
+        self.stopped_early = stopped_early
+
+    def __str__(self) -> str:
+        count = f"{len(self.problems)}{'+' if self.stopped_early else ''}"
+        header = f"{self.file}: {count} problem(s); the file was refused as a whole"
+        return "\n".join([header, *(f"  {problem}" for problem in self.problems)])
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def _iter_jsonl(path: Path, display: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8") as lines:
+        line_number = 0
+        try:
+            for line_number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    problem = f"not JSON: {exc.msg}"
+                    raise InputFileError(display, line_number, _ROW, problem) from None
+                if not isinstance(row, dict):
+                    raise InputFileError(display, line_number, _ROW, "not a JSON object")
+                yield line_number, row
+        except UnicodeDecodeError:
+            raise InputFileError(display, line_number + 1, _ROW, "not UTF-8 text") from None
+
+
+def _iter_csv(path: Path, display: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    # utf-8-sig: spreadsheet programs start their CSV exports with a byte-order mark.
+    with path.open(encoding="utf-8-sig", newline="") as text:
+        reader = csv.reader(text)
+        last_line = 0
+        try:
+            header = [name.strip() for name in next(reader, [])]
+            if not header or not all(header):
+                raise InputFileError(display, 1, _ROW, "the header row names no field, or ''")
+            duplicated = sorted({name for name in header if header.count(name) > 1})
+            if duplicated:
+                raise InputFileError(display, 1, duplicated[0], "named twice in the header")
+            last_line = reader.line_num
+            for cells in reader:
+                # A quoted cell may span lines: a row starts on the line after the last one.
+                first_line, last_line = last_line + 1, reader.line_num
+                if not any(cell.strip() for cell in cells):
+                    continue
+                if len(cells) != len(header):
+                    raise InputFileError(
+                        display,
+                        first_line,
+                        _ROW,
+                        f"has {len(cells)} cells, the header has {len(header)}",
+                    )
+                yield first_line, dict(zip(header, cells, strict=True))
+        except csv.Error as exc:
+            raise InputFileError(display, reader.line_num, _ROW, f"not CSV: {exc}") from None
+        except UnicodeDecodeError:
+            raise InputFileError(display, last_line + 1, _ROW, "not UTF-8 text") from None
+
+
+def iter_rows(path: Path | str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) for each non-blank row of a `.jsonl` or `.csv` file.
+
+    Raises `InputFileError` at the first line that cannot be read as a row, and `SendgateError`
+    for a file that cannot be opened or has another extension.
+    """
+    path = Path(path)
+    display = str(path)
+    readers = {".jsonl": _iter_jsonl, ".csv": _iter_csv}
+    reader = readers.get(path.suffix.lower())
+    if reader is None:
+        raise SendgateError(f"{display}: unsupported file type '{path.suffix}'; use .jsonl or .csv")
+    try:
+        yield from reader(path, display)
+    except OSError as exc:
+        raise SendgateError(f"{display}: cannot read: {exc.strerror or exc}") from None
+
+
+# --- validating ----------------------------------------------------------------------------------
+
+
+@overload
+def validate_file(
+    path: Path | str,
+    kind: Literal["send-requests"],
+    *,
+    keyer: RecipientKeyer | None = None,
+    clock: Clock | None = None,
+) -> list[SendRequest]: ...
+
+
+@overload
+def validate_file(
+    path: Path | str,
+    kind: Literal["unsubscribes"],
+    *,
+    keyer: RecipientKeyer,
+    clock: Clock | None = None,
+) -> list[UnsubscribeClick]: ...
+
+
+def validate_file(
+    path: Path | str,
+    kind: InputKind,
+    *,
+    keyer: RecipientKeyer | None = None,
+    clock: Clock | None = None,
+) -> list[SendRequest] | list[UnsubscribeClick]:
+    """Every row of the file as a record, or `InvalidInputFileError` listing what is wrong.
+
+    `keyer` is needed for unsubscribes (their address becomes a recipient key). Within one file
+    a request id may appear once: a repeated one is almost always a copy-and-paste slip.
+    """
+    clock = clock or SystemClock()
+    convert: Callable[[Mapping[str, Any]], SendRequest | UnsubscribeClick]
+    if kind == "send-requests":
+        convert = partial(send_request_from_row, clock=clock)
+    elif keyer is not None:
+        convert = partial(unsubscribe_from_row, keyer=keyer, clock=clock)
+    else:
+        raise ValueError("validating unsubscribes needs the recipient keyer")
+    display = str(path)
+    records: list[Any] = []
+    problems: list[InputFileError] = []
+    first_line_of: dict[str, int] = {}
+    stopped_early = False
+    try:
+        for line, row in iter_rows(path):
+            try:
+                record = convert(row)
+            except RowError as exc:
+                problems += [InputFileError(display, line, f, p) for f, p in exc.problems]
+            else:
+                if isinstance(record, SendRequest):
+                    seen = first_line_of.setdefault(record.request_id, line)
+                    if seen != line:
+                        problems.append(
+                            InputFileError(display, line, "request_id", f"repeats line {seen}")
+                        )
+                records.append(record)
+            if len(problems) >= MAX_REPORTED_PROBLEMS:
+                stopped_early = True
+                break
+    except InputFileError as exc:  # an unreadable line ends the reading
+        problems.append(exc)
+    if problems:
+        raise InvalidInputFileError(problems[:MAX_REPORTED_PROBLEMS], stopped_early=stopped_early)
+    return records
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+_FileArgument = Annotated[
+    Path,
+    typer.Argument(
+        help="A .jsonl (one JSON object per line) or .csv (header row) file.",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+        show_default=False,
+    ),
+]
+_DryRunOption = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Validate the whole file and stop; publish nothing."),
+]
+
+
+def _publish(
+    settings: Settings,
+    records: Sequence[SendRequest | UnsubscribeClick],
+    topic_spec: TopicSpec,
+    what: str,
+) -> None:
+    out = Console()
+    # The client logs each failed connection attempt; the error we raise says it once.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    topic = topic_spec.full_name(settings)
+    started = time.monotonic()
+
+    async def run() -> int:
+        async with SendgateProducer(settings) as producer:
+            await producer.require_topics([topic_spec])
+            with Progress(
+                TextColumn(f"publishing {what}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            ) as progress:
+                task = progress.add_task(what, total=len(records))
+                counts = await producer.publish_many(
+                    records, on_progress=lambda acked: progress.advance(task, acked)
+                )
+        return counts.total
+
+    published = asyncio.run(run())
+    elapsed = time.monotonic() - started
+    out.print(
+        f"published {published} {what} to {topic} in {elapsed:.1f} s", markup=False, highlight=False
+    )
+
+
+@app.command("send-requests")
+def send_requests(ctx: typer.Context, file: _FileArgument, dry_run: _DryRunOption = False) -> None:
+    """Publish send requests (keyed by recipient key) to the send-requests topic.
+
+    Fields: request_id, account_id, list_id, recipient, jurisdiction, classification,
+    honor_list_opt_outs, send_kind, from_address, subject, requested_at (ISO-8601 with an
+    offset; default now).
+    """
+    settings = ctx.ensure_object(Settings)
+    records = validate_file(file, "send-requests")
+    if dry_run:
+        Console().print(
+            f"{len(records)} valid send requests in {file}; nothing published (dry run)",
+            markup=False,
+            highlight=False,
+        )
+        return
+    _publish(settings, records, SEND_REQUESTS, "send requests")
+
+
+@app.command("unsubscribes")
+def unsubscribes(ctx: typer.Context, file: _FileArgument, dry_run: _DryRunOption = False) -> None:
+    """Publish unsubscribe clicks (the address becomes the recipient key) to unsubscribe-clicks.
+
+    Fields: recipient (the address), scope (list, account, platform), account_id, list_id,
+    method, reason, clicked_at (ISO-8601 with an offset; default now), click_id (default: derived
+    from the rest, so publishing the same file twice changes nothing twice).
+    """
+    settings = ctx.ensure_object(Settings)
+    keyer = RecipientKeyer(settings.recipient_secret())
+    records = validate_file(file, "unsubscribes", keyer=keyer)
+    if dry_run:
+        Console().print(
+            f"{len(records)} valid unsubscribes in {file}; nothing published (dry run)",
+            markup=False,
+            highlight=False,
+        )
+        return
+    _publish(settings, records, UNSUBSCRIBE_CLICKS, "unsubscribes")

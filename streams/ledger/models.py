@@ -1,0 +1,168 @@
+"""The ledger's tables: durable proof of what the gate decided and what it suppressed.
+
+Each row of `send_decisions` and `suppression_changes` is one record of a Kafka topic, unique on
+its coordinates (topic, partition, offset), so replaying a topic into the ledger adds nothing.
+`consumer_offsets` holds the ledger's own read positions, written in the same transaction as the
+rows ("Storing Offsets Outside Kafka", aiokafka's consumer guide): after a crash the ledger
+resumes exactly where its last committed rows end.
+
+The same models serve PostgreSQL (the real ledger) and SQLite (the demo), so only portable types
+are used: `JSON`, and `UtcDateTime`, which gives back aware UTC datetimes on both (SQLite keeps
+no time zone). There are no CHECK constraints on enumerated values on purpose: the ledger records
+what the topics carried, and a row the database refused would stop the sink at that offset for
+good; the records were validated when they were decoded.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    CHAR,
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from streams.clock import utc
+
+__all__ = [
+    "Base",
+    "ConsumerOffset",
+    "SendDecisionRow",
+    "SuppressionChangeRow",
+    "UtcDateTime",
+    "metadata",
+]
+
+KAFKA_TOPIC_MAX_LENGTH = 249
+"""Kafka refuses longer topic names."""
+
+_NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+"""Constraint names fixed by convention, so migrations can name them on every database."""
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp with time zone that stores UTC and always reads back aware UTC.
+
+    PostgreSQL keeps the instant (`timestamptz`) and returns it in the session's zone; SQLite
+    keeps text without a zone. Storing UTC and attaching UTC on the way out gives the same aware
+    value on both. Naive datetimes are refused, not guessed.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        moment = utc(value)
+        return moment.replace(tzinfo=None) if dialect.name == "sqlite" else moment
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+_RowId = BigInteger().with_variant(Integer(), "sqlite")
+"""BIGINT on PostgreSQL; SQLite autoincrements only an INTEGER PRIMARY KEY."""
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=_NAMING)
+    type_annotation_map = {  # noqa: RUF012 (SQLAlchemy reads it as a class attribute)
+        datetime: UtcDateTime(),
+        dict[str, Any]: JSON(),
+        list[dict[str, Any]]: JSON(),
+    }
+
+
+metadata = Base.metadata
+
+
+class _KafkaCoordinates:
+    """Where a row came from; unique, so a replayed record is not stored twice."""
+
+    kafka_topic: Mapped[str] = mapped_column(String(KAFKA_TOPIC_MAX_LENGTH))
+    kafka_partition: Mapped[int] = mapped_column(Integer)
+    kafka_offset: Mapped[int] = mapped_column(BigInteger)
+
+
+class SendDecisionRow(_KafkaCoordinates, Base):
+    """One `SendDecision`: the verdict, every failed rule and the state it was made on."""
+
+    __tablename__ = "send_decisions"
+    __table_args__ = (
+        UniqueConstraint(
+            "kafka_topic", "kafka_partition", "kafka_offset", name="uq_send_decisions_kafka"
+        ),
+        Index(None, "account_id", "decided_at"),
+        Index(None, "recipient_key"),
+    )
+
+    id: Mapped[int] = mapped_column(_RowId, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(200))
+    account_id: Mapped[str] = mapped_column(String(200))
+    recipient_key: Mapped[str] = mapped_column(CHAR(64))
+    verdict: Mapped[str] = mapped_column(String(16))
+    policy_version: Mapped[str] = mapped_column(Text)
+    decided_at: Mapped[datetime]
+    failures: Mapped[list[dict[str, Any]]]
+    """Every failed rule as {"rule", "law", "explanation"}, in rule-table order."""
+    failed_rules: Mapped[str] = mapped_column(Text)
+    """The failed rule names joined by commas ("" when allowed), for plain SQL filtering."""
+    suppressions_seen: Mapped[list[dict[str, Any]]]
+    state_offsets: Mapped[dict[str, Any]]
+    request_offset: Mapped[str] = mapped_column(Text)
+
+
+class SuppressionChangeRow(_KafkaCoordinates, Base):
+    """One `SuppressionChange`: the audit trail of an unsubscribe or suppression request."""
+
+    __tablename__ = "suppression_changes"
+    __table_args__ = (
+        UniqueConstraint(
+            "kafka_topic", "kafka_partition", "kafka_offset", name="uq_suppression_changes_kafka"
+        ),
+        Index(None, "recipient_key"),
+    )
+
+    id: Mapped[int] = mapped_column(_RowId, primary_key=True, autoincrement=True)
+    recipient_key: Mapped[str] = mapped_column(CHAR(64))
+    scope: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[str | None] = mapped_column(String(200))
+    list_id: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(32))
+    since: Mapped[datetime]
+    changed_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(Text)
+    """Kafka coordinates (topic/partition/offset) of the click that asked for the suppression."""
+    source_event_id: Mapped[str] = mapped_column(String(200))
+
+
+class ConsumerOffset(Base):
+    """The next offset the ledger will read, per consumer group and partition."""
+
+    __tablename__ = "consumer_offsets"
+
+    consumer_group: Mapped[str] = mapped_column(String(200), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(KAFKA_TOPIC_MAX_LENGTH), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    next_offset: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,55 @@
+"""Turn decoded records into ledger rows: plain dictionaries of column values, no database.
+
+Kept apart from the writer so the mapping can be read (and tested) on its own: which record field
+lands in which column, and how nested values are flattened into JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streams.records import SendDecision, SuppressionChange
+
+__all__ = ["decision_row", "suppression_change_row"]
+
+
+def _coordinates(topic: str, partition: int, offset: int) -> dict[str, Any]:
+    return {"kafka_topic": topic, "kafka_partition": partition, "kafka_offset": offset}
+
+
+def decision_row(decision: SendDecision, topic: str, partition: int, offset: int) -> dict[str, Any]:
+    """A `send_decisions` row; `failed_rules` repeats the rule names for simple SQL filters."""
+    return {
+        "request_id": decision.request_id,
+        "account_id": decision.account_id,
+        "recipient_key": decision.recipient_key,
+        "verdict": decision.verdict,
+        "policy_version": decision.policy_version,
+        "decided_at": decision.decided_at,
+        "failures": [failure.model_dump(mode="json") for failure in decision.failures],
+        "failed_rules": ",".join(failure.rule for failure in decision.failures),
+        "suppressions_seen": [seen.model_dump(mode="json") for seen in decision.suppressions_seen],
+        "state_offsets": dict(decision.state_offsets),
+        "request_offset": decision.request_offset,
+        **_coordinates(topic, partition, offset),
+    }
+
+
+def suppression_change_row(
+    change: SuppressionChange, topic: str, partition: int, offset: int
+) -> dict[str, Any]:
+    """A `suppression_changes` row: the entry's fields flattened beside the outcome."""
+    entry = change.entry
+    return {
+        "recipient_key": change.recipient_key,
+        "scope": entry.scope,
+        "account_id": entry.account_id,
+        "list_id": entry.list_id,
+        "reason": entry.reason,
+        "outcome": change.outcome,
+        "since": entry.since,
+        "changed_at": change.changed_at,
+        "source": entry.source,
+        "source_event_id": entry.source_event_id,
+        **_coordinates(topic, partition, offset),
+    }

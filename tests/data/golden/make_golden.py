@@ -1,0 +1,212 @@
+"""Write the golden encoded values the codec tests compare against: one per schema version.
+
+For every current schema `schemas/<name>.avsc` this writes
+
+    tests/data/golden/<name>.v<N>.bin    the sample, single-object encoded by the current codec
+    tests/data/golden/<name>.v<N>.json   the same sample as JSON: {"record": <Avro full name>,
+                                         "value": <fields>}; bytes are {"$bytes_hex": "..."},
+                                         datetimes ISO 8601 with their UTC offset
+
+and `tests/unit/test_codec.py` checks that every `.bin` still decodes to its `.json` and that the
+newest version of each schema still encodes its sample to the very same bytes. Golden files are a
+record of what was once written to Kafka, so they are never regenerated:
+
+- Run this once per new schema version, and commit what it writes.
+- It refuses to overwrite an existing file. `--force` exists for a sample that was wrong before it
+  was ever committed; never use it on a committed file.
+- Changing a schema makes a NEW version: copy the old `.avsc` into `schemas/history/` (as
+  `<name>.v<N>.avsc`; see below for records that embed the changed type), edit the current file,
+  update the sample below if needed, then run `make_golden.py --version N+1 --only <name>`. The
+  `v1` files stay as they are, and the tests then prove that the new reader still reads them.
+- A record that embeds a changed named type (SendDecision embeds RuleFailure and
+  SuppressionEntry, for example) gets a new fingerprint too, so it needs its own history copy
+  and golden `vN+1` files. Write its history copy self-contained (the expanded schema, with the
+  old inner type spelled out), because a history file's references by name resolve to the
+  *current* definitions. The golden tests fail with `UnknownSchemaError` until that is done.
+
+Usage (from the repository root):
+
+    .venv/bin/python tests/data/golden/make_golden.py [--version N] [--only NAME ...] [--force]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from streams.codec import SCHEMA_DIR, default_codec
+from streams.records import (
+    DeadLetter,
+    Record,
+    RuleFailure,
+    SendDecision,
+    SendRequest,
+    SuppressionChange,
+    SuppressionEntry,
+    SuppressionState,
+    UnsubscribeClick,
+)
+
+GOLDEN_DIR = Path(__file__).resolve().parent
+
+# A recipient key is a hex HMAC; this one is made up (it is no key of any address).
+_KEY = "5f0c6a1e9d2b47c38e1f0a9b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d"
+_CLICKED = datetime(2026, 3, 1, 18, 4, 5, 250_000, tzinfo=UTC)
+
+_LIST_ENTRY = SuppressionEntry(
+    scope="list",
+    account_id="acct-42",
+    list_id="weekly-news",
+    reason="unsubscribe",
+    since=_CLICKED,
+    source="unsubscribe-clicks/3/17",
+    source_event_id="click-0001",
+)
+_PLATFORM_ENTRY = SuppressionEntry(
+    scope="platform",
+    reason="complaint",
+    since=datetime(2025, 12, 24, 7, 0, tzinfo=UTC),
+    source="unsubscribe-clicks/3/2",
+    source_event_id="fbl-0007",
+)
+_LIST_FAILURE = RuleFailure(
+    rule="list-unsubscribed",
+    law="CAN-SPAM 15 U.S.C. §7704(a)(4); CASL s.11(3)",
+    explanation="The recipient unsubscribed from list weekly-news on 2026-03-01.",
+)
+_ROLE_FAILURE = RuleFailure(
+    rule="role-address",
+    law="Platform policy: role addresses cannot give individual consent to marketing",
+    explanation="'info@' is a role address.",
+)
+
+SAMPLES: dict[str, Record] = {
+    "send_request": SendRequest(
+        request_id="req-2026-03-02-0001",
+        account_id="acct-42",
+        list_id="weekly-news",
+        recipient="Zoë.Doe+news@example.com",
+        jurisdiction="CA",
+        classification="commercial",
+        honor_list_opt_outs=False,
+        send_kind="bulk",
+        from_address="Example News <news@example.org>",
+        subject="Spring sale — 20% off ✉",
+        requested_at=datetime(2026, 3, 2, 9, 30, 0, 123_000, tzinfo=UTC),
+    ),
+    "rule_failure": _LIST_FAILURE,
+    "suppression_entry": _LIST_ENTRY,
+    "suppression_state": SuppressionState(
+        entries=(_PLATFORM_ENTRY, _LIST_ENTRY),
+        applied_event_ids=("fbl-0007", "click-0001"),
+    ),
+    "send_decision": SendDecision(
+        request_id="req-2026-03-02-0001",
+        account_id="acct-42",
+        recipient_key=_KEY,
+        verdict="deny",
+        failures=(_LIST_FAILURE, _ROLE_FAILURE),
+        policy_version="default@2026.11.1+0123456789ab",
+        decided_at=datetime(2026, 3, 2, 9, 30, 0, 456_000, tzinfo=UTC),
+        request_offset="send-requests/3/1041",
+        suppressions_seen=(_LIST_ENTRY,),
+        state_offsets={"unsubscribe-clicks": 18, "suppressions-changelog": 7},
+    ),
+    "unsubscribe_click": UnsubscribeClick(
+        click_id="click-0002",
+        recipient_key=_KEY,
+        scope="platform",
+        account_id="acct-42",
+        list_id=None,
+        method="one_click",
+        reason="unsubscribe",
+        clicked_at=_CLICKED,
+    ),
+    "suppression_change": SuppressionChange(
+        recipient_key=_KEY,
+        entry=_LIST_ENTRY,
+        outcome="already_suppressed",
+        changed_at=datetime(2026, 3, 1, 18, 4, 6, tzinfo=UTC),
+    ),
+    "dead_letter": DeadLetter(
+        origin_topic="send-requests",
+        origin_partition=3,
+        origin_offset=1042,
+        original_key=_KEY.encode("ascii"),
+        original_value=b"\xc3\x01\xde\xad\xbe\xef\x00\x01\x02\x03\xff",
+        error_kind="unknown_schema",
+        reason="no schema of ours has fingerprint 030201000fefbeadde",
+        agent="gate",
+        failed_at=datetime(2026, 3, 2, 9, 31, tzinfo=UTC),
+    ),
+}
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"$bytes_hex": value.hex()}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {key: _to_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_json(item) for item in value]
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--version", type=int, default=1, help="schema version number N (vN)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="schema names, e.g. send_request")
+    parser.add_argument("--force", action="store_true", help="overwrite existing files")
+    args = parser.parse_args(argv)
+
+    codec = default_codec()
+    current = sorted(path.stem for path in SCHEMA_DIR.glob("*.avsc"))
+    missing = sorted(set(current) - set(SAMPLES))
+    if missing:
+        print(f"no sample for schema(s) {missing}: add one to SAMPLES", file=sys.stderr)
+        return 2
+    names = args.only or current
+    unknown = sorted(set(names) - set(current))
+    if unknown:
+        print(f"no current schema named {unknown}", file=sys.stderr)
+        return 2
+
+    targets = {
+        name: (
+            GOLDEN_DIR / f"{name}.v{args.version}.bin",
+            GOLDEN_DIR / f"{name}.v{args.version}.json",
+        )
+        for name in names
+    }
+    existing = [str(path) for paths in targets.values() for path in paths if path.exists()]
+    if existing and not args.force:
+        print(
+            "refusing to overwrite golden files (a new schema version adds vN+1 files):\n  "
+            + "\n  ".join(existing),
+            file=sys.stderr,
+        )
+        return 1
+
+    for name, (bin_path, json_path) in targets.items():
+        sample = SAMPLES[name]
+        schema_name = json.loads((SCHEMA_DIR / f"{name}.avsc").read_text(encoding="utf-8"))["name"]
+        if not sample.AVRO_NAME.endswith(f".{schema_name}"):
+            print(f"sample for {name} is a {sample.AVRO_NAME}", file=sys.stderr)
+            return 2
+        document = {"record": sample.AVRO_NAME, "value": _to_json(sample.model_dump())}
+        bin_path.write_bytes(codec.encode(sample))
+        json_path.write_text(
+            json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        print(f"wrote {bin_path.name} and {json_path.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
