@@ -168,6 +168,32 @@ async def _describe(
     ]
 
 
+async def _not_yet_served(
+    client: AIOKafkaAdminClient, names: list[str], timeout_s: float
+) -> list[str]:
+    """Wait until new topics have a leader for every partition; return those that do not.
+
+    The controller answers CreateTopics before every broker's metadata has the topic, and a
+    producer started in that gap would be told the topic does not exist.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    waiting = list(names)
+    while waiting:
+        described = await asyncio.wait_for(client.describe_topics(waiting), timeout_s)
+        served = {
+            topic["topic"]
+            for topic in described
+            if topic["error_code"] == _NO_ERROR
+            and topic["partitions"]
+            and all(partition["leader"] >= 0 for partition in topic["partitions"])
+        }
+        waiting = [name for name in waiting if name not in served]
+        if not waiting or asyncio.get_running_loop().time() >= deadline:
+            break
+        await asyncio.sleep(0.1)
+    return waiting
+
+
 async def describe_topics(
     settings: Settings,
     specs: Iterable[TopicSpec] = TOPICS,
@@ -231,6 +257,9 @@ async def create_topics(
                 statuses[name] = f"{_PROBLEM}{_error_name(code)}: {message or 'no detail'}"
         for info in await _describe(client, settings, existing, timeout_s):
             statuses[info.name] = _mismatch(info, partitions) or EXISTS
+        created = [name for name, status in statuses.items() if status == CREATED]
+        for name in await _not_yet_served(client, created, timeout_s):
+            statuses[name] = f"{_PROBLEM}created, but not served by the brokers after {timeout_s} s"
     return {name: statuses[name] for name in by_name}
 
 

@@ -144,5 +144,8 @@ def register_agents(gate: Gate) -> None:
                 offsets = {gate.fence.state_topic: fence.get(message.partition, 0)}
                 await decide_send(gate, message, offsets, state_current=state_current)
 
-    gate.agents = {"keep_suppressions": keep_suppressions, "decide_sends": decide_sends}
+    @app.on_before_shutdown.connect
+    async def close_fence(app: Any, **kwargs: Any) -> None:
+        await gate.fence.close()
 
+    gate.agents = {"keep_suppressions": keep_suppressions, "decide_sends": decide_sends}

@@ -122,6 +122,8 @@ def build_gate(
         stream_buffer_maxsize=4096,
         broker_max_poll_records=500,
         table_standby_replicas=1,
+        broker_session_timeout=settings.worker_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_s / 3),
         logging_config=None,
     )
     suppressions = app.Table(

@@ -48,6 +48,8 @@ class OffsetSource(Protocol):
 
     async def committed_offsets(self, partitions: Iterable[int]) -> Mapping[int, int]: ...
 
+    async def close(self) -> None: ...
+
 
 class AppliedOffsets:
     """Per partition, the offset below which the keeper has applied every record."""
@@ -115,6 +117,9 @@ class StateFence:
                 f"{lagging} (partition: (applied below, fence))"
             ) from None
         return fence
+
+    async def close(self) -> None:
+        await self._offsets.close()
 
     async def _catch_up(self, fence: Mapping[int, int]) -> None:
         while any(self._applied.applied_below(p) < end for p, end in fence.items()):

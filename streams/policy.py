@@ -13,6 +13,7 @@ import json
 import tomllib
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -28,14 +29,15 @@ class Policy(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(min_length=1)
-    version: str = Field(min_length=1)
+    name: str = Field(min_length=1, strict=True)
+    version: str = Field(min_length=1, strict=True)
     role_local_parts: frozenset[str] = Field(
         default=frozenset({"abuse", "postmaster", "info", "sales", "support", "noreply"}),
         description="Local parts of role addresses; commercial mail to them is denied.",
     )
     transactional_honors_opt_outs_by_default: bool = Field(
         default=False,
+        strict=True,
         description="Whether transactional sends honour list/account unsubscribes by default.",
     )
 
@@ -43,6 +45,10 @@ class Policy(BaseModel):
     @classmethod
     def _lower_case(cls, parts: frozenset[str]) -> frozenset[str]:
         return frozenset(part.strip().lower() for part in parts)
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Policy:
+        """A copy is validated anew, so it cannot carry its parent's cached version."""
+        return type(self).model_validate({**self.model_dump(), **(update or {})})
 
     @cached_property
     def fingerprint(self) -> str:

@@ -56,6 +56,8 @@ CLICK_ID_NAMESPACE = uuid.UUID("5b0f3d9e-6a43-5c1e-9f0e-2f1c6c1b7a20")
 """Namespace of derived click ids. Changing it changes every derived id: never do."""
 
 _EXAMPLE_TIME = "2025-01-31T09:00:00Z"
+_TOPIC_GRACE_S = 2.0
+"""How long a topic that is not (yet) in the metadata is looked for before it counts as missing."""
 _PIPELINE_DEPTH = 1000
 """Records in flight before `publish_many` waits for their acknowledgements."""
 
@@ -228,7 +230,7 @@ class SendgateProducer:
         *,
         keyer: RecipientKeyer | None = None,
         codec: Codec | None = None,
-        connect_timeout_s: float = 15.0,
+        connect_timeout_s: float = 10.0,
         request_timeout_ms: int = 30_000,
     ) -> None:
         self._settings = settings
@@ -252,7 +254,8 @@ class SendgateProducer:
             await asyncio.wait_for(producer.start(), self._connect_timeout_s)
         except (KafkaError, OSError, TimeoutError) as exc:
             await producer.stop()
-            reason = "connection failed" if isinstance(exc, KafkaConnectionError) else "no answer"
+            refused = isinstance(exc, KafkaConnectionError)
+            reason = "connection failed" if refused else "no answer in time"
             raise ServiceUnavailableError(
                 f"Kafka broker at {self._settings.kafka_bootstrap_servers} is not reachable: "
                 f"{reason}; start it with scripts/services start"
@@ -292,11 +295,17 @@ class SendgateProducer:
         names = {spec.full_name(self._settings) for spec in topic_specs} - self._known_topics
         if not names:
             return
-        try:
-            metadata = await producer.client.fetch_all_metadata()
-        except (KafkaError, OSError, TimeoutError) as exc:
-            raise _kafka_failure(self._settings, "reading topic metadata", exc) from None
-        missing = sorted(names - metadata.topics())
+        missing = sorted(names)
+        deadline = asyncio.get_running_loop().time() + _TOPIC_GRACE_S
+        while missing:
+            try:
+                metadata = await producer.client.fetch_all_metadata()
+            except (KafkaError, OSError, TimeoutError) as exc:
+                raise _kafka_failure(self._settings, "reading topic metadata", exc) from None
+            missing = sorted(names - metadata.topics())
+            if not missing or asyncio.get_running_loop().time() >= deadline:
+                break
+            await asyncio.sleep(0.2)  # a topic created a moment ago may not be served yet
         if missing:
             raise SendgateError(
                 f"topic '{missing[0]}' does not exist on {self._settings.kafka_bootstrap_servers};"
@@ -346,7 +355,7 @@ class SendgateProducer:
         records: Iterable[SendRequest | UnsubscribeClick],
         on_progress: ProgressCallback | None = None,
     ) -> PublishCounts:
-        """Publish records in order, many in flight at once; `on_progress(n)` per acked batch.
+        """Publish records in order, many in flight at once; `on_progress(1)` per acknowledgement.
 
         Records for one recipient keep their order (same key, same partition, idempotent
         producer). If Kafka fails, the error says how many records were acknowledged before it;
@@ -355,13 +364,14 @@ class SendgateProducer:
         counts: Counter[str] = Counter()
         in_flight: list[asyncio.Future[RecordMetadata]] = []
 
+        def report(future: asyncio.Future[RecordMetadata]) -> None:
+            if on_progress is not None and not future.cancelled() and future.exception() is None:
+                on_progress(1)
+
         async def settle() -> None:
             results = await asyncio.gather(*in_flight, return_exceptions=True)
             in_flight.clear()
-            acked = [result for result in results if isinstance(result, RecordMetadata)]
-            counts.update(metadata.topic for metadata in acked)
-            if on_progress is not None and acked:
-                on_progress(len(acked))
+            counts.update(result.topic for result in results if isinstance(result, RecordMetadata))
             failures = [result for result in results if isinstance(result, BaseException)]
             if failures:
                 raise _kafka_failure(
@@ -372,7 +382,9 @@ class SendgateProducer:
 
         for record in records:
             topic_spec, key = self.topic_of(record), self.key_of(record)
-            in_flight.append(await self._enqueue(topic_spec, key, self._codec.encode(record)))
+            future = await self._enqueue(topic_spec, key, self._codec.encode(record))
+            future.add_done_callback(report)
+            in_flight.append(future)
             if len(in_flight) >= _PIPELINE_DEPTH:
                 await settle()
         await settle()

@@ -36,9 +36,14 @@ class Settings(BaseSettings):
     data_dir: Path = PROJECT_ROOT / ".data"
     table_store: str = Field(
         default="rocksdb://",
-        description="faust table store; rocksdb:// is served by rocksdict (no python-rocksdb build).",
+        description="faust table store; faust serves rocksdb:// with rocksdict (no C build).",
     )
     worker_web_port: int = Field(default=6066, ge=0, le=65535)
+    worker_session_timeout_s: float = Field(
+        default=30.0,
+        gt=1,
+        description="How long the group waits for a silent worker before moving its partitions.",
+    )
     state_fence_timeout_s: float = Field(default=30.0, gt=0)
     gate_batch_size: int = Field(default=500, ge=1)
 

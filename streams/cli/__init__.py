@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from streams.cli import keys, publish, topics
+from streams.cli.worker import worker
 from streams.errors import SendgateError
 from streams.settings import Settings, get_settings
 
@@ -45,6 +46,7 @@ def _root(ctx: typer.Context) -> None:
 app.add_typer(topics.app, name="topics")
 app.add_typer(publish.app, name="publish")
 app.add_typer(keys.app, name="keys")
+app.command("worker")(worker)
 # --------------------------------------------------------------------------------------------------
 
 

@@ -299,7 +299,7 @@ def unsubscribes(ctx: typer.Context, file: _FileArgument, dry_run: _DryRunOption
 
     Fields: recipient (the address), scope (list, account, platform), account_id, list_id,
     method, reason, clicked_at (ISO-8601 with an offset; default now), click_id (default: derived
-    from the rest, so publishing the same file twice changes nothing twice).
+    from the rest, so re-publishing rows that carry clicked_at changes nothing twice).
     """
     settings = ctx.ensure_object(Settings)
     keyer = RecipientKeyer(settings.recipient_secret())

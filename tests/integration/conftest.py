@@ -73,5 +73,5 @@ def settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
     )
 
 
-def run(coro):  # noqa: ANN001, ANN201 - small sync bridge for fixtures
+def run(coro):
     return asyncio.run(coro)

@@ -59,8 +59,9 @@ def rabin64(data: bytes) -> int:
     return fp
 
 
-# Test vectors from apache/avro share/test/data/schema-tests.txt (commit 0ea74a36cebb, cases 000,
-# 004, 006, 014, 018, 020, 022, 025, 028, 032, 033): input schema, Parsing Canonical Form, fingerprint.
+# Test vectors from apache/avro share/test/data/schema-tests.txt (commit 0ea74a36cebb), cases
+# 000, 004, 006, 014, 018, 020, 022, 025, 028, 032 and 033: input schema, Parsing Canonical Form,
+# fingerprint.
 # The fingerprints there are Java `long`s (signed); Java's single-object encoder writes them with
 # putLong in little-endian order.
 AVRO_VECTORS = [
@@ -90,7 +91,11 @@ AVRO_VECTORS = [
         '{"name":"x.y.z.foo","type":"enum","symbols":["A1","A2"]}',
         -4448647247586288245,
     ),
-    ('{ "values":"string", "type":"map"}', '{"type":"map","values":"string"}', -8732877298790414990),
+    (
+        '{ "values":"string", "type":"map"}',
+        '{"type":"map","values":"string"}',
+        -8732877298790414990,
+    ),
     (
         '{"name":"PigValue","type":"record",'
         ' "fields":[{"name":"value", "type":["null", "int", "long", "PigValue"]}]}',
@@ -160,12 +165,15 @@ def test_rule_failure_encoding_built_by_hand(codec: Codec) -> None:
     )
     expected_body = (
         # rule: 17 bytes; zig-zag(17) = 34 = 0x22, one varint byte.
-        b"\x22" + b"list-unsubscribed"
+        b"\x22"
+        + b"list-unsubscribed"
         # law: 30 characters but 31 bytes ("§" is U+00A7 = C2 A7 in UTF-8); zig-zag(31) = 62.
-        + b"\x3e" + b"CAN-SPAM 15 U.S.C. \xc2\xa77704(a)(4)"
+        + b"\x3e"
+        + b"CAN-SPAM 15 U.S.C. \xc2\xa77704(a)(4)"
         # explanation: 95 bytes; zig-zag(95) = 190 = 0b1_0111110 -> low 7 bits 0x3E with the
         # continuation bit (0xBE), then 190 >> 7 = 1 (0x01).
-        + b"\xbe\x01" + explanation.encode("ascii")
+        + b"\xbe\x01"
+        + explanation.encode("ascii")
     )
     encoded = codec.encode(record)
     assert encoded[:2] == b"\xc3\x01"
@@ -186,13 +194,17 @@ def test_suppression_entry_encoding_built_by_hand(codec: Codec) -> None:
     )
     expected_body = (
         b"\x02"  # scope: symbol 1 of [list, account, platform]; zig-zag(1) = 2
-        + b"\x02" + b"\x0e" + b"acct-42"  # account_id: union branch 1 (string), 7 bytes
+        + b"\x02"
+        + b"\x0e"
+        + b"acct-42"  # account_id: union branch 1 (string), 7 bytes
         + b"\x00"  # list_id: union branch 0 (null), nothing follows
         + b"\x02"  # reason: symbol 1 of [unsubscribe, complaint, ...]
         # since: -1000 ms; zig-zag(-1000) = 1999 = 0b1111_1001111 -> 0xCF (0x4F | 0x80), 0x0F
         + b"\xcf\x0f"
-        + b"\x2e" + b"unsubscribe-clicks/3/17"  # 23 bytes
-        + b"\x0e" + b"click-1"  # 7 bytes
+        + b"\x2e"
+        + b"unsubscribe-clicks/3/17"  # 23 bytes
+        + b"\x0e"
+        + b"click-1"  # 7 bytes
     )
     encoded = codec.encode(record)
     assert encoded[10:] == expected_body
@@ -527,4 +539,3 @@ def test_dead_letter_bytes_round_trip(codec: Codec, key: bytes, value: bytes) ->
         failed_at=datetime(2026, 3, 2, tzinfo=UTC),
     )
     assert codec.decode(codec.encode(letter), DeadLetter) == letter
-

@@ -122,7 +122,8 @@ def test_every_history_schema_resolves_into_its_current_schema() -> None:
             problems.append(f"{old.path.name}: no current schema for {old.full_name}")
             continue
         problems += [
-            f"{old.path.name}: {problem}" for problem in breaking_changes(old.expanded, new.expanded)
+            f"{old.path.name}: {problem}"
+            for problem in breaking_changes(old.expanded, new.expanded)
         ]
     assert not problems
 
@@ -183,7 +184,9 @@ def test_removed_enum_symbol_breaks() -> None:
     """Old values may hold a symbol the new enum lacks (and it has no enum default)."""
     new = _current("SuppressionEntry")
     _field(new, "reason")["type"]["symbols"].remove("erasure")
-    assert any("erasure" in problem for problem in breaking_changes(_current("SuppressionEntry"), new))
+    assert any(
+        "erasure" in problem for problem in breaking_changes(_current("SuppressionEntry"), new)
+    )
 
 
 def test_changed_field_type_breaks() -> None:
@@ -236,9 +239,7 @@ def _schema_dir(tmp_path: Path, severity: dict[str, Any], *, keep_history: bool)
     old = json.loads(path.read_text(encoding="utf-8"))
     if keep_history:
         (schemas / "history").mkdir()
-        (schemas / "history" / "rule_failure.v1.avsc").write_text(
-            json.dumps(old), encoding="utf-8"
-        )
+        (schemas / "history" / "rule_failure.v1.avsc").write_text(json.dumps(old), encoding="utf-8")
     path.write_text(json.dumps(_with_field(old, severity)), encoding="utf-8")
     return schemas
 

@@ -1,0 +1,48 @@
+"""`sendgate worker`: run one gate worker (keeper + gate agents) until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from streams.admin import check_broker, create_topics, is_problem
+from streams.errors import SendgateError
+from streams.settings import Settings
+from streams.worker import run_worker
+
+__all__ = ["worker"]
+
+
+def worker(
+    ctx: typer.Context,
+    name: str = typer.Option(
+        "worker-1",
+        "--name",
+        help="Worker name; each worker on one machine needs its own (it names the table folder).",
+    ),
+    loglevel: str = typer.Option("warning", "--loglevel", help="debug, info, warning or error."),
+    create: bool = typer.Option(
+        True, "--create-topics/--no-create-topics", help="Create missing topics before starting."
+    ),
+) -> None:
+    """Run a gate worker: fold unsubscribes into suppressions and decide send requests.
+
+    Start several with the same settings to share the partitions; stop with Ctrl-C or SIGTERM.
+    """
+    settings = ctx.ensure_object(Settings)
+    asyncio.run(check_broker(settings))
+    if create:
+        problems = {
+            name: status
+            for name, status in asyncio.run(create_topics(settings)).items()
+            if is_problem(status)
+        }
+        if problems:
+            # A topic with another partition count breaks co-partitioning: the gate would look
+            # for a recipient's suppressions on the wrong worker.
+            raise SendgateError(
+                "topics are not as the gate needs them: "
+                + "; ".join(f"{name}: {status}" for name, status in problems.items())
+            )
+    run_worker(settings, worker_name=name, loglevel=loglevel)
