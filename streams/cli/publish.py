@@ -9,13 +9,14 @@ Every row is validated before anything is published, so a bad file is refused as
 than half-published. Up to `MAX_REPORTED_PROBLEMS` problems are collected, so one round of fixes
 usually suffices; each names file, line (as an editor numbers it) and field, never the value.
 A line that cannot be read at all (broken JSON, a CSV row with the wrong number of cells) ends
-the reading there. The valid records are held in memory until they are published.
+the reading there. The file and its valid records are held in memory until they are published.
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import io
 import json
 import logging
 import time
@@ -78,55 +79,52 @@ class InvalidInputFileError(InputFileError):
 # --- reading -------------------------------------------------------------------------------------
 
 
+def _read_text(path: Path, display: str) -> str:
+    """The whole file as text; a byte that is not UTF-8 is reported on its own line."""
+    data = path.read_bytes()
+    try:
+        # utf-8-sig: spreadsheet programs start their CSV exports with a byte-order mark.
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputFileError(display, line, _ROW, "not UTF-8 text") from None
+
+
 def _iter_jsonl(path: Path, display: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as lines:
-        line_number = 0
+    # Split on LF only: JSON strings may hold U+2028 and friends, which splitlines() would cut.
+    for line_number, line in enumerate(_read_text(path, display).split("\n"), start=1):
+        if not line.strip():
+            continue
         try:
-            for line_number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    problem = f"not JSON: {exc.msg}"
-                    raise InputFileError(display, line_number, _ROW, problem) from None
-                if not isinstance(row, dict):
-                    raise InputFileError(display, line_number, _ROW, "not a JSON object")
-                yield line_number, row
-        except UnicodeDecodeError:
-            raise InputFileError(display, line_number + 1, _ROW, "not UTF-8 text") from None
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputFileError(display, line_number, _ROW, f"not JSON: {exc.msg}") from None
+        if not isinstance(row, dict):
+            raise InputFileError(display, line_number, _ROW, "not a JSON object")
+        yield line_number, row
 
 
 def _iter_csv(path: Path, display: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    # utf-8-sig: spreadsheet programs start their CSV exports with a byte-order mark.
-    with path.open(encoding="utf-8-sig", newline="") as text:
-        reader = csv.reader(text)
-        last_line = 0
-        try:
-            header = [name.strip() for name in next(reader, [])]
-            if not header or not all(header):
-                raise InputFileError(display, 1, _ROW, "the header row names no field, or ''")
-            duplicated = sorted({name for name in header if header.count(name) > 1})
-            if duplicated:
-                raise InputFileError(display, 1, duplicated[0], "named twice in the header")
-            last_line = reader.line_num
-            for cells in reader:
-                # A quoted cell may span lines: a row starts on the line after the last one.
-                first_line, last_line = last_line + 1, reader.line_num
-                if not any(cell.strip() for cell in cells):
-                    continue
-                if len(cells) != len(header):
-                    raise InputFileError(
-                        display,
-                        first_line,
-                        _ROW,
-                        f"has {len(cells)} cells, the header has {len(header)}",
-                    )
-                yield first_line, dict(zip(header, cells, strict=True))
-        except csv.Error as exc:
-            raise InputFileError(display, reader.line_num, _ROW, f"not CSV: {exc}") from None
-        except UnicodeDecodeError:
-            raise InputFileError(display, last_line + 1, _ROW, "not UTF-8 text") from None
+    reader = csv.reader(io.StringIO(_read_text(path, display), newline=""))
+    try:
+        header = [name.strip() for name in next(reader, [])]
+        if not header or not all(header):
+            raise InputFileError(display, 1, _ROW, "the header row names no field, or ''")
+        duplicated = sorted({name for name in header if header.count(name) > 1})
+        if duplicated:
+            raise InputFileError(display, 1, duplicated[0], "named twice in the header")
+        last_line = reader.line_num
+        for cells in reader:
+            # A quoted cell may span lines: a row starts on the line after the last one.
+            first_line, last_line = last_line + 1, reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(cells) != len(header):
+                problem = f"has {len(cells)} cells, the header has {len(header)}"
+                raise InputFileError(display, first_line, _ROW, problem)
+            yield first_line, dict(zip(header, cells, strict=True))
+    except csv.Error as exc:
+        raise InputFileError(display, reader.line_num, _ROW, f"not CSV: {exc}") from None
 
 
 def iter_rows(path: Path | str) -> Iterator[tuple[int, dict[str, Any]]]:

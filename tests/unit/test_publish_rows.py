@@ -334,3 +334,15 @@ def test_invalid_input_file_error_is_an_input_file_error(tmp_path: Path) -> None
         1,
         "subject",
     )
+
+
+def test_non_utf8_byte_is_reported_on_its_line(tmp_path: Path) -> None:
+    """A Latin-1 export is refused at the line holding the first bad byte."""
+    path = tmp_path / "requests.jsonl"
+    good = json.dumps(_request_row()).encode()
+    bad = json.dumps(_request_row(request_id="r2", subject="Caf\u00e9"), ensure_ascii=False)
+    path.write_bytes(b"\r\n".join([good, good.replace(b"req-1", b"req-3"), bad.encode("latin-1")]))
+    with pytest.raises(InvalidInputFileError) as excinfo:
+        validate_file(path, "send-requests")
+    assert _problems(excinfo) == [(3, "(row)")]
+    assert "UTF-8" in str(excinfo.value)

@@ -1,0 +1,614 @@
+"""Shared helpers of the benchmark scripts: an isolated run on the real broker, worker processes,
+pipelined producing, output-topic timestamps, the machine description and profile summaries.
+
+A run lives under a fresh topic prefix (`bench<hex>-`): its own topics, consumer groups and faust
+changelogs, so it neither sees nor disturbs anyone else's records on a shared broker, and every
+topic it made (including the ones faust declares itself) is found again by that prefix and deleted.
+
+Throughput is measured the same way for every contender: from the CreateTime timestamps of the
+records it wrote to its output topic, `count / (last - first)`. The producer stamps a record when
+the processing code hands it over, so the figure covers the steady state of consume, process and
+produce, and leaves out start-up (group join, table restore) that differs between contenders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import os
+import platform
+import pstats
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import SecretStr
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from streams.admin import create_topics, is_problem
+from streams.settings import PROJECT_ROOT, Settings
+from streams.topics import TOPICS, TopicSpec
+
+__all__ = [
+    "BenchError",
+    "OffsetWatcher",
+    "ProfileRow",
+    "TopicWindow",
+    "WorkerProcess",
+    "code_family",
+    "console",
+    "create_run_topics",
+    "delete_run_topics",
+    "machine_info",
+    "new_settings",
+    "percentile",
+    "phase",
+    "produce_pipelined",
+    "profile_summary",
+    "progress_bar",
+    "read_topic",
+    "timeout_for",
+    "topic_window",
+    "worker_env",
+]
+
+console = Console()
+
+_PIPELINE_DEPTH = 20_000
+"""Records handed to the producer before the oldest acknowledgements are awaited."""
+
+
+class BenchError(Exception):
+    """A benchmark phase failed or ran out of time; the message says which and why."""
+
+
+def timeout_for(records: int, *, min_rate: float, floor_s: float = 60.0) -> float:
+    """A phase's time limit: generous, but a hang ends with an error instead of forever."""
+    return floor_s + records / min_rate
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) by nearest rank; NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+# --- an isolated run ------------------------------------------------------------------------------
+
+
+def new_settings(*, bootstrap: str, partitions: int, data_dir: Path, name: str = "bench") -> Settings:
+    """Settings of one run: a fresh topic prefix, its own data folder and key secret."""
+    return Settings(
+        kafka_bootstrap_servers=bootstrap,
+        topic_prefix=f"{name}{uuid.uuid4().hex[:8]}-",
+        topic_partitions=partitions,
+        data_dir=data_dir,
+        recipient_key_secret=SecretStr(f"{name}-secret-{uuid.uuid4().hex}"),
+    )
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    """The environment a worker subprocess reads the same settings from (SENDGATE_*)."""
+    secret = settings.recipient_key_secret
+    if secret is None:
+        raise BenchError("benchmark settings need an explicit recipient key secret")
+    return {
+        **os.environ,
+        "SENDGATE_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "SENDGATE_TOPIC_PREFIX": settings.topic_prefix,
+        "SENDGATE_TOPIC_PARTITIONS": str(settings.topic_partitions),
+        "SENDGATE_RECIPIENT_KEY_SECRET": secret.get_secret_value(),
+        "SENDGATE_DATA_DIR": str(settings.data_dir),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+async def create_run_topics(settings: Settings, extra: Iterable[TopicSpec] = ()) -> list[str]:
+    """Create the catalogue's topics and `extra` ones under the run's prefix; all must be new."""
+    statuses = await create_topics(settings, [*TOPICS, *extra])
+    failed = {name: status for name, status in statuses.items() if status != "created"}
+    if failed:
+        kind = "could not be created" if any(map(is_problem, failed.values())) else "already exist"
+        raise BenchError(f"benchmark topics {kind}: {failed}")
+    return list(statuses)
+
+
+async def delete_run_topics(settings: Settings) -> list[str]:
+    """Delete every topic under the run's prefix, the ones faust declared itself included."""
+    if not settings.topic_prefix:
+        raise BenchError("refusing to delete topics without a run prefix")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=30_000
+    )
+    await asyncio.wait_for(admin.start(), 15)
+    try:
+        names = [
+            name for name in await admin.list_topics() if name.startswith(settings.topic_prefix)
+        ]
+        if names:
+            await asyncio.wait_for(admin.delete_topics(names), 60)
+        return names
+    finally:
+        await admin.close()
+
+
+# --- worker processes -----------------------------------------------------------------------------
+
+
+class WorkerProcess:
+    """A Python subprocess (a faust worker) with its output in a log file.
+
+    `stop()` sends SIGTERM, which faust answers by shutting down cleanly (flush, commit, exit);
+    after `stop_timeout_s` it is killed. Every started worker is stopped by `stop_all()`.
+    """
+
+    _running: list[WorkerProcess] = []  # noqa: RUF012 - process-wide registry on purpose
+
+    def __init__(self, name: str, code: str, env: dict[str, str], log_path: Path) -> None:
+        self.name = name
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a Ctrl-C at the terminal reaches us, we stop it
+        )
+        self.started_at = time.monotonic()
+        WorkerProcess._running.append(self)
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def tail(self, lines: int = 25) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def check_alive(self) -> None:
+        if not self.alive:
+            raise BenchError(
+                f"worker {self.name} exited with code {self.process.returncode}; "
+                f"last lines of {self.log_path}:\n{self.tail()}"
+            )
+
+    def stop(self, stop_timeout_s: float = 60.0) -> int:
+        """SIGTERM, wait, SIGKILL if needed; returns the exit code."""
+        if self.alive:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(stop_timeout_s)
+            except subprocess.TimeoutExpired:
+                console.print(f"[yellow]worker {self.name} ignored SIGTERM; killing it[/]")
+                self.process.kill()
+                self.process.wait(10)
+        self._log.close()
+        if self in WorkerProcess._running:
+            WorkerProcess._running.remove(self)
+        return self.process.returncode
+
+    @classmethod
+    def stop_all(cls) -> None:
+        for worker in list(cls._running):
+            worker.stop(stop_timeout_s=30.0)
+
+
+# --- producing and reading ------------------------------------------------------------------------
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+async def produce_pipelined(
+    bootstrap: str,
+    records: Iterable[tuple[str, bytes, bytes]],
+    total: int,
+    description: str,
+) -> float:
+    """Publish (topic, key, value) records, many in flight, with a progress bar; acks=all.
+
+    Returns the records per second it reached.
+    """
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=20,
+        max_batch_size=512 * 1024,
+        max_request_size=4 * 1024 * 1024,
+        request_timeout_ms=60_000,
+    )
+    await asyncio.wait_for(producer.start(), 15)
+    started = time.perf_counter()
+    acked = 0
+    try:
+        with progress_bar() as progress:
+            task = progress.add_task(description, total=total, rate="")
+            in_flight: list[asyncio.Future] = []
+
+            async def settle() -> None:
+                nonlocal acked
+                await asyncio.gather(*in_flight)
+                acked += len(in_flight)
+                in_flight.clear()
+                rate = acked / max(time.perf_counter() - started, 1e-9)
+                progress.update(task, completed=acked, rate=f"{rate:,.0f}/s")
+
+            for topic, key, value in records:
+                in_flight.append(await producer.send(topic, value=value, key=key))
+                if len(in_flight) >= _PIPELINE_DEPTH:
+                    await settle()
+            await settle()
+    finally:
+        await producer.stop()
+    return acked / max(time.perf_counter() - started, 1e-9)
+
+
+class OffsetWatcher:
+    """Counts records on topics (sum of end offsets) without joining any consumer group."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self._partitions: dict[str, list[TopicPartition]] = {}
+
+    async def __aenter__(self) -> OffsetWatcher:
+        await asyncio.wait_for(self._consumer.start(), 15)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._consumer.stop()
+
+    async def partitions(self, topic: str) -> list[TopicPartition]:
+        if topic not in self._partitions:
+            found = self._consumer.partitions_for_topic(topic)
+            if not found:
+                await self._consumer._client.force_metadata_update()  # noqa: SLF001
+                found = self._consumer.partitions_for_topic(topic)
+            if not found:
+                raise BenchError(f"topic {topic} has no partitions (does it exist?)")
+            self._partitions[topic] = [TopicPartition(topic, p) for p in sorted(found)]
+        return self._partitions[topic]
+
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        ends = await self._consumer.end_offsets(await self.partitions(topic))
+        return {tp.partition: offset for tp, offset in ends.items()}
+
+    async def count(self, topic: str) -> int:
+        return sum((await self.end_offsets(topic)).values())
+
+    async def wait_for_count(
+        self,
+        topic: str,
+        target: int,
+        *,
+        timeout_s: float,
+        what: str,
+        worker: WorkerProcess | None = None,
+        baseline: int = 0,
+        check: Callable[[], None] | None = None,
+    ) -> int:
+        """Poll until `topic` holds `baseline + target` records, with a progress bar."""
+        deadline = time.monotonic() + timeout_s
+        started = time.monotonic()
+        with progress_bar() as progress:
+            task = progress.add_task(what, total=target, rate="")
+            while True:
+                done = await self.count(topic) - baseline
+                rate = done / max(time.monotonic() - started, 1e-9)
+                progress.update(task, completed=min(done, target), rate=f"{rate:,.0f}/s")
+                if done >= target:
+                    return done
+                if worker is not None:
+                    worker.check_alive()
+                if check is not None:
+                    check()
+                if time.monotonic() > deadline:
+                    raise BenchError(
+                        f"{what}: only {done:,} of {target:,} records on {topic} after "
+                        f"{timeout_s:.0f}s"
+                        + (f"; last lines of {worker.log_path}:\n{worker.tail()}" if worker else "")
+                    )
+                await asyncio.sleep(0.5)
+
+
+@dataclass(frozen=True)
+class TopicWindow:
+    """A topic's records between two offsets per partition, and their timestamp span."""
+
+    records: int
+    first_ms: int
+    last_ms: int
+
+    @property
+    def seconds(self) -> float:
+        return (self.last_ms - self.first_ms) / 1000
+
+    @property
+    def per_second(self) -> float:
+        return self.records / self.seconds if self.seconds > 0 else float("inf")
+
+
+async def read_topic(
+    bootstrap: str,
+    topic: str,
+    start: dict[int, int] | None = None,
+    end: dict[int, int] | None = None,
+    *,
+    timeout_s: float = 300.0,
+) -> list[tuple[int, bytes | None, bytes | None, int]]:
+    """(partition, key, value, timestamp ms) of every record from `start` up to `end`.
+
+    Defaults: from the beginning to the end offsets at the time of the call. Read without a group.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    await asyncio.wait_for(consumer.start(), 15)
+    rows: list[tuple[int, bytes | None, bytes | None, int]] = []
+    try:
+        found = consumer.partitions_for_topic(topic) or set()
+        if not found:
+            await consumer._client.force_metadata_update()  # noqa: SLF001
+            found = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(found)]
+        if end is None:
+            end = {tp.partition: o for tp, o in (await consumer.end_offsets(tps)).items()}
+        start = start or {}
+        wanted = [tp for tp in tps if end.get(tp.partition, 0) > start.get(tp.partition, 0)]
+        consumer.assign(wanted)
+        for tp in wanted:
+            consumer.seek(tp, start.get(tp.partition, 0))
+        remaining = {tp.partition for tp in wanted}
+        deadline = time.monotonic() + timeout_s
+        while remaining:
+            if time.monotonic() > deadline:
+                raise BenchError(f"reading {topic}: partitions {sorted(remaining)} not read in time")
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            for tp, messages in batches.items():
+                stop = end[tp.partition]
+                for message in messages:
+                    if message.offset < stop:
+                        rows.append((tp.partition, message.key, message.value, message.timestamp))
+                if messages and messages[-1].offset >= stop - 1:
+                    remaining.discard(tp.partition)
+                    consumer.pause(tp)
+    finally:
+        await consumer.stop()
+    return rows
+
+
+async def topic_window(
+    bootstrap: str,
+    topic: str,
+    start: dict[int, int] | None = None,
+    end: dict[int, int] | None = None,
+) -> TopicWindow:
+    """The records in a range and the span of their timestamps, from each partition's first and
+    last record in the range (CreateTime stamps rise within a partition)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await asyncio.wait_for(consumer.start(), 15)
+    try:
+        found = consumer.partitions_for_topic(topic) or set()
+        if not found:
+            await consumer._client.force_metadata_update()  # noqa: SLF001
+            found = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(found)]
+        if end is None:
+            end = {tp.partition: o for tp, o in (await consumer.end_offsets(tps)).items()}
+        start = start or {}
+        records = sum(end[tp.partition] - start.get(tp.partition, 0) for tp in tps)
+        stamps: list[int] = []
+        for tp in tps:
+            first, stop = start.get(tp.partition, 0), end[tp.partition]
+            if stop <= first:
+                continue
+            for offset in sorted({first, stop - 1}):
+                stamps.append(await _timestamp_at(consumer, tp, offset))
+        if not stamps:
+            raise BenchError(f"{topic} has no records in the range")
+        return TopicWindow(records=records, first_ms=min(stamps), last_ms=max(stamps))
+    finally:
+        await consumer.stop()
+
+
+async def _timestamp_at(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> int:
+    consumer.assign([tp])
+    consumer.seek(tp, offset)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        batches = await consumer.getmany(tp, timeout_ms=1000, max_records=1)
+        for message in batches.get(tp, []):
+            if message.offset == offset:
+                return message.timestamp
+    raise BenchError(f"could not read {tp.topic}/{tp.partition} at offset {offset}")
+
+
+# --- the machine ----------------------------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _ram_gib() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _kafka_version() -> str:
+    """The broker version from the jars scripts/services runs (`kafka_2.13-X.Y.Z.jar`)."""
+    jars = sorted((PROJECT_ROOT / ".data" / "kafka" / "libs").glob("kafka_2.*-*.jar"))
+    for jar in jars:
+        version = jar.stem.split("-", 1)[1]
+        if version[:1].isdigit():
+            return version
+    return "unknown (not the scripts/services broker)"
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "-"
+
+
+def machine_info(partitions: int) -> dict[str, str]:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return {
+        "cpu cores (os.cpu_count)": str(os.cpu_count()),
+        "cpu model": _cpu_model(),
+        "ram": f"{_ram_gib():.1f} GiB",
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "kafka broker": f"{_kafka_version()} (KRaft, one node, on the same machine)",
+        "partitions": str(partitions),
+        "libraries": ", ".join(
+            f"{name} {_version(name)}"
+            for name in ("faust-streaming", "aiokafka", "fastavro", "pydantic", "rocksdict")
+        ),
+        "load average at end (1/5/15 min)": " ".join(f"{value:.2f}" for value in load),
+    }
+
+
+# --- profiles -------------------------------------------------------------------------------------
+
+_OUR_CODE = str(PROJECT_ROOT / "streams") + os.sep
+
+
+def code_family(filename: str, function: str) -> str:
+    """Whose code a profile entry is: ours, a library's, the event loop's, or idle waiting."""
+    if filename == "~":  # a C function: tell by its name
+        for marker, family in (
+            ("select.epoll", "idle (epoll wait)"),
+            ("fastavro", "fastavro"),
+            ("pydantic_core", "pydantic"),
+            ("rocksdict", "rocksdict"),
+            ("hmac", "stdlib"),
+            ("_hashlib", "stdlib"),
+            ("socket", "sockets"),
+        ):
+            if marker in function:
+                return family
+        return "builtins"
+    if filename.startswith(_OUR_CODE):
+        return "sendgate (streams/)"
+    for marker, family in (
+        ("/faust/", "faust"),
+        ("/aiokafka/", "aiokafka"),
+        ("/kafka/", "aiokafka"),
+        ("/mode/", "mode"),
+        ("/fastavro/", "fastavro"),
+        ("/pydantic/", "pydantic"),
+        ("/pydantic_core/", "pydantic"),
+        ("/email_validator/", "email-validator"),
+        ("/rocksdict/", "rocksdict"),
+        ("/asyncio/", "asyncio"),
+    ):
+        if marker in filename:
+            return family
+    if "site-packages" in filename:
+        return "other libraries"
+    return "stdlib"
+
+
+@dataclass(frozen=True)
+class ProfileRow:
+    family: str
+    function: str
+    calls: int
+    tottime: float
+    cumtime: float
+
+
+def profile_summary(path: Path) -> dict[str, object]:
+    """Self time per code family, and the top functions by self and cumulative time."""
+    stats = pstats.Stats(str(path))
+    rows = []
+    for (filename, line, function), (_, calls, tottime, cumtime, _) in stats.stats.items():  # type: ignore[attr-defined]
+        family = code_family(filename, function)
+        where = (
+            function
+            if filename == "~"
+            else f"{_short_path(filename)}:{line}({function})"
+        )
+        rows.append(ProfileRow(family, where, calls, tottime, cumtime))
+    by_family: dict[str, float] = defaultdict(float)
+    for row in rows:
+        by_family[row.family] += row.tottime
+    total = sum(by_family.values())
+    ours = [row for row in rows if row.family == "sendgate (streams/)"]
+    return {
+        "total_s": total,
+        "by_family": dict(sorted(by_family.items(), key=lambda item: -item[1])),
+        "top_tottime": sorted(rows, key=lambda row: -row.tottime)[:15],
+        "top_cumtime_ours": sorted(ours, key=lambda row: -row.cumtime)[:15],
+        "top_cumtime_libraries": sorted(
+            (row for row in rows if row.family not in ("sendgate (streams/)", "idle (epoll wait)")),
+            key=lambda row: -row.cumtime,
+        )[:15],
+    }
+
+
+def _short_path(filename: str) -> str:
+    for marker in ("site-packages/", str(PROJECT_ROOT) + os.sep, "/lib/python3.11/"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename
+
+
+@contextmanager
+def phase(title: str) -> Iterator[None]:
+    """Announce a phase and how long it took."""
+    console.rule(f"[bold]{title}")
+    started = time.monotonic()
+    yield
+    console.print(f"[dim]{title}: {time.monotonic() - started:.1f}s[/]")

@@ -1,0 +1,74 @@
+"""Agent tests: the real agents in faust's test_context, with an in-memory table, a collecting
+emitter and a scripted view of the broker's offsets. No Kafka here; tests/integration has that."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from streams.agents import register_agents
+from streams.app import Gate, build_gate
+from streams.emit import CollectingEmitter, Emitted
+from streams.settings import Settings
+
+
+class ScriptedOffsets:
+    """The broker's end and committed offsets of the clicks topic, as a test says they are."""
+
+    def __init__(self) -> None:
+        self.end: dict[int, int] = {}
+        self.committed: dict[int, int] = {}
+
+    async def end_offsets(self, partitions: Iterable[int]) -> Mapping[int, int]:
+        return {p: self.end.get(p, 0) for p in partitions}
+
+    async def committed_offsets(self, partitions: Iterable[int]) -> Mapping[int, int]:
+        return {p: self.committed[p] for p in partitions if p in self.committed}
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.fixture
+def offsets() -> ScriptedOffsets:
+    return ScriptedOffsets()
+
+
+@pytest.fixture
+def emitter() -> CollectingEmitter:
+    return CollectingEmitter()
+
+
+@pytest.fixture
+def gate(tmp_path: Path, offsets: ScriptedOffsets, emitter: CollectingEmitter) -> Gate:
+    settings = Settings(
+        topic_prefix="agenttest-",
+        topic_partitions=2,
+        table_store="memory://",
+        data_dir=tmp_path,
+        recipient_key_secret=SecretStr("agent-test-secret-0123456789abcdef"),
+        state_fence_timeout_s=2.0,
+    )
+    gate = build_gate(settings, emitter=emitter, offsets=offsets)
+    register_agents(gate)
+    gate.app.finalize()
+    gate.app.conf.store = "memory://"
+    return gate
+
+
+async def emitted_until(
+    emitter: CollectingEmitter,
+    done: Callable[[list[Emitted]], bool],
+    timeout_s: float = 5.0,
+) -> list[Emitted]:
+    deadline = time.monotonic() + timeout_s
+    while not done(emitter.emitted):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"agents emitted only {emitter.emitted!r}")
+        await asyncio.sleep(0.01)
+    return emitter.emitted

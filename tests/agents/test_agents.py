@@ -1,0 +1,186 @@
+"""The keeper and the gate as agents: decode, decide, emit, and dead-letter bad input."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from streams.app import Gate
+from streams.emit import CollectingEmitter
+from streams.records import (
+    DeadLetter,
+    SendDecision,
+    SendRequest,
+    SuppressionChange,
+    UnsubscribeClick,
+)
+from tests.agents.conftest import ScriptedOffsets, emitted_until
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def request(address: str = "ana@example.com", request_id: str = "r1") -> SendRequest:
+    return SendRequest(
+        request_id=request_id,
+        account_id="acme",
+        list_id="news",
+        recipient=address,
+        classification="commercial",
+        from_address="news@acme.example",
+        subject="Autumn offers",
+        requested_at=NOW,
+    )
+
+
+def click(gate: Gate, address: str = "ana@example.com", click_id: str = "c1") -> UnsubscribeClick:
+    return UnsubscribeClick(
+        click_id=click_id,
+        recipient_key=gate.keyer.key(address),
+        scope="list",
+        account_id="acme",
+        list_id="news",
+        method="one_click",
+        clicked_at=NOW,
+    )
+
+
+def decisions(gate: Gate, emitter: CollectingEmitter) -> list[SendDecision]:
+    return [gate.codec.decode(e.value, SendDecision) for e in emitter.on(gate.decisions_topic)]
+
+
+def dead_letters(gate: Gate, emitter: CollectingEmitter) -> list[DeadLetter]:
+    return [gate.codec.decode(e.value, DeadLetter) for e in emitter.on(gate.dead_letters_topic)]
+
+
+async def test_send_after_click_is_denied_and_the_change_is_audited(
+    gate: Gate, emitter: CollectingEmitter, offsets: ScriptedOffsets
+) -> None:
+    """A folded list unsubscribe denies the next send to that list, naming the rule."""
+    key = gate.keyer.key("ana@example.com").encode()
+    async with gate.agents["keep_suppressions"].test_context() as keeper:
+        await keeper.put(gate.codec.encode(click(gate)), key=key, partition=0, wait=False)
+        await emitted_until(emitter, lambda got: len(got) == 1)
+    offsets.end[0] = 1
+    async with gate.agents["decide_sends"].test_context() as gate_agent:
+        await gate_agent.put(gate.codec.encode(request()), key=key, partition=0, wait=False)
+        await emitted_until(emitter, lambda got: len(got) == 2)
+    change = gate.codec.decode(
+        emitter.on(gate.suppression_changes_topic)[0].value, SuppressionChange
+    )
+    assert change.outcome == "added"
+    [decision] = decisions(gate, emitter)
+    assert decision.verdict == "deny"
+    assert [f.rule for f in decision.failures] == ["list-unsubscribed"]
+    assert decision.state_offsets == {"agenttest-unsubscribe-clicks": 1}
+    assert emitter.on(gate.decisions_topic)[0].key == key
+
+
+async def test_gate_waits_for_a_click_the_broker_has_but_the_keeper_has_not_applied(
+    gate: Gate, emitter: CollectingEmitter, offsets: ScriptedOffsets
+) -> None:
+    """The send arrives first; the broker already holds the click: the gate waits, then denies."""
+    key = gate.keyer.key("ana@example.com").encode()
+    offsets.end[0] = 1  # the click at offset 0 is acknowledged ...
+    async with gate.agents["decide_sends"].test_context() as gate_agent:
+        await gate_agent.put(gate.codec.encode(request()), key=key, partition=0, wait=False)
+        await asyncio.sleep(0.3)
+        assert decisions(gate, emitter) == []  # ... so the gate holds the send back
+        async with gate.agents["keep_suppressions"].test_context() as keeper:
+            await keeper.put(gate.codec.encode(click(gate)), key=key, partition=0, wait=False)
+            await emitted_until(emitter, lambda got: len(decisions(gate, emitter)) == 1)
+    [decision] = decisions(gate, emitter)
+    assert [f.rule for f in decision.failures] == ["list-unsubscribed"]
+
+
+async def test_committed_offset_is_the_floor_after_a_restart(
+    gate: Gate, emitter: CollectingEmitter, offsets: ScriptedOffsets
+) -> None:
+    """Clicks below the group's committed offset were applied in an earlier life: no wait."""
+    offsets.end[1] = 500
+    offsets.committed[1] = 500
+    key = gate.keyer.key("bo@example.com").encode()
+    async with gate.agents["decide_sends"].test_context() as gate_agent:
+        await gate_agent.put(
+            gate.codec.encode(request("bo@example.com")), key=key, partition=1, wait=False
+        )
+        await emitted_until(emitter, lambda got: len(got) == 1)
+    [decision] = decisions(gate, emitter)
+    assert decision.verdict == "allow"
+
+
+async def test_gate_fails_closed_when_the_keeper_never_catches_up(
+    gate: Gate, emitter: CollectingEmitter, offsets: ScriptedOffsets
+) -> None:
+    """If the state cannot be confirmed current within the timeout, the send is denied."""
+    offsets.end[0] = 3
+    key = gate.keyer.key("ana@example.com").encode()
+    async with gate.agents["decide_sends"].test_context() as gate_agent:
+        await gate_agent.put(gate.codec.encode(request()), key=key, partition=0, wait=False)
+        await emitted_until(emitter, lambda got: len(got) == 1, timeout_s=10)
+    [decision] = decisions(gate, emitter)
+    assert [f.rule for f in decision.failures] == ["suppressions-not-current"]
+
+
+async def test_every_kind_of_bad_send_request_is_dead_lettered_and_the_gate_goes_on(
+    gate: Gate, emitter: CollectingEmitter
+) -> None:
+    """Undecodable, unknown schema, invalid, mis-keyed: each to dead-letters; a good one after."""
+    good_key = gate.keyer.key("ana@example.com").encode()
+    unknown_schema = b"\xc3\x01" + b"\x00" * 8 + b"\x02"
+    wrong_type = gate.codec.encode(click(gate))
+    invalid = bytearray(gate.codec.encode(request()))
+    bad = [
+        (b"not avro at all", good_key, "undecodable"),
+        (unknown_schema, good_key, "unknown_schema"),
+        (wrong_type, good_key, "unknown_schema"),
+        (bytes(invalid[:-3]), good_key, "undecodable"),
+        (
+            gate.codec.encode(request()),
+            gate.keyer.key("someone-else@example.com").encode(),
+            "invalid",
+        ),
+        (gate.codec.encode(request()), None, "invalid"),
+    ]
+    async with gate.agents["decide_sends"].test_context() as gate_agent:
+        for value, key, _ in bad:
+            await gate_agent.put(value, key=key, partition=0, wait=False)
+        await gate_agent.put(gate.codec.encode(request()), key=good_key, partition=0, wait=False)
+        await emitted_until(emitter, lambda got: len(got) == len(bad) + 1)
+    letters = dead_letters(gate, emitter)
+    assert [letter.error_kind for letter in letters] == [kind for _, _, kind in bad]
+    assert [letter.origin_offset for letter in letters] == list(range(len(bad)))
+    assert all(letter.origin_topic == "agenttest-send-requests" for letter in letters)
+    assert [letter.original_value for letter in letters] == [value for value, _, _ in bad]
+    assert all("ana@example.com" not in letter.reason for letter in letters)
+    assert [d.request_id for d in decisions(gate, emitter)] == ["r1"]
+
+
+async def test_bad_clicks_are_dead_lettered_and_the_keeper_goes_on(
+    gate: Gate, emitter: CollectingEmitter
+) -> None:
+    """A click keyed by another recipient would land on the wrong partition: dead-lettered."""
+    good = click(gate)
+    async with gate.agents["keep_suppressions"].test_context() as keeper:
+        await keeper.put(b"\x00garbage", key=b"k", partition=0, wait=False)
+        await keeper.put(
+            gate.codec.encode(good), key=gate.keyer.key("other@example.com").encode(), wait=False
+        )
+        await keeper.put(gate.codec.encode(good), key=good.recipient_key.encode(), wait=False)
+        await emitted_until(emitter, lambda got: len(got) == 3)
+    assert [d.error_kind for d in dead_letters(gate, emitter)] == ["undecodable", "invalid"]
+    assert len(emitter.on(gate.suppression_changes_topic)) == 1
+
+
+async def test_replayed_click_changes_nothing(gate: Gate, emitter: CollectingEmitter) -> None:
+    """The same click twice: the table keeps one entry, the second is audited as a replay."""
+    good = click(gate)
+    key = good.recipient_key.encode()
+    async with gate.agents["keep_suppressions"].test_context() as keeper:
+        for _ in range(2):
+            await keeper.put(gate.codec.encode(good), key=key, partition=0, wait=False)
+        await emitted_until(emitter, lambda got: len(got) == 2)
+    outcomes = [
+        gate.codec.decode(e.value, SuppressionChange).outcome
+        for e in emitter.on(gate.suppression_changes_topic)
+    ]
+    assert outcomes == ["added", "replayed"]

@@ -1,0 +1,172 @@
+"""Two workers share the gate; one is killed mid-stream; the other takes over, tables and all.
+
+The promise under test: no send to a suppressed recipient is allowed during or after a takeover.
+Worker A is killed with SIGKILL (no commit, no flush, no goodbye to the group) while sends for
+suppressed and free recipients stream in; worker B must take A's partitions, restore their
+suppressions (from its standby copy or the changelog), and deny every suppressed recipient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from streams.codec import default_codec
+from streams.recipient import RecipientKeyer
+from streams.records import SendDecision, SuppressionChange
+from streams.settings import Settings
+from streams.topics import SEND_DECISIONS, SEND_REQUESTS, SUPPRESSION_CHANGES, UNSUBSCRIBE_CLICKS
+from tests.support.kafka import (
+    TopicReader,
+    click_for,
+    create_all_topics,
+    delete_all_topics,
+    new_producer,
+    send_for,
+)
+from tests.support.workers import GateWorker
+
+SUPPRESSED = 2000
+ROUNDS_BEFORE_KILL = 1500
+ROUNDS_AFTER_KILL = 3000
+SENDS_PER_SECOND = 1000
+
+
+async def group_members(settings: Settings) -> int:
+    """How many workers are members of the gate's consumer group right now."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        responses = await admin.describe_consumer_groups([settings.app_id])
+    finally:
+        await admin.close()
+    group = responses[0].groups[0]
+    state, members = group[2], group[5]
+    return len(members) if state == "Stable" else 0
+
+
+async def wait_for(condition, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        await asyncio.sleep(0.25)
+
+
+async def test_killed_worker_hands_over_without_letting_a_suppressed_send_through(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """SIGKILL one of two workers mid-stream: every suppressed recipient stays denied."""
+    settings = Settings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        topic_prefix=f"scale{time.time_ns() % 10**10}-",
+        topic_partitions=4,
+        data_dir=tmp_path / "data",
+        recipient_key_secret="scale-out-test-secret-0123456789",
+        worker_session_timeout_s=6.5,
+    )
+    codec = default_codec()
+    keyer = RecipientKeyer(settings.recipient_secret())
+    clicks = UNSUBSCRIBE_CLICKS.full_name(settings)
+    sends = SEND_REQUESTS.full_name(settings)
+    await create_all_topics(settings)
+    producer = await new_producer(settings)
+    worker_a = GateWorker(settings, "worker-a", tmp_path)
+    worker_b = GateWorker(settings, "worker-b", tmp_path)
+    try:
+        for i in range(SUPPRESSED):
+            click = click_for(keyer, f"supp{i}@example.com", f"supp-{i}", scope="account")
+            await producer.send(clicks, key=click.recipient_key.encode(), value=codec.encode(click))
+        await producer.flush()
+
+        worker_a.start()
+        worker_b.start()
+        await wait_for(lambda: _members_are(settings, 2), 120, "both workers to join the group")
+        # Both workers fold the clicks of their partitions before the stream starts.
+        async with TopicReader(
+            settings, SUPPRESSION_CHANGES.full_name(settings), SuppressionChange
+        ) as changes:
+            await changes.read_until(lambda got: len(got) >= SUPPRESSED, 120, "all clicks folded")
+
+        async def publish_round(i: int) -> None:
+            for address, request_id in (
+                (f"supp{i % SUPPRESSED}@example.com", f"supp-send-{i}"),
+                (f"free{i}@example.org", f"free-send-{i}"),
+            ):
+                request = send_for(address, request_id)
+                await producer.send(
+                    sends, key=keyer.key(address).encode(), value=codec.encode(request)
+                )
+
+        async def stream(rounds: range) -> None:
+            for i in rounds:
+                await publish_round(i)
+                if i % 100 == 99:
+                    await asyncio.sleep(100 / SENDS_PER_SECOND)
+
+        await stream(range(ROUNDS_BEFORE_KILL))
+        assert worker_a.alive() and worker_b.alive(), worker_a.log_tail() + worker_b.log_tail()
+        worker_a.kill()
+        # Clicks after the kill, for new recipients, each followed by a send at once: the
+        # survivor must honour them too (the fence's committed-offset floor after takeover).
+        late = []
+        for i in range(200):
+            address = f"late{i}@example.net"
+            click = click_for(keyer, address, f"late-{i}", scope="account")
+            await (
+                await producer.send(
+                    clicks, key=click.recipient_key.encode(), value=codec.encode(click)
+                )
+            )
+            request = send_for(address, f"late-send-{i}")
+            await producer.send(sends, key=keyer.key(address).encode(), value=codec.encode(request))
+            late.append(f"late-send-{i}")
+        await stream(range(ROUNDS_BEFORE_KILL, ROUNDS_BEFORE_KILL + ROUNDS_AFTER_KILL))
+        await producer.flush()
+
+        rounds = ROUNDS_BEFORE_KILL + ROUNDS_AFTER_KILL
+        wanted = (
+            {f"supp-send-{i}" for i in range(rounds)}
+            | {f"free-send-{i}" for i in range(rounds)}
+            | set(late)
+        )
+        async with TopicReader(
+            settings, SEND_DECISIONS.full_name(settings), SendDecision
+        ) as reader:
+            decisions = await reader.read_until(
+                lambda got: wanted <= {d.request_id for d in got},
+                timeout_s=240,
+                describe="a decision for every send, after the takeover",
+            )
+        assert worker_b.alive(), worker_b.log_tail()
+    finally:
+        await producer.stop()
+        worker_a.kill()
+        worker_b.stop()
+        await delete_all_topics(settings)
+
+    # At-least-once: a send A decided but had not committed is decided again by B; every copy
+    # must agree.
+    leaked = sorted(
+        {
+            d.request_id
+            for d in decisions
+            if d.verdict == "allow" and not d.request_id.startswith("free-")
+        }
+    )
+    assert leaked == [], f"{len(leaked)} sends to suppressed recipients were allowed"
+    free = [d for d in decisions if d.request_id.startswith("free-")]
+    assert free and all(d.verdict == "allow" for d in free)
+    denied_rules = {
+        tuple(f.rule for f in d.failures)
+        for d in decisions
+        if d.request_id.startswith(("supp-", "late-"))
+    }
+    assert denied_rules == {("account-unsubscribed",)}
+
+
+async def _members_are(settings: Settings, count: int) -> bool:
+    return await group_members(settings) == count
