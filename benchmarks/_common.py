@@ -97,7 +97,9 @@ def percentile(values: list[float], q: float) -> float:
 # --- an isolated run ------------------------------------------------------------------------------
 
 
-def new_settings(*, bootstrap: str, partitions: int, data_dir: Path, name: str = "bench") -> Settings:
+def new_settings(
+    *, bootstrap: str, partitions: int, data_dir: Path, name: str = "bench"
+) -> Settings:
     """Settings of one run: a fresh topic prefix, its own data folder and key secret."""
     return Settings(
         kafka_bootstrap_servers=bootstrap,
@@ -298,7 +300,7 @@ class OffsetWatcher:
         if topic not in self._partitions:
             found = self._consumer.partitions_for_topic(topic)
             if not found:
-                await self._consumer._client.force_metadata_update()  # noqa: SLF001
+                await self._consumer._client.force_metadata_update()
                 found = self._consumer.partitions_for_topic(topic)
             if not found:
                 raise BenchError(f"topic {topic} has no partitions (does it exist?)")
@@ -386,7 +388,7 @@ async def read_topic(
     try:
         found = consumer.partitions_for_topic(topic) or set()
         if not found:
-            await consumer._client.force_metadata_update()  # noqa: SLF001
+            await consumer._client.force_metadata_update()
             found = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(found)]
         if end is None:
@@ -400,7 +402,9 @@ async def read_topic(
         deadline = time.monotonic() + timeout_s
         while remaining:
             if time.monotonic() > deadline:
-                raise BenchError(f"reading {topic}: partitions {sorted(remaining)} not read in time")
+                raise BenchError(
+                    f"reading {topic}: partitions {sorted(remaining)} not read in time"
+                )
             batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
             for tp, messages in batches.items():
                 stop = end[tp.partition]
@@ -428,7 +432,7 @@ async def topic_window(
     try:
         found = consumer.partitions_for_topic(topic) or set()
         if not found:
-            await consumer._client.force_metadata_update()  # noqa: SLF001
+            await consumer._client.force_metadata_update()
             found = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(found)]
         if end is None:
@@ -575,11 +579,7 @@ def profile_summary(path: Path) -> dict[str, object]:
     rows = []
     for (filename, line, function), (_, calls, tottime, cumtime, _) in stats.stats.items():  # type: ignore[attr-defined]
         family = code_family(filename, function)
-        where = (
-            function
-            if filename == "~"
-            else f"{_short_path(filename)}:{line}({function})"
-        )
+        where = function if filename == "~" else f"{_short_path(filename)}:{line}({function})"
         rows.append(ProfileRow(family, where, calls, tottime, cumtime))
     by_family: dict[str, float] = defaultdict(float)
     for row in rows:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy.exc
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from streams.cli import keys, publish, topics
+from streams.cli import keys, ledger, publish, topics
 from streams.cli.worker import worker
 from streams.errors import SendgateError
 from streams.settings import Settings, get_settings
@@ -47,6 +48,7 @@ app.add_typer(topics.app, name="topics")
 app.add_typer(publish.app, name="publish")
 app.add_typer(keys.app, name="keys")
 app.command("worker")(worker)
+app.add_typer(ledger.app, name="ledger")
 # --------------------------------------------------------------------------------------------------
 
 
@@ -65,6 +67,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         app(args=list(argv) if argv is not None else None, prog_name="sendgate")
     except SendgateError as error:
         _report(error)
+        raise SystemExit(EXIT_SENDGATE_ERROR) from None
+    except sqlalchemy.exc.OperationalError as error:
+        # The database is down or refuses us; say which problem, not the URL (it has a password).
+        reason = str(error.orig).splitlines()[0] if error.orig else type(error).__name__
+        _report(SendgateError(f"the ledger database is not reachable: {reason}"))
         raise SystemExit(EXIT_SENDGATE_ERROR) from None
     except KeyboardInterrupt:
         raise SystemExit(EXIT_INTERRUPTED) from None

@@ -7,15 +7,18 @@ so tests neither see each other's records nor need a clean broker.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
+from streams.ledger import make_engine, upgrade
 from streams.settings import Settings
 
 KAFKA = os.environ.get("SENDGATE_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -73,5 +76,19 @@ def settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
     )
 
 
-def run(coro):
-    return asyncio.run(coro)
+@pytest.fixture(scope="session")
+def ledger_database_url(database_url: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this session, dropped afterwards."""
+    name = f"sendgate_test_{uuid.uuid4().hex[:12]}"
+    server = make_engine(database_url)
+    admin = server.execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()

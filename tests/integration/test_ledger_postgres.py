@@ -19,7 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from pydantic import SecretStr
-from sqlalchemy import Engine, delete, func, make_url, select, text
+from sqlalchemy import Engine, delete, func, select, text
 
 from streams.codec import default_codec
 from streams.ledger import (
@@ -87,24 +87,6 @@ def change(n: int) -> SuppressionChange:
 
 def unique(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture(scope="session")
-def ledger_database_url(database_url: str) -> Iterator[str]:
-    """A fresh, migrated database for this session, dropped afterwards."""
-    name = f"sendgate_test_{uuid.uuid4().hex[:12]}"
-    server = make_engine(database_url)
-    admin = server.execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
 
 
 @pytest.fixture

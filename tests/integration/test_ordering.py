@@ -38,6 +38,8 @@ async def test_an_acknowledged_click_denies_every_later_send(
     settings: Settings, tmp_path: Path
 ) -> None:
     """1,000 click-then-send races under load: every raced send is denied, controls allowed."""
+    # A slow machine must not turn a correct wait into a fail-closed denial with another rule.
+    settings = settings.model_copy(update={"state_fence_timeout_s": 120.0})
     codec = default_codec()
     keyer = RecipientKeyer(settings.recipient_secret())
     clicks = UNSUBSCRIBE_CLICKS.full_name(settings)

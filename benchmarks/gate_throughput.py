@@ -1,0 +1,1007 @@
+"""Gate throughput beside two baselines from the same run, click-to-effective latency, a profile.
+
+Run from the repository root against the broker of `scripts/services`:
+
+    .venv/bin/python benchmarks/gate_throughput.py            # full size, several minutes
+    .venv/bin/python benchmarks/gate_throughput.py --sends 20000 --suppressed 10000 --skip-profile
+
+Phases (each bounded in time; every topic lives under a fresh prefix and is deleted at the end):
+
+1. State: publish unsubscribe clicks for `--suppressed` recipients (list, account and platform
+   scope over five accounts with four lists each; one in ten recipients clicks twice), run the
+   real gate worker until the suppression keeper has folded every click (the suppression-changes
+   topic holds one record per click), stop it.
+2. Load: publish `--sends` send requests. Half of their recipients are suppressed somewhere, and
+   half of those are mailed by the very account or list they left; a few go to role addresses.
+3. Throughput, each contender consuming all send requests from the beginning in its own group:
+   (a) raw aiokafka in this process: consume, decode each value with our codec (SendRequest),
+       produce the same bytes to an output topic with the same key (so the same partition);
+   (b) a faust agent in a worker process that only forwards the value to an output topic;
+   (c) the gate: a new worker of the real app (fresh data folder, so it first restores the
+       suppressions table from its changelog) deciding every request.
+   All three are measured the same way: records on the output topic divided by the span of their
+   CreateTime timestamps (first to last), which leaves out start-up, group join and restore.
+4. Click-to-effective latency with the gate running under a steady background load: for fresh
+   recipients, publish a list-scope click (acks=all), then at once a send request for that
+   recipient and list, and time from the click's acknowledgement until this process reads the
+   decision. An allow is a violation of the gate's promise (DESIGN.md "Guarantees").
+5. Profile (unless --skip-profile): the gate worker under cProfile over a further slice of send
+   requests, summarised by whose code the time is spent in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from _common import (
+    BenchError,
+    OffsetWatcher,
+    TopicWindow,
+    WorkerProcess,
+    console,
+    create_run_topics,
+    delete_run_topics,
+    machine_info,
+    new_settings,
+    percentile,
+    phase,
+    produce_pipelined,
+    profile_summary,
+    read_topic,
+    timeout_for,
+    topic_window,
+    worker_env,
+)
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from rich.table import Table
+
+from streams.codec import default_codec
+from streams.recipient import RecipientKeyer
+from streams.records import SendDecision, SendRequest, UnsubscribeClick
+from streams.settings import Settings, get_settings
+from streams.topics import (
+    DEAD_LETTERS,
+    SEND_DECISIONS,
+    SEND_REQUESTS,
+    SUPPRESSION_CHANGES,
+    UNSUBSCRIBE_CLICKS,
+    TopicSpec,
+)
+
+__all__ = ["forward_worker_main", "main"]
+
+RAW_OUT = TopicSpec("bench-out-raw", "benchmark (a): send requests passed through by aiokafka")
+FORWARD_OUT = TopicSpec("bench-out-forward", "benchmark (b): send requests forwarded by faust")
+
+ACCOUNTS = ("acme", "globex", "initech", "umbrella", "hooli")
+LISTS = ("news", "deals", "product-updates", "events")
+DOMAINS = ("example.com", "example.org", "example.net")
+FIRST_NAMES = ("alex", "sam", "kim", "jo", "lee", "max", "ana", "eva", "tom", "mia", "noor")
+LAST_NAMES = ("smith", "jones", "garcia", "chen", "novak", "silva", "kowalski", "tanaka")
+ROLE_ADDRESSES = (
+    "info@example.com",
+    "sales@example.org",
+    "support@example.net",
+    "noreply@example.com",
+)
+JURISDICTIONS = ("US", "US", "US", "CA", "GB", "DE", "AU", None)
+SUBJECTS = (
+    "Your weekly digest",
+    "20% off this weekend only",
+    "New in the shop: spring collection",
+    "Your order has shipped",
+    "Reset your password",
+    "Invitation: product webinar on Thursday",
+    "We miss you - here is what's new",
+)
+METHODS = ("one_click", "one_click", "link", "reply", "feedback_loop")
+PROBE_ACCOUNT, PROBE_LIST = "acme", "news"
+
+WORKER_CODE = (
+    "from streams.settings import Settings\n"
+    "from streams.worker import run_worker\n"
+    "run_worker(Settings(), worker_name={worker_name!r}, loglevel='warning')\n"
+)
+PROFILED_WORKER_CODE = (
+    "import cProfile\n"
+    "from streams.settings import Settings\n"
+    "from streams.worker import run_worker\n"
+    "profiler = cProfile.Profile()\n"
+    "profiler.enable()\n"
+    "try:\n"
+    "    run_worker(Settings(), worker_name={worker_name!r}, loglevel='warning')\n"
+    "finally:\n"
+    "    profiler.disable()\n"
+    "    profiler.dump_stats({path!r})\n"
+)
+FORWARD_WORKER_CODE = (
+    "import sys\n"
+    "sys.path.insert(0, {bench_dir!r})\n"
+    "import gate_throughput\n"
+    "gate_throughput.forward_worker_main()\n"
+)
+
+
+# --- the workload ---------------------------------------------------------------------------------
+
+
+Suppression = tuple[str, str | None, str | None]  # (scope, account, list)
+
+
+@dataclass
+class Workload:
+    """Encoded clicks and send requests, and what the gate should decide by our own reckoning."""
+
+    clicks: list[tuple[bytes, bytes]] = field(default_factory=list)
+    sends: list[tuple[bytes, bytes]] = field(default_factory=list)
+    suppressed_recipients: int = 0
+    clicks_by_scope: Counter[str] = field(default_factory=Counter)
+    sends_to_suppressed: int = 0
+    sends_to_roles: int = 0
+    expected_denials: int = 0
+
+
+def _address(index: int) -> str:
+    first = FIRST_NAMES[index % len(FIRST_NAMES)]
+    last = LAST_NAMES[(index // len(FIRST_NAMES)) % len(LAST_NAMES)]
+    local = f"{first}.{last}{index}"
+    if index % 9 == 0:  # some senders keep the case people typed; the key folds it
+        local = local.title()
+    return f"{local}@{DOMAINS[index % len(DOMAINS)]}"
+
+
+def _expected_deny(
+    suppressions: list[Suppression],
+    account: str,
+    list_id: str | None,
+    honours_opt_outs: bool,
+    commercial_to_role: bool,
+) -> bool:
+    """The benchmark's own reckoning of the default policy, to check the gate's denial count."""
+    if commercial_to_role or any(scope == "platform" for scope, _, _ in suppressions):
+        return True
+    if not honours_opt_outs:
+        return False
+    return any(
+        (scope == "account" and acc == account)
+        or (scope == "list" and list_id is not None and acc == account and lst == list_id)
+        for scope, acc, lst in suppressions
+    )
+
+
+def build_workload(
+    settings: Settings, *, sends: int, suppressed: int, seed: int, now: datetime
+) -> Workload:
+    rng = random.Random(seed)
+    codec = default_codec()
+    keyer = RecipientKeyer(settings.recipient_secret())
+    workload = Workload(suppressed_recipients=suppressed)
+    population = 2 * suppressed  # recipients [0, suppressed) are suppressed somewhere
+    keys: dict[int, str] = {}
+
+    def key_of(index: int) -> str:
+        if index not in keys:
+            keys[index] = keyer.key(_address(index))
+        return keys[index]
+
+    state: list[list[Suppression]] = []
+    with console.status("building clicks"):
+        for index in range(suppressed):
+            entries: list[Suppression] = []
+            for _ in range(2 if rng.random() < 0.1 else 1):
+                draw = rng.random()
+                account = rng.choice(ACCOUNTS)
+                if draw < 0.7:
+                    scope, list_id, reason = "list", rng.choice(LISTS), "unsubscribe"
+                elif draw < 0.9:
+                    scope, list_id, reason = "account", None, "unsubscribe"
+                else:
+                    scope, list_id = "platform", None
+                    reason = rng.choice(("complaint", "complaint", "hard_bounce", "unsubscribe"))
+                click = UnsubscribeClick(
+                    click_id=f"click-{index}-{len(entries)}",
+                    recipient_key=key_of(index),
+                    scope=scope,  # type: ignore[arg-type]
+                    account_id=account,
+                    list_id=list_id,
+                    method=rng.choice(METHODS),  # type: ignore[arg-type]
+                    reason=reason,  # type: ignore[arg-type]
+                    clicked_at=now - timedelta(minutes=rng.randrange(1, 60 * 24 * 365)),
+                )
+                entries.append((scope, account if scope != "platform" else None, list_id))
+                workload.clicks.append((click.recipient_key.encode(), codec.encode(click)))
+                workload.clicks_by_scope[scope] += 1
+            state.append(entries)
+
+    with console.status("building send requests"):
+        for number in range(sends):
+            draw = rng.random()
+            index: int | None = None
+            if draw < 0.005:
+                recipient = rng.choice(ROLE_ADDRESSES)
+                recipient_key = keyer.key(recipient)
+            else:
+                index = rng.randrange(population)
+                recipient, recipient_key = _address(index), key_of(index)
+            account, list_id = rng.choice(ACCOUNTS), rng.choice(LISTS)
+            suppressions = state[index] if index is not None and index < suppressed else []
+            if suppressions and rng.random() < 0.5:  # a sender that ignores its unsubscribes
+                scope, own_account, own_list = rng.choice(suppressions)
+                account = own_account or account
+                list_id = own_list or list_id
+            commercial = rng.random() < 0.85
+            honour = not commercial and rng.random() < 0.3
+            if not commercial and rng.random() < 0.5:
+                list_id = None  # a receipt or a password reset belongs to no list
+            request = SendRequest(
+                request_id=f"req-{number:08d}",
+                account_id=account,
+                list_id=list_id,
+                recipient=recipient,
+                jurisdiction=rng.choice(JURISDICTIONS),
+                classification="commercial" if commercial else "transactional",
+                honor_list_opt_outs=honour,
+                send_kind="bulk" if commercial else "one_off",
+                from_address=f"{'news' if commercial else 'orders'}@{account}.example.com",
+                subject=rng.choice(SUBJECTS),
+                requested_at=now,
+            )
+            workload.sends.append((recipient_key.encode(), codec.encode(request)))
+            workload.sends_to_suppressed += bool(suppressions)
+            workload.sends_to_roles += index is None
+            workload.expected_denials += _expected_deny(
+                suppressions, account, list_id, commercial or honour, commercial and index is None
+            )
+    return workload
+
+
+# --- the contenders -------------------------------------------------------------------------------
+
+
+async def raw_passthrough(settings: Settings, records: int, timeout_s: float) -> None:
+    """(a): consume, decode with our codec, produce the same bytes; until all are acknowledged."""
+    codec = default_codec()
+    out_topic = RAW_OUT.full_name(settings)
+    consumer = AIOKafkaConsumer(
+        SEND_REQUESTS.full_name(settings),
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=f"{settings.topic_prefix}bench-raw",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    await asyncio.wait_for(consumer.start(), 15)
+    await asyncio.wait_for(producer.start(), 15)
+    try:
+
+        async def run() -> None:
+            consumed = 0
+            pending: list[asyncio.Future] = []
+            while consumed < records:
+                batches = await consumer.getmany(timeout_ms=1000, max_records=500)
+                for messages in batches.values():
+                    for message in messages:
+                        codec.decode(message.value, SendRequest)
+                        pending.append(
+                            await producer.send(out_topic, value=message.value, key=message.key)
+                        )
+                    consumed += len(messages)
+                if len(pending) >= 20_000:
+                    await asyncio.gather(*pending[:10_000])
+                    del pending[:10_000]
+            await asyncio.gather(*pending)
+
+        try:
+            await asyncio.wait_for(run(), timeout_s)
+        except TimeoutError:
+            raise BenchError(f"(a) raw aiokafka: not done after {timeout_s:.0f}s") from None
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+def forward_worker_main() -> None:
+    """(b), run in a worker process: a faust app whose one agent forwards each value.
+
+    Its consumer and producer are configured as the gate's app is (`streams/app.py`): raw bytes,
+    at-least-once, acks from every in-sync replica, the same buffer and poll sizes.
+    """
+    import faust
+
+    settings = Settings()
+    app = faust.App(
+        f"{settings.topic_prefix}bench-forward",
+        broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap_servers.split(",")],
+        store="memory://",
+        web_enabled=False,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        stream_buffer_maxsize=4096,
+        broker_max_poll_records=500,
+        logging_config=None,
+    )
+    source = app.topic(
+        SEND_REQUESTS.full_name(settings),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.topic_partitions,
+    )
+    out_topic = FORWARD_OUT.full_name(settings)
+
+    @app.agent(source, name="forward", concurrency=1)
+    async def forward(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            await app.producer.send(out_topic, message.key, message.value, None, None, None)
+
+    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+
+
+# --- click-to-effective latency -------------------------------------------------------------------
+
+
+@dataclass
+class LatencyResult:
+    probes: int
+    latencies_ms: list[float]
+    violations: int
+    other_denials: int
+    background_target_per_s: float
+    background_sent: int
+    background_seconds: float
+
+
+async def measure_latency(
+    settings: Settings,
+    pool: list[tuple[bytes, bytes]],
+    *,
+    probes: int,
+    background_rate: float,
+    worker: WorkerProcess,
+    probe_timeout_s: float = 60.0,
+) -> LatencyResult:
+    """Probes while a background producer keeps the gate busy; see the module docstring."""
+    codec = default_codec()
+    keyer = RecipientKeyer(settings.recipient_secret())
+    bootstrap = settings.kafka_bootstrap_servers
+    clicks_topic = UNSUBSCRIBE_CLICKS.full_name(settings)
+    sends_topic = SEND_REQUESTS.full_name(settings)
+    decisions_topic = SEND_DECISIONS.full_name(settings)
+    loop = asyncio.get_running_loop()
+    waiting: dict[bytes, tuple[str, asyncio.Future[tuple[SendDecision, float]]]] = {}
+
+    reader = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50
+    )
+    background = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    prober = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+    for client in (reader, background, prober):
+        await asyncio.wait_for(client.start(), 15)
+    stop = asyncio.Event()
+    background_errors: list[BaseException] = []
+    background_sent = 0
+    background_started = background_stopped = 0.0
+    try:
+        tps = [
+            TopicPartition(decisions_topic, p)
+            for p in sorted(reader.partitions_for_topic(decisions_topic) or ())
+        ]
+        reader.assign(tps)
+        await reader.seek_to_end(*tps)
+        for tp in tps:
+            await reader.position(tp)  # resolve now, so no decision slips past
+
+        async def read_decisions() -> None:
+            while not stop.is_set() or waiting:
+                batches = await reader.getmany(timeout_ms=200)
+                read_at = time.perf_counter()
+                for messages in batches.values():
+                    for message in messages:
+                        entry = waiting.get(message.key)
+                        if entry is None:
+                            continue
+                        decision = codec.decode(message.value, SendDecision)
+                        request_id, future = entry
+                        if decision.request_id == request_id and not future.done():
+                            future.set_result((decision, read_at))
+
+        def on_background_ack(future: asyncio.Future) -> None:
+            if not future.cancelled() and future.exception() is not None:
+                background_errors.append(future.exception())  # type: ignore[arg-type]
+
+        async def background_load() -> None:
+            nonlocal background_sent, background_started, background_stopped
+            background_started = loop.time()
+            while not stop.is_set():
+                due = int((loop.time() - background_started) * background_rate)
+                while background_sent < due:
+                    key, value = pool[background_sent % len(pool)]
+                    future = await background.send(sends_topic, value=value, key=key)
+                    future.add_done_callback(on_background_ack)
+                    background_sent += 1
+                if background_errors:
+                    raise BenchError(f"background load failed: {background_errors[0]!r}")
+                await asyncio.sleep(0.005)
+            background_stopped = loop.time()
+
+        reader_task = asyncio.create_task(read_decisions())
+        load_task = asyncio.create_task(background_load())
+        await asyncio.sleep(2.0)  # let the background load reach a steady state first
+        latencies: list[float] = []
+        violations = other_denials = 0
+        run_tag = uuid.uuid4().hex[:8]
+        rng = random.Random(7)
+        try:
+            for number in range(probes):
+                worker.check_alive()
+                address = f"probe{number}.{run_tag}@{DOMAINS[number % len(DOMAINS)]}"
+                recipient_key = keyer.key(address)
+                key = recipient_key.encode()
+                now = datetime.now(UTC)
+                click = UnsubscribeClick(
+                    click_id=f"probe-{run_tag}-{number}",
+                    recipient_key=recipient_key,
+                    scope="list",
+                    account_id=PROBE_ACCOUNT,
+                    list_id=PROBE_LIST,
+                    method="one_click",
+                    clicked_at=now,
+                )
+                request = SendRequest(
+                    request_id=f"probe-{run_tag}-{number}",
+                    account_id=PROBE_ACCOUNT,
+                    list_id=PROBE_LIST,
+                    recipient=address,
+                    classification="commercial",
+                    from_address=f"news@{PROBE_ACCOUNT}.example.com",
+                    subject=SUBJECTS[0],
+                    requested_at=now,
+                )
+                click_bytes, request_bytes = codec.encode(click), codec.encode(request)
+                future: asyncio.Future[tuple[SendDecision, float]] = loop.create_future()
+                waiting[key] = (request.request_id, future)
+                await (await prober.send(clicks_topic, value=click_bytes, key=key))
+                clicked_at = time.perf_counter()
+                await prober.send(sends_topic, value=request_bytes, key=key)
+                try:
+                    decision, read_at = await asyncio.wait_for(future, probe_timeout_s)
+                except TimeoutError:
+                    raise BenchError(
+                        f"latency probe {number}: no decision after {probe_timeout_s:.0f}s"
+                    ) from None
+                finally:
+                    waiting.pop(key, None)
+                latencies.append((read_at - clicked_at) * 1000)
+                rules = {failure.rule for failure in decision.failures}
+                if decision.verdict == "allow":
+                    violations += 1
+                elif "list-unsubscribed" not in rules:
+                    other_denials += 1
+                await asyncio.sleep(rng.uniform(0.01, 0.05))
+        finally:
+            stop.set()
+            await load_task
+            await reader_task
+        await background.flush()
+        return LatencyResult(
+            probes=probes,
+            latencies_ms=latencies,
+            violations=violations,
+            other_denials=other_denials,
+            background_target_per_s=background_rate,
+            background_sent=background_sent,
+            background_seconds=background_stopped - background_started,
+        )
+    finally:
+        for client in (reader, background, prober):
+            await client.stop()
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    sends: int
+    suppressed: int
+    partitions: int
+    probes: int
+    background_rate: float
+    profile_sends: int
+    skip_profile: bool
+    seed: int
+    bootstrap: str
+
+
+@dataclass
+class Contender:
+    label: str
+    window: TopicWindow
+    wall_s: float
+
+
+async def run_benchmark(settings: Settings, options: Options, data_dir: Path) -> dict[str, Any]:
+    bootstrap = settings.kafka_bootstrap_servers
+    topic = settings.topic
+    results: dict[str, Any] = {"options": options.__dict__, "topic_prefix": settings.topic_prefix}
+
+    with phase("setup: topics"):
+        names = await create_run_topics(settings, [RAW_OUT, FORWARD_OUT])
+        console.print(f"created {len(names)} topics under prefix {settings.topic_prefix!r}")
+
+    now = datetime.now(UTC)
+    with phase("workload: generate"):
+        workload = build_workload(
+            settings, sends=options.sends, suppressed=options.suppressed, seed=options.seed, now=now
+        )
+        console.print(
+            f"{len(workload.clicks):,} clicks for {workload.suppressed_recipients:,} recipients "
+            f"({dict(workload.clicks_by_scope)}); {len(workload.sends):,} send requests, "
+            f"{workload.sends_to_suppressed:,} to suppressed recipients, "
+            f"{workload.sends_to_roles:,} to role addresses, "
+            f"{workload.expected_denials:,} denials expected"
+        )
+    results["workload"] = {
+        "clicks": len(workload.clicks),
+        "clicks_by_scope": dict(workload.clicks_by_scope),
+        "suppressed_recipients": workload.suppressed_recipients,
+        "sends": len(workload.sends),
+        "sends_to_suppressed": workload.sends_to_suppressed,
+        "sends_to_role_addresses": workload.sends_to_roles,
+        "expected_denials": workload.expected_denials,
+    }
+
+    async with OffsetWatcher(bootstrap) as watcher:
+        with phase("state: publish clicks, fold them with the gate worker"):
+            clicks_topic = topic(UNSUBSCRIBE_CLICKS.name)
+            rate = await produce_pipelined(
+                bootstrap,
+                ((clicks_topic, key, value) for key, value in workload.clicks),
+                len(workload.clicks),
+                "publish clicks",
+            )
+            console.print(f"published {len(workload.clicks):,} clicks at {rate:,.0f}/s")
+            state_worker = WorkerProcess(
+                "state",
+                WORKER_CODE.format(worker_name="bench-state"),
+                worker_env(settings),
+                data_dir / "worker-state.log",
+            )
+            await watcher.wait_for_count(
+                topic(SUPPRESSION_CHANGES.name),
+                len(workload.clicks),
+                timeout_s=timeout_for(len(workload.clicks), min_rate=200),
+                what="keeper folds clicks",
+                worker=state_worker,
+            )
+            code = state_worker.stop()
+            console.print(f"state worker stopped (exit code {code})")
+
+        with phase("load: publish send requests"):
+            sends_topic = topic(SEND_REQUESTS.name)
+            rate = await produce_pipelined(
+                bootstrap,
+                ((sends_topic, key, value) for key, value in workload.sends),
+                len(workload.sends),
+                "publish send requests",
+            )
+            console.print(f"published {len(workload.sends):,} send requests at {rate:,.0f}/s")
+        records = len(workload.sends)
+        contenders: list[Contender] = []
+
+        with phase("(a) raw aiokafka consume-decode-produce"):
+            started = time.monotonic()
+            await raw_passthrough(settings, records, timeout_for(records, min_rate=300))
+            wall = time.monotonic() - started
+            window = await topic_window(bootstrap, topic(RAW_OUT.name))
+            contenders.append(Contender("(a) raw aiokafka: consume, decode, produce", window, wall))
+            console.print(f"(a) {window.records:,} records, {window.per_second:,.0f}/s")
+
+        with phase("(b) faust agent that only forwards"):
+            started = time.monotonic()
+            forward_worker = WorkerProcess(
+                "forward",
+                FORWARD_WORKER_CODE.format(bench_dir=str(Path(__file__).resolve().parent)),
+                worker_env(settings),
+                data_dir / "worker-forward.log",
+            )
+            await watcher.wait_for_count(
+                topic(FORWARD_OUT.name),
+                records,
+                timeout_s=timeout_for(records, min_rate=300),
+                what="faust forwards",
+                worker=forward_worker,
+            )
+            wall = time.monotonic() - started
+            forward_worker.stop()
+            window = await topic_window(bootstrap, topic(FORWARD_OUT.name))
+            contenders.append(Contender("(b) faust agent: forward only", window, wall))
+            console.print(f"(b) {window.records:,} records, {window.per_second:,.0f}/s")
+
+        decisions_topic = topic(SEND_DECISIONS.name)
+        with phase("(c) the gate (restores suppressions from the changelog first)"):
+            started = time.monotonic()
+            gate_worker = WorkerProcess(
+                "gate",
+                WORKER_CODE.format(worker_name="bench-gate"),
+                worker_env(settings),
+                data_dir / "worker-gate.log",
+            )
+            await watcher.wait_for_count(
+                decisions_topic,
+                records,
+                timeout_s=timeout_for(records, min_rate=150, floor_s=180),
+                what="gate decides",
+                worker=gate_worker,
+            )
+            wall = time.monotonic() - started
+            gate_end = await watcher.end_offsets(decisions_topic)
+            window = await topic_window(bootstrap, decisions_topic, end=gate_end)
+            contenders.append(Contender("(c) sendgate gate: decide", window, wall))
+            console.print(f"(c) {window.records:,} decisions, {window.per_second:,.0f}/s")
+        results["throughput"] = _throughput_figures(contenders)
+
+        gate_rate = window.per_second
+        background_rate = min(options.background_rate, 0.5 * gate_rate)
+        with phase(
+            f"latency: {options.probes} probes at {background_rate:,.0f} sends/s background"
+        ):
+            before = await watcher.count(decisions_topic)
+            latency = await measure_latency(
+                settings,
+                workload.sends,
+                probes=options.probes,
+                background_rate=background_rate,
+                worker=gate_worker,
+            )
+            await watcher.wait_for_count(
+                decisions_topic,
+                latency.background_sent + latency.probes,
+                baseline=before,
+                timeout_s=timeout_for(latency.background_sent, min_rate=150),
+                what="gate drains the background load",
+                worker=gate_worker,
+            )
+            gate_worker.stop()
+        results["latency"] = _latency_figures(latency)
+
+        with phase("(c) check the gate's decisions"):
+            results["gate_decisions"] = await _check_decisions(
+                settings, gate_end, records, workload.expected_denials
+            )
+            results["gate_decisions"]["dead_letters"] = await watcher.count(
+                topic(DEAD_LETTERS.name)
+            )
+
+        if not options.skip_profile:
+            slice_size = min(options.profile_sends, records)
+            with phase(f"profile: the gate under cProfile over {slice_size:,} more send requests"):
+                results["profile"] = await _profile_gate(
+                    settings, watcher, workload.sends[:slice_size], data_dir
+                )
+    return results
+
+
+def _throughput_figures(contenders: list[Contender]) -> list[dict[str, Any]]:
+    baseline = contenders[0].window.per_second
+    return [
+        {
+            "contender": contender.label,
+            "records": contender.window.records,
+            "seconds": contender.window.seconds,
+            "records_per_s": contender.window.per_second,
+            "ratio_to_a": contender.window.per_second / baseline,
+            "phase_wall_s_with_startup": contender.wall_s,
+        }
+        for contender in contenders
+    ]
+
+
+def _latency_figures(latency: LatencyResult) -> dict[str, Any]:
+    values = latency.latencies_ms
+    return {
+        "probes": latency.probes,
+        "p50_ms": percentile(values, 50),
+        "p95_ms": percentile(values, 95),
+        "p99_ms": percentile(values, 99),
+        "max_ms": max(values) if values else float("nan"),
+        "mean_ms": statistics.fmean(values) if values else float("nan"),
+        "violations_allowed": latency.violations,
+        "denied_for_another_reason": latency.other_denials,
+        "background_target_per_s": latency.background_target_per_s,
+        "background_achieved_per_s": latency.background_sent
+        / max(latency.background_seconds, 1e-9),
+        "background_sent": latency.background_sent,
+    }
+
+
+async def _check_decisions(
+    settings: Settings, end: dict[int, int], records: int, expected_denials: int
+) -> dict[str, Any]:
+    """Read the gate's first `records` decisions: one per request, denials as expected."""
+    codec = default_codec()
+    rows = await read_topic(
+        settings.kafka_bootstrap_servers, settings.topic(SEND_DECISIONS.name), end=end
+    )
+    verdicts: Counter[str] = Counter()
+    rules: Counter[str] = Counter()
+    request_ids: set[str] = set()
+    for _, _, value, _ in rows:
+        decision = codec.decode(value or b"", SendDecision)
+        verdicts[decision.verdict] += 1
+        rules.update(failure.rule for failure in decision.failures)
+        request_ids.add(decision.request_id)
+    checks = {
+        "decisions": len(rows),
+        "distinct_request_ids": len(request_ids),
+        "allow": verdicts["allow"],
+        "deny": verdicts["deny"],
+        "expected_denials": expected_denials,
+        "failed_rules": dict(rules.most_common()),
+    }
+    problems = []
+    if len(rows) != records or len(request_ids) != records:
+        problems.append(f"{len(rows):,} decisions for {len(request_ids):,} of {records:,} requests")
+    if verdicts["deny"] == 0:
+        problems.append("no denials at all")
+    if verdicts["deny"] != expected_denials:
+        problems.append(f"{verdicts['deny']:,} denials, the workload expects {expected_denials:,}")
+    checks["problems"] = problems
+    return checks
+
+
+async def _profile_gate(
+    settings: Settings,
+    watcher: OffsetWatcher,
+    sends: list[tuple[bytes, bytes]],
+    data_dir: Path,
+) -> dict[str, Any]:
+    """Publish a slice while no gate runs, then let a profiled gate worker decide it."""
+    decisions_topic = settings.topic(SEND_DECISIONS.name)
+    sends_topic = settings.topic(SEND_REQUESTS.name)
+    before = await watcher.count(decisions_topic)
+    await produce_pipelined(
+        settings.kafka_bootstrap_servers,
+        ((sends_topic, key, value) for key, value in sends),
+        len(sends),
+        "publish the profile slice",
+    )
+    profile_path = data_dir / "gate.prof"
+    worker = WorkerProcess(
+        "gate-profiled",
+        PROFILED_WORKER_CODE.format(worker_name="bench-gate", path=str(profile_path)),
+        worker_env(settings),
+        data_dir / "worker-gate-profiled.log",
+    )
+    started = time.monotonic()
+    await watcher.wait_for_count(
+        decisions_topic,
+        len(sends),
+        baseline=before,
+        timeout_s=timeout_for(len(sends), min_rate=60, floor_s=180),
+        what="profiled gate decides",
+        worker=worker,
+    )
+    wall = time.monotonic() - started
+    end = await watcher.end_offsets(decisions_topic)
+    code = worker.stop()
+    if not profile_path.exists():
+        raise BenchError(
+            f"the profiled worker exited ({code}) without writing {profile_path}:\n{worker.tail()}"
+        )
+    window = await topic_window(settings.kafka_bootstrap_servers, decisions_topic, end=end)
+    summary = profile_summary(profile_path)
+    kept = Path(tempfile.gettempdir()) / f"{settings.topic_prefix}gate.prof"
+    shutil.copy(profile_path, kept)
+    return {
+        "records": len(sends),
+        "wall_s_with_startup": wall,
+        "profile_file": str(kept),
+        "total_s": summary["total_s"],
+        "self_time_by_family_s": summary["by_family"],
+        "top_tottime": [row.__dict__ for row in summary["top_tottime"]],
+        "top_cumtime_ours": [row.__dict__ for row in summary["top_cumtime_ours"]],
+        "top_cumtime_libraries": [row.__dict__ for row in summary["top_cumtime_libraries"]],
+        "decisions_per_s_under_profiler": window.per_second,
+    }
+
+
+# --- printing -------------------------------------------------------------------------------------
+
+
+def print_results(results: dict[str, Any], machine: dict[str, str]) -> None:
+    table = Table(title="Decisions per second (same run, same topics and partitions)")
+    for column in ("contender", "records", "seconds", "records/s", "ratio to (a)", "phase wall s"):
+        table.add_column(column, justify="left" if column == "contender" else "right")
+    for row in results["throughput"]:
+        table.add_row(
+            row["contender"],
+            f"{row['records']:,}",
+            f"{row['seconds']:.2f}",
+            f"{row['records_per_s']:,.0f}",
+            f"{row['ratio_to_a']:.2f}x",
+            f"{row['phase_wall_s_with_startup']:.1f}",
+        )
+    console.print(table)
+    console.print(
+        "Each figure: records on the contender's output topic / (last - first CreateTime "
+        "timestamp), the same method for (a), (b) and (c); start-up, group join and table "
+        "restore are outside the window ('phase wall s' includes them)."
+    )
+    gate_ratio = results["throughput"][-1]["ratio_to_a"]
+    verdict = "[green]met[/]" if gate_ratio >= 0.3 else "[red]NOT met[/]"
+    console.print(f"Target gate >= 0.3x of (a): {gate_ratio:.2f}x, {verdict}")
+
+    checks = results.get("gate_decisions")
+    if checks:
+        console.print(
+            f"Gate decisions: {checks['decisions']:,} for {checks['distinct_request_ids']:,} "
+            f"requests; allow {checks['allow']:,}, deny {checks['deny']:,} (workload expects "
+            f"{checks['expected_denials']:,}); failed rules {checks['failed_rules']}; "
+            f"dead letters {checks['dead_letters']}"
+        )
+        for problem in checks["problems"]:
+            console.print(f"[red]problem: {problem}[/]")
+
+    latency = results.get("latency")
+    if latency:
+        table = Table(
+            title=(
+                "Click-to-effective latency: click acknowledged -> deny of the next send read "
+                f"(gate at {latency['background_achieved_per_s']:,.0f} background sends/s)"
+            )
+        )
+        for column in ("probes", "p50 ms", "p95 ms", "p99 ms", "max ms", "mean ms", "allowed"):
+            table.add_column(column, justify="right")
+        table.add_row(
+            str(latency["probes"]),
+            f"{latency['p50_ms']:.1f}",
+            f"{latency['p95_ms']:.1f}",
+            f"{latency['p99_ms']:.1f}",
+            f"{latency['max_ms']:.1f}",
+            f"{latency['mean_ms']:.1f}",
+            f"{latency['violations_allowed']}",
+        )
+        console.print(table)
+        if latency["violations_allowed"] or latency["denied_for_another_reason"]:
+            console.print(
+                f"[red]{latency['violations_allowed']} probes allowed, "
+                f"{latency['denied_for_another_reason']} denied without list-unsubscribed[/]"
+            )
+
+    profile = results.get("profile")
+    if profile:
+        _print_profile(profile)
+
+    table = Table(title="Machine")
+    table.add_column("")
+    table.add_column("")
+    for name, value in machine.items():
+        table.add_row(name, value)
+    console.print(table)
+
+
+def _print_profile(profile: dict[str, Any]) -> None:
+    total = profile["total_s"]
+    table = Table(
+        title=(
+            f"Gate under cProfile: {profile['records']:,} decisions, "
+            f"{profile['wall_s_with_startup']:.1f}s wall incl. start-up; self time by code"
+        )
+    )
+    for column in ("code", "self s", "share"):
+        table.add_column(column, justify="left" if column == "code" else "right")
+    for family, seconds in profile["self_time_by_family_s"].items():
+        table.add_row(family, f"{seconds:.2f}", f"{seconds / total:.1%}")
+    console.print(table)
+    for key, title in (
+        ("top_tottime", "Top 15 functions by self time (tottime)"),
+        ("top_cumtime_ours", "Top 15 of our functions (streams/) by cumulative time"),
+        ("top_cumtime_libraries", "Top 15 library functions by cumulative time"),
+    ):
+        table = Table(title=title)
+        for column in ("code", "function", "calls", "tottime s", "cumtime s"):
+            table.add_column(column, justify="right" if column.endswith(("s", "calls")) else "left")
+        for row in profile[key]:
+            table.add_row(
+                row["family"],
+                row["function"],
+                f"{row['calls']:,}",
+                f"{row['tottime']:.2f}",
+                f"{row['cumtime']:.2f}",
+            )
+        console.print(table)
+    console.print(f"profile kept at {profile['profile_file']} (python -m pstats to explore)")
+
+
+# --- command line ---------------------------------------------------------------------------------
+
+
+def main(
+    sends: Annotated[int, typer.Option(min=1000, help="Send requests to pre-produce.")] = 200_000,
+    suppressed: Annotated[
+        int, typer.Option(min=100, help="Recipients with an unsubscribe (clicks: ~1.1 each).")
+    ] = 100_000,
+    partitions: Annotated[int, typer.Option(min=1, max=64, help="Partitions per topic.")] = 6,
+    probes: Annotated[int, typer.Option(min=1, help="Click-to-effective latency probes.")] = 200,
+    background_rate: Annotated[
+        float,
+        typer.Option(
+            min=0, help="Background sends/s during the latency probes (at most half the gate's)."
+        ),
+    ] = 3000.0,
+    profile_sends: Annotated[
+        int, typer.Option(min=1000, help="Send requests in the profiled slice.")
+    ] = 50_000,
+    skip_profile: Annotated[bool, typer.Option(help="Skip the cProfile run.")] = False,
+    json_out: Annotated[
+        Path | None, typer.Option(help="Also write the figures to this JSON file.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the generated workload.")] = 2026,
+    bootstrap: Annotated[
+        str | None,
+        typer.Option(help="Kafka bootstrap servers (default: SENDGATE_KAFKA_BOOTSTRAP_SERVERS)."),
+    ] = None,
+) -> None:
+    """Gate throughput beside raw aiokafka and a forwarding faust agent, click-to-effective
+    latency at load, and where the gate's time goes. Needs the broker of scripts/services."""
+    options = Options(
+        sends=sends,
+        suppressed=suppressed,
+        partitions=partitions,
+        probes=probes,
+        background_rate=background_rate,
+        profile_sends=profile_sends,
+        skip_profile=skip_profile,
+        seed=seed,
+        bootstrap=bootstrap or get_settings().kafka_bootstrap_servers,
+    )
+    data_dir = Path(tempfile.mkdtemp(prefix="sendgate-bench-"))
+    settings = new_settings(bootstrap=options.bootstrap, partitions=partitions, data_dir=data_dir)
+    failed = True
+    try:
+        results = asyncio.run(run_benchmark(settings, options, data_dir))
+        failed = False
+    except BenchError as exc:
+        console.print(f"[red bold]benchmark failed:[/] {exc}")
+    finally:
+        WorkerProcess.stop_all()
+        try:
+            deleted = asyncio.run(delete_run_topics(settings))
+            console.print(f"[dim]deleted {len(deleted)} topics under {settings.topic_prefix!r}[/]")
+        except Exception as exc:
+            console.print(f"[yellow]could not delete the run's topics: {exc!r}[/]")
+        if failed:
+            console.print(f"worker logs kept in {data_dir}")
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    if failed:
+        raise typer.Exit(1)
+    machine = machine_info(partitions)
+    results["machine"] = machine
+    print_results(results, machine)
+    if json_out is not None:
+        json_out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+        console.print(f"figures written to {json_out}")
+
+
+if __name__ == "__main__":
+    typer.run(main)

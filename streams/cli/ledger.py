@@ -1,0 +1,80 @@
+"""`sendgate ledger ...`: keep the PostgreSQL ledger of decisions and suppression changes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from streams.ledger import ledger_counts, make_engine, run_ledger_sink, upgrade
+from streams.ledger.sink import SinkProgress
+from streams.settings import Settings
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="The durable ledger (PostgreSQL; SQLite for the demo).", no_args_is_help=True
+)
+console = Console()
+
+
+@app.command()
+def migrate(ctx: typer.Context) -> None:
+    """Bring the ledger's schema to the newest Alembic revision (safe to run again)."""
+    settings = ctx.ensure_object(Settings)
+    upgrade(settings.database_url.get_secret_value())
+    console.print("ledger schema is at the newest revision")
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    until_idle: float | None = typer.Option(
+        None, "--until-idle", help="Stop after this many seconds without a new record."
+    ),
+) -> None:
+    """Copy send-decisions and suppression-changes into the ledger, idempotently.
+
+    Rows are unique by Kafka topic, partition and offset and written in one transaction with the
+    ledger's own read positions, so a restart or a replay writes nothing twice.
+    """
+    settings = ctx.ensure_object(Settings)
+
+    async def sink() -> SinkProgress:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(signum, stop.set)
+        with console.status("copying records into the ledger") as status:
+
+            def show(progress: SinkProgress) -> None:
+                status.update(
+                    f"read {progress.records_read:,} records, "
+                    f"wrote {progress.rows_inserted:,} new rows"
+                )
+
+            return await run_ledger_sink(
+                settings, stop=stop, on_progress=show, idle_exit_s=until_idle
+            )
+
+    progress = asyncio.run(sink())
+    console.print(
+        f"read {progress.records_read:,} records, wrote {progress.rows_inserted:,} new rows "
+        f"({progress.undecodable:,} undecodable skipped)"
+    )
+
+
+@app.command()
+def counts(ctx: typer.Context) -> None:
+    """Rows per ledger table (migrates an empty ledger first)."""
+    settings = ctx.ensure_object(Settings)
+    upgrade(settings.database_url.get_secret_value())
+    table = Table("table", "rows", title="ledger")
+    for name, count in ledger_counts(make_engine(settings.database_url.get_secret_value())).items():
+        table.add_row(name, f"{count:,}")
+    console.print(table)

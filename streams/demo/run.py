@@ -1,0 +1,619 @@
+"""Run the demo: publish the scenario through a real gate worker, collect, report, clean up.
+
+The order is what makes the demo's promise hold (see `streams.fence`):
+
+1. Topics are created under a fresh prefix (`demo-<yyyymmddHHMMSS>-`), so runs never mix.
+2. A gate worker starts as a subprocess with the same settings; its faust output goes to
+   `<data dir>/demo/worker.log`, not to the terminal.
+3. The unsubscribes are published and acknowledged, then the sends, then the bad records.
+4. Once the gate answers, the racing pairs go out: each send right after its click's
+   acknowledgement, while the gate is busy.
+5. The run waits, bounded, until every decision, dead letter and suppression change is back,
+   copies them into the ledger with the ledger sink (SQLite in `.data/` unless told otherwise),
+   and prints the report.
+6. Whatever happened, it stops the worker (SIGTERM, bounded wait, then SIGKILL) and deletes the
+   run's topics and worker state, unless asked to keep them.
+
+Failures the user can act on (broker down, database unreachable, the worker dying) are raised as
+`SendgateError`s with one line saying what to do; the CLI prints them without a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from pydantic import SecretStr
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from sqlalchemy import Engine, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
+
+from streams.admin import check_broker, create_topics, delete_topics, is_problem
+from streams.clock import SystemClock
+from streams.codec import default_codec
+from streams.demo.report import DemoReport, render_report
+from streams.demo.scenario import (
+    ACCOUNTS,
+    DEFAULT_SEED,
+    DEFAULT_SENDS,
+    Scenario,
+    build_scenario,
+    expected_failed_rules,
+)
+from streams.errors import CodecError, InvalidRecordError, SendgateError, ServiceUnavailableError
+from streams.ledger import (
+    ConsumerOffset,
+    SendDecisionRow,
+    SinkProgress,
+    SuppressionChangeRow,
+    ledger_consumer_group,
+    ledger_counts,
+    make_engine,
+    run_ledger_sink,
+    upgrade,
+)
+from streams.policy import load_policy
+from streams.producer import SendgateProducer
+from streams.recipient import RecipientKeyer
+from streams.records import DeadLetter, SendDecision, SuppressionChange
+from streams.settings import PROJECT_ROOT, Settings, ensure_recipient_key_secret
+from streams.topics import (
+    DEAD_LETTERS,
+    SEND_DECISIONS,
+    SUPPRESSION_CHANGES,
+    TOPICS,
+    TopicSpec,
+)
+
+__all__ = ["DemoOptions", "DemoResult", "demo_settings", "run_demo", "worker_environment"]
+
+T = TypeVar("T")
+
+BROKER_CHECK_TIMEOUT_S = 5.0
+LEDGER_IDLE_EXIT_S = 1.0
+"""The ledger sink stops after this long without a record; everything is on the topics by then."""
+_WORKER_CODE = (
+    "from streams.settings import Settings\n"
+    "from streams.worker import run_worker\n"
+    "run_worker(Settings(), worker_name='demo-worker', loglevel='info')\n"
+)
+_NOT_FOR_THE_WORKER = {"database_url"}
+"""Settings the worker does not use and so is not handed."""
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What `sendgate demo` can be asked for; the defaults are the README's demo."""
+
+    sends: int = DEFAULT_SENDS
+    seed: int = DEFAULT_SEED
+    partitions: int | None = None
+    database_url: str | None = None
+    """None: a SQLite file `demo-ledger.sqlite3` in the data folder (zero setup)."""
+    topic_prefix: str | None = None
+    """None: `demo-<yyyymmddHHMMSS>-` in UTC."""
+    keep_topics: bool = False
+    timeout_s: float = 90.0
+    """How long to wait for the gate's answers after the last record was published."""
+    worker_stop_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What a run did: the report it printed and what it was measured against."""
+
+    report: DemoReport
+    scenario: Scenario
+    expected: dict[str, tuple[str, ...]]
+    settings: Settings
+    topics_deleted: bool
+
+
+def demo_settings(settings: Settings, options: DemoOptions, *, now: datetime) -> Settings:
+    """The process's settings with the demo's own prefix, partition count and ledger."""
+    prefix = options.topic_prefix or f"demo-{now.astimezone(UTC):%Y%m%d%H%M%S}-"
+    database_url = options.database_url or f"sqlite:///{settings.data_dir / 'demo-ledger.sqlite3'}"
+    return settings.model_copy(
+        update={
+            "topic_prefix": prefix,
+            "topic_partitions": options.partitions or settings.topic_partitions,
+            "database_url": SecretStr(database_url),
+        }
+    )
+
+
+def worker_environment(settings: Settings, data_dir: Path) -> dict[str, str]:
+    """The environment that makes `Settings()` in the worker equal to `settings` (bar the ledger).
+
+    Inherited `SENDGATE_*` variables are dropped first, so nothing else leaks in.
+    """
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("SENDGATE_")
+    }
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if value is None or name in _NOT_FOR_THE_WORKER:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, list | tuple | set | frozenset | dict):
+            value = json.dumps(list(value) if not isinstance(value, dict) else value)
+        environment[f"SENDGATE_{name.upper()}"] = str(value)
+    environment["SENDGATE_DATA_DIR"] = str(data_dir)
+    environment["PYTHONUNBUFFERED"] = "1"
+    return environment
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _progress(console: Console, *, bar: bool = True) -> Progress:
+    columns = [SpinnerColumn(finished_text="[green]✓[/]"), TextColumn("{task.description}")]
+    if bar:
+        columns += [BarColumn(), MofNCompleteColumn()]
+    return Progress(*columns, TimeElapsedColumn(), console=console)
+
+
+async def _in_thread(function: Callable[..., T], *args: Any) -> T:
+    try:
+        return await asyncio.to_thread(function, *args)
+    except ArgumentError as exc:
+        raise SendgateError(f"the ledger database URL is not usable: {exc}") from None
+    except (OperationalError, InterfaceError) as exc:
+        raise ServiceUnavailableError(
+            f"the ledger database did not answer ({type(exc.orig or exc).__name__}); "
+            "is it running? (scripts/services status)"
+        ) from None
+
+
+# --- the gate worker ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Worker:
+    """The gate worker subprocess and where its output goes."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    log_file: IO[bytes]
+
+    def check_alive(self, waiting_for: str) -> None:
+        code = self.process.poll()
+        if code is not None:
+            raise SendgateError(
+                f"the gate worker exited (code {code}) while the demo waited for {waiting_for}; "
+                f"see its log: {_display_path(self.log_path)}"
+            )
+
+    async def stop(self, timeout_s: float) -> int | None:
+        """SIGTERM, wait up to `timeout_s`, then SIGKILL; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + timeout_s
+            while self.process.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            if self.process.poll() is None:
+                self.process.kill()
+                await asyncio.to_thread(self.process.wait)
+        self.log_file.close()
+        return self.process.returncode
+
+
+def _start_worker(settings: Settings, data_dir: Path) -> _Worker:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / "worker.log"
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-c", _WORKER_CODE],
+        env=worker_environment(settings, data_dir),
+        cwd=PROJECT_ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # Ctrl-C reaches the demo, which stops the worker itself
+    )
+    return _Worker(process, log_path, log_file)
+
+
+# --- collecting the gate's output ---------------------------------------------------------------
+
+
+@dataclass
+class _Collector:
+    """Reads the run's decisions, dead letters and suppression changes from the beginning."""
+
+    settings: Settings
+    decisions: dict[str, SendDecision] = field(default_factory=dict)
+    dead_letters: dict[tuple[str, int, int], DeadLetter] = field(default_factory=dict)
+    applied_clicks: set[str] = field(default_factory=set)
+    unreadable: int = 0
+    first_decision: asyncio.Event = field(default_factory=asyncio.Event)
+    _consumer: AIOKafkaConsumer | None = None
+    _task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            client_id="sendgate-demo",
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        try:
+            await consumer.start()
+        except (KafkaError, OSError) as exc:
+            await consumer.stop()
+            raise ServiceUnavailableError(
+                f"Kafka did not answer the demo's reader: {exc}"
+            ) from None
+        consumer.assign(
+            [
+                TopicPartition(spec.full_name(self.settings), partition)
+                for spec in (SEND_DECISIONS, DEAD_LETTERS, SUPPRESSION_CHANGES)
+                for partition in range(self.settings.topic_partitions)
+            ]
+        )
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._read(consumer), name="demo-collector")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    def check_reading(self) -> None:
+        if self._task is not None and self._task.done() and not self._task.cancelled():
+            exc = self._task.exception()
+            raise ServiceUnavailableError(f"reading the gate's output failed: {exc!r}") from exc
+
+    async def _read(self, consumer: AIOKafkaConsumer) -> None:
+        codec = default_codec()
+        decisions = SEND_DECISIONS.full_name(self.settings)
+        letters = DEAD_LETTERS.full_name(self.settings)
+        while True:
+            fetched = await consumer.getmany(timeout_ms=200, max_records=5000)
+            for messages in fetched.values():
+                for message in messages:
+                    try:
+                        if message.topic == decisions:
+                            decision = codec.decode(message.value or b"", SendDecision)
+                            self.decisions[decision.request_id] = decision
+                            self.first_decision.set()
+                        elif message.topic == letters:
+                            letter = codec.decode(message.value or b"", DeadLetter)
+                            origin = (
+                                letter.origin_topic,
+                                letter.origin_partition,
+                                letter.origin_offset,
+                            )
+                            self.dead_letters[origin] = letter
+                        else:
+                            change = codec.decode(message.value or b"", SuppressionChange)
+                            self.applied_clicks.add(change.entry.source)
+                    except (CodecError, InvalidRecordError):
+                        self.unreadable += 1
+
+
+# --- publishing ---------------------------------------------------------------------------------
+
+
+async def _publish(producer: SendgateProducer, scenario: Scenario, console: Console) -> None:
+    """Clicks (acknowledged), then sends (acknowledged), then the bad records."""
+    with _progress(console) as progress:
+        clicks = progress.add_task("publishing unsubscribes", total=len(scenario.clicks))
+        await producer.publish_many(
+            scenario.clicks, on_progress=lambda acked: progress.advance(clicks, acked)
+        )
+        sends = progress.add_task("publishing send requests", total=len(scenario.sends))
+        await producer.publish_many(
+            scenario.sends, on_progress=lambda acked: progress.advance(sends, acked)
+        )
+        bad = progress.add_task("publishing bad records", total=len(scenario.bad_records))
+        for record in scenario.bad_records:
+            await producer.send(record.topic, record.key or b"", record.value)
+            progress.advance(bad)
+
+
+async def _race(
+    producer: SendgateProducer,
+    scenario: Scenario,
+    collector: _Collector,
+    worker: _Worker,
+    console: Console,
+    timeout_s: float,
+) -> None:
+    """Once the gate answers, publish each racing send right after its click's acknowledgement."""
+    with _progress(console, bar=False) as progress:
+        task = progress.add_task("waiting for the gate worker to answer", total=1)
+        deadline = time.monotonic() + timeout_s
+        while not collector.first_decision.is_set():
+            worker.check_alive("its first decision")
+            collector.check_reading()
+            if time.monotonic() > deadline:
+                raise SendgateError(
+                    f"the gate worker gave no decision within {timeout_s:.0f} s; "
+                    f"see its log: {_display_path(worker.log_path)}"
+                )
+            await asyncio.sleep(0.1)
+        progress.update(task, completed=1, description="the gate worker answers")
+    with _progress(console) as progress:
+        task = progress.add_task(
+            "racing: each send right after its click's ack", total=len(scenario.race)
+        )
+        for click, send in scenario.race:
+            await producer.publish(click)
+            await producer.publish(send)
+            progress.advance(task)
+
+
+async def _wait_for_output(
+    collector: _Collector, scenario: Scenario, worker: _Worker, console: Console, timeout_s: float
+) -> None:
+    """Until every decision, dead letter and suppression change is back, or the deadline."""
+    targets = {
+        "send decisions": (lambda: len(collector.decisions), scenario.send_count),
+        "dead letters": (lambda: len(collector.dead_letters), len(scenario.bad_records)),
+        "unsubscribes applied": (lambda: len(collector.applied_clicks), scenario.click_count),
+    }
+    deadline = time.monotonic() + timeout_s
+    with _progress(console) as progress:
+        tasks = {name: progress.add_task(name, total=total) for name, (_, total) in targets.items()}
+        while True:
+            missing = []
+            for name, (count, total) in targets.items():
+                progress.update(tasks[name], completed=min(count(), total))
+                if count() < total:
+                    missing.append(f"{count():,} of {total:,} {name}")
+            if not missing:
+                return
+            worker.check_alive("the gate's answers")
+            collector.check_reading()
+            if time.monotonic() > deadline:
+                raise SendgateError(
+                    f"after {timeout_s:.0f} s only {', '.join(missing)} had arrived; "
+                    f"see the worker's log: {_display_path(worker.log_path)}"
+                )
+            await asyncio.sleep(0.1)
+
+
+# --- the ledger ---------------------------------------------------------------------------------
+
+
+async def _fill_ledger(settings: Settings, expected_rows: int, console: Console) -> None:
+    with _progress(console) as progress:
+        task = progress.add_task(
+            "copying decisions and changes into the ledger", total=expected_rows
+        )
+
+        def advance(totals: SinkProgress) -> None:
+            progress.update(task, completed=totals.rows_inserted)
+
+        await run_ledger_sink(settings, on_progress=advance, idle_exit_s=LEDGER_IDLE_EXIT_S)
+
+
+def _run_counts(engine: Engine, settings: Settings) -> dict[str, int]:
+    """Ledger rows that came from this run's topics (the ledger may hold earlier runs)."""
+    queries = {
+        SendDecisionRow.__tablename__: select(func.count()).where(
+            SendDecisionRow.kafka_topic == SEND_DECISIONS.full_name(settings)
+        ),
+        SuppressionChangeRow.__tablename__: select(func.count()).where(
+            SuppressionChangeRow.kafka_topic == SUPPRESSION_CHANGES.full_name(settings)
+        ),
+        ConsumerOffset.__tablename__: select(func.count()).where(
+            ConsumerOffset.consumer_group == ledger_consumer_group(settings)
+        ),
+    }
+    with engine.connect() as connection:
+        return {name: connection.execute(query).scalar_one() for name, query in queries.items()}
+
+
+def _ledger_counts(settings: Settings) -> tuple[dict[str, int], dict[str, int]]:
+    engine = make_engine(settings.database_url.get_secret_value())
+    try:
+        return _run_counts(engine, settings), ledger_counts(engine)
+    finally:
+        engine.dispose()
+
+
+# --- cleaning up --------------------------------------------------------------------------------
+
+
+async def _run_topics(settings: Settings) -> list[TopicSpec]:
+    """The catalogue's topics plus any the worker made under the run's prefix (faust's own)."""
+    specs = list(TOPICS)
+    known = {spec.full_name(settings) for spec in specs}
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, client_id="sendgate-demo"
+    )
+    try:
+        await asyncio.wait_for(admin.start(), BROKER_CHECK_TIMEOUT_S)
+        names = await asyncio.wait_for(admin.list_topics(), BROKER_CHECK_TIMEOUT_S)
+    except (KafkaError, OSError, TimeoutError):
+        return specs
+    finally:
+        await admin.close()
+    prefix = settings.topic_prefix
+    extra = sorted(name for name in names if name.startswith(prefix) and name not in known)
+    return specs + [
+        TopicSpec(name.removeprefix(prefix), "made by the gate worker") for name in extra
+    ]
+
+
+async def _clean_up(
+    settings: Settings,
+    options: DemoOptions,
+    worker: _Worker | None,
+    collector: _Collector | None,
+    topics_created: bool,
+    console: Console,
+) -> bool:
+    """Stop the worker and the reader; delete the run's topics and worker state unless kept."""
+    if collector is not None:
+        await collector.stop()
+    if worker is not None:
+        code = await worker.stop(options.worker_stop_timeout_s)
+        console.print(
+            f"gate worker stopped (exit code {code}); its log: {_display_path(worker.log_path)}",
+            markup=False,
+            highlight=False,
+        )
+    if not topics_created:
+        return False
+    if options.keep_topics:
+        console.print(
+            f"kept the topics under the prefix {settings.topic_prefix!r} (--keep-topics)",
+            markup=False,
+            highlight=False,
+        )
+        return False
+    try:
+        statuses = await delete_topics(settings, await _run_topics(settings))
+    except SendgateError as exc:
+        console.print(f"[yellow]warning:[/] the demo's topics were not deleted: {exc}")
+        return False
+    state = settings.data_dir / "demo" / "faust" / settings.app_id
+    shutil.rmtree(state, ignore_errors=True)
+    deleted = sum(status == "deleted" for status in statuses.values())
+    console.print(
+        f"deleted the run's {deleted} topics (prefix {settings.topic_prefix!r}) and worker state",
+        markup=False,
+        highlight=False,
+    )
+    return True
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+def _describe(scenario: Scenario) -> str:
+    scopes = {"list": 0, "account": 0, "platform": 0}
+    for click in scenario.clicks:
+        scopes[click.scope] += 1
+    lists = sum(len(lists) for lists in ACCOUNTS.values())
+    return (
+        f"scenario (seed {scenario.seed}): {len(scenario.accounts)} accounts, {lists} lists, "
+        f"{scenario.recipients:,} recipients; {len(scenario.clicks):,} unsubscribes "
+        f"(list {scopes['list']}, account {scopes['account']}, platform {scopes['platform']}, "
+        f"replays and repeats included); {len(scenario.sends):,} send requests; "
+        f"{len(scenario.race)} racing click+send pairs; {len(scenario.bad_records)} bad records"
+    )
+
+
+async def run_demo(
+    settings: Settings, options: DemoOptions, console: Console | None = None
+) -> DemoResult:
+    """Run the whole demo against the broker in `settings`; print progress and the report."""
+    console = console or Console()
+    started = time.monotonic()
+    now = SystemClock().now()
+    settings = demo_settings(settings, options, now=now)
+    ensure_recipient_key_secret(settings)
+    keyer = RecipientKeyer(settings.recipient_secret())
+    policy = load_policy(settings.policy_file)
+    scenario = build_scenario(keyer, now=now, seed=options.seed, sends=options.sends)
+    expected = expected_failed_rules(scenario, keyer, policy, now=now)
+    database_url = settings.database_url.get_secret_value()
+    try:
+        shown_database = make_url(database_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        raise SendgateError("the ledger database URL is not a database URL") from None
+
+    console.print(
+        f"[bold]sendgate demo[/] · broker {settings.kafka_bootstrap_servers} · topic prefix "
+        f"[cyan]{settings.topic_prefix}[/] · {settings.topic_partitions} partitions · "
+        f"ledger {shown_database}",
+        highlight=False,
+    )
+    console.print(_describe(scenario), highlight=False, markup=False)
+
+    await check_broker(settings, timeout_s=BROKER_CHECK_TIMEOUT_S)
+    await _in_thread(upgrade, database_url)
+    worker: _Worker | None = None
+    collector: _Collector | None = None
+    topics_created = False
+    topics_deleted = False
+    try:
+        statuses = await create_topics(settings)
+        topics_created = True
+        problems = [f"{name}: {status}" for name, status in statuses.items() if is_problem(status)]
+        if problems:
+            raise SendgateError(f"the demo's topics are not usable: {problems[0]}")
+        worker = _start_worker(settings, settings.data_dir / "demo")
+        console.print(
+            f"gate worker started (pid {worker.process.pid}); its output goes to "
+            f"{_display_path(worker.log_path)}",
+            markup=False,
+            highlight=False,
+        )
+        collector = _Collector(settings)
+        await collector.start()
+        async with SendgateProducer(settings, keyer=keyer) as producer:
+            await _publish(producer, scenario, console)
+            await _race(producer, scenario, collector, worker, console, options.timeout_s)
+        await _wait_for_output(collector, scenario, worker, console, options.timeout_s)
+        await _fill_ledger(
+            settings, len(collector.decisions) + len(collector.applied_clicks), console
+        )
+        run_counts, total_counts = await _in_thread(_ledger_counts, settings)
+
+        decisions = list(collector.decisions.values())
+        mismatched = sorted(
+            decision.request_id
+            for decision in decisions
+            if tuple(failure.rule for failure in decision.failures)
+            != expected.get(decision.request_id)
+        )
+        notes = []
+        if collector.unreadable:
+            notes.append(f"{collector.unreadable} records on the gate's topics could not be read")
+        report = DemoReport(
+            topic_prefix=settings.topic_prefix,
+            accounts=scenario.accounts,
+            decisions=sorted(decisions, key=lambda decision: decision.request_id),
+            dead_letters=list(collector.dead_letters.values()),
+            ledger_run_counts=run_counts,
+            ledger_total_counts=total_counts,
+            clicks_applied=len(collector.applied_clicks),
+            race_request_ids=frozenset(send.request_id for _, send in scenario.race),
+            mismatched_request_ids=mismatched,
+            elapsed_s=time.monotonic() - started,
+            worker_log=worker.log_path,
+            notes=notes,
+        )
+        render_report(report, console)
+    finally:
+        topics_deleted = await _clean_up(
+            settings, options, worker, collector, topics_created, console
+        )
+    console.print(f"demo finished in {time.monotonic() - started:.1f} s", highlight=False)
+    return DemoResult(report, scenario, expected, settings, topics_deleted)
