@@ -77,7 +77,7 @@ def decisions_table(decisions: Iterable[SendDecision], accounts: Sequence[str]) 
     columns = list(accounts) + sorted(
         {account for _, account in by_verdict} - set(accounts)
     )  # an unexpected account still shows
-    table = Table(title="Send decisions by rule and account", title_justify="left")
+    table = Table(title="Send decisions by rule and account", title_justify="left", show_edge=False)
     table.add_column("failed rule / verdict", no_wrap=True)
     for account in columns:
         table.add_column(account, justify="right")
@@ -105,8 +105,8 @@ def pick_explained_denials(
     """One denial per rule that fired (rule-table order), then one that fails several rules."""
     denials = sorted(
         (decision for decision in decisions if decision.verdict == "deny"),
-        key=lambda decision: decision.request_id,
-    )
+        key=lambda decision: (decision.request_id.startswith("race-"), decision.request_id),
+    )  # ordinary sends first: the summary line speaks for the racing ones
     picked: dict[str, SendDecision] = {}
     for rule in RULES:
         for decision in denials:

@@ -140,6 +140,9 @@ class SuppressionChangeRow(_KafkaCoordinates, Base):
         UniqueConstraint(
             "kafka_topic", "kafka_partition", "kafka_offset", name="uq_suppression_changes_kafka"
         ),
+        # One row per click: the keeper reports a click again when it re-reads it after a crash
+        # (outcome "replayed"); that report adds nothing to the audit trail.
+        UniqueConstraint("source", name="uq_suppression_changes_source"),
         Index(None, "recipient_key"),
     )
 

@@ -105,14 +105,12 @@ class LedgerWriter:
 
         RETURNING reports only the rows actually inserted, which is the count we want; with
         it SQLAlchemy batches the executemany into multi-row VALUES ("insertmanyvalues").
+        No conflict target: a row is skipped when it breaks any unique constraint, the Kafka
+        coordinates or (suppression changes) the click it reports on.
         """
         if not rows:
             return 0
-        statement = (
-            self._insert(table)
-            .on_conflict_do_nothing(index_elements=list(_COORDINATES))
-            .returning(table.c.id)
-        )
+        statement = self._insert(table).on_conflict_do_nothing().returning(table.c.id)
         return len(connection.execute(statement, rows).all())
 
     def _offsets_statement(self) -> PostgresInsert | SqliteInsert:

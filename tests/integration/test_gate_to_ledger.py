@@ -6,13 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import SecretStr
-from sqlalchemy import delete, select
+from sqlalchemy import Engine, delete, func, select
 
 from streams.codec import default_codec
 from streams.ledger import (
     ConsumerOffset,
     SendDecisionRow,
-    ledger_counts,
+    SuppressionChangeRow,
+    ledger_consumer_group,
     make_engine,
     run_ledger_sink,
 )
@@ -29,6 +30,18 @@ from tests.support.kafka import (
     send_for,
 )
 from tests.support.workers import GateWorker
+
+
+def rows_of_this_test(engine: Engine, settings: Settings) -> dict[str, int]:
+    """Rows from this test's topics (the session's database is shared)."""
+    with engine.connect() as connection:
+        return {
+            row.__tablename__: connection.execute(
+                select(func.count()).where(row.kafka_topic.startswith(settings.topic_prefix))
+            ).scalar_one()
+            for row in (SendDecisionRow, SuppressionChangeRow)
+        }
+
 
 SENDS = 300
 CLICKS = 100
@@ -68,21 +81,28 @@ async def test_decisions_and_suppression_changes_land_in_postgres_once(
 
         first = await run_ledger_sink(settings, idle_exit_s=2)
         engine = make_engine(ledger_database_url)
-        counts = ledger_counts(engine)
+        counts = rows_of_this_test(engine, settings)
         assert first.rows_inserted == SENDS + CLICKS
-        assert counts["send_decisions"] == SENDS
-        assert counts["suppression_changes"] == CLICKS
+        assert counts == {"send_decisions": SENDS, "suppression_changes": CLICKS}
 
         with engine.begin() as connection:
-            connection.execute(delete(ConsumerOffset))  # forget where the ledger was: replay all
+            # Forget where this ledger was: the next run replays both topics from the start.
+            connection.execute(
+                delete(ConsumerOffset).where(
+                    ConsumerOffset.consumer_group == ledger_consumer_group(settings)
+                )
+            )
         replay = await run_ledger_sink(settings, idle_exit_s=2)
         assert replay.records_read == SENDS + CLICKS
         assert replay.rows_inserted == 0
-        assert ledger_counts(engine) == counts
+        assert rows_of_this_test(engine, settings) == counts
 
         with engine.connect() as connection:
             denied = connection.execute(
-                select(SendDecisionRow.failed_rules).where(SendDecisionRow.verdict == "deny")
+                select(SendDecisionRow.failed_rules).where(
+                    SendDecisionRow.verdict == "deny",
+                    SendDecisionRow.kafka_topic == SEND_DECISIONS.full_name(settings),
+                )
             ).scalars()
             assert sorted(set(denied)) == ["account-unsubscribed"]
         engine.dispose()

@@ -77,7 +77,7 @@ def change(n: int) -> SuppressionChange:
         account_id=f"acct-{n % 4}",
         reason="complaint",
         since=AT,
-        source=f"unsubscribe-clicks/{n % PARTITIONS}/{n}",
+        source=f"unsubscribe-clicks/{n % PARTITIONS}/{n}#{uuid.uuid4().hex[:8]}",
         source_event_id=f"click-{n}",
     )
     return SuppressionChange(

@@ -74,6 +74,7 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "kafka_topic", "kafka_partition", "kafka_offset", name="uq_suppression_changes_kafka"
         ),
+        sa.UniqueConstraint("source", name="uq_suppression_changes_source"),
     )
     op.create_index(
         "ix_suppression_changes_recipient_key", "suppression_changes", ["recipient_key"]

@@ -1,0 +1,222 @@
+"""The demo end to end on the real broker: a gate worker decides a small scenario, then the report.
+
+Each run uses the test's own topic prefix and data folder (the `settings` fixture), starts its own
+gate worker subprocess and deletes its topics at the end; an unreachable broker fails. The pure
+scenario tests at the end need no broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from datetime import UTC, datetime
+
+import pytest
+import typer
+from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import SecretStr
+from rich.console import Console
+from typer.testing import CliRunner
+
+from streams.admin import delete_topics
+from streams.cli.demo import demo
+from streams.demo import DemoOptions, DemoResult, build_scenario, run_demo
+from streams.demo.scenario import MIN_SENDS, expected_failed_rules
+from streams.errors import ServiceUnavailableError
+from streams.policy import load_policy
+from streams.recipient import RecipientKeyer
+from streams.rules import RULES
+from streams.settings import Settings
+from streams.topics import TOPICS, TopicSpec
+
+SMALL = 300
+DENIAL_RULES = {
+    "invalid-recipient-address",
+    "platform-suppressed",
+    "account-unsubscribed",
+    "list-unsubscribed",
+    "role-address",
+}
+
+
+async def _topics_with_prefix(settings: Settings, prefix: str) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        return [name for name in await admin.list_topics() if name.startswith(prefix)]
+    finally:
+        await admin.close()
+
+
+def _run(settings: Settings, **options: object) -> tuple[DemoResult, str]:
+    output = io.StringIO()
+    console = Console(file=output, width=140, color_system=None)
+    demo_options = DemoOptions(sends=SMALL, topic_prefix=settings.topic_prefix, **options)
+    result = asyncio.run(run_demo(settings, demo_options, console))
+    return result, output.getvalue()
+
+
+def _flat(text: str) -> str:
+    """The text with every run of white space as one space: phrases, whatever the line breaks."""
+    return " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def demo_run(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Settings, DemoResult, str]:
+    """One small demo run shared by the checks below (a run takes seconds, not milliseconds)."""
+    data_dir = tmp_path_factory.mktemp("demo")
+    settings = Settings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        topic_prefix=f"tdemo{datetime.now(UTC):%H%M%S%f}-",
+        topic_partitions=4,
+        data_dir=data_dir,
+        recipient_key_secret=SecretStr("demo-integration-secret-0123456789"),
+    )
+    result, text = _run(settings)
+    return settings, result, text  # raw: each address check must see the text as printed
+
+
+def test_every_kind_of_denial_appears(demo_run: tuple[Settings, DemoResult, str]) -> None:
+    """Each rule the scenario targets denies something, and the gate never failed closed."""
+    _, result, text = demo_run
+    fired = {failure.rule for d in result.report.decisions for failure in d.failures}
+    assert fired == DENIAL_RULES
+    for rule in RULES:
+        assert rule.name in text
+    assert "Explained denials" in text
+
+
+def test_every_send_is_decided_as_the_policy_expects(
+    demo_run: tuple[Settings, DemoResult, str],
+) -> None:
+    """One decision per valid send, racing ones included, each naming exactly the expected rules."""
+    _, result, text = demo_run
+    decisions = {decision.request_id: decision for decision in result.report.decisions}
+    assert len(decisions) == SMALL == result.scenario.send_count
+    assert result.report.mismatched_request_ids == []
+    for request_id, rules in result.expected.items():
+        assert tuple(f.rule for f in decisions[request_id].failures) == rules
+    race = [decisions[send.request_id] for _, send in result.scenario.race]
+    assert race and all(decision.verdict == "deny" for decision in race)
+    assert "Every decision matches the policy's expected outcome" in _flat(text)
+
+
+def test_dead_letters_are_counted(demo_run: tuple[Settings, DemoResult, str]) -> None:
+    """Every bad record comes back as a dead letter with its origin, kind and reason."""
+    settings, result, text = demo_run
+    letters = result.report.dead_letters
+    assert len(letters) == len(result.scenario.bad_records) == 6
+    assert {letter.error_kind for letter in letters} == {"undecodable", "unknown_schema", "invalid"}
+    assert {letter.agent for letter in letters} == {"decide_sends", "keep_suppressions"}
+    assert all(letter.origin_topic.startswith(settings.topic_prefix) for letter in letters)
+    assert "6 dead letters" in _flat(text)
+    assert "send-requests/" in text and "unsubscribe-clicks/" in text
+
+
+def test_ledger_rows_exist(demo_run: tuple[Settings, DemoResult, str]) -> None:
+    """The ledger sink stored every decision and suppression change of the run."""
+    _, result, text = demo_run
+    counts = result.report.ledger_run_counts
+    assert counts["send_decisions"] == SMALL
+    assert counts["suppression_changes"] == result.scenario.click_count
+    assert counts["consumer_offsets"] > 0
+    assert result.settings.database_url.get_secret_value().endswith("demo-ledger.sqlite3")
+    assert "Ledger rows" in text
+
+
+def test_the_report_shows_no_address(demo_run: tuple[Settings, DemoResult, str]) -> None:
+    """People appear by shortened recipient key only, never by address."""
+    _, result, text = demo_run
+    lowered = text.lower()
+    for send in result.scenario.all_sends():
+        assert send.recipient.lower() not in lowered
+    assert "…" in text
+
+
+def test_the_demo_stops_what_it_started(demo_run: tuple[Settings, DemoResult, str]) -> None:
+    """The worker is stopped, its output went to the log file, and the run's topics are gone."""
+    settings, result, text = demo_run
+    assert result.topics_deleted
+    assert asyncio.run(_topics_with_prefix(settings, settings.topic_prefix)) == []
+    log = settings.data_dir / "demo" / "worker.log"
+    assert log.stat().st_size > 0
+    assert "gate worker stopped (exit code 0)" in _flat(text)
+    assert "worker.log" in text
+
+
+def test_the_command_with_postgresql_and_kept_topics(
+    kafka_bootstrap: str, database_url: str, settings: Settings
+) -> None:
+    """`demo --database-url ... --keep-topics` writes to PostgreSQL and leaves the topics."""
+    command = typer.Typer()
+    command.command()(demo)
+    try:
+        outcome = CliRunner().invoke(
+            command,
+            [
+                "--sends",
+                str(MIN_SENDS),
+                "--database-url",
+                database_url,
+                "--topic-prefix",
+                settings.topic_prefix,
+                "--keep-topics",
+            ],
+            obj=settings,
+        )
+        assert outcome.exit_code == 0, outcome.output
+        assert "postgresql+psycopg://sendgate:***@" in outcome.output
+        assert database_url.split("@")[0] not in outcome.output  # the password is not shown
+        assert "Every decision matches" in _flat(outcome.output)
+        kept = asyncio.run(_topics_with_prefix(settings, settings.topic_prefix))
+        assert len(kept) >= 6
+    finally:
+        names = asyncio.run(_topics_with_prefix(settings, settings.topic_prefix))
+        extra = [TopicSpec(n.removeprefix(settings.topic_prefix), "test") for n in names]
+        asyncio.run(delete_topics(settings, [*TOPICS, *extra]))
+
+
+def test_an_unreachable_broker_is_one_clear_error(settings: Settings) -> None:
+    """Nothing listens on port 1: the demo says so at once, before starting anything."""
+    unreachable = settings.model_copy(update={"kafka_bootstrap_servers": "127.0.0.1:1"})
+    with pytest.raises(ServiceUnavailableError, match="not reachable"):
+        _run(unreachable)
+    assert not (settings.data_dir / "demo" / "worker.log").exists()
+
+
+# --- the scenario alone (no broker) ---------------------------------------------------------------
+
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+KEYER = RecipientKeyer(b"scenario-test-secret-0123456789")
+
+
+def test_the_scenario_is_a_function_of_its_seed() -> None:
+    """Same seed, same records; another seed, other records."""
+    first = build_scenario(KEYER, now=NOW, seed=1, sends=500)
+    assert build_scenario(KEYER, now=NOW, seed=1, sends=500) == first
+    assert build_scenario(KEYER, now=NOW, seed=2, sends=500) != first
+
+
+@pytest.mark.parametrize("sends", [MIN_SENDS, 1000, 5000])
+def test_the_scenario_has_every_ingredient(sends: int) -> None:
+    """Exact size, all three scopes, operator reasons, racing pairs, bad records, every denial."""
+    scenario = build_scenario(KEYER, now=NOW, sends=sends)
+    assert scenario.send_count == sends
+    assert {click.scope for click in scenario.clicks} == {"list", "account", "platform"}
+    platform = {click.reason for click in scenario.clicks if click.scope == "platform"}
+    assert platform == {"manual", "hard_bounce", "complaint", "erasure"}
+    assert {send.classification for send in scenario.sends} == {"commercial", "transactional"}
+    assert any(send.honor_list_opt_outs for send in scenario.sends)
+    assert len(scenario.race) >= 2
+    assert len(scenario.bad_records) == 6
+    expected = expected_failed_rules(scenario, KEYER, load_policy(), now=NOW)
+    assert {rule for rules in expected.values() for rule in rules} == DENIAL_RULES
+    assert all(expected[send.request_id] for _, send in scenario.race)
+    assert len({send.request_id for send in scenario.all_sends()}) == sends
+
+
+def test_the_scenario_refuses_a_size_too_small() -> None:
+    with pytest.raises(ValueError, match="at least"):
+        build_scenario(KEYER, now=NOW, sends=MIN_SENDS - 1)
