@@ -70,12 +70,13 @@ def demo(
 ) -> None:
     """Publish a realistic scenario, let a gate worker decide it, and report what it decided.
 
-    Three accounts with their lists, thousands of sends, unsubscribes at list, account and
-    platform scope, role and malformed addresses and a few undecodable records go to fresh
-    topics; a gate worker started here decides them and the ledger sink stores the decisions.
-    Then: decisions by rule and account, explained denials, dead letters, ledger rows. The
-    worker is stopped and the topics deleted at the end. Needs the Kafka broker
-    (scripts/services start); scripts/demo does all of it from a fresh clone.
+    Three accounts, thousands of sends, unsubscribes at every scope, role
+    and malformed addresses and undecodable records go to fresh topics;
+    a gate worker started here decides them, the ledger sink stores them.
+
+    Prints decisions by rule and account, explained denials, dead letters
+    and ledger rows, then stops the worker and deletes the topics.
+    Needs Kafka running (scripts/demo starts it, then runs this command).
     """
     settings = ctx.ensure_object(Settings)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)

@@ -153,20 +153,15 @@ def dead_letters_table(letters: Iterable[DeadLetter], topic_prefix: str = "") ->
     )
     table.add_column("origin (topic/partition/offset)", no_wrap=True)
     table.add_column("kind", no_wrap=True)
-    table.add_column("agent", no_wrap=True)
-    table.add_column("reason", ratio=1, min_width=24)
+    table.add_column("reason", ratio=1)
     ordered = sorted(
         letters,
         key=lambda letter: (letter.origin_topic, letter.origin_partition, letter.origin_offset),
     )
     for letter in ordered:
         topic = letter.origin_topic.removeprefix(topic_prefix)
-        table.add_row(
-            f"{topic}/{letter.origin_partition}/{letter.origin_offset}",
-            letter.error_kind,
-            letter.agent,
-            Text(letter.reason),
-        )
+        origin = f"{topic}/{letter.origin_partition}/{letter.origin_offset}"
+        table.add_row(origin, letter.error_kind, Text(letter.reason))
     return table
 
 
@@ -189,7 +184,7 @@ def summary_text(report: DemoReport) -> Text:
     race = [decision for decision in decisions if decision.request_id in report.race_request_ids]
     race_denied = sum(decision.verdict == "deny" for decision in race)
     parts = [
-        f"{len(decisions):,} send requests decided in {report.elapsed_s:.1f} s: "
+        f"{len(decisions):,} send requests decided ({report.elapsed_s:.1f} s from the start): "
         f"{len(decisions) - denied:,} allowed, {denied:,} denied by {len(rules)} rules",
         f"{report.clicks_applied:,} unsubscribes applied",
     ]

@@ -21,20 +21,13 @@ Failures the user can act on (broker down, database unreachable, the worker dyin
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from pydantic import SecretStr
@@ -51,9 +44,16 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 
-from streams.admin import check_broker, create_topics, delete_topics, is_problem
+from streams.admin import (
+    check_broker,
+    create_topics,
+    delete_topics,
+    describe_topics,
+    is_problem,
+)
 from streams.clock import SystemClock
-from streams.codec import default_codec
+from streams.demo.collector import GateOutput
+from streams.demo.expected import expected_failed_rules
 from streams.demo.report import DemoReport, render_report
 from streams.demo.scenario import (
     ACCOUNTS,
@@ -61,9 +61,9 @@ from streams.demo.scenario import (
     DEFAULT_SENDS,
     Scenario,
     build_scenario,
-    expected_failed_rules,
 )
-from streams.errors import CodecError, InvalidRecordError, SendgateError, ServiceUnavailableError
+from streams.demo.worker_process import WorkerProcess, display_path, start_worker
+from streams.errors import SendgateError, ServiceUnavailableError
 from streams.ledger import (
     ConsumerOffset,
     SendDecisionRow,
@@ -78,30 +78,21 @@ from streams.ledger import (
 from streams.policy import load_policy
 from streams.producer import SendgateProducer
 from streams.recipient import RecipientKeyer
-from streams.records import DeadLetter, SendDecision, SuppressionChange
-from streams.settings import PROJECT_ROOT, Settings, ensure_recipient_key_secret
+from streams.settings import Settings, ensure_recipient_key_secret
 from streams.topics import (
-    DEAD_LETTERS,
     SEND_DECISIONS,
     SUPPRESSION_CHANGES,
     TOPICS,
     TopicSpec,
 )
 
-__all__ = ["DemoOptions", "DemoResult", "demo_settings", "run_demo", "worker_environment"]
+__all__ = ["DemoOptions", "DemoResult", "demo_settings", "run_demo"]
 
 T = TypeVar("T")
 
 BROKER_CHECK_TIMEOUT_S = 5.0
 LEDGER_IDLE_EXIT_S = 1.0
 """The ledger sink stops after this long without a record; everything is on the topics by then."""
-_WORKER_CODE = (
-    "from streams.settings import Settings\n"
-    "from streams.worker import run_worker\n"
-    "run_worker(Settings(), worker_name='demo-worker', loglevel='info')\n"
-)
-_NOT_FOR_THE_WORKER = {"database_url"}
-"""Settings the worker does not use and so is not handed."""
 
 
 @dataclass(frozen=True)
@@ -145,35 +136,6 @@ def demo_settings(settings: Settings, options: DemoOptions, *, now: datetime) ->
     )
 
 
-def worker_environment(settings: Settings, data_dir: Path) -> dict[str, str]:
-    """The environment that makes `Settings()` in the worker equal to `settings` (bar the ledger).
-
-    Inherited `SENDGATE_*` variables are dropped first, so nothing else leaks in.
-    """
-    environment = {
-        name: value for name, value in os.environ.items() if not name.startswith("SENDGATE_")
-    }
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        if value is None or name in _NOT_FOR_THE_WORKER:
-            continue
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        elif isinstance(value, list | tuple | set | frozenset | dict):
-            value = json.dumps(list(value) if not isinstance(value, dict) else value)
-        environment[f"SENDGATE_{name.upper()}"] = str(value)
-    environment["SENDGATE_DATA_DIR"] = str(data_dir)
-    environment["PYTHONUNBUFFERED"] = "1"
-    return environment
-
-
-def _display_path(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
 def _progress(console: Console, *, bar: bool = True) -> Progress:
     columns = [SpinnerColumn(finished_text="[green]✓[/]"), TextColumn("{task.description}")]
     if bar:
@@ -191,136 +153,6 @@ async def _in_thread(function: Callable[..., T], *args: Any) -> T:
             f"the ledger database did not answer ({type(exc.orig or exc).__name__}); "
             "is it running? (scripts/services status)"
         ) from None
-
-
-# --- the gate worker ----------------------------------------------------------------------------
-
-
-@dataclass
-class _Worker:
-    """The gate worker subprocess and where its output goes."""
-
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    log_file: IO[bytes]
-
-    def check_alive(self, waiting_for: str) -> None:
-        code = self.process.poll()
-        if code is not None:
-            raise SendgateError(
-                f"the gate worker exited (code {code}) while the demo waited for {waiting_for}; "
-                f"see its log: {_display_path(self.log_path)}"
-            )
-
-    async def stop(self, timeout_s: float) -> int | None:
-        """SIGTERM, wait up to `timeout_s`, then SIGKILL; returns the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + timeout_s
-            while self.process.poll() is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.1)
-            if self.process.poll() is None:
-                self.process.kill()
-                await asyncio.to_thread(self.process.wait)
-        self.log_file.close()
-        return self.process.returncode
-
-
-def _start_worker(settings: Settings, data_dir: Path) -> _Worker:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir / "worker.log"
-    log_file = log_path.open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-c", _WORKER_CODE],
-        env=worker_environment(settings, data_dir),
-        cwd=PROJECT_ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # Ctrl-C reaches the demo, which stops the worker itself
-    )
-    return _Worker(process, log_path, log_file)
-
-
-# --- collecting the gate's output ---------------------------------------------------------------
-
-
-@dataclass
-class _Collector:
-    """Reads the run's decisions, dead letters and suppression changes from the beginning."""
-
-    settings: Settings
-    decisions: dict[str, SendDecision] = field(default_factory=dict)
-    dead_letters: dict[tuple[str, int, int], DeadLetter] = field(default_factory=dict)
-    applied_clicks: set[str] = field(default_factory=set)
-    unreadable: int = 0
-    first_decision: asyncio.Event = field(default_factory=asyncio.Event)
-    _consumer: AIOKafkaConsumer | None = None
-    _task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            client_id="sendgate-demo",
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
-        try:
-            await consumer.start()
-        except (KafkaError, OSError) as exc:
-            await consumer.stop()
-            raise ServiceUnavailableError(
-                f"Kafka did not answer the demo's reader: {exc}"
-            ) from None
-        consumer.assign(
-            [
-                TopicPartition(spec.full_name(self.settings), partition)
-                for spec in (SEND_DECISIONS, DEAD_LETTERS, SUPPRESSION_CHANGES)
-                for partition in range(self.settings.topic_partitions)
-            ]
-        )
-        self._consumer = consumer
-        self._task = asyncio.create_task(self._read(consumer), name="demo-collector")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._consumer is not None:
-            await self._consumer.stop()
-
-    def check_reading(self) -> None:
-        if self._task is not None and self._task.done() and not self._task.cancelled():
-            exc = self._task.exception()
-            raise ServiceUnavailableError(f"reading the gate's output failed: {exc!r}") from exc
-
-    async def _read(self, consumer: AIOKafkaConsumer) -> None:
-        codec = default_codec()
-        decisions = SEND_DECISIONS.full_name(self.settings)
-        letters = DEAD_LETTERS.full_name(self.settings)
-        while True:
-            fetched = await consumer.getmany(timeout_ms=200, max_records=5000)
-            for messages in fetched.values():
-                for message in messages:
-                    try:
-                        if message.topic == decisions:
-                            decision = codec.decode(message.value or b"", SendDecision)
-                            self.decisions[decision.request_id] = decision
-                            self.first_decision.set()
-                        elif message.topic == letters:
-                            letter = codec.decode(message.value or b"", DeadLetter)
-                            origin = (
-                                letter.origin_topic,
-                                letter.origin_partition,
-                                letter.origin_offset,
-                            )
-                            self.dead_letters[origin] = letter
-                        else:
-                            change = codec.decode(message.value or b"", SuppressionChange)
-                            self.applied_clicks.add(change.entry.source)
-                    except (CodecError, InvalidRecordError):
-                        self.unreadable += 1
 
 
 # --- publishing ---------------------------------------------------------------------------------
@@ -346,8 +178,8 @@ async def _publish(producer: SendgateProducer, scenario: Scenario, console: Cons
 async def _race(
     producer: SendgateProducer,
     scenario: Scenario,
-    collector: _Collector,
-    worker: _Worker,
+    output: GateOutput,
+    worker: WorkerProcess,
     console: Console,
     timeout_s: float,
 ) -> None:
@@ -355,13 +187,13 @@ async def _race(
     with _progress(console, bar=False) as progress:
         task = progress.add_task("waiting for the gate worker to answer", total=1)
         deadline = time.monotonic() + timeout_s
-        while not collector.first_decision.is_set():
+        while not output.first_decision.is_set():
             worker.check_alive("its first decision")
-            collector.check_reading()
+            output.check_reading()
             if time.monotonic() > deadline:
                 raise SendgateError(
                     f"the gate worker gave no decision within {timeout_s:.0f} s; "
-                    f"see its log: {_display_path(worker.log_path)}"
+                    f"see its log: {display_path(worker.log_path)}"
                 )
             await asyncio.sleep(0.1)
         progress.update(task, completed=1, description="the gate worker answers")
@@ -376,13 +208,17 @@ async def _race(
 
 
 async def _wait_for_output(
-    collector: _Collector, scenario: Scenario, worker: _Worker, console: Console, timeout_s: float
+    output: GateOutput,
+    scenario: Scenario,
+    worker: WorkerProcess,
+    console: Console,
+    timeout_s: float,
 ) -> None:
     """Until every decision, dead letter and suppression change is back, or the deadline."""
     targets = {
-        "send decisions": (lambda: len(collector.decisions), scenario.send_count),
-        "dead letters": (lambda: len(collector.dead_letters), len(scenario.bad_records)),
-        "unsubscribes applied": (lambda: len(collector.applied_clicks), scenario.click_count),
+        "send decisions": (lambda: len(output.decisions), scenario.send_count),
+        "dead letters": (lambda: len(output.dead_letters), len(scenario.bad_records)),
+        "unsubscribes applied": (lambda: len(output.applied_clicks), scenario.click_count),
     }
     deadline = time.monotonic() + timeout_s
     with _progress(console) as progress:
@@ -396,11 +232,11 @@ async def _wait_for_output(
             if not missing:
                 return
             worker.check_alive("the gate's answers")
-            collector.check_reading()
+            output.check_reading()
             if time.monotonic() > deadline:
                 raise SendgateError(
                     f"after {timeout_s:.0f} s only {', '.join(missing)} had arrived; "
-                    f"see the worker's log: {_display_path(worker.log_path)}"
+                    f"see the worker's log: {display_path(worker.log_path)}"
                 )
             await asyncio.sleep(0.1)
 
@@ -472,18 +308,18 @@ async def _run_topics(settings: Settings) -> list[TopicSpec]:
 async def _clean_up(
     settings: Settings,
     options: DemoOptions,
-    worker: _Worker | None,
-    collector: _Collector | None,
+    worker: WorkerProcess | None,
+    output: GateOutput | None,
     topics_created: bool,
     console: Console,
 ) -> bool:
     """Stop the worker and the reader; delete the run's topics and worker state unless kept."""
-    if collector is not None:
-        await collector.stop()
+    if output is not None:
+        await output.stop()
     if worker is not None:
         code = await worker.stop(options.worker_stop_timeout_s)
         console.print(
-            f"gate worker stopped (exit code {code}); its log: {_display_path(worker.log_path)}",
+            f"gate worker stopped (exit code {code}); its log: {display_path(worker.log_path)}",
             markup=False,
             highlight=False,
         )
@@ -558,35 +394,39 @@ async def run_demo(
 
     await check_broker(settings, timeout_s=BROKER_CHECK_TIMEOUT_S)
     await _in_thread(upgrade, database_url)
-    worker: _Worker | None = None
-    collector: _Collector | None = None
+    worker: WorkerProcess | None = None
+    output: GateOutput | None = None
     topics_created = False
     topics_deleted = False
+    existing = [info.name for info in await describe_topics(settings) if info.exists]
+    if existing:
+        raise SendgateError(
+            f"topic {existing[0]} exists already: the demo needs a fresh topic prefix, "
+            "so that no earlier run's records mix with this one's"
+        )
     try:
         statuses = await create_topics(settings)
         topics_created = True
         problems = [f"{name}: {status}" for name, status in statuses.items() if is_problem(status)]
         if problems:
             raise SendgateError(f"the demo's topics are not usable: {problems[0]}")
-        worker = _start_worker(settings, settings.data_dir / "demo")
+        worker = start_worker(settings, settings.data_dir / "demo")
         console.print(
             f"gate worker started (pid {worker.process.pid}); its output goes to "
-            f"{_display_path(worker.log_path)}",
+            f"{display_path(worker.log_path)}",
             markup=False,
             highlight=False,
         )
-        collector = _Collector(settings)
-        await collector.start()
+        output = GateOutput(settings)
+        await output.start()
         async with SendgateProducer(settings, keyer=keyer) as producer:
             await _publish(producer, scenario, console)
-            await _race(producer, scenario, collector, worker, console, options.timeout_s)
-        await _wait_for_output(collector, scenario, worker, console, options.timeout_s)
-        await _fill_ledger(
-            settings, len(collector.decisions) + len(collector.applied_clicks), console
-        )
+            await _race(producer, scenario, output, worker, console, options.timeout_s)
+        await _wait_for_output(output, scenario, worker, console, options.timeout_s)
+        await _fill_ledger(settings, len(output.decisions) + len(output.applied_clicks), console)
         run_counts, total_counts = await _in_thread(_ledger_counts, settings)
 
-        decisions = list(collector.decisions.values())
+        decisions = list(output.decisions.values())
         mismatched = sorted(
             decision.request_id
             for decision in decisions
@@ -594,16 +434,16 @@ async def run_demo(
             != expected.get(decision.request_id)
         )
         notes = []
-        if collector.unreadable:
-            notes.append(f"{collector.unreadable} records on the gate's topics could not be read")
+        if output.unreadable:
+            notes.append(f"{output.unreadable} records on the gate's topics could not be read")
         report = DemoReport(
             topic_prefix=settings.topic_prefix,
             accounts=scenario.accounts,
             decisions=sorted(decisions, key=lambda decision: decision.request_id),
-            dead_letters=list(collector.dead_letters.values()),
+            dead_letters=list(output.dead_letters.values()),
             ledger_run_counts=run_counts,
             ledger_total_counts=total_counts,
-            clicks_applied=len(collector.applied_clicks),
+            clicks_applied=len(output.applied_clicks),
             race_request_ids=frozenset(send.request_id for _, send in scenario.race),
             mismatched_request_ids=mismatched,
             elapsed_s=time.monotonic() - started,
@@ -612,8 +452,6 @@ async def run_demo(
         )
         render_report(report, console)
     finally:
-        topics_deleted = await _clean_up(
-            settings, options, worker, collector, topics_created, console
-        )
+        topics_deleted = await _clean_up(settings, options, worker, output, topics_created, console)
     console.print(f"demo finished in {time.monotonic() - started:.1f} s", highlight=False)
     return DemoResult(report, scenario, expected, settings, topics_deleted)

@@ -21,8 +21,7 @@ What it holds, in the order the demo publishes it:
    by something else than its recipient key, a record on the wrong topic, a truncated one, one
    that breaks a record rule); each must come back as a dead letter.
 
-`expected_failed_rules` folds the clicks and runs the gate's own pure rules over the sends, so a
-run can check that the gate, through Kafka, decided exactly what the policy says.
+`streams.demo.expected` says what the gate must decide for each send.
 """
 
 from __future__ import annotations
@@ -36,19 +35,15 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from streams.codec import Codec, default_codec
-from streams.policy import Policy
 from streams.recipient import RecipientKeyer
 from streams.records import (
     Classification,
     Record,
     SendRequest,
     SuppressionReason,
-    SuppressionState,
     UnsubscribeClick,
     UnsubscribeMethod,
 )
-from streams.rules import RecipientView, decide
-from streams.suppressions import apply_click
 from streams.topics import SEND_REQUESTS, UNSUBSCRIBE_CLICKS, TopicSpec
 
 __all__ = [
@@ -59,7 +54,6 @@ __all__ = [
     "RawRecord",
     "Scenario",
     "build_scenario",
-    "expected_failed_rules",
 ]
 
 DEFAULT_SENDS = 5000
@@ -281,53 +275,16 @@ def build_scenario(
 
     clicks: list[UnsubscribeClick] = []
     targeted: list[SendRequest] = []
-
-    # List scope: the list's mail stops, the account's other lists go on.
-    for index, address in enumerate(rng.sample(pool, max(3, pool_size // 20))):
-        account = rng.choice(accounts)
-        list_id = make.random_list(account)
-        method = rng.choice(_LIST_METHODS)
-        clicks.append(make.click(address, "list", account=account, list_id=list_id, method=method))
-        spelled = _respelled(address) if index % 4 == 1 else address
-        targeted.append(make.send(spelled, account, list_id, "commercial"))
-        if index % 3 == 0:
-            other_list = make.other(ACCOUNTS[account], list_id)
-            targeted.append(make.send(address, account, other_list, "commercial"))
-
-    # Account scope: all of the account's marketing stops; transactional mail goes on unless the
-    # request asks to honour opt-outs; other accounts may still write.
-    account_sample = rng.sample(pool, max(3, pool_size * 3 // 100))
-    for index, address in enumerate(account_sample):
-        account = rng.choice(accounts)
-        method = rng.choice(_ACCOUNT_METHODS)
-        clicks.append(make.click(address, "account", account=account, method=method))
-        targeted.append(make.send(address, account, make.random_list(account), "commercial"))
-        if index == 0:  # also off one of its lists: a send there fails two rules
-            list_id = make.random_list(account)
-            clicks.append(
-                make.click(address, "list", account=account, list_id=list_id, method="one_click")
-            )
-            targeted.append(make.send(address, account, list_id, "commercial"))
-        if index % 2 == 0:
-            targeted.append(make.send(address, account, None, "transactional"))
-        else:
-            other_account = make.other(accounts, account)
-            other_list = make.random_list(other_account)
-            targeted.append(make.send(address, other_account, other_list, "commercial"))
-        if index % 3 == 0:
-            targeted.append(make.send(address, account, None, "transactional", honour=True))
-
-    # Platform scope: operator entries stop every account's mail, transactional included.
-    for index, address in enumerate(rng.sample(pool, max(4, pool_size // 50))):
-        reason = _PLATFORM_REASONS[index % len(_PLATFORM_REASONS)]
-        named_account = rng.choice(accounts) if reason == "complaint" else None
-        clicks.append(
-            make.click(address, "platform", account=named_account, method="manual", reason=reason)
+    for make_group, share, minimum in (
+        (_list_unsubscribes, 20, 3),
+        (_account_unsubscribes, 33, 3),
+        (_platform_suppressions, 50, 4),
+    ):
+        group_clicks, group_sends = make_group(
+            make, rng.sample(pool, max(minimum, pool_size // share))
         )
-        account = rng.choice(accounts)
-        targeted.append(make.send(address, account, make.random_list(account), "commercial"))
-        if index % 2 == 0:
-            targeted.append(make.send(_respelled(address), account, None, "transactional"))
+        clicks += group_clicks
+        targeted += group_sends
 
     # The audit trail's other outcomes: a replayed click changes nothing, a repeated one finds its
     # suppression in place.
@@ -360,19 +317,7 @@ def build_scenario(
         _with(send, request_id=f"req-{number:05d}") for number, send in enumerate(mixed, start=1)
     )
 
-    race = []
-    for number, address in enumerate(race_addresses, start=1):
-        account = rng.choice(accounts)
-        list_id = make.random_list(account)
-        if number % 2:
-            scope, method, click_list = "list", "one_click", list_id
-        else:
-            scope, method, click_list = "account", "link", None
-        click = make.click(
-            address, scope, account=account, list_id=click_list, method=method, clicked_at=now
-        )
-        send = make.send(address, account, list_id, "commercial", request_id=f"race-{number:03d}")
-        race.append((click, send))
+    race = _race(make, race_addresses)
 
     return Scenario(
         seed=seed,
@@ -380,9 +325,90 @@ def build_scenario(
         recipients=len(addresses),
         clicks=tuple(clicks),
         sends=numbered,
-        race=tuple(race),
+        race=race,
         bad_records=_bad_records(make, codec or default_codec(), pool),
     )
+
+
+Made = tuple[list[UnsubscribeClick], list[SendRequest]]
+
+
+def _list_unsubscribes(make: _Builder, addresses: list[str]) -> Made:
+    """List scope: the list's mail stops, the account's other lists go on."""
+    clicks, sends = [], []
+    for index, address in enumerate(addresses):
+        account = make.rng.choice(tuple(ACCOUNTS))
+        list_id = make.random_list(account)
+        method = make.rng.choice(_LIST_METHODS)
+        clicks.append(make.click(address, "list", account=account, list_id=list_id, method=method))
+        spelled = _respelled(address) if index % 4 == 1 else address
+        sends.append(make.send(spelled, account, list_id, "commercial"))
+        if index % 3 == 0:
+            other_list = make.other(ACCOUNTS[account], list_id)
+            sends.append(make.send(address, account, other_list, "commercial"))
+    return clicks, sends
+
+
+def _account_unsubscribes(make: _Builder, addresses: list[str]) -> Made:
+    """Account scope: the account's marketing stops; its transactional mail goes on unless the
+    request asks to honour opt-outs; other accounts may still write."""
+    clicks, sends = [], []
+    accounts = tuple(ACCOUNTS)
+    for index, address in enumerate(addresses):
+        account = make.rng.choice(accounts)
+        method = make.rng.choice(_ACCOUNT_METHODS)
+        clicks.append(make.click(address, "account", account=account, method=method))
+        sends.append(make.send(address, account, make.random_list(account), "commercial"))
+        if index == 0:  # also off one of its lists: a send there fails two rules
+            list_id = make.random_list(account)
+            clicks.append(
+                make.click(address, "list", account=account, list_id=list_id, method="one_click")
+            )
+            sends.append(make.send(address, account, list_id, "commercial"))
+        if index % 2 == 0:
+            sends.append(make.send(address, account, None, "transactional"))
+        else:
+            other_account = make.other(accounts, account)
+            other_list = make.random_list(other_account)
+            sends.append(make.send(address, other_account, other_list, "commercial"))
+        if index % 3 == 0:
+            sends.append(make.send(address, account, None, "transactional", honour=True))
+    return clicks, sends
+
+
+def _platform_suppressions(make: _Builder, addresses: list[str]) -> Made:
+    """Platform scope: operator entries stop every account's mail, transactional included."""
+    clicks, sends = [], []
+    accounts = tuple(ACCOUNTS)
+    for index, address in enumerate(addresses):
+        reason = _PLATFORM_REASONS[index % len(_PLATFORM_REASONS)]
+        named_account = make.rng.choice(accounts) if reason == "complaint" else None
+        clicks.append(
+            make.click(address, "platform", account=named_account, method="manual", reason=reason)
+        )
+        account = make.rng.choice(accounts)
+        sends.append(make.send(address, account, make.random_list(account), "commercial"))
+        if index % 2 == 0:
+            sends.append(make.send(_respelled(address), account, None, "transactional"))
+    return clicks, sends
+
+
+def _race(make: _Builder, addresses: list[str]) -> tuple[tuple[UnsubscribeClick, SendRequest], ...]:
+    """A fresh recipient each, unsubscribed now from the list (or account) the send goes to."""
+    race = []
+    for number, address in enumerate(addresses, start=1):
+        account = make.rng.choice(tuple(ACCOUNTS))
+        list_id = make.random_list(account)
+        if number % 2:
+            scope, method, click_list = "list", "one_click", list_id
+        else:
+            scope, method, click_list = "account", "link", None
+        click = make.click(
+            address, scope, account=account, list_id=click_list, method=method, clicked_at=make.now
+        )
+        send = make.send(address, account, list_id, "commercial", request_id=f"race-{number:03d}")
+        race.append((click, send))
+    return tuple(race)
 
 
 def _bad_records(make: _Builder, codec: Codec, pool: list[str]) -> tuple[RawRecord, ...]:
@@ -411,41 +437,3 @@ def _bad_records(make: _Builder, codec: Codec, pool: list[str]) -> tuple[RawReco
             UNSUBSCRIBE_CLICKS, key, codec.encode(broken_click), "list unsubscribe without list"
         ),
     )
-
-
-def expected_failed_rules(
-    scenario: Scenario, keyer: RecipientKeyer, policy: Policy, *, now: datetime
-) -> dict[str, tuple[str, ...]]:
-    """Request id -> the rules the gate must name, from the pure rules over the folded clicks.
-
-    Every click of the scenario is acknowledged before the sends it precedes are produced, so
-    the gate's fence makes it see each of them; the bad records change nothing.
-    """
-    states: dict[str, SuppressionState] = {}
-
-    def fold(click: UnsubscribeClick) -> None:
-        state, _ = apply_click(states.get(click.recipient_key), click, source="expected", now=now)
-        states[click.recipient_key] = state
-
-    def failed_rules(send: SendRequest) -> tuple[str, ...]:
-        recipient_key = keyer.key(send.recipient)
-        state = states.get(recipient_key)
-        view = RecipientView(suppressions=state.entries if state else ())
-        decision = decide(
-            send,
-            view,
-            policy,
-            recipient_key=recipient_key,
-            decided_at=now,
-            request_offset="expected",
-            state_offsets={},
-        )
-        return tuple(failure.rule for failure in decision.failures)
-
-    for click in scenario.clicks:
-        fold(click)
-    expected = {send.request_id: failed_rules(send) for send in scenario.sends}
-    for click, send in scenario.race:
-        fold(click)
-        expected[send.request_id] = failed_rules(send)
-    return expected

@@ -16,18 +16,21 @@ import typer
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 from rich.console import Console
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from streams.admin import delete_topics
 from streams.cli.demo import demo
 from streams.demo import DemoOptions, DemoResult, build_scenario, run_demo
-from streams.demo.scenario import MIN_SENDS, expected_failed_rules
+from streams.demo.expected import expected_failed_rules
+from streams.demo.scenario import MIN_SENDS
 from streams.errors import ServiceUnavailableError
+from streams.ledger import SendDecisionRow, make_engine
 from streams.policy import load_policy
 from streams.recipient import RecipientKeyer
 from streams.rules import RULES
 from streams.settings import Settings
-from streams.topics import TOPICS, TopicSpec
+from streams.topics import SEND_DECISIONS, TOPICS, TopicSpec
 
 SMALL = 300
 DENIAL_RULES = {
@@ -147,9 +150,10 @@ def test_the_demo_stops_what_it_started(demo_run: tuple[Settings, DemoResult, st
 
 
 def test_the_command_with_postgresql_and_kept_topics(
-    kafka_bootstrap: str, database_url: str, settings: Settings
+    kafka_bootstrap: str, ledger_database_url: str, settings: Settings
 ) -> None:
     """`demo --database-url ... --keep-topics` writes to PostgreSQL and leaves the topics."""
+    database_url = ledger_database_url
     command = typer.Typer()
     command.command()(demo)
     try:
@@ -171,7 +175,18 @@ def test_the_command_with_postgresql_and_kept_topics(
         assert database_url.split("@")[0] not in outcome.output  # the password is not shown
         assert "Every decision matches" in _flat(outcome.output)
         kept = asyncio.run(_topics_with_prefix(settings, settings.topic_prefix))
-        assert len(kept) >= 6
+        assert {spec.full_name(settings) for spec in TOPICS} <= set(kept)
+        engine = make_engine(database_url)
+        try:
+            with engine.connect() as connection:
+                stored = connection.execute(
+                    select(func.count()).where(
+                        SendDecisionRow.kafka_topic == SEND_DECISIONS.full_name(settings)
+                    )
+                ).scalar_one()
+        finally:
+            engine.dispose()
+        assert stored == MIN_SENDS
     finally:
         names = asyncio.run(_topics_with_prefix(settings, settings.topic_prefix))
         extra = [TopicSpec(n.removeprefix(settings.topic_prefix), "test") for n in names]

@@ -1,0 +1,54 @@
+"""What the gate must decide for each send of a demo scenario, by the policy's own rules.
+
+Folds the scenario's clicks with the suppression keeper's pure fold and runs the gate's pure rule
+table over each send, in publishing order, so a run can check that the gate, through Kafka,
+decided exactly what the policy says. Every click is acknowledged before the sends it precedes
+are produced, so the gate's state fence makes it see each of them; the bad records change nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from streams.demo.scenario import Scenario
+from streams.policy import Policy
+from streams.recipient import RecipientKeyer
+from streams.records import SendRequest, SuppressionState, UnsubscribeClick
+from streams.rules import RecipientView, decide
+from streams.suppressions import apply_click
+
+__all__ = ["expected_failed_rules"]
+
+
+def expected_failed_rules(
+    scenario: Scenario, keyer: RecipientKeyer, policy: Policy, *, now: datetime
+) -> dict[str, tuple[str, ...]]:
+    """Request id -> the names of the rules the gate must say failed (empty: allowed)."""
+    states: dict[str, SuppressionState] = {}
+
+    def fold(click: UnsubscribeClick) -> None:
+        state, _ = apply_click(states.get(click.recipient_key), click, source="expected", now=now)
+        states[click.recipient_key] = state
+
+    def failed_rules(send: SendRequest) -> tuple[str, ...]:
+        recipient_key = keyer.key(send.recipient)
+        state = states.get(recipient_key)
+        view = RecipientView(suppressions=state.entries if state else ())
+        decision = decide(
+            send,
+            view,
+            policy,
+            recipient_key=recipient_key,
+            decided_at=now,
+            request_offset="expected",
+            state_offsets={},
+        )
+        return tuple(failure.rule for failure in decision.failures)
+
+    for click in scenario.clicks:
+        fold(click)
+    expected = {send.request_id: failed_rules(send) for send in scenario.sends}
+    for click, send in scenario.race:
+        fold(click)
+        expected[send.request_id] = failed_rules(send)
+    return expected
