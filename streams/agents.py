@@ -2,6 +2,10 @@
 
 - `keep_suppressions`: unsubscribe-clicks -> suppressions table (+ suppression-changes audit).
 - `decide_sends`: send-requests -> send-decisions, behind the state fence (`streams.fence`).
+- `keep_bounce_history`: delivery-events -> bounces table (+ bounce-changes audit); a hard
+  bounce asks for a platform suppression on unsubscribe-clicks.
+- `act_on_feedback`: feedback-reports -> the suppression a complaint or opt-out implies, again
+  on unsubscribe-clicks, so the fence orders every suppression the same way.
 
 Both run with concurrency 1: their effects on one partition must happen in log order. Bad input
 (undecodable bytes, an unknown schema, a record that fails validation, a key that is not the
@@ -12,13 +16,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from streams.app import Gate
+from streams.bounces import apply_delivery
 from streams.errors import CodecError, InvalidRecordError
+from streams.feedback import suppression_for_report
 from streams.fence import FenceTimeoutError
 from streams.records import (
+    BounceState,
     DeadLetter,
+    DeliveryEvent,
+    FeedbackReport,
     SendRequest,
     SuppressionState,
     UnsubscribeClick,
@@ -29,6 +38,8 @@ from streams.suppressions import apply_click
 __all__ = ["register_agents"]
 
 log = logging.getLogger(__name__)
+
+K = TypeVar("K", UnsubscribeClick, DeliveryEvent, FeedbackReport)
 
 GATE_BATCH_WITHIN_S = 0.005
 """How long the gate waits to fill a batch: latency added at low load, in exchange for one fence
@@ -72,20 +83,79 @@ def read_suppressions(gate: Gate, key: bytes) -> SuppressionState | None:
     return None if raw is None else gate.codec.decode(raw, SuppressionState)
 
 
-async def keep_suppression(gate: Gate, message: Any) -> None:
-    """Fold one unsubscribe click into the suppressions table."""
+async def decode_keyed(gate: Gate, message: Any, record_type: type[K], agent: str) -> K | None:
+    """Decode a record keyed by its own recipient key; dead-letter it (None) if it is not one.
+
+    A record whose Kafka key is not its recipient key sits on another partition than the
+    recipient's state, so applying it would be wrong, not just untidy.
+    """
     try:
-        click = gate.codec.decode(message.value or b"", UnsubscribeClick)
-        if _recipient_key_of(message) != click.recipient_key:
+        record = gate.codec.decode(message.value or b"", record_type)
+        if _recipient_key_of(message) != record.recipient_key:
             raise InvalidRecordError("record key differs from its recipient_key field")
     except (CodecError, InvalidRecordError) as exc:
-        await dead_letter(gate, message, "keep_suppressions", exc)
+        await dead_letter(gate, message, agent, exc)
+        return None
+    return record
+
+
+async def keep_suppression(gate: Gate, message: Any) -> None:
+    """Fold one unsubscribe click into the suppressions table."""
+    click = await decode_keyed(gate, message, UnsubscribeClick, "keep_suppressions")
+    if click is None:
         return
     state = read_suppressions(gate, message.key)
     new_state, change = apply_click(state, click, source=coordinates(message), now=gate.clock.now())
     if new_state != state:
         gate.suppressions[message.key] = gate.codec.encode(new_state)
     await gate.emitter.emit(gate.suppression_changes_topic, message.key, gate.codec.encode(change))
+
+
+async def request_suppression(gate: Gate, click: UnsubscribeClick) -> None:
+    """Ask the suppression keeper for a suppression, through the topic every suppression takes.
+
+    Same key, same partition count: the click lands on the partition of the recipient's state,
+    and the gate's fence then covers it like any unsubscribe.
+    """
+    key = click.recipient_key.encode("ascii")
+    await gate.emitter.emit(gate.clicks_topic, key, gate.codec.encode(click))
+
+
+async def keep_bounce(gate: Gate, message: Any) -> None:
+    """Fold one delivery event into the bounce history; suppress a hard-bounced address."""
+    event = await decode_keyed(gate, message, DeliveryEvent, "keep_bounce_history")
+    if event is None:
+        return
+    raw = gate.bounces.get(message.key)
+    state = None if raw is None else gate.codec.decode(raw, BounceState)
+    fold = apply_delivery(
+        state, event, gate.policy.soft_bounce, source=coordinates(message), now=gate.clock.now()
+    )
+    if fold.state != state:
+        gate.bounces[message.key] = gate.codec.encode(fold.state)
+    await gate.emitter.emit(gate.bounce_changes_topic, message.key, gate.codec.encode(fold.change))
+    if fold.suppress:
+        await request_suppression(
+            gate,
+            UnsubscribeClick(
+                click_id=f"bounce:{event.event_id}",
+                recipient_key=event.recipient_key,
+                scope="platform",
+                method="bounce_policy",
+                reason="hard_bounce",
+                clicked_at=event.occurred_at,
+            ),
+        )
+
+
+async def act_on_feedback(gate: Gate, message: Any) -> None:
+    """Turn a complaint or opt-out report into the suppression it implies."""
+    report = await decode_keyed(gate, message, FeedbackReport, "act_on_feedback")
+    if report is None:
+        return
+    click = suppression_for_report(report)
+    if click is not None:
+        await request_suppression(gate, click)
 
 
 async def decide_send(
@@ -144,8 +214,23 @@ def register_agents(gate: Gate) -> None:
                 offsets = {gate.fence.state_topic: fence.get(message.partition, 0)}
                 await decide_send(gate, message, offsets, state_current=state_current)
 
+    @app.agent(gate.delivery_events, name="keep_bounce_history", concurrency=1)
+    async def keep_bounce_history(stream: Any) -> None:
+        async for event in stream.events():
+            await keep_bounce(gate, event.message)
+
+    @app.agent(gate.feedback_reports, name="act_on_feedback", concurrency=1)
+    async def act_on_feedback_reports(stream: Any) -> None:
+        async for event in stream.events():
+            await act_on_feedback(gate, event.message)
+
     @app.on_before_shutdown.connect
     async def close_fence(app: Any, **kwargs: Any) -> None:
         await gate.fence.close()
 
-    gate.agents = {"keep_suppressions": keep_suppressions, "decide_sends": decide_sends}
+    gate.agents = {
+        "keep_suppressions": keep_suppressions,
+        "decide_sends": decide_sends,
+        "keep_bounce_history": keep_bounce_history,
+        "act_on_feedback": act_on_feedback_reports,
+    }

@@ -31,7 +31,10 @@ from streams.policy import Policy, load_policy
 from streams.recipient import RecipientKeyer
 from streams.settings import Settings
 from streams.topics import (
+    BOUNCE_CHANGES,
     DEAD_LETTERS,
+    DELIVERY_EVENTS,
+    FEEDBACK_REPORTS,
     SEND_DECISIONS,
     SEND_REQUESTS,
     SUPPRESSION_CHANGES,
@@ -58,6 +61,9 @@ class Gate:
     send_requests: faust.TopicT
     unsubscribe_clicks: faust.TopicT
     suppressions: faust.Table
+    delivery_events: faust.TopicT
+    feedback_reports: faust.TopicT
+    bounces: faust.Table
     agents: dict[str, Any] = field(default_factory=dict)
 
     def topic_name(self, spec: TopicSpec) -> str:
@@ -75,6 +81,14 @@ class Gate:
     def suppression_changes_topic(self) -> str:
         return self.topic_name(SUPPRESSION_CHANGES)
 
+    @property
+    def clicks_topic(self) -> str:
+        return self.topic_name(UNSUBSCRIBE_CLICKS)
+
+    @property
+    def bounce_changes_topic(self) -> str:
+        return self.topic_name(BOUNCE_CHANGES)
+
 
 def _raw_topic(app: faust.App, settings: Settings, spec: TopicSpec) -> faust.TopicT:
     return app.topic(
@@ -84,6 +98,17 @@ def _raw_topic(app: faust.App, settings: Settings, spec: TopicSpec) -> faust.Top
         key_serializer="raw",
         value_serializer="raw",
         partitions=settings.topic_partitions,
+    )
+
+
+def _raw_table(app: faust.App, settings: Settings, name: str, help_text: str) -> faust.Table:
+    return app.Table(
+        name,
+        default=None,
+        key_type=bytes,  # bytes means the raw codec in faust tables; values are our Avro
+        value_type=bytes,
+        partitions=settings.topic_partitions,
+        help=help_text,
     )
 
 
@@ -126,14 +151,8 @@ def build_gate(
         broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_s / 3),
         logging_config=None,
     )
-    suppressions = app.Table(
-        "suppressions",
-        default=None,
-        key_type=bytes,  # bytes means the raw codec in faust tables
-        value_type=bytes,
-        partitions=settings.topic_partitions,
-        help="recipient key -> SuppressionState (Avro)",
-    )
+    suppressions = _raw_table(app, settings, "suppressions", "recipient key -> SuppressionState")
+    bounces = _raw_table(app, settings, "bounces", "recipient key -> BounceState")
     clicks_topic = UNSUBSCRIBE_CLICKS.full_name(settings)
     applied = AppliedOffsets()
     fence = StateFence(
@@ -160,4 +179,7 @@ def build_gate(
         send_requests=_raw_topic(app, settings, SEND_REQUESTS),
         unsubscribe_clicks=_raw_topic(app, settings, UNSUBSCRIBE_CLICKS),
         suppressions=suppressions,
+        delivery_events=_raw_topic(app, settings, DELIVERY_EVENTS),
+        feedback_reports=_raw_topic(app, settings, FEEDBACK_REPORTS),
+        bounces=bounces,
     )

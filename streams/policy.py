@@ -13,15 +13,70 @@ import json
 import tomllib
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from streams.errors import PolicyError
 
-__all__ = ["DEFAULT_POLICY_FILE", "Policy", "load_policy"]
+__all__ = [
+    "DEFAULT_POLICY_FILE",
+    "SOFT_BOUNCE_PRESETS",
+    "Policy",
+    "SoftBouncePolicy",
+    "load_policy",
+]
 
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parent / "policies" / "default.toml"
+
+
+class SoftBouncePolicy(BaseModel):
+    """When soft bounces make an address count as hard-bounced (then suppressed platform-wide).
+
+    - `consecutive` (default, threshold 4): N soft bounces in a row; a delivery resets the count.
+    - `spread` (threshold 3, min_span_days 15): N soft bounces since the last delivery, the first
+      and the last at least `min_span_days` apart (a mailbox full for two weeks is abandoned).
+    - `ratio` (threshold 3, window 5): N of the last `window` sends soft-bounced.
+    - `count` (threshold N): N soft bounces ever, deliveries in between or not.
+    An undetermined bounce counts as a soft one; a deferral counts as nothing (the MTA retries and
+    reports the final outcome).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rule: Literal["consecutive", "spread", "ratio", "count"] = "consecutive"
+    threshold: int = Field(default=4, ge=1, le=100, strict=True)
+    min_span_days: int = Field(default=15, ge=0, le=365, strict=True)
+    window: int = Field(default=5, ge=1, le=50, strict=True)
+
+    @model_validator(mode="after")
+    def _window_holds_threshold(self) -> SoftBouncePolicy:
+        if self.rule == "ratio" and self.window < self.threshold:
+            raise ValueError("ratio: window must be at least threshold")
+        return self
+
+    def describe(self) -> str:
+        if self.rule == "spread":
+            return f"spread({self.threshold}, {self.min_span_days}d)"
+        if self.rule == "ratio":
+            return f"ratio({self.threshold}/{self.window})"
+        return f"{self.rule}({self.threshold})"
+
+
+SOFT_BOUNCE_PRESETS: dict[str, SoftBouncePolicy] = {
+    "consecutive-4": SoftBouncePolicy(rule="consecutive", threshold=4),
+    "spread-3-over-15-days": SoftBouncePolicy(rule="spread", threshold=3, min_span_days=15),
+    "3-of-last-5": SoftBouncePolicy(rule="ratio", threshold=3, window=5),
+    "count-5": SoftBouncePolicy(rule="count", threshold=5),
+}
+"""Named soft-bounce rules; a policy file picks one with `soft_bounce = { preset = "..." }`."""
 
 
 class Policy(BaseModel):
@@ -40,6 +95,22 @@ class Policy(BaseModel):
         strict=True,
         description="Whether transactional sends honour list/account unsubscribes by default.",
     )
+    soft_bounce: SoftBouncePolicy = Field(default_factory=SoftBouncePolicy)
+
+    @field_validator("soft_bounce", mode="before")
+    @classmethod
+    def _soft_bounce_preset(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "preset" in value:
+            extra = set(value) - {"preset"}
+            if extra:
+                raise ValueError(f"a preset takes no other keys (got {sorted(extra)})")
+            try:
+                return SOFT_BOUNCE_PRESETS[value["preset"]]
+            except KeyError:
+                raise ValueError(
+                    f"unknown preset {value['preset']!r}; one of {sorted(SOFT_BOUNCE_PRESETS)}"
+                ) from None
+        return value
 
     @field_validator("role_local_parts")
     @classmethod

@@ -22,9 +22,18 @@ from pydantic import (
 
 __all__ = [
     "RECORD_TYPES",
+    "BounceChange",
+    "BounceClass",
+    "BounceOutcome",
+    "BounceState",
     "Classification",
     "DeadLetter",
     "DeadLetterKind",
+    "DeliveryEvent",
+    "DeliveryKind",
+    "FeedbackReport",
+    "FeedbackType",
+    "InboundMail",
     "Record",
     "RuleFailure",
     "SendDecision",
@@ -48,7 +57,9 @@ Verdict = Literal["allow", "deny"]
 SuppressionScope = Literal["list", "account", "platform"]
 SuppressionReason = Literal["unsubscribe", "complaint", "hard_bounce", "erasure", "manual"]
 SuppressionOutcome = Literal["added", "already_suppressed", "replayed"]
-UnsubscribeMethod = Literal["one_click", "link", "reply", "feedback_loop", "manual", "api"]
+UnsubscribeMethod = Literal[
+    "one_click", "link", "reply", "feedback_loop", "manual", "api", "bounce_policy"
+]
 DeadLetterKind = Literal["undecodable", "unknown_schema", "invalid"]
 
 
@@ -207,6 +218,82 @@ def _check_scope_target(
         raise ValueError("a list suppression names its account and its list")
 
 
+class InboundMail(Record):
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.InboundMail"
+
+    intake_id: str = _Id
+    received_at: UtcMillis
+    mail_from: str = Field(max_length=512)
+    rcpt_to: tuple[str, ...] = Field(min_length=1)
+    raw: bytes
+    peer: str | None = Field(default=None, max_length=255)
+
+
+DeliveryKind = Literal["delivered", "deferred", "bounced"]
+BounceClass = Literal["hard", "soft", "undetermined"]
+FeedbackType = Literal["abuse", "fraud", "opt_out", "not_spam", "virus", "auth_failure", "other"]
+BounceOutcome = Literal["counted", "reset", "became_hard", "hard_bounce", "ignored", "replayed"]
+
+
+class DeliveryEvent(Record):
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.DeliveryEvent"
+
+    event_id: str = _Id
+    recipient_key: str = _RecipientKey
+    kind: DeliveryKind
+    bounce_class: BounceClass | None = None
+    reason: str | None = Field(default=None, max_length=100)
+    status: str | None = Field(default=None, pattern=r"^[245]\.\d{1,3}\.\d{1,3}$")
+    diagnostic: str | None = Field(default=None, max_length=2000)
+    remote_mta: str | None = Field(default=None, max_length=255)
+    account_id: str | None = Field(default=None, min_length=1, max_length=200)
+    request_id: str | None = Field(default=None, min_length=1, max_length=200)
+    message_id: str | None = Field(default=None, max_length=998)
+    occurred_at: UtcMillis
+    source: str
+
+
+class FeedbackReport(Record):
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.FeedbackReport"
+
+    report_id: str = _Id
+    recipient_key: str = _RecipientKey
+    feedback_type: FeedbackType
+    reporter: str | None = Field(default=None, max_length=255)
+    account_id: str | None = Field(default=None, min_length=1, max_length=200)
+    request_id: str | None = Field(default=None, min_length=1, max_length=200)
+    list_id: str | None = Field(default=None, min_length=1, max_length=200)
+    original_message_id: str | None = Field(default=None, max_length=998)
+    arrival_date: UtcMillis | None = None
+    received_at: UtcMillis
+    source: str
+
+
+class BounceState(Record):
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.BounceState"
+
+    consecutive_soft: int = Field(default=0, ge=0)
+    total_soft: int = Field(default=0, ge=0)
+    soft_since_delivery: tuple[UtcMillis, ...] = ()
+    recent_outcomes: tuple[Literal["delivered", "soft", "hard"], ...] = ()
+    last_delivery: UtcMillis | None = None
+    hard_bounced: bool = False
+    applied_event_ids: tuple[str, ...] = ()
+
+
+class BounceChange(Record):
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.BounceChange"
+
+    recipient_key: str = _RecipientKey
+    event_id: str
+    outcome: BounceOutcome
+    consecutive_soft_before: int = Field(ge=0)
+    consecutive_soft_after: int = Field(ge=0)
+    policy: str
+    source: str
+    changed_at: UtcMillis
+
+
 RECORD_TYPES: tuple[type[Record], ...] = (
     SendRequest,
     RuleFailure,
@@ -216,4 +303,9 @@ RECORD_TYPES: tuple[type[Record], ...] = (
     UnsubscribeClick,
     SuppressionChange,
     DeadLetter,
+    InboundMail,
+    DeliveryEvent,
+    FeedbackReport,
+    BounceState,
+    BounceChange,
 )

@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 from streams.settings import Settings
 
 __all__ = [
+    "BOUNCES_CHANGELOG",
+    "BOUNCE_CHANGES",
     "DEAD_LETTERS",
+    "DELIVERY_EVENTS",
+    "FEEDBACK_REPORTS",
+    "INBOUND_MAIL",
     "SEND_DECISIONS",
     "SEND_REQUESTS",
     "SUPPRESSIONS_CHANGELOG",
@@ -47,6 +52,9 @@ UNSUBSCRIBE_CLICKS = TopicSpec("unsubscribe-clicks", "UnsubscribeClick, keyed by
 SUPPRESSION_CHANGES = TopicSpec(
     "suppression-changes", "SuppressionChange, keyed by recipient key (audit trail)"
 )
+INBOUND_MAIL = TopicSpec(
+    "inbound-mail", "InboundMail, keyed by intake id (raw DSNs, feedback reports, replies)"
+)
 DEAD_LETTERS = TopicSpec("dead-letters", "DeadLetter, keyed by the original record's key")
 SUPPRESSIONS_CHANGELOG = TopicSpec(
     "sendgate-suppressions-changelog",
@@ -56,6 +64,17 @@ SUPPRESSIONS_CHANGELOG = TopicSpec(
 """faust names a table's changelog `<app id>-<table>-changelog`; the app id carries the same
 prefix as the topics, so `settings.topic()` gives the right name for both."""
 
+DELIVERY_EVENTS = TopicSpec("delivery-events", "DeliveryEvent, keyed by recipient key")
+FEEDBACK_REPORTS = TopicSpec("feedback-reports", "FeedbackReport, keyed by recipient key")
+BOUNCE_CHANGES = TopicSpec(
+    "bounce-changes", "BounceChange, keyed by recipient key (audit trail of the bounce counts)"
+)
+BOUNCES_CHANGELOG = TopicSpec(
+    "sendgate-bounces-changelog",
+    "faust changelog of the bounces table (BounceState by recipient key)",
+    compacted=True,
+)
+
 TOPICS: tuple[TopicSpec, ...] = (
     SEND_REQUESTS,
     SEND_DECISIONS,
@@ -63,4 +82,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     SUPPRESSION_CHANGES,
     DEAD_LETTERS,
     SUPPRESSIONS_CHANGELOG,
+    INBOUND_MAIL,
+    DELIVERY_EVENTS,
+    FEEDBACK_REPORTS,
+    BOUNCE_CHANGES,
+    BOUNCES_CHANGELOG,
 )

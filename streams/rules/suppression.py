@@ -70,6 +70,12 @@ def _account_unsubscribed(request: SendRequest, view: RecipientView, policy: Pol
         return None
     for entry in view.suppressions:
         if entry.scope == "account" and entry.account_id == request.account_id:
+            if entry.reason == "complaint":
+                return (
+                    f"The recipient reported mail from account {request.account_id} as spam on "
+                    f"{_since(entry)}, which unsubscribes them from everything this sender "
+                    "sends."
+                )
             return (
                 f"The recipient unsubscribed from all mail of account {request.account_id} on "
                 f"{_since(entry)}; an unsubscribe must be honoured for every later "
