@@ -24,7 +24,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +54,7 @@ __all__ = [
     "TopicWindow",
     "WorkerProcess",
     "code_family",
+    "commit_offsets",
     "console",
     "create_run_topics",
     "delete_run_topics",
@@ -282,19 +283,52 @@ async def produce_pipelined(
     return acked / max(time.perf_counter() - started, 1e-9)
 
 
+async def commit_offsets(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:
+    """Set a consumer group's committed offsets (the group must have no active member)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await asyncio.wait_for(consumer.start(), 15)
+    try:
+        tps = {TopicPartition(topic, partition): offset for partition, offset in offsets.items()}
+        consumer.assign(list(tps))
+        await asyncio.wait_for(consumer.commit(tps), 30)
+    finally:
+        await consumer.stop()
+
+
 class OffsetWatcher:
-    """Counts records on topics (sum of end offsets) without joining any consumer group."""
+    """Counts records on topics (sum of end offsets) and reads groups' committed offsets, without
+    joining any consumer group."""
 
     def __init__(self, bootstrap: str) -> None:
         self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
         self._partitions: dict[str, list[TopicPartition]] = {}
 
     async def __aenter__(self) -> OffsetWatcher:
         await asyncio.wait_for(self._consumer.start(), 15)
+        await asyncio.wait_for(self._admin.start(), 15)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self._consumer.stop()
+        await self._admin.close()
+
+    async def committed(self, group: str, topic: str) -> dict[int, int]:
+        """The group's committed offset per partition of `topic` (0 where none)."""
+        tps = await self.partitions(topic)
+        found = await asyncio.wait_for(
+            self._admin.list_consumer_group_offsets(group, partitions=tps), 30
+        )
+        return {
+            tp.partition: max(found[tp].offset, 0) if found.get(tp) is not None else 0
+            for tp in tps
+        }
+
+    async def lag(self, group: str, topic: str) -> int:
+        """Records of `topic` the group has not committed yet."""
+        ends = await self.end_offsets(topic)
+        committed = await self.committed(group, topic)
+        return sum(max(end - committed.get(partition, 0), 0) for partition, end in ends.items())
 
     async def partitions(self, topic: str) -> list[TopicPartition]:
         if topic not in self._partitions:
@@ -323,11 +357,17 @@ class OffsetWatcher:
         what: str,
         worker: WorkerProcess | None = None,
         baseline: int = 0,
-        check: Callable[[], None] | None = None,
+        consumed_by: tuple[str, str] | None = None,
     ) -> int:
-        """Poll until `topic` holds `baseline + target` records, with a progress bar."""
+        """Poll until `topic` holds `baseline + target` records, with a progress bar.
+
+        With `consumed_by=(group, input_topic)` also wait until the group has committed every
+        record of its input: a worker may write some records twice (at-least-once), so a count
+        alone can be reached before the last input record is done.
+        """
         deadline = time.monotonic() + timeout_s
         started = time.monotonic()
+        lag = 0
         with progress_bar() as progress:
             task = progress.add_task(what, total=target, rate="")
             while True:
@@ -335,15 +375,19 @@ class OffsetWatcher:
                 rate = done / max(time.monotonic() - started, 1e-9)
                 progress.update(task, completed=min(done, target), rate=f"{rate:,.0f}/s")
                 if done >= target:
-                    return done
+                    lag = await self.lag(*consumed_by) if consumed_by else 0
+                    if lag == 0:
+                        return done
                 if worker is not None:
                     worker.check_alive()
-                if check is not None:
-                    check()
                 if time.monotonic() > deadline:
+                    waiting_for = (
+                        f"{consumed_by[0]} still has {lag:,} records of {consumed_by[1]} to commit"
+                        if done >= target and consumed_by
+                        else f"only {done:,} of {target:,} records on {topic}"
+                    )
                     raise BenchError(
-                        f"{what}: only {done:,} of {target:,} records on {topic} after "
-                        f"{timeout_s:.0f}s"
+                        f"{what}: {waiting_for} after {timeout_s:.0f}s"
                         + (f"; last lines of {worker.log_path}:\n{worker.tail()}" if worker else "")
                     )
                 await asyncio.sleep(0.5)

@@ -1,0 +1,55 @@
+"""What each RFC 5965 feedback type asks of the suppressions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from streams.feedback import suppression_for_report
+from streams.records import FeedbackReport
+
+AT = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def report(feedback_type: str, account: str | None = "acme", list_id: str | None = "news"):
+    return FeedbackReport(
+        report_id="inbound-mail/0/7",
+        recipient_key="c" * 64,
+        feedback_type=feedback_type,
+        account_id=account,
+        list_id=list_id,
+        received_at=AT,
+        source="inbound-mail/0/7",
+    )
+
+
+@pytest.mark.parametrize(
+    ("feedback_type", "account", "list_id", "expected"),
+    [
+        # The issue: "A complaint (ARF abuse or fraud) unsubscribes the recipient from everything
+        # of that account at once (reason complaint)".
+        ("abuse", "acme", "news", ("account", "acme", None, "complaint")),
+        ("fraud", "acme", None, ("account", "acme", None, "complaint")),
+        # No account recovered: platform-wide (documented choice in streams.feedback).
+        ("abuse", None, None, ("platform", None, None, "complaint")),
+        # "ARF opt-out becomes an unsubscribe" - from the list when it is known.
+        ("opt_out", "acme", "news", ("list", "acme", "news", "unsubscribe")),
+        ("opt_out", "acme", None, ("account", "acme", None, "unsubscribe")),
+        # "not-spam, virus and auth-failure are recorded, not treated as complaints."
+        ("not_spam", "acme", "news", None),
+        ("virus", "acme", "news", None),
+        ("auth_failure", "acme", "news", None),
+        ("other", "acme", "news", None),
+    ],
+)
+def test_feedback_types(feedback_type, account, list_id, expected) -> None:
+    """Each feedback type becomes the suppression the policy names, or none."""
+    click = suppression_for_report(report(feedback_type, account, list_id))
+    if expected is None:
+        assert click is None
+        return
+    assert click is not None
+    assert (click.scope, click.account_id, click.list_id, click.reason) == expected
+    assert click.method == "feedback_loop"
+    assert click.click_id == "feedback:inbound-mail/0/7"  # the same report twice: one click id
