@@ -285,7 +285,9 @@ async def produce_pipelined(
 
 async def commit_offsets(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:
     """Set a consumer group's committed offsets (the group must have no active member)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
     await asyncio.wait_for(consumer.start(), 15)
     try:
         tps = {TopicPartition(topic, partition): offset for partition, offset in offsets.items()}
@@ -320,8 +322,7 @@ class OffsetWatcher:
             self._admin.list_consumer_group_offsets(group, partitions=tps), 30
         )
         return {
-            tp.partition: max(found[tp].offset, 0) if found.get(tp) is not None else 0
-            for tp in tps
+            tp.partition: max(found[tp].offset, 0) if found.get(tp) is not None else 0 for tp in tps
         }
 
     async def lag(self, group: str, topic: str) -> int:

@@ -32,6 +32,15 @@ class Settings(BaseSettings):
     database_url: SecretStr = SecretStr(f"sqlite:///{PROJECT_ROOT / '.data' / 'ledger.sqlite3'}")
     recipient_key_secret: SecretStr | None = None
     recipient_key_secret_file: Path = PROJECT_ROOT / ".data" / "recipient-key.secret"
+    verp_key_file: Path = PROJECT_ROOT / ".data" / "verp-keys"
+    bounce_domain: str = Field(
+        default="bounces.sendgate.example",
+        description="Domain of the VERP return paths; its MX is the SMTP intake.",
+    )
+    feedback_addresses: tuple[str, ...] = ("fbl@feedback.sendgate.example",)
+    intake_host: str = "127.0.0.1"
+    intake_port: int = Field(default=2525, ge=0, le=65535)
+    intake_max_message_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     policy_file: Path | None = None
     data_dir: Path = PROJECT_ROOT / ".data"
     table_store: str = Field(

@@ -1,14 +1,18 @@
-"""The durable ledger: decisions and suppression changes in PostgreSQL (SQLite for the demo).
+"""The durable ledger: decisions, suppression and bounce changes, and feedback reports in
+PostgreSQL (SQLite for the demo).
 
-`models` defines the tables, `migrations` creates them (`migrate.upgrade`), `writer` stores
-batches idempotently by Kafka coordinates together with the ledger's offsets, and `sink` feeds
-the writer from the topics.
+`models` defines the tables, `migrations` creates them (`migrate.upgrade`), `catalogue` says which
+topic lands in which table, `writer` stores batches idempotently by Kafka coordinates together
+with the ledger's offsets, and `sink` feeds the writer from the topics.
 """
 
+from streams.ledger.catalogue import LEDGER_TOPICS, LedgerTopic
 from streams.ledger.engine import make_engine
 from streams.ledger.migrate import upgrade
 from streams.ledger.models import (
+    BounceChangeRow,
     ConsumerOffset,
+    FeedbackReportRow,
     SendDecisionRow,
     SuppressionChangeRow,
     UtcDateTime,
@@ -18,8 +22,12 @@ from streams.ledger.sink import SinkProgress, ledger_consumer_group, ledger_coun
 from streams.ledger.writer import LedgerItem, LedgerWriter, read_offsets
 
 __all__ = [
+    "LEDGER_TOPICS",
+    "BounceChangeRow",
     "ConsumerOffset",
+    "FeedbackReportRow",
     "LedgerItem",
+    "LedgerTopic",
     "LedgerWriter",
     "SendDecisionRow",
     "SinkProgress",

@@ -1,7 +1,8 @@
-"""The ledger's tables: durable proof of what the gate decided and what it suppressed.
+"""The ledger's tables: durable proof of what the gate decided, suppressed and was told.
 
-Each row of `send_decisions` and `suppression_changes` is one record of a Kafka topic, unique on
-its coordinates (topic, partition, offset), so replaying a topic into the ledger adds nothing.
+Each row of `send_decisions`, `suppression_changes`, `bounce_changes` and `feedback_reports` is
+one record of a Kafka topic, unique on its coordinates (topic, partition, offset), so replaying a
+topic into the ledger adds nothing.
 `consumer_offsets` holds the ledger's own read positions, written in the same transaction as the
 rows ("Storing Offsets Outside Kafka", aiokafka's consumer guide): after a crash the ledger
 resumes exactly where its last committed rows end.
@@ -38,7 +39,9 @@ from streams.clock import utc
 
 __all__ = [
     "Base",
+    "BounceChangeRow",
     "ConsumerOffset",
+    "FeedbackReportRow",
     "SendDecisionRow",
     "SuppressionChangeRow",
     "UtcDateTime",
@@ -158,6 +161,67 @@ class SuppressionChangeRow(_KafkaCoordinates, Base):
     source: Mapped[str] = mapped_column(Text)
     """Kafka coordinates (topic/partition/offset) of the click that asked for the suppression."""
     source_event_id: Mapped[str] = mapped_column(String(200))
+
+
+class BounceChangeRow(_KafkaCoordinates, Base):
+    """One `BounceChange`: what one delivery event did to a recipient's bounce count."""
+
+    __tablename__ = "bounce_changes"
+    __table_args__ = (
+        UniqueConstraint(
+            "kafka_topic", "kafka_partition", "kafka_offset", name="uq_bounce_changes_kafka"
+        ),
+        # One row per delivery event: the keeper reports an event again when it re-reads it after
+        # a crash (outcome "replayed"); that report adds nothing to the audit trail.
+        UniqueConstraint("event_id", name="uq_bounce_changes_event_id"),
+        Index(None, "recipient_key"),
+    )
+
+    id: Mapped[int] = mapped_column(_RowId, primary_key=True, autoincrement=True)
+    recipient_key: Mapped[str] = mapped_column(CHAR(64))
+    event_id: Mapped[str] = mapped_column(Text)
+    """The delivery event's id. Text, not VARCHAR: the record does not bound its length, and a
+    value the database refused would stop the sink for good."""
+    outcome: Mapped[str] = mapped_column(String(32))
+    consecutive_soft_before: Mapped[int] = mapped_column(Integer)
+    consecutive_soft_after: Mapped[int] = mapped_column(Integer)
+    policy: Mapped[str] = mapped_column(Text)
+    """The soft-bounce rule in force, e.g. "consecutive(4)"."""
+    source: Mapped[str] = mapped_column(Text)
+    """Kafka coordinates (topic/partition/offset) of the delivery event."""
+    changed_at: Mapped[datetime]
+
+
+class FeedbackReportRow(_KafkaCoordinates, Base):
+    """One `FeedbackReport`, whatever its type: not-spam, virus and auth-failure reports are
+    recorded here even though they suppress nothing."""
+
+    __tablename__ = "feedback_reports"
+    __table_args__ = (
+        UniqueConstraint(
+            "kafka_topic", "kafka_partition", "kafka_offset", name="uq_feedback_reports_kafka"
+        ),
+        # One row per report: a report delivered twice (a retried webhook, a re-read mailbox)
+        # carries the same id and adds nothing.
+        UniqueConstraint("report_id", name="uq_feedback_reports_report_id"),
+        Index(None, "recipient_key"),
+        Index(None, "account_id", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(_RowId, primary_key=True, autoincrement=True)
+    report_id: Mapped[str] = mapped_column(String(200))
+    recipient_key: Mapped[str] = mapped_column(CHAR(64))
+    feedback_type: Mapped[str] = mapped_column(String(32))
+    reporter: Mapped[str | None] = mapped_column(String(255))
+    account_id: Mapped[str | None] = mapped_column(String(200))
+    request_id: Mapped[str | None] = mapped_column(String(200))
+    list_id: Mapped[str | None] = mapped_column(String(200))
+    original_message_id: Mapped[str | None] = mapped_column(String(998))
+    arrival_date: Mapped[datetime | None]
+    """When the reported message arrived at the ISP, if the report said."""
+    received_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(Text)
+    """Where the report came from: Kafka coordinates of the inbound mail, or a webhook name."""
 
 
 class ConsumerOffset(Base):

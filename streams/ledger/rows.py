@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.records import SendDecision, SuppressionChange
+from streams.records import BounceChange, FeedbackReport, SendDecision, SuppressionChange
 
-__all__ = ["decision_row", "suppression_change_row"]
+__all__ = ["bounce_change_row", "decision_row", "feedback_report_row", "suppression_change_row"]
 
 
 def _coordinates(topic: str, partition: int, offset: int) -> dict[str, Any]:
@@ -51,5 +51,42 @@ def suppression_change_row(
         "changed_at": change.changed_at,
         "source": entry.source,
         "source_event_id": entry.source_event_id,
+        **_coordinates(topic, partition, offset),
+    }
+
+
+def bounce_change_row(
+    change: BounceChange, topic: str, partition: int, offset: int
+) -> dict[str, Any]:
+    """A `bounce_changes` row: the change as it was reported, `source` naming the delivery event."""
+    return {
+        "recipient_key": change.recipient_key,
+        "event_id": change.event_id,
+        "outcome": change.outcome,
+        "consecutive_soft_before": change.consecutive_soft_before,
+        "consecutive_soft_after": change.consecutive_soft_after,
+        "policy": change.policy,
+        "source": change.source,
+        "changed_at": change.changed_at,
+        **_coordinates(topic, partition, offset),
+    }
+
+
+def feedback_report_row(
+    report: FeedbackReport, topic: str, partition: int, offset: int
+) -> dict[str, Any]:
+    """A `feedback_reports` row, for every feedback type (complaint or not)."""
+    return {
+        "report_id": report.report_id,
+        "recipient_key": report.recipient_key,
+        "feedback_type": report.feedback_type,
+        "reporter": report.reporter,
+        "account_id": report.account_id,
+        "request_id": report.request_id,
+        "list_id": report.list_id,
+        "original_message_id": report.original_message_id,
+        "arrival_date": report.arrival_date,
+        "received_at": report.received_at,
+        "source": report.source,
         **_coordinates(topic, partition, offset),
     }

@@ -1,12 +1,13 @@
-"""The ledger sink: copy the gate's decisions and suppression changes from Kafka into the ledger.
+"""The ledger sink: copy decisions, suppression and bounce changes, and feedback reports into it.
 
-One process reads every partition of `send-decisions` and `suppression-changes` by manual
-assignment (no consumer group): the ledger keeps its own read positions in `consumer_offsets`,
-committed in the same transaction as the rows ("Storing Offsets Outside Kafka" in aiokafka's
-consumer guide), and nothing is committed to Kafka. On start it seeks each partition to its stored
-next offset, or to the beginning when it has none. Rows are unique on their Kafka coordinates, so
-a crash between two batches, a second sink over the same topics, or a deliberate replay (delete
-the `consumer_offsets` rows) never stores a record twice.
+One process reads every partition of the topics in `catalogue.LEDGER_TOPICS` (`send-decisions`,
+`suppression-changes`, `bounce-changes`, `feedback-reports`; all must exist, `sendgate topics
+create` makes them) by manual assignment (no consumer group): the ledger keeps its own read
+positions in `consumer_offsets`, committed in the same transaction as the rows ("Storing Offsets
+Outside Kafka" in aiokafka's consumer guide), and nothing is committed to Kafka. On start it
+seeks each partition to its stored next offset, or to the beginning when it has none. Rows are
+unique on their Kafka coordinates, so a crash between two batches, a second sink over the same
+topics, or a deliberate replay (delete the `consumer_offsets` rows) never stores a record twice.
 
 Undecodable values are skipped with a warning that names only their coordinates; their offsets
 are committed like any other, since the agent that wrote the topic dead-letters bad input itself.
@@ -35,13 +36,13 @@ from streams.errors import (
     SendgateError,
     ServiceUnavailableError,
 )
+from streams.ledger.catalogue import LEDGER_TOPICS
 from streams.ledger.engine import make_engine
 from streams.ledger.migrate import upgrade
 from streams.ledger.models import metadata
 from streams.ledger.writer import LedgerItem, LedgerWriter, read_offsets
-from streams.records import Record, SendDecision, SuppressionChange
+from streams.records import Record
 from streams.settings import Settings
-from streams.topics import SEND_DECISIONS, SUPPRESSION_CHANGES
 
 __all__ = [
     "FETCH_MAX_RECORDS",
@@ -100,8 +101,7 @@ async def run_ledger_sink(
     """
     database_url = settings.database_url.get_secret_value()
     record_types: dict[str, type[Record]] = {
-        settings.topic(SEND_DECISIONS.name): SendDecision,
-        settings.topic(SUPPRESSION_CHANGES.name): SuppressionChange,
+        entry.topic.full_name(settings): entry.record_type for entry in LEDGER_TOPICS
     }
     consumer_group = ledger_consumer_group(settings)
     await _in_thread(upgrade, database_url)

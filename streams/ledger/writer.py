@@ -1,11 +1,13 @@
 """Write batches of topic records into the ledger, idempotently, with the offsets they came from.
 
-One `write_batch` is one transaction: the rows (inserted with ON CONFLICT DO NOTHING on their
-Kafka coordinates, so a replayed record adds nothing) and the ledger's next offset for every
-partition the batch touched. Either both are committed or neither, so the stored offsets never
-run ahead of the rows, and rows behind the stored offsets are never written twice.
+One `write_batch` is one transaction: the rows (inserted with ON CONFLICT DO NOTHING, so a
+replayed record adds nothing) and the ledger's next offset for every partition the batch touched.
+Either both are committed or neither, so the stored offsets never run ahead of the rows, and rows
+behind the stored offsets are never written twice.
 
-The writer does no Kafka I/O and holds no state besides the engine; the sink feeds it.
+Which table a record lands in, and how, is `catalogue.LEDGER_TOPICS`; the writer only looks a
+record's type up there. It does no Kafka I/O and holds no state besides the engine; the sink
+feeds it.
 """
 
 from __future__ import annotations
@@ -20,16 +22,16 @@ from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 
 from streams.errors import SendgateError
-from streams.ledger.models import ConsumerOffset, SendDecisionRow, SuppressionChangeRow, metadata
-from streams.ledger.rows import decision_row, suppression_change_row
-from streams.records import Record, SendDecision, SuppressionChange
+from streams.ledger.catalogue import LEDGER_TOPICS, LedgerTopic
+from streams.ledger.models import ConsumerOffset, metadata
+from streams.records import Record
 
 __all__ = ["LedgerItem", "LedgerWriter", "read_offsets"]
 
-_DECISIONS = metadata.tables[SendDecisionRow.__tablename__]
-_CHANGES = metadata.tables[SuppressionChangeRow.__tablename__]
+_BY_RECORD_TYPE: dict[type[Record], LedgerTopic[Any]] = {
+    entry.record_type: entry for entry in LEDGER_TOPICS
+}
 _OFFSETS = metadata.tables[ConsumerOffset.__tablename__]
-_COORDINATES = ("kafka_topic", "kafka_partition", "kafka_offset")
 _INSERTS: dict[str, Callable[[Table], PostgresInsert | SqliteInsert]] = {
     "postgresql": postgresql.insert,
     "sqlite": sqlite.insert,
@@ -42,7 +44,7 @@ class LedgerItem:
 
     `record` is None for a value that could not be decoded: it makes no row, but its offset is
     still committed, since the agent that produced the topic has dead-lettered bad input already.
-    Records of other types (a DeadLetter, say) are treated the same way.
+    Records of a type the ledger does not store (a DeadLetter, say) are treated the same way.
     """
 
     topic: str
@@ -67,21 +69,19 @@ class LedgerWriter:
     def write_batch(self, consumer_group: str, items: Sequence[LedgerItem]) -> int:
         """Store the batch's rows and its next offsets in one transaction; return rows added.
 
-        Rows already in the ledger (same topic, partition and offset) are skipped. The stored
-        next offset of a partition only moves forward, so an older batch written late cannot
-        rewind it.
+        Rows already in the ledger (same coordinates, or the same event reported again) are
+        skipped. The stored next offset of a partition only moves forward, so an older batch
+        written late cannot rewind it.
         """
         if not items:
             return 0
-        decisions: list[dict[str, Any]] = []
-        changes: list[dict[str, Any]] = []
+        rows: dict[Table, list[dict[str, Any]]] = {entry.table: [] for entry in LEDGER_TOPICS}
         next_offsets: dict[tuple[str, int], int] = {}
         for item in items:
-            if isinstance(item.record, SendDecision):
-                decisions.append(decision_row(item.record, item.topic, item.partition, item.offset))
-            elif isinstance(item.record, SuppressionChange):
-                changes.append(
-                    suppression_change_row(item.record, item.topic, item.partition, item.offset)
+            entry = _BY_RECORD_TYPE.get(type(item.record))
+            if entry is not None:
+                rows[entry.table].append(
+                    entry.row(item.record, item.topic, item.partition, item.offset)
                 )
             position = (item.topic, item.partition)
             next_offsets[position] = max(next_offsets.get(position, 0), item.offset + 1)
@@ -95,8 +95,10 @@ class LedgerWriter:
             for (topic, partition), next_offset in sorted(next_offsets.items())
         ]
         with self._engine.begin() as connection:
-            inserted = self._insert_new(connection, _DECISIONS, decisions)
-            inserted += self._insert_new(connection, _CHANGES, changes)
+            inserted = sum(
+                self._insert_new(connection, table, table_rows)
+                for table, table_rows in rows.items()
+            )
             connection.execute(self._offsets_upsert, offsets)
         return inserted
 
@@ -106,7 +108,8 @@ class LedgerWriter:
         RETURNING reports only the rows actually inserted, which is the count we want; with
         it SQLAlchemy batches the executemany into multi-row VALUES ("insertmanyvalues").
         No conflict target: a row is skipped when it breaks any unique constraint, the Kafka
-        coordinates or (suppression changes) the click it reports on.
+        coordinates or the event it reports on (the click of a suppression change, the delivery
+        event of a bounce change, the id of a feedback report).
         """
         if not rows:
             return 0

@@ -37,9 +37,7 @@ __all__ = [
 
 Kind = Literal["dsn", "arf", "autoreply", "other"]
 BounceClass = Literal["hard", "soft", "undetermined"]
-FeedbackType = Literal[
-    "abuse", "fraud", "opt-out", "not-spam", "virus", "auth-failure", "other"
-]
+FeedbackType = Literal["abuse", "fraud", "opt-out", "not-spam", "virus", "auth-failure", "other"]
 AutoReplyKind = Literal["vacation", "auto-reply", "challenge"]
 OtherReason = Literal[
     "reply",  # a human reply (see `ParsedMessage.reply`)
@@ -70,8 +68,12 @@ class RecipientOutcome(_Frozen):
     )
     remote_mta: str | None = Field(default=None, max_length=255)
     diagnostic: str | None = Field(default=None, max_length=DIAGNOSTIC_MAX_CHARS)
-    bounce_class: BounceClass = "undetermined"
-    reason: str = Field(description="A reason of `taxonomy.Reason`.")
+    bounce_class: BounceClass | None = Field(
+        default=None, description="None for the subject of a feedback report (not a bounce)."
+    )
+    reason: str | None = Field(
+        default=None, description="A `taxonomy.Reason` value; None for a feedback report."
+    )
 
 
 class FeedbackDetails(_Frozen):

@@ -1,7 +1,8 @@
 """The ledger on the real PostgreSQL, and the sink between the real Kafka broker and it.
 
 One fresh database per test session (created through the `sendgate` database, dropped at the
-end), so runs never see each other's rows; inside it, each test writes to its own topic names. An
+end), so runs never see each other's rows; inside it, each test writes to its own topic names and
+its own event and report ids. The upgrade from revision 0001 gets a database of its own. An
 unreachable broker or database fails these tests (the shared fixtures check), never skips them.
 """
 
@@ -10,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,16 +21,19 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from pydantic import SecretStr
-from sqlalchemy import Engine, delete, func, select, text
+from sqlalchemy import Engine, delete, func, inspect, select, text
+from sqlalchemy.engine import make_url
 
 from streams.codec import default_codec
 from streams.ledger import (
+    LEDGER_TOPICS,
+    BounceChangeRow,
     ConsumerOffset,
+    FeedbackReportRow,
     LedgerItem,
     LedgerWriter,
     SendDecisionRow,
     SinkProgress,
-    SuppressionChangeRow,
     ledger_consumer_group,
     make_engine,
     metadata,
@@ -36,17 +41,40 @@ from streams.ledger import (
     run_ledger_sink,
     upgrade,
 )
-from streams.records import RuleFailure, SendDecision, SuppressionChange, SuppressionEntry
+from streams.records import (
+    BounceChange,
+    BounceOutcome,
+    FeedbackReport,
+    FeedbackType,
+    RuleFailure,
+    SendDecision,
+    SuppressionChange,
+    SuppressionEntry,
+)
 from streams.settings import Settings
-from streams.topics import SEND_DECISIONS, SUPPRESSION_CHANGES
+from streams.topics import BOUNCE_CHANGES, FEEDBACK_REPORTS, SEND_DECISIONS, SUPPRESSION_CHANGES
 
 pytestmark = pytest.mark.integration
 
 AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+HEAD = "0002"
 PARTITIONS = 3
 DECISION_COUNT = 300
 CHANGE_COUNT = 200
+BOUNCE_COUNT = 150
+REPLAYED_BOUNCE_COUNT = 20
+REPORT_COUNT = 100
 GARBAGE_COUNT = 2
+LedgerRecord = SendDecision | SuppressionChange | BounceChange | FeedbackReport
+FEEDBACK_TYPES: tuple[FeedbackType, ...] = (
+    "abuse",
+    "fraud",
+    "opt_out",
+    "not_spam",
+    "virus",
+    "auth_failure",
+    "other",
+)
 
 
 def recipient_key(n: int) -> str:
@@ -85,6 +113,36 @@ def change(n: int) -> SuppressionChange:
     )
 
 
+def bounce_change(
+    n: int, run: str, *, outcome: BounceOutcome = "counted", source_offset: int | None = None
+) -> BounceChange:
+    """Event ids carry the run's token: `bounce_changes` is unique on them across the session."""
+    return BounceChange(
+        recipient_key=recipient_key(n),
+        event_id=f"{run}-delivery-{n}",
+        outcome=outcome,
+        consecutive_soft_before=n % 4,
+        consecutive_soft_after=n % 4 if outcome == "replayed" else n % 4 + 1,
+        policy="consecutive(4)",
+        source=f"delivery-events/{n % PARTITIONS}/{n if source_offset is None else source_offset}",
+        changed_at=AT + timedelta(milliseconds=n),
+    )
+
+
+def feedback_report(n: int, run: str) -> FeedbackReport:
+    """Report ids carry the run's token: `feedback_reports` is unique on them too."""
+    return FeedbackReport(
+        report_id=f"{run}-report-{n}",
+        recipient_key=recipient_key(n),
+        feedback_type=FEEDBACK_TYPES[n % len(FEEDBACK_TYPES)],
+        reporter="fbl.example.net",
+        account_id=f"acct-{n % 4}" if n % 5 else None,
+        arrival_date=AT - timedelta(minutes=n) if n % 2 else None,
+        received_at=AT + timedelta(milliseconds=n),
+        source=f"inbound-mail/{n % PARTITIONS}/{n}",
+    )
+
+
 def unique(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex[:10]}"
 
@@ -97,14 +155,30 @@ def engine(ledger_database_url: str) -> Iterator[Engine]:
 
 
 def rows_from(engine: Engine, topic: str) -> int:
-    """Ledger rows that came from one topic (tests share the session's database)."""
+    """Ledger rows that came from one topic, in any table (tests share the session's database)."""
     with engine.connect() as connection:
         return sum(
             connection.execute(
                 select(func.count()).select_from(table).where(table.c.kafka_topic == topic)
             ).scalar_one()
-            for table in (SendDecisionRow.__table__, SuppressionChangeRow.__table__)
+            for table in (entry.table for entry in LEDGER_TOPICS)
         )
+
+
+@contextmanager
+def scratch_database(server_url: str) -> Iterator[str]:
+    """A database of its own, for a test that must start from an older schema; dropped after."""
+    name = f"sendgate_test_{uuid.uuid4().hex[:12]}"
+    server = make_engine(server_url)
+    admin = server.execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()
 
 
 def test_upgrade_is_idempotent(ledger_database_url: str, engine: Engine) -> None:
@@ -113,7 +187,38 @@ def test_upgrade_is_idempotent(ledger_database_url: str, engine: Engine) -> None
     upgrade(ledger_database_url)
     with engine.connect() as connection:
         versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
-    assert versions == [("0001",)]
+    assert versions == [(HEAD,)]
+
+
+def test_a_0001_database_upgrades_to_0002(database_url: str) -> None:
+    """A PostgreSQL ledger created at 0001 and holding rows gains the new tables, keeps its rows,
+    and then matches the models exactly."""
+    with scratch_database(database_url) as url:
+        upgrade(url, "0001")
+        engine = make_engine(url)
+        try:
+            assert "bounce_changes" not in inspect(engine).get_table_names()
+            decisions, group = unique("decisions"), unique("group")
+            items = [LedgerItem(decisions, 0, n, decision(n)) for n in range(5)]
+            assert LedgerWriter(engine).write_batch(group, items) == 5
+
+            upgrade(url)
+            upgrade(url)
+
+            with engine.connect() as connection:
+                versions = connection.execute(text("SELECT version_num FROM alembic_version"))
+                assert versions.all() == [(HEAD,)]
+                context = MigrationContext.configure(connection, opts={"compare_type": True})
+                assert compare_metadata(context, metadata) == []
+            assert rows_from(engine, decisions) == 5
+            assert read_offsets(engine, group) == {(decisions, 0): 5}
+            bounces = unique("bounces")
+            added = LedgerWriter(engine).write_batch(
+                group, [LedgerItem(bounces, 0, 0, bounce_change(1, unique("run")))]
+            )
+            assert added == 1
+        finally:
+            engine.dispose()
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:
@@ -124,17 +229,22 @@ def test_migrated_schema_matches_the_models(engine: Engine) -> None:
 
 
 def test_the_same_batch_twice_stores_its_rows_once(engine: Engine) -> None:
-    """ON CONFLICT DO NOTHING on the coordinates: a replayed batch adds nothing."""
+    """ON CONFLICT DO NOTHING on the coordinates: a replayed batch adds nothing, in any table."""
     decisions, changes, group = unique("decisions"), unique("changes"), unique("group")
+    bounces, reports, run = unique("bounces"), unique("reports"), unique("run")
     items = [LedgerItem(decisions, n % PARTITIONS, n, decision(n)) for n in range(30)]
     items += [LedgerItem(changes, n % PARTITIONS, n, change(n)) for n in range(20)]
+    items += [LedgerItem(bounces, n % PARTITIONS, n, bounce_change(n, run)) for n in range(15)]
+    items += [LedgerItem(reports, n % PARTITIONS, n, feedback_report(n, run)) for n in range(14)]
     writer = LedgerWriter(engine)
 
-    assert writer.write_batch(group, items) == 50
+    assert writer.write_batch(group, items) == 79
     assert writer.write_batch(group, items) == 0
 
     assert rows_from(engine, decisions) == 30
     assert rows_from(engine, changes) == 20
+    assert rows_from(engine, bounces) == 15
+    assert rows_from(engine, reports) == 14
     assert read_offsets(engine, group) == {
         (decisions, 0): 28,
         (decisions, 1): 29,
@@ -142,6 +252,12 @@ def test_the_same_batch_twice_stores_its_rows_once(engine: Engine) -> None:
         (changes, 0): 19,
         (changes, 1): 20,
         (changes, 2): 18,
+        (bounces, 0): 13,
+        (bounces, 1): 14,
+        (bounces, 2): 15,
+        (reports, 0): 13,
+        (reports, 1): 14,
+        (reports, 2): 12,
     }
     with engine.connect() as connection:
         decided_at = connection.execute(
@@ -151,6 +267,50 @@ def test_the_same_batch_twice_stores_its_rows_once(engine: Engine) -> None:
         ).scalar_one()
     assert decided_at == decision(5).decided_at
     assert decided_at.tzinfo is UTC
+
+
+def test_replayed_bounce_changes_and_reports_add_no_row(engine: Engine) -> None:
+    """On PostgreSQL too, ON CONFLICT DO NOTHING without a target skips a row whose event id or
+    report id is stored already, even at other coordinates and inside the same batch."""
+    bounces, reports, group, run = (
+        unique("bounces"),
+        unique("reports"),
+        unique("group"),
+        unique("r"),
+    )
+    writer = LedgerWriter(engine)
+    originals = [LedgerItem(bounces, 0, n, bounce_change(n, run)) for n in range(5)]
+    originals += [LedgerItem(reports, 0, n, feedback_report(n, run)) for n in range(5)]
+    assert writer.write_batch(group, originals) == 10
+
+    replays = [
+        LedgerItem(bounces, 1, n, bounce_change(n, run, outcome="replayed")) for n in range(5)
+    ]
+    replays += [LedgerItem(reports, 1, n, feedback_report(n, run)) for n in range(5)]
+    replays += [
+        LedgerItem(bounces, 2, 0, bounce_change(9, run)),
+        LedgerItem(bounces, 2, 1, bounce_change(9, run, outcome="replayed")),
+    ]
+    assert writer.write_batch(group, replays) == 1
+
+    assert rows_from(engine, bounces) == 6
+    assert rows_from(engine, reports) == 5
+    with engine.connect() as connection:
+        outcomes = connection.execute(
+            select(BounceChangeRow.outcome).where(BounceChangeRow.kafka_topic == bounces)
+        ).scalars()
+        assert set(outcomes) == {"counted"}
+        types = connection.execute(
+            select(FeedbackReportRow.feedback_type).where(FeedbackReportRow.kafka_topic == reports)
+        ).scalars()
+        assert sorted(types) == sorted(FEEDBACK_TYPES[:5])
+    assert read_offsets(engine, group) == {
+        (bounces, 0): 5,
+        (bounces, 1): 5,
+        (bounces, 2): 2,
+        (reports, 0): 5,
+        (reports, 1): 5,
+    }
 
 
 def test_write_batch_takes_large_batches(engine: Engine) -> None:
@@ -188,24 +348,39 @@ async def delete_topics(bootstrap: str, names: list[str]) -> None:
         await admin.close()
 
 
-async def produce(settings: Settings) -> None:
-    """The decisions, the suppression changes, and a few values no codec can read."""
+def ledger_topics(settings: Settings) -> list[str]:
+    """The full names of every topic the sink reads; it refuses to start if one is missing."""
+    return [entry.topic.full_name(settings) for entry in LEDGER_TOPICS]
+
+
+async def produce(settings: Settings, run: str) -> None:
+    """Records for all four topics, bounce changes replayed by a restarted keeper (same event
+    id, outcome "replayed", later offsets), and a few values no codec can read."""
     codec = default_codec()
-    decisions = settings.topic(SEND_DECISIONS.name)
-    changes = settings.topic(SUPPRESSION_CHANGES.name)
+    bounces = [bounce_change(n, run) for n in range(BOUNCE_COUNT)]
+    bounces += [
+        bounce_change(n, run, outcome="replayed", source_offset=n)
+        for n in range(REPLAYED_BOUNCE_COUNT)
+    ]
+    topics: list[tuple[str, Sequence[LedgerRecord]]] = [
+        (settings.topic(SEND_DECISIONS.name), [decision(n) for n in range(DECISION_COUNT)]),
+        (settings.topic(SUPPRESSION_CHANGES.name), [change(n) for n in range(CHANGE_COUNT)]),
+        (settings.topic(BOUNCE_CHANGES.name), bounces),
+        (
+            settings.topic(FEEDBACK_REPORTS.name),
+            [feedback_report(n, run) for n in range(REPORT_COUNT)],
+        ),
+    ]
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
     await producer.start()
     try:
         sends = [
-            await producer.send(decisions, codec.encode(record), key=record.recipient_key.encode())
-            for record in map(decision, range(DECISION_COUNT))
+            await producer.send(topic, codec.encode(record), key=record.recipient_key.encode())
+            for topic, records in topics
+            for record in records
         ]
         sends += [
-            await producer.send(changes, codec.encode(record), key=record.recipient_key.encode())
-            for record in map(change, range(CHANGE_COUNT))
-        ]
-        sends += [
-            await producer.send(decisions, b"not avro", key=b"garbage")
+            await producer.send(settings.topic(SEND_DECISIONS.name), b"not avro", key=b"garbage")
             for _ in range(GARBAGE_COUNT)
         ]
         await asyncio.gather(*sends)
@@ -216,7 +391,8 @@ async def produce(settings: Settings) -> None:
 async def test_sink_copies_topics_once_and_replays_without_duplicates(
     kafka_bootstrap: str, ledger_database_url: str, engine: Engine
 ) -> None:
-    """Caught up, run again, then replayed from scratch: the ledger holds each record once."""
+    """Caught up, run again, then replayed from scratch: the ledger holds each record of the four
+    topics once, and each bounce-changing delivery event once."""
     settings = Settings(
         kafka_bootstrap_servers=kafka_bootstrap,
         topic_prefix=f"t{uuid.uuid4().hex[:10]}-",
@@ -224,26 +400,53 @@ async def test_sink_copies_topics_once_and_replays_without_duplicates(
     )
     decisions = settings.topic(SEND_DECISIONS.name)
     changes = settings.topic(SUPPRESSION_CHANGES.name)
+    bounces = settings.topic(BOUNCE_CHANGES.name)
+    reports = settings.topic(FEEDBACK_REPORTS.name)
+    names = [decisions, changes, bounces, reports]
+    assert sorted(ledger_topics(settings)) == sorted(names)
     group = ledger_consumer_group(settings)
-    await create_topics(kafka_bootstrap, [decisions, changes])
+    expected_rows = {
+        decisions: DECISION_COUNT,
+        changes: CHANGE_COUNT,
+        bounces: BOUNCE_COUNT,
+        reports: REPORT_COUNT,
+    }
+    expected_read = {
+        decisions: DECISION_COUNT + GARBAGE_COUNT,
+        changes: CHANGE_COUNT,
+        bounces: BOUNCE_COUNT + REPLAYED_BOUNCE_COUNT,
+        reports: REPORT_COUNT,
+    }
+    await create_topics(kafka_bootstrap, names)
     try:
-        await produce(settings)
+        await produce(settings, run=unique("run"))
         progress: list[SinkProgress] = []
 
         first = await run_ledger_sink(settings, on_progress=progress.append, idle_exit_s=3)
 
-        assert first.records_read == DECISION_COUNT + CHANGE_COUNT + GARBAGE_COUNT
-        assert first.rows_inserted == DECISION_COUNT + CHANGE_COUNT
+        assert first.records_read == sum(expected_read.values())
+        assert first.rows_inserted == sum(expected_rows.values())
         assert first.undecodable == GARBAGE_COUNT
         assert progress[-1] == first
-        assert rows_from(engine, decisions) == DECISION_COUNT
-        assert rows_from(engine, changes) == CHANGE_COUNT
+        assert {topic: rows_from(engine, topic) for topic in names} == expected_rows
         offsets = read_offsets(engine, group)
-        assert set(offsets) == {(t, p) for t in (decisions, changes) for p in range(PARTITIONS)}
-        assert sum(offsets[decisions, p] for p in range(PARTITIONS)) == (
-            DECISION_COUNT + GARBAGE_COUNT
-        )
-        assert sum(offsets[changes, p] for p in range(PARTITIONS)) == CHANGE_COUNT
+        assert set(offsets) == {(t, p) for t in names for p in range(PARTITIONS)}
+        assert {
+            topic: sum(offsets[topic, p] for p in range(PARTITIONS)) for topic in names
+        } == expected_read
+        with engine.connect() as connection:
+            types = connection.execute(
+                select(FeedbackReportRow.feedback_type)
+                .where(FeedbackReportRow.kafka_topic == reports)
+                .distinct()
+            ).scalars()
+            assert sorted(types) == sorted(FEEDBACK_TYPES)
+            replayed = connection.execute(
+                select(func.count()).where(
+                    BounceChangeRow.kafka_topic == bounces, BounceChangeRow.outcome == "replayed"
+                )
+            ).scalar_one()
+            assert replayed == 0
 
         again = await run_ledger_sink(settings, idle_exit_s=2)
 
@@ -256,11 +459,10 @@ async def test_sink_copies_topics_once_and_replays_without_duplicates(
 
         assert replay.records_read == first.records_read
         assert replay.rows_inserted == 0
-        assert rows_from(engine, decisions) == DECISION_COUNT
-        assert rows_from(engine, changes) == CHANGE_COUNT
+        assert {topic: rows_from(engine, topic) for topic in names} == expected_rows
         assert read_offsets(engine, group) == offsets
     finally:
-        await delete_topics(kafka_bootstrap, [decisions, changes])
+        await delete_topics(kafka_bootstrap, names)
 
 
 async def test_sink_stops_when_asked(kafka_bootstrap: str, ledger_database_url: str) -> None:
@@ -270,7 +472,7 @@ async def test_sink_stops_when_asked(kafka_bootstrap: str, ledger_database_url: 
         topic_prefix=f"t{uuid.uuid4().hex[:10]}-",
         database_url=SecretStr(ledger_database_url),
     )
-    names = [settings.topic(SEND_DECISIONS.name), settings.topic(SUPPRESSION_CHANGES.name)]
+    names = ledger_topics(settings)
     await create_topics(kafka_bootstrap, names)
     try:
         stop = asyncio.Event()

@@ -1,4 +1,4 @@
-"""The ledger on SQLite: migrations, schema drift, and idempotent batch writes."""
+"""The ledger on SQLite: migrations, schema drift, and idempotent batch writes of every record."""
 
 from __future__ import annotations
 
@@ -8,12 +8,16 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, select
 from sqlalchemy.dialects import sqlite
 
 from streams.ledger import (
+    LEDGER_TOPICS,
+    BounceChangeRow,
+    FeedbackReportRow,
     LedgerItem,
     LedgerWriter,
     SendDecisionRow,
@@ -25,8 +29,13 @@ from streams.ledger import (
     read_offsets,
     upgrade,
 )
+from streams.ledger.migrate import alembic_config
 from streams.records import (
+    BounceChange,
+    BounceOutcome,
     DeadLetter,
+    FeedbackReport,
+    FeedbackType,
     RuleFailure,
     SendDecision,
     SuppressionChange,
@@ -35,8 +44,18 @@ from streams.records import (
 
 DECISIONS = "send-decisions"
 CHANGES = "suppression-changes"
+BOUNCES = "bounce-changes"
+REPORTS = "feedback-reports"
 GROUP = "sendgate-ledger"
 AT = datetime(2025, 3, 1, 12, 30, 15, 123000, tzinfo=UTC)
+HEAD = "0002"
+LEDGER_TABLES = {
+    "bounce_changes",
+    "consumer_offsets",
+    "feedback_reports",
+    "send_decisions",
+    "suppression_changes",
+}
 
 
 def recipient_key(n: int) -> str:
@@ -80,6 +99,36 @@ def change(n: int) -> SuppressionChange:
     )
 
 
+def bounce_change(
+    n: int, *, outcome: BounceOutcome = "counted", event_id: str | None = None
+) -> BounceChange:
+    return BounceChange(
+        recipient_key=recipient_key(n),
+        event_id=event_id or f"delivery-{n}",
+        outcome=outcome,
+        consecutive_soft_before=1,
+        consecutive_soft_after=1 if outcome == "replayed" else 2,
+        policy="consecutive(4)",
+        source=f"delivery-events/0/{n}",
+        changed_at=AT + timedelta(seconds=n),
+    )
+
+
+def feedback_report(n: int, feedback_type: FeedbackType = "abuse") -> FeedbackReport:
+    return FeedbackReport(
+        report_id=f"report-{n}",
+        recipient_key=recipient_key(n),
+        feedback_type=feedback_type,
+        reporter="fbl.example.net",
+        account_id="acct-1",
+        list_id="news",
+        original_message_id=f"<msg-{n}@mail.example.com>",
+        arrival_date=AT - timedelta(hours=1),
+        received_at=AT + timedelta(seconds=n),
+        source=f"inbound-mail/0/{n}",
+    )
+
+
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'nested' / 'ledger.sqlite3'}"
@@ -94,7 +143,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 def test_upgrade_creates_the_tables_and_a_second_run_changes_nothing(database_url: str) -> None:
-    """Running the migrations twice leaves one schema at revision 0001."""
+    """Running the migrations twice leaves one schema at the newest revision."""
     upgrade(database_url)
     upgrade(database_url)
     engine = make_engine(database_url)
@@ -104,9 +153,66 @@ def test_upgrade_creates_the_tables_and_a_second_run_changes_nothing(database_ur
             versions = connection.exec_driver_sql("SELECT version_num FROM alembic_version").all()
     finally:
         engine.dispose()
-    ledger_tables = {"consumer_offsets", "send_decisions", "suppression_changes"}
-    assert tables == {"alembic_version", *ledger_tables}
-    assert versions == [("0001",)]
+    assert tables == {"alembic_version", *LEDGER_TABLES}
+    assert versions == [(HEAD,)]
+
+
+def test_a_0001_database_upgrades_to_0002_and_keeps_its_rows(database_url: str) -> None:
+    """A ledger created before bounce changes and feedback reports gains both tables, and its
+    decisions stay; the upgraded schema is the models' schema."""
+    upgrade(database_url, "0001")
+    engine = make_engine(database_url)
+    try:
+        assert "bounce_changes" not in inspect(engine).get_table_names()
+        LedgerWriter(engine).write_batch(GROUP, [LedgerItem(DECISIONS, 0, 0, decision(1))])
+
+        upgrade(database_url)
+
+        inspector = inspect(engine)
+        assert set(inspector.get_table_names()) == {"alembic_version", *LEDGER_TABLES}
+        with engine.connect() as connection:
+            versions = connection.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            assert compare_metadata(context, metadata) == []
+        assert versions == [(HEAD,)]
+        assert ledger_counts(engine)["send_decisions"] == 1
+        assert read_offsets(engine, GROUP) == {(DECISIONS, 0): 1}
+        items = [LedgerItem(BOUNCES, 0, 0, bounce_change(1)), LedgerItem(REPORTS, 0, 0, None)]
+        assert LedgerWriter(engine).write_batch(GROUP, items) == 1
+    finally:
+        engine.dispose()
+
+
+def test_0002_downgrades_to_0001_and_upgrades_again(database_url: str) -> None:
+    """The revision's downgrade drops exactly its own tables, so it can be re-applied."""
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0001")
+        assert set(inspect(engine).get_table_names()) == {
+            "alembic_version",
+            "consumer_offsets",
+            "send_decisions",
+            "suppression_changes",
+        }
+        upgrade(database_url)
+        assert set(inspect(engine).get_table_names()) == {"alembic_version", *LEDGER_TABLES}
+    finally:
+        engine.dispose()
+
+
+def test_every_ledger_table_has_one_topic_in_the_catalogue() -> None:
+    """A model without a catalogue entry would be migrated but never filled."""
+    tables = [entry.table.name for entry in LEDGER_TOPICS]
+    record_types = [entry.record_type for entry in LEDGER_TOPICS]
+    topics = [entry.topic.name for entry in LEDGER_TOPICS]
+
+    assert sorted(tables) == sorted(LEDGER_TABLES - {"consumer_offsets"})
+    assert len(set(record_types)) == len(record_types)
+    assert topics == [DECISIONS, CHANGES, BOUNCES, REPORTS]
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:
@@ -135,6 +241,88 @@ def test_the_same_batch_twice_stores_its_rows_once(engine: Engine) -> None:
     assert counts["send_decisions"] == 3
     assert counts["suppression_changes"] == 2
     assert read_offsets(engine, GROUP) == {(DECISIONS, 0): 12, (DECISIONS, 2): 5, (CHANGES, 1): 9}
+
+
+def test_bounce_changes_and_feedback_reports_are_stored_once(engine: Engine) -> None:
+    """The new records are idempotent by coordinates too, alongside the older ones in one batch."""
+    items = [
+        LedgerItem(BOUNCES, 0, 0, bounce_change(1)),
+        LedgerItem(BOUNCES, 0, 1, bounce_change(2, outcome="reset")),
+        LedgerItem(BOUNCES, 3, 5, bounce_change(3, outcome="hard_bounce")),
+        LedgerItem(REPORTS, 1, 2, feedback_report(4)),
+        LedgerItem(REPORTS, 1, 3, feedback_report(5, "opt_out")),
+        LedgerItem(DECISIONS, 0, 7, decision(6)),
+    ]
+    writer = LedgerWriter(engine)
+
+    assert writer.write_batch(GROUP, items) == 6
+    assert writer.write_batch(GROUP, items) == 0
+    assert writer.write_batch(GROUP, items[2:4]) == 0
+
+    counts = ledger_counts(engine)
+    assert (counts["bounce_changes"], counts["feedback_reports"]) == (3, 2)
+    assert counts["send_decisions"] == 1
+    assert read_offsets(engine, GROUP) == {
+        (BOUNCES, 0): 2,
+        (BOUNCES, 3): 6,
+        (REPORTS, 1): 4,
+        (DECISIONS, 0): 8,
+    }
+
+
+def test_a_replayed_bounce_change_adds_no_row(engine: Engine) -> None:
+    """The keeper reports a delivery event again ("replayed") after a crash, at other coordinates;
+    the ledger keeps the one row of the event, with what the event first did."""
+    writer = LedgerWriter(engine)
+    first = bounce_change(1, event_id="delivery-x")
+    replayed = bounce_change(2, outcome="replayed", event_id="delivery-x")
+    replayed_twice = bounce_change(3, outcome="replayed", event_id="delivery-x")
+
+    assert writer.write_batch(GROUP, [LedgerItem(BOUNCES, 0, 3, first)]) == 1
+    assert writer.write_batch(GROUP, [LedgerItem(BOUNCES, 1, 9, replayed)]) == 0
+    in_one_batch = [
+        LedgerItem(BOUNCES, 2, 0, bounce_change(4, event_id="delivery-y")),
+        LedgerItem(BOUNCES, 2, 1, replayed_twice),
+        LedgerItem(BOUNCES, 2, 2, bounce_change(5, outcome="replayed", event_id="delivery-y")),
+    ]
+    assert writer.write_batch(GROUP, in_one_batch) == 1
+
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                BounceChangeRow.event_id, BounceChangeRow.outcome, BounceChangeRow.kafka_offset
+            ).order_by(BounceChangeRow.event_id)
+        ).all()
+    assert rows == [("delivery-x", "counted", 3), ("delivery-y", "counted", 0)]
+    assert read_offsets(engine, GROUP) == {(BOUNCES, 0): 4, (BOUNCES, 1): 10, (BOUNCES, 2): 3}
+
+
+def test_a_feedback_report_delivered_twice_adds_no_row(engine: Engine) -> None:
+    """The same report id at other coordinates (a re-read mailbox) is the same report."""
+    writer = LedgerWriter(engine)
+
+    assert writer.write_batch(GROUP, [LedgerItem(REPORTS, 0, 0, feedback_report(1))]) == 1
+    assert writer.write_batch(GROUP, [LedgerItem(REPORTS, 2, 6, feedback_report(1))]) == 0
+
+    assert ledger_counts(engine)["feedback_reports"] == 1
+    assert read_offsets(engine, GROUP) == {(REPORTS, 0): 1, (REPORTS, 2): 7}
+
+
+def test_reports_that_are_not_complaints_are_recorded_as_sent(engine: Engine) -> None:
+    """not-spam, virus and auth-failure reports land in the ledger with their own type."""
+    types: list[FeedbackType] = ["not_spam", "virus", "auth_failure", "other", "abuse"]
+    items = [
+        LedgerItem(REPORTS, 0, n, feedback_report(n, feedback_type))
+        for n, feedback_type in enumerate(types)
+    ]
+
+    assert LedgerWriter(engine).write_batch(GROUP, items) == len(types)
+
+    with engine.connect() as connection:
+        stored = connection.execute(
+            select(FeedbackReportRow.feedback_type).order_by(FeedbackReportRow.kafka_offset)
+        ).scalars()
+        assert list(stored) == types
 
 
 def test_offsets_never_move_back(engine: Engine) -> None:
@@ -172,7 +360,9 @@ def test_undecodable_and_foreign_records_only_advance_offsets(engine: Engine) ->
 
     assert LedgerWriter(engine).write_batch(GROUP, items) == 0
     assert ledger_counts(engine) == {
+        "bounce_changes": 0,
         "consumer_offsets": 2,
+        "feedback_reports": 0,
         "send_decisions": 0,
         "suppression_changes": 0,
     }
@@ -209,6 +399,63 @@ def test_rows_read_back_with_aware_utc_times_and_json(engine: Engine) -> None:
     assert change_row.since.tzinfo is UTC
     assert (change_row.scope, change_row.list_id, change_row.outcome) == ("list", "news", "added")
     assert change_row.source == "unsubscribe-clicks/0/7"
+
+
+def test_bounce_and_feedback_rows_read_back_as_written(engine: Engine) -> None:
+    """Every field of the records arrives in its column; times come back aware UTC, and a report
+    without optional fields stores NULLs."""
+    change = bounce_change(8, outcome="became_hard")
+    report = feedback_report(9, "not_spam")
+    bare = FeedbackReport(
+        report_id="report-bare",
+        recipient_key=recipient_key(10),
+        feedback_type="virus",
+        received_at=AT,
+        source="webhook:example-isp",
+    )
+    LedgerWriter(engine).write_batch(
+        GROUP,
+        [
+            LedgerItem(BOUNCES, 0, 4, change),
+            LedgerItem(REPORTS, 1, 5, report),
+            LedgerItem(REPORTS, 1, 6, bare),
+        ],
+    )
+    with engine.connect() as connection:
+        bounce_row = connection.execute(select(BounceChangeRow)).one()
+        report_row, bare_row = connection.execute(
+            select(FeedbackReportRow).order_by(FeedbackReportRow.kafka_offset)
+        ).all()
+
+    assert (bounce_row.recipient_key, bounce_row.event_id) == (change.recipient_key, "delivery-8")
+    assert (bounce_row.outcome, bounce_row.policy) == ("became_hard", "consecutive(4)")
+    assert (bounce_row.consecutive_soft_before, bounce_row.consecutive_soft_after) == (1, 2)
+    assert bounce_row.source == "delivery-events/0/8"
+    assert bounce_row.changed_at == change.changed_at
+    assert bounce_row.changed_at.tzinfo is UTC
+    assert (bounce_row.kafka_topic, bounce_row.kafka_partition, bounce_row.kafka_offset) == (
+        BOUNCES,
+        0,
+        4,
+    )
+    assert (report_row.report_id, report_row.feedback_type) == ("report-9", "not_spam")
+    assert (report_row.reporter, report_row.account_id, report_row.list_id) == (
+        "fbl.example.net",
+        "acct-1",
+        "news",
+    )
+    assert report_row.original_message_id == "<msg-9@mail.example.com>"
+    assert report_row.arrival_date == AT - timedelta(hours=1)
+    assert report_row.arrival_date.tzinfo is UTC
+    assert report_row.received_at == report.received_at
+    assert report_row.source == "inbound-mail/0/9"
+    assert (report_row.kafka_topic, report_row.kafka_offset) == (REPORTS, 5)
+    assert (bare_row.reporter, bare_row.account_id, bare_row.request_id) == (None, None, None)
+    assert (bare_row.list_id, bare_row.original_message_id, bare_row.arrival_date) == (
+        None,
+        None,
+        None,
+    )
 
 
 def test_utc_datetime_stores_utc_and_refuses_naive_times() -> None:

@@ -1,0 +1,42 @@
+"""Parse inbound mail (RFC 3464 DSNs, RFC 5965 feedback reports, RFC 3834 auto-replies, replies).
+
+A pure package: no Kafka, no I/O. `parse_message(raw)` is the one entry point; the modules:
+
+* `model`: the frozen result records;
+* `mime`: bounded, defensive MIME reading;
+* `dsn`: RFC 3464 delivery-status fields; `freeform`: non-standard bounces (with flufl.bounce);
+* `arf`: RFC 5965 and ISP feedback formats; `replies`: auto-replies, challenges, unsubscribe asks;
+* `taxonomy`: RFC 3463 status codes and diagnostic text to bounce class and reason;
+* `original`: Message-ID, send request id, account and VERP token of the original message;
+* `classify`: the order in which the above decide the kind.
+"""
+
+from streams.parsing.classify import parse_message
+from streams.parsing.model import (
+    AutoReplyDetails,
+    BounceClass,
+    FeedbackDetails,
+    FeedbackType,
+    Kind,
+    OriginalMessage,
+    ParsedMessage,
+    RecipientOutcome,
+    ReplyDetails,
+)
+from streams.parsing.replies import DEFAULT_UNSUBSCRIBE_KEYWORDS
+from streams.parsing.taxonomy import Reason
+
+__all__ = [
+    "DEFAULT_UNSUBSCRIBE_KEYWORDS",
+    "AutoReplyDetails",
+    "BounceClass",
+    "FeedbackDetails",
+    "FeedbackType",
+    "Kind",
+    "OriginalMessage",
+    "ParsedMessage",
+    "Reason",
+    "RecipientOutcome",
+    "ReplyDetails",
+    "parse_message",
+]
