@@ -183,6 +183,7 @@ async def decide_send(
         decided_at=gate.clock.now(),
         request_offset=coordinates(message),
         state_offsets=state_offsets,
+        return_path=gate.verp.return_path(recipient_key),
     )
     await gate.emitter.emit(gate.decisions_topic, message.key, gate.codec.encode(decision))
 

@@ -41,6 +41,8 @@ from streams.topics import (
     UNSUBSCRIBE_CLICKS,
     TopicSpec,
 )
+from streams.verp import VerpSigner
+from streams.verp_keys import verp_signer
 
 __all__ = ["Gate", "build_gate"]
 
@@ -56,6 +58,7 @@ class Gate:
     keyer: RecipientKeyer
     clock: Clock
     emitter: Emitter
+    verp: VerpSigner
     applied_clicks: AppliedOffsets
     fence: StateFence
     send_requests: faust.TopicT
@@ -172,6 +175,7 @@ def build_gate(
         app=app,
         codec=default_codec(),
         keyer=RecipientKeyer(settings.recipient_secret()),
+        verp=verp_signer(settings),
         clock=clock or SystemClock(),
         emitter=emitter or ProducerEmitter(app),
         applied_clicks=applied,

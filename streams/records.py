@@ -146,6 +146,7 @@ class SendDecision(Record):
     request_offset: str
     suppressions_seen: tuple[SuppressionEntry, ...] = ()
     state_offsets: dict[str, int] = Field(default_factory=dict)
+    return_path: str | None = Field(default=None, max_length=320)
 
     @model_validator(mode="after")
     def _verdict_matches_failures(self) -> SendDecision:

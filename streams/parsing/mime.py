@@ -153,16 +153,18 @@ def text_of(part: Message, limit: int = TEXT_LIMIT) -> str:
     """The decoded text of a leaf part, at most about `limit` characters; '' if not text."""
     try:
         payload = part.get_payload()
-        if isinstance(payload, list):
+        if not isinstance(payload, str):
             return ""
         encoding = header(part, "Content-Transfer-Encoding").strip().lower()
-        if isinstance(payload, str):
-            chunk = payload[: limit * 2 if encoding == "base64" else limit]
-            data = _decode_transfer(chunk.encode("ascii", "surrogateescape"), encoding)
+        if encoding == "base64":
+            chunk = payload[: limit * 2].encode("utf-8", "surrogateescape")
+            data = _decode_transfer(chunk, encoding)
         else:
-            return ""
+            # compat32 undoes quoted-printable and keeps 8-bit bytes as they arrived.
+            decoded = part.get_payload(decode=True)
+            data = decoded if isinstance(decoded, bytes) else b""
         return _decode_charset(data[:limit], part.get_content_charset(None))
-    except Exception:
+    except Exception:  # whatever the part holds, reading it must not stop the parse
         return ""
 
 

@@ -53,8 +53,12 @@ def decide(
     decided_at: datetime,
     request_offset: str,
     state_offsets: Mapping[str, int],
+    return_path: str | None = None,
 ) -> SendDecision:
-    """Run every rule on the request; deny when any fails, naming each one."""
+    """Run every rule on the request; deny when any fails, naming each one.
+
+    `return_path` (the VERP address for this recipient) goes on allowed decisions only.
+    """
     failures = tuple(
         failure for rule in RULES if (failure := rule.evaluate(request, view, policy)) is not None
     )
@@ -69,4 +73,5 @@ def decide(
         request_offset=request_offset,
         suppressions_seen=view.suppressions,
         state_offsets=dict(state_offsets),
+        return_path=None if failures else return_path,
     )

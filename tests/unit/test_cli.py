@@ -99,9 +99,12 @@ def test_no_arguments_shows_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_missing_input_file_is_a_usage_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A path that does not exist is refused before any work, with its name."""
+    # Typer draws usage errors in a box as wide as the terminal; a long temporary path would be
+    # cut at the default 80 columns.
+    monkeypatch.setenv("COLUMNS", "400")
     code, output = _run_main(["publish", "send-requests", str(tmp_path / "nothere.jsonl")], capsys)
     assert code == 2
     assert "nothere.jsonl" in output

@@ -109,17 +109,20 @@ SAMPLES: dict[str, Record] = {
         entries=(_PLATFORM_ENTRY, _LIST_ENTRY),
         applied_event_ids=("fbl-0007", "click-0001"),
     ),
+    # v1 was a denial (its files stay as written); v2 adds `return_path`, so its sample is an
+    # allowed send that carries one.
     "send_decision": SendDecision(
-        request_id="req-2026-03-02-0001",
+        request_id="req-2026-03-02-0002",
         account_id="acct-42",
         recipient_key=_KEY,
-        verdict="deny",
-        failures=(_LIST_FAILURE, _ROLE_FAILURE),
-        policy_version="default@2026.11.1+0123456789ab",
-        decided_at=datetime(2026, 3, 2, 9, 30, 0, 456_000, tzinfo=UTC),
-        request_offset="send-requests/3/1041",
+        verdict="allow",
+        failures=(),
+        policy_version="default@2026.11.2+0123456789ab",
+        decided_at=datetime(2026, 3, 2, 9, 30, 1, 12_000, tzinfo=UTC),
+        request_offset="send-requests/3/1042",
         suppressions_seen=(_LIST_ENTRY,),
-        state_offsets={"unsubscribe-clicks": 18, "suppressions-changelog": 7},
+        state_offsets={"unsubscribe-clicks": 18},
+        return_path="b-abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrstuvwxyz23456@bounces.example.net",
     ),
     "unsubscribe_click": UnsubscribeClick(
         click_id="click-0002",
