@@ -48,13 +48,13 @@ from streams.settings import PROJECT_ROOT, Settings
 from streams.topics import TOPICS, TopicSpec
 
 __all__ = [
+    "FAUST_STARTUP_FIX",
     "BenchError",
     "OffsetWatcher",
     "ProfileRow",
     "TopicWindow",
     "WorkerProcess",
     "code_family",
-    "commit_offsets",
     "console",
     "create_run_topics",
     "delete_run_topics",
@@ -67,6 +67,7 @@ __all__ = [
     "progress_bar",
     "read_topic",
     "timeout_for",
+    "topic_partitions",
     "topic_window",
     "worker_env",
 ]
@@ -158,6 +159,28 @@ async def delete_run_topics(settings: Settings) -> list[str]:
 
 # --- worker processes -----------------------------------------------------------------------------
 
+FAUST_STARTUP_FIX = """\
+# Benchmark-only patch of mode/faust (see benchmarks/README.md, "faust start-up loses records").
+# FlowControlEvent.resume() empties every stream buffer. faust calls it again at the end of
+# recovery, after it has resumed the stream partitions and the fetcher has already delivered
+# records into those buffers; they are dropped, the fetch position is past them, and faust later
+# commits over the hole as a "gap". Clearing only when flow was suspended (after a revoke, which
+# also clears explicitly) keeps the intended clean-up and loses nothing; what faust re-delivers
+# after its seek to the committed offsets shows up as duplicates, which at-least-once allows.
+import mode.utils.queues as _mode_queues
+
+
+def _resume_clearing_only_after_suspend(self):
+    suspended = self._suspend.is_set()
+    self._suspend.clear()
+    self._resume.set()
+    if suspended:
+        self.clear()
+
+
+_mode_queues.FlowControlEvent.resume = _resume_clearing_only_after_suspend
+"""
+
 
 class WorkerProcess:
     """A Python subprocess (a faust worker) with its output in a log file.
@@ -168,8 +191,12 @@ class WorkerProcess:
 
     _running: list[WorkerProcess] = []  # noqa: RUF012 - process-wide registry on purpose
 
-    def __init__(self, name: str, code: str, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, name: str, code: str, env: dict[str, str], log_path: Path, *, fix_faust: bool
+    ) -> None:
         self.name = name
+        if fix_faust:
+            code = FAUST_STARTUP_FIX + code
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
@@ -283,18 +310,15 @@ async def produce_pipelined(
     return acked / max(time.perf_counter() - started, 1e-9)
 
 
-async def commit_offsets(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:
-    """Set a consumer group's committed offsets (the group must have no active member)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await asyncio.wait_for(consumer.start(), 15)
-    try:
-        tps = {TopicPartition(topic, partition): offset for partition, offset in offsets.items()}
-        consumer.assign(list(tps))
-        await asyncio.wait_for(consumer.commit(tps), 30)
-    finally:
-        await consumer.stop()
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """A topic's partitions, asking the broker if the consumer has no metadata for it yet."""
+    found = consumer.partitions_for_topic(topic)
+    if not found:
+        await consumer._client.force_metadata_update()
+        found = consumer.partitions_for_topic(topic)
+    if not found:
+        raise BenchError(f"topic {topic} has no partitions (does it exist?)")
+    return [TopicPartition(topic, partition) for partition in sorted(found)]
 
 
 class OffsetWatcher:
@@ -333,13 +357,7 @@ class OffsetWatcher:
 
     async def partitions(self, topic: str) -> list[TopicPartition]:
         if topic not in self._partitions:
-            found = self._consumer.partitions_for_topic(topic)
-            if not found:
-                await self._consumer._client.force_metadata_update()
-                found = self._consumer.partitions_for_topic(topic)
-            if not found:
-                raise BenchError(f"topic {topic} has no partitions (does it exist?)")
-            self._partitions[topic] = [TopicPartition(topic, p) for p in sorted(found)]
+            self._partitions[topic] = await topic_partitions(self._consumer, topic)
         return self._partitions[topic]
 
     async def end_offsets(self, topic: str) -> dict[int, int]:
@@ -431,11 +449,7 @@ async def read_topic(
     await asyncio.wait_for(consumer.start(), 15)
     rows: list[tuple[int, bytes | None, bytes | None, int]] = []
     try:
-        found = consumer.partitions_for_topic(topic) or set()
-        if not found:
-            await consumer._client.force_metadata_update()
-            found = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(found)]
+        tps = await topic_partitions(consumer, topic)
         if end is None:
             end = {tp.partition: o for tp, o in (await consumer.end_offsets(tps)).items()}
         start = start or {}
@@ -475,11 +489,7 @@ async def topic_window(
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await asyncio.wait_for(consumer.start(), 15)
     try:
-        found = consumer.partitions_for_topic(topic) or set()
-        if not found:
-            await consumer._client.force_metadata_update()
-            found = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(found)]
+        tps = await topic_partitions(consumer, topic)
         if end is None:
             end = {tp.partition: o for tp, o in (await consumer.end_offsets(tps)).items()}
         start = start or {}

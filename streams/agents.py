@@ -6,6 +6,8 @@
   bounce asks for a platform suppression on unsubscribe-clicks.
 - `act_on_feedback`: feedback-reports -> the suppression a complaint or opt-out implies, again
   on unsubscribe-clicks, so the fence orders every suppression the same way.
+- `parse_inbound_mail`: inbound-mail (raw DSNs, feedback reports, replies) -> delivery-events,
+  feedback-reports and unsubscribe-clicks, keyed by recipient key (`streams.inbound`).
 
 Both run with concurrency 1: their effects on one partition must happen in log order. Bad input
 (undecodable bytes, an unknown schema, a record that fails validation, a key that is not the
@@ -23,17 +25,21 @@ from streams.bounces import apply_delivery
 from streams.errors import CodecError, InvalidRecordError
 from streams.feedback import suppression_for_report
 from streams.fence import FenceTimeoutError
+from streams.inbound import events_for
+from streams.parsing import parse_message
 from streams.records import (
     BounceState,
     DeadLetter,
     DeliveryEvent,
     FeedbackReport,
+    InboundMail,
     SendRequest,
     SuppressionState,
     UnsubscribeClick,
 )
 from streams.rules import RecipientView, decide
 from streams.suppressions import apply_click
+from streams.verp import VERP_PREFIX, ForgedVerpError
 
 __all__ = ["register_agents"]
 
@@ -158,6 +164,52 @@ async def act_on_feedback(gate: Gate, message: Any) -> None:
         await request_suppression(gate, click)
 
 
+def _verp_recipient_key(gate: Gate, token: str) -> str | None:
+    try:
+        return gate.verp.verify(f"{VERP_PREFIX}{token}")
+    except ForgedVerpError:
+        return None
+
+
+async def parse_inbound(gate: Gate, message: Any) -> None:
+    """Read one inbound message and emit the delivery events, reports or unsubscribes in it."""
+    try:
+        mail = gate.codec.decode(message.value or b"", InboundMail)
+    except (CodecError, InvalidRecordError) as exc:
+        await dead_letter(gate, message, "parse_inbound_mail", exc)
+        return
+    envelope = next(
+        (rcpt for rcpt in mail.rcpt_to if rcpt.lower().startswith(VERP_PREFIX)), mail.rcpt_to[0]
+    )
+    parsed = parse_message(mail.raw, envelope_rcpt=envelope)
+    outcome = events_for(
+        parsed,
+        mail,
+        source=coordinates(message),
+        recipient_key=gate.keyer.key,
+        verp_recipient_key=lambda token: _verp_recipient_key(gate, token),
+    )
+    if outcome.forged_verp:
+        log.warning(
+            "parse_inbound_mail: %s carries a VERP token that does not verify", coordinates(message)
+        )
+    if outcome.rejection is not None:
+        await dead_letter(
+            gate, message, "parse_inbound_mail", InvalidRecordError(outcome.rejection)
+        )
+        return
+    for event in outcome.delivery_events:
+        await gate.emitter.emit(
+            gate.delivery_events_topic, event.recipient_key.encode(), gate.codec.encode(event)
+        )
+    for report in outcome.feedback_reports:
+        await gate.emitter.emit(
+            gate.feedback_reports_topic, report.recipient_key.encode(), gate.codec.encode(report)
+        )
+    for click in outcome.unsubscribes:
+        await request_suppression(gate, click)
+
+
 async def decide_send(
     gate: Gate, message: Any, state_offsets: Mapping[str, int], *, state_current: bool
 ) -> None:
@@ -225,6 +277,11 @@ def register_agents(gate: Gate) -> None:
         async for event in stream.events():
             await act_on_feedback(gate, event.message)
 
+    @app.agent(gate.inbound_mail, name="parse_inbound_mail", concurrency=1)
+    async def parse_inbound_mail(stream: Any) -> None:
+        async for event in stream.events():
+            await parse_inbound(gate, event.message)
+
     @app.on_before_shutdown.connect
     async def close_fence(app: Any, **kwargs: Any) -> None:
         await gate.fence.close()
@@ -234,4 +291,5 @@ def register_agents(gate: Gate) -> None:
         "decide_sends": decide_sends,
         "keep_bounce_history": keep_bounce_history,
         "act_on_feedback": act_on_feedback_reports,
+        "parse_inbound_mail": parse_inbound_mail,
     }

@@ -35,6 +35,7 @@ from streams.topics import (
     DEAD_LETTERS,
     DELIVERY_EVENTS,
     FEEDBACK_REPORTS,
+    INBOUND_MAIL,
     SEND_DECISIONS,
     SEND_REQUESTS,
     SUPPRESSION_CHANGES,
@@ -66,6 +67,7 @@ class Gate:
     suppressions: faust.Table
     delivery_events: faust.TopicT
     feedback_reports: faust.TopicT
+    inbound_mail: faust.TopicT
     bounces: faust.Table
     agents: dict[str, Any] = field(default_factory=dict)
 
@@ -91,6 +93,14 @@ class Gate:
     @property
     def bounce_changes_topic(self) -> str:
         return self.topic_name(BOUNCE_CHANGES)
+
+    @property
+    def delivery_events_topic(self) -> str:
+        return self.topic_name(DELIVERY_EVENTS)
+
+    @property
+    def feedback_reports_topic(self) -> str:
+        return self.topic_name(FEEDBACK_REPORTS)
 
 
 def _raw_topic(app: faust.App, settings: Settings, spec: TopicSpec) -> faust.TopicT:
@@ -185,5 +195,6 @@ def build_gate(
         suppressions=suppressions,
         delivery_events=_raw_topic(app, settings, DELIVERY_EVENTS),
         feedback_reports=_raw_topic(app, settings, FEEDBACK_REPORTS),
+        inbound_mail=_raw_topic(app, settings, INBOUND_MAIL),
         bounces=bounces,
     )

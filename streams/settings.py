@@ -32,7 +32,10 @@ class Settings(BaseSettings):
     database_url: SecretStr = SecretStr(f"sqlite:///{PROJECT_ROOT / '.data' / 'ledger.sqlite3'}")
     recipient_key_secret: SecretStr | None = None
     recipient_key_secret_file: Path = PROJECT_ROOT / ".data" / "recipient-key.secret"
-    verp_key_file: Path = PROJECT_ROOT / ".data" / "verp-keys"
+    verp_key_file: Path | None = Field(
+        default=None,
+        description="VERP signing keys; default <data_dir>/verp-keys (made if missing).",
+    )
     bounce_domain: str = Field(
         default="bounces.sendgate.example",
         description="Domain of the VERP return paths; its MX is the SMTP intake.",
@@ -63,6 +66,10 @@ class Settings(BaseSettings):
     def app_id(self) -> str:
         """The faust app id (consumer group, changelog prefix): fixed name, same prefix."""
         return f"{self.topic_prefix}sendgate"
+
+    @property
+    def verp_keys_path(self) -> Path:
+        return self.verp_key_file or self.data_dir / "verp-keys"
 
     def recipient_secret(self) -> bytes:
         """The platform secret behind recipient keys: from the setting, else from its file."""

@@ -77,6 +77,6 @@ def read_verp_keys(path: Path) -> tuple[dict[int, bytes], int]:
 
 def verp_signer(settings: Settings) -> VerpSigner:
     """The signer for this platform's return paths (makes the key file on first use)."""
-    ensure_verp_key_file(settings.verp_key_file)
-    keys, current = read_verp_keys(settings.verp_key_file)
+    ensure_verp_key_file(settings.verp_keys_path)
+    keys, current = read_verp_keys(settings.verp_keys_path)
     return VerpSigner(keys, current, settings.bounce_domain)

@@ -167,7 +167,7 @@ def intake(
     for number, address in enumerate(feedback, start=1):
         if not is_valid_address(address):
             raise SendgateError(f"--feedback-address number {number} is not a valid address")
-    key_file = verp_key_file or settings.verp_key_file
+    key_file = verp_key_file or settings.verp_keys_path
     console = Console(stderr=True, highlight=False)
     if ensure_verp_key_file(key_file):
         console.print(f"made a new VERP key file {key_file}")
