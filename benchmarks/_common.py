@@ -50,10 +50,12 @@ from streams.topics import TOPICS, TopicSpec
 __all__ = [
     "FAUST_STARTUP_FIX",
     "BenchError",
+    "CpuMeter",
     "OffsetWatcher",
     "ProfileRow",
     "TopicWindow",
     "WorkerProcess",
+    "broker_pid",
     "code_family",
     "console",
     "create_run_topics",
@@ -72,7 +74,7 @@ __all__ = [
     "worker_env",
 ]
 
-console = Console()
+console = Console() if sys.stdout.isatty() else Console(width=150)
 
 _PIPELINE_DEPTH = 20_000
 """Records handed to the producer before the oldest acknowledgements are awaited."""
@@ -249,6 +251,54 @@ class WorkerProcess:
             worker.stop(stop_timeout_s=30.0)
 
 
+# --- CPU use --------------------------------------------------------------------------------------
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a process has used so far (Linux /proc), None if unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def broker_pid() -> int | None:
+    """The local Kafka broker's process id, if it runs on this machine."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"kafka.Kafka" in command:
+            return int(entry.name)
+    return None
+
+
+class CpuMeter:
+    """Samples the CPU time of some processes, to tell a busy process from a waiting one."""
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self._pids = {name: pid for name, pid in pids.items() if pid is not None}
+        self.samples: list[tuple[float, dict[str, float]]] = []
+
+    def sample(self) -> None:
+        cpu = {name: process_cpu_seconds(pid) for name, pid in self._pids.items()}
+        self.samples.append(
+            (time.monotonic(), {name: value for name, value in cpu.items() if value is not None})
+        )
+
+    def share(self, first: int = 0, last: int = -1) -> dict[str, float]:
+        """Per process, CPU seconds per wall second between two samples (1.0 = one full core)."""
+        (start, before), (end, after) = self.samples[first], self.samples[last]
+        wall = max(end - start, 1e-9)
+        return {name: (after[name] - before[name]) / wall for name in after if name in before}
+
+
 # --- producing and reading ------------------------------------------------------------------------
 
 
@@ -377,26 +427,40 @@ class OffsetWatcher:
         worker: WorkerProcess | None = None,
         baseline: int = 0,
         consumed_by: tuple[str, str] | None = None,
-    ) -> int:
+        meter: CpuMeter | None = None,
+    ) -> dict[str, float]:
         """Poll until `topic` holds `baseline + target` records, with a progress bar.
 
         With `consumed_by=(group, input_topic)` also wait until the group has committed every
         record of its input: a worker may write some records twice (at-least-once), so a count
         alone can be reached before the last input record is done.
+
+        With a `meter`, returns each metered process's CPU share (1.0 = one core) from the first
+        poll that saw output to the one that saw the target reached.
         """
         deadline = time.monotonic() + timeout_s
         started = time.monotonic()
         lag = 0
+        first_output: int | None = None
+        reached: int | None = None
         with progress_bar() as progress:
             task = progress.add_task(what, total=target, rate="")
             while True:
                 done = await self.count(topic) - baseline
+                if meter is not None:
+                    meter.sample()
+                    if done > 0 and first_output is None:
+                        first_output = len(meter.samples) - 1
+                    if done >= target and reached is None:
+                        reached = len(meter.samples) - 1
                 rate = done / max(time.monotonic() - started, 1e-9)
                 progress.update(task, completed=min(done, target), rate=f"{rate:,.0f}/s")
                 if done >= target:
                     lag = await self.lag(*consumed_by) if consumed_by else 0
                     if lag == 0:
-                        return done
+                        if meter is None or first_output is None or reached == first_output:
+                            return {}
+                        return meter.share(first_output, reached)
                 if worker is not None:
                     worker.check_alive()
                 if time.monotonic() > deadline:
@@ -588,6 +652,8 @@ def code_family(filename: str, function: str) -> str:
     if filename == "~":  # a C function: tell by its name
         for marker, family in (
             ("select.epoll", "idle (epoll wait)"),
+            ("acquire' of '_thread.lock", "idle (lock wait)"),
+            ("_thread.lock", "idle (lock wait)"),
             ("fastavro", "fastavro"),
             ("pydantic_core", "pydantic"),
             ("rocksdict", "rocksdict"),
@@ -640,14 +706,20 @@ def profile_summary(path: Path) -> dict[str, object]:
     for row in rows:
         by_family[row.family] += row.tottime
     total = sum(by_family.values())
+    idle = sum(seconds for family, seconds in by_family.items() if family.startswith("idle"))
     ours = [row for row in rows if row.family == "sendgate (streams/)"]
     return {
         "total_s": total,
+        "busy_s": total - idle,
         "by_family": dict(sorted(by_family.items(), key=lambda item: -item[1])),
         "top_tottime": sorted(rows, key=lambda row: -row.tottime)[:15],
         "top_cumtime_ours": sorted(ours, key=lambda row: -row.cumtime)[:15],
         "top_cumtime_libraries": sorted(
-            (row for row in rows if row.family not in ("sendgate (streams/)", "idle (epoll wait)")),
+            (
+                row
+                for row in rows
+                if row.family != "sendgate (streams/)" and not row.family.startswith("idle")
+            ),
             key=lambda row: -row.cumtime,
         )[:15],
     }

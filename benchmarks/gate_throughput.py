@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import shutil
 import statistics
@@ -58,9 +59,11 @@ from typing import Annotated, Any
 import typer
 from _common import (
     BenchError,
+    CpuMeter,
     OffsetWatcher,
     TopicWindow,
     WorkerProcess,
+    broker_pid,
     console,
     create_run_topics,
     delete_run_topics,
@@ -130,8 +133,21 @@ WORKER_CODE = (
 )
 PROFILED_WORKER_CODE = (
     "import cProfile\n"
+    "import threading\n"
     "from streams.settings import Settings\n"
     "from streams.worker import run_worker\n"
+    "_bootstrap_inner = threading.Thread._bootstrap_inner\n"
+    "def _profiled_bootstrap_inner(self):\n"
+    "    # faust runs the aiokafka consumer in a thread of its own: profile every thread\n"
+    "    thread_profiler = cProfile.Profile()\n"
+    "    thread_profiler.enable()\n"
+    "    try:\n"
+    "        _bootstrap_inner(self)\n"
+    "    finally:\n"
+    "        thread_profiler.disable()\n"
+    "        name = ''.join(c if c.isalnum() else '_' for c in self.name)\n"
+    "        thread_profiler.dump_stats({path!r} + '.thread-' + name)\n"
+    "threading.Thread._bootstrap_inner = _profiled_bootstrap_inner\n"
     "profiler = cProfile.Profile()\n"
     "profiler.enable()\n"
     "try:\n"
@@ -547,11 +563,13 @@ class Contender:
     label: str
     window: TopicWindow
     wall_s: float
+    cpu: dict[str, float]
 
 
 async def run_benchmark(settings: Settings, options: Options, data_dir: Path) -> dict[str, Any]:
     bootstrap = settings.kafka_bootstrap_servers
     topic = settings.topic
+    broker = broker_pid()
     results: dict[str, Any] = {"options": options.__dict__, "topic_prefix": settings.topic_prefix}
 
     with phase("setup: topics"):
@@ -622,10 +640,15 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
 
         with phase("(a) raw aiokafka consume-decode-produce"):
             started = time.monotonic()
+            meter = CpuMeter({"contender": os.getpid(), "broker": broker})
+            meter.sample()
             await raw_passthrough(settings, records, timeout_for(records, min_rate=300))
+            meter.sample()
             wall = time.monotonic() - started
             window = await topic_window(bootstrap, topic(RAW_OUT.name))
-            contenders.append(Contender("(a) raw aiokafka: consume, decode, produce", window, wall))
+            contenders.append(
+                Contender("(a) raw aiokafka: consume, decode, produce", window, wall, meter.share())
+            )
             console.print(f"(a) {window.records:,} records, {window.per_second:,.0f}/s")
 
         with phase("(b) faust agent that only forwards"):
@@ -637,18 +660,19 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
                 data_dir / "worker-forward.log",
                 fix_faust=options.faust_startup_fix,
             )
-            await watcher.wait_for_count(
+            cpu = await watcher.wait_for_count(
                 topic(FORWARD_OUT.name),
                 records,
                 timeout_s=timeout_for(records, min_rate=300),
                 what="faust forwards",
                 worker=forward_worker,
                 consumed_by=(settings.topic(FORWARD_APP), sends_topic),
+                meter=CpuMeter({"contender": forward_worker.process.pid, "broker": broker}),
             )
             wall = time.monotonic() - started
             forward_worker.stop()
             window = await topic_window(bootstrap, topic(FORWARD_OUT.name))
-            contenders.append(Contender("(b) faust agent: forward only", window, wall))
+            contenders.append(Contender("(b) faust agent: forward only", window, wall, cpu))
             console.print(f"(b) {window.records:,} records, {window.per_second:,.0f}/s")
 
         decisions_topic = topic(SEND_DECISIONS.name)
@@ -661,18 +685,19 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
                 data_dir / "worker-gate.log",
                 fix_faust=options.faust_startup_fix,
             )
-            await watcher.wait_for_count(
+            cpu = await watcher.wait_for_count(
                 decisions_topic,
                 records,
                 timeout_s=timeout_for(records, min_rate=150, floor_s=180),
                 what="gate decides",
                 worker=gate_worker,
                 consumed_by=(settings.app_id, sends_topic),
+                meter=CpuMeter({"contender": gate_worker.process.pid, "broker": broker}),
             )
             wall = time.monotonic() - started
             gate_end = await watcher.end_offsets(decisions_topic)
             window = await topic_window(bootstrap, decisions_topic, end=gate_end)
-            contenders.append(Contender("(c) sendgate gate: decide", window, wall))
+            contenders.append(Contender("(c) sendgate gate: decide", window, wall, cpu))
             console.print(f"(c) {window.records:,} decisions, {window.per_second:,.0f}/s")
         results["throughput"] = _throughput_figures(contenders)
 
@@ -732,6 +757,8 @@ def _throughput_figures(contenders: list[Contender]) -> list[dict[str, Any]]:
             "records_per_s": contender.window.per_second,
             "ratio_to_a": contender.window.per_second / baseline,
             "phase_wall_s_with_startup": contender.wall_s,
+            "contender_cpu_cores": contender.cpu.get("contender"),
+            "broker_cpu_cores": contender.cpu.get("broker"),
         }
         for contender in contenders
     ]
@@ -808,6 +835,7 @@ async def _profile_gate(
     decisions_topic = settings.topic(SEND_DECISIONS.name)
     sends_topic = settings.topic(SEND_REQUESTS.name)
     before = await watcher.count(decisions_topic)
+    start = await watcher.end_offsets(decisions_topic)
     await produce_pipelined(
         settings.kafka_bootstrap_servers,
         ((sends_topic, key, value) for key, value in sends),
@@ -823,7 +851,7 @@ async def _profile_gate(
         fix_faust=fix_faust,
     )
     started = time.monotonic()
-    await watcher.wait_for_count(
+    cpu = await watcher.wait_for_count(
         decisions_topic,
         len(sends),
         baseline=before,
@@ -831,6 +859,7 @@ async def _profile_gate(
         what="profiled gate decides",
         worker=worker,
         consumed_by=(settings.app_id, sends_topic),
+        meter=CpuMeter({"contender": worker.process.pid}),
     )
     wall = time.monotonic() - started
     end = await watcher.end_offsets(decisions_topic)
@@ -839,20 +868,29 @@ async def _profile_gate(
         raise BenchError(
             f"the profiled worker exited ({code}) without writing {profile_path}:\n{worker.tail()}"
         )
-    window = await topic_window(settings.kafka_bootstrap_servers, decisions_topic, end=end)
-    summary = profile_summary(profile_path)
-    kept = Path(tempfile.gettempdir()) / f"{settings.topic_prefix}gate.prof"
-    shutil.copy(profile_path, kept)
+    window = await topic_window(
+        settings.kafka_bootstrap_servers, decisions_topic, start=start, end=end
+    )
+    kept_dir = Path(tempfile.gettempdir()) / f"{settings.topic_prefix}gate-profile"
+    kept_dir.mkdir(exist_ok=True)
+    threads: dict[str, Any] = {}
+    for path in sorted(data_dir.glob("gate.prof*")):
+        thread = (
+            "main (event loop, agents)"
+            if path.name == "gate.prof"
+            else path.name.removeprefix("gate.prof.thread-")
+        )
+        summary = profile_summary(path)
+        shutil.copy(path, kept_dir / path.name)
+        if thread.startswith("main") or summary["total_s"] >= 1.0:
+            threads[thread] = summary
     return {
         "records": len(sends),
         "wall_s_with_startup": wall,
-        "profile_file": str(kept),
-        "total_s": summary["total_s"],
-        "self_time_by_family_s": summary["by_family"],
-        "top_tottime": [row.__dict__ for row in summary["top_tottime"]],
-        "top_cumtime_ours": [row.__dict__ for row in summary["top_cumtime_ours"]],
-        "top_cumtime_libraries": [row.__dict__ for row in summary["top_cumtime_libraries"]],
+        "profile_dir": str(kept_dir),
         "decisions_per_s_under_profiler": window.per_second,
+        "worker_cpu_cores_under_profiler": cpu.get("contender"),
+        "threads": threads,
     }
 
 
@@ -861,7 +899,17 @@ async def _profile_gate(
 
 def print_results(results: dict[str, Any], machine: dict[str, str]) -> None:
     table = Table(title="Decisions per second (same run, same topics and partitions)")
-    for column in ("contender", "records", "seconds", "records/s", "ratio to (a)", "phase wall s"):
+    columns = (
+        "contender",
+        "records",
+        "seconds",
+        "records/s",
+        "ratio to (a)",
+        "phase wall s",
+        "its CPU",
+        "broker CPU",
+    )
+    for column in columns:
         table.add_column(column, justify="left" if column == "contender" else "right")
     for row in results["throughput"]:
         table.add_row(
@@ -871,12 +919,15 @@ def print_results(results: dict[str, Any], machine: dict[str, str]) -> None:
             f"{row['records_per_s']:,.0f}",
             f"{row['ratio_to_a']:.2f}x",
             f"{row['phase_wall_s_with_startup']:.1f}",
+            _cores(row["contender_cpu_cores"]),
+            _cores(row["broker_cpu_cores"]),
         )
     console.print(table)
     console.print(
         "Each figure: records on the contender's output topic / (last - first CreateTime "
         "timestamp), the same method for (a), (b) and (c); start-up, group join and table "
-        "restore are outside the window ('phase wall s' includes them)."
+        "restore are outside the window ('phase wall s' includes them). CPU: cores busy "
+        "while the contender ran (1.00 = one core), sampled from /proc."
     )
     gate_ratio = results["throughput"][-1]["ratio_to_a"]
     verdict = "[green]met[/]" if gate_ratio >= 0.3 else "[red]NOT met[/]"
@@ -932,37 +983,50 @@ def print_results(results: dict[str, Any], machine: dict[str, str]) -> None:
     console.print(table)
 
 
+def _cores(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def _print_profile(profile: dict[str, Any]) -> None:
-    total = profile["total_s"]
-    table = Table(
-        title=(
-            f"Gate under cProfile: {profile['records']:,} decisions, "
-            f"{profile['wall_s_with_startup']:.1f}s wall incl. start-up; self time by code"
-        )
+    console.print(
+        f"[bold]Gate under cProfile[/]: {profile['records']:,} decisions at "
+        f"{profile['decisions_per_s_under_profiler']:,.0f}/s (profiler overhead included), "
+        f"worker CPU {_cores(profile['worker_cpu_cores_under_profiler'])} cores, "
+        f"{profile['wall_s_with_startup']:.1f}s wall incl. start-up"
     )
-    for column in ("code", "self s", "share"):
-        table.add_column(column, justify="left" if column == "code" else "right")
-    for family, seconds in profile["self_time_by_family_s"].items():
-        table.add_row(family, f"{seconds:.2f}", f"{seconds / total:.1%}")
-    console.print(table)
-    for key, title in (
-        ("top_tottime", "Top 15 functions by self time (tottime)"),
-        ("top_cumtime_ours", "Top 15 of our functions (streams/) by cumulative time"),
-        ("top_cumtime_libraries", "Top 15 library functions by cumulative time"),
-    ):
-        table = Table(title=title)
-        for column in ("code", "function", "calls", "tottime s", "cumtime s"):
-            table.add_column(column, justify="right" if column.endswith(("s", "calls")) else "left")
-        for row in profile[key]:
-            table.add_row(
-                row["family"],
-                row["function"],
-                f"{row['calls']:,}",
-                f"{row['tottime']:.2f}",
-                f"{row['cumtime']:.2f}",
-            )
+    for thread, summary in profile["threads"].items():
+        total = summary["total_s"]
+        table = Table(title=f"Thread {thread}: self time by code ({total:.1f}s profiled)")
+        for column in ("code", "self s", "share"):
+            table.add_column(column, justify="left" if column == "code" else "right")
+        for family, seconds in summary["by_family"].items():
+            table.add_row(family, f"{seconds:.2f}", f"{seconds / total:.1%}")
         console.print(table)
-    console.print(f"profile kept at {profile['profile_file']} (python -m pstats to explore)")
+        sections = [("top_tottime", "top 15 functions by self time (tottime)")]
+        if thread.startswith("main"):
+            sections += [
+                ("top_cumtime_ours", "top 15 of our functions (streams/) by cumulative time"),
+                ("top_cumtime_libraries", "top 15 library functions by cumulative time"),
+            ]
+        for key, title in sections:
+            table = Table(title=f"Thread {thread}: {title}")
+            for column in ("code", "function", "calls", "tottime s", "cumtime s"):
+                table.add_column(
+                    column, justify="right" if column.endswith(("s", "calls")) else "left"
+                )
+            for row in summary[key]:
+                table.add_row(
+                    row.family,
+                    row.function,
+                    f"{row.calls:,}",
+                    f"{row.tottime:.2f}",
+                    f"{row.cumtime:.2f}",
+                )
+            console.print(table)
+    console.print(
+        f"profiles kept in {profile['profile_dir']} "
+        "(python -m pstats FILE, or snakeviz, to explore)"
+    )
 
 
 # --- command line ---------------------------------------------------------------------------------
@@ -1039,8 +1103,16 @@ def main(
     results["machine"] = machine
     print_results(results, machine)
     if json_out is not None:
-        json_out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+        json_out.write_text(
+            json.dumps(results, indent=2, default=_jsonable) + "\n", encoding="utf-8"
+        )
         console.print(f"figures written to {json_out}")
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "__dataclass_fields__"):
+        return value.__dict__
+    return str(value)
 
 
 if __name__ == "__main__":

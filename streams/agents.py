@@ -27,6 +27,7 @@ from streams.feedback import suppression_for_report
 from streams.fence import FenceTimeoutError
 from streams.inbound import events_for
 from streams.parsing import parse_message
+from streams.parsing.replies import DEFAULT_UNSUBSCRIBE_KEYWORDS
 from streams.records import (
     BounceState,
     DeadLetter,
@@ -181,7 +182,8 @@ async def parse_inbound(gate: Gate, message: Any) -> None:
     envelope = next(
         (rcpt for rcpt in mail.rcpt_to if rcpt.lower().startswith(VERP_PREFIX)), mail.rcpt_to[0]
     )
-    parsed = parse_message(mail.raw, envelope_rcpt=envelope)
+    keywords = gate.policy.unsubscribe_reply_keywords or DEFAULT_UNSUBSCRIBE_KEYWORDS
+    parsed = parse_message(mail.raw, envelope_rcpt=envelope, keywords=keywords)
     outcome = events_for(
         parsed,
         mail,

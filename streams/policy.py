@@ -96,6 +96,13 @@ class Policy(BaseModel):
         description="Whether transactional sends honour list/account unsubscribes by default.",
     )
     soft_bounce: SoftBouncePolicy = Field(default_factory=SoftBouncePolicy)
+    unsubscribe_reply_keywords: dict[str, tuple[str, ...]] | None = Field(
+        default=None,
+        description=(
+            "Per language, the phrases that make a reply an unsubscribe request (a trailing * "
+            "matches any ending). None: the parser's built-in list (en, de, fr, es, nl, it, pt)."
+        ),
+    )
 
     @field_validator("soft_bounce", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from rich.markup import escape
 from streams.cli import keys, ledger, publish, topics
 from streams.cli.demo import demo
 from streams.cli.intake import intake
+from streams.cli.parse import parse
 from streams.cli.worker import worker
 from streams.errors import SendgateError
 from streams.settings import Settings, get_settings
@@ -53,6 +54,7 @@ app.command("worker")(worker)
 app.add_typer(ledger.app, name="ledger")
 app.command("demo")(demo)
 app.command("intake")(intake)
+app.command("parse")(parse)
 # --------------------------------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -31,12 +31,13 @@ EXIT_UNREADABLE = 1
 
 
 def parse(
-    files: list[Path] = typer.Argument(
-        ..., help="Raw RFC 5322 message files (.eml, .msg, ...).", show_default=False
-    ),
-    as_json: bool = typer.Option(
-        False, "--json", help="One JSON object per file and line instead of a table."
-    ),
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="Raw RFC 5322 message files (.eml, .msg, ...).", show_default=False),
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per file and line instead of a table.")
+    ] = False,
 ) -> None:
     """Say what each message is (dsn, arf, autoreply, other) and whom it is about."""
     stderr = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -94,7 +95,9 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
         table.add_column(column, overflow="fold")
     for row in rows:
         recipients = row["recipients"]
-        shown = ", ".join(recipients[:3]) + (f" (+{len(recipients) - 3})" if len(recipients) > 3 else "")
+        shown = ", ".join(recipients[:3]) + (
+            f" (+{len(recipients) - 3})" if len(recipients) > 3 else ""
+        )
         detail = row["feedback_type"] or row["reason"] or ""
         if row["reply"] and row["reply"]["unsubscribe_requested"]:
             detail = "reply: unsubscribe"

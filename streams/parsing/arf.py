@@ -2,17 +2,21 @@
 
 Read, in this order (first that applies):
 
-| format          | how it is recognised                                              | type        |
-|-----------------|-------------------------------------------------------------------|-------------|
-| rfc5965         | a message/feedback-report part (also base64-encoded, also inside  | from field  |
-|                 | a multipart/mixed instead of multipart/report: Mail.ru, Netease)   |             |
-| rfc5965-text    | multipart/report; report-type=feedback-report whose fields sit in | from field  |
-|                 | a text/plain part                                                 |             |
-| microsoft-jmrp  | Microsoft JMRP: an attached message carrying                      | abuse       |
-|                 | X-HmXmrOriginalRecipient (Hotmail / Outlook.com complaints)       |             |
-| aol-scomp       | AOL's pre-ARF scomp@aol.net report with the message attached      | abuse       |
-| dmarc-text      | a DMARC failure (forensic) report without an ARF part (RFC 7489   | auth-failure|
-|                 | section 7.3 reports sent by Exim and others as plain text)        |             |
+| format         | recognised by                                                | type         |
+|----------------|--------------------------------------------------------------|--------------|
+| rfc5965        | a message/feedback-report part (also base64-encoded, also in | its field    |
+|                | a multipart/mixed instead of multipart/report: Netease)      |              |
+| rfc5965-text   | report-type=feedback-report, fields in a text/plain part     | its field    |
+| microsoft-jmrp | an attached message with X-HmXmrOriginalRecipient (Hotmail,  | abuse        |
+|                | Outlook.com JMRP complaints)                                 |              |
+| aol-scomp      | AOL's pre-ARF report from scomp@aol.net, message attached    | abuse        |
+| dmarc-text     | a DMARC failure report without an ARF part (RFC 7489 7.3 as  | auth-failure |
+|                | sent by Exim and others in plain text)                       |              |
+
+Mail.ru, Yahoo, Comcast and current AOL reports are RFC 5965 (Mail.ru marks its own with
+`X-Mru-AbusefHost`); they differ in which optional fields they fill, so every field is optional
+here and the complained-about recipient falls back from Original-Rcpt-To to Removal-Recipient
+to the reported message's To.
 
 Feedback types are those of the IANA registry (RFC 5965 section 7.3: abuse, fraud, other,
 virus; RFC 6430: not-spam; RFC 6591: auth-failure) plus `opt-out` of the ARF drafts, which ISPs

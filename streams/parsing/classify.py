@@ -106,13 +106,13 @@ def _parse(
     if status_parts:
         recipients = dsn.parse_status_parts(status_parts, text)
         if not recipients:
-            recipients = freeform.extract_recipients(message, text)
+            recipients = freeform.extract_recipients(message, text, raw)
         return ParsedMessage(kind="dsn", recipients=tuple(recipients), **common)
     feedback = arf.parse_feedback(message, own, originals)
     if feedback is not None:
         return _arf(feedback, common)
     if freeform.looks_like_bounce(message, text):
-        recipients = freeform.extract_recipients(message, text)
+        recipients = freeform.extract_recipients(message, text, raw)
         return ParsedMessage(kind="dsn", recipients=tuple(recipients), **common)
     autoreply = replies.detect_autoreply(message, text)
     if autoreply is not None:

@@ -11,7 +11,9 @@ or a role mailbox. Each recipient is then classified from the lines around its a
 
 from __future__ import annotations
 
+import email
 import logging
+from email import policy
 from email.message import Message
 from typing import Final
 
@@ -24,6 +26,8 @@ from streams.parsing.replies import opening_lines
 from streams.parsing.taxonomy import classify, find_status
 
 __all__ = [
+    "FLUFL_MAX_BYTES",
+    "FLUFL_MAX_LINE",
     "extract_recipients",
     "find_addresses_quick",
     "looks_like_bounce",
@@ -152,6 +156,8 @@ _HEADER_LINE_PREFIXES: Final = (
     "(envelope-from",
     "by ",
 )
+FLUFL_MAX_BYTES: Final = 64 * 1024
+FLUFL_MAX_LINE: Final = 512
 _MAX_FALLBACK_RECIPIENTS = 20
 _OPENING_CHARS = 4096
 _FORWARDED_OPENING_LINES = 5
@@ -193,9 +199,14 @@ def report_text_above_copy(text: str) -> str:
     return text
 
 
-def extract_recipients(message: Message, report_text: str) -> list[RecipientOutcome]:
-    """Failed recipients of a free-form bounce, each classified from its surrounding lines."""
-    temporary, permanent = _flufl(message)
+def extract_recipients(
+    message: Message, report_text: str, raw: bytes | None = None
+) -> list[RecipientOutcome]:
+    """Failed recipients of a free-form bounce, each classified from its surrounding lines.
+
+    `raw` (the message's bytes) lets flufl.bounce read a bounded copy; see `_flufl`.
+    """
+    temporary, permanent = _flufl(message, raw)
     above = report_text_above_copy(report_text)
     found = list(dict.fromkeys([*sorted(permanent), *sorted(temporary - permanent)]))
     if not found:
@@ -230,12 +241,28 @@ def extract_recipients(message: Message, report_text: str) -> list[RecipientOutc
     return outcomes
 
 
-def _flufl(message: Message) -> tuple[set[str], set[str]]:
-    """flufl.bounce's temporary and permanent failures, as lower-cased text addresses."""
+def _flufl(message: Message, raw: bytes | None) -> tuple[set[str], set[str]]:
+    """flufl.bounce's temporary and permanent failures, as lower-cased text addresses.
+
+    Some of its detectors search long lines with backtracking regexes (quadratic on a 20 KB
+    line of `<`), so when the raw bytes are at hand flufl.bounce reads a bounded copy: the first
+    `FLUFL_MAX_BYTES`, each line cut at `FLUFL_MAX_LINE` bytes. Report lines that name a failed
+    recipient are short, and the report comes first.
+    """
+    if raw is not None:
+        head = raw[:FLUFL_MAX_BYTES]
+        lines = head.split(b"\n")
+        if len(head) < len(raw) or any(len(line) > FLUFL_MAX_LINE for line in lines):
+            bounded = b"\n".join(line[:FLUFL_MAX_LINE] for line in lines)
+            try:
+                message = email.message_from_bytes(bounded, policy=policy.compat32)
+            except Exception:
+                return set(), set()
     try:
         temporary, permanent = all_failures(message)
-    except Exception:  # a detector tripping over a broken message must not stop the parse
-        _log.debug("flufl.bounce raised; using the generic reading only", exc_info=True)
+    except Exception as error:  # a detector tripping over a broken message must not stop us
+        # Only the type: flufl's messages may quote the address.
+        _log.debug("flufl.bounce raised %s; generic reading only", type(error).__name__)
         return set(), set()
     return _texts(temporary), _texts(permanent)
 

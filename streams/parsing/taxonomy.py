@@ -13,25 +13,29 @@ the code's class digit):
   address (full mailbox, policy, reputation, content, size, routing).
 * `undetermined`: the report does not say why (5.0.0 and no telling text).
 
-| code (subject.detail)  | RFC 3463 / registry meaning                 | reason                    |
-|------------------------|---------------------------------------------|---------------------------|
-| X.0.0, X.1.0, X.2.0    | other / undefined status                     | undetermined (weak)       |
-| X.1.1                  | bad destination mailbox address             | mailbox-does-not-exist    |
-| X.1.2, X.1.10          | bad destination system address; null MX     | domain-does-not-exist     |
-| X.1.3, X.1.4           | bad mailbox address syntax; ambiguous       | bad-address               |
-| X.1.6                  | destination mailbox has moved               | mailbox-does-not-exist    |
-| X.1.7, X.1.8           | bad sender address (syntax, system)         | policy                    |
-| X.2.1, X.7.13          | mailbox disabled; user account disabled     | mailbox-disabled          |
-| X.2.2                  | mailbox full                                | mailbox-full              |
-| X.2.3, X.3.4           | message length exceeds limit; too big       | message-too-large         |
-| X.2.4, X.3.x, X.5.x    | list expansion, mail system, protocol       | system (X.3.0 weak)       |
-| X.4.0-X.4.4, X.4.6     | network and routing (X.4.4 unable to route) | routing (X.4.0, X.4.4 weak)|
-| X.4.5                  | mail system congestion                      | greylisted-or-deferred    |
-| X.4.7                  | delivery time expired                       | expired                   |
-| X.6.x, X.7.7           | media / content not accepted; integrity     | content-rejected          |
-| X.7.0                  | other security or policy status             | policy (weak)             |
-| X.7.1                  | delivery not authorized, message refused    | blocked-or-reputation (weak)|
-| X.7.2-X.7.30 otherwise | security features, auth (SPF/DKIM/DMARC)    | policy                    |
+| code (subject.detail) | RFC 3463 / registry meaning                  | reason                   |
+|-----------------------|----------------------------------------------|--------------------------|
+| X.0.0, X.1.0, X.2.0   | other / undefined status                     | undetermined (weak)      |
+| X.1.1                 | bad destination mailbox address              | mailbox-does-not-exist   |
+| X.1.2, X.1.10         | bad destination system address; null MX      | domain-does-not-exist    |
+| X.1.3, X.1.4          | bad mailbox address syntax; ambiguous        | bad-address              |
+| X.1.6                 | destination mailbox has moved                | mailbox-does-not-exist   |
+| X.1.7, X.1.8          | bad sender address (syntax, system)          | policy                   |
+| X.2.1, X.7.13         | mailbox disabled; user account disabled      | mailbox-disabled         |
+| X.2.2                 | mailbox full                                 | mailbox-full             |
+| X.2.3, X.3.4          | message length exceeds limit; too big        | message-too-large        |
+| X.2.4, X.3.x, X.5.x   | list expansion, mail system, protocol        | system (X.3.0 weak)      |
+| X.4.0-X.4.4, X.4.6    | network, routing (X.4.4 unable to route)     | routing (X.4.0/4 weak)   |
+| X.4.5                 | mail system congestion                       | greylisted-or-deferred   |
+| X.4.7                 | delivery time expired                        | expired                  |
+| X.6.x, X.7.7          | media / content not accepted; integrity      | content-rejected         |
+| X.7.0                 | other security or policy status              | policy (weak)            |
+| X.7.1                 | delivery not authorized, message refused     | blocked-or-reputation (w)|
+| X.7.2-X.7.30 (rest)   | security features, auth (SPF/DKIM/DMARC)     | policy                   |
+
+(weak) / (w): see below. Sections: RFC 3463 3.2 (X.1 addressing), 3.3 (X.2 mailbox), 3.4 (X.3
+mail system), 3.5 (X.4 network and routing), 3.6 (X.5 protocol), 3.7 (X.6 content), 3.8 (X.7
+security or policy).
 
 A *weak* code says too little on its own: when the diagnostic text matches one of the phrase
 patterns in `TEXT_PATTERNS` (checked top to bottom, first match wins, plain case-folded substring

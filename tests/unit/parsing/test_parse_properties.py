@@ -73,7 +73,7 @@ def _duplicate_boundaries(raw: bytes, times: int) -> bytes:
 
 
 def _wrong_charset(raw: bytes, label: bytes) -> bytes:
-    return raw.replace(b"charset=", b"charset=" + label + b"-").replace(b"charset=\"", b"charset=\"x")
+    return raw.replace(b"charset=", b"charset=" + label + b"-").replace(b'charset="', b'charset="x')
 
 
 def _wrap(raw: bytes, levels: int) -> bytes:
@@ -85,7 +85,9 @@ def _wrap(raw: bytes, levels: int) -> bytes:
 MUTATIONS = st.one_of(
     st.tuples(st.just("truncate"), st.floats(0, 1)),
     st.tuples(
-        st.just("flip"), st.lists(st.integers(0, 10**6), min_size=1, max_size=20), st.integers(0, 255)
+        st.just("flip"),
+        st.lists(st.integers(0, 10**6), min_size=1, max_size=20),
+        st.integers(0, 255),
     ),
     st.tuples(st.just("delete-headers"), st.integers(2, 5)),
     st.tuples(st.just("duplicate-boundaries"), st.integers(1, 3)),
@@ -140,8 +142,15 @@ def test_multipart_nested_200_levels_is_other_too_deeply_nested() -> None:
     for level in range(200):
         boundary = f"b{level}".encode()
         body = (
-            b"Content-Type: multipart/mixed; boundary=" + boundary + b"\n\n--" + boundary + b"\n"
-            + body + b"\n--" + boundary + b"--\n"
+            b"Content-Type: multipart/mixed; boundary="
+            + boundary
+            + b"\n\n--"
+            + boundary
+            + b"\n"
+            + body
+            + b"\n--"
+            + boundary
+            + b"--\n"
         )
     parsed = _check(b"From: b@example.org\nMIME-Version: 1.0\n" + body)
     assert parsed.kind == "other"
