@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import math
 import os
 import platform
 import pstats
@@ -94,7 +95,7 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
     return ordered[rank - 1]
 
 
@@ -193,12 +194,20 @@ class WorkerProcess:
 
     _running: list[WorkerProcess] = []  # noqa: RUF012 - process-wide registry on purpose
 
+    patches: tuple[Path, ...] = ()
+    """Python files every worker runs before it starts (`--worker-patch`): try a change to the
+    gate or to faust without editing `streams/`."""
+
     def __init__(
         self, name: str, code: str, env: dict[str, str], log_path: Path, *, fix_faust: bool
     ) -> None:
         self.name = name
-        if fix_faust:
-            code = FAUST_STARTUP_FIX + code
+        prelude = [FAUST_STARTUP_FIX] if fix_faust else []
+        prelude += [
+            f"exec(compile(open({str(path)!r}).read(), {str(path)!r}, 'exec'))\n"
+            for path in WorkerProcess.patches
+        ]
+        code = "".join(prelude) + code
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(

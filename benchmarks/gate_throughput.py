@@ -478,6 +478,8 @@ async def measure_latency(
         try:
             for number in range(probes):
                 worker.check_alive()
+                if load_task.done():
+                    load_task.result()  # raises what stopped the background load
                 address = f"probe{number}.{run_tag}@{DOMAINS[number % len(DOMAINS)]}"
                 recipient_key = keyer.key(address)
                 key = recipient_key.encode()
@@ -556,6 +558,7 @@ class Options:
     seed: int
     bootstrap: str
     faust_startup_fix: bool
+    worker_patches: list[str]
 
 
 @dataclass
@@ -929,6 +932,12 @@ def print_results(results: dict[str, Any], machine: dict[str, str]) -> None:
         "restore are outside the window ('phase wall s' includes them). CPU: cores busy "
         "while the contender ran (1.00 = one core), sampled from /proc."
     )
+    options = results["options"]
+    console.print(
+        "Worker processes ran with: faust start-up patch "
+        f"{'on' if options['faust_startup_fix'] else 'off'}"
+        + "".join(f", {patch}" for patch in options["worker_patches"])
+    )
     gate_ratio = results["throughput"][-1]["ratio_to_a"]
     verdict = "[green]met[/]" if gate_ratio >= 0.3 else "[red]NOT met[/]"
     console.print(f"Target gate >= 0.3x of (a): {gate_ratio:.2f}x, {verdict}")
@@ -1059,6 +1068,15 @@ def main(
             help="Patch faust's start-up record loss in the worker processes (see the README)."
         ),
     ] = True,
+    worker_patch: Annotated[
+        list[Path] | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Python file each worker process runs first, to try a change without editing "
+            "streams/ (repeatable; (b) and (c) only).",
+        ),
+    ] = None,
     bootstrap: Annotated[
         str | None,
         typer.Option(help="Kafka bootstrap servers (default: SENDGATE_KAFKA_BOOTSTRAP_SERVERS)."),
@@ -1076,8 +1094,10 @@ def main(
         skip_profile=skip_profile,
         seed=seed,
         faust_startup_fix=faust_startup_fix,
+        worker_patches=[str(path) for path in worker_patch or ()],
         bootstrap=bootstrap or get_settings().kafka_bootstrap_servers,
     )
+    WorkerProcess.patches = tuple(path.resolve() for path in worker_patch or ())
     data_dir = Path(tempfile.mkdtemp(prefix="sendgate-bench-"))
     settings = new_settings(bootstrap=options.bootstrap, partitions=partitions, data_dir=data_dir)
     failed = True
@@ -1086,6 +1106,11 @@ def main(
         failed = False
     except BenchError as exc:
         console.print(f"[red bold]benchmark failed:[/] {exc}")
+        if not faust_startup_fix:
+            console.print(
+                "(run without the faust start-up patch: records lost at start-up are never "
+                "processed, see the module docstring)"
+            )
     finally:
         WorkerProcess.stop_all()
         try:

@@ -46,7 +46,7 @@ class GateWorker:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams", "worker", "--name", self.name],
+            [sys.executable, "-m", "streams", "worker", "--name", self.name, "--loglevel", "info"],
             env=worker_env(self.settings),
             stdout=log,
             stderr=subprocess.STDOUT,
