@@ -166,10 +166,11 @@ FAUST_STARTUP_FIX = """\
 # Benchmark-only patch of mode/faust (see benchmarks/README.md, "faust start-up loses records").
 # FlowControlEvent.resume() empties every stream buffer. faust calls it again at the end of
 # recovery, after it has resumed the stream partitions and the fetcher has already delivered
-# records into those buffers; they are dropped, the fetch position is past them, and faust later
-# commits over the hole as a "gap". Clearing only when flow was suspended (after a revoke, which
-# also clears explicitly) keeps the intended clean-up and loses nothing; what faust re-delivers
-# after its seek to the committed offsets shows up as duplicates, which at-least-once allows.
+# records into those buffers; they are dropped, the fetch position is past them, and nothing
+# processes them until the worker restarts (its commits stop below the hole). Clearing only when
+# flow was suspended (after a revoke, which also clears explicitly) keeps the intended clean-up
+# and loses nothing; what faust re-delivers after its seek to the committed offsets shows up as
+# duplicates, which at-least-once allows.
 import mode.utils.queues as _mode_queues
 
 
@@ -660,9 +661,8 @@ def code_family(filename: str, function: str) -> str:
     """Whose code a profile entry is: ours, a library's, the event loop's, or idle waiting."""
     if filename == "~":  # a C function: tell by its name
         for marker, family in (
-            ("select.epoll", "idle (epoll wait)"),
-            ("acquire' of '_thread.lock", "idle (lock wait)"),
-            ("_thread.lock", "idle (lock wait)"),
+            ("'poll' of 'select.epoll'", "idle (epoll wait)"),
+            ("'acquire' of '_thread.lock'", "idle (lock wait)"),
             ("fastavro", "fastavro"),
             ("pydantic_core", "pydantic"),
             ("rocksdict", "rocksdict"),

@@ -32,9 +32,9 @@ faust start-up patch. faust-streaming 0.15.3 with mode-streaming 0.7.1 loses rec
 starts (or rebalances) while its input partitions hold records: at the end of table recovery it
 resumes the partitions, the fetcher delivers into the stream buffers, then
 `app.flow_control.resume()` empties those buffers; the fetch position is already past the lost
-records and faust commits over them as a "gap". Every phase here starts a worker on a backlog, so
-by default each worker process (the gate's and the forwarding one alike) runs with a small patch
-(`_common.FAUST_STARTUP_FIX`) that clears the buffers only when flow was suspended.
+records, so nothing processes them until the worker restarts. Every phase here starts a worker on
+a backlog, so by default each worker process (the gate's and the forwarding one alike) runs with a
+small patch (`_common.FAUST_STARTUP_FIX`) that clears the buffers only when flow was suspended.
 `--no-faust-startup-fix` runs faust as shipped, to show the loss: the gate then never decides some
 requests and the phase fails on its time limit.
 """
@@ -1057,7 +1057,9 @@ def main(
     profile_sends: Annotated[
         int, typer.Option(min=1000, help="Send requests in the profiled slice.")
     ] = 50_000,
-    skip_profile: Annotated[bool, typer.Option(help="Skip the cProfile run.")] = False,
+    skip_profile: Annotated[
+        bool, typer.Option("--skip-profile", help="Skip the cProfile run.")
+    ] = False,
     json_out: Annotated[
         Path | None, typer.Option(help="Also write the figures to this JSON file.")
     ] = None,

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from time import monotonic
 from typing import Any, TypeVar
+
+from faust.types import TP
 
 from streams.app import Gate
 from streams.bounces import apply_delivery
@@ -47,6 +50,11 @@ __all__ = ["register_agents"]
 log = logging.getLogger(__name__)
 
 K = TypeVar("K", UnsubscribeClick, DeliveryEvent, FeedbackReport)
+
+STALL_CHECK_INTERVAL_S = 3.0
+STALL_AFTER_S = 12.0
+"""A partition with records beyond its contiguous progress that has not moved for this long is
+read again from its progress; shorter than the fence's timeout, longer than a normal pause."""
 
 GATE_BATCH_WITHIN_S = 0.005
 """How long the gate waits to fill a batch: latency added at low load, in exchange for one fence
@@ -246,11 +254,14 @@ def register_agents(gate: Gate) -> None:
     """Attach the agents to the gate's faust app."""
     app = gate.app
 
+    def done(message: Any) -> None:
+        gate.progress.record((message.topic, message.partition), message.offset, monotonic())
+
     @app.agent(gate.unsubscribe_clicks, name="keep_suppressions", concurrency=1)
     async def keep_suppressions(stream: Any) -> None:
         async for event in stream.events():
             await keep_suppression(gate, event.message)
-            gate.applied_clicks.mark_applied(event.message.partition, event.message.offset)
+            done(event.message)
 
     @app.agent(gate.send_requests, name="decide_sends", concurrency=1)
     async def decide_sends(stream: Any) -> None:
@@ -268,21 +279,61 @@ def register_agents(gate: Gate) -> None:
                 message = event.message
                 offsets = {gate.fence.state_topic: fence.get(message.partition, 0)}
                 await decide_send(gate, message, offsets, state_current=state_current)
+                done(message)
 
     @app.agent(gate.delivery_events, name="keep_bounce_history", concurrency=1)
     async def keep_bounce_history(stream: Any) -> None:
         async for event in stream.events():
             await keep_bounce(gate, event.message)
+            done(event.message)
 
     @app.agent(gate.feedback_reports, name="act_on_feedback", concurrency=1)
     async def act_on_feedback_reports(stream: Any) -> None:
         async for event in stream.events():
             await act_on_feedback(gate, event.message)
+            done(event.message)
 
     @app.agent(gate.inbound_mail, name="parse_inbound_mail", concurrency=1)
     async def parse_inbound_mail(stream: Any) -> None:
         async for event in stream.events():
             await parse_inbound(gate, event.message)
+            done(event.message)
+
+    input_topics = {
+        gate.send_requests.get_topic_name(),
+        gate.unsubscribe_clicks.get_topic_name(),
+        gate.delivery_events.get_topic_name(),
+        gate.feedback_reports.get_topic_name(),
+        gate.inbound_mail.get_topic_name(),
+    }
+
+    @app.on_partitions_assigned.connect
+    async def count_from_committed(app: Any, assigned: Any, **kwargs: Any) -> None:
+        """Progress starts at the committed offsets: anything skipped after them is a hole."""
+        mine = [(tp.topic, tp.partition) for tp in assigned if tp.topic in input_topics]
+        if not mine:
+            return
+        committed = await gate.offsets.committed_offsets_of(mine)
+        now = monotonic()
+        for tp, offset in committed.items():
+            gate.progress.set_floor(tp, offset, now)
+
+    @app.timer(interval=STALL_CHECK_INTERVAL_S)
+    async def reread_skipped_records() -> None:
+        """Seek back partitions whose records were skipped (see streams.progress)."""
+        mine = [
+            (tp.topic, tp.partition) for tp in app.consumer.assignment() if tp.topic in input_topics
+        ]
+        if not mine:
+            return
+        ends = await gate.offsets.end_offsets_of(mine)
+        now = monotonic()
+        for (topic, partition), offset in gate.progress.stalled(ends, now, STALL_AFTER_S).items():
+            log.warning(
+                "re-reading %s/%s from offset %s: records were skipped", topic, partition, offset
+            )
+            await app.consumer.seek(TP(topic, partition), offset)
+            gate.progress.touch((topic, partition), now)
 
     @app.on_before_shutdown.connect
     async def close_fence(app: Any, **kwargs: Any) -> None:

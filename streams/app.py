@@ -26,8 +26,10 @@ import faust
 from streams.clock import Clock, SystemClock
 from streams.codec import Codec, default_codec
 from streams.emit import Emitter, ProducerEmitter
-from streams.fence import AppliedOffsets, BrokerOffsets, OffsetSource, StateFence
+from streams.faust_fixes import apply_faust_fixes
+from streams.fence import BrokerOffsets, OffsetSource, StateFence
 from streams.policy import Policy, load_policy
+from streams.progress import PartitionProgress
 from streams.recipient import RecipientKeyer
 from streams.settings import Settings
 from streams.topics import (
@@ -47,6 +49,8 @@ from streams.verp_keys import verp_signer
 
 __all__ = ["Gate", "build_gate"]
 
+apply_faust_fixes()
+
 
 @dataclass
 class Gate:
@@ -60,7 +64,8 @@ class Gate:
     clock: Clock
     emitter: Emitter
     verp: VerpSigner
-    applied_clicks: AppliedOffsets
+    progress: PartitionProgress
+    offsets: OffsetSource
     fence: StateFence
     send_requests: faust.TopicT
     unsubscribe_clicks: faust.TopicT
@@ -167,15 +172,15 @@ def build_gate(
     suppressions = _raw_table(app, settings, "suppressions", "recipient key -> SuppressionState")
     bounces = _raw_table(app, settings, "bounces", "recipient key -> BounceState")
     clicks_topic = UNSUBSCRIBE_CLICKS.full_name(settings)
-    applied = AppliedOffsets()
+    progress = PartitionProgress()
+    offsets = offsets or BrokerOffsets(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topic=clicks_topic,
+        group_id=settings.app_id,
+    )
     fence = StateFence(
-        offsets
-        or BrokerOffsets(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            topic=clicks_topic,
-            group_id=settings.app_id,
-        ),
-        applied,
+        offsets,
+        progress,
         timeout_s=settings.state_fence_timeout_s,
         state_topic=clicks_topic,
     )
@@ -188,7 +193,8 @@ def build_gate(
         verp=verp_signer(settings),
         clock=clock or SystemClock(),
         emitter=emitter or ProducerEmitter(app),
-        applied_clicks=applied,
+        progress=progress,
+        offsets=offsets,
         fence=fence,
         send_requests=_raw_topic(app, settings, SEND_REQUESTS),
         unsubscribe_clicks=_raw_topic(app, settings, UNSUBSCRIBE_CLICKS),

@@ -13,23 +13,26 @@ produced afterwards is denied. The fence keeps it without trusting any clock:
 3. It waits until the suppression keeper has applied every click below the end offset, then
    decides the batch.
 
-One ListOffsets round trip per batch and partition set, whatever the batch size. Offsets the keeper
-applied are tracked in `AppliedOffsets`; after a restart or a partition takeover the keeper resumes
-at the consumer group's committed offset, and everything below it is already in the table
+One ListOffsets round trip per batch and partition set, whatever the batch size. The keeper's
+progress is counted contiguously (`streams.progress`): a click skipped by the framework holds the
+fence back until it has been read again. After a restart or a partition takeover the keeper
+resumes at the consumer group's committed offset, and everything below it is already in the table
 (restored from its changelog), so the committed offset is the floor.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from streams.progress import PartitionProgress, TopicPartitionKey
+
 __all__ = [
-    "AppliedOffsets",
     "BrokerOffsets",
     "FenceTimeoutError",
     "OffsetSource",
@@ -48,36 +51,15 @@ class OffsetSource(Protocol):
 
     async def committed_offsets(self, partitions: Iterable[int]) -> Mapping[int, int]: ...
 
+    async def end_offsets_of(
+        self, tps: Iterable[TopicPartitionKey]
+    ) -> Mapping[TopicPartitionKey, int]: ...
+
+    async def committed_offsets_of(
+        self, tps: Iterable[TopicPartitionKey]
+    ) -> Mapping[TopicPartitionKey, int]: ...
+
     async def close(self) -> None: ...
-
-
-class AppliedOffsets:
-    """Per partition, the offset below which the keeper has applied every record."""
-
-    def __init__(self) -> None:
-        self._applied: dict[int, int] = {}
-        self._change: asyncio.Future[None] | None = None
-
-    def mark_applied(self, partition: int, offset: int) -> None:
-        """Record that the record at `offset` (and every one before it) is in the table."""
-        self.raise_floor(partition, offset + 1)
-
-    def raise_floor(self, partition: int, floor: int) -> None:
-        """Everything below `floor` is known to be applied (a committed offset)."""
-        if floor > self._applied.get(partition, 0):
-            self._applied[partition] = floor
-            if self._change is not None and not self._change.done():
-                self._change.set_result(None)
-            self._change = None
-
-    def applied_below(self, partition: int) -> int:
-        return self._applied.get(partition, 0)
-
-    async def changed(self) -> None:
-        """Return at the next change (every waiter wakes)."""
-        if self._change is None:
-            self._change = asyncio.get_running_loop().create_future()
-        await asyncio.shield(self._change)
 
 
 class StateFence:
@@ -86,31 +68,36 @@ class StateFence:
     def __init__(
         self,
         offsets: OffsetSource,
-        applied: AppliedOffsets,
+        progress: PartitionProgress,
         *,
         timeout_s: float,
         state_topic: str,
     ) -> None:
         self._offsets = offsets
-        self._applied = applied
+        self._progress = progress
         self._timeout_s = timeout_s
         self.state_topic = state_topic
+
+    def applied_below(self, partition: int) -> int:
+        """Every state record below this offset has been applied (contiguously)."""
+        return self._progress.next_offset((self.state_topic, partition)) or 0
 
     async def wait(self, partitions: Iterable[int]) -> dict[int, int]:
         """Return, per partition, the end offset the state is now current up to."""
         wanted = sorted(set(partitions))
         fence = dict(await self._offsets.end_offsets(wanted))
-        behind = [p for p in wanted if self._applied.applied_below(p) < fence.get(p, 0)]
+        behind = [p for p in wanted if self.applied_below(p) < fence.get(p, 0)]
         if behind:
+            now = time.monotonic()
             for partition, committed in (await self._offsets.committed_offsets(behind)).items():
-                self._applied.raise_floor(partition, committed)
+                self._progress.raise_floor((self.state_topic, partition), committed, now)
         try:
             await asyncio.wait_for(self._catch_up(fence), timeout=self._timeout_s)
         except TimeoutError:
             lagging = {
-                p: (self._applied.applied_below(p), fence.get(p, 0))
+                p: (self.applied_below(p), fence.get(p, 0))
                 for p in wanted
-                if self._applied.applied_below(p) < fence.get(p, 0)
+                if self.applied_below(p) < fence.get(p, 0)
             }
             raise FenceTimeoutError(
                 f"{self.state_topic} not applied up to the fence after {self._timeout_s}s: "
@@ -122,8 +109,8 @@ class StateFence:
         await self._offsets.close()
 
     async def _catch_up(self, fence: Mapping[int, int]) -> None:
-        while any(self._applied.applied_below(p) < end for p, end in fence.items()):
-            await self._applied.changed()
+        while any(self.applied_below(p) < end for p, end in fence.items()):
+            await self._progress.changed()
 
 
 class BrokerOffsets:
@@ -154,20 +141,37 @@ class BrokerOffsets:
             return self._consumer, self._admin
 
     async def end_offsets(self, partitions: Iterable[int]) -> Mapping[int, int]:
-        consumer, _ = await self._clients()
-        tps = [TopicPartition(self._topic, p) for p in partitions]
-        ends = await consumer.end_offsets(tps)
-        return {tp.partition: offset for tp, offset in ends.items()}
+        ends = await self.end_offsets_of((self._topic, p) for p in partitions)
+        return {partition: offset for (_, partition), offset in ends.items()}
 
     async def committed_offsets(self, partitions: Iterable[int]) -> Mapping[int, int]:
-        _, admin = await self._clients()
-        tps = [TopicPartition(self._topic, p) for p in partitions]
-        committed = await admin.list_consumer_group_offsets(self._group_id, partitions=tps)
-        return {
-            tp.partition: meta.offset
+        committed = await self.committed_offsets_of((self._topic, p) for p in partitions)
+        return {partition: offset for (_, partition), offset in committed.items()}
+
+    async def end_offsets_of(
+        self, tps: Iterable[TopicPartitionKey]
+    ) -> dict[TopicPartitionKey, int]:
+        consumer, _ = await self._clients()
+        ends = await consumer.end_offsets([TopicPartition(t, p) for t, p in tps])
+        return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
+
+    async def committed_offsets_of(
+        self, tps: Iterable[TopicPartitionKey]
+    ) -> dict[TopicPartitionKey, int]:
+        """The group's committed offsets; where there is none, the log's first offset."""
+        consumer, admin = await self._clients()
+        wanted = [TopicPartition(t, p) for t, p in tps]
+        committed = await admin.list_consumer_group_offsets(self._group_id, partitions=wanted)
+        found = {
+            (tp.topic, tp.partition): meta.offset
             for tp, meta in committed.items()
             if meta is not None and meta.offset >= 0
         }
+        missing = [tp for tp in wanted if (tp.topic, tp.partition) not in found]
+        if missing:
+            starts = await consumer.beginning_offsets(missing)
+            found.update({(tp.topic, tp.partition): offset for tp, offset in starts.items()})
+        return found
 
     async def close(self) -> None:
         if self._consumer is not None:

@@ -30,6 +30,14 @@ class ScriptedOffsets:
     async def committed_offsets(self, partitions: Iterable[int]) -> Mapping[int, int]:
         return {p: self.committed[p] for p in partitions if p in self.committed}
 
+    async def end_offsets_of(self, tps: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        return {(t, p): self.end.get(p, 0) for t, p in tps}
+
+    async def committed_offsets_of(
+        self, tps: Iterable[tuple[str, int]]
+    ) -> dict[tuple[str, int], int]:
+        return {(t, p): self.committed.get(p, 0) for t, p in tps}
+
     async def close(self) -> None:
         return None
 
