@@ -236,6 +236,16 @@ async def decide_send(
         await dead_letter(gate, message, "decide_sends", exc)
         return
     state = read_suppressions(gate, message.key)
+    for offset, raw in gate.fence.pending_for(message.partition, message.key):
+        # Clicks the keeper has not applied yet, read ahead by the fence: same fold, in memory.
+        try:
+            click = gate.codec.decode(raw, UnsubscribeClick)
+        except (CodecError, InvalidRecordError):
+            continue  # the keeper dead-letters it when it gets there
+        if click.recipient_key != recipient_key:
+            continue
+        source = f"{gate.fence.state_topic}/{message.partition}/{offset}"
+        state, _ = apply_click(state, click, source=source, now=gate.clock.now())
     view = RecipientView(suppressions=state.entries if state else (), state_current=state_current)
     decision = decide(
         request,

@@ -10,25 +10,29 @@ produced afterwards is denied. The fence keeps it without trusting any clock:
    each was produced before this moment.
 2. It asks the broker for the end offset of the co-partitioned clicks partition (ListOffsets).
    A click acknowledged before any of those sends was produced sits below that offset.
-3. It waits until the suppression keeper has applied every click below the end offset, then
-   decides the batch.
+3. Every click below that offset that the keeper has not applied yet is read by the gate itself,
+   straight from the broker, and laid over the table for this batch's decisions (`pending_for`).
 
-One ListOffsets round trip per batch and partition set, whatever the batch size. The keeper's
-progress is counted contiguously (`streams.progress`): a click skipped by the framework holds the
-fence back until it has been read again. After a restart or a partition takeover the keeper
-resumes at the consumer group's committed offset, and everything below it is already in the table
-(restored from its changelog), so the committed offset is the floor.
+The gate never waits for the keeper: waiting on another agent of the same worker can deadlock
+inside faust (its delivery loop is shared) and stalls whenever faust skips records (see
+`streams.faust_fixes`). Reading ahead costs one ListOffsets round trip per batch, plus one fetch
+of the keeper's lag when there is any; what was read is kept until the keeper's (contiguous,
+`streams.progress`) count passes it. After a restart or a partition takeover the keeper resumes at
+the consumer group's committed offset, and everything below it is already in the table (restored
+from its changelog), so the committed offset is the floor. If the broker cannot be read, the
+batch fails closed (`FenceTimeoutError`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from streams.progress import PartitionProgress, TopicPartitionKey
 
@@ -41,7 +45,7 @@ __all__ = [
 
 
 class FenceTimeoutError(Exception):
-    """The keeper did not catch up with the fence in time; the gate fails closed."""
+    """The state could not be confirmed current in time; the gate fails closed."""
 
 
 class OffsetSource(Protocol):
@@ -58,6 +62,10 @@ class OffsetSource(Protocol):
     async def committed_offsets_of(
         self, tps: Iterable[TopicPartitionKey]
     ) -> Mapping[TopicPartitionKey, int]: ...
+
+    def read_range(
+        self, partition: int, start: int, end: int
+    ) -> AsyncIterator[tuple[int, bytes, bytes]]: ...
 
     async def close(self) -> None: ...
 
@@ -77,6 +85,8 @@ class StateFence:
         self._progress = progress
         self._timeout_s = timeout_s
         self.state_topic = state_topic
+        self._pending: dict[int, dict[bytes, list[tuple[int, bytes]]]] = {}
+        self._read_until: dict[int, int] = {}
 
     def applied_below(self, partition: int) -> int:
         """Every state record below this offset has been applied (contiguously)."""
@@ -85,32 +95,52 @@ class StateFence:
     async def wait(self, partitions: Iterable[int]) -> dict[int, int]:
         """Return, per partition, the end offset the state is now current up to."""
         wanted = sorted(set(partitions))
-        fence = dict(await self._offsets.end_offsets(wanted))
-        behind = [p for p in wanted if self.applied_below(p) < fence.get(p, 0)]
-        if behind:
-            now = time.monotonic()
-            for partition, committed in (await self._offsets.committed_offsets(behind)).items():
-                self._progress.raise_floor((self.state_topic, partition), committed, now)
         try:
-            await asyncio.wait_for(self._catch_up(fence), timeout=self._timeout_s)
-        except TimeoutError:
-            lagging = {
-                p: (self.applied_below(p), fence.get(p, 0))
-                for p in wanted
-                if self.applied_below(p) < fence.get(p, 0)
-            }
+            return await asyncio.wait_for(self._read_ahead(wanted), timeout=self._timeout_s)
+        except (TimeoutError, KafkaError) as exc:
             raise FenceTimeoutError(
-                f"{self.state_topic} not applied up to the fence after {self._timeout_s}s: "
-                f"{lagging} (partition: (applied below, fence))"
+                f"{self.state_topic} could not be read up to the fence within "
+                f"{self._timeout_s}s ({type(exc).__name__})"
             ) from None
-        return fence
+
+    def pending_for(self, partition: int, key: bytes) -> list[tuple[int, bytes]]:
+        """State records for `key` read ahead of the keeper: (offset, value), in log order."""
+        below = self.applied_below(partition)
+        return [item for item in self._pending.get(partition, {}).get(key, ()) if item[0] >= below]
 
     async def close(self) -> None:
         await self._offsets.close()
 
-    async def _catch_up(self, fence: Mapping[int, int]) -> None:
-        while any(self.applied_below(p) < end for p, end in fence.items()):
-            await self._progress.changed()
+    async def _read_ahead(self, wanted: list[int]) -> dict[int, int]:
+        fence = dict(await self._offsets.end_offsets(wanted))
+        behind = [p for p in wanted if self.applied_below(p) < fence.get(p, 0)]
+        unknown = [p for p in behind if self._progress.next_offset((self.state_topic, p)) is None]
+        if unknown:
+            now = time.monotonic()
+            for partition, committed in (await self._offsets.committed_offsets(unknown)).items():
+                self._progress.raise_floor((self.state_topic, partition), committed, now)
+        for partition in wanted:
+            self._forget_applied(partition)
+            start = max(self.applied_below(partition), self._read_until.get(partition, 0))
+            end = fence.get(partition, 0)
+            if start >= end:
+                continue
+            by_key = self._pending.setdefault(partition, {})
+            async for offset, key, value in self._offsets.read_range(partition, start, end):
+                by_key.setdefault(key, []).append((offset, value))
+            self._read_until[partition] = end
+        return fence
+
+    def _forget_applied(self, partition: int) -> None:
+        """Drop what the keeper has applied since it was read ahead."""
+        below = self.applied_below(partition)
+        by_key = self._pending.get(partition, {})
+        for key in list(by_key):
+            kept = [item for item in by_key[key] if item[0] >= below]
+            if kept:
+                by_key[key] = kept
+            else:
+                del by_key[key]
 
 
 class BrokerOffsets:
@@ -126,7 +156,9 @@ class BrokerOffsets:
         self._group_id = group_id
         self._consumer: AIOKafkaConsumer | None = None
         self._admin: AIOKafkaAdminClient | None = None
+        self._reader: AIOKafkaConsumer | None = None
         self._lock = asyncio.Lock()
+        self._read_lock = asyncio.Lock()
 
     async def _clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaAdminClient]:
         async with self._lock:
@@ -173,9 +205,39 @@ class BrokerOffsets:
             found.update({(tp.topic, tp.partition): offset for tp, offset in starts.items()})
         return found
 
+    async def read_range(
+        self, partition: int, start: int, end: int
+    ) -> AsyncIterator[tuple[int, bytes, bytes]]:
+        """Records [start, end) of one partition of the state topic: (offset, key, value)."""
+        async with self._read_lock:
+            if self._reader is None:
+                reader = AIOKafkaConsumer(
+                    bootstrap_servers=self._bootstrap,
+                    enable_auto_commit=False,
+                    auto_offset_reset="earliest",
+                )
+                await reader.start()
+                self._reader = reader
+            tp = TopicPartition(self._topic, partition)
+            if tp not in self._reader.assignment():
+                self._reader.assign([*self._reader.assignment(), tp])
+            self._reader.seek(tp, start)
+            position = start
+            while position < end:
+                batch = await self._reader.getmany(tp, timeout_ms=500, max_records=5000)
+                for record in batch.get(tp, ()):
+                    if record.offset >= end:
+                        return
+                    position = record.offset + 1
+                    yield record.offset, record.key or b"", record.value or b""
+                if not batch and await self._reader.position(tp) >= end:
+                    return
+
     async def close(self) -> None:
         if self._consumer is not None:
             await self._consumer.stop()
         if self._admin is not None:
             await self._admin.close()
-        self._consumer = self._admin = None
+        if self._reader is not None:
+            await self._reader.stop()
+        self._consumer = self._admin = self._reader = None

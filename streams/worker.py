@@ -25,4 +25,7 @@ def run_worker(
     register_agents(gate)
     logging.getLogger("streams").setLevel(loglevel.upper())
     worker = faust.Worker(gate.app, loglevel=loglevel, quiet=True)
+    # faust's terminal spinner sets the root logger to DEBUG so it can spin on log records;
+    # aiokafka then builds a debug record (with record bytes, i.e. addresses) for every send.
+    worker.spinner = None
     worker.execute_from_commandline()

@@ -37,7 +37,7 @@ def run(
         None, "--until-idle", help="Stop after this many seconds without a new record."
     ),
 ) -> None:
-    """Copy send-decisions and suppression-changes into the ledger, idempotently.
+    """Copy decisions, suppression changes, bounce changes and feedback reports into the ledger.
 
     Rows are unique by Kafka topic, partition and offset and written in one transaction with the
     ledger's own read positions, so a restart or a replay writes nothing twice.

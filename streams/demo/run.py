@@ -66,22 +66,19 @@ from streams.demo.worker_process import WorkerProcess, display_path, start_worke
 from streams.errors import SendgateError, ServiceUnavailableError
 from streams.ledger import (
     ConsumerOffset,
-    SendDecisionRow,
     SinkProgress,
-    SuppressionChangeRow,
     ledger_consumer_group,
     ledger_counts,
     make_engine,
     run_ledger_sink,
     upgrade,
 )
+from streams.ledger.catalogue import LEDGER_TOPICS
 from streams.policy import load_policy
 from streams.producer import SendgateProducer
 from streams.recipient import RecipientKeyer
 from streams.settings import Settings, ensure_recipient_key_secret
 from streams.topics import (
-    SEND_DECISIONS,
-    SUPPRESSION_CHANGES,
     TOPICS,
     TopicSpec,
 )
@@ -259,16 +256,14 @@ async def _fill_ledger(settings: Settings, expected_rows: int, console: Console)
 def _run_counts(engine: Engine, settings: Settings) -> dict[str, int]:
     """Ledger rows that came from this run's topics (the ledger may hold earlier runs)."""
     queries = {
-        SendDecisionRow.__tablename__: select(func.count()).where(
-            SendDecisionRow.kafka_topic == SEND_DECISIONS.full_name(settings)
-        ),
-        SuppressionChangeRow.__tablename__: select(func.count()).where(
-            SuppressionChangeRow.kafka_topic == SUPPRESSION_CHANGES.full_name(settings)
-        ),
-        ConsumerOffset.__tablename__: select(func.count()).where(
-            ConsumerOffset.consumer_group == ledger_consumer_group(settings)
-        ),
+        entry.model.__tablename__: select(func.count()).where(
+            entry.model.kafka_topic == entry.topic.full_name(settings)
+        )
+        for entry in LEDGER_TOPICS
     }
+    queries[ConsumerOffset.__tablename__] = select(func.count()).where(
+        ConsumerOffset.consumer_group == ledger_consumer_group(settings)
+    )
     with engine.connect() as connection:
         return {name: connection.execute(query).scalar_one() for name, query in queries.items()}
 

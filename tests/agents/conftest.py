@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ class ScriptedOffsets:
     def __init__(self) -> None:
         self.end: dict[int, int] = {}
         self.committed: dict[int, int] = {}
+        self.records: dict[int, list[tuple[int, bytes, bytes]]] = {}
 
     async def end_offsets(self, partitions: Iterable[int]) -> Mapping[int, int]:
         return {p: self.end.get(p, 0) for p in partitions}
@@ -37,6 +38,18 @@ class ScriptedOffsets:
         self, tps: Iterable[tuple[str, int]]
     ) -> dict[tuple[str, int], int]:
         return {(t, p): self.committed.get(p, 0) for t, p in tps}
+
+    async def read_range(
+        self, partition: int, start: int, end: int
+    ) -> AsyncIterator[tuple[int, bytes, bytes]]:
+        """The scripted records; a range the script does not hold is a broker that cannot
+        serve it (the real reader would run into the fence's timeout)."""
+        held = {offset for offset, _, _ in self.records.get(partition, [])}
+        if not set(range(start, end)) <= held:
+            raise TimeoutError
+        for record in self.records.get(partition, []):
+            if start <= record[0] < end:
+                yield record
 
     async def close(self) -> None:
         return None

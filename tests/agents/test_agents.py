@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 from streams.app import Gate
@@ -75,21 +74,34 @@ async def test_send_after_click_is_denied_and_the_change_is_audited(
     assert emitter.on(gate.decisions_topic)[0].key == key
 
 
-async def test_gate_waits_for_a_click_the_broker_has_but_the_keeper_has_not_applied(
+async def test_gate_reads_ahead_a_click_the_keeper_has_not_applied(
     gate: Gate, emitter: CollectingEmitter, offsets: ScriptedOffsets
 ) -> None:
-    """The send arrives first; the broker already holds the click: the gate waits, then denies."""
+    """The send comes first; the broker already holds the click: the gate reads it and denies."""
     key = gate.keyer.key("ana@example.com").encode()
-    offsets.end[0] = 1  # the click at offset 0 is acknowledged ...
+    offsets.end[0] = 1  # the click at offset 0 is acknowledged, the keeper has not seen it
+    offsets.records[0] = [(0, key, gate.codec.encode(click(gate)))]
     async with gate.agents["decide_sends"].test_context() as gate_agent:
         await gate_agent.put(gate.codec.encode(request()), key=key, partition=0, wait=False)
-        await asyncio.sleep(0.3)
-        assert decisions(gate, emitter) == []  # ... so the gate holds the send back
-        async with gate.agents["keep_suppressions"].test_context() as keeper:
-            await keeper.put(gate.codec.encode(click(gate)), key=key, partition=0, wait=False)
-            await emitted_until(emitter, lambda got: len(decisions(gate, emitter)) == 1)
+        await emitted_until(emitter, lambda got: len(decisions(gate, emitter)) == 1)
     [decision] = decisions(gate, emitter)
     assert [f.rule for f in decision.failures] == ["list-unsubscribed"]
+    assert decision.suppressions_seen[0].source == "agenttest-unsubscribe-clicks/0/0"
+    assert emitter.on(gate.suppression_changes_topic) == []  # the keeper still owns the table
+
+
+async def test_a_click_for_someone_else_read_ahead_changes_nothing(
+    gate: Gate, emitter: CollectingEmitter, offsets: ScriptedOffsets
+) -> None:
+    """Read-ahead clicks apply only to their own recipient."""
+    other = click(gate, "other@example.com")
+    offsets.end[0] = 1
+    offsets.records[0] = [(0, other.recipient_key.encode(), gate.codec.encode(other))]
+    key = gate.keyer.key("ana@example.com").encode()
+    async with gate.agents["decide_sends"].test_context() as gate_agent:
+        await gate_agent.put(gate.codec.encode(request()), key=key, partition=0, wait=False)
+        await emitted_until(emitter, lambda got: len(decisions(gate, emitter)) == 1)
+    assert decisions(gate, emitter)[0].verdict == "allow"
 
 
 async def test_committed_offset_is_the_floor_after_a_restart(
@@ -108,11 +120,11 @@ async def test_committed_offset_is_the_floor_after_a_restart(
     assert decision.verdict == "allow"
 
 
-async def test_gate_fails_closed_when_the_keeper_never_catches_up(
+async def test_gate_fails_closed_when_the_clicks_cannot_be_read(
     gate: Gate, emitter: CollectingEmitter, offsets: ScriptedOffsets
 ) -> None:
     """If the state cannot be confirmed current within the timeout, the send is denied."""
-    offsets.end[0] = 3
+    offsets.end[0] = 3  # three clicks the broker cannot serve
     key = gate.keyer.key("ana@example.com").encode()
     async with gate.agents["decide_sends"].test_context() as gate_agent:
         await gate_agent.put(gate.codec.encode(request()), key=key, partition=0, wait=False)
