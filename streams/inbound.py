@@ -11,10 +11,10 @@ Pure: the `parse_inbound_mail` agent parses the raw bytes (`streams.parsing`), c
 - A feedback report (ARF or an ISP's own format) becomes one feedback report record, about the
   original recipient the report names (or the VERP token's).
 - An auto-reply (vacation, out-of-office, challenge) is nothing: never a bounce.
-- A reply asking to unsubscribe becomes an unsubscribe request: from the list when the original
-  message can be recovered with its list, else from the account, else platform-wide (a person
-  who writes "unsubscribe" wants no more mail; over-honouring is the safe side of the law). The
-  person is the VERP token's recipient, else the reply's From address.
+- A reply asking to unsubscribe becomes an unsubscribe request: from the list when the reply
+  quotes our `X-Sendgate-Account` and `X-Sendgate-List-Id` headers, else from the account, else
+  platform-wide (a person who writes "unsubscribe" wants no more mail; over-honouring is the safe
+  side of the law). The person is the VERP token's recipient, else the reply's From address.
 - Whatever could not be read (unparseable, empty, too deeply nested, or a readable message that
   is none of the above) is returned as a rejection, which the agent dead-letters with the reason.
 Diagnostic texts keep the remote MTA's words but not the addresses in them.
@@ -41,7 +41,7 @@ from streams.records import (
 
 __all__ = ["InboundOutcome", "events_for", "scrub_addresses"]
 
-_ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:]{1,64}@[A-Za-z0-9.\-\[\]]{1,255}")
+_ADDRESS = re.compile(r"<?[^\s<>()\[\]\"',;:]{1,64}@[A-Za-z0-9.\-]{1,255}>?")
 _ACTIONS: dict[str, DeliveryKind] = {
     "failed": "bounced",
     "delayed": "deferred",
@@ -140,6 +140,7 @@ def _events_for(
             reporter=feedback.reporting_isp,
             account_id=original.account_id,
             request_id=original.request_id,
+            list_id=original.list_id if original.account_id else None,
             original_message_id=original.message_id,
             arrival_date=feedback.arrival_date,
             received_at=mail.received_at,
@@ -157,12 +158,15 @@ def _events_for(
             if sender is None:
                 return InboundOutcome(rejection="an unsubscribe reply with no sender address")
             key = recipient_key(sender)
-        scope: SuppressionScope = "account" if original.account_id else "platform"
+        scope: SuppressionScope = "platform"
+        if original.account_id:
+            scope = "list" if original.list_id else "account"
         click = UnsubscribeClick(
             click_id=f"reply:{source}",
             recipient_key=key,
             scope=scope,
             account_id=original.account_id if scope != "platform" else None,
+            list_id=original.list_id if scope == "list" else None,
             method="reply",
             reason="unsubscribe",
             clicked_at=mail.received_at,

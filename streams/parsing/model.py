@@ -102,6 +102,7 @@ class OriginalMessage(_Frozen):
         default=None, description="X-Sendgate-Request-Id of the original message."
     )
     account_id: str | None = Field(default=None, description="X-Sendgate-Account of the original.")
+    list_id: str | None = Field(default=None, description="X-Sendgate-List-Id of the original.")
     verp_token: str | None = Field(
         default=None,
         description="The part after `b-` in the envelope recipient's local part; unverified.",

@@ -2,10 +2,11 @@
 
 Bounces and feedback reports usually carry the original message (message/rfc822, RFC 3464
 section 2 / RFC 5965 section 2 item c) or its header (text/rfc822-headers, RFC 6522 section 4);
-free-form bounces paste it below a marker line. Our sent mail carries `X-Sendgate-Request-Id`
-and `X-Sendgate-Account`, so whichever of these copies survives names the send request and the
-account. The VERP token comes from the envelope recipient of the bounce (`b-<token>@<domain>`);
-it is passed through unverified, another module checks its signature.
+free-form bounces paste it below a marker line. Our sent mail carries `X-Sendgate-Request-Id`,
+`X-Sendgate-Account` and (for list mail) `X-Sendgate-List-Id`, so whichever of these copies
+survives names the send request, the account and the list. The VERP token comes from the
+envelope recipient of the bounce (`b-<token>@<domain>`); it is passed through unverified, another
+module checks its signature.
 """
 
 from __future__ import annotations
@@ -16,16 +17,24 @@ from typing import Final
 from streams.parsing.mime import header, headers_of_text, text_of
 from streams.parsing.model import OriginalMessage
 
-__all__ = ["ACCOUNT_HEADER", "REQUEST_ID_HEADER", "recover_original", "verp_token"]
+__all__ = [
+    "ACCOUNT_HEADER",
+    "LIST_ID_HEADER",
+    "REQUEST_ID_HEADER",
+    "recover_original",
+    "verp_token",
+]
 
 REQUEST_ID_HEADER: Final = "X-Sendgate-Request-Id"
 ACCOUNT_HEADER: Final = "X-Sendgate-Account"
+LIST_ID_HEADER: Final = "X-Sendgate-List-Id"
 _VERP_PREFIX = "b-"
 _MAX_ID_CHARS = 200
 _WANTED = {
     "message-id": "message_id",
     REQUEST_ID_HEADER.lower(): "request_id",
     ACCOUNT_HEADER.lower(): "account_id",
+    LIST_ID_HEADER.lower(): "list_id",
 }
 
 

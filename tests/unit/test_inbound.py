@@ -1,0 +1,134 @@
+"""From a parsed message to events: which events, about whom, at which scope."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from streams.inbound import events_for, scrub_addresses
+from streams.parsing.model import (
+    FeedbackDetails,
+    OriginalMessage,
+    ParsedMessage,
+    RecipientOutcome,
+    ReplyDetails,
+)
+from streams.records import InboundMail
+
+AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+MAIL = InboundMail(
+    intake_id="in-1",
+    received_at=AT,
+    mail_from="",
+    rcpt_to=("b-token@bounces.example.net",),
+    raw=b"From: reader@example.com\r\nSubject: Re: offers\r\n\r\nunsubscribe\r\n",
+)
+
+
+def key_of(address: str) -> str:
+    return (address.encode().hex() * 4)[:64].ljust(64, "0")
+
+
+def run(parsed: ParsedMessage, token_key: str | None = None):
+    return events_for(
+        parsed,
+        MAIL,
+        source="inbound-mail/0/5",
+        recipient_key=key_of,
+        verp_recipient_key=lambda token: token_key,
+    )
+
+
+@pytest.mark.parametrize(
+    ("account", "list_id", "expected_scope"),
+    [
+        # The issue: a reply asking to unsubscribe "becomes an unsubscribe click for that list".
+        ("acme", "news", ("list", "acme", "news")),
+        # Without the list, the whole account (over-honouring is the safe side of the law).
+        ("acme", None, ("account", "acme", None)),
+        # Without the account, everything on the platform.
+        (None, None, ("platform", None, None)),
+    ],
+)
+def test_unsubscribe_reply_scope(account, list_id, expected_scope) -> None:
+    """The narrowest scope the quoted headers of our original message name."""
+    parsed = ParsedMessage(
+        kind="other",
+        reason="reply",
+        reply=ReplyDetails(unsubscribe_requested=True, language="en", phrase="unsubscribe"),
+        original=OriginalMessage(account_id=account, list_id=list_id),
+    )
+    [click] = run(parsed).unsubscribes
+    assert (click.scope, click.account_id, click.list_id) == expected_scope
+    assert click.recipient_key == key_of("reader@example.com")  # the reply's From address
+    assert (click.method, click.reason) == ("reply", "unsubscribe")
+
+
+def test_a_reply_that_does_not_ask_is_ignored() -> None:
+    parsed = ParsedMessage(
+        kind="other", reason="reply", reply=ReplyDetails(unsubscribe_requested=False)
+    )
+    outcome = run(parsed)
+    assert (outcome.unsubscribes, outcome.ignored, outcome.rejection) == ((), "reply", None)
+
+
+def test_dsn_with_a_verified_token_keys_by_the_token() -> None:
+    """A forwarded mailbox reports the forwarding target; the token names whom we mailed."""
+    parsed = ParsedMessage(
+        kind="dsn",
+        recipients=(
+            RecipientOutcome(
+                address="forwarded@example.org",
+                action="failed",
+                status="5.1.1",
+                bounce_class="hard",
+                diagnostic="550 5.1.1 <forwarded@example.org>: user unknown",
+            ),
+        ),
+        original=OriginalMessage(verp_token="tok", account_id="acme"),
+    )
+    outcome = run(parsed, token_key="a" * 64)
+    [event] = outcome.delivery_events
+    assert event.recipient_key == "a" * 64
+    assert (event.kind, event.bounce_class, event.status) == ("bounced", "hard", "5.1.1")
+    assert event.diagnostic == "550 5.1.1 <address>: user unknown"
+    assert outcome.forged_verp is False
+
+
+def test_a_token_that_does_not_verify_is_counted_and_the_address_is_used() -> None:
+    parsed = ParsedMessage(
+        kind="dsn",
+        recipients=(RecipientOutcome(address="x@example.org", action="delayed"),),
+        original=OriginalMessage(verp_token="forged"),
+    )
+    outcome = run(parsed, token_key=None)
+    assert outcome.forged_verp is True
+    assert outcome.delivery_events[0].recipient_key == key_of("x@example.org")
+    assert outcome.delivery_events[0].kind == "deferred"  # RFC 3464 action "delayed"
+
+
+def test_arf_report_carries_account_and_list() -> None:
+    parsed = ParsedMessage(
+        kind="arf",
+        feedback=FeedbackDetails(
+            feedback_type="opt-out", format="rfc5965", original_rcpt_to="r@example.net"
+        ),
+        original=OriginalMessage(account_id="acme", list_id="news"),
+    )
+    [report] = run(parsed).feedback_reports
+    assert (report.feedback_type, report.account_id, report.list_id) == ("opt_out", "acme", "news")
+    assert report.recipient_key == key_of("r@example.net")
+
+
+def test_unusable_mail_is_a_rejection() -> None:
+    """Whatever could not be read goes to dead-letters with the reason."""
+    assert run(ParsedMessage(kind="other", reason="unparseable")).rejection is not None
+    assert run(ParsedMessage(kind="dsn")).rejection is not None
+    assert run(ParsedMessage(kind="autoreply")).ignored == "auto-reply"
+
+
+def test_scrub_addresses_keeps_the_words() -> None:
+    assert scrub_addresses("550 <a.b+c@example.com> rejected") == "550 <address> rejected"
+    assert scrub_addresses("user x@example.org unknown") == "user <address> unknown"
+    assert scrub_addresses(None) is None
