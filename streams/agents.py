@@ -267,11 +267,20 @@ def register_agents(gate: Gate) -> None:
     def done(message: Any) -> None:
         gate.progress.record((message.topic, message.partition), message.offset, monotonic())
 
-    @app.agent(gate.unsubscribe_clicks, name="keep_suppressions", concurrency=1)
-    async def keep_suppressions(stream: Any) -> None:
-        async for event in stream.events():
-            await keep_suppression(gate, event.message)
-            done(event.message)
+    def each_record(channel: Any, name: str, handle: Any) -> Any:
+        """An agent that hands every record of `channel` to `handle`, in log order."""
+
+        async def agent(stream: Any) -> None:
+            async for event in stream.events():
+                await handle(gate, event.message)
+                done(event.message)
+
+        return app.agent(channel, name=name, concurrency=1)(agent)
+
+    keep_suppressions = each_record(gate.unsubscribe_clicks, "keep_suppressions", keep_suppression)
+    keep_bounce_history = each_record(gate.delivery_events, "keep_bounce_history", keep_bounce)
+    act_on_feedback_reports = each_record(gate.feedback_reports, "act_on_feedback", act_on_feedback)
+    parse_inbound_mail = each_record(gate.inbound_mail, "parse_inbound_mail", parse_inbound)
 
     @app.agent(gate.send_requests, name="decide_sends", concurrency=1)
     async def decide_sends(stream: Any) -> None:
@@ -290,24 +299,6 @@ def register_agents(gate: Gate) -> None:
                 offsets = {gate.fence.state_topic: fence.get(message.partition, 0)}
                 await decide_send(gate, message, offsets, state_current=state_current)
                 done(message)
-
-    @app.agent(gate.delivery_events, name="keep_bounce_history", concurrency=1)
-    async def keep_bounce_history(stream: Any) -> None:
-        async for event in stream.events():
-            await keep_bounce(gate, event.message)
-            done(event.message)
-
-    @app.agent(gate.feedback_reports, name="act_on_feedback", concurrency=1)
-    async def act_on_feedback_reports(stream: Any) -> None:
-        async for event in stream.events():
-            await act_on_feedback(gate, event.message)
-            done(event.message)
-
-    @app.agent(gate.inbound_mail, name="parse_inbound_mail", concurrency=1)
-    async def parse_inbound_mail(stream: Any) -> None:
-        async for event in stream.events():
-            await parse_inbound(gate, event.message)
-            done(event.message)
 
     input_topics = {
         gate.send_requests.get_topic_name(),
