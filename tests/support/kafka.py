@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -122,13 +121,3 @@ async def new_producer(settings: Settings) -> AIOKafkaProducer:
     )
     await producer.start()
     return producer
-
-
-async def gather_bounded(coros: list, limit: int) -> list:
-    semaphore = asyncio.Semaphore(limit)
-
-    async def one(coro):
-        async with semaphore:
-            return await coro
-
-    return await asyncio.gather(*(one(c) for c in coros))
