@@ -215,6 +215,9 @@ class BrokerOffsets:
                     bootstrap_servers=self._bootstrap,
                     enable_auto_commit=False,
                     auto_offset_reset="earliest",
+                    # The reader idles at the end of its partitions between reads; a long-poll
+                    # fetch still outstanding there would delay the next read by its whole wait.
+                    fetch_max_wait_ms=10,
                 )
                 await reader.start()
                 self._reader = reader
