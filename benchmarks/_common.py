@@ -163,26 +163,12 @@ async def delete_run_topics(settings: Settings) -> list[str]:
 # --- worker processes -----------------------------------------------------------------------------
 
 FAUST_STARTUP_FIX = """\
-# Benchmark-only patch of mode/faust (see benchmarks/README.md, "faust start-up loses records").
-# FlowControlEvent.resume() empties every stream buffer. faust calls it again at the end of
-# recovery, after it has resumed the stream partitions and the fetcher has already delivered
-# records into those buffers; they are dropped, the fetch position is past them, and nothing
-# processes them until the worker restarts (its commits stop below the hole). Clearing only when
-# flow was suspended (after a revoke, which also clears explicitly) keeps the intended clean-up
-# and loses nothing; what faust re-delivers after its seek to the committed offsets shows up as
-# duplicates, which at-least-once allows.
-import mode.utils.queues as _mode_queues
+# faust drops records it buffered at the end of table recovery; streams.faust_fixes explains and
+# mends it. The gate applies it itself (streams.app); this prelude gives the forwarding worker the
+# same footing, so (b) and (c) are compared on equal terms.
+from streams.faust_fixes import apply_faust_fixes
 
-
-def _resume_clearing_only_after_suspend(self):
-    suspended = self._suspend.is_set()
-    self._suspend.clear()
-    self._resume.set()
-    if suspended:
-        self.clear()
-
-
-_mode_queues.FlowControlEvent.resume = _resume_clearing_only_after_suspend
+apply_faust_fixes()
 """
 
 

@@ -28,15 +28,11 @@ Phases (each bounded in time; every topic lives under a fresh prefix and is dele
 5. Profile (unless --skip-profile): the gate worker under cProfile over a further slice of send
    requests, summarised by whose code the time is spent in.
 
-faust start-up patch. faust-streaming 0.15.3 with mode-streaming 0.7.1 loses records when a worker
-starts (or rebalances) while its input partitions hold records: at the end of table recovery it
-resumes the partitions, the fetcher delivers into the stream buffers, then
-`app.flow_control.resume()` empties those buffers; the fetch position is already past the lost
-records, so nothing processes them until the worker restarts. Every phase here starts a worker on
-a backlog, so by default each worker process (the gate's and the forwarding one alike) runs with a
-small patch (`_common.FAUST_STARTUP_FIX`) that clears the buffers only when flow was suspended.
-`--no-faust-startup-fix` runs faust as shipped, to show the loss: the gate then never decides some
-requests and the phase fails on its time limit.
+faust start-up fix. faust-streaming 0.15.3 with mode-streaming 0.7.1 loses records when a worker
+starts (or rebalances) while its input partitions hold records (see streams/faust_fixes.py). The
+gate applies the fix itself; the forwarding worker (b) gets it through a prelude
+(`_common.FAUST_STARTUP_FIX`) so both run on equal terms. `--no-faust-startup-fix` leaves it out
+of (b) only.
 """
 
 from __future__ import annotations
