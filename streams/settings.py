@@ -6,7 +6,9 @@ never printed.
 
 from __future__ import annotations
 
+import os
 import secrets
+import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -15,7 +17,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.errors import SendgateError
 
-__all__ = ["PROJECT_ROOT", "Settings", "ensure_recipient_key_secret", "get_settings"]
+__all__ = [
+    "PROJECT_ROOT",
+    "Settings",
+    "create_secret_file",
+    "ensure_recipient_key_secret",
+    "get_settings",
+]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,13 +92,32 @@ class Settings(BaseSettings):
             ) from None
 
 
+def create_secret_file(path: Path, content: str) -> bool:
+    """Create `path` (mode 0600) holding `content`, unless it exists; True if this call made it.
+
+    Atomic: the content is written to a private temporary file first and then hard-linked into
+    place, so several workers starting at once on one data folder never read a half-written file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        return False
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(content)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        os.unlink(temporary)
+
+
 def ensure_recipient_key_secret(settings: Settings) -> None:
     """Make a random secret in the ignored data folder when none is configured (demo only)."""
-    if settings.recipient_key_secret is not None or settings.recipient_key_secret_file.exists():
-        return
-    settings.recipient_key_secret_file.parent.mkdir(parents=True, exist_ok=True)
-    settings.recipient_key_secret_file.write_text(secrets.token_urlsafe(32) + "\n")
-    settings.recipient_key_secret_file.chmod(0o600)
+    if settings.recipient_key_secret is None:
+        create_secret_file(settings.recipient_key_secret_file, secrets.token_urlsafe(32) + "\n")
 
 
 @cache

@@ -8,13 +8,12 @@ the old one once its mail can no longer bounce. When the file does not exist, a 
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 from pathlib import Path
 
 from streams.errors import InputFileError, SendgateError
-from streams.settings import Settings
+from streams.settings import Settings, create_secret_file
 from streams.verp import VerpSigner
 
 __all__ = ["ensure_verp_key_file", "read_verp_keys", "verp_signer"]
@@ -26,14 +25,7 @@ _NEW_KEY_ID = 1
 
 def ensure_verp_key_file(path: Path) -> bool:
     """Create `path` with one random key unless it exists; True if it was created."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return False
-    with os.fdopen(descriptor, "w", encoding="ascii") as file:
-        file.write(f"{_NEW_KEY_ID}:{secrets.token_bytes(32).hex()}\n")
-    return True
+    return create_secret_file(path, f"{_NEW_KEY_ID}:{secrets.token_bytes(32).hex()}\n")
 
 
 def read_verp_keys(path: Path) -> tuple[dict[int, bytes], int]:

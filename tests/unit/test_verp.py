@@ -262,3 +262,29 @@ def test_key_file_without_keys_is_refused(tmp_path: Path) -> None:
     path.write_text("# nothing yet\n")
     with pytest.raises(SendgateError, match="holds no key"):
         read_verp_keys(path)
+
+
+def _make_and_read(path: str) -> tuple[bool, dict[int, bytes]]:
+    from streams.verp_keys import ensure_verp_key_file, read_verp_keys
+
+    created = ensure_verp_key_file(Path(path))
+    keys, _ = read_verp_keys(Path(path))
+    return created, keys
+
+
+def test_workers_starting_together_all_read_the_one_key(tmp_path: Path) -> None:
+    """Several processes making the key file at once: one makes it, every one reads a whole key.
+
+    (Two gate workers on one data folder once started this way, and one read an empty file.)
+    """
+    import concurrent.futures
+    import multiprocessing
+
+    for attempt in range(5):
+        path = str(tmp_path / f"verp-keys-{attempt}")
+        context = multiprocessing.get_context("fork")
+        with concurrent.futures.ProcessPoolExecutor(8, mp_context=context) as pool:
+            results = list(pool.map(_make_and_read, [path] * 8))
+        assert sum(created for created, _ in results) == 1
+        assert len({tuple(sorted(keys.items())) for _, keys in results}) == 1
+        assert (Path(path).stat().st_mode & 0o777) == 0o600
