@@ -49,7 +49,6 @@ from streams.settings import PROJECT_ROOT, Settings
 from streams.topics import TOPICS, TopicSpec
 
 __all__ = [
-    "FAUST_STARTUP_FIX",
     "BenchError",
     "CpuMeter",
     "OffsetWatcher",
@@ -162,15 +161,6 @@ async def delete_run_topics(settings: Settings) -> list[str]:
 
 # --- worker processes -----------------------------------------------------------------------------
 
-FAUST_STARTUP_FIX = """\
-# faust drops records it buffered at the end of table recovery; streams.faust_fixes explains and
-# mends it. The gate applies it itself (streams.app); this prelude gives the forwarding worker the
-# same footing, so (b) and (c) are compared on equal terms.
-from streams.faust_fixes import apply_faust_fixes
-
-apply_faust_fixes()
-"""
-
 
 class WorkerProcess:
     """A Python subprocess (a faust worker) with its output in a log file.
@@ -185,12 +175,9 @@ class WorkerProcess:
     """Python files every worker runs before it starts (`--worker-patch`): try a change to the
     gate or to faust without editing `streams/`."""
 
-    def __init__(
-        self, name: str, code: str, env: dict[str, str], log_path: Path, *, fix_faust: bool
-    ) -> None:
+    def __init__(self, name: str, code: str, env: dict[str, str], log_path: Path) -> None:
         self.name = name
-        prelude = [FAUST_STARTUP_FIX] if fix_faust else []
-        prelude += [
+        prelude = [
             f"exec(compile(open({str(path)!r}).read(), {str(path)!r}, 'exec'))\n"
             for path in WorkerProcess.patches
         ]

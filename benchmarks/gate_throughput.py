@@ -30,9 +30,8 @@ Phases (each bounded in time; every topic lives under a fresh prefix and is dele
 
 faust start-up fix. faust-streaming 0.15.3 with mode-streaming 0.7.1 loses records when a worker
 starts (or rebalances) while its input partitions hold records (see streams/faust_fixes.py). The
-gate applies the fix itself; the forwarding worker (b) gets it through a prelude
-(`_common.FAUST_STARTUP_FIX`) so both run on equal terms. `--no-faust-startup-fix` leaves it out
-of (b) only.
+fix is applied by importing `streams.app`, which both the gate (c) and the forwarding worker (b)
+do, so both run on equal terms.
 """
 
 from __future__ import annotations
@@ -341,34 +340,17 @@ async def raw_passthrough(settings: Settings, records: int, timeout_s: float) ->
 def forward_worker_main() -> None:
     """(b), run in a worker process: a faust app whose one agent forwards each value.
 
-    Its consumer and producer are configured as the gate's app is (`streams/app.py`): raw bytes,
+    It is built by the gate's own `new_faust_app` and `raw_topic` (`streams/app.py`): raw bytes,
     at-least-once, acks from every in-sync replica, the same buffer and poll sizes.
     """
     import faust
 
+    from streams.app import new_faust_app, raw_topic
+
     settings = Settings()
-    app = faust.App(
-        settings.topic(FORWARD_APP),
-        broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap_servers.split(",")],
-        store="memory://",
-        web_enabled=False,
-        topic_partitions=settings.topic_partitions,
-        topic_replication_factor=settings.topic_replication_factor,
-        processing_guarantee="at_least_once",
-        consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
-        stream_buffer_maxsize=4096,
-        broker_max_poll_records=500,
-        logging_config=None,
-    )
-    source = app.topic(
-        SEND_REQUESTS.full_name(settings),
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.topic_partitions,
-    )
+    datadir = Path(tempfile.mkdtemp(prefix="bench-forward-"))
+    app = new_faust_app(settings, settings.topic(FORWARD_APP), store="memory://", datadir=datadir)
+    source = raw_topic(app, settings, SEND_REQUESTS)
     out_topic = FORWARD_OUT.full_name(settings)
 
     @app.agent(source, name="forward", concurrency=1)
@@ -553,7 +535,6 @@ class Options:
     skip_profile: bool
     seed: int
     bootstrap: str
-    faust_startup_fix: bool
     worker_patches: list[str]
 
 
@@ -612,7 +593,6 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
                 WORKER_CODE.format(worker_name="bench-state"),
                 worker_env(settings),
                 data_dir / "worker-state.log",
-                fix_faust=options.faust_startup_fix,
             )
             await watcher.wait_for_count(
                 topic(SUPPRESSION_CHANGES.name),
@@ -657,7 +637,6 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
                 FORWARD_WORKER_CODE.format(bench_dir=str(Path(__file__).resolve().parent)),
                 worker_env(settings),
                 data_dir / "worker-forward.log",
-                fix_faust=options.faust_startup_fix,
             )
             cpu = await watcher.wait_for_count(
                 topic(FORWARD_OUT.name),
@@ -682,7 +661,6 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
                 WORKER_CODE.format(worker_name="bench-gate"),
                 worker_env(settings),
                 data_dir / "worker-gate.log",
-                fix_faust=options.faust_startup_fix,
             )
             cpu = await watcher.wait_for_count(
                 decisions_topic,
@@ -741,7 +719,6 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
                     watcher,
                     workload.sends[:slice_size],
                     data_dir,
-                    fix_faust=options.faust_startup_fix,
                 )
     return results
 
@@ -827,8 +804,6 @@ async def _profile_gate(
     watcher: OffsetWatcher,
     sends: list[tuple[bytes, bytes]],
     data_dir: Path,
-    *,
-    fix_faust: bool,
 ) -> dict[str, Any]:
     """Publish a slice while no gate runs, then let a profiled gate worker decide it."""
     decisions_topic = settings.topic(SEND_DECISIONS.name)
@@ -847,7 +822,6 @@ async def _profile_gate(
         PROFILED_WORKER_CODE.format(worker_name="bench-gate", path=str(profile_path)),
         worker_env(settings),
         data_dir / "worker-gate-profiled.log",
-        fix_faust=fix_faust,
     )
     started = time.monotonic()
     cpu = await watcher.wait_for_count(
@@ -930,8 +904,7 @@ def print_results(results: dict[str, Any], machine: dict[str, str]) -> None:
     )
     options = results["options"]
     console.print(
-        "Worker processes ran with: faust start-up patch "
-        f"{'on' if options['faust_startup_fix'] else 'off'}"
+        "Worker processes ran with: streams.faust_fixes (always, through streams.app)"
         + "".join(f", {patch}" for patch in options["worker_patches"])
     )
     gate_ratio = results["throughput"][-1]["ratio_to_a"]
@@ -1060,12 +1033,6 @@ def main(
         Path | None, typer.Option(help="Also write the figures to this JSON file.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the generated workload.")] = 2026,
-    faust_startup_fix: Annotated[
-        bool,
-        typer.Option(
-            help="Patch faust's start-up record loss in the worker processes (see the README)."
-        ),
-    ] = True,
     worker_patch: Annotated[
         list[Path] | None,
         typer.Option(
@@ -1091,7 +1058,6 @@ def main(
         profile_sends=profile_sends,
         skip_profile=skip_profile,
         seed=seed,
-        faust_startup_fix=faust_startup_fix,
         worker_patches=[str(path) for path in worker_patch or ()],
         bootstrap=bootstrap or get_settings().kafka_bootstrap_servers,
     )
@@ -1104,11 +1070,6 @@ def main(
         failed = False
     except BenchError as exc:
         console.print(f"[red bold]benchmark failed:[/] {exc}")
-        if not faust_startup_fix:
-            console.print(
-                "(run without the faust start-up patch: records lost at start-up are never "
-                "processed, see the module docstring)"
-            )
     finally:
         WorkerProcess.stop_all()
         try:

@@ -47,7 +47,7 @@ from streams.topics import (
 from streams.verp import VerpSigner
 from streams.verp_keys import verp_signer
 
-__all__ = ["Gate", "build_gate"]
+__all__ = ["Gate", "build_gate", "new_faust_app", "raw_topic"]
 
 apply_faust_fixes()
 
@@ -108,7 +108,8 @@ class Gate:
         return self.topic_name(FEEDBACK_REPORTS)
 
 
-def _raw_topic(app: faust.App, settings: Settings, spec: TopicSpec) -> faust.TopicT:
+def raw_topic(app: faust.App, settings: Settings, spec: TopicSpec) -> faust.TopicT:
+    """A topic whose keys and values reach agents as bytes (our codec decodes them)."""
     return app.topic(
         spec.full_name(settings),
         key_type=bytes,
@@ -134,6 +135,30 @@ def _broker_url(settings: Settings) -> list[str]:
     return [f"kafka://{host.strip()}" for host in settings.kafka_bootstrap_servers.split(",")]
 
 
+def new_faust_app(settings: Settings, app_id: str, *, store: str, datadir: Path) -> faust.App:
+    """A faust App configured the way the gate runs (the benchmark's baseline reuses it)."""
+    return faust.App(
+        app_id,
+        broker=_broker_url(settings),
+        store=store,
+        datadir=str(datadir),
+        web_enabled=False,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        # Bounded stream buffers and polls: faust pauses a partition at its buffer's high-pressure
+        # mark (maxsize / 1.25); a poll never brings more than the headroom above it.
+        stream_buffer_maxsize=4096,
+        broker_max_poll_records=500,
+        table_standby_replicas=1,
+        broker_session_timeout=settings.worker_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_s / 3),
+        logging_config=None,
+    )
+
+
 def build_gate(
     settings: Settings,
     *,
@@ -148,27 +173,7 @@ def build_gate(
     policy = policy or load_policy(settings.policy_file)
     datadir = datadir or settings.data_dir / "faust" / settings.app_id / worker_name
     datadir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
-        settings.app_id,
-        broker=_broker_url(settings),
-        store=settings.table_store,
-        datadir=str(datadir),
-        web_enabled=False,
-        topic_partitions=settings.topic_partitions,
-        topic_replication_factor=settings.topic_replication_factor,
-        processing_guarantee="at_least_once",
-        consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
-        # The fence waits on the keeper's stream; a gate buffer that filled up completely would
-        # block delivery of clicks behind it. Fetch no more per poll than the headroom between
-        # faust's high-pressure mark (maxsize / 1.25) and maxsize.
-        stream_buffer_maxsize=4096,
-        broker_max_poll_records=500,
-        table_standby_replicas=1,
-        broker_session_timeout=settings.worker_session_timeout_s,
-        broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_s / 3),
-        logging_config=None,
-    )
+    app = new_faust_app(settings, settings.app_id, store=settings.table_store, datadir=datadir)
     suppressions = _raw_table(app, settings, "suppressions", "recipient key -> SuppressionState")
     bounces = _raw_table(app, settings, "bounces", "recipient key -> BounceState")
     clicks_topic = UNSUBSCRIBE_CLICKS.full_name(settings)
@@ -196,11 +201,11 @@ def build_gate(
         progress=progress,
         offsets=offsets,
         fence=fence,
-        send_requests=_raw_topic(app, settings, SEND_REQUESTS),
-        unsubscribe_clicks=_raw_topic(app, settings, UNSUBSCRIBE_CLICKS),
+        send_requests=raw_topic(app, settings, SEND_REQUESTS),
+        unsubscribe_clicks=raw_topic(app, settings, UNSUBSCRIBE_CLICKS),
         suppressions=suppressions,
-        delivery_events=_raw_topic(app, settings, DELIVERY_EVENTS),
-        feedback_reports=_raw_topic(app, settings, FEEDBACK_REPORTS),
-        inbound_mail=_raw_topic(app, settings, INBOUND_MAIL),
+        delivery_events=raw_topic(app, settings, DELIVERY_EVENTS),
+        feedback_reports=raw_topic(app, settings, FEEDBACK_REPORTS),
+        inbound_mail=raw_topic(app, settings, INBOUND_MAIL),
         bounces=bounces,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-__all__ = ["Clock", "FrozenClock", "SystemClock", "from_epoch_ms", "to_epoch_ms", "utc"]
+__all__ = ["Clock", "FrozenClock", "SystemClock", "to_epoch_ms", "utc"]
 
 
 class Clock(Protocol):
@@ -43,7 +43,3 @@ def utc(moment: datetime) -> datetime:
 
 def to_epoch_ms(moment: datetime) -> int:
     return int(utc(moment).timestamp() * 1000)
-
-
-def from_epoch_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
