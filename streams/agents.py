@@ -8,6 +8,11 @@
   on unsubscribe-clicks, so the fence orders every suppression the same way.
 - `parse_inbound_mail`: inbound-mail (raw DSNs, feedback reports, replies) -> delivery-events,
   feedback-reports and unsubscribe-clicks, keyed by recipient key (`streams.inbound`).
+- `keep_consents`: consent-events -> consents table. Unsubscribe clicks reach the consents too,
+  through `keep_suppressions`, so one click changes both tables in one step and the state fence
+  covers both.
+- `check_consent_deadlines`: consent-deadlines (nudges from the `nudge_consent_deadlines` timer,
+  see `streams.deadlines`) -> consent-notices (implied consent expiring, expired).
 
 Both run with concurrency 1: their effects on one partition must happen in log order. Bad input
 (undecodable bytes, an unknown schema, a record that fails validation, a key that is not the
@@ -25,6 +30,13 @@ from faust.types import TP
 
 from streams.app import Gate
 from streams.bounces import apply_delivery
+from streams.consent import (
+    apply_consent_event,
+    apply_opt_out,
+    check_event_time,
+    due_notices,
+    next_deadline,
+)
 from streams.errors import CodecError, InvalidRecordError
 from streams.feedback import suppression_for_report
 from streams.fence import FenceTimeoutError
@@ -33,6 +45,9 @@ from streams.parsing import parse_message
 from streams.parsing.replies import DEFAULT_UNSUBSCRIBE_KEYWORDS
 from streams.records import (
     BounceState,
+    ConsentDeadline,
+    ConsentEvent,
+    ConsentState,
     DeadLetter,
     DeliveryEvent,
     FeedbackReport,
@@ -49,7 +64,7 @@ __all__ = ["register_agents"]
 
 log = logging.getLogger(__name__)
 
-K = TypeVar("K", UnsubscribeClick, DeliveryEvent, FeedbackReport)
+K = TypeVar("K", UnsubscribeClick, DeliveryEvent, FeedbackReport, ConsentEvent, ConsentDeadline)
 
 STALL_CHECK_INTERVAL_S = 3.0
 STALL_AFTER_S = 12.0
@@ -98,6 +113,11 @@ def read_suppressions(gate: Gate, key: bytes) -> SuppressionState | None:
     return None if raw is None else gate.codec.decode(raw, SuppressionState)
 
 
+def read_consents(gate: Gate, key: bytes) -> ConsentState | None:
+    raw = gate.consents.get(key)
+    return None if raw is None else gate.codec.decode(raw, ConsentState)
+
+
 async def decode_keyed(gate: Gate, message: Any, record_type: type[K], agent: str) -> K | None:
     """Decode a record keyed by its own recipient key; dead-letter it (None) if it is not one.
 
@@ -123,7 +143,48 @@ async def keep_suppression(gate: Gate, message: Any) -> None:
     new_state, change = apply_click(state, click, source=coordinates(message), now=gate.clock.now())
     if new_state != state:
         gate.suppressions[message.key] = gate.codec.encode(new_state)
+    consents = read_consents(gate, message.key)
+    new_consents = apply_opt_out(consents, click)
+    if new_consents != consents:
+        gate.consents[message.key] = gate.codec.encode(new_consents)
+        gate.deadlines.watch(message.key, next_deadline(new_consents, gate.policy.consent))
     await gate.emitter.emit(gate.suppression_changes_topic, message.key, gate.codec.encode(change))
+
+
+async def keep_consent(gate: Gate, message: Any) -> None:
+    """Fold one consent event into the consents table."""
+    event = await decode_keyed(gate, message, ConsentEvent, "keep_consents")
+    if event is None:
+        return
+    try:
+        check_event_time(event, gate.clock.now(), gate.policy.consent)
+    except InvalidRecordError as exc:
+        await dead_letter(gate, message, "keep_consents", exc)
+        return
+    state = read_consents(gate, message.key)
+    fold = apply_consent_event(state, event, gate.policy.consent)
+    if fold.state != state:
+        gate.consents[message.key] = gate.codec.encode(fold.state)
+    gate.deadlines.watch(message.key, next_deadline(fold.state, gate.policy.consent))
+    log.debug("keep_consents: %s %s", coordinates(message), fold.outcome)
+
+
+async def check_consent_deadline(gate: Gate, message: Any) -> None:
+    """Emit the consent notices due for one recipient, each once (the table remembers)."""
+    nudge = await decode_keyed(gate, message, ConsentDeadline, "check_consent_deadlines")
+    if nudge is None:
+        return
+    state = read_consents(gate, message.key)
+    if state is None:
+        return
+    new_state, notices = due_notices(
+        state, nudge.recipient_key, gate.policy.consent, now=gate.clock.now()
+    )
+    for notice in notices:
+        await gate.emitter.emit(gate.consent_notices_topic, message.key, gate.codec.encode(notice))
+    if new_state != state:
+        gate.consents[message.key] = gate.codec.encode(new_state)
+    gate.deadlines.watch(message.key, next_deadline(new_state, gate.policy.consent))
 
 
 async def request_suppression(gate: Gate, click: UnsubscribeClick) -> None:
@@ -236,6 +297,7 @@ async def decide_send(
         await dead_letter(gate, message, "decide_sends", exc)
         return
     state = read_suppressions(gate, message.key)
+    consents = read_consents(gate, message.key)
     for offset, raw in gate.fence.pending_for(message.partition, message.key):
         # Clicks the keeper has not applied yet, read ahead by the fence: same fold, in memory.
         try:
@@ -246,7 +308,12 @@ async def decide_send(
             continue
         source = f"{gate.fence.state_topic}/{message.partition}/{offset}"
         state, _ = apply_click(state, click, source=source, now=gate.clock.now())
-    view = RecipientView(suppressions=state.entries if state else (), state_current=state_current)
+        consents = apply_opt_out(consents, click)
+    view = RecipientView(
+        suppressions=state.entries if state else (),
+        consents=consents.entries if consents else (),
+        state_current=state_current,
+    )
     decision = decide(
         request,
         view,
@@ -258,6 +325,23 @@ async def decide_send(
         return_path=gate.verp.return_path(recipient_key),
     )
     await gate.emitter.emit(gate.decisions_topic, message.key, gate.codec.encode(decision))
+
+
+async def nudge_due_consents(gate: Gate) -> int:
+    """The consent timer's tick: ask the consent agent to look at every recipient with a notice
+    due (after a recovery, first read the table into the index). Returns the nudges sent."""
+    index = gate.deadlines
+    if index.needs_scan:
+        index.needs_scan = False
+        for key, raw in list(gate.consents.items()):
+            state = gate.codec.decode(raw, ConsentState)
+            index.watch(key, next_deadline(state, gate.policy.consent))
+    now = gate.clock.now()
+    due = index.pop_due(now)
+    for key in due:
+        nudge = ConsentDeadline(recipient_key=key.decode("ascii"), due_at=now, requested_at=now)
+        await gate.emitter.emit(gate.consent_deadlines_topic, key, gate.codec.encode(nudge))
+    return len(due)
 
 
 def register_agents(gate: Gate) -> None:
@@ -281,6 +365,18 @@ def register_agents(gate: Gate) -> None:
     keep_bounce_history = each_record(gate.delivery_events, "keep_bounce_history", keep_bounce)
     act_on_feedback_reports = each_record(gate.feedback_reports, "act_on_feedback", act_on_feedback)
     parse_inbound_mail = each_record(gate.inbound_mail, "parse_inbound_mail", parse_inbound)
+    keep_consents = each_record(gate.consent_events, "keep_consents", keep_consent)
+    check_consent_deadlines = each_record(
+        gate.consent_deadlines, "check_consent_deadlines", check_consent_deadline
+    )
+
+    @gate.consents.on_recover
+    async def rescan_consent_deadlines() -> None:
+        gate.deadlines.reset()
+
+    @app.timer(interval=gate.settings.consent_timer_interval_s)
+    async def nudge_consent_deadlines() -> None:
+        await nudge_due_consents(gate)
 
     @app.agent(gate.send_requests, name="decide_sends", concurrency=1)
     async def decide_sends(stream: Any) -> None:
@@ -306,6 +402,8 @@ def register_agents(gate: Gate) -> None:
         gate.delivery_events.get_topic_name(),
         gate.feedback_reports.get_topic_name(),
         gate.inbound_mail.get_topic_name(),
+        gate.consent_events.get_topic_name(),
+        gate.consent_deadlines.get_topic_name(),
     }
 
     @app.on_partitions_assigned.connect
@@ -346,4 +444,6 @@ def register_agents(gate: Gate) -> None:
         "keep_bounce_history": keep_bounce_history,
         "act_on_feedback": act_on_feedback_reports,
         "parse_inbound_mail": parse_inbound_mail,
+        "keep_consents": keep_consents,
+        "check_consent_deadlines": check_consent_deadlines,
     }

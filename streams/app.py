@@ -8,9 +8,10 @@ Choices made here:
   undecodable record reaches our code (and the dead-letter topic) instead of faust's decode error
   handler, which would drop it.
 - At-least-once processing; every effect is idempotent (see DESIGN.md "Guarantees").
-- One suppressions table, keyed by recipient key, co-partitioned with send-requests and
-  unsubscribe-clicks (same key, same partition count); faust's assignor gives partition N of all
-  three to one worker, with one standby replica for fast failover.
+- Tables (suppressions, bounces, consents) keyed by recipient key, co-partitioned with
+  send-requests and every topic about a person (same key, same partition count); faust's
+  assignor gives partition N of all of them to one worker, with one standby replica for fast
+  failover.
 - The faust web server is off: nothing is served from the workers (the HTTP service is its own
   process), and two workers on one machine then need no port of their own.
 """
@@ -23,8 +24,9 @@ from typing import Any
 
 import faust
 
-from streams.clock import Clock, SystemClock
+from streams.clock import Clock, FileClock, SystemClock
 from streams.codec import Codec, default_codec
+from streams.deadlines import DeadlineIndex
 from streams.emit import Emitter, ProducerEmitter
 from streams.faust_fixes import apply_faust_fixes
 from streams.fence import BrokerOffsets, OffsetSource, StateFence
@@ -34,6 +36,9 @@ from streams.recipient import RecipientKeyer
 from streams.settings import Settings
 from streams.topics import (
     BOUNCE_CHANGES,
+    CONSENT_DEADLINES,
+    CONSENT_EVENTS,
+    CONSENT_NOTICES,
     DEAD_LETTERS,
     DELIVERY_EVENTS,
     FEEDBACK_REPORTS,
@@ -50,6 +55,9 @@ from streams.verp_keys import verp_signer
 __all__ = ["Gate", "build_gate", "new_faust_app", "raw_topic"]
 
 apply_faust_fixes()
+
+PRODUCER_LINGER_MS = 5
+PRODUCER_MAX_BATCH_BYTES = 256 * 1024
 
 
 @dataclass
@@ -74,6 +82,10 @@ class Gate:
     feedback_reports: faust.TopicT
     inbound_mail: faust.TopicT
     bounces: faust.Table
+    consent_events: faust.TopicT
+    consent_deadlines: faust.TopicT
+    consents: faust.Table
+    deadlines: DeadlineIndex = field(default_factory=DeadlineIndex)
     agents: dict[str, Any] = field(default_factory=dict)
 
     def topic_name(self, spec: TopicSpec) -> str:
@@ -106,6 +118,14 @@ class Gate:
     @property
     def feedback_reports_topic(self) -> str:
         return self.topic_name(FEEDBACK_REPORTS)
+
+    @property
+    def consent_notices_topic(self) -> str:
+        return self.topic_name(CONSENT_NOTICES)
+
+    @property
+    def consent_deadlines_topic(self) -> str:
+        return self.topic_name(CONSENT_DEADLINES)
 
 
 def raw_topic(app: faust.App, settings: Settings, spec: TopicSpec) -> faust.TopicT:
@@ -148,6 +168,11 @@ def new_faust_app(settings: Settings, app_id: str, *, store: str, datadir: Path)
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # faust hands the producer one record per event and yields between them, so with no
+        # linger every produce request carries a handful of records; 5 ms lets them batch
+        # (measured: forward-only throughput 0.20x -> 0.30x of raw aiokafka, README).
+        producer_linger_ms=PRODUCER_LINGER_MS,
+        producer_max_batch_size=PRODUCER_MAX_BATCH_BYTES,
         # Bounded stream buffers and polls: faust pauses a partition at its buffer's high-pressure
         # mark (maxsize / 1.25); a poll never brings more than the headroom above it.
         stream_buffer_maxsize=4096,
@@ -176,6 +201,7 @@ def build_gate(
     app = new_faust_app(settings, settings.app_id, store=settings.table_store, datadir=datadir)
     suppressions = _raw_table(app, settings, "suppressions", "recipient key -> SuppressionState")
     bounces = _raw_table(app, settings, "bounces", "recipient key -> BounceState")
+    consents = _raw_table(app, settings, "consents", "recipient key -> ConsentState")
     clicks_topic = UNSUBSCRIBE_CLICKS.full_name(settings)
     progress = PartitionProgress()
     offsets = offsets or BrokerOffsets(
@@ -196,7 +222,7 @@ def build_gate(
         codec=default_codec(),
         keyer=RecipientKeyer(settings.recipient_secret()),
         verp=verp_signer(settings),
-        clock=clock or SystemClock(),
+        clock=clock or _clock(settings),
         emitter=emitter or ProducerEmitter(app),
         progress=progress,
         offsets=offsets,
@@ -208,4 +234,11 @@ def build_gate(
         feedback_reports=raw_topic(app, settings, FEEDBACK_REPORTS),
         inbound_mail=raw_topic(app, settings, INBOUND_MAIL),
         bounces=bounces,
+        consent_events=raw_topic(app, settings, CONSENT_EVENTS),
+        consent_deadlines=raw_topic(app, settings, CONSENT_DEADLINES),
+        consents=consents,
     )
+
+
+def _clock(settings: Settings) -> Clock:
+    return FileClock(settings.clock_file) if settings.clock_file else SystemClock()

@@ -38,9 +38,12 @@ from streams.clock import Clock, SystemClock, to_epoch_ms
 from streams.codec import Codec, default_codec
 from streams.errors import SendgateError, ServiceUnavailableError
 from streams.recipient import RecipientKeyer, is_valid_address
-from streams.records import Record, SendRequest, UnsubscribeClick
+from streams.records import ConsentEvent, Record, SendRequest, UnsubscribeClick
 from streams.settings import Settings
-from streams.topics import SEND_REQUESTS, UNSUBSCRIBE_CLICKS, TopicSpec
+from streams.topics import CONSENT_EVENTS, SEND_REQUESTS, UNSUBSCRIBE_CLICKS, TopicSpec
+
+Published = SendRequest | UnsubscribeClick | ConsentEvent
+"""What senders and the platform's own services publish through the producer."""
 
 __all__ = [
     "CLICK_ID_NAMESPACE",
@@ -277,7 +280,7 @@ class SendgateProducer:
         """The Kafka key of a record: its recipient key as ASCII bytes."""
         if isinstance(record, SendRequest):
             return self._keyer.key(record.recipient).encode("ascii")
-        if isinstance(record, UnsubscribeClick):
+        if isinstance(record, UnsubscribeClick | ConsentEvent):
             return record.recipient_key.encode("ascii")
         raise TypeError(f"senders do not publish {type(record).__name__} records")
 
@@ -287,6 +290,8 @@ class SendgateProducer:
             return SEND_REQUESTS
         if isinstance(record, UnsubscribeClick):
             return UNSUBSCRIBE_CLICKS
+        if isinstance(record, ConsentEvent):
+            return CONSENT_EVENTS
         raise TypeError(f"senders do not publish {type(record).__name__} records")
 
     async def require_topics(self, topic_specs: Iterable[TopicSpec]) -> None:
@@ -339,7 +344,7 @@ class SendgateProducer:
             topic = topic_spec.full_name(self._settings)
             raise _kafka_failure(self._settings, f"publishing to '{topic}'", exc) from None
 
-    async def publish(self, record: SendRequest | UnsubscribeClick) -> RecordMetadata:
+    async def publish(self, record: Published) -> RecordMetadata:
         """Publish one record to its topic, keyed by its recipient key."""
         value = self._codec.encode(record)
         return await self.send(self.topic_of(record), self.key_of(record), value)
@@ -350,9 +355,12 @@ class SendgateProducer:
     async def publish_unsubscribe(self, click: UnsubscribeClick) -> RecordMetadata:
         return await self.publish(click)
 
+    async def publish_consent(self, event: ConsentEvent) -> RecordMetadata:
+        return await self.publish(event)
+
     async def publish_many(
         self,
-        records: Iterable[SendRequest | UnsubscribeClick],
+        records: Iterable[Published],
         on_progress: ProgressCallback | None = None,
     ) -> PublishCounts:
         """Publish records in order, many in flight at once; `on_progress(1)` per acknowledgement.

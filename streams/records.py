@@ -27,6 +27,15 @@ __all__ = [
     "BounceOutcome",
     "BounceState",
     "Classification",
+    "ConsentBasis",
+    "ConsentDeadline",
+    "ConsentEntry",
+    "ConsentEvent",
+    "ConsentEventKind",
+    "ConsentNotice",
+    "ConsentSourceKind",
+    "ConsentState",
+    "ConsentStatus",
     "DeadLetter",
     "DeadLetterKind",
     "DeliveryEvent",
@@ -74,6 +83,20 @@ _Id = Field(min_length=1, max_length=200)
 _RecipientKey = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+_CountryCode = Field(default=None, pattern=r"^[A-Z]{2}$")
+
+
+def _known_country(code: str | None) -> str | None:
+    """An ISO 3166-1 alpha-2 code that exists (pycountry's copy of the standard), or None."""
+    if code is None:
+        return None
+    import pycountry  # deferred: its database loads on first use, not on every import of records
+
+    if pycountry.countries.get(alpha_2=code) is None:
+        raise ValueError(f"unknown jurisdiction {code!r}: not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
 class Record(BaseModel):
     """Base of every wire record: frozen, strict about unknown fields."""
 
@@ -88,13 +111,21 @@ class SendRequest(Record):
     account_id: str = _Id
     list_id: str | None = Field(default=None, min_length=1, max_length=200)
     recipient: str = Field(min_length=1, max_length=512)
-    jurisdiction: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    jurisdiction: Annotated[str | None, AfterValidator(_known_country)] = _CountryCode
     classification: Classification
+    promotional_content: bool = False
     honor_list_opt_outs: bool = False
     send_kind: SendKind = "bulk"
     from_address: str = Field(min_length=3, max_length=512)
     subject: str = Field(max_length=998)
     requested_at: UtcMillis
+
+    @property
+    def commercial(self) -> bool:
+        """Commercial by classification, or by content: a transactional message that carries
+        promotional content is commercial (CAN-SPAM 16 CFR 316.3 "primary purpose"; CASL s.6(6)
+        exempts only messages that are solely transactional)."""
+        return self.classification == "commercial" or self.promotional_content
 
 
 class RuleFailure(Record):
@@ -295,6 +326,123 @@ class BounceChange(Record):
     changed_at: UtcMillis
 
 
+ConsentEventKind = Literal["grant", "confirm", "withdraw", "import", "review_approved"]
+ConsentBasis = Literal[
+    "express",
+    "implied_purchase",
+    "implied_inquiry",
+    "conspicuous_publication",
+    "soft_opt_in",
+    "legal_obligation",
+]
+ConsentStatus = Literal[
+    "single_opt_in",
+    "double_opt_in",
+    "pending_review",
+    "unconfirmed",
+    "transactional_only",
+    "hard_bounce",
+]
+ConsentSourceKind = Literal[
+    "form", "import", "api", "checkout", "confirmation_link", "support", "unsubscribe", "bounce"
+]
+
+
+class ConsentEvent(Record):
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.ConsentEvent"
+
+    event_id: str = _Id
+    recipient_key: str = _RecipientKey
+    kind: ConsentEventKind
+    account_id: str = _Id
+    lists: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] = ()
+    cadence: str | None = Field(default=None, min_length=1, max_length=100)
+    basis: ConsentBasis | None = None
+    requires_confirmation: bool = False
+    jurisdiction: Annotated[str | None, AfterValidator(_known_country)] = _CountryCode
+    source_kind: ConsentSourceKind
+    source_id: str | None = Field(default=None, min_length=1, max_length=200)
+    wording_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    wording_version: str | None = Field(default=None, min_length=1, max_length=100)
+    ip: str | None = Field(default=None, max_length=45)
+    user_agent: str | None = Field(default=None, max_length=1000)
+    occurred_at: UtcMillis
+
+    @model_validator(mode="after")
+    def _kind_has_what_it_needs(self) -> ConsentEvent:
+        if self.kind in ("grant", "import") and self.basis is None:
+            raise ValueError(f"a {self.kind} event needs a basis (the legal ground of the consent)")
+        if self.kind == "review_approved" and self.source_id is None:
+            raise ValueError("a review_approved event names the approved import in source_id")
+        if self.kind == "import" and self.source_id is None:
+            raise ValueError("an import event names its import in source_id")
+        if len(set(self.lists)) != len(self.lists):
+            raise ValueError("lists must not repeat an id")
+        return self
+
+
+class ConsentEntry(Record):
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.ConsentEntry"
+
+    account_id: str
+    lists: tuple[str, ...] = ()
+    status: ConsentStatus
+    basis: ConsentBasis | None = None
+    jurisdiction: str | None = None
+    cadence: str | None = None
+    source_kind: ConsentSourceKind
+    source_id: str | None = None
+    wording_version: str | None = None
+    requires_confirmation: bool = False
+    granted_at: UtcMillis | None = None
+    confirmed_at: UtcMillis | None = None
+    expires_at: UtcMillis | None = None
+    withdrawn_at: UtcMillis | None = None
+    withdrawn_reason: SuppressionReason | None = None
+    expiring_notified: bool = False
+    expired_notified: bool = False
+    last_event_id: str
+
+    def scope(self) -> tuple[str, tuple[str, ...]]:
+        """What the entry covers: an account, and its lists (none named: all of them)."""
+        return (self.account_id, self.lists)
+
+    def covers(self, account_id: str, list_id: str | None) -> bool:
+        if self.account_id != account_id:
+            return False
+        return not self.lists or (list_id is not None and list_id in self.lists)
+
+
+class ConsentState(Record):
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.ConsentState"
+
+    entries: tuple[ConsentEntry, ...] = ()
+    applied_event_ids: tuple[str, ...] = ()
+
+
+class ConsentNotice(Record):
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.ConsentNotice"
+
+    notice_id: str = _Id
+    recipient_key: str = _RecipientKey
+    kind: Literal["expiring", "expired"]
+    account_id: str
+    lists: tuple[str, ...] = ()
+    basis: ConsentBasis
+    jurisdiction: str | None = None
+    granted_at: UtcMillis
+    expires_at: UtcMillis
+    emitted_at: UtcMillis
+
+
+class ConsentDeadline(Record):
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.ConsentDeadline"
+
+    recipient_key: str = _RecipientKey
+    due_at: UtcMillis
+    requested_at: UtcMillis
+
+
 RECORD_TYPES: tuple[type[Record], ...] = (
     SendRequest,
     RuleFailure,
@@ -309,4 +457,9 @@ RECORD_TYPES: tuple[type[Record], ...] = (
     FeedbackReport,
     BounceState,
     BounceChange,
+    ConsentEvent,
+    ConsentEntry,
+    ConsentState,
+    ConsentNotice,
+    ConsentDeadline,
 )

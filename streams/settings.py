@@ -66,6 +66,18 @@ class Settings(BaseSettings):
     )
     state_fence_timeout_s: float = Field(default=30.0, gt=0)
     gate_batch_size: int = Field(default=500, ge=1)
+    consent_timer_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the consent timer looks for implied consents about to lapse.",
+    )
+    clock_file: Path | None = Field(
+        default=None,
+        description=(
+            "A file holding the ISO 8601 time the worker takes as now (tests that advance time, "
+            "what-if replays). Unset: the wall clock."
+        ),
+    )
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -15,6 +15,10 @@ from streams.settings import Settings
 __all__ = [
     "BOUNCES_CHANGELOG",
     "BOUNCE_CHANGES",
+    "CONSENTS_CHANGELOG",
+    "CONSENT_DEADLINES",
+    "CONSENT_EVENTS",
+    "CONSENT_NOTICES",
     "DEAD_LETTERS",
     "DELIVERY_EVENTS",
     "FEEDBACK_REPORTS",
@@ -75,6 +79,24 @@ BOUNCES_CHANGELOG = TopicSpec(
     compacted=True,
 )
 
+CONSENT_EVENTS = TopicSpec(
+    "consent-events",
+    "ConsentEvent, keyed by recipient key (grants, confirmations, withdrawals, imports, reviews)",
+)
+CONSENT_NOTICES = TopicSpec(
+    "consent-notices",
+    "ConsentNotice, keyed by recipient key (implied consent expiring or expired)",
+)
+CONSENT_DEADLINES = TopicSpec(
+    "consent-deadlines",
+    "ConsentDeadline, keyed by recipient key (internal: the consent timer's nudges)",
+)
+CONSENTS_CHANGELOG = TopicSpec(
+    "sendgate-consents-changelog",
+    "faust changelog of the consents table (ConsentState by recipient key)",
+    compacted=True,
+)
+
 TOPICS: tuple[TopicSpec, ...] = (
     SEND_REQUESTS,
     SEND_DECISIONS,
@@ -87,4 +109,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     FEEDBACK_REPORTS,
     BOUNCE_CHANGES,
     BOUNCES_CHANGELOG,
+    CONSENT_EVENTS,
+    CONSENT_NOTICES,
+    CONSENT_DEADLINES,
+    CONSENTS_CHANGELOG,
 )

@@ -7,12 +7,21 @@ template or a list wants all of its problems at once.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 
 from streams.policy import Policy
 from streams.records import SendDecision, SendRequest
 from streams.rules.address import INVALID_RECIPIENT_ADDRESS, ROLE_ADDRESS
 from streams.rules.base import RecipientView, Rule
+from streams.rules.consent import (
+    CASL_IMPLIED_CONSENT_EXPIRED,
+    CASL_NO_VALID_CONSENT,
+    CONSENT_HARD_BOUNCE,
+    CONSENT_STATUS_NOT_MAILABLE,
+    GDPR_PECR_NO_VALID_CONSENT,
+    SPAM_ACT_NO_VALID_CONSENT,
+)
 from streams.rules.suppression import (
     ACCOUNT_UNSUBSCRIBED,
     LIST_UNSUBSCRIBED,
@@ -31,6 +40,13 @@ RULES: tuple[Rule, ...] = (
     # Who asked this sender to stop.
     ACCOUNT_UNSUBSCRIBED,
     LIST_UNSUBSCRIBED,
+    # Who gave this sender permission, and whether their law accepts it.
+    CONSENT_HARD_BOUNCE,
+    CONSENT_STATUS_NOT_MAILABLE,
+    CASL_NO_VALID_CONSENT,
+    CASL_IMPLIED_CONSENT_EXPIRED,
+    GDPR_PECR_NO_VALID_CONSENT,
+    SPAM_ACT_NO_VALID_CONSENT,
     # Who cannot consent to marketing.
     ROLE_ADDRESS,
 )
@@ -59,6 +75,8 @@ def decide(
 
     `return_path` (the VERP address for this recipient) goes on allowed decisions only.
     """
+    if view.at is None:
+        view = replace(view, at=decided_at)
     failures = tuple(
         failure for rule in RULES if (failure := rule.evaluate(request, view, policy)) is not None
     )

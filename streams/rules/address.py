@@ -20,7 +20,7 @@ def _invalid_address(request: SendRequest, view: RecipientView, policy: Policy) 
 
 
 def _role_address(request: SendRequest, view: RecipientView, policy: Policy) -> str | None:
-    if request.classification != "commercial":
+    if not request.commercial:
         return None
     # The normalised local part: `"info"@` is `info@` (RFC 5322 §3.2.4: a quoted-string is
     # semantically identical to an atom), and case and Unicode forms fold as for the key.

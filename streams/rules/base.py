@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from streams.policy import Policy
-from streams.records import RuleFailure, SendRequest, SuppressionEntry
+from streams.records import ConsentEntry, RuleFailure, SendRequest, SuppressionEntry
 
 __all__ = ["RecipientView", "Rule", "RuleCheck"]
 
@@ -16,6 +17,9 @@ class RecipientView:
     """The gate's state about one recipient at decision time."""
 
     suppressions: tuple[SuppressionEntry, ...] = ()
+    consents: tuple[ConsentEntry, ...] = ()
+    at: datetime | None = None
+    """The decision's time, for rules about time (implied consent lapses); `decide` sets it."""
     state_current: bool = True
     """False when the gate could not confirm it had applied every unsubscribe acknowledged
     before the request (see `streams.fence`); the gate then fails closed."""

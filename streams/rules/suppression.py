@@ -40,7 +40,7 @@ def _since(entry: SuppressionEntry) -> str:
 
 def _honours_opt_outs(request: SendRequest, policy: Policy) -> bool:
     return (
-        request.classification == "commercial"
+        request.commercial
         or request.honor_list_opt_outs
         or policy.transactional_honors_opt_outs_by_default
     )

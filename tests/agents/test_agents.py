@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from streams.app import Gate
 from streams.emit import CollectingEmitter
 from streams.records import (
+    ConsentEvent,
     DeadLetter,
     SendDecision,
     SendRequest,
@@ -41,6 +42,27 @@ def click(gate: Gate, address: str = "ana@example.com", click_id: str = "c1") ->
         method="one_click",
         clicked_at=NOW,
     )
+
+
+def grant(gate: Gate, address: str = "ana@example.com", event_id: str = "g1") -> ConsentEvent:
+    return ConsentEvent(
+        event_id=event_id,
+        recipient_key=gate.keyer.key(address),
+        kind="grant",
+        account_id="acme",
+        basis="express",
+        source_kind="form",
+        source_id="signup",
+        occurred_at=NOW,
+    )
+
+
+async def opt_in(gate: Gate, address: str = "ana@example.com", partition: int = 0) -> None:
+    """The recipient signs up to everything of account acme (express consent, single opt-in), so
+    only the suppression rules are left to judge the sends of these tests."""
+    key = gate.keyer.key(address).encode()
+    async with gate.agents["keep_consents"].test_context() as keeper:
+        await keeper.put(gate.codec.encode(grant(gate, address)), key=key, partition=partition)
 
 
 def decisions(gate: Gate, emitter: CollectingEmitter) -> list[SendDecision]:
@@ -94,6 +116,7 @@ async def test_a_click_for_someone_else_read_ahead_changes_nothing(
     gate: Gate, emitter: CollectingEmitter, offsets: ScriptedOffsets
 ) -> None:
     """Read-ahead clicks apply only to their own recipient."""
+    await opt_in(gate)
     other = click(gate, "other@example.com")
     offsets.end[0] = 1
     offsets.records[0] = [(0, other.recipient_key.encode(), gate.codec.encode(other))]
@@ -108,6 +131,7 @@ async def test_committed_offset_is_the_floor_after_a_restart(
     gate: Gate, emitter: CollectingEmitter, offsets: ScriptedOffsets
 ) -> None:
     """Clicks below the group's committed offset were applied in an earlier life: no wait."""
+    await opt_in(gate, "bo@example.com", partition=1)
     offsets.end[1] = 500
     offsets.committed[1] = 500
     key = gate.keyer.key("bo@example.com").encode()
@@ -124,6 +148,7 @@ async def test_gate_fails_closed_when_the_clicks_cannot_be_read(
     gate: Gate, emitter: CollectingEmitter, offsets: ScriptedOffsets
 ) -> None:
     """If the state cannot be confirmed current within the timeout, the send is denied."""
+    await opt_in(gate)
     offsets.end[0] = 3  # three clicks the broker cannot serve
     key = gate.keyer.key("ana@example.com").encode()
     async with gate.agents["decide_sends"].test_context() as gate_agent:

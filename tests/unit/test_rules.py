@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from streams.policy import Policy
-from streams.records import SendRequest, SuppressionEntry
+from streams.records import ConsentEntry, SendRequest, SuppressionEntry
 from streams.rules import RULES, RecipientView, decide, rule_named
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -59,6 +59,25 @@ def list_entry(account: str = ACCOUNT, list_id: str = LIST) -> SuppressionEntry:
         source="unsubscribe-clicks/0/3",
         source_event_id=f"click-list-{account}-{list_id}",
     )
+
+
+OPTED_IN = (
+    ConsentEntry(
+        account_id=ACCOUNT,
+        status="double_opt_in",
+        basis="express",
+        source_kind="form",
+        granted_at=datetime(2025, 1, 5, tzinfo=UTC),
+        confirmed_at=datetime(2025, 1, 5, 0, 10, tzinfo=UTC),
+        last_event_id="signup-1",
+    ),
+)
+"""The suppression and address rules are judged here for someone who opted in to the account
+with express consent, so the consent rules (tests/unit/test_consent_rules.py) stay silent."""
+
+
+def opted_in(**fields: Any) -> RecipientView:
+    return RecipientView(**{"consents": OPTED_IN, **fields})
 
 
 def make_request(**fields: Any) -> SendRequest:
@@ -284,7 +303,7 @@ def test_decision_table(
     """Each request is denied by exactly the expected rules, in table order."""
     if policy_changes:
         policy = Policy.model_validate({**policy.model_dump(), **policy_changes})
-    view = RecipientView(suppressions=tuple(suppressions), **view_fields)
+    view = opted_in(suppressions=tuple(suppressions), **view_fields)
     decision = decide(
         make_request(**fields),
         view,
@@ -305,7 +324,7 @@ def test_decision_carries_what_it_was_decided_on(policy: Policy) -> None:
     request = make_request(request_id="req-77")
     decision = decide(
         request,
-        RecipientView(suppressions=entries),
+        opted_in(suppressions=entries),
         policy,
         recipient_key=KEY,
         decided_at=NOW,
@@ -328,7 +347,7 @@ def test_allow_has_no_failures(policy: Policy) -> None:
     """An allowed request carries no failure at all."""
     decision = decide(
         make_request(),
-        RecipientView(),
+        opted_in(),
         policy,
         recipient_key=KEY,
         decided_at=NOW,
@@ -344,7 +363,7 @@ def test_failures_carry_law_and_explanation_without_the_address(policy: Policy) 
     address = "info@example.com"
     decision = decide(
         make_request(recipient=address),
-        RecipientView(suppressions=(platform_entry(), account_entry(), list_entry())),
+        opted_in(suppressions=(platform_entry(), account_entry(), list_entry())),
         policy,
         recipient_key=KEY,
         decided_at=NOW,

@@ -42,6 +42,11 @@ from streams.codec import SCHEMA_DIR, default_codec
 from streams.records import (
     BounceChange,
     BounceState,
+    ConsentDeadline,
+    ConsentEntry,
+    ConsentEvent,
+    ConsentNotice,
+    ConsentState,
     DeadLetter,
     DeliveryEvent,
     FeedbackReport,
@@ -89,6 +94,23 @@ _ROLE_FAILURE = RuleFailure(
     explanation="'info@' is a role address.",
 )
 
+_CONSENT_ENTRY = ConsentEntry(
+    account_id="acct-42",
+    lists=(),
+    status="single_opt_in",
+    basis="implied_purchase",
+    jurisdiction="CA",
+    cadence=None,
+    source_kind="checkout",
+    source_id="order-981",
+    wording_version=None,
+    requires_confirmation=False,
+    granted_at=datetime(2024, 4, 2, 12, 0, tzinfo=UTC),
+    expires_at=datetime(2026, 4, 2, 12, 0, tzinfo=UTC),
+    expiring_notified=True,
+    last_event_id="order-981",
+)
+
 SAMPLES: dict[str, Record] = {
     "send_request": SendRequest(
         request_id="req-2026-03-02-0001",
@@ -96,7 +118,10 @@ SAMPLES: dict[str, Record] = {
         list_id="weekly-news",
         recipient="Zoë.Doe+news@example.com",
         jurisdiction="CA",
-        classification="commercial",
+        # v1 was commercial; v2 adds `promotional_content`, so its sample is a transactional
+        # message with promotional content (the mixed-content case).
+        classification="transactional",
+        promotional_content=True,
         honor_list_opt_outs=False,
         send_kind="bulk",
         from_address="Example News <news@example.org>",
@@ -208,6 +233,57 @@ SAMPLES: dict[str, Record] = {
         policy="consecutive(4)",
         source="delivery-events/1/88",
         changed_at=datetime(2026, 2, 27, 8, 0, 1, tzinfo=UTC),
+    ),
+    "consent_event": ConsentEvent(
+        event_id="signup-form-7/2026-03-01/0042",
+        recipient_key=_KEY,
+        kind="grant",
+        account_id="acct-42",
+        lists=("weekly-news", "offers"),
+        cadence="weekly",
+        basis="express",
+        requires_confirmation=True,
+        jurisdiction="CA",
+        source_kind="form",
+        source_id="signup-form-7",
+        wording_hash="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        wording_version="2026-01",
+        ip="203.0.113.7",
+        user_agent="Mozilla/5.0 (X11; Linux x86_64)",
+        occurred_at=datetime(2026, 3, 1, 18, 0, 0, 500_000, tzinfo=UTC),
+    ),
+    "consent_entry": _CONSENT_ENTRY,
+    "consent_state": ConsentState(
+        entries=(
+            _CONSENT_ENTRY,
+            ConsentEntry(
+                account_id="acct-42",
+                lists=("offers",),
+                status="transactional_only",
+                source_kind="unsubscribe",
+                withdrawn_at=_CLICKED,
+                withdrawn_reason="unsubscribe",
+                last_event_id="click-0001",
+            ),
+        ),
+        applied_event_ids=("order-981", "click-0001"),
+    ),
+    "consent_notice": ConsentNotice(
+        notice_id="consent-expiring:0123456789abcdef0123456789abcdef",
+        recipient_key=_KEY,
+        kind="expiring",
+        account_id="acct-42",
+        lists=(),
+        basis="implied_purchase",
+        jurisdiction="CA",
+        granted_at=datetime(2024, 4, 2, 12, 0, tzinfo=UTC),
+        expires_at=datetime(2026, 4, 2, 12, 0, tzinfo=UTC),
+        emitted_at=datetime(2026, 3, 3, 12, 0, 5, tzinfo=UTC),
+    ),
+    "consent_deadline": ConsentDeadline(
+        recipient_key=_KEY,
+        due_at=datetime(2026, 3, 3, 12, 0, tzinfo=UTC),
+        requested_at=datetime(2026, 3, 3, 12, 0, 5, tzinfo=UTC),
     ),
 }
 
