@@ -1,19 +1,21 @@
 """What the gate must decide for each send of a demo scenario, by the policy's own rules.
 
-Folds the scenario's clicks with the suppression keeper's pure fold and runs the gate's pure rule
-table over each send, in publishing order, so a run can check that the gate, through Kafka,
-decided exactly what the policy says. Every click is acknowledged before the sends it precedes
-are produced, so the gate's state fence makes it see each of them; the bad records change nothing.
+Folds the scenario's consent events and clicks with the keepers' pure folds and runs the gate's
+pure rule table over each send, in publishing order, so a run can check that the gate, through
+Kafka, decided exactly what the policy says. The consent events are applied before anything else
+is published, and every click is acknowledged before the sends it precedes are produced, so the
+gate's state fence makes it see each of them; the bad records change nothing.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from streams.consent import apply_consent_event, apply_opt_out
 from streams.demo.scenario import Scenario
 from streams.policy import Policy
 from streams.recipient import RecipientKeyer
-from streams.records import SendRequest, SuppressionState, UnsubscribeClick
+from streams.records import ConsentState, SendRequest, SuppressionState, UnsubscribeClick
 from streams.rules import RecipientView, decide
 from streams.suppressions import apply_click
 
@@ -25,15 +27,24 @@ def expected_failed_rules(
 ) -> dict[str, tuple[str, ...]]:
     """Request id -> the names of the rules the gate must say failed (empty: allowed)."""
     states: dict[str, SuppressionState] = {}
+    consents: dict[str, ConsentState] = {}
+    for event in scenario.consents:
+        folded = apply_consent_event(consents.get(event.recipient_key), event, policy.consent)
+        consents[event.recipient_key] = folded.state
 
     def fold(click: UnsubscribeClick) -> None:
         state, _ = apply_click(states.get(click.recipient_key), click, source="expected", now=now)
         states[click.recipient_key] = state
+        consents[click.recipient_key] = apply_opt_out(consents.get(click.recipient_key), click)
 
     def failed_rules(send: SendRequest) -> tuple[str, ...]:
         recipient_key = keyer.key(send.recipient)
         state = states.get(recipient_key)
-        view = RecipientView(suppressions=state.entries if state else ())
+        consent = consents.get(recipient_key)
+        view = RecipientView(
+            suppressions=state.entries if state else (),
+            consents=consent.entries if consent else (),
+        )
         decision = decide(
             send,
             view,

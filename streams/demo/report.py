@@ -32,7 +32,7 @@ __all__ = [
     "summary_text",
 ]
 
-EXPLAINED_DENIALS = 6
+EXPLAINED_DENIALS = 14
 _KEY_CHARS = 12
 
 

@@ -5,7 +5,10 @@ The order is what makes the demo's promise hold (see `streams.fence`):
 1. Topics are created under a fresh prefix (`demo-<yyyymmddHHMMSS>-`), so runs never mix.
 2. A gate worker starts as a subprocess with the same settings; its faust output goes to
    `<data dir>/demo/worker.log`, not to the terminal.
-3. The unsubscribes are published and acknowledged, then the sends, then the bad records.
+3. The consent events are published, and the run waits until the worker has applied them (its
+   consumer group has committed them: Kafka orders nothing across topics, and the state fence
+   covers unsubscribes only). Then the unsubscribes are published and acknowledged, then the
+   sends, then the bad records.
 4. Once the gate answers, the racing pairs go out: each send right after its click's
    acknowledgement, while the gate is busy.
 5. The run waits, bounded, until every decision, dead letter and suppression change is back,
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from pydantic import SecretStr
@@ -79,6 +83,7 @@ from streams.producer import SendgateProducer
 from streams.recipient import RecipientKeyer
 from streams.settings import Settings, ensure_recipient_key_secret
 from streams.topics import (
+    CONSENT_EVENTS,
     TOPICS,
     TopicSpec,
 )
@@ -155,9 +160,30 @@ async def _in_thread(function: Callable[..., T], *args: Any) -> T:
 # --- publishing ---------------------------------------------------------------------------------
 
 
-async def _publish(producer: SendgateProducer, scenario: Scenario, console: Console) -> None:
-    """Clicks (acknowledged), then sends (acknowledged), then the bad records."""
+async def _publish(
+    producer: SendgateProducer,
+    scenario: Scenario,
+    settings: Settings,
+    worker: WorkerProcess,
+    console: Console,
+    timeout_s: float,
+) -> None:
+    """Consents (applied), clicks (acknowledged), sends (acknowledged), then the bad records."""
     with _progress(console) as progress:
+        consents = progress.add_task("publishing consent events", total=len(scenario.consents))
+        await producer.publish_many(
+            scenario.consents, on_progress=lambda acked: progress.advance(consents, acked)
+        )
+        applied = progress.add_task(
+            "gate worker applies the consents", total=len(scenario.consents)
+        )
+        await _wait_until_applied(
+            settings,
+            CONSENT_EVENTS.full_name(settings),
+            worker,
+            timeout_s,
+            lambda done: progress.update(applied, completed=done),
+        )
         clicks = progress.add_task("publishing unsubscribes", total=len(scenario.clicks))
         await producer.publish_many(
             scenario.clicks, on_progress=lambda acked: progress.advance(clicks, acked)
@@ -170,6 +196,42 @@ async def _publish(producer: SendgateProducer, scenario: Scenario, console: Cons
         for record in scenario.bad_records:
             await producer.send(record.topic, record.key or b"", record.value)
             progress.advance(bad)
+
+
+async def _wait_until_applied(
+    settings: Settings,
+    topic: str,
+    worker: WorkerProcess,
+    timeout_s: float,
+    on_progress: Callable[[int], None],
+) -> None:
+    """Until the gate's consumer group has committed every record of `topic`."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await consumer.start()
+    await admin.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
+        ends = await consumer.end_offsets(partitions)
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            committed = await admin.list_consumer_group_offsets(settings.app_id)
+            done = sum(
+                min(committed[tp].offset, end) if tp in committed else 0 for tp, end in ends.items()
+            )
+            on_progress(done)
+            if done >= sum(ends.values()):
+                return
+            worker.check_alive("the consent events to be applied")
+            if asyncio.get_running_loop().time() > deadline:
+                raise SendgateError(
+                    f"the gate worker applied {done} of {sum(ends.values())} consent events "
+                    f"in {timeout_s:.0f}s; see its log: {display_path(worker.log_path)}"
+                )
+            await asyncio.sleep(0.25)
+    finally:
+        await admin.close()
+        await consumer.stop()
 
 
 async def _race(
@@ -353,7 +415,8 @@ def _describe(scenario: Scenario) -> str:
     lists = sum(len(lists) for lists in ACCOUNTS.values())
     return (
         f"scenario (seed {scenario.seed}): {len(scenario.accounts)} accounts, {lists} lists, "
-        f"{scenario.recipients:,} recipients; {len(scenario.clicks):,} unsubscribes "
+        f"{scenario.recipients:,} recipients; {len(scenario.consents):,} consent events; "
+        f"{len(scenario.clicks):,} unsubscribes "
         f"(list {scopes['list']}, account {scopes['account']}, platform {scopes['platform']}, "
         f"replays and repeats included); {len(scenario.sends):,} send requests; "
         f"{len(scenario.race)} racing click+send pairs; {len(scenario.bad_records)} bad records"
@@ -415,7 +478,7 @@ async def run_demo(
         output = GateOutput(settings)
         await output.start()
         async with SendgateProducer(settings, keyer=keyer) as producer:
-            await _publish(producer, scenario, console)
+            await _publish(producer, scenario, settings, worker, console, options.timeout_s)
             await _race(producer, scenario, output, worker, console, options.timeout_s)
         await _wait_for_output(output, scenario, worker, console, options.timeout_s)
         await _fill_ledger(settings, len(output.decisions) + len(output.applied_clicks), console)

@@ -6,6 +6,10 @@ at example.com, example.org or example.net (RFC 2606 names), every sender at `<a
 
 What it holds, in the order the demo publishes it:
 
+0. `consents`: what each recipient agreed to with each account, as consent events: express
+   sign-ups (some double opt-in, confirmed or not), imports (approved or still pending review),
+   purchases (CASL implied consent, some older than two years), soft opt-ins, and nothing at
+   all for a few. Each person has one country. Published and applied before anything else.
 1. `clicks`: unsubscribes at list, account and platform scope (platform ones are operator
    entries with reason manual, hard_bounce, complaint or erasure), plus a few replayed and
    repeated clicks, so the audit trail shows every outcome. Published first and acknowledged
@@ -38,6 +42,7 @@ from streams.codec import Codec, default_codec
 from streams.recipient import RecipientKeyer
 from streams.records import (
     Classification,
+    ConsentEvent,
     Record,
     SendRequest,
     SuppressionReason,
@@ -116,6 +121,19 @@ _MALFORMED_SENDS: tuple[tuple[str, str, Classification], ...] = (
     ("carol@example..com", "globex-saas", "transactional"),
 )
 _COMMERCIAL_SHARE = 0.85
+_PROMOTIONAL_SHARE = 0.1
+"""Share of random transactional sends whose content is promotional."""
+_CONSENT_PROFILES: tuple[tuple[str, float], ...] = (
+    ("express", 0.45),
+    ("double_opt_in", 0.25),
+    ("unconfirmed", 0.05),
+    ("import_approved", 0.04),
+    ("import_pending", 0.04),
+    ("purchase", 0.10),
+    ("soft_opt_in", 0.03),
+    ("nothing", 0.04),
+)
+"""How the people of the demo came to be on each account's lists."""
 _HONOUR_SHARE = 1 / 3
 """Share of random transactional sends that ask to honour list and account opt-outs."""
 
@@ -137,6 +155,7 @@ class Scenario:
     seed: int
     accounts: tuple[str, ...]
     recipients: int
+    consents: tuple[ConsentEvent, ...]
     clicks: tuple[UnsubscribeClick, ...]
     sends: tuple[SendRequest, ...]
     race: tuple[tuple[UnsubscribeClick, SendRequest], ...]
@@ -163,6 +182,13 @@ class _Builder:
         self.keyer = keyer
         self.rng = rng
         self.now = now
+        self._countries: dict[str, str | None] = {}
+
+    def country(self, address: str) -> str | None:
+        """Each person lives in one country (None: the sender does not know which)."""
+        if address not in self._countries:
+            self._countries[address] = self.rng.choice(_JURISDICTIONS)
+        return self._countries[address]
 
     def uuid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -224,7 +250,7 @@ class _Builder:
             account_id=account,
             list_id=list_id,
             recipient=address,
-            jurisdiction=self.rng.choice(_JURISDICTIONS),
+            jurisdiction=self.country(address),
             classification=classification,
             honor_list_opt_outs=honour,
             send_kind="bulk" if commercial else "one_off",
@@ -270,8 +296,10 @@ def build_scenario(
     accounts = tuple(ACCOUNTS)
     race_size = min(20, max(2, sends // 250))
     pool_size = max(60, sends * 3 // 10)
-    addresses = make.addresses(pool_size + race_size)
-    pool, race_addresses = addresses[:pool_size], addresses[pool_size:]
+    addresses = make.addresses(pool_size + race_size + len(_CONSENT_CASES))
+    pool = addresses[:pool_size]
+    race_addresses = addresses[pool_size : pool_size + race_size]
+    case_consents, case_sends = _consent_cases(make, addresses[pool_size + race_size :])
 
     clicks: list[UnsubscribeClick] = []
     targeted: list[SendRequest] = []
@@ -298,6 +326,7 @@ def build_scenario(
         for address, account, classification in (*_ROLE_SENDS, *_MALFORMED_SENDS)
     ]
 
+    targeted += case_sends
     fill = sends - race_size - len(targeted) - len(odd)
     if fill < 0:
         raise ValueError(f"{sends} sends are too few for this scenario")
@@ -311,6 +340,13 @@ def build_scenario(
             honour = rng.random() < _HONOUR_SHARE
             ordinary.append(make.send(address, account, None, "transactional", honour=honour))
 
+    # Receipts that carry an offer: judged as commercial (the mixed-content rule).
+    ordinary = [
+        _with(send, promotional_content=True)
+        if send.classification == "transactional" and rng.random() < _PROMOTIONAL_SHARE
+        else send
+        for send in ordinary
+    ]
     mixed = targeted + odd + ordinary
     rng.shuffle(mixed)
     numbered = tuple(
@@ -318,11 +354,17 @@ def build_scenario(
     )
 
     race = _race(make, race_addresses)
+    consents = (
+        _consents(make, pool, accounts)
+        + _consents(make, race_addresses, accounts, everyone_opted_in=True)
+        + case_consents
+    )
 
     return Scenario(
         seed=seed,
         accounts=accounts,
         recipients=len(addresses),
+        consents=consents,
         clicks=tuple(clicks),
         sends=numbered,
         race=race,
@@ -331,6 +373,111 @@ def build_scenario(
 
 
 Made = tuple[list[UnsubscribeClick], list[SendRequest]]
+
+
+_CONSENT_CASES: tuple[tuple[str | None, str, Classification, bool], ...] = (
+    # (country, consent profile, classification, promotional content): one person each, so every
+    # consent rule has a denial to show whatever the scenario's size
+    ("CA", "lapsed_purchase", "commercial", False),  # casl-implied-consent-expired
+    ("CA", "soft_opt_in", "commercial", False),  # casl-no-valid-consent
+    ("DE", "purchase", "commercial", False),  # gdpr-pecr-no-valid-consent
+    ("AU", "soft_opt_in", "commercial", False),  # spam-act-no-valid-consent
+    ("US", "unconfirmed", "commercial", False),  # consent-status-not-mailable
+    ("US", "import_pending", "commercial", False),  # consent-status-not-mailable
+    ("GB", "nothing", "transactional", True),  # mixed content: judged as commercial
+)
+
+
+def _consent_cases(
+    make: _Builder, addresses: list[str]
+) -> tuple[tuple[ConsentEvent, ...], list[SendRequest]]:
+    account = "acme-shoes"
+    events: list[ConsentEvent] = []
+    sends: list[SendRequest] = []
+    for address, (country, profile, classification, promotional) in zip(
+        addresses, _CONSENT_CASES, strict=True
+    ):
+        make._countries[address] = country
+        if profile == "lapsed_purchase":
+            events += _consent_events(make, address, account, "purchase", days=800)
+        elif profile != "nothing":
+            events += _consent_events(make, address, account, profile)
+        list_id = make.random_list(account) if classification == "commercial" else None
+        send = make.send(address, account, list_id, classification)
+        sends.append(_with(send, promotional_content=promotional))
+    return tuple(events), sends
+
+
+def _consents(
+    make: _Builder,
+    addresses: list[str],
+    accounts: tuple[str, ...],
+    *,
+    everyone_opted_in: bool = False,
+) -> tuple[ConsentEvent, ...]:
+    """Each person's consent events with each account, oldest first."""
+    names = [name for name, _ in _CONSENT_PROFILES]
+    weights = [weight for _, weight in _CONSENT_PROFILES]
+    events: list[ConsentEvent] = []
+    for address in addresses:
+        for account in accounts:
+            profile = "express" if everyone_opted_in else make.rng.choices(names, weights)[0]
+            if profile != "nothing":
+                events += _consent_events(make, address, account, profile)
+    return tuple(events)
+
+
+def _consent_events(
+    make: _Builder, address: str, account: str, profile: str, *, days: int | None = None
+) -> list[ConsentEvent]:
+    if days is None:
+        days = make.rng.randint(20, 1000)
+    if profile == "purchase" and 725 <= days <= 735:
+        days = 700  # keep clear of the two-year line, so the run's own clock cannot cross it
+    at = make.now - timedelta(days=days, seconds=make.rng.randint(0, 86_399))
+
+    def event(kind: str, when: datetime, **fields: object) -> ConsentEvent:
+        return ConsentEvent.model_validate(
+            {
+                "event_id": make.uuid(),
+                "recipient_key": make.keyer.key(address),
+                "kind": kind,
+                "account_id": account,
+                "jurisdiction": make.country(address),
+                "source_kind": "form",
+                "source_id": f"{account}-signup",
+                "occurred_at": when,
+                **fields,
+            }
+        )
+
+    wording = {"wording_version": "2025-01", "ip": "192.0.2.10", "user_agent": "Mozilla/5.0"}
+    if profile in ("express", "double_opt_in", "unconfirmed"):
+        grant = event(
+            "grant",
+            at,
+            basis="express",
+            requires_confirmation=profile != "express",
+            **wording,
+        )
+        if profile != "double_opt_in":
+            return [grant]
+        confirm = event("confirm", at + timedelta(minutes=7), source_kind="confirmation_link")
+        return [grant, confirm]
+    if profile in ("import_approved", "import_pending"):
+        import_id = f"{account}-import-{at:%Y%m}"
+        imported = event("import", at, basis="express", source_kind="import", source_id=import_id)
+        if profile == "import_pending":
+            return [imported]
+        approved = event(
+            "review_approved",
+            at + timedelta(days=1),
+            source_kind="import",
+            source_id=import_id,
+        )
+        return [imported, approved]
+    basis = "implied_purchase" if profile == "purchase" else "soft_opt_in"
+    return [event("grant", at, basis=basis, source_kind="checkout", source_id=make.uuid())]
 
 
 def _list_unsubscribes(make: _Builder, addresses: list[str]) -> Made:

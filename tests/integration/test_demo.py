@@ -39,6 +39,13 @@ DENIAL_RULES = {
     "account-unsubscribed",
     "list-unsubscribed",
     "role-address",
+    # issue 5: people who never opted in, are unconfirmed or pending review, whose implied
+    # consent lapsed (CASL), or whose basis their country's law does not accept
+    "consent-status-not-mailable",
+    "casl-no-valid-consent",
+    "casl-implied-consent-expired",
+    "gdpr-pecr-no-valid-consent",
+    "spam-act-no-valid-consent",
 }
 
 
