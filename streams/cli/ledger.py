@@ -37,7 +37,7 @@ def run(
         None, "--until-idle", help="Stop after this many seconds without a new record."
     ),
 ) -> None:
-    """Copy decisions, suppression changes, bounce changes and feedback reports into the ledger.
+    """Copy decisions, suppression and bounce changes, feedback reports and consent events in.
 
     Rows are unique by Kafka topic, partition and offset and written in one transaction with the
     ledger's own read positions, so a restart or a replay writes nothing twice.

@@ -1,9 +1,10 @@
-"""The durable ledger: decisions, suppression and bounce changes, and feedback reports in
-PostgreSQL (SQLite for the demo).
+"""The durable ledger: decisions, suppression and bounce changes, feedback reports and consent
+events in PostgreSQL (SQLite for the demo).
 
 `models` defines the tables, `migrations` creates them (`migrate.upgrade`), `catalogue` says which
 topic lands in which table, `writer` stores batches idempotently by Kafka coordinates together
-with the ledger's offsets, and `sink` feeds the writer from the topics.
+with the ledger's offsets, and `sink` feeds the writer from the topics. `chain` hash-chains each
+recipient's consent events, and `proof` reads them back as the proof of consent.
 """
 
 from streams.ledger.catalogue import LEDGER_TOPICS, LedgerTopic
@@ -11,6 +12,7 @@ from streams.ledger.engine import make_engine
 from streams.ledger.migrate import upgrade
 from streams.ledger.models import (
     BounceChangeRow,
+    ConsentEventRow,
     ConsumerOffset,
     FeedbackReportRow,
     SendDecisionRow,
@@ -24,6 +26,7 @@ from streams.ledger.writer import LedgerItem, LedgerWriter, read_offsets
 __all__ = [
     "LEDGER_TOPICS",
     "BounceChangeRow",
+    "ConsentEventRow",
     "ConsumerOffset",
     "FeedbackReportRow",
     "LedgerItem",

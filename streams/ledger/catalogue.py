@@ -5,6 +5,10 @@ of, and the function that makes the row. The sink reads exactly these topics and
 its record type; the writer finds a record's table and row function by the record's type. Storing
 one more record in the ledger is a model, a migration, a row function and one entry here, and no
 new branch in the writer or the sink.
+
+One entry is `chained`: consent events are stored as a hash chain per recipient
+(`streams.ledger.chain`), so the writer numbers and links those rows instead of inserting them
+as they are (`LedgerWriter._insert_chained`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from sqlalchemy import Table
 from streams.ledger.models import (
     Base,
     BounceChangeRow,
+    ConsentEventRow,
     FeedbackReportRow,
     SendDecisionRow,
     SuppressionChangeRow,
@@ -25,13 +30,22 @@ from streams.ledger.models import (
 )
 from streams.ledger.rows import (
     bounce_change_row,
+    consent_event_row,
     decision_row,
     feedback_report_row,
     suppression_change_row,
 )
-from streams.records import BounceChange, FeedbackReport, Record, SendDecision, SuppressionChange
+from streams.records import (
+    BounceChange,
+    ConsentEvent,
+    FeedbackReport,
+    Record,
+    SendDecision,
+    SuppressionChange,
+)
 from streams.topics import (
     BOUNCE_CHANGES,
+    CONSENT_EVENTS,
     FEEDBACK_REPORTS,
     SEND_DECISIONS,
     SUPPRESSION_CHANGES,
@@ -49,13 +63,15 @@ class LedgerTopic(Generic[R]):
 
     `row` takes the record and its Kafka coordinates (topic, partition, offset) and returns the
     column values; generic in the record type, so a row function for the wrong record is a type
-    error where the entry is written.
+    error where the entry is written. `chained` rows are appended to a per-recipient hash chain
+    (they need `recipient_key` and `event_id` columns and the chain columns of `ConsentEventRow`).
     """
 
     topic: TopicSpec
     record_type: type[R]
     model: type[Base]
     row: Callable[[R, str, int, int], dict[str, Any]]
+    chained: bool = False
 
     @property
     def table(self) -> Table:
@@ -69,5 +85,6 @@ LEDGER_TOPICS: tuple[LedgerTopic[Any], ...] = (
     ),
     LedgerTopic(BOUNCE_CHANGES, BounceChange, BounceChangeRow, bounce_change_row),
     LedgerTopic(FEEDBACK_REPORTS, FeedbackReport, FeedbackReportRow, feedback_report_row),
+    LedgerTopic(CONSENT_EVENTS, ConsentEvent, ConsentEventRow, consent_event_row, chained=True),
 )
 """In this order the writer inserts a batch's rows, table by table."""

@@ -1,8 +1,9 @@
 """The ledger's tables: durable proof of what the gate decided, suppressed and was told.
 
-Each row of `send_decisions`, `suppression_changes`, `bounce_changes` and `feedback_reports` is
-one record of a Kafka topic, unique on its coordinates (topic, partition, offset), so replaying a
-topic into the ledger adds nothing.
+Each row of `send_decisions`, `suppression_changes`, `bounce_changes`, `feedback_reports` and
+`consent_events` is one record of a Kafka topic, unique on its coordinates (topic, partition,
+offset), so replaying a topic into the ledger adds nothing. `consent_events` is also a hash chain
+per recipient (`streams.ledger.chain`), so an edited or deleted row of it is detected.
 `consumer_offsets` holds the ledger's own read positions, written in the same transaction as the
 rows ("Storing Offsets Outside Kafka", aiokafka's consumer guide): after a crash the ledger
 resumes exactly where its last committed rows end.
@@ -23,6 +24,7 @@ from sqlalchemy import (
     CHAR,
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Index,
@@ -40,6 +42,7 @@ from streams.clock import utc
 __all__ = [
     "Base",
     "BounceChangeRow",
+    "ConsentEventRow",
     "ConsumerOffset",
     "FeedbackReportRow",
     "SendDecisionRow",
@@ -93,6 +96,7 @@ class Base(DeclarativeBase):
         datetime: UtcDateTime(),
         dict[str, Any]: JSON(),
         list[dict[str, Any]]: JSON(),
+        list[str]: JSON(),
     }
 
 
@@ -222,6 +226,51 @@ class FeedbackReportRow(_KafkaCoordinates, Base):
     received_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(Text)
     """Where the report came from: Kafka coordinates of the inbound mail, or a webhook name."""
+
+
+class ConsentEventRow(_KafkaCoordinates, Base):
+    """One `ConsentEvent`, stored append-only and chained per recipient: the proof of consent.
+
+    Every field of the event is kept, IP address and user agent included (the ledger is the one
+    place they are kept; logs never carry them). `chain_seq` numbers a recipient's entries 1, 2,
+    ... in the order the ledger stored them, `prev_hash` is the previous entry's `entry_hash` (64
+    zeros for the first) and `entry_hash` the SHA-256 of the entry's canonical bytes
+    (`streams.ledger.chain`). Unique on (recipient_key, chain_seq), so two writers can never fork
+    a chain; that constraint's index is also the proof's: `sendgate consent proof` reads one
+    recipient's whole chain in order, to verify it.
+    """
+
+    __tablename__ = "consent_events"
+    __table_args__ = (
+        UniqueConstraint(
+            "kafka_topic", "kafka_partition", "kafka_offset", name="uq_consent_events_kafka"
+        ),
+        # One row per event: a redelivered event (a retried form post, a re-run import) carries
+        # the same id and adds nothing.
+        UniqueConstraint("event_id", name="uq_consent_events_event_id"),
+        UniqueConstraint("recipient_key", "chain_seq", name="uq_consent_events_chain"),
+    )
+
+    id: Mapped[int] = mapped_column(_RowId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(200))
+    recipient_key: Mapped[str] = mapped_column(CHAR(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[str] = mapped_column(String(200))
+    lists: Mapped[list[str]]
+    cadence: Mapped[str | None] = mapped_column(String(100))
+    basis: Mapped[str | None] = mapped_column(String(32))
+    requires_confirmation: Mapped[bool] = mapped_column(Boolean)
+    jurisdiction: Mapped[str | None] = mapped_column(String(2))
+    source_kind: Mapped[str] = mapped_column(String(32))
+    source_id: Mapped[str | None] = mapped_column(String(200))
+    wording_hash: Mapped[str | None] = mapped_column(String(64))
+    wording_version: Mapped[str | None] = mapped_column(String(100))
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(1000))
+    occurred_at: Mapped[datetime]
+    chain_seq: Mapped[int] = mapped_column(Integer)
+    prev_hash: Mapped[str] = mapped_column(CHAR(64))
+    entry_hash: Mapped[str] = mapped_column(CHAR(64))
 
 
 class ConsumerOffset(Base):

@@ -8,9 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.records import BounceChange, FeedbackReport, SendDecision, SuppressionChange
+from streams.records import (
+    BounceChange,
+    ConsentEvent,
+    FeedbackReport,
+    SendDecision,
+    SuppressionChange,
+)
 
-__all__ = ["bounce_change_row", "decision_row", "feedback_report_row", "suppression_change_row"]
+__all__ = [
+    "bounce_change_row",
+    "consent_event_row",
+    "decision_row",
+    "feedback_report_row",
+    "suppression_change_row",
+]
 
 
 def _coordinates(topic: str, partition: int, offset: int) -> dict[str, Any]:
@@ -88,5 +100,30 @@ def feedback_report_row(
         "arrival_date": report.arrival_date,
         "received_at": report.received_at,
         "source": report.source,
+        **_coordinates(topic, partition, offset),
+    }
+
+
+def consent_event_row(
+    event: ConsentEvent, topic: str, partition: int, offset: int
+) -> dict[str, Any]:
+    """A `consent_events` row without its chain columns, which the writer adds (`chain.link`)."""
+    return {
+        "event_id": event.event_id,
+        "recipient_key": event.recipient_key,
+        "kind": event.kind,
+        "account_id": event.account_id,
+        "lists": list(event.lists),
+        "cadence": event.cadence,
+        "basis": event.basis,
+        "requires_confirmation": event.requires_confirmation,
+        "jurisdiction": event.jurisdiction,
+        "source_kind": event.source_kind,
+        "source_id": event.source_id,
+        "wording_hash": event.wording_hash,
+        "wording_version": event.wording_version,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "occurred_at": event.occurred_at,
         **_coordinates(topic, partition, offset),
     }

@@ -1,13 +1,15 @@
-"""The ledger sink: copy decisions, suppression and bounce changes, and feedback reports into it.
+"""The ledger sink: copy decisions, suppression and bounce changes, feedback reports and consent
+events into it.
 
 One process reads every partition of the topics in `catalogue.LEDGER_TOPICS` (`send-decisions`,
-`suppression-changes`, `bounce-changes`, `feedback-reports`; all must exist, `sendgate topics
-create` makes them) by manual assignment (no consumer group): the ledger keeps its own read
-positions in `consumer_offsets`, committed in the same transaction as the rows ("Storing Offsets
-Outside Kafka" in aiokafka's consumer guide), and nothing is committed to Kafka. On start it
-seeks each partition to its stored next offset, or to the beginning when it has none. Rows are
-unique on their Kafka coordinates, so a crash between two batches, a second sink over the same
-topics, or a deliberate replay (delete the `consumer_offsets` rows) never stores a record twice.
+`suppression-changes`, `bounce-changes`, `feedback-reports`, `consent-events`; all must exist,
+`sendgate topics create` makes them) by manual assignment (no consumer group): the ledger keeps
+its own read positions in `consumer_offsets`, committed in the same transaction as the rows
+("Storing Offsets Outside Kafka" in aiokafka's consumer guide), and nothing is committed to Kafka.
+On start it seeks each partition to its stored next offset, or to the beginning when it has none.
+Rows are unique on their Kafka coordinates, so a crash between two batches, a second sink over the
+same topics, or a deliberate replay (delete the `consumer_offsets` rows) never stores a record
+twice.
 
 Undecodable values are skipped with a warning that names only their coordinates; their offsets
 are committed like any other, since the agent that wrote the topic dead-letters bad input itself.

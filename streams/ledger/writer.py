@@ -8,21 +8,27 @@ behind the stored offsets are never written twice.
 Which table a record lands in, and how, is `catalogue.LEDGER_TOPICS`; the writer only looks a
 record's type up there. It does no Kafka I/O and holds no state besides the engine; the sink
 feeds it.
+
+Consent events (the catalogue's one `chained` entry) take a second path, `_insert_chained`, in the
+same transaction: each row is numbered and linked to its recipient's hash chain
+(`streams.ledger.chain`) before it is inserted, and an event already stored is skipped before it
+gets a number, so a replay neither adds rows nor disturbs a chain.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, case, select
+from sqlalchemy import Connection, Engine, Table, and_, case, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 
 from streams.errors import SendgateError
 from streams.ledger.catalogue import LEDGER_TOPICS, LedgerTopic
+from streams.ledger.chain import ChainLink, link
 from streams.ledger.models import ConsumerOffset, metadata
 from streams.records import Record
 
@@ -36,6 +42,10 @@ _INSERTS: dict[str, Callable[[Table], PostgresInsert | SqliteInsert]] = {
     "postgresql": postgresql.insert,
     "sqlite": sqlite.insert,
 }
+_CHAIN_LOCK_SPACE = 0x5E4DC0
+"""First key of the PostgreSQL advisory locks that serialise writers of one recipient's chain.
+These use the two-integer key space, apart from the migrations' one-bigint lock."""
+_LOCK_CHAIN = text("SELECT pg_advisory_xact_lock(:space, :key)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +106,10 @@ class LedgerWriter:
         ]
         with self._engine.begin() as connection:
             inserted = sum(
-                self._insert_new(connection, table, table_rows)
-                for table, table_rows in rows.items()
+                self._insert_chained(connection, entry.table, rows[entry.table])
+                if entry.chained
+                else self._insert_new(connection, entry.table, rows[entry.table])
+                for entry in LEDGER_TOPICS
             )
             connection.execute(self._offsets_upsert, offsets)
         return inserted
@@ -116,6 +128,45 @@ class LedgerWriter:
         statement = self._insert(table).on_conflict_do_nothing().returning(table.c.id)
         return len(connection.execute(statement, rows).all())
 
+    def _insert_chained(
+        self, connection: Connection, table: Table, rows: list[dict[str, Any]]
+    ) -> int:
+        """Append rows to their recipients' hash chains, in offset order; return rows added.
+
+        1. On PostgreSQL, lock each recipient's chain until the transaction ends (an advisory
+           lock per recipient, taken in one order by every writer, so two cannot deadlock). A row
+           lock on the chain's head (SELECT ... FOR UPDATE) would not do: a recipient without
+           entries has no row to lock. SQLite lets one writer in at a time anyway.
+        2. Drop rows already stored (same coordinates or event id: an earlier batch, a replay,
+           another writer) and repeats within the batch.
+        3. Read each recipient's head (highest `chain_seq`), number and link the rows, insert.
+        A plain INSERT, not ON CONFLICT DO NOTHING: after 1 and 2 a conflict means a forked
+        chain, and failing the batch is better than an event silently missing from a proof.
+        """
+        if not rows:
+            return 0
+        ordered = sorted(rows, key=_coordinates_of)
+        if connection.dialect.name == "postgresql":
+            keys = sorted({_chain_lock_key(row["recipient_key"]) for row in ordered})
+            connection.execute(_LOCK_CHAIN, [{"space": _CHAIN_LOCK_SPACE, "key": k} for k in keys])
+        fresh = _unstored(connection, table, ordered)
+        if not fresh:
+            return 0
+        heads = _chain_heads(connection, table, {row["recipient_key"] for row in fresh})
+        chained = []
+        for row in fresh:
+            place = link(row, heads.get(row["recipient_key"]))
+            heads[row["recipient_key"]] = place
+            chained.append(
+                {
+                    **row,
+                    "chain_seq": place.chain_seq,
+                    "prev_hash": place.prev_hash,
+                    "entry_hash": place.entry_hash,
+                }
+            )
+        return len(connection.execute(table.insert().returning(table.c.id), chained).all())
+
     def _offsets_statement(self) -> PostgresInsert | SqliteInsert:
         upsert = self._insert(_OFFSETS)
         forward = case(
@@ -126,6 +177,76 @@ class LedgerWriter:
             index_elements=["consumer_group", "topic", "partition"],
             set_={"next_offset": forward},
         )
+
+
+def _coordinates_of(row: dict[str, Any]) -> tuple[str, int, int]:
+    return (row["kafka_topic"], row["kafka_partition"], row["kafka_offset"])
+
+
+def _chain_lock_key(recipient_key: str) -> int:
+    """A signed 32-bit lock key from the recipient key (a hash already, so evenly spread); two
+    recipients sharing one only wait for each other."""
+    return int(recipient_key[:8], 16) - 2**31
+
+
+def _unstored(
+    connection: Connection, table: Table, rows: Iterable[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The rows whose event and coordinates are not stored yet, first occurrence only."""
+    rows = list(rows)
+    seen_ids = set(
+        connection.execute(
+            select(table.c.event_id).where(table.c.event_id.in_({row["event_id"] for row in rows}))
+        ).scalars()
+    )
+    offsets_by_partition: dict[tuple[str, int], set[int]] = {}
+    for topic, partition, offset in map(_coordinates_of, rows):
+        offsets_by_partition.setdefault((topic, partition), set()).add(offset)
+    seen_coordinates = {
+        (topic, partition, offset)
+        for (topic, partition), offsets in offsets_by_partition.items()
+        for offset in connection.execute(
+            select(table.c.kafka_offset).where(
+                table.c.kafka_topic == topic,
+                table.c.kafka_partition == partition,
+                table.c.kafka_offset.in_(offsets),
+            )
+        ).scalars()
+    }
+    fresh = []
+    for row in rows:
+        coordinates = _coordinates_of(row)
+        if row["event_id"] in seen_ids or coordinates in seen_coordinates:
+            continue
+        seen_ids.add(row["event_id"])
+        seen_coordinates.add(coordinates)
+        fresh.append(row)
+    return fresh
+
+
+def _chain_heads(
+    connection: Connection, table: Table, recipient_keys: set[str]
+) -> dict[str, ChainLink]:
+    """Each recipient's newest entry (highest `chain_seq`); recipients without one are absent."""
+    newest = (
+        select(table.c.recipient_key, func.max(table.c.chain_seq).label("chain_seq"))
+        .where(table.c.recipient_key.in_(recipient_keys))
+        .group_by(table.c.recipient_key)
+        .subquery()
+    )
+    query = select(
+        table.c.recipient_key, table.c.chain_seq, table.c.prev_hash, table.c.entry_hash
+    ).join(
+        newest,
+        and_(
+            table.c.recipient_key == newest.c.recipient_key,
+            table.c.chain_seq == newest.c.chain_seq,
+        ),
+    )
+    return {
+        key: ChainLink(chain_seq, prev_hash, entry_hash)
+        for key, chain_seq, prev_hash, entry_hash in connection.execute(query)
+    }
 
 
 def read_offsets(engine: Engine, consumer_group: str) -> dict[tuple[str, int], int]:

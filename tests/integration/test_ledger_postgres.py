@@ -52,12 +52,18 @@ from streams.records import (
     SuppressionEntry,
 )
 from streams.settings import Settings
-from streams.topics import BOUNCE_CHANGES, FEEDBACK_REPORTS, SEND_DECISIONS, SUPPRESSION_CHANGES
+from streams.topics import (
+    BOUNCE_CHANGES,
+    CONSENT_EVENTS,
+    FEEDBACK_REPORTS,
+    SEND_DECISIONS,
+    SUPPRESSION_CHANGES,
+)
 
 pytestmark = pytest.mark.integration
 
 AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-HEAD = "0002"
+HEAD = "0003"
 PARTITIONS = 3
 DECISION_COUNT = 300
 CHANGE_COUNT = 200
@@ -403,7 +409,8 @@ async def test_sink_copies_topics_once_and_replays_without_duplicates(
     bounces = settings.topic(BOUNCE_CHANGES.name)
     reports = settings.topic(FEEDBACK_REPORTS.name)
     names = [decisions, changes, bounces, reports]
-    assert sorted(ledger_topics(settings)) == sorted(names)
+    consents = settings.topic(CONSENT_EVENTS.name)  # must exist; stays empty here
+    assert sorted(ledger_topics(settings)) == sorted([*names, consents])
     group = ledger_consumer_group(settings)
     expected_rows = {
         decisions: DECISION_COUNT,
@@ -417,7 +424,7 @@ async def test_sink_copies_topics_once_and_replays_without_duplicates(
         bounces: BOUNCE_COUNT + REPLAYED_BOUNCE_COUNT,
         reports: REPORT_COUNT,
     }
-    await create_topics(kafka_bootstrap, names)
+    await create_topics(kafka_bootstrap, [*names, consents])
     try:
         await produce(settings, run=unique("run"))
         progress: list[SinkProgress] = []
@@ -462,7 +469,7 @@ async def test_sink_copies_topics_once_and_replays_without_duplicates(
         assert {topic: rows_from(engine, topic) for topic in names} == expected_rows
         assert read_offsets(engine, group) == offsets
     finally:
-        await delete_topics(kafka_bootstrap, names)
+        await delete_topics(kafka_bootstrap, [*names, consents])
 
 
 async def test_sink_stops_when_asked(kafka_bootstrap: str, ledger_database_url: str) -> None:

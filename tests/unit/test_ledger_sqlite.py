@@ -46,11 +46,13 @@ DECISIONS = "send-decisions"
 CHANGES = "suppression-changes"
 BOUNCES = "bounce-changes"
 REPORTS = "feedback-reports"
+CONSENTS = "consent-events"
 GROUP = "sendgate-ledger"
 AT = datetime(2025, 3, 1, 12, 30, 15, 123000, tzinfo=UTC)
-HEAD = "0002"
+HEAD = "0003"
 LEDGER_TABLES = {
     "bounce_changes",
+    "consent_events",
     "consumer_offsets",
     "feedback_reports",
     "send_decisions",
@@ -212,7 +214,7 @@ def test_every_ledger_table_has_one_topic_in_the_catalogue() -> None:
 
     assert sorted(tables) == sorted(LEDGER_TABLES - {"consumer_offsets"})
     assert len(set(record_types)) == len(record_types)
-    assert topics == [DECISIONS, CHANGES, BOUNCES, REPORTS]
+    assert topics == [DECISIONS, CHANGES, BOUNCES, REPORTS, CONSENTS]
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:
@@ -361,6 +363,7 @@ def test_undecodable_and_foreign_records_only_advance_offsets(engine: Engine) ->
     assert LedgerWriter(engine).write_batch(GROUP, items) == 0
     assert ledger_counts(engine) == {
         "bounce_changes": 0,
+        "consent_events": 0,
         "consumer_offsets": 2,
         "feedback_reports": 0,
         "send_decisions": 0,
