@@ -47,16 +47,20 @@ Published = SendRequest | UnsubscribeClick | ConsentEvent
 
 __all__ = [
     "CLICK_ID_NAMESPACE",
+    "CONSENT_ID_NAMESPACE",
     "PublishCounts",
     "RowError",
     "SendgateProducer",
     "click_id_for",
+    "consent_event_from_row",
     "send_request_from_row",
     "unsubscribe_from_row",
 ]
 
 CLICK_ID_NAMESPACE = uuid.UUID("5b0f3d9e-6a43-5c1e-9f0e-2f1c6c1b7a20")
 """Namespace of derived click ids. Changing it changes every derived id: never do."""
+CONSENT_ID_NAMESPACE = uuid.UUID("0c6f6d1e-3b5a-5d8e-b1f4-7a2d9e0c4b13")
+"""Namespace of derived consent event ids; fixed for the same reason."""
 
 _EXAMPLE_TIME = "2025-01-31T09:00:00Z"
 _TOPIC_GRACE_S = 2.0
@@ -194,6 +198,54 @@ def unsubscribe_from_row(
     if derive_click_id:
         click = click.model_copy(update={"click_id": click_id_for(click)})
     return click
+
+
+def consent_event_from_row(
+    row: Mapping[str, Any], keyer: RecipientKeyer, *, clock: Clock | None = None
+) -> ConsentEvent:
+    """A `ConsentEvent` from a row that names its recipient by address (a sign-up export, an
+    import file). The address becomes the recipient key and is dropped, as for unsubscribes.
+
+    `lists` may be a JSON list or, in CSV, ids separated by `;`. `occurred_at` defaults to now,
+    `event_id` to an id derived from the rest, so re-publishing a file changes nothing twice.
+    """
+    clock = clock or SystemClock()
+    fields = _present(row)
+    problems: list[tuple[str, str]] = []
+    address = fields.pop("recipient", None)
+    if "recipient_key" in fields:
+        problems.append(("recipient_key", "give the address in 'recipient'; the key is computed"))
+    if address is None:
+        problems.append(("recipient", "required, missing"))
+    elif not isinstance(address, str) or not is_valid_address(address):
+        problems.append(("recipient", "not a valid email address (value not shown)"))
+    else:
+        fields["recipient_key"] = keyer.key(address)
+    lists = fields.get("lists")
+    if isinstance(lists, str):
+        fields["lists"] = [name.strip() for name in lists.split(";") if name.strip()]
+    if isinstance(fields.get("requires_confirmation"), str):
+        flag = fields["requires_confirmation"].strip().lower()
+        fields["requires_confirmation"] = flag in ("true", "yes", "1")
+    fields["occurred_at"] = _time_field(fields, "occurred_at", clock, problems)
+    derive_id = "event_id" not in fields
+    if derive_id:
+        fields["event_id"] = "derived-after-validation"
+    try:
+        event = ConsentEvent.model_validate(fields)
+    except ValidationError as exc:
+        found = _validation_problems(exc, "kind")
+        if problems:
+            found = [problem for problem in found if problem[0] != "recipient_key"]
+        problems += found
+    if problems:
+        raise RowError(problems)
+    if derive_id:
+        content = event.model_dump_json(exclude={"event_id"})
+        event = event.model_copy(
+            update={"event_id": str(uuid.uuid5(CONSENT_ID_NAMESPACE, content))}
+        )
+    return event
 
 
 # --- records -> Kafka ----------------------------------------------------------------------------

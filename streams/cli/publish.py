@@ -34,13 +34,14 @@ from streams.errors import InputFileError, SendgateError
 from streams.producer import (
     RowError,
     SendgateProducer,
+    consent_event_from_row,
     send_request_from_row,
     unsubscribe_from_row,
 )
 from streams.recipient import RecipientKeyer
-from streams.records import SendRequest, UnsubscribeClick
+from streams.records import ConsentEvent, SendRequest, UnsubscribeClick
 from streams.settings import Settings
-from streams.topics import SEND_REQUESTS, UNSUBSCRIBE_CLICKS, TopicSpec
+from streams.topics import CONSENT_EVENTS, SEND_REQUESTS, UNSUBSCRIBE_CLICKS, TopicSpec
 
 __all__ = [
     "MAX_REPORTED_PROBLEMS",
@@ -52,7 +53,7 @@ __all__ = [
 ]
 
 MAX_REPORTED_PROBLEMS = 20
-InputKind = Literal["send-requests", "unsubscribes"]
+InputKind = Literal["send-requests", "unsubscribes", "consents"]
 _ROW = "(row)"
 
 app = typer.Typer(
@@ -161,6 +162,16 @@ def validate_file(
 @overload
 def validate_file(
     path: Path | str,
+    kind: Literal["consents"],
+    *,
+    keyer: RecipientKeyer,
+    clock: Clock | None = None,
+) -> list[ConsentEvent]: ...
+
+
+@overload
+def validate_file(
+    path: Path | str,
     kind: Literal["unsubscribes"],
     *,
     keyer: RecipientKeyer,
@@ -174,20 +185,22 @@ def validate_file(
     *,
     keyer: RecipientKeyer | None = None,
     clock: Clock | None = None,
-) -> list[SendRequest] | list[UnsubscribeClick]:
+) -> list[SendRequest] | list[UnsubscribeClick] | list[ConsentEvent]:
     """Every row of the file as a record, or `InvalidInputFileError` listing what is wrong.
 
     `keyer` is needed for unsubscribes (their address becomes a recipient key). Within one file
     a request id may appear once: a repeated one is almost always a copy-and-paste slip.
     """
     clock = clock or SystemClock()
-    convert: Callable[[Mapping[str, Any]], SendRequest | UnsubscribeClick]
+    convert: Callable[[Mapping[str, Any]], SendRequest | UnsubscribeClick | ConsentEvent]
     if kind == "send-requests":
         convert = partial(send_request_from_row, clock=clock)
-    elif keyer is not None:
+    elif keyer is None:
+        raise ValueError(f"validating {kind} needs the recipient keyer")
+    elif kind == "unsubscribes":
         convert = partial(unsubscribe_from_row, keyer=keyer, clock=clock)
     else:
-        raise ValueError("validating unsubscribes needs the recipient keyer")
+        convert = partial(consent_event_from_row, keyer=keyer, clock=clock)
     display = str(path)
     records: list[Any] = []
     problems: list[InputFileError] = []
@@ -237,7 +250,7 @@ _DryRunOption = Annotated[
 
 def _publish(
     settings: Settings,
-    records: Sequence[SendRequest | UnsubscribeClick],
+    records: Sequence[SendRequest | UnsubscribeClick | ConsentEvent],
     topic_spec: TopicSpec,
     what: str,
 ) -> None:
@@ -310,3 +323,27 @@ def unsubscribes(ctx: typer.Context, file: _FileArgument, dry_run: _DryRunOption
         )
         return
     _publish(settings, records, UNSUBSCRIBE_CLICKS, "unsubscribes")
+
+
+@app.command("consents")
+def consents(ctx: typer.Context, file: _FileArgument, dry_run: _DryRunOption = False) -> None:
+    """Publish consent events (the address becomes the recipient key) to consent-events.
+
+    Fields: recipient (the address), kind (grant, confirm, withdraw, import, review_approved),
+    account_id, lists (JSON list, or ids separated by ; in CSV), cadence, basis (express,
+    implied_purchase, implied_inquiry, conspicuous_publication, soft_opt_in, legal_obligation),
+    requires_confirmation, jurisdiction (ISO 3166-1 alpha-2), source_kind, source_id,
+    wording_hash, wording_version, ip, user_agent, occurred_at (ISO-8601 with an offset; default
+    now), event_id (default: derived from the rest).
+    """
+    settings = ctx.ensure_object(Settings)
+    keyer = RecipientKeyer(settings.recipient_secret())
+    records = validate_file(file, "consents", keyer=keyer)
+    if dry_run:
+        Console().print(
+            f"{len(records)} valid consent events in {file}; nothing published (dry run)",
+            markup=False,
+            highlight=False,
+        )
+        return
+    _publish(settings, records, CONSENT_EVENTS, "consent events")

@@ -481,7 +481,8 @@ async def run_demo(
             await _publish(producer, scenario, settings, worker, console, options.timeout_s)
             await _race(producer, scenario, output, worker, console, options.timeout_s)
         await _wait_for_output(output, scenario, worker, console, options.timeout_s)
-        await _fill_ledger(settings, len(output.decisions) + len(output.applied_clicks), console)
+        ledger_rows = len(output.decisions) + len(output.applied_clicks) + len(scenario.consents)
+        await _fill_ledger(settings, ledger_rows, console)
         run_counts, total_counts = await _in_thread(_ledger_counts, settings)
 
         decisions = list(output.decisions.values())

@@ -73,6 +73,8 @@ def test_the_expected_commands_exist() -> None:
         ("topics", "list"),
         ("publish", "send-requests"),
         ("publish", "unsubscribes"),
+        ("publish", "consents"),
+        ("consent", "proof"),
         ("keys", "recipient"),
     ]:
         assert path in ALL_COMMANDS

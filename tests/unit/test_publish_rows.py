@@ -346,3 +346,47 @@ def test_non_utf8_byte_is_reported_on_its_line(tmp_path: Path) -> None:
         validate_file(path, "send-requests")
     assert _problems(excinfo) == [(3, "(row)")]
     assert "UTF-8" in str(excinfo.value)
+
+
+def test_consent_file_from_csv_keys_the_address_and_reads_lists(tmp_path: Path) -> None:
+    """A sign-up export as CSV: lists separated by ';', the address replaced by its key, and a
+    derived event id that is the same when the same file is published again."""
+    path = tmp_path / "consents.csv"
+    path.write_text(
+        "recipient,kind,account_id,lists,basis,requires_confirmation,jurisdiction,source_kind,"
+        "occurred_at\n"
+        f"{ADDRESS},grant,acct-1,news; deals,express,yes,CA,form,2025-03-01T10:00:00+00:00\n"
+    )
+    (event,) = validate_file(path, "consents", keyer=KEYER)
+    assert event.recipient_key == KEYER.key(ADDRESS)
+    assert event.lists == ("news", "deals")
+    assert event.requires_confirmation is True
+    assert event.occurred_at == datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
+    (again,) = validate_file(path, "consents", keyer=KEYER)
+    assert again.event_id == event.event_id
+    assert ADDRESS not in event.model_dump_json()
+
+
+def test_consent_file_problems_name_line_and_field(tmp_path: Path) -> None:
+    """A grant without a basis, a country that does not exist, a bad address: each reported."""
+    rows = [
+        {"recipient": ADDRESS, "kind": "grant", "account_id": "a", "source_kind": "form"},
+        {
+            "recipient": ADDRESS,
+            "kind": "withdraw",
+            "account_id": "a",
+            "source_kind": "form",
+            "jurisdiction": "UK",
+        },
+        {
+            "recipient": "nobody.example.com",
+            "kind": "withdraw",
+            "account_id": "a",
+            "source_kind": "form",
+        },
+    ]
+    path = _write_jsonl(tmp_path / "consents.jsonl", rows)
+    with pytest.raises(InvalidInputFileError) as excinfo:
+        validate_file(path, "consents", keyer=KEYER)
+    assert _problems(excinfo) == [(1, "kind"), (2, "jurisdiction"), (3, "recipient")]
+    assert "nobody.example.com" not in str(excinfo.value)
