@@ -7,10 +7,16 @@ Run from the repository root against the broker of `scripts/services`:
 
 Phases (each bounded in time; every topic lives under a fresh prefix and is deleted at the end):
 
-1. State: publish unsubscribe clicks for `--suppressed` recipients (list, account and platform
-   scope over five accounts with four lists each; one in ten recipients clicks twice), run the
-   real gate worker until the suppression keeper has folded every click (the suppression-changes
-   topic holds one record per click), stop it.
+1. State: publish the consents of everyone an account mails commercially (an account-wide,
+   express signup: single opt-in, or double opt-in confirmed; 3 % have nothing on record, an
+   unconfirmed double opt-in or an import still under review, so bulk mail to them is denied),
+   run the real gate worker until the consent keeper has committed them all (the keeper writes
+   only its table, so its group's committed offsets are the sign). Then publish unsubscribe clicks
+   for `--suppressed` recipients (list, account and platform scope over five accounts with four
+   lists each; one in ten recipients clicks twice) and wait until the suppression keeper has
+   folded every click (the suppression-changes topic holds one record per click); stop it.
+   Consents go first because people sign up before they leave, and the gate orders nothing across
+   topics.
 2. Load: publish `--sends` send requests. Half of their recipients are suppressed somewhere, and
    half of those are mailed by the very account or list they left; a few go to role addresses.
 3. Throughput, each contender consuming all send requests from the beginning in its own group:
@@ -18,13 +24,14 @@ Phases (each bounded in time; every topic lives under a fresh prefix and is dele
        produce the same bytes to an output topic with the same key (so the same partition);
    (b) a faust agent in a worker process that only forwards the value to an output topic;
    (c) the gate: a new worker of the real app (fresh data folder, so it first restores the
-       suppressions table from its changelog) deciding every request.
+       suppressions and consents tables from their changelogs) deciding every request.
    All three are measured the same way: records on the output topic divided by the span of their
    CreateTime timestamps (first to last), which leaves out start-up, group join and restore.
 4. Click-to-effective latency with the gate running under a steady background load: for fresh
-   recipients, publish a list-scope click (acks=all), then at once a send request for that
-   recipient and list, and time from the click's acknowledgement until this process reads the
-   decision. An allow is a violation of the gate's promise (DESIGN.md "Guarantees").
+   recipients (opted in to the account in phase 1, and never mailed), publish a list-scope click
+   (acks=all), then at once a send request for that recipient and list, and time from the click's
+   acknowledgement until this process reads the decision. An allow is a violation of the gate's
+   promise (DESIGN.md "Guarantees").
 5. Profile (unless --skip-profile): the gate worker under cProfile over a further slice of send
    requests, summarised by whose code the time is spent in.
 
@@ -68,6 +75,7 @@ from _common import (
     phase,
     produce_pipelined,
     profile_summary,
+    progress_bar,
     read_topic,
     timeout_for,
     topic_partitions,
@@ -79,9 +87,10 @@ from rich.table import Table
 
 from streams.codec import default_codec
 from streams.recipient import RecipientKeyer
-from streams.records import SendDecision, SendRequest, UnsubscribeClick
+from streams.records import ConsentEvent, SendDecision, SendRequest, UnsubscribeClick
 from streams.settings import Settings, get_settings
 from streams.topics import (
+    CONSENT_EVENTS,
     DEAD_LETTERS,
     SEND_DECISIONS,
     SEND_REQUESTS,
@@ -164,17 +173,35 @@ FORWARD_WORKER_CODE = (
 
 Suppression = tuple[str, str | None, str | None]  # (scope, account, list)
 
+MAILABLE_CONSENTS = frozenset({"single_opt_in", "double_opt_in"})
+"""The consent statuses the default policy lets bulk commercial mail through
+(`bulk_allowed_statuses`, rule consent-status-not-mailable)."""
+CONSENT_MIX = (
+    (0.01, "none"),  # an address the sender got from somewhere else: nothing on record
+    (0.02, "unconfirmed"),  # signed up to a double opt-in list, never clicked the link
+    (0.03, "pending_review"),  # imported by the account; the import is not approved yet
+    (0.30, "double_opt_in"),
+    (1.00, "single_opt_in"),
+)
+"""Cumulative shares of the consent a recipient gave an account that mails it commercially: 3 %
+give the gate no opt-in to go on, so consent-status-not-mailable shows in the decision mix."""
+
 
 @dataclass
 class Workload:
-    """Encoded clicks and send requests, and what the gate should decide by our own reckoning."""
+    """Encoded consent events, clicks and send requests, and what the gate should decide by our
+    own reckoning."""
 
+    consents: list[tuple[bytes, bytes]] = field(default_factory=list)
     clicks: list[tuple[bytes, bytes]] = field(default_factory=list)
     sends: list[tuple[bytes, bytes]] = field(default_factory=list)
+    probe_addresses: list[str] = field(default_factory=list)
     suppressed_recipients: int = 0
+    consents_by_status: Counter[str] = field(default_factory=Counter)
     clicks_by_scope: Counter[str] = field(default_factory=Counter)
     sends_to_suppressed: int = 0
     sends_to_roles: int = 0
+    sends_without_consent: int = 0
     expected_denials: int = 0
 
 
@@ -193,9 +220,19 @@ def _expected_deny(
     list_id: str | None,
     honours_opt_outs: bool,
     commercial_to_role: bool,
+    commercial_without_consent: bool,
 ) -> bool:
-    """The benchmark's own reckoning of the default policy, to check the gate's denial count."""
-    if commercial_to_role or any(scope == "platform" for scope, _, _ in suppressions):
+    """The benchmark's own reckoning of the default policy, to check the gate's denial count.
+
+    Every consent in the workload is account-wide and express, so the law of the recipient's
+    country never denies what the platform's opt-in rule lets through: a commercial (always bulk)
+    send is denied for consent exactly when the recipient's status for the account is not single
+    or double opt-in. A transactional one never is: the one consent rule for all mail, the hard
+    bounce, comes with a platform suppression.
+    """
+    if commercial_to_role or commercial_without_consent:
+        return True
+    if any(scope == "platform" for scope, _, _ in suppressions):
         return True
     if not honours_opt_outs:
         return False
@@ -206,13 +243,64 @@ def _expected_deny(
     )
 
 
+def _consent_events(
+    status: str, recipient_key: str, account: str, rng: random.Random, now: datetime
+) -> list[ConsentEvent]:
+    """The events that leave a recipient with `status` for `account` (none for "none"), dated a
+    year or more ago, so before every click of the workload."""
+    if status == "none":
+        return []
+    at = now - timedelta(days=rng.randrange(366, 3 * 365), minutes=rng.randrange(24 * 60))
+    common: dict[str, Any] = {
+        "recipient_key": recipient_key,
+        "account_id": account,
+        "basis": "express",
+        "occurred_at": at,
+    }
+    event_id = f"consent-{recipient_key[:16]}-{account}"
+    if status == "pending_review":
+        return [
+            ConsentEvent(
+                event_id=f"{event_id}-import",
+                kind="import",
+                source_kind="import",
+                source_id=f"{account}-crm-import",
+                **common,
+            )
+        ]
+    signup = ConsentEvent(
+        event_id=f"{event_id}-signup",
+        kind="grant",
+        source_kind="form",
+        source_id=f"{account}-signup-form",
+        requires_confirmation=status != "single_opt_in",
+        **common,
+    )
+    if status != "double_opt_in":
+        return [signup]
+    confirm = ConsentEvent(
+        event_id=f"{event_id}-confirm",
+        kind="confirm",
+        source_kind="confirmation_link",
+        **{**common, "basis": None, "occurred_at": at + timedelta(minutes=rng.randrange(1, 90))},
+    )
+    return [signup, confirm]
+
+
+def _draw_consent(rng: random.Random) -> str:
+    draw = rng.random()
+    return next(status for share, status in CONSENT_MIX if draw < share)
+
+
 def build_workload(
-    settings: Settings, *, sends: int, suppressed: int, seed: int, now: datetime
+    settings: Settings, *, sends: int, suppressed: int, probes: int, seed: int, now: datetime
 ) -> Workload:
     rng = random.Random(seed)
+    consent_rng = random.Random(f"{seed}-consent")  # the clicks and sends stay as they were
     codec = default_codec()
     keyer = RecipientKeyer(settings.recipient_secret())
     workload = Workload(suppressed_recipients=suppressed)
+    consent_of: dict[tuple[int, str], str] = {}  # (recipient index, account) -> status
     population = 2 * suppressed  # recipients [0, suppressed) are suppressed somewhere
     keys: dict[int, str] = {}
 
@@ -220,6 +308,10 @@ def build_workload(
         if index not in keys:
             keys[index] = keyer.key(_address(index))
         return keys[index]
+
+    def give_consent(status: str, recipient_key: str, account: str) -> None:
+        for event in _consent_events(status, recipient_key, account, consent_rng, now):
+            workload.consents.append((recipient_key.encode(), codec.encode(event)))
 
     state: list[list[Suppression]] = []
     with console.status("building clicks"):
@@ -268,6 +360,15 @@ def build_workload(
                 list_id = own_list or list_id
             commercial = rng.random() < 0.85
             honour = not commercial and rng.random() < 0.3
+            mailable = True
+            if commercial and index is not None:
+                # Whoever an account mails commercially signed up with it first (or not: 3 %).
+                status = consent_of.get((index, account))
+                if status is None:
+                    status = consent_of[(index, account)] = _draw_consent(consent_rng)
+                    workload.consents_by_status[status] += 1
+                    give_consent(status, key_of(index), account)
+                mailable = status in MAILABLE_CONSENTS
             if not commercial and rng.random() < 0.5:
                 list_id = None  # a receipt or a password reset belongs to no list
             request = SendRequest(
@@ -286,10 +387,60 @@ def build_workload(
             workload.sends.append((recipient_key.encode(), codec.encode(request)))
             workload.sends_to_suppressed += bool(suppressions)
             workload.sends_to_roles += index is None
+            workload.sends_without_consent += not mailable
             workload.expected_denials += _expected_deny(
-                suppressions, account, list_id, commercial or honour, commercial and index is None
+                suppressions,
+                account,
+                list_id,
+                commercial or honour,
+                commercial and index is None,
+                not mailable,
             )
+
+    # The latency probes' recipients: each opted in to the probed account, so a probe the click
+    # did not reach in time would be allowed, and counted as the broken promise it is.
+    tag = uuid.uuid4().hex[:8]
+    for number in range(probes):
+        address = f"probe{number}.{tag}@{DOMAINS[number % len(DOMAINS)]}"
+        workload.probe_addresses.append(address)
+        give_consent("single_opt_in", keyer.key(address), PROBE_ACCOUNT)
     return workload
+
+
+async def wait_until_consumed(
+    watcher: OffsetWatcher,
+    group: str,
+    topic: str,
+    *,
+    timeout_s: float,
+    what: str,
+    worker: WorkerProcess,
+) -> None:
+    """Poll until `group` has committed every record of `topic`, with a progress bar.
+
+    For an input with no output topic to count (the consent keeper writes only its table), the
+    group's committed offsets are the sign that the records were applied, as with
+    `wait_for_count(consumed_by=...)`.
+    """
+    total = await watcher.count(topic)
+    deadline = time.monotonic() + timeout_s
+    started = time.monotonic()
+    with progress_bar() as progress:
+        task = progress.add_task(what, total=total, rate="")
+        while True:
+            lag = await watcher.lag(group, topic)
+            done = total - lag
+            rate = done / max(time.monotonic() - started, 1e-9)
+            progress.update(task, completed=done, rate=f"{rate:,.0f}/s")
+            if lag == 0:
+                return
+            worker.check_alive()
+            if time.monotonic() > deadline:
+                raise BenchError(
+                    f"{what}: {group} still has {lag:,} records of {topic} to commit after "
+                    f"{timeout_s:.0f}s; last lines of {worker.log_path}:\n{worker.tail()}"
+                )
+            await asyncio.sleep(0.5)
 
 
 # --- the contenders -------------------------------------------------------------------------------
@@ -380,12 +531,17 @@ async def measure_latency(
     settings: Settings,
     pool: list[tuple[bytes, bytes]],
     *,
-    probes: int,
+    probe_addresses: list[str],
     background_rate: float,
     worker: WorkerProcess,
     probe_timeout_s: float = 60.0,
 ) -> LatencyResult:
-    """Probes while a background producer keeps the gate busy; see the module docstring."""
+    """Probes while a background producer keeps the gate busy; see the module docstring.
+
+    Each probe's recipient opted in to the probed account beforehand (`build_workload`), so only
+    the click can deny the probe's send.
+    """
+    probes = len(probe_addresses)
     codec = default_codec()
     keyer = RecipientKeyer(settings.recipient_secret())
     bootstrap = settings.kafka_bootstrap_servers
@@ -458,7 +614,7 @@ async def measure_latency(
                 worker.check_alive()
                 if load_task.done():
                     load_task.result()  # raises what stopped the background load
-                address = f"probe{number}.{run_tag}@{DOMAINS[number % len(DOMAINS)]}"
+                address = probe_addresses[number]
                 recipient_key = keyer.key(address)
                 key = recipient_key.encode()
                 now = datetime.now(UTC)
@@ -559,27 +715,63 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
     now = datetime.now(UTC)
     with phase("workload: generate"):
         workload = build_workload(
-            settings, sends=options.sends, suppressed=options.suppressed, seed=options.seed, now=now
+            settings,
+            sends=options.sends,
+            suppressed=options.suppressed,
+            probes=options.probes,
+            seed=options.seed,
+            now=now,
         )
         console.print(
+            f"{len(workload.consents):,} consent events: (recipient, account) pairs "
+            f"{dict(workload.consents_by_status)}, and {len(workload.probe_addresses):,} "
+            "probe recipients opted in; "
             f"{len(workload.clicks):,} clicks for {workload.suppressed_recipients:,} recipients "
             f"({dict(workload.clicks_by_scope)}); {len(workload.sends):,} send requests, "
             f"{workload.sends_to_suppressed:,} to suppressed recipients, "
             f"{workload.sends_to_roles:,} to role addresses, "
+            f"{workload.sends_without_consent:,} commercial without an opt-in, "
             f"{workload.expected_denials:,} denials expected"
         )
     results["workload"] = {
+        "consent_events": len(workload.consents),
+        "consents_by_status": dict(workload.consents_by_status),
         "clicks": len(workload.clicks),
         "clicks_by_scope": dict(workload.clicks_by_scope),
         "suppressed_recipients": workload.suppressed_recipients,
         "sends": len(workload.sends),
         "sends_to_suppressed": workload.sends_to_suppressed,
         "sends_to_role_addresses": workload.sends_to_roles,
+        "commercial_sends_without_opt_in": workload.sends_without_consent,
         "expected_denials": workload.expected_denials,
     }
 
     async with OffsetWatcher(bootstrap) as watcher:
-        with phase("state: publish clicks, fold them with the gate worker"):
+        with phase("state: publish consents, then clicks; fold them with the gate worker"):
+            # People sign up before they unsubscribe, and the gate orders nothing across topics:
+            # the consents are folded before the clicks are published.
+            consents_topic = topic(CONSENT_EVENTS.name)
+            rate = await produce_pipelined(
+                bootstrap,
+                ((consents_topic, key, value) for key, value in workload.consents),
+                len(workload.consents),
+                "publish consents",
+            )
+            console.print(f"published {len(workload.consents):,} consent events at {rate:,.0f}/s")
+            state_worker = WorkerProcess(
+                "state",
+                WORKER_CODE.format(worker_name="bench-state"),
+                worker_env(settings),
+                data_dir / "worker-state.log",
+            )
+            await wait_until_consumed(
+                watcher,
+                settings.app_id,
+                consents_topic,
+                timeout_s=timeout_for(len(workload.consents), min_rate=200),
+                what="keeper folds consents",
+                worker=state_worker,
+            )
             clicks_topic = topic(UNSUBSCRIBE_CLICKS.name)
             rate = await produce_pipelined(
                 bootstrap,
@@ -588,12 +780,6 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
                 "publish clicks",
             )
             console.print(f"published {len(workload.clicks):,} clicks at {rate:,.0f}/s")
-            state_worker = WorkerProcess(
-                "state",
-                WORKER_CODE.format(worker_name="bench-state"),
-                worker_env(settings),
-                data_dir / "worker-state.log",
-            )
             await watcher.wait_for_count(
                 topic(SUPPRESSION_CHANGES.name),
                 len(workload.clicks),
@@ -654,7 +840,7 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
             console.print(f"(b) {window.records:,} records, {window.per_second:,.0f}/s")
 
         decisions_topic = topic(SEND_DECISIONS.name)
-        with phase("(c) the gate (restores suppressions from the changelog first)"):
+        with phase("(c) the gate (restores suppressions and consents from the changelogs first)"):
             started = time.monotonic()
             gate_worker = WorkerProcess(
                 "gate",
@@ -687,7 +873,7 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
             latency = await measure_latency(
                 settings,
                 workload.sends,
-                probes=options.probes,
+                probe_addresses=workload.probe_addresses,
                 background_rate=background_rate,
                 worker=gate_worker,
             )

@@ -385,6 +385,8 @@ def _withdraw(
 ) -> ConsentEntry:
     if entry.status == "hard_bounce" and status != "hard_bounce":
         return entry  # a hard bounce is the stronger fact; an unsubscribe does not soften it
+    if entry.status == status:
+        return entry  # withdrawn already: the first withdrawal stands, as its suppression does
     return entry.model_copy(
         update={
             "status": status,

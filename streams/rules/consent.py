@@ -147,19 +147,19 @@ def _regime_check(regime: Regime) -> RuleCheck:
         entry = _entry(request, view)
         needs = _REGIME_NEEDS[regime]
         where = _where(request, regime)
-        if entry is None or entry.basis is None:
-            return (
-                f"{where}: commercial email needs {needs}, and none is on record for "
-                f"{_scope_words(request)}." + _mixed(request)
-            )
-        if entry.status == "hard_bounce":
+        if entry is not None and entry.status == "hard_bounce":
             return None  # consent-hard-bounce stops every message and says why
-        if entry.status == "transactional_only":
+        if entry is not None and entry.status == "transactional_only":
             if _reported_as_suppression(entry, view):
                 return None
             return (
                 f"{where}: the recipient withdrew consent to {_scope_words(request)} on "
                 f"{_day(entry.withdrawn_at)}, and commercial email needs {needs}." + _mixed(request)
+            )
+        if entry is None or entry.basis is None:
+            return (
+                f"{where}: commercial email needs {needs}, and none is on record for "
+                f"{_scope_words(request)}." + _mixed(request)
             )
         if not policy.consent.accepts(regime, entry.basis):
             return (

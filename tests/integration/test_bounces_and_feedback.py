@@ -4,6 +4,9 @@ A DSN, a soft-bounce sequence, an RFC 5965 complaint, a Microsoft JMRP report an
 reply go through the real SMTP intake to the real broker; the gate worker parses them, keeps its
 bounce history and suppressions, and later send requests are decided on the result. Bad mail goes
 to dead-letters.
+
+Everyone in the test opted in to the accounts that mail them before any mail comes back, so a
+denial is the work of the mail alone.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from streams.topics import DEAD_LETTERS, SEND_DECISIONS, SEND_REQUESTS, SUPPRESS
 from streams.verp_keys import verp_signer
 from tests.support.kafka import (
     TopicReader,
+    consent_for,
     create_all_topics,
     delete_all_topics,
     new_producer,
+    publish_consents,
     send_for,
 )
 from tests.support.mail import arf_report, dsn, jmrp_report, reply
@@ -81,8 +86,26 @@ async def test_mail_through_the_intake_suppresses_the_right_people(
             ) as changes,
             TopicReader(settings, DEAD_LETTERS.full_name(settings), DeadLetter) as letters,
         ):
+            hard, soft = "gone@example.org", "full@example.org"
+            arf_person, jmrp_person = "angry@example.net", "annoyed@example.net"
+            leaver = "leaver@example.com"
+            # Each of them opted in to the accounts the test mails them from.
+            await publish_consents(
+                settings,
+                [
+                    consent_for(keyer, address, f"opt-in-{account}-{address}", account=account)
+                    for address, account in (
+                        (hard, "acme"),
+                        (soft, "acme"),
+                        (arf_person, "acme"),
+                        (arf_person, "globex"),
+                        (jmrp_person, "acme"),
+                        (leaver, "globex"),
+                    )
+                ],
+                timeout_s=120,
+            )
             # A hard bounce, to the VERP return path of the send it answers.
-            hard = "gone@example.org"
             await mail(
                 path_of(hard),
                 dsn(
@@ -95,7 +118,6 @@ async def test_mail_through_the_intake_suppresses_the_right_people(
                 ),
             )
             # Three soft bounces: not yet over the default line of four.
-            soft = "full@example.org"
             for n in range(3):
                 await mail(
                     path_of(soft),
@@ -109,14 +131,12 @@ async def test_mail_through_the_intake_suppresses_the_right_people(
                     ),
                 )
             # Complaints: an RFC 5965 abuse report and a Microsoft JMRP report.
-            arf_person, jmrp_person = "angry@example.net", "annoyed@example.net"
             await mail(
                 FBL,
                 arf_report(arf_person, feedback_type="abuse", account="acme", request_id="r-arf"),
             )
             await mail(FBL, jmrp_report(jmrp_person, account="acme", request_id="r-jmrp"))
             # A reply asking to unsubscribe, to the return path of the mail it answers.
-            leaver = "leaver@example.com"
             await mail(
                 path_of(leaver),
                 reply(leaver, path_of(leaver), "Unsubscribe me please"),

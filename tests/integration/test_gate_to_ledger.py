@@ -24,9 +24,11 @@ from streams.topics import SEND_DECISIONS, SEND_REQUESTS, UNSUBSCRIBE_CLICKS
 from tests.support.kafka import (
     TopicReader,
     click_for,
+    consent_for,
     create_all_topics,
     delete_all_topics,
     new_producer,
+    publish_consents,
     send_for,
 )
 from tests.support.workers import GateWorker
@@ -54,10 +56,16 @@ async def test_decisions_and_suppression_changes_land_in_postgres_once(
     settings = settings.model_copy(update={"database_url": SecretStr(ledger_database_url)})
     codec = default_codec()
     keyer = RecipientKeyer(settings.recipient_secret())
+    addresses = [
+        f"gone{i}@example.com" if i < CLICKS else f"here{i}@example.org" for i in range(SENDS)
+    ]
+    opt_ins = [consent_for(keyer, address, f"opt-in-{address}") for address in addresses]
     await create_all_topics(settings)
     producer = await new_producer(settings)
     try:
         with GateWorker(settings, "ledger-worker", tmp_path):
+            # Everyone mailed opted in first; a hundred of them unsubscribe before the sends.
+            await publish_consents(settings, opt_ins, timeout_s=120)
             for i in range(CLICKS):
                 click = click_for(keyer, f"gone{i}@example.com", f"gone-{i}", scope="account")
                 await producer.send(
@@ -66,8 +74,7 @@ async def test_decisions_and_suppression_changes_land_in_postgres_once(
                     value=codec.encode(click),
                 )
             await producer.flush()
-            for i in range(SENDS):
-                address = f"gone{i}@example.com" if i < CLICKS else f"here{i}@example.org"
+            for i, address in enumerate(addresses):
                 await producer.send(
                     SEND_REQUESTS.full_name(settings),
                     key=keyer.key(address).encode(),
@@ -82,7 +89,9 @@ async def test_decisions_and_suppression_changes_land_in_postgres_once(
         first = await run_ledger_sink(settings, idle_exit_s=2)
         engine = make_engine(ledger_database_url)
         counts = rows_of_this_test(engine, settings)
-        assert first.rows_inserted == SENDS + CLICKS
+        # The opt-ins are ledger rows too (the proof of consent), and replayed like the others.
+        records = SENDS + CLICKS + len(opt_ins)
+        assert first.rows_inserted == records
         assert counts == {"send_decisions": SENDS, "suppression_changes": CLICKS}
 
         with engine.begin() as connection:
@@ -93,7 +102,7 @@ async def test_decisions_and_suppression_changes_land_in_postgres_once(
                 )
             )
         replay = await run_ledger_sink(settings, idle_exit_s=2)
-        assert replay.records_read == SENDS + CLICKS
+        assert replay.records_read == records
         assert replay.rows_inserted == 0
         assert rows_of_this_test(engine, settings) == counts
 

@@ -3,6 +3,9 @@
 Kafka orders nothing across topics, and the worker may fetch a send before a click that was
 acknowledged earlier. The state fence (streams.fence) is what keeps the promise; this test races
 the two on the real broker, many at once, while other sends keep the gate busy.
+
+Racers and controls opted in to acme first (and the keeper has applied it), so a raced send the
+click did not reach would be allowed: only the click can deny it.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from streams.topics import SEND_DECISIONS, SEND_REQUESTS, UNSUBSCRIBE_CLICKS
 from tests.support.kafka import (
     TopicReader,
     click_for,
+    consent_for,
     create_all_topics,
     delete_all_topics,
     new_producer,
+    publish_consents,
     send_for,
 )
 from tests.support.workers import GateWorker
@@ -48,6 +53,11 @@ async def test_an_acknowledged_click_denies_every_later_send(
     worker = GateWorker(settings, "race-worker", tmp_path).start()
     producer = await new_producer(settings)
     stop_load = asyncio.Event()
+    opt_ins = [
+        consent_for(keyer, f"{who}{i}@example.{tld}", f"opt-in-{who}-{i}")
+        for i in range(RACES)
+        for who, tld in (("racer", "com"), ("control", "net"))
+    ]
 
     async def publish_send(address: str, request_id: str) -> None:
         request = send_for(address, request_id)
@@ -87,13 +97,16 @@ async def test_an_acknowledged_click_denies_every_later_send(
         async with semaphore:
             await race(i)
 
-    # A burst of unrelated clicks first: the keeper is still working through it while the
-    # races start, so raced clicks queue behind it while raced sends find an idle gate.
-    for n in range(CLICK_BACKLOG):
-        other = click_for(keyer, f"backlog{n}@example.org", f"backlog-{n}")
-        await producer.send(clicks, key=other.recipient_key.encode(), value=codec.encode(other))
-    load = asyncio.create_task(background_load())
+    load: asyncio.Task[None] | None = None
     try:
+        # Everyone who races or controls has opted in before anything else happens.
+        await publish_consents(settings, opt_ins, timeout_s=180)
+        # A burst of unrelated clicks first: the keeper is still working through it while the
+        # races start, so raced clicks queue behind it while raced sends find an idle gate.
+        for n in range(CLICK_BACKLOG):
+            other = click_for(keyer, f"backlog{n}@example.org", f"backlog-{n}")
+            await producer.send(clicks, key=other.recipient_key.encode(), value=codec.encode(other))
+        load = asyncio.create_task(background_load())
         await asyncio.gather(*(bounded_race(i) for i in range(RACES)))
         stop_load.set()
         await load
@@ -109,8 +122,9 @@ async def test_an_acknowledged_click_denies_every_later_send(
             )
     finally:
         stop_load.set()
-        with contextlib.suppress(Exception):
-            await load
+        if load is not None:
+            with contextlib.suppress(Exception):
+                await load
         await producer.stop()
         worker.stop()
         await delete_all_topics(settings)

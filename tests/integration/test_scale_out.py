@@ -4,6 +4,9 @@ The promise under test: no send to a suppressed recipient is allowed during or a
 Worker A is killed with SIGKILL (no commit, no flush, no goodbye to the group) while sends for
 suppressed and free recipients stream in; worker B must take A's partitions, restore their
 suppressions (from its standby copy or the changelog), and deny every suppressed recipient.
+
+Everyone mailed opted in first (the grants lead the backlog), so B must restore the consents too:
+a free recipient whose opt-in B lost would be denied.
 """
 
 from __future__ import annotations
@@ -18,20 +21,29 @@ from streams.codec import default_codec
 from streams.recipient import RecipientKeyer
 from streams.records import SendDecision, SuppressionChange
 from streams.settings import Settings
-from streams.topics import SEND_DECISIONS, SEND_REQUESTS, SUPPRESSION_CHANGES, UNSUBSCRIBE_CLICKS
+from streams.topics import (
+    CONSENT_EVENTS,
+    SEND_DECISIONS,
+    SEND_REQUESTS,
+    SUPPRESSION_CHANGES,
+    UNSUBSCRIBE_CLICKS,
+)
 from tests.support.kafka import (
     TopicReader,
     click_for,
+    consent_for,
     create_all_topics,
     delete_all_topics,
     new_producer,
     send_for,
+    wait_until_consumed,
 )
 from tests.support.workers import GateWorker
 
 SUPPRESSED = 2000
 ROUNDS_BEFORE_KILL = 1500
 ROUNDS_AFTER_KILL = 3000
+LATE = 200
 SENDS_PER_SECOND = 1000
 
 
@@ -77,6 +89,21 @@ async def test_killed_worker_hands_over_without_letting_a_suppressed_send_throug
     worker_a = GateWorker(settings, "worker-a", tmp_path)
     worker_b = GateWorker(settings, "worker-b", tmp_path)
     try:
+        # Everyone the test mails opted in to acme before anything else; the suppressed ones
+        # unsubscribe after. Whichever of the two a worker folds first, the unsubscribe denies:
+        # a later grant re-opts a person in to the consent, never out of a suppression.
+        consents = CONSENT_EVENTS.full_name(settings)
+        rounds = ROUNDS_BEFORE_KILL + ROUNDS_AFTER_KILL
+        mailed = (
+            [f"supp{i}@example.com" for i in range(SUPPRESSED)]
+            + [f"free{i}@example.org" for i in range(rounds)]
+            + [f"late{i}@example.net" for i in range(LATE)]
+        )
+        for address in mailed:
+            grant = consent_for(keyer, address, f"opt-in-{address}")
+            await producer.send(
+                consents, key=grant.recipient_key.encode(), value=codec.encode(grant)
+            )
         for i in range(SUPPRESSED):
             click = click_for(keyer, f"supp{i}@example.com", f"supp-{i}", scope="account")
             await producer.send(clicks, key=click.recipient_key.encode(), value=codec.encode(click))
@@ -85,7 +112,8 @@ async def test_killed_worker_hands_over_without_letting_a_suppressed_send_throug
         worker_a.start()
         worker_b.start()
         await wait_for(lambda: _members_are(settings, 2), 120, "both workers to join the group")
-        # Both workers fold the clicks of their partitions before the stream starts.
+        # Both workers fold the grants and clicks of their partitions before the stream starts.
+        await wait_until_consumed(settings, settings.app_id, consents, timeout_s=120)
         async with TopicReader(
             settings, SUPPRESSION_CHANGES.full_name(settings), SuppressionChange
         ) as changes:
@@ -113,7 +141,7 @@ async def test_killed_worker_hands_over_without_letting_a_suppressed_send_throug
         # Clicks after the kill, for new recipients, each followed by a send at once: the
         # survivor must honour them too (the fence's committed-offset floor after takeover).
         late = []
-        for i in range(200):
+        for i in range(LATE):
             address = f"late{i}@example.net"
             click = click_for(keyer, address, f"late-{i}", scope="account")
             await (
@@ -127,7 +155,6 @@ async def test_killed_worker_hands_over_without_letting_a_suppressed_send_throug
         await stream(range(ROUNDS_BEFORE_KILL, ROUNDS_BEFORE_KILL + ROUNDS_AFTER_KILL))
         await producer.flush()
 
-        rounds = ROUNDS_BEFORE_KILL + ROUNDS_AFTER_KILL
         wanted = (
             {f"supp-send-{i}" for i in range(rounds)}
             | {f"free-send-{i}" for i in range(rounds)}

@@ -210,3 +210,12 @@ def test_events_from_the_future_are_refused() -> None:
 def test_invalid_consent_events_say_what_is_wrong(fields: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         ev("bad", **fields)
+
+
+def test_a_second_unsubscribe_keeps_the_first_withdrawal() -> None:
+    """Like the suppression (which keeps its first entry), the consent keeps the first
+    withdrawal's time and event: the suppression rules then still recognise it as theirs."""
+    state, _ = fold(ev("g"))
+    first = apply_opt_out(state, click())
+    second = apply_opt_out(first, click(click_id="click-again", clicked_at=T0 + timedelta(days=9)))
+    assert second.entries == first.entries

@@ -313,3 +313,36 @@ def test_a_stricter_one_off_policy_denies_unconfirmed_one_offs() -> None:
     req = request("US", classification="commercial", send_kind="one_off")
     assert consent_failures(req, entry("unconfirmed"), strict) == [STATUS]
     assert consent_failures(req, entry("unconfirmed"), load_policy()) == []
+
+
+@pytest.mark.parametrize(("jurisdiction", "law"), [("CA", CASL), ("DE", GDPR), ("AU", SPAM_ACT)])
+def test_a_list_unsubscribe_under_an_account_opt_in_is_named_once(
+    jurisdiction: str, law: str
+) -> None:
+    """The list click leaves a withdrawal entry without a basis for the list; the suppression
+    rule names it, and no law's rule repeats it as "no consent on record"."""
+    consents = (
+        *entry("double_opt_in"),
+        ConsentEntry(
+            account_id=ACCOUNT,
+            lists=(LIST,),
+            status="transactional_only",
+            source_kind="unsubscribe",
+            withdrawn_at=datetime(2025, 9, 1, tzinfo=UTC),
+            withdrawn_reason="unsubscribe",
+            last_event_id="click-7",
+        ),
+    )
+    suppression = SuppressionEntry(
+        scope="list",
+        account_id=ACCOUNT,
+        list_id=LIST,
+        reason="unsubscribe",
+        since=datetime(2025, 9, 1, tzinfo=UTC),
+        source="unsubscribe-clicks/0/7",
+        source_event_id="click-7",
+    )
+    req = request(jurisdiction, classification="commercial")
+    assert consent_failures(req, consents, load_policy(), (suppression,)) == []
+    # without the suppression (a withdraw consent event), the law's rule does speak
+    assert consent_failures(req, consents, load_policy()) == [STATUS, law]
