@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -12,16 +13,19 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from streams.admin import create_topics, delete_topics
 from streams.codec import default_codec
 from streams.recipient import RecipientKeyer
-from streams.records import Record, SendRequest, UnsubscribeClick
+from streams.records import ConsentEvent, Record, SendRequest, UnsubscribeClick
 from streams.settings import Settings
 from streams.topics import TOPICS
 
 __all__ = [
     "TopicReader",
     "click_for",
+    "consent_for",
     "create_all_topics",
     "delete_all_topics",
+    "publish_consents",
     "send_for",
+    "wait_until_consumed",
 ]
 
 R = TypeVar("R", bound=Record)
@@ -73,6 +77,91 @@ def click_for(
         method="one_click",
         clicked_at=datetime.now(UTC),
     )
+
+
+def consent_for(
+    keyer: RecipientKeyer,
+    address: str,
+    event_id: str,
+    *,
+    account: str = "acme",
+    kind: str = "grant",
+    basis: str | None = "express",
+    lists: tuple[str, ...] = (),
+    jurisdiction: str | None = None,
+    occurred_at: datetime | None = None,
+    **fields: object,
+) -> ConsentEvent:
+    """A consent event; by default the person opts in to everything of `account` by a form."""
+    return ConsentEvent.model_validate(
+        {
+            "event_id": event_id,
+            "recipient_key": keyer.key(address),
+            "kind": kind,
+            "account_id": account,
+            "lists": lists,
+            "basis": basis,
+            "jurisdiction": jurisdiction,
+            "source_kind": "form",
+            "source_id": "signup-form",
+            "occurred_at": occurred_at or datetime.now(UTC),
+            **fields,
+        }
+    )
+
+
+async def publish_consents(
+    settings: Settings, events: list[ConsentEvent], *, timeout_s: float = 60.0
+) -> None:
+    """Publish consent events and wait until the gate's consent keeper has applied them all.
+
+    Kafka orders nothing across topics, and the state fence covers unsubscribes only, so a test
+    that wants a grant in force before its sends waits for the keeper's committed offsets.
+    """
+    producer = await new_producer(settings)
+    codec = default_codec()
+    topic = settings.topic("consent-events")
+    try:
+        for event in events:
+            await producer.send(topic, codec.encode(event), key=event.recipient_key.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+    await wait_until_consumed(settings, settings.app_id, topic, timeout_s=timeout_s)
+
+
+async def wait_until_consumed(
+    settings: Settings, group: str, topic: str, *, timeout_s: float = 60.0
+) -> None:
+    """Until `group` has committed the end offset of every partition of `topic`."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.structs import TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await consumer.start()
+    await admin.start()
+    try:
+        partitions = [
+            TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
+        ] or [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
+        ends = await consumer.end_offsets(partitions)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            committed = await admin.list_consumer_group_offsets(group)
+            behind = {
+                tp: end
+                for tp, end in ends.items()
+                if end > 0 and (tp not in committed or committed[tp].offset < end)
+            }
+            if not behind:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{group} did not consume {topic} within {timeout_s}s")
+            await asyncio.sleep(0.25)
+    finally:
+        await admin.close()
+        await consumer.stop()
 
 
 class TopicReader:
