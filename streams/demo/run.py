@@ -215,7 +215,12 @@ async def _wait_until_applied(
         ends = await consumer.end_offsets(partitions)
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
-            committed = await admin.list_consumer_group_offsets(settings.app_id)
+            try:
+                committed = await admin.list_consumer_group_offsets(settings.app_id)
+            except KafkaError as exc:  # a fresh broker has no group coordinator for a moment
+                if not exc.retriable:
+                    raise
+                committed = {}
             done = sum(
                 min(committed[tp].offset, end) if tp in committed else 0 for tp, end in ends.items()
             )

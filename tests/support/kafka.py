@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from streams.admin import create_topics, delete_topics
 from streams.codec import default_codec
@@ -148,7 +149,12 @@ async def wait_until_consumed(
         ends = await consumer.end_offsets(partitions)
         deadline = time.monotonic() + timeout_s
         while True:
-            committed = await admin.list_consumer_group_offsets(group)
+            try:
+                committed = await admin.list_consumer_group_offsets(group)
+            except KafkaError as exc:  # a fresh broker has no group coordinator for a moment
+                if not exc.retriable:
+                    raise
+                committed = {}
             behind = {
                 tp: end
                 for tp, end in ends.items()
