@@ -14,8 +14,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from streams.clock import FileClock
 from streams.codec import default_codec
+from streams.ledger import make_engine, run_ledger_sink
+from streams.ledger.proof import prove_consent
+from streams.policy import load_policy
 from streams.recipient import RecipientKeyer
 from streams.records import ConsentNotice, SendDecision
 from streams.settings import Settings
@@ -34,6 +39,7 @@ from tests.support.workers import GateWorker
 ADDRESS = "lea.tremblay@example.ca"
 SIGNUP = datetime(2025, 1, 10, 12, 0, tzinfo=UTC)
 PURCHASE = datetime(2025, 2, 1, 9, 0, tzinfo=UTC)
+UNSUBSCRIBED = datetime(2025, 2, 1, 10, 0, tzinfo=UTC)
 LAPSES = datetime(2027, 2, 1, 9, 0, tzinfo=UTC)  # CASL s.10(10)(a): two years after the purchase
 
 
@@ -64,10 +70,11 @@ class Person:
         )
         await publish_consents(self.settings, [event])
 
-    async def unsubscribe(self, list_id: str) -> None:
+    async def unsubscribe(self, list_id: str, at: datetime) -> None:
         producer = await new_producer(self.settings)
         try:
             click = click_for(self.keyer, ADDRESS, "click-1", account="maple", list_id=list_id)
+            click = click.model_copy(update={"clicked_at": at})
             await producer.send_and_wait(
                 UNSUBSCRIBE_CLICKS.full_name(self.settings),
                 key=click.recipient_key.encode(),
@@ -100,11 +107,15 @@ class Person:
 
 
 async def test_a_person_from_signup_to_lapsed_implied_consent(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, ledger_database_url: str
 ) -> None:
     clock_file = tmp_path / "clock"
     settings = settings.model_copy(
-        update={"clock_file": clock_file, "consent_timer_interval_s": 0.5}
+        update={
+            "clock_file": clock_file,
+            "consent_timer_interval_s": 0.5,
+            "database_url": SecretStr(ledger_database_url),
+        }
     )
     person = Person(settings, clock_file)
     FileClock.write(clock_file, SIGNUP)
@@ -145,7 +156,7 @@ async def test_a_person_from_signup_to_lapsed_implied_consent(
             assert await person.send(answers, "news") == []
             assert await person.send(answers, "deals") == []
             # Unsubscribe from deals (acknowledged before the next send: the fence honours it).
-            await person.unsubscribe("deals")
+            await person.unsubscribe("deals", UNSUBSCRIBED)
             assert await person.send(answers, "deals") == ["list-unsubscribed"]
             assert await person.send(answers, "news") == []
             # The account re-imports the person, and the import is approved: nothing reopens.
@@ -196,3 +207,25 @@ async def test_a_person_from_signup_to_lapsed_implied_consent(
         if worker.alive():  # pragma: no cover - only when stop failed
             worker.kill()
     assert "Traceback" not in worker.log_tail(400), worker.log_tail(80)
+
+    # The proof, from the PostgreSQL ledger: every consent event, chained, and the same answers.
+    await run_ledger_sink(settings, idle_exit_s=2)
+    engine = make_engine(ledger_database_url)
+    try:
+        key = person.keyer.key(ADDRESS)
+
+        def proof(at: datetime, list_id: str | None) -> Any:
+            return prove_consent(engine, key, "maple", list_id=list_id, at=at, policy=load_policy())
+
+        final = proof(LAPSES + timedelta(days=1), "news")
+        assert final.consent_events == 5  # signup, confirm, order, import, review
+        assert final.chain.verified
+        assert not final.verdict.permitted
+        assert [f.rule for f in final.verdict.failures] == ["casl-implied-consent-expired"]
+        assert proof(SIGNUP + timedelta(minutes=1), "deals").verdict.permitted is False
+        assert proof(SIGNUP + timedelta(minutes=4), "deals").verdict.permitted is True
+        assert proof(PURCHASE + timedelta(minutes=30), "deals").verdict.permitted is True
+        assert proof(PURCHASE + timedelta(days=1), "news").verdict.permitted is True
+        assert proof(UNSUBSCRIBED + timedelta(minutes=1), "deals").verdict.permitted is False
+    finally:
+        engine.dispose()
