@@ -21,11 +21,15 @@ record's recipient key) goes to dead-letters with its origin and the reason, and
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+import weakref
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from time import monotonic
 from typing import Any, TypeVar
 
+from faust.streams import _current_event as faust_current_event
 from faust.types import TP
 
 from streams.app import Gate
@@ -70,6 +74,9 @@ STALL_CHECK_INTERVAL_S = 3.0
 STALL_AFTER_S = 12.0
 """A partition with records beyond its contiguous progress that has not moved for this long is
 read again from its progress; shorter than the fence's timeout, longer than a normal pause."""
+
+SCAN_YIELD_EVERY = 200
+"""The consent timer's table scan (after a recovery) gives the event loop back this often."""
 
 GATE_BATCH_WITHIN_S = 0.005
 """How long the gate waits to fill a batch: latency added at low load, in exchange for one fence
@@ -333,15 +340,37 @@ async def nudge_due_consents(gate: Gate) -> int:
     index = gate.deadlines
     if index.needs_scan:
         index.needs_scan = False
-        for key, raw in list(gate.consents.items()):
-            state = gate.codec.decode(raw, ConsentState)
-            index.watch(key, next_deadline(state, gate.policy.consent))
+        try:
+            for scanned, (key, raw) in enumerate(gate.consents.items(), start=1):
+                state = gate.codec.decode(raw, ConsentState)
+                index.watch(key, next_deadline(state, gate.policy.consent))
+                if scanned % SCAN_YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # a large table must not stall the agents
+        except RuntimeError:  # the in-memory store changed under the scan: scan again next tick
+            index.needs_scan = True
     now = gate.clock.now()
     due = index.pop_due(now)
     for key in due:
         nudge = ConsentDeadline(recipient_key=key.decode("ascii"), due_at=now, requested_at=now)
         await gate.emitter.emit(gate.consent_deadlines_topic, key, gate.codec.encode(nudge))
     return len(due)
+
+
+@contextmanager
+def reading_tables_of(event: Any) -> Iterator[None]:
+    """Table reads for this event go to its partition's store only.
+
+    faust's RocksDB store reads one partition when it knows the current event, and otherwise
+    probes every partition's store (`key_may_exist` on each). A `take_events` batch has no current
+    event in the agent's task, so the gate names it: the request's partition holds its
+    recipient's state (co-partitioning). faust keeps the current event in this context variable
+    for exactly this purpose.
+    """
+    token = faust_current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust_current_event.reset(token)
 
 
 def register_agents(gate: Gate) -> None:
@@ -393,7 +422,8 @@ def register_agents(gate: Gate) -> None:
             for event in events:
                 message = event.message
                 offsets = {gate.fence.state_topic: fence.get(message.partition, 0)}
-                await decide_send(gate, message, offsets, state_current=state_current)
+                with reading_tables_of(event):
+                    await decide_send(gate, message, offsets, state_current=state_current)
                 done(message)
 
     input_topics = {
