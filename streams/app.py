@@ -85,6 +85,7 @@ class Gate:
     consent_events: faust.TopicT
     consent_deadlines: faust.TopicT
     consents: faust.Table
+    deadline_table: faust.Table
     deadlines: DeadlineIndex = field(default_factory=DeadlineIndex)
     agents: dict[str, Any] = field(default_factory=dict)
 
@@ -202,6 +203,9 @@ def build_gate(
     suppressions = _raw_table(app, settings, "suppressions", "recipient key -> SuppressionState")
     bounces = _raw_table(app, settings, "bounces", "recipient key -> BounceState")
     consents = _raw_table(app, settings, "consents", "recipient key -> ConsentState")
+    deadline_table = _raw_table(
+        app, settings, "consent_deadlines", "recipient key -> next consent notice due (epoch ms)"
+    )
     clicks_topic = UNSUBSCRIBE_CLICKS.full_name(settings)
     progress = PartitionProgress()
     offsets = offsets or BrokerOffsets(
@@ -237,6 +241,7 @@ def build_gate(
         consent_events=raw_topic(app, settings, CONSENT_EVENTS),
         consent_deadlines=raw_topic(app, settings, CONSENT_DEADLINES),
         consents=consents,
+        deadline_table=deadline_table,
     )
 
 

@@ -7,7 +7,15 @@ from pathlib import Path
 from time import monotonic
 from typing import Protocol
 
-__all__ = ["Clock", "FileClock", "FrozenClock", "SystemClock", "to_epoch_ms", "utc"]
+__all__ = [
+    "Clock",
+    "FileClock",
+    "FrozenClock",
+    "SystemClock",
+    "from_epoch_ms",
+    "to_epoch_ms",
+    "utc",
+]
 
 
 class Clock(Protocol):
@@ -79,3 +87,7 @@ def utc(moment: datetime) -> datetime:
 
 def to_epoch_ms(moment: datetime) -> int:
     return int(utc(moment).timestamp() * 1000)
+
+
+def from_epoch_ms(millis: int) -> datetime:
+    return datetime.fromtimestamp(millis / 1000, tz=UTC)

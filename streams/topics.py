@@ -17,6 +17,7 @@ __all__ = [
     "BOUNCE_CHANGES",
     "CONSENTS_CHANGELOG",
     "CONSENT_DEADLINES",
+    "CONSENT_DEADLINES_CHANGELOG",
     "CONSENT_EVENTS",
     "CONSENT_NOTICES",
     "DEAD_LETTERS",
@@ -96,6 +97,11 @@ CONSENTS_CHANGELOG = TopicSpec(
     "faust changelog of the consents table (ConsentState by recipient key)",
     compacted=True,
 )
+CONSENT_DEADLINES_CHANGELOG = TopicSpec(
+    "sendgate-consent_deadlines-changelog",
+    "faust changelog of the consent deadlines table (next notice due, epoch ms, by recipient key)",
+    compacted=True,
+)
 
 TOPICS: tuple[TopicSpec, ...] = (
     SEND_REQUESTS,
@@ -113,4 +119,5 @@ TOPICS: tuple[TopicSpec, ...] = (
     CONSENT_NOTICES,
     CONSENT_DEADLINES,
     CONSENTS_CHANGELOG,
+    CONSENT_DEADLINES_CHANGELOG,
 )
