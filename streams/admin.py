@@ -35,6 +35,7 @@ __all__ = [
     "MISSING",
     "TopicInfo",
     "check_broker",
+    "consumed_by_group",
     "create_topics",
     "delete_topics",
     "describe_topics",
@@ -282,3 +283,33 @@ async def delete_topics(
             else:
                 statuses[name] = f"{_PROBLEM}{_error_name(code)}"
     return {name: statuses[name] for name in names}
+
+
+async def consumed_by_group(
+    settings: Settings, group: str, topic: str, *, timeout_s: float = _DEFAULT_TIMEOUT_S
+) -> tuple[int, int]:
+    """(records of `topic` the consumer group has committed, records in `topic`), now.
+
+    How a caller waits for a worker to have applied what it published: Kafka orders nothing
+    across topics, so "applied" is the worker's group having committed the topic's end. A fresh
+    broker has no group coordinator for a moment (a retriable error): that counts as nothing
+    committed yet.
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    async with _admin(settings, timeout_s) as admin:
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
+            ends = await consumer.end_offsets(partitions)
+        finally:
+            await consumer.stop()
+        try:
+            committed = await admin.list_consumer_group_offsets(group)
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+            committed = {}
+    done = sum(min(committed[tp].offset, end) for tp, end in ends.items() if tp in committed)
+    return done, sum(ends.values())

@@ -160,6 +160,25 @@ def click_id_for(click: UnsubscribeClick) -> str:
     return str(uuid.uuid5(CLICK_ID_NAMESPACE, name))
 
 
+def _key_the_address(fields: dict[str, Any], keyer: RecipientKeyer) -> list[tuple[str, str]]:
+    """Replace the row's `recipient` address by its `recipient_key`, in place; the problems.
+
+    An address that does not parse is refused (unlike in a send request): a suppression or a
+    consent under the key of a mistyped address would silently reach nobody.
+    """
+    problems: list[tuple[str, str]] = []
+    address = fields.pop("recipient", None)
+    if "recipient_key" in fields:
+        problems.append(("recipient_key", "give the address in 'recipient'; the key is computed"))
+    if address is None:
+        problems.append(("recipient", "required, missing"))
+    elif not isinstance(address, str) or not is_valid_address(address):
+        problems.append(("recipient", "not a valid email address (value not shown)"))
+    else:
+        fields["recipient_key"] = keyer.key(address)
+    return problems
+
+
 def unsubscribe_from_row(
     row: Mapping[str, Any], keyer: RecipientKeyer, *, clock: Clock | None = None
 ) -> UnsubscribeClick:
@@ -172,16 +191,7 @@ def unsubscribe_from_row(
     """
     clock = clock or SystemClock()
     fields = _present(row)
-    problems: list[tuple[str, str]] = []
-    address = fields.pop("recipient", None)
-    if "recipient_key" in fields:
-        problems.append(("recipient_key", "give the address in 'recipient'; the key is computed"))
-    if address is None:
-        problems.append(("recipient", "required, missing"))
-    elif not isinstance(address, str) or not is_valid_address(address):
-        problems.append(("recipient", "not a valid email address (value not shown)"))
-    else:
-        fields["recipient_key"] = keyer.key(address)
+    problems = _key_the_address(fields, keyer)
     fields["clicked_at"] = _time_field(fields, "clicked_at", clock, problems)
     derive_click_id = "click_id" not in fields
     if derive_click_id:
@@ -211,16 +221,7 @@ def consent_event_from_row(
     """
     clock = clock or SystemClock()
     fields = _present(row)
-    problems: list[tuple[str, str]] = []
-    address = fields.pop("recipient", None)
-    if "recipient_key" in fields:
-        problems.append(("recipient_key", "give the address in 'recipient'; the key is computed"))
-    if address is None:
-        problems.append(("recipient", "required, missing"))
-    elif not isinstance(address, str) or not is_valid_address(address):
-        problems.append(("recipient", "not a valid email address (value not shown)"))
-    else:
-        fields["recipient_key"] = keyer.key(address)
+    problems = _key_the_address(fields, keyer)
     lists = fields.get("lists")
     if isinstance(lists, str):
         fields["lists"] = [name.strip() for name in lists.split(";") if name.strip()]

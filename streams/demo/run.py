@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from pydantic import SecretStr
@@ -50,6 +49,7 @@ from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 
 from streams.admin import (
     check_broker,
+    consumed_by_group,
     create_topics,
     delete_topics,
     describe_topics,
@@ -206,37 +206,19 @@ async def _wait_until_applied(
     on_progress: Callable[[int], None],
 ) -> None:
     """Until the gate's consumer group has committed every record of `topic`."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await consumer.start()
-    await admin.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
-        ends = await consumer.end_offsets(partitions)
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while True:
-            try:
-                committed = await admin.list_consumer_group_offsets(settings.app_id)
-            except KafkaError as exc:  # a fresh broker has no group coordinator for a moment
-                if not exc.retriable:
-                    raise
-                committed = {}
-            done = sum(
-                min(committed[tp].offset, end) if tp in committed else 0 for tp, end in ends.items()
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        done, total = await consumed_by_group(settings, settings.app_id, topic)
+        on_progress(done)
+        if done >= total:
+            return
+        worker.check_alive("the consent events to be applied")
+        if asyncio.get_running_loop().time() > deadline:
+            raise SendgateError(
+                f"the gate worker applied {done} of {total} consent events in {timeout_s:.0f}s; "
+                f"see its log: {display_path(worker.log_path)}"
             )
-            on_progress(done)
-            if done >= sum(ends.values()):
-                return
-            worker.check_alive("the consent events to be applied")
-            if asyncio.get_running_loop().time() > deadline:
-                raise SendgateError(
-                    f"the gate worker applied {done} of {sum(ends.values())} consent events "
-                    f"in {timeout_s:.0f}s; see its log: {display_path(worker.log_path)}"
-                )
-            await asyncio.sleep(0.25)
-    finally:
-        await admin.close()
-        await consumer.stop()
+        await asyncio.sleep(0.25)
 
 
 async def _race(

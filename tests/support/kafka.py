@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.errors import KafkaError
 
-from streams.admin import create_topics, delete_topics
+from streams.admin import consumed_by_group, create_topics, delete_topics
 from streams.codec import default_codec
 from streams.recipient import RecipientKeyer
 from streams.records import ConsentEvent, Record, SendRequest, UnsubscribeClick
@@ -135,39 +134,14 @@ async def wait_until_consumed(
     settings: Settings, group: str, topic: str, *, timeout_s: float = 60.0
 ) -> None:
     """Until `group` has committed the end offset of every partition of `topic`."""
-    from aiokafka.admin import AIOKafkaAdminClient
-    from aiokafka.structs import TopicPartition
-
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await consumer.start()
-    await admin.start()
-    try:
-        partitions = [
-            TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
-        ] or [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
-        ends = await consumer.end_offsets(partitions)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                committed = await admin.list_consumer_group_offsets(group)
-            except KafkaError as exc:  # a fresh broker has no group coordinator for a moment
-                if not exc.retriable:
-                    raise
-                committed = {}
-            behind = {
-                tp: end
-                for tp, end in ends.items()
-                if end > 0 and (tp not in committed or committed[tp].offset < end)
-            }
-            if not behind:
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{group} did not consume {topic} within {timeout_s}s")
-            await asyncio.sleep(0.25)
-    finally:
-        await admin.close()
-        await consumer.stop()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        done, total = await consumed_by_group(settings, group, topic)
+        if done >= total:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{group} consumed {done} of {total} records of {topic}")
+        await asyncio.sleep(0.25)
 
 
 class TopicReader:
