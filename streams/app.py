@@ -56,8 +56,6 @@ __all__ = ["Gate", "build_gate", "new_faust_app", "raw_topic"]
 
 apply_faust_fixes()
 
-PRODUCER_LINGER_MS = 5
-PRODUCER_MAX_BATCH_BYTES = 256 * 1024
 
 
 @dataclass
@@ -169,11 +167,9 @@ def new_faust_app(settings: Settings, app_id: str, *, store: str, datadir: Path)
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        # faust hands the producer one record per event and yields between them, so with no
-        # linger every produce request carries a handful of records; 5 ms lets them batch
-        # (measured: forward-only throughput 0.20x -> 0.30x of raw aiokafka, README).
-        producer_linger_ms=PRODUCER_LINGER_MS,
-        producer_max_batch_size=PRODUCER_MAX_BATCH_BYTES,
+        # No producer linger: 5 ms made a forward-only agent 1.5x faster (0.21x -> 0.32x of raw
+        # aiokafka) but not the gate, which is CPU-bound on its own work (0.11x -> 0.10x), and it
+        # added about 6 ms to the click-to-effective p50 (paired runs, benchmarks/README.md).
         # Bounded stream buffers and polls: faust pauses a partition at its buffer's high-pressure
         # mark (maxsize / 1.25); a poll never brings more than the headroom above it.
         stream_buffer_maxsize=4096,
