@@ -57,7 +57,6 @@ __all__ = ["Gate", "build_gate", "new_faust_app", "raw_topic"]
 apply_faust_fixes()
 
 
-
 @dataclass
 class Gate:
     """A faust app with the gate's topics, table and collaborators."""
