@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from streams.errors import PolicyError
+from streams.records import ConsentBasis, ConsentStatus
 
 __all__ = [
     "CONSENT_PRESETS",
@@ -85,23 +86,6 @@ SOFT_BOUNCE_PRESETS: dict[str, SoftBouncePolicy] = {
 Regime = Literal["can_spam", "casl", "gdpr_pecr", "spam_act", "platform"]
 """The body of law a commercial message is judged by. `platform` is the baseline for countries no
 regime is configured for: only the platform's own opt-in rule applies."""
-
-ConsentStatusName = Literal[
-    "single_opt_in",
-    "double_opt_in",
-    "pending_review",
-    "unconfirmed",
-    "transactional_only",
-    "hard_bounce",
-]
-ConsentBasisName = Literal[
-    "express",
-    "implied_purchase",
-    "implied_inquiry",
-    "conspicuous_publication",
-    "soft_opt_in",
-    "legal_obligation",
-]
 
 _EEA_AND_UK = [
     "AT",
@@ -167,7 +151,7 @@ class ConsentPolicy(BaseModel):
         }
     )
     unknown_jurisdiction: str = Field(default="US", pattern=r"^([A-Z]{2}|strictest)$")
-    commercial_bases: dict[Regime, frozenset[ConsentBasisName]] = Field(
+    commercial_bases: dict[Regime, frozenset[ConsentBasis]] = Field(
         default_factory=lambda: {
             "casl": frozenset(
                 {"express", "implied_purchase", "implied_inquiry", "conspicuous_publication"}
@@ -181,10 +165,8 @@ class ConsentPolicy(BaseModel):
     casl_implied_purchase_months: int = Field(default=24, ge=1, le=120, strict=True)
     casl_implied_inquiry_months: int = Field(default=6, ge=1, le=120, strict=True)
     expiry_notice_days: int = Field(default=30, ge=0, le=365, strict=True)
-    bulk_allowed_statuses: frozenset[ConsentStatusName] = frozenset(
-        {"single_opt_in", "double_opt_in"}
-    )
-    one_off_allowed_statuses: frozenset[ConsentStatusName] = Field(
+    bulk_allowed_statuses: frozenset[ConsentStatus] = frozenset({"single_opt_in", "double_opt_in"})
+    one_off_allowed_statuses: frozenset[ConsentStatus] = Field(
         default=frozenset({"single_opt_in", "double_opt_in", "unconfirmed", "transactional_only"}),
         description="Statuses that may receive a one-off commercial message to one person.",
     )

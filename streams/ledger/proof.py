@@ -44,31 +44,13 @@ from streams.records import (
     UnsubscribeMethod,
 )
 from streams.rules import RULES, RecipientView
-from streams.rules.consent import (
-    CASL_IMPLIED_CONSENT_EXPIRED,
-    CASL_NO_VALID_CONSENT,
-    CONSENT_HARD_BOUNCE,
-    CONSENT_STATUS_NOT_MAILABLE,
-    GDPR_PECR_NO_VALID_CONSENT,
-    SPAM_ACT_NO_VALID_CONSENT,
-)
+from streams.rules.consent import CONSENT_RULES
 
 __all__ = ["ConsentProof", "ProofLine", "ProofVerdict", "build_proof", "prove_consent"]
 
 _CONSENT_EVENTS = metadata.tables[ConsentEventRow.__tablename__]
 _SUPPRESSION_CHANGES = metadata.tables[SuppressionChangeRow.__tablename__]
-_CONSENT_RULE_NAMES = {
-    rule.name
-    for rule in (
-        CONSENT_HARD_BOUNCE,
-        CONSENT_STATUS_NOT_MAILABLE,
-        CASL_NO_VALID_CONSENT,
-        CASL_IMPLIED_CONSENT_EXPIRED,
-        GDPR_PECR_NO_VALID_CONSENT,
-        SPAM_ACT_NO_VALID_CONSENT,
-    )
-}
-_CONSENT_RULES = tuple(rule for rule in RULES if rule.name in _CONSENT_RULE_NAMES)
+_CONSENT_RULES = tuple(rule for rule in RULES if rule in CONSENT_RULES)
 """The gate's consent rules, in the rule table's order."""
 _EVENT_FIELDS = tuple(ConsentEvent.model_fields)
 _STORED_METHOD: UnsubscribeMethod = "manual"

@@ -26,6 +26,7 @@ __all__ = [
     "CASL_IMPLIED_CONSENT_EXPIRED",
     "CASL_NO_VALID_CONSENT",
     "CONSENT_HARD_BOUNCE",
+    "CONSENT_RULES",
     "CONSENT_STATUS_NOT_MAILABLE",
     "GDPR_PECR_NO_VALID_CONSENT",
     "SPAM_ACT_NO_VALID_CONSENT",
@@ -239,3 +240,13 @@ SPAM_ACT_NO_VALID_CONSENT = Rule(
     description="No express or inferred consent that the Spam Act accepts.",
     check=_regime_check("spam_act"),
 )
+
+CONSENT_RULES: tuple[Rule, ...] = (
+    CONSENT_HARD_BOUNCE,
+    CONSENT_STATUS_NOT_MAILABLE,
+    CASL_NO_VALID_CONSENT,
+    CASL_IMPLIED_CONSENT_EXPIRED,
+    GDPR_PECR_NO_VALID_CONSENT,
+    SPAM_ACT_NO_VALID_CONSENT,
+)
+"""Every consent rule (the rule table in `streams.rules` fixes their order among the others)."""

@@ -17,7 +17,7 @@ from streams.codec import default_codec
 from streams.recipient import RecipientKeyer
 from streams.records import SendDecision
 from streams.settings import Settings
-from streams.topics import CONSENT_EVENTS, SEND_DECISIONS, SEND_REQUESTS, UNSUBSCRIBE_CLICKS
+from streams.topics import SEND_DECISIONS, SEND_REQUESTS, UNSUBSCRIBE_CLICKS
 from tests.support.kafka import (
     TopicReader,
     click_for,
@@ -25,8 +25,8 @@ from tests.support.kafka import (
     create_all_topics,
     delete_all_topics,
     new_producer,
+    publish_consents,
     send_for,
-    wait_until_consumed,
 )
 from tests.support.workers import GateWorker
 
@@ -48,15 +48,9 @@ async def test_worker_started_on_a_backlog_loses_nothing(
     try:
         # Earlier, everyone mailed opted in, those who unsubscribe later included: a send is
         # allowed unless a click denies it.
-        consents = CONSENT_EVENTS.full_name(settings)
-        for address in sorted(set(addresses)):
-            grant = consent_for(keyer, address, f"opt-in-{address}")
-            await producer.send(
-                consents, key=grant.recipient_key.encode(), value=codec.encode(grant)
-            )
-        await producer.flush()
+        opt_ins = [consent_for(keyer, a, f"opt-in-{a}") for a in sorted(set(addresses))]
         with GateWorker(settings, "consent-worker", tmp_path):
-            await wait_until_consumed(settings, settings.app_id, consents, timeout_s=180)
+            await publish_consents(settings, opt_ins, timeout_s=180)
         for i in range(CLICKS):
             click = click_for(keyer, f"out{i}@example.com", f"c-{i}", scope="account")
             await producer.send(
