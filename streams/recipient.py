@@ -19,22 +19,55 @@ Normalisation (what makes two spellings one person):
   `jo+news@` may be a different address to the sender;
 - an address that does not parse is keyed on its trimmed, NFC-normalised, lower-cased text, so a
   request for it can still be published, decided (and denied as invalid) and traced.
+
+Most addresses are plain ASCII (`jo.smith+news@mail.example.com`). For those a regular expression
+(`_PLAIN_ADDRESS`) that accepts only what email-validator accepts, and normalises them the same
+way, stands in for it: email-validator costs about 45 µs an address, a sixth of the gate's time
+per decision. `tests/unit/test_recipient_key.py` checks with hypothesis that the two agree.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import unicodedata
 from functools import lru_cache
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 __all__ = ["RecipientKeyer", "is_valid_address", "normalise_address"]
 
 
+_PLAIN_ADDRESS = re.compile(
+    r"(?P<local>[a-z0-9]+(?:[._+-][a-z0-9]+)*)"
+    r"@(?P<domain>(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})",
+    re.IGNORECASE | re.ASCII,
+)
+"""A subset of what email-validator accepts: dot-atom local parts of letters, digits and single
+`.`, `_`, `+`, `-` between them; host names of letter-digit-hyphen labels under an alphabetic
+top-level domain. `_plain_address` adds the length limits, hyphen pairs and special-use names."""
+
+_SPECIAL_USE_SUFFIXES = tuple(f".{name}" for name in SPECIAL_USE_DOMAIN_NAMES)
+
+
+def _plain_address(address: str) -> tuple[str, str] | None:
+    """(local part, lower-cased domain) of a plain ASCII address, else None (not necessarily
+    invalid: email-validator then decides)."""
+    match = _PLAIN_ADDRESS.fullmatch(address)
+    if match is None or len(address) > 254:
+        return None
+    local, domain = match.group("local"), match.group("domain").lower()
+    if len(local) > 64 or "--" in domain or f".{domain}".endswith(_SPECIAL_USE_SUFFIXES):
+        return None
+    return local, domain
+
+
 @lru_cache(maxsize=65536)
 def _parse(address: str) -> tuple[str, str] | None:
+    plain = _plain_address(address)
+    if plain is not None:
+        return plain
     try:
         valid = validate_email(
             address,

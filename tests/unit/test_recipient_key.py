@@ -8,10 +8,16 @@ import re
 import unicodedata
 
 import pytest
-from hypothesis import given
+from email_validator import EmailNotValidError, validate_email
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.recipient import RecipientKeyer, is_valid_address, normalise_address
+from streams.recipient import (
+    RecipientKeyer,
+    _plain_address,
+    is_valid_address,
+    normalise_address,
+)
 
 SECRET = b"unit-test-secret-0123456789abcdef"
 KEYER = RecipientKeyer(SECRET)
@@ -216,3 +222,62 @@ def test_domain_case_and_surrounding_white_space_never_change_the_key(
 ) -> None:
     """key(addr) == key(addr with its domain upper-cased and white space around it)."""
     assert KEYER.key(f"{before}{local}@{domain.upper()}{after}") == KEYER.key(f"{local}@{domain}")
+
+
+# --- the plain-ASCII fast path agrees with email-validator ------------------------------------
+
+_LOCAL_CHARS = "aZ09._+-"
+_LABEL_CHARS = "aZ09-"
+_TLDS = ["com", "Example", "co", "x", "arpa", "local", "localhost", "onion", "test", "invalid"]
+
+
+@st.composite
+def plain_looking_addresses(draw: st.DrawFn) -> str:
+    """Near-misses on purpose: dots and hyphens anywhere, long parts, special-use names."""
+    local = draw(st.text(_LOCAL_CHARS, min_size=1, max_size=70))
+    labels = draw(st.lists(st.text(_LABEL_CHARS, min_size=1, max_size=66), min_size=1, max_size=4))
+    tld = draw(st.sampled_from(_TLDS) | st.text("az", min_size=1, max_size=4))
+    return f"{local}@{'.'.join([*labels, tld])}"
+
+
+def _email_validator_reading(address: str) -> tuple[str, str] | None:
+    try:
+        valid = validate_email(
+            address,
+            check_deliverability=False,
+            allow_smtputf8=True,
+            allow_quoted_local=True,
+            allow_display_name=False,
+        )
+    except EmailNotValidError:
+        return None
+    return valid.local_part, valid.ascii_domain.lower()
+
+
+@settings(max_examples=1000)
+@given(plain_looking_addresses())
+def test_the_fast_path_accepts_only_what_email_validator_accepts_and_reads_it_alike(
+    address: str,
+) -> None:
+    fast = _plain_address(address)
+    if fast is not None:
+        assert _email_validator_reading(address) == fast
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["jo.smith+news@mail.example.com", "Ann_Lee-2@Example.CO.uk", "x@y.org", "a.b.c@d-e.example"],
+)
+def test_the_fast_path_takes_ordinary_addresses(address: str) -> None:
+    assert _plain_address(address) == _email_validator_reading(address)
+    assert _plain_address(address) is not None
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["jo..smith@example.com", ".jo@example.com", "jo@-example.com", "jo@example.arpa",
+     "jo@mail.local", "jo@ab--cd.example.com", "jo@example", f"{'a' * 65}@example.com",
+     f"{'a' * 60}@{'b' * 60}.{'c' * 60}.{'d' * 60}.{'e' * 10}.com"],
+)  # fmt: skip
+def test_the_fast_path_leaves_near_misses_to_email_validator(address: str) -> None:
+    assert _plain_address(address) is None
