@@ -29,12 +29,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from time import monotonic
-from typing import Any, TypeVar
+from typing import Any
 
 from faust.streams import _current_event as faust_current_event
 from faust.types import TP
 
-from streams.app import Gate
+from streams.app import Gate, raw_topic
 from streams.bounces import apply_delivery
 from streams.clock import from_epoch_ms, to_epoch_ms
 from streams.consent import (
@@ -44,9 +44,26 @@ from streams.consent import (
     due_notices,
     next_deadline,
 )
+from streams.enforcer import (
+    count_allowed_send,
+    count_complaint,
+    count_delivery,
+    enforce,
+    keep_account,
+    keep_rate,
+    read_account,
+)
 from streams.errors import CodecError, InvalidRecordError
 from streams.feedback import suppression_for_report
 from streams.fence import FenceTimeoutError
+from streams.handling import (
+    coordinates,
+    dead_letter,
+    decode_keyed,
+    read_consents,
+    read_suppressions,
+    recipient_key_of,
+)
 from streams.inbound import events_for
 from streams.parsing import parse_message
 from streams.parsing.replies import DEFAULT_UNSUBSCRIBE_KEYWORDS
@@ -54,24 +71,20 @@ from streams.records import (
     BounceState,
     ConsentDeadline,
     ConsentEvent,
-    ConsentState,
-    DeadLetter,
     DeliveryEvent,
     FeedbackReport,
     InboundMail,
     SendRequest,
-    SuppressionState,
     UnsubscribeClick,
 )
 from streams.rules import RecipientView, decide
 from streams.suppressions import apply_click
+from streams.topics import ACCOUNT_COMMANDS, SEND_DECISIONS
 from streams.verp import VERP_PREFIX, ForgedVerpError
 
 __all__ = ["register_agents"]
 
 log = logging.getLogger(__name__)
-
-K = TypeVar("K", UnsubscribeClick, DeliveryEvent, FeedbackReport, ConsentEvent, ConsentDeadline)
 
 STALL_CHECK_INTERVAL_S = 3.0
 STALL_AFTER_S = 12.0
@@ -87,64 +100,6 @@ SCAN_YIELD_EVERY = 1000
 GATE_BATCH_WITHIN_S = 0.005
 """How long the gate waits to fill a batch: latency added at low load, in exchange for one fence
 round trip per batch at high load."""
-
-
-def coordinates(message: Any) -> str:
-    return f"{message.topic}/{message.partition}/{message.offset}"
-
-
-async def dead_letter(gate: Gate, message: Any, agent: str, exc: Exception) -> None:
-    """Set a record aside with where it came from and why; log coordinates, never content."""
-    kind = getattr(exc, "error_kind", "invalid")
-    letter = DeadLetter(
-        origin_topic=message.topic,
-        origin_partition=message.partition,
-        origin_offset=message.offset,
-        original_key=message.key,
-        original_value=message.value,
-        error_kind=kind,
-        reason=str(exc),
-        agent=agent,
-        failed_at=gate.clock.now(),
-    )
-    await gate.emitter.emit(gate.dead_letters_topic, message.key, gate.codec.encode(letter))
-    log.warning("%s: dead-lettered %s (%s)", agent, coordinates(message), kind)
-
-
-def _recipient_key_of(message: Any) -> str:
-    key = message.key
-    if not key:
-        raise InvalidRecordError("record has no key; it must be keyed by the recipient key")
-    try:
-        return key.decode("ascii")
-    except UnicodeDecodeError:
-        raise InvalidRecordError("record key is not an ASCII recipient key") from None
-
-
-def read_suppressions(gate: Gate, key: bytes) -> SuppressionState | None:
-    raw = gate.suppressions.get(key)
-    return None if raw is None else gate.codec.decode(raw, SuppressionState)
-
-
-def read_consents(gate: Gate, key: bytes) -> ConsentState | None:
-    raw = gate.consents.get(key)
-    return None if raw is None else gate.codec.decode(raw, ConsentState)
-
-
-async def decode_keyed(gate: Gate, message: Any, record_type: type[K], agent: str) -> K | None:
-    """Decode a record keyed by its own recipient key; dead-letter it (None) if it is not one.
-
-    A record whose Kafka key is not its recipient key sits on another partition than the
-    recipient's state, so applying it would be wrong, not just untidy.
-    """
-    try:
-        record = gate.codec.decode(message.value or b"", record_type)
-        if _recipient_key_of(message) != record.recipient_key:
-            raise InvalidRecordError("record key differs from its recipient_key field")
-    except (CodecError, InvalidRecordError) as exc:
-        await dead_letter(gate, message, agent, exc)
-        return None
-    return record
 
 
 async def keep_suppression(gate: Gate, message: Any) -> None:
@@ -241,6 +196,7 @@ async def keep_bounce(gate: Gate, message: Any) -> None:
     if fold.state != state:
         gate.bounces[message.key] = gate.codec.encode(fold.state)
     await gate.emitter.emit(gate.bounce_changes_topic, message.key, gate.codec.encode(fold.change))
+    await count_delivery(gate, message, event)
     if fold.suppress:
         await request_suppression(
             gate,
@@ -260,6 +216,7 @@ async def act_on_feedback(gate: Gate, message: Any) -> None:
     report = await decode_keyed(gate, message, FeedbackReport, "act_on_feedback")
     if report is None:
         return
+    await count_complaint(gate, message, report)
     click = suppression_for_report(report)
     if click is not None:
         await request_suppression(gate, click)
@@ -290,6 +247,7 @@ async def parse_inbound(gate: Gate, message: Any) -> None:
         source=coordinates(message),
         recipient_key=gate.keyer.key,
         verp_recipient_key=lambda token: _verp_recipient_key(gate, token),
+        provider_of=gate.enforcement.providers.provider_of_address,
     )
     if outcome.forged_verp:
         log.warning(
@@ -318,7 +276,7 @@ async def decide_send(
     """Decide one send request and emit the decision."""
     try:
         request = gate.codec.decode(message.value or b"", SendRequest)
-        recipient_key = _recipient_key_of(message)
+        recipient_key = recipient_key_of(message)
         if recipient_key != gate.keyer.key(request.recipient):
             raise InvalidRecordError(
                 "record key is not the recipient key of its recipient address; "
@@ -344,6 +302,8 @@ async def decide_send(
         suppressions=state.entries if state else (),
         consents=consents.entries if consents else (),
         state_current=state_current,
+        provider=gate.enforcement.providers.provider_of_address(request.recipient),
+        account=read_account(gate, request.account_id),
     )
     decision = decide(
         request,
@@ -422,6 +382,16 @@ def register_agents(gate: Gate) -> None:
     check_consent_deadlines = each_record(
         gate.consent_deadlines, "check_consent_deadlines", check_consent_deadline
     )
+    enforcement = gate.enforcement
+    keep_rates = each_record(enforcement.rate_events, "keep_rates", keep_rate)
+    enforce_accounts = each_record(enforcement.enforcer_inputs, "enforce_accounts", enforce)
+    keep_accounts = each_record(enforcement.enforcement_events, "keep_accounts", keep_account)
+    counting_agents: dict[str, Any] = {}
+    if gate.policy.enforcement.volume == "allowed_sends":
+        decisions = raw_topic(app, gate.settings, SEND_DECISIONS)
+        counting_agents["count_allowed_sends"] = each_record(
+            decisions, "count_allowed_sends", count_allowed_send
+        )
 
     @gate.deadline_table.on_recover
     async def rescan_consent_deadlines() -> None:
@@ -458,7 +428,13 @@ def register_agents(gate: Gate) -> None:
         gate.inbound_mail.get_topic_name(),
         gate.consent_events.get_topic_name(),
         gate.consent_deadlines.get_topic_name(),
+        gate.rate_events_topic,
+        gate.rate_breaches_topic,
+        ACCOUNT_COMMANDS.full_name(gate.settings),
+        gate.enforcement_events_topic,
     }
+    if counting_agents:
+        input_topics.add(gate.decisions_topic)
 
     @app.on_partitions_assigned.connect
     async def count_from_committed(app: Any, assigned: Any, **kwargs: Any) -> None:
@@ -500,4 +476,8 @@ def register_agents(gate: Gate) -> None:
         "parse_inbound_mail": parse_inbound_mail,
         "keep_consents": keep_consents,
         "check_consent_deadlines": check_consent_deadlines,
+        "keep_rates": keep_rates,
+        "enforce_accounts": enforce_accounts,
+        "keep_accounts": keep_accounts,
+        **counting_agents,
     }

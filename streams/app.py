@@ -32,17 +32,22 @@ from streams.faust_fixes import apply_faust_fixes
 from streams.fence import BrokerOffsets, OffsetSource, StateFence
 from streams.policy import Policy, load_policy
 from streams.progress import PartitionProgress
+from streams.providers import ProviderMap, load_providers
 from streams.recipient import RecipientKeyer
 from streams.settings import Settings
 from streams.topics import (
+    ACCOUNT_COMMANDS,
     BOUNCE_CHANGES,
     CONSENT_DEADLINES,
     CONSENT_EVENTS,
     CONSENT_NOTICES,
     DEAD_LETTERS,
     DELIVERY_EVENTS,
+    ENFORCEMENT_EVENTS,
     FEEDBACK_REPORTS,
     INBOUND_MAIL,
+    RATE_BREACHES,
+    RATE_EVENTS,
     SEND_DECISIONS,
     SEND_REQUESTS,
     SUPPRESSION_CHANGES,
@@ -52,9 +57,30 @@ from streams.topics import (
 from streams.verp import VerpSigner
 from streams.verp_keys import verp_signer
 
-__all__ = ["Gate", "build_gate", "new_faust_app", "raw_topic"]
+__all__ = ["Enforcement", "Gate", "build_gate", "new_faust_app", "raw_topic"]
 
 apply_faust_fixes()
+
+
+@dataclass
+class Enforcement:
+    """The rate keeper's and enforcer's topics and tables (`streams.enforcer`).
+
+    Three stages, each keyed where its state lives: per recipient (`rate_inputs`, co-partitioned
+    with delivery events and feedback reports: each event is handed on once), per (account,
+    provider) (`rates`, fed by `rate_events`), per account (`standings`, fed by `rate_breaches`
+    and `account_commands`). `accounts` is a GlobalTable, so every gate worker reads every
+    account's status locally.
+    """
+
+    providers: ProviderMap
+    rate_events: faust.TopicT
+    enforcer_inputs: faust.TopicT
+    enforcement_events: faust.TopicT
+    rate_inputs: faust.Table
+    rates: faust.Table
+    standings: faust.Table
+    accounts: faust.GlobalTable
 
 
 @dataclass
@@ -83,6 +109,7 @@ class Gate:
     consent_deadlines: faust.TopicT
     consents: faust.Table
     deadline_table: faust.Table
+    enforcement: Enforcement
     deadlines: DeadlineIndex = field(default_factory=DeadlineIndex)
     agents: dict[str, Any] = field(default_factory=dict)
 
@@ -125,11 +152,24 @@ class Gate:
     def consent_deadlines_topic(self) -> str:
         return self.topic_name(CONSENT_DEADLINES)
 
+    @property
+    def rate_events_topic(self) -> str:
+        return self.topic_name(RATE_EVENTS)
 
-def raw_topic(app: faust.App, settings: Settings, spec: TopicSpec) -> faust.TopicT:
-    """A topic whose keys and values reach agents as bytes (our codec decodes them)."""
+    @property
+    def rate_breaches_topic(self) -> str:
+        return self.topic_name(RATE_BREACHES)
+
+    @property
+    def enforcement_events_topic(self) -> str:
+        return self.topic_name(ENFORCEMENT_EVENTS)
+
+
+def raw_topic(app: faust.App, settings: Settings, *specs: TopicSpec) -> faust.TopicT:
+    """A topic (or several, co-partitioned, read by one agent) whose keys and values reach agents
+    as bytes (our codec decodes them)."""
     return app.topic(
-        spec.full_name(settings),
+        *(spec.full_name(settings) for spec in specs),
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
@@ -138,8 +178,10 @@ def raw_topic(app: faust.App, settings: Settings, spec: TopicSpec) -> faust.Topi
     )
 
 
-def _raw_table(app: faust.App, settings: Settings, name: str, help_text: str) -> faust.Table:
-    return app.Table(
+def _raw_table(
+    app: faust.App, settings: Settings, name: str, help_text: str, *, table: Any = None
+) -> Any:
+    return (table or app.Table)(
         name,
         default=None,
         key_type=bytes,  # bytes means the raw codec in faust tables; values are our Avro
@@ -201,6 +243,20 @@ def build_gate(
     deadline_table = _raw_table(
         app, settings, "consent_deadlines", "recipient key -> next consent notice due (epoch ms)"
     )
+    enforcement = Enforcement(
+        providers=load_providers(),
+        rate_events=raw_topic(app, settings, RATE_EVENTS),
+        enforcer_inputs=raw_topic(app, settings, RATE_BREACHES, ACCOUNT_COMMANDS),
+        enforcement_events=raw_topic(app, settings, ENFORCEMENT_EVENTS),
+        rate_inputs=_raw_table(
+            app, settings, "rate_inputs", "recipient key -> RecipientRates (events handed on)"
+        ),
+        rates=_raw_table(app, settings, "rates", "account|provider -> RateState"),
+        standings=_raw_table(app, settings, "standings", "account -> AccountStanding"),
+        accounts=_raw_table(
+            app, settings, "accounts", "account -> AccountSnapshot", table=app.GlobalTable
+        ),
+    )
     clicks_topic = UNSUBSCRIBE_CLICKS.full_name(settings)
     progress = PartitionProgress()
     offsets = offsets or BrokerOffsets(
@@ -237,6 +293,7 @@ def build_gate(
         consent_deadlines=raw_topic(app, settings, CONSENT_DEADLINES),
         consents=consents,
         deadline_table=deadline_table,
+        enforcement=enforcement,
     )
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "MARKER",
     "Codec",
     "SchemaVersion",
+    "all_record_types",
     "default_codec",
     "fingerprint",
     "load_schema_versions",
@@ -232,4 +233,18 @@ def _describe(exc: ValidationError, record_type: type[Record]) -> str:
 @cache
 def default_codec() -> Codec:
     """The codec over the repository's schemas; built once per process."""
-    return Codec(load_schema_versions(), RECORD_TYPES)
+    return Codec(load_schema_versions(), all_record_types())
+
+
+def all_record_types() -> tuple[type[Record], ...]:
+    """Every record type on our topics and tables: `streams.records`' and those the rate,
+    strike and enforcement modules define next to their logic."""
+    from streams import accounts, rate_inputs, rates, strikes
+
+    return (
+        *RECORD_TYPES,
+        *rates.RECORDS,
+        *strikes.RECORDS,
+        *rate_inputs.RECORDS,
+        *accounts.RECORDS,
+    )

@@ -27,6 +27,7 @@ from typing import Literal
 
 from dateutil.relativedelta import relativedelta
 
+from streams.clock import utc
 from streams.errors import InvalidRecordError
 from streams.policy import ConsentPolicy
 from streams.records import (
@@ -52,6 +53,7 @@ __all__ = [
     "due_notices",
     "implied_expiry",
     "next_deadline",
+    "opt_in_proven",
 ]
 
 REMEMBERED_EVENT_IDS = 32
@@ -122,6 +124,40 @@ def consent_for(
     if specific:
         return max(specific, key=_changed_at)
     return next((e for e in entries if e.account_id == account_id and not e.lists), None)
+
+
+def opt_in_proven(
+    state: ConsentState | None,
+    account_id: str,
+    list_id: str | None,
+    at: datetime,
+    policy: ConsentPolicy,
+) -> bool:
+    """Could the account show, from the recipient's consent history, an opt-in in force at `at`?
+
+    An entry for the account (for the list, when the complaint names one) whose status allows
+    bulk mail, granted by `at`, not expired before it and not withdrawn before it. A withdrawal
+    at `at` or later does not count against it: the complaint itself withdraws consent, and a
+    replay of the complaint must reach the same answer as the first reading.
+    """
+    if state is None:
+        return False
+    at = utc(at)
+    for entry in state.entries:
+        if entry.account_id != account_id:
+            continue
+        if list_id is not None and entry.lists and list_id not in entry.lists:
+            continue
+        if entry.status not in policy.bulk_allowed_statuses:
+            continue
+        if entry.granted_at is None or entry.granted_at > at:
+            continue
+        if entry.expires_at is not None and entry.expires_at <= at:
+            continue
+        if entry.withdrawn_at is not None and entry.withdrawn_at < at:
+            continue
+        return True
+    return False
 
 
 def _changed_at(entry: ConsentEntry) -> datetime:

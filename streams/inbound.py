@@ -81,11 +81,14 @@ def events_for(
     source: str,
     recipient_key: Callable[[str], str],
     verp_recipient_key: Callable[[str], str | None],
+    provider_of: Callable[[str], str] | None = None,
 ) -> InboundOutcome:
-    """Map one parse to events. `verp_recipient_key(token)` is None for a forged token."""
+    """Map one parse to events. `verp_recipient_key(token)` is None for a forged token;
+    `provider_of(address)` names the mailbox provider of the address a report names (the rate
+    keeper counts bounces and complaints by it)."""
     token = parsed.original.verp_token
     token_key = verp_recipient_key(token) if token else None
-    outcome = _events_for(parsed, mail, source, recipient_key, token_key)
+    outcome = _events_for(parsed, mail, source, recipient_key, token_key, provider_of)
     # The intake refuses forged tokens at RCPT time; one that got here (mail published by other
     # means) is counted, and the event falls back to the address in the report.
     return replace(outcome, forged_verp=bool(token) and token_key is None)
@@ -97,8 +100,13 @@ def _events_for(
     source: str,
     recipient_key: Callable[[str], str],
     token_key: str | None,
+    provider_of: Callable[[str], str] | None,
 ) -> InboundOutcome:
     original = parsed.original
+
+    def provider(address: str | None) -> str | None:
+        return provider_of(address) if provider_of is not None and address else None
+
     if parsed.kind == "dsn":
         if not parsed.recipients:
             return InboundOutcome(rejection="a delivery status notice that names no recipient")
@@ -121,6 +129,7 @@ def _events_for(
                 message_id=original.message_id,
                 occurred_at=mail.received_at,
                 source=source,
+                provider=provider(outcome.address),
             )
             for n, outcome in enumerate(parsed.recipients)
         )
@@ -145,6 +154,7 @@ def _events_for(
             arrival_date=feedback.arrival_date,
             received_at=mail.received_at,
             source=source,
+            provider=provider(address),
         )
         return InboundOutcome(feedback_reports=(report,))
     if parsed.kind == "autoreply":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +26,9 @@ from pydantic import (
 )
 
 from streams.errors import PolicyError
+from streams.rates import RatesPolicy
 from streams.records import ConsentBasis, ConsentStatus
+from streams.strikes import StrikePolicy
 
 __all__ = [
     "CONSENT_PRESETS",
@@ -202,6 +205,25 @@ CONSENT_PRESETS: dict[str, dict[str, Any]] = {
 """Named consent policies; a policy file picks one with `consent = { preset = "..." }`."""
 
 
+class EnforcementPolicy(BaseModel):
+    """What the rate keeper counts as volume, and the fine for complaints without consent.
+
+    - `volume` "delivered": the rate's denominator is messages delivered (delivery events), the
+      industry's reading ("complaints per 1,000 delivered"); "allowed_sends": allowed decisions
+      count instead, for platforms whose mailers do not report deliveries.
+    - `fine_per_complaint` 250 USD: one well-known platform charges up to $250 per complaint
+      the customer cannot prove an opt-in for (issue 6); 0 turns fines off. A complaint is fined
+      when the recipient's consents show no grant, import or purchase for the account that was
+      in force when the complaint arrived.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    volume: Literal["delivered", "allowed_sends"] = "delivered"
+    fine_per_complaint: Decimal = Field(default=Decimal("250"), ge=0, max_digits=12)
+    fine_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+
+
 class Policy(BaseModel):
     """Validated policy; frozen so a running gate cannot drift from its version."""
 
@@ -220,6 +242,9 @@ class Policy(BaseModel):
     )
     soft_bounce: SoftBouncePolicy = Field(default_factory=SoftBouncePolicy)
     consent: ConsentPolicy = Field(default_factory=ConsentPolicy)
+    rates: RatesPolicy = Field(default_factory=RatesPolicy)
+    strikes: StrikePolicy = Field(default_factory=StrikePolicy)
+    enforcement: EnforcementPolicy = Field(default_factory=EnforcementPolicy)
     unsubscribe_reply_keywords: dict[str, tuple[str, ...]] | None = Field(
         default=None,
         description=(
@@ -256,6 +281,14 @@ class Policy(BaseModel):
                 ) from None
         return value
 
+    @field_validator("rates", mode="before")
+    @classmethod
+    def _rates_preset(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "preset" in value:
+            rest = {key: item for key, item in value.items() if key != "preset"}
+            return RatesPolicy.preset(value["preset"], **rest)
+        return value
+
     @field_validator("role_local_parts")
     @classmethod
     def _lower_case(cls, parts: frozenset[str]) -> frozenset[str]:
@@ -268,12 +301,19 @@ class Policy(BaseModel):
     @cached_property
     def fingerprint(self) -> str:
         # Sets dump in hash order, which changes between processes: sort them first.
-        content = json.dumps(self.model_dump(), sort_keys=True, default=sorted)
+        content = json.dumps(self.model_dump(), sort_keys=True, default=_canonical)
         return hashlib.sha256(content.encode()).hexdigest()[:12]
 
     @property
     def policy_version(self) -> str:
         return f"{self.name}@{self.version}+{self.fingerprint}"
+
+
+def _canonical(value: Any) -> Any:
+    """JSON for what json cannot write: sets in a stable order, decimals as their text."""
+    if isinstance(value, Decimal):
+        return str(value)
+    return sorted(value)
 
 
 def load_policy(path: Path | None = None) -> Policy:

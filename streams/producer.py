@@ -38,12 +38,27 @@ from streams.clock import Clock, SystemClock, to_epoch_ms
 from streams.codec import Codec, default_codec
 from streams.errors import SendgateError, ServiceUnavailableError
 from streams.recipient import RecipientKeyer, is_valid_address
-from streams.records import ConsentEvent, Record, SendRequest, UnsubscribeClick
+from streams.records import (
+    ConsentEvent,
+    DeliveryEvent,
+    FeedbackReport,
+    Record,
+    SendRequest,
+    UnsubscribeClick,
+)
 from streams.settings import Settings
-from streams.topics import CONSENT_EVENTS, SEND_REQUESTS, UNSUBSCRIBE_CLICKS, TopicSpec
+from streams.topics import (
+    CONSENT_EVENTS,
+    DELIVERY_EVENTS,
+    FEEDBACK_REPORTS,
+    SEND_REQUESTS,
+    UNSUBSCRIBE_CLICKS,
+    TopicSpec,
+)
 
-Published = SendRequest | UnsubscribeClick | ConsentEvent
-"""What senders and the platform's own services publish through the producer."""
+Published = SendRequest | UnsubscribeClick | ConsentEvent | DeliveryEvent | FeedbackReport
+"""What senders and the platform's own services (the mail infrastructure: deliveries and
+feedback-loop reports) publish through the producer."""
 
 __all__ = [
     "CLICK_ID_NAMESPACE",
@@ -333,7 +348,7 @@ class SendgateProducer:
         """The Kafka key of a record: its recipient key as ASCII bytes."""
         if isinstance(record, SendRequest):
             return self._keyer.key(record.recipient).encode("ascii")
-        if isinstance(record, UnsubscribeClick | ConsentEvent):
+        if isinstance(record, UnsubscribeClick | ConsentEvent | DeliveryEvent | FeedbackReport):
             return record.recipient_key.encode("ascii")
         raise TypeError(f"senders do not publish {type(record).__name__} records")
 
@@ -345,6 +360,10 @@ class SendgateProducer:
             return UNSUBSCRIBE_CLICKS
         if isinstance(record, ConsentEvent):
             return CONSENT_EVENTS
+        if isinstance(record, DeliveryEvent):
+            return DELIVERY_EVENTS
+        if isinstance(record, FeedbackReport):
+            return FEEDBACK_REPORTS
         raise TypeError(f"senders do not publish {type(record).__name__} records")
 
     async def require_topics(self, topic_specs: Iterable[TopicSpec]) -> None:

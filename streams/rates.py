@@ -1,6 +1,7 @@
 """Complaint and bounce rates per sending account and mailbox provider, counted in event time.
 
-Pure: the rate keeper calls `count_event` with the table's value for (account, provider) and
+Pure: the rate keeper calls `count_event` for each rate event it reads from `rate-events`, with
+the table's value for the event's key, (account, provider) or (account, every provider), and
 writes back the state it returns. With the policy's `act_at_once` it then asks `rates_at` and
 `breaches`; otherwise a timer asks `due_windows` which closed windows to judge, and `snapshot_of`
 and `breaches` for each. `streams.strikes` turns breaches into enforcement.
@@ -20,13 +21,29 @@ Time (all of it event time, except `now`, the gate's clock)
   "older than now - window - lateness is too late", measured in whole buckets. Events dated more
   than `event_time_tolerance_s` ahead of the clock are not counted either (`from_future`).
 
-Replays: each bucket remembers the ids of the events counted in it until the bucket falls behind
-the horizon. Every event that can still be counted is checked against every id counted in a bucket
-it could share a window with, so dedupe is exact; a replay older than the horizon is `too_late` and
-not counted either. The horizon is kept in the state and only moves forward, so a worker whose
-clock lags cannot reopen a bucket that was pruned. The cost is size: one id per counted event of
-window + lateness (9 days by default). Bucket counts, without ids, stay `evaluation_grace_days`
-longer, so windows a stopped worker did not judge in time can still be judged whole.
+Replays: an (account, provider) can count millions of events a week, so its state cannot hold
+their ids; it holds counts and one offset. Ids are checked upstream, per recipient, by
+`streams.rate_inputs`, where the list is short (a person receives a few mails a day), and each
+event it admits is handed on once as a rate event. The key of a rate event is its state's key, so
+every event of one state comes from one partition of `rate-events`, in offset order. What can
+still arrive twice is that topic read again: redelivery after a crash (the table was written, the
+offset not yet committed), or an analyst replaying it. The state keeps `last_offset`, the offset of
+the last event it decided, in the same table value as the counts, so the two cannot disagree; an
+event at or below it is `replayed`. A too late or future event moves `last_offset` too, though it
+counts nothing: each offset is decided once, so a replay cannot count an event that the clock of
+its first reading refused. This rests on offsets only growing per key: if `rate-events` is
+recreated, or its partition count changes (keys move to other partitions), the rates table must be
+reset with it, or new events would be taken for replays until their offsets pass the old ones.
+
+The residual: `streams.rate_inputs` runs at least once, like every agent (`streams.app`). If it
+crashes after sending a rate event but before its table records the id, it reads the source event
+again, admits it again and sends it again at a new offset, and it is counted twice. That takes a
+crash in the moment between the two writes, and costs one count per event in flight then; keeping
+every id here to catch it would cost a state that grows with the volume.
+
+The horizon is kept in the state and only moves forward, so a worker whose clock lags cannot
+reopen a bucket that was pruned. Bucket counts stay `evaluation_grace_days` after the horizon has
+passed them, so windows a stopped worker did not judge in time can still be judged whole.
 
 Rates and lines: complaint rate = complaints / delivered; bounce rate = hard bounces / (delivered +
 hard bounces). A rate passes a line when it is strictly above it, compared exactly as fractions:
@@ -40,16 +57,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from streams.clock import utc
-from streams.records import UtcMillis
+from streams.records import Record, UtcMillis
 
 __all__ = [
     "MAX_WINDOW_DAYS",
     "RATES_PRESETS",
+    "RECORDS",
     "Breach",
     "BreachKind",
     "BreachLevel",
@@ -128,7 +146,9 @@ class RatesPolicy(_Frozen):
     - `act_at_once` False: act when a window closes (after its lateness), the issue's default
       reading; True acts on the event that carries the rate over the line.
     - `complaint_scope` provider, `bounce_scope` account: where each rate is measured (issue 6).
-    - `evaluation_grace_days` 7: how long bucket counts outlive their ids (see the module doc).
+    - `evaluation_grace_days` 7: how long a bucket's counts are kept after the horizon has passed
+      it (events can no longer be counted into it), so that closed windows a stopped worker did
+      not judge in time can still be judged whole (see the module doc and `due_windows`).
     - `event_time_tolerance_s` 300: clock skew accepted on event times, as for consent events.
     """
 
@@ -232,8 +252,10 @@ the exact level (50 of 1,000 bounced = 5%) SES reviews and this preset does not 
 """
 
 
-class Window(_Frozen):
+class Window(Record):
     """A half-open event-time interval [start, end) of whole buckets."""
+
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.RateWindow"
 
     start: UtcMillis
     end: UtcMillis
@@ -253,23 +275,28 @@ class Window(_Frozen):
         return self.start < other.end and other.start < self.end
 
 
-class RateBucket(_Frozen):
-    """Counts of one bucket, and the ids of the events counted in it (emptied once it is too old
-    to count anything more)."""
+class RateBucket(Record):
+    """Counts of one bucket."""
+
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.RateBucket"
 
     start: UtcMillis
     delivered: int = Field(default=0, ge=0)
     hard_bounced: int = Field(default=0, ge=0)
     complained: int = Field(default=0, ge=0)
-    event_ids: frozenset[str] = frozenset()
 
 
-class RateState(_Frozen):
-    """One (account, provider)'s buckets, oldest first, and the horizon events must not be older
-    than (None until the first event)."""
+class RateState(Record):
+    """One (account, provider)'s buckets, oldest first; the horizon events must not be older than
+    (None until the first event); the offset of the last rate event counted (replays are at or
+    below it); the end of the last closed window judged."""
+
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.RateState"
 
     buckets: tuple[RateBucket, ...] = ()
     horizon: UtcMillis | None = None
+    last_offset: int | None = Field(default=None, ge=0)
+    last_evaluated_end: UtcMillis | None = None
 
     @field_validator("buckets")
     @classmethod
@@ -310,9 +337,11 @@ class RateSnapshot:
         return Fraction(self.hard_bounced, self.attempted) if self.attempted else None
 
 
-class Breach(_Frozen):
+class Breach(Record):
     """A rate strictly above one of its lines in one window: `count` complaints (or hard bounces)
     of `volume` delivered (or attempted) messages."""
+
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.RateBreach"
 
     kind: BreachKind
     level: BreachLevel
@@ -372,58 +401,72 @@ def horizon(state: RateState | None, now: datetime, policy: RatesPolicy) -> date
 def count_event(
     state: RateState | None,
     *,
-    event_id: str,
+    offset: int,
     kind: EventKind,
     occurred_at: datetime,
     now: datetime,
     policy: RatesPolicy,
 ) -> RateFold:
-    """The state after one delivery, hard bounce or complaint, and whether it was counted.
+    """The state after the rate event at `offset` on `rate-events` (a delivery, hard bounce or
+    complaint), and whether it was counted.
 
-    Only a counted event changes the state (and prunes it); a replayed, too late or future event
-    returns the state it was given.
+    An offset at or below the state's `last_offset` is `replayed`: the state comes back as given.
+    Any other offset becomes `last_offset`. A counted event also adds to its bucket and prunes
+    the state; a too late or future event changes nothing else (it is decided, not counted).
+    `last_evaluated_end` is carried over untouched.
     """
+    if offset < 0:
+        raise ValueError(f"offset must be 0 or more, not {offset}")
     state = state or RateState()
     occurred_at, now = utc(occurred_at), utc(now)
+    if state.last_offset is not None and offset <= state.last_offset:
+        return RateFold(state, "replayed")
     if occurred_at > now + timedelta(seconds=policy.event_time_tolerance_s):
-        return RateFold(state, "from_future")
+        return RateFold(_decided(state, offset), "from_future")
     edge = horizon(state, now, policy)
     if occurred_at < edge:
-        return RateFold(state, "too_late")
-    if any(event_id in bucket.event_ids for bucket in state.buckets):
-        return RateFold(state, "replayed")
+        return RateFold(_decided(state, offset), "too_late")
     start = bucket_start(occurred_at, policy)
     counter = _COUNTERS[kind]
     buckets = {bucket.start: bucket for bucket in state.buckets}
     bucket = buckets.get(start) or RateBucket(start=start)
-    buckets[start] = bucket.model_copy(
-        update={
-            counter: getattr(bucket, counter) + 1,
-            "event_ids": bucket.event_ids | {event_id},
-        }
-    )
+    buckets[start] = bucket.model_copy(update={counter: getattr(bucket, counter) + 1})
     ordered = tuple(buckets[key] for key in sorted(buckets))
-    return RateFold(_pruned(ordered, edge, policy), "counted")
+    return RateFold(_pruned(state, ordered, edge, policy, last_offset=offset), "counted")
 
 
 def prune(state: RateState, now: datetime, policy: RatesPolicy) -> RateState:
-    """Forget what `now` makes useless: ids of buckets behind the horizon, and buckets too old
-    for any window still to be judged. For a timer; `count_event` prunes as it counts."""
+    """Move the horizon to `now` and forget buckets too old for any window still to be judged.
+    For a timer (`count_event` prunes as it counts); the state itself when nothing changes."""
     edge = horizon(state, utc(now), policy)
-    pruned = _pruned(state.buckets, edge, policy)
+    pruned = _pruned(state, state.buckets, edge, policy, last_offset=state.last_offset)
     return state if pruned == state else pruned
 
 
-def _pruned(buckets: tuple[RateBucket, ...], edge: datetime, policy: RatesPolicy) -> RateState:
-    keep_counts_from = edge - policy.bucket - timedelta(days=policy.evaluation_grace_days)
-    kept = tuple(
-        bucket.model_copy(update={"event_ids": frozenset()})
-        if bucket.start < edge and bucket.event_ids
-        else bucket
-        for bucket in buckets
-        if bucket.start >= keep_counts_from
+def _decided(state: RateState, offset: int) -> RateState:
+    return RateState(
+        buckets=state.buckets,
+        horizon=state.horizon,
+        last_offset=offset,
+        last_evaluated_end=state.last_evaluated_end,
     )
-    return RateState(buckets=kept, horizon=edge)
+
+
+def _pruned(
+    state: RateState,
+    buckets: tuple[RateBucket, ...],
+    edge: datetime,
+    policy: RatesPolicy,
+    *,
+    last_offset: int | None,
+) -> RateState:
+    keep_counts_from = edge - policy.bucket - timedelta(days=policy.evaluation_grace_days)
+    return RateState(
+        buckets=tuple(bucket for bucket in buckets if bucket.start >= keep_counts_from),
+        horizon=edge,
+        last_offset=last_offset,
+        last_evaluated_end=state.last_evaluated_end,
+    )
 
 
 def snapshot_of(
@@ -588,3 +631,6 @@ def due_windows(
 def _percent(rate: Fraction) -> str:
     """Display only (never compared): three significant digits."""
     return f"{float(rate * 100):.3g}%"
+
+
+RECORDS: tuple[type[Record], ...] = (Window, RateBucket, RateState, Breach)

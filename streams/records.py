@@ -178,6 +178,7 @@ class SendDecision(Record):
     suppressions_seen: tuple[SuppressionEntry, ...] = ()
     state_offsets: dict[str, int] = Field(default_factory=dict)
     return_path: str | None = Field(default=None, max_length=320)
+    provider: str | None = Field(default=None, min_length=1, max_length=255)
 
     @model_validator(mode="after")
     def _verdict_matches_failures(self) -> SendDecision:
@@ -283,6 +284,7 @@ class DeliveryEvent(Record):
     message_id: str | None = Field(default=None, max_length=998)
     occurred_at: UtcMillis
     source: str
+    provider: str | None = Field(default=None, min_length=1, max_length=255)
 
 
 class FeedbackReport(Record):
@@ -299,6 +301,7 @@ class FeedbackReport(Record):
     arrival_date: UtcMillis | None = None
     received_at: UtcMillis
     source: str
+    provider: str | None = Field(default=None, min_length=1, max_length=255)
 
 
 class BounceState(Record):

@@ -30,15 +30,16 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Literal, NamedTuple
+from typing import ClassVar, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from streams.clock import utc
 from streams.rates import MAX_WINDOW_DAYS, Breach, BreachKind, Window
-from streams.records import SendKind, UtcMillis
+from streams.records import Record, SendKind, UtcMillis
 
 __all__ = [
+    "RECORDS",
     "REMEMBERED_REINSTATEMENTS",
     "AccountStanding",
     "AccountStatus",
@@ -114,7 +115,7 @@ class StrikePolicy(_Frozen):
         return timedelta(days=self.strike_period_days)
 
 
-class _Episode(_Frozen):
+class _Episode(Record):
     breach_id: str
     provider: str | None
     kind: BreachKind
@@ -126,20 +127,26 @@ class _Episode(_Frozen):
 
 
 class Strike(_Episode):
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.Strike"
+
     number: int = Field(ge=1)
 
 
 class Pause(_Episode):
     """A pause of the account's mail to `provider` (None: every provider)."""
 
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.Pause"
+
     lifted_at: UtcMillis | None = None
 
 
 class Review(_Episode):
-    pass
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.Review"
 
 
-class Reinstatement(_Frozen):
+class Reinstatement(Record):
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.Reinstatement"
+
     reinstatement_id: str = Field(min_length=1)
     by: str = Field(min_length=1)
     reason: str = Field(min_length=1)
@@ -147,8 +154,10 @@ class Reinstatement(_Frozen):
     restored: tuple[str, ...]
 
 
-class AccountStanding(_Frozen):
-    """What enforcement has done to one account."""
+class AccountStanding(Record):
+    """What enforcement has done to one account (the standings table value)."""
+
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.AccountStanding"
 
     account_id: str = Field(min_length=1)
     strikes: tuple[Strike, ...] = ()
@@ -479,3 +488,6 @@ def _forget_old(standing: AccountStanding, now: datetime, policy: StrikePolicy) 
             "reviews": tuple(r for r in standing.reviews if keep(r)),
         }
     )
+
+
+RECORDS: tuple[type[Record], ...] = (Strike, Pause, Review, Reinstatement, AccountStanding)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from streams.settings import Settings
 
 __all__ = [
+    "ACCOUNTS_CHANGELOG",
+    "ACCOUNT_COMMANDS",
     "BOUNCES_CHANGELOG",
     "BOUNCE_CHANGES",
     "CONSENTS_CHANGELOG",
@@ -22,10 +24,16 @@ __all__ = [
     "CONSENT_NOTICES",
     "DEAD_LETTERS",
     "DELIVERY_EVENTS",
+    "ENFORCEMENT_EVENTS",
     "FEEDBACK_REPORTS",
     "INBOUND_MAIL",
+    "RATES_CHANGELOG",
+    "RATE_BREACHES",
+    "RATE_EVENTS",
+    "RATE_INPUTS_CHANGELOG",
     "SEND_DECISIONS",
     "SEND_REQUESTS",
+    "STANDINGS_CHANGELOG",
     "SUPPRESSIONS_CHANGELOG",
     "SUPPRESSION_CHANGES",
     "TOPICS",
@@ -103,6 +111,42 @@ CONSENT_DEADLINES_CHANGELOG = TopicSpec(
     compacted=True,
 )
 
+RATE_EVENTS = TopicSpec(
+    "rate-events",
+    "RateEvent, keyed by `account|provider` (or `account|*`): internal, the rate keeper's input",
+)
+RATE_BREACHES = TopicSpec(
+    "rate-breaches", "BreachReport, keyed by account (internal: rates over a line, to the enforcer)"
+)
+ACCOUNT_COMMANDS = TopicSpec(
+    "account-commands", "ReinstatementRequest, keyed by account (operators' reinstatements)"
+)
+ENFORCEMENT_EVENTS = TopicSpec(
+    "enforcement-events",
+    "EnforcementEvent, keyed by account (strikes, ladder steps, pauses, reviews, reinstatements, "
+    "fines)",
+)
+RATE_INPUTS_CHANGELOG = TopicSpec(
+    "sendgate-rate_inputs-changelog",
+    "faust changelog of the rate_inputs table (RecipientRates by recipient key)",
+    compacted=True,
+)
+RATES_CHANGELOG = TopicSpec(
+    "sendgate-rates-changelog",
+    "faust changelog of the rates table (RateState by `account|provider`)",
+    compacted=True,
+)
+STANDINGS_CHANGELOG = TopicSpec(
+    "sendgate-standings-changelog",
+    "faust changelog of the standings table (AccountStanding by account)",
+    compacted=True,
+)
+ACCOUNTS_CHANGELOG = TopicSpec(
+    "sendgate-accounts-changelog",
+    "faust changelog of the accounts GlobalTable (AccountSnapshot by account)",
+    compacted=True,
+)
+
 TOPICS: tuple[TopicSpec, ...] = (
     SEND_REQUESTS,
     SEND_DECISIONS,
@@ -120,4 +164,12 @@ TOPICS: tuple[TopicSpec, ...] = (
     CONSENT_DEADLINES,
     CONSENTS_CHANGELOG,
     CONSENT_DEADLINES_CHANGELOG,
+    RATE_EVENTS,
+    RATE_BREACHES,
+    ACCOUNT_COMMANDS,
+    ENFORCEMENT_EVENTS,
+    RATE_INPUTS_CHANGELOG,
+    RATES_CHANGELOG,
+    STANDINGS_CHANGELOG,
+    ACCOUNTS_CHANGELOG,
 )

@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from streams.cli import consent, keys, ledger, publish, topics
+from streams.cli import accounts, consent, keys, ledger, publish, topics
 from streams.cli.demo import demo
 from streams.cli.intake import intake
 from streams.cli.parse import parse
@@ -56,6 +56,7 @@ app.command("demo")(demo)
 app.command("intake")(intake)
 app.command("parse")(parse)
 app.add_typer(consent.app, name="consent")
+app.add_typer(accounts.app, name="accounts")
 # --------------------------------------------------------------------------------------------------
 
 

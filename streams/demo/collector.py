@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from streams.accounts import EnforcementEvent
 from streams.codec import default_codec
 from streams.errors import CodecError, InvalidRecordError, ServiceUnavailableError
 from streams.records import DeadLetter, SendDecision, SuppressionChange
 from streams.settings import Settings
-from streams.topics import DEAD_LETTERS, SEND_DECISIONS, SUPPRESSION_CHANGES
+from streams.topics import DEAD_LETTERS, ENFORCEMENT_EVENTS, SEND_DECISIONS, SUPPRESSION_CHANGES
 
 __all__ = ["GateOutput"]
 
@@ -33,6 +34,7 @@ class GateOutput:
     decisions: dict[str, SendDecision] = field(default_factory=dict)
     dead_letters: dict[tuple[str, int, int], DeadLetter] = field(default_factory=dict)
     applied_clicks: set[str] = field(default_factory=set)
+    enforcement: dict[str, EnforcementEvent] = field(default_factory=dict)
     unreadable: int = 0
     first_decision: asyncio.Event = field(default_factory=asyncio.Event)
     _consumer: AIOKafkaConsumer | None = None
@@ -56,7 +58,7 @@ class GateOutput:
         consumer.assign(
             [
                 TopicPartition(spec.full_name(self.settings), partition)
-                for spec in (SEND_DECISIONS, DEAD_LETTERS, SUPPRESSION_CHANGES)
+                for spec in (SEND_DECISIONS, DEAD_LETTERS, SUPPRESSION_CHANGES, ENFORCEMENT_EVENTS)
                 for partition in range(self.settings.topic_partitions)
             ]
         )
@@ -79,11 +81,16 @@ class GateOutput:
     async def _read(self, consumer: AIOKafkaConsumer) -> None:
         decisions = SEND_DECISIONS.full_name(self.settings)
         letters = DEAD_LETTERS.full_name(self.settings)
+        enforcement = ENFORCEMENT_EVENTS.full_name(self.settings)
         while True:
             fetched = await consumer.getmany(timeout_ms=_FETCH_TIMEOUT_MS)
             for messages in fetched.values():
                 for message in messages:
                     try:
+                        if message.topic == enforcement:
+                            event = default_codec().decode(message.value or b"", EnforcementEvent)
+                            self.enforcement[event.event_id] = event
+                            continue
                         self._keep(message.topic, message.value or b"", decisions, letters)
                     except (CodecError, InvalidRecordError):
                         self.unreadable += 1

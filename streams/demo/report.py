@@ -16,6 +16,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from streams.accounts import EnforcementEvent
+from streams.demo.enforcement import enforcement_table
 from streams.records import DeadLetter, SendDecision
 from streams.rules import RULES
 
@@ -52,6 +54,8 @@ class DemoReport:
     elapsed_s: float = 0.0
     worker_log: Path | None = None
     notes: Sequence[str] = field(default_factory=tuple)
+    enforcement: Sequence[EnforcementEvent] = ()
+    enforcement_decisions: Sequence[SendDecision] = ()
 
 
 def short_key(recipient_key: str) -> str:
@@ -191,6 +195,12 @@ def summary_text(report: DemoReport) -> Text:
     if race:
         parts.append(f"{race_denied}/{len(race)} racing sends honoured their click")
     parts.append(f"{len(report.dead_letters)} dead letters")
+    strikes = [event for event in report.enforcement if event.action == "strike_issued"]
+    if report.enforcement:
+        parts.append(
+            f"{len(strikes)} strike(s) and {len(report.enforcement) - len(strikes)} other "
+            "enforcement events"
+        )
     decisions_in_ledger = report.ledger_run_counts.get("send_decisions", 0)
     parts.append(f"{decisions_in_ledger:,} decisions in the ledger")
     line = Text("; ".join(parts) + ". ")
@@ -216,6 +226,12 @@ def render_report(report: DemoReport, console: Console) -> None:
             explained_denials_table(report.decisions),
             Text(),
             dead_letters_table(report.dead_letters, report.topic_prefix),
+            Text(),
+            enforcement_table(list(report.enforcement)),
+            Text(),
+            explained_denials_table(report.enforcement_decisions)
+            if report.enforcement_decisions
+            else Text(),
             Text(),
             ledger_table(report.ledger_run_counts, report.ledger_total_counts),
         )

@@ -57,6 +57,12 @@ from streams.admin import (
 )
 from streams.clock import SystemClock
 from streams.demo.collector import GateOutput
+from streams.demo.enforcement import (
+    STRUCK_ACCOUNT,
+    EnforcementCase,
+    build_enforcement_case,
+    demo_policy_file,
+)
 from streams.demo.expected import expected_failed_rules
 from streams.demo.report import DemoReport, render_report
 from streams.demo.scenario import (
@@ -80,10 +86,14 @@ from streams.ledger import (
 from streams.ledger.catalogue import LEDGER_TOPICS
 from streams.policy import load_policy
 from streams.producer import SendgateProducer
+from streams.providers import load_providers
 from streams.recipient import RecipientKeyer
 from streams.settings import Settings, ensure_recipient_key_secret
 from streams.topics import (
     CONSENT_EVENTS,
+    DELIVERY_EVENTS,
+    ENFORCEMENT_EVENTS,
+    RATE_EVENTS,
     TOPICS,
     TopicSpec,
 )
@@ -129,11 +139,13 @@ def demo_settings(settings: Settings, options: DemoOptions, *, now: datetime) ->
     """The process's settings with the demo's own prefix, partition count and ledger."""
     prefix = options.topic_prefix or f"demo-{now.astimezone(UTC):%Y%m%d%H%M%S}-"
     database_url = options.database_url or f"sqlite:///{settings.data_dir / 'demo-ledger.sqlite3'}"
+    policy_file = settings.policy_file or demo_policy_file(settings.data_dir / "demo")
     return settings.model_copy(
         update={
             "topic_prefix": prefix,
             "topic_partitions": options.partitions or settings.topic_partitions,
             "database_url": SecretStr(database_url),
+            "policy_file": policy_file,
         }
     )
 
@@ -204,6 +216,7 @@ async def _wait_until_applied(
     worker: WorkerProcess,
     timeout_s: float,
     on_progress: Callable[[int], None],
+    what: str = "consent events",
 ) -> None:
     """Until the gate's consumer group has committed every record of `topic`."""
     deadline = asyncio.get_running_loop().time() + timeout_s
@@ -212,10 +225,10 @@ async def _wait_until_applied(
         on_progress(done)
         if done >= total:
             return
-        worker.check_alive("the consent events to be applied")
+        worker.check_alive(f"the {what} to be applied")
         if asyncio.get_running_loop().time() > deadline:
             raise SendgateError(
-                f"the gate worker applied {done} of {total} consent events in {timeout_s:.0f}s; "
+                f"the gate worker applied {done} of {total} {what} in {timeout_s:.0f}s; "
                 f"see its log: {display_path(worker.log_path)}"
             )
         await asyncio.sleep(0.25)
@@ -285,6 +298,79 @@ async def _wait_for_output(
                     f"see the worker's log: {display_path(worker.log_path)}"
                 )
             await asyncio.sleep(0.1)
+
+
+async def _strike(
+    settings: Settings,
+    case: EnforcementCase,
+    output: GateOutput,
+    worker: WorkerProcess,
+    console: Console,
+    timeout_s: float,
+) -> None:
+    """The enforcement story (`streams.demo.enforcement`): deliveries and complaints until strike
+    1, then a broadcast and a receipt of the struck account."""
+    enforcement_topic = ENFORCEMENT_EVENTS.full_name(settings)
+
+    def struck() -> bool:
+        actions = [event.action for event in output.enforcement.values()]
+        fines = actions.count("fine_assessed")
+        return "broadcasts_disabled" in actions and fines >= len(case.complaints)
+
+    async with SendgateProducer(settings) as producer:
+        with _progress(console) as progress:
+            consents = progress.add_task(
+                f"{STRUCK_ACCOUNT}: two customers sign up", total=len(case.probe_consents)
+            )
+            await producer.publish_many(
+                case.probe_consents, on_progress=lambda acked: progress.advance(consents, acked)
+            )
+            await _wait_until_applied(
+                settings, CONSENT_EVENTS.full_name(settings), worker, timeout_s, lambda _: None
+            )
+            delivered = progress.add_task(
+                f"{STRUCK_ACCOUNT}: mail delivered to a bought list", total=len(case.deliveries)
+            )
+            await producer.publish_many(
+                case.deliveries, on_progress=lambda acked: progress.advance(delivered, acked)
+            )
+            # Deliveries and complaints of different people sit on different partitions, so
+            # the rate keeper could count them in any order: let it count the deliveries first,
+            # as the mail went out before anyone complained.
+            for topic, what in ((DELIVERY_EVENTS, "delivery events"), (RATE_EVENTS, "rate events")):
+                await _wait_until_applied(
+                    settings, topic.full_name(settings), worker, timeout_s, lambda _: None, what
+                )
+            complaints = progress.add_task(
+                f"{STRUCK_ACCOUNT}: Gmail feedback-loop complaints", total=len(case.complaints)
+            )
+            for report in case.complaints:
+                await producer.publish(report)
+                progress.advance(complaints)
+            waiting = progress.add_task("waiting for the strike", total=1)
+            deadline = time.monotonic() + timeout_s
+            while not struck():
+                worker.check_alive("the strike")
+                output.check_reading()
+                if time.monotonic() > deadline:
+                    raise SendgateError(
+                        f"no strike within {timeout_s:.0f} s of the complaints; "
+                        f"see the worker's log: {display_path(worker.log_path)}"
+                    )
+                await asyncio.sleep(0.1)
+            # Every worker's accounts table has the strike once the enforcement events are read.
+            await _wait_until_applied(
+                settings, enforcement_topic, worker, timeout_s, lambda _: None, "enforcement events"
+            )
+            progress.update(waiting, completed=1, description="strike 1 issued")
+            for request in case.probe_sends:
+                await producer.publish(request)
+    deadline = time.monotonic() + timeout_s
+    while not all(request.request_id in output.decisions for request in case.probe_sends):
+        worker.check_alive("the struck account's sends")
+        if time.monotonic() > deadline:
+            raise SendgateError(f"the struck account's sends were not decided in {timeout_s:.0f} s")
+        await asyncio.sleep(0.1)
 
 
 # --- the ledger ---------------------------------------------------------------------------------
@@ -406,7 +492,9 @@ def _describe(scenario: Scenario) -> str:
         f"{len(scenario.clicks):,} unsubscribes "
         f"(list {scopes['list']}, account {scopes['account']}, platform {scopes['platform']}, "
         f"replays and repeats included); {len(scenario.sends):,} send requests; "
-        f"{len(scenario.race)} racing click+send pairs; {len(scenario.bad_records)} bad records"
+        f"{len(scenario.race)} racing click+send pairs; {len(scenario.bad_records)} bad records; "
+        f"then account {STRUCK_ACCOUNT} mails a bought list and gets feedback-loop complaints "
+        "(policy: the default, acting at once on the complaint that crosses the line)"
     )
 
 
@@ -468,17 +556,30 @@ async def run_demo(
             await _publish(producer, scenario, settings, worker, console, options.timeout_s)
             await _race(producer, scenario, output, worker, console, options.timeout_s)
         await _wait_for_output(output, scenario, worker, console, options.timeout_s)
-        ledger_rows = len(output.decisions) + len(output.applied_clicks) + len(scenario.consents)
+        case = build_enforcement_case(keyer, load_providers(), now=now)
+        expected.update(case.expected)
+        await _strike(settings, case, output, worker, console, options.timeout_s)
+        ledger_rows = (
+            len(output.decisions)
+            + len(output.applied_clicks)
+            + len(scenario.consents)
+            + len(case.probe_consents)
+            + len(output.enforcement)
+        )
         await _fill_ledger(settings, ledger_rows, console)
         run_counts, total_counts = await _in_thread(_ledger_counts, settings)
 
-        decisions = list(output.decisions.values())
         mismatched = sorted(
             decision.request_id
-            for decision in decisions
+            for decision in output.decisions.values()
             if tuple(failure.rule for failure in decision.failures)
             != expected.get(decision.request_id)
         )
+        decisions = [
+            decision
+            for decision in output.decisions.values()
+            if decision.request_id not in case.expected
+        ]
         notes = []
         if output.unreadable:
             notes.append(f"{output.unreadable} records on the gate's topics could not be read")
@@ -495,6 +596,12 @@ async def run_demo(
             elapsed_s=time.monotonic() - started,
             worker_log=worker.log_path,
             notes=notes,
+            enforcement=sorted(output.enforcement.values(), key=lambda event: event.at),
+            enforcement_decisions=[
+                output.decisions[request_id]
+                for request_id in case.expected
+                if request_id in output.decisions
+            ],
         )
         render_report(report, console)
     finally:

@@ -19,10 +19,12 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Table
 
+from streams.accounts import EnforcementEvent
 from streams.ledger.models import (
     Base,
     BounceChangeRow,
     ConsentEventRow,
+    EnforcementEventRow,
     FeedbackReportRow,
     SendDecisionRow,
     SuppressionChangeRow,
@@ -32,6 +34,7 @@ from streams.ledger.rows import (
     bounce_change_row,
     consent_event_row,
     decision_row,
+    enforcement_event_row,
     feedback_report_row,
     suppression_change_row,
 )
@@ -46,6 +49,7 @@ from streams.records import (
 from streams.topics import (
     BOUNCE_CHANGES,
     CONSENT_EVENTS,
+    ENFORCEMENT_EVENTS,
     FEEDBACK_REPORTS,
     SEND_DECISIONS,
     SUPPRESSION_CHANGES,
@@ -86,5 +90,6 @@ LEDGER_TOPICS: tuple[LedgerTopic[Any], ...] = (
     LedgerTopic(BOUNCE_CHANGES, BounceChange, BounceChangeRow, bounce_change_row),
     LedgerTopic(FEEDBACK_REPORTS, FeedbackReport, FeedbackReportRow, feedback_report_row),
     LedgerTopic(CONSENT_EVENTS, ConsentEvent, ConsentEventRow, consent_event_row, chained=True),
+    LedgerTopic(ENFORCEMENT_EVENTS, EnforcementEvent, EnforcementEventRow, enforcement_event_row),
 )
 """In this order the writer inserts a batch's rows, table by table."""

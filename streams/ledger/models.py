@@ -1,23 +1,25 @@
-"""The ledger's tables: durable proof of what the gate decided, suppressed and was told.
+"""The ledger's tables: durable proof of what the gate decided, suppressed, was told and enforced.
 
-Each row of `send_decisions`, `suppression_changes`, `bounce_changes`, `feedback_reports` and
-`consent_events` is one record of a Kafka topic, unique on its coordinates (topic, partition,
-offset), so replaying a topic into the ledger adds nothing. `consent_events` is also a hash chain
-per recipient (`streams.ledger.chain`), so an edited or deleted row of it is detected.
-`consumer_offsets` holds the ledger's own read positions, written in the same transaction as the
-rows ("Storing Offsets Outside Kafka", aiokafka's consumer guide): after a crash the ledger
-resumes exactly where its last committed rows end.
+Each row of `send_decisions`, `suppression_changes`, `bounce_changes`, `feedback_reports`,
+`consent_events` and `enforcement_events` is one record of a Kafka topic, unique on its
+coordinates (topic, partition, offset), so replaying a topic into the ledger adds nothing.
+`consent_events` is also a hash chain per recipient (`streams.ledger.chain`), so an edited or
+deleted row of it is detected. `consumer_offsets` holds the ledger's own read positions, written
+in the same transaction as the rows ("Storing Offsets Outside Kafka", aiokafka's consumer guide):
+after a crash the ledger resumes exactly where its last committed rows end.
 
 The same models serve PostgreSQL (the real ledger) and SQLite (the demo), so only portable types
-are used: `JSON`, and `UtcDateTime`, which gives back aware UTC datetimes on both (SQLite keeps
-no time zone). There are no CHECK constraints on enumerated values on purpose: the ledger records
-what the topics carried, and a row the database refused would stop the sink at that offset for
-good; the records were validated when they were decoded.
+are used: `JSON`; `UtcDateTime`, which gives back aware UTC datetimes on both (SQLite keeps no
+time zone); and `ExactDecimal`, which gives back the exact `Decimal` on both (SQLite's NUMERIC
+would keep a binary float). There are no CHECK constraints on enumerated values on purpose: the
+ledger records what the topics carried, and a row the database refused would stop the sink at
+that offset for good; the records were validated when they were decoded.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -30,6 +32,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Text,
     TypeDecorator,
@@ -44,6 +47,8 @@ __all__ = [
     "BounceChangeRow",
     "ConsentEventRow",
     "ConsumerOffset",
+    "EnforcementEventRow",
+    "ExactDecimal",
     "FeedbackReportRow",
     "SendDecisionRow",
     "SuppressionChangeRow",
@@ -86,6 +91,30 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+class ExactDecimal(TypeDecorator[Decimal]):
+    """A decimal kept exactly: NUMERIC without precision or scale on PostgreSQL (any value a record
+    carries, neither rounded nor refused as an overflow), the decimal's text on SQLite, whose
+    NUMERIC affinity would turn it into a binary float. Reads back a `Decimal` on both."""
+
+    impl = Numeric(asdecimal=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(Text())
+        return dialect.type_descriptor(Numeric(asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Decimal | str | None:
+        if value is None:
+            return None
+        return str(value) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
 _RowId = BigInteger().with_variant(Integer(), "sqlite")
 """BIGINT on PostgreSQL; SQLite autoincrements only an INTEGER PRIMARY KEY."""
 
@@ -97,6 +126,7 @@ class Base(DeclarativeBase):
         dict[str, Any]: JSON(),
         list[dict[str, Any]]: JSON(),
         list[str]: JSON(),
+        Decimal: ExactDecimal(),
     }
 
 
@@ -271,6 +301,58 @@ class ConsentEventRow(_KafkaCoordinates, Base):
     chain_seq: Mapped[int] = mapped_column(Integer)
     prev_hash: Mapped[str] = mapped_column(CHAR(64))
     entry_hash: Mapped[str] = mapped_column(CHAR(64))
+
+
+class EnforcementEventRow(_KafkaCoordinates, Base):
+    """One `EnforcementEvent`: a strike, a ladder step, a pause, a review flag, a reinstatement or
+    a fine, the account's history of enforcement.
+
+    The standings table forgets strikes after their period and keeps only the latest
+    reinstatements; these rows keep them all. A reinstatement keeps who (`by`) and why
+    (`reason`); `restored` lists what it gave back. `status_after` is the account's status after
+    the event (None for fines, which change nothing the gate denies). Text wherever the record
+    does not bound a value's length: a value the database refused would stop the sink for good.
+    """
+
+    __tablename__ = "enforcement_events"
+    __table_args__ = (
+        UniqueConstraint(
+            "kafka_topic", "kafka_partition", "kafka_offset", name="uq_enforcement_events_kafka"
+        ),
+        # One row per event: the enforcer derives event ids from what caused them (the breach,
+        # the reinstatement request, the complaint), so an event emitted again adds nothing.
+        UniqueConstraint("event_id", name="uq_enforcement_events_event_id"),
+        Index(None, "account_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(_RowId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(200))
+    account_id: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+    policy_version: Mapped[str] = mapped_column(Text)
+    explanation: Mapped[str] = mapped_column(Text)
+    strike_number: Mapped[int | None] = mapped_column(Integer)
+    step: Mapped[str | None] = mapped_column(String(32))
+    breach_id: Mapped[str | None] = mapped_column(Text)
+    provider: Mapped[str | None] = mapped_column(Text)
+    """None on a breach event: the breach was account-wide (every provider)."""
+    breach_kind: Mapped[str | None] = mapped_column(String(16))
+    breach_level: Mapped[str | None] = mapped_column(String(16))
+    window_start: Mapped[datetime | None]
+    window_end: Mapped[datetime | None]
+    count: Mapped[int | None] = mapped_column(BigInteger)
+    volume: Mapped[int | None] = mapped_column(BigInteger)
+    line: Mapped[Decimal | None]
+    by: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    restored: Mapped[list[str]]
+    """What a reinstatement gave back (`broadcasts`, `provider:<name>`, ...); [] otherwise."""
+    strikes_kept: Mapped[int | None] = mapped_column(Integer)
+    report_id: Mapped[str | None] = mapped_column(Text)
+    fine_amount: Mapped[Decimal | None]
+    fine_currency: Mapped[str | None] = mapped_column(String(3))
+    status_after: Mapped[str | None] = mapped_column(String(32))
 
 
 class ConsumerOffset(Base):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from streams.accounts import EnforcementEvent
 from streams.records import (
     BounceChange,
     ConsentEvent,
@@ -20,6 +21,7 @@ __all__ = [
     "bounce_change_row",
     "consent_event_row",
     "decision_row",
+    "enforcement_event_row",
     "feedback_report_row",
     "suppression_change_row",
 ]
@@ -125,5 +127,40 @@ def consent_event_row(
         "ip": event.ip,
         "user_agent": event.user_agent,
         "occurred_at": event.occurred_at,
+        **_coordinates(topic, partition, offset),
+    }
+
+
+def enforcement_event_row(
+    event: EnforcementEvent, topic: str, partition: int, offset: int
+) -> dict[str, Any]:
+    """An `enforcement_events` row: every field of the event, and of its `status_after` snapshot
+    only the status (the rest follows from the history and the standings table)."""
+    return {
+        "event_id": event.event_id,
+        "account_id": event.account_id,
+        "action": event.action,
+        "at": event.at,
+        "policy_version": event.policy_version,
+        "explanation": event.explanation,
+        "strike_number": event.strike_number,
+        "step": event.step,
+        "breach_id": event.breach_id,
+        "provider": event.provider,
+        "breach_kind": event.breach_kind,
+        "breach_level": event.breach_level,
+        "window_start": event.window_start,
+        "window_end": event.window_end,
+        "count": event.count,
+        "volume": event.volume,
+        "line": event.line,
+        "by": event.by,
+        "reason": event.reason,
+        "restored": list(event.restored),
+        "strikes_kept": event.strikes_kept,
+        "report_id": event.report_id,
+        "fine_amount": event.fine_amount,
+        "fine_currency": event.fine_currency,
+        "status_after": event.status_after.status if event.status_after is not None else None,
         **_coordinates(topic, partition, offset),
     }

@@ -12,6 +12,11 @@ from datetime import datetime
 
 from streams.policy import Policy
 from streams.records import SendDecision, SendRequest
+from streams.rules.accounts import (
+    ACCOUNT_BROADCASTS_DISABLED,
+    ACCOUNT_TERMINATED,
+    PROVIDER_PAUSED,
+)
 from streams.rules.address import INVALID_RECIPIENT_ADDRESS, ROLE_ADDRESS
 from streams.rules.base import RecipientView, Rule
 from streams.rules.consent import (
@@ -49,6 +54,10 @@ RULES: tuple[Rule, ...] = (
     SPAM_ACT_NO_VALID_CONSENT,
     # Who cannot consent to marketing.
     ROLE_ADDRESS,
+    # What enforcement stopped for the sender (complaint and bounce rates, streams.strikes).
+    ACCOUNT_TERMINATED,
+    ACCOUNT_BROADCASTS_DISABLED,
+    PROVIDER_PAUSED,
 )
 
 _BY_NAME = {rule.name: rule for rule in RULES}
@@ -92,4 +101,5 @@ def decide(
         suppressions_seen=view.suppressions,
         state_offsets=dict(state_offsets),
         return_path=None if failures else return_path,
+        provider=view.provider,
     )

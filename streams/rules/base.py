@@ -5,16 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from streams.policy import Policy
 from streams.records import ConsentEntry, RuleFailure, SendRequest, SuppressionEntry
+
+if TYPE_CHECKING:
+    from streams.accounts import AccountSnapshot
 
 __all__ = ["RecipientView", "Rule", "RuleCheck"]
 
 
 @dataclass(frozen=True, slots=True)
 class RecipientView:
-    """The gate's state about one recipient at decision time."""
+    """The gate's state at decision time about one recipient, and about the sending account."""
 
     suppressions: tuple[SuppressionEntry, ...] = ()
     consents: tuple[ConsentEntry, ...] = ()
@@ -23,6 +27,10 @@ class RecipientView:
     state_current: bool = True
     """False when the gate could not confirm it had applied every unsubscribe acknowledged
     before the request (see `streams.fence`); the gate then fails closed."""
+    provider: str | None = None
+    """The recipient's mailbox provider (`streams.providers`)."""
+    account: AccountSnapshot | None = None
+    """What enforcement stopped for the sending account (None: nothing on record)."""
 
 
 RuleCheck = Callable[[SendRequest, RecipientView, Policy], str | None]

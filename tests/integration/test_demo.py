@@ -47,6 +47,8 @@ DENIAL_RULES = {
     "gdpr-pecr-no-valid-consent",
     "spam-act-no-valid-consent",
 }
+STRIKE_RULES = {"account-broadcasts-disabled"}
+"""issue 6: the account struck for its complaint rate sends no broadcasts (its own phase)."""
 
 
 async def _topics_with_prefix(settings: Settings, prefix: str) -> list[str]:
@@ -93,9 +95,31 @@ def test_every_kind_of_denial_appears(demo_run: tuple[Settings, DemoResult, str]
     _, result, text = demo_run
     fired = {failure.rule for d in result.report.decisions for failure in d.failures}
     assert fired == DENIAL_RULES
+    struck = {f.rule for d in result.report.enforcement_decisions for f in d.failures}
+    assert struck == STRIKE_RULES
     for rule in RULES:
         assert rule.name in text
     assert "Explained denials" in text
+
+
+def test_the_struck_account_gets_strike_1_and_only_its_broadcasts_stop(
+    demo_run: tuple[Settings, DemoResult, str],
+) -> None:
+    """2 complaints of 1,200 delivered at Gmail (0.17% > 0.1%) strike the account once; the
+    third complaint is the same episode; each complaint without an opt-in is fined."""
+    _, result, text = demo_run
+    actions = [event.action for event in result.report.enforcement]
+    assert actions.count("strike_issued") == 1
+    assert actions.count("broadcasts_disabled") == 1
+    assert actions.count("fine_assessed") == 3
+    strike = next(e for e in result.report.enforcement if e.action == "strike_issued")
+    assert (strike.provider, strike.count, strike.volume) == ("google", 2, 1200)
+    decided = {d.request_id: d for d in result.report.enforcement_decisions}
+    assert [f.rule for f in decided["blastmail-broadcast-after-strike"].failures] == [
+        "account-broadcasts-disabled"
+    ]
+    assert decided["blastmail-receipt-after-strike"].verdict == "allow"
+    assert "Enforcement events" in text
 
 
 def test_every_send_is_decided_as_the_policy_expects(
@@ -103,8 +127,12 @@ def test_every_send_is_decided_as_the_policy_expects(
 ) -> None:
     """One decision per valid send, racing ones included, each naming exactly the expected rules."""
     _, result, text = demo_run
-    decisions = {decision.request_id: decision for decision in result.report.decisions}
-    assert len(decisions) == SMALL == result.scenario.send_count
+    decisions = {
+        decision.request_id: decision
+        for decision in (*result.report.decisions, *result.report.enforcement_decisions)
+    }
+    assert len(result.report.decisions) == SMALL == result.scenario.send_count
+    assert len(decisions) == SMALL + 2  # the struck account's broadcast and receipt
     assert result.report.mismatched_request_ids == []
     for request_id, rules in result.expected.items():
         assert tuple(f.rule for f in decisions[request_id].failures) == rules
@@ -129,8 +157,10 @@ def test_ledger_rows_exist(demo_run: tuple[Settings, DemoResult, str]) -> None:
     """The ledger sink stored every decision and suppression change of the run."""
     _, result, text = demo_run
     counts = result.report.ledger_run_counts
-    assert counts["send_decisions"] == SMALL
-    assert counts["suppression_changes"] == result.scenario.click_count
+    assert counts["send_decisions"] == SMALL + len(result.report.enforcement_decisions) == SMALL + 2
+    assert counts["enforcement_events"] == len(result.report.enforcement) == 5
+    # Each of the struck account's 3 complaints suppresses its complainer too.
+    assert counts["suppression_changes"] == result.scenario.click_count + 3
     assert counts["consumer_offsets"] > 0
     assert result.settings.database_url.get_secret_value().endswith("demo-ledger.sqlite3")
     assert "Ledger rows" in text
@@ -193,7 +223,7 @@ def test_the_command_with_postgresql_and_kept_topics(
                 ).scalar_one()
         finally:
             engine.dispose()
-        assert stored == MIN_SENDS
+        assert stored == MIN_SENDS + 2  # and the struck account's broadcast and receipt
     finally:
         names = asyncio.run(_topics_with_prefix(settings, settings.topic_prefix))
         extra = [TopicSpec(n.removeprefix(settings.topic_prefix), "test") for n in names]

@@ -55,6 +55,7 @@ from streams.settings import Settings
 from streams.topics import (
     BOUNCE_CHANGES,
     CONSENT_EVENTS,
+    ENFORCEMENT_EVENTS,
     FEEDBACK_REPORTS,
     SEND_DECISIONS,
     SUPPRESSION_CHANGES,
@@ -63,7 +64,7 @@ from streams.topics import (
 pytestmark = pytest.mark.integration
 
 AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-HEAD = "0003"
+HEAD = "0004"
 PARTITIONS = 3
 DECISION_COUNT = 300
 CHANGE_COUNT = 200
@@ -410,7 +411,8 @@ async def test_sink_copies_topics_once_and_replays_without_duplicates(
     reports = settings.topic(FEEDBACK_REPORTS.name)
     names = [decisions, changes, bounces, reports]
     consents = settings.topic(CONSENT_EVENTS.name)  # must exist; stays empty here
-    assert sorted(ledger_topics(settings)) == sorted([*names, consents])
+    enforcement = settings.topic(ENFORCEMENT_EVENTS.name)  # must exist; stays empty here
+    assert sorted(ledger_topics(settings)) == sorted([*names, consents, enforcement])
     group = ledger_consumer_group(settings)
     expected_rows = {
         decisions: DECISION_COUNT,
@@ -424,7 +426,7 @@ async def test_sink_copies_topics_once_and_replays_without_duplicates(
         bounces: BOUNCE_COUNT + REPLAYED_BOUNCE_COUNT,
         reports: REPORT_COUNT,
     }
-    await create_topics(kafka_bootstrap, [*names, consents])
+    await create_topics(kafka_bootstrap, [*names, consents, enforcement])
     try:
         await produce(settings, run=unique("run"))
         progress: list[SinkProgress] = []
@@ -469,7 +471,7 @@ async def test_sink_copies_topics_once_and_replays_without_duplicates(
         assert {topic: rows_from(engine, topic) for topic in names} == expected_rows
         assert read_offsets(engine, group) == offsets
     finally:
-        await delete_topics(kafka_bootstrap, [*names, consents])
+        await delete_topics(kafka_bootstrap, [*names, consents, enforcement])
 
 
 async def test_sink_stops_when_asked(kafka_bootstrap: str, ledger_database_url: str) -> None:

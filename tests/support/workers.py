@@ -32,6 +32,8 @@ def worker_env(settings: Settings) -> dict[str, str]:
         env["SENDGATE_RECIPIENT_KEY_SECRET"] = secret.get_secret_value()
     if settings.clock_file is not None:
         env["SENDGATE_CLOCK_FILE"] = str(settings.clock_file)
+    if settings.policy_file is not None:
+        env["SENDGATE_POLICY_FILE"] = str(settings.policy_file)
     env["SENDGATE_CONSENT_TIMER_INTERVAL_S"] = str(settings.consent_timer_interval_s)
     return env
 

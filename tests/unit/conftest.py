@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from streams.codec import Codec, default_codec
+from streams.codec import Codec, all_record_types, default_codec
 from streams.policy import Policy, load_policy
-from streams.records import RECORD_TYPES, Record
+from streams.records import Record
 
 GOLDEN_DIR = Path(__file__).resolve().parent.parent / "data" / "golden"
 _GOLDEN_NAME = re.compile(r"^(?P<schema>[a-z0-9_]+)\.v(?P<version>[1-9][0-9]*)\.bin$")
-_RECORD_TYPES_BY_NAME = {record_type.AVRO_NAME: record_type for record_type in RECORD_TYPES}
+_RECORD_TYPES_BY_NAME = {record_type.AVRO_NAME: record_type for record_type in all_record_types()}
 
 
 @dataclass(frozen=True)

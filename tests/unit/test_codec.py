@@ -16,7 +16,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.codec import MARKER, SCHEMA_DIR, Codec, fingerprint, load_schema_versions
+from streams.codec import (
+    MARKER,
+    SCHEMA_DIR,
+    Codec,
+    all_record_types,
+    fingerprint,
+    load_schema_versions,
+)
 from streams.errors import (
     CodecError,
     InvalidRecordError,
@@ -24,7 +31,6 @@ from streams.errors import (
     UnknownSchemaError,
 )
 from streams.records import (
-    RECORD_TYPES,
     DeadLetter,
     Record,
     RuleFailure,
@@ -478,7 +484,7 @@ def test_codec_refuses_a_record_type_without_current_schema(tmp_path: Path) -> N
 
 def test_codec_covers_every_record_type(codec: Codec) -> None:
     """Every record type has a current schema whose full name is its AVRO_NAME."""
-    for record_type in RECORD_TYPES:
+    for record_type in all_record_types():
         assert codec.current(record_type).full_name == record_type.AVRO_NAME
 
 

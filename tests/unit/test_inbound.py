@@ -132,3 +132,42 @@ def test_scrub_addresses_keeps_the_words() -> None:
     assert scrub_addresses("550 <a.b+c@example.com> rejected") == "550 <address> rejected"
     assert scrub_addresses("user x@example.org unknown") == "user <address> unknown"
     assert scrub_addresses(None) is None
+
+
+def test_bounces_and_reports_name_the_provider_of_the_address_they_report() -> None:
+    """The rate keeper counts bounces and complaints per mailbox provider (issue 6)."""
+    from streams.providers import provider_of_address
+
+    dsn = ParsedMessage(
+        kind="dsn",
+        recipients=(
+            RecipientOutcome(address="gone@hotmail.com", action="failed", bounce_class="hard"),
+            RecipientOutcome(address="full@mail.example.co.uk", action="delayed"),
+        ),
+        original=OriginalMessage(account_id="acme"),
+    )
+    arf = ParsedMessage(
+        kind="arf",
+        feedback=FeedbackDetails(
+            feedback_type="abuse", format="rfc5965", original_rcpt_to="reader@yahoo.co.jp"
+        ),
+        original=OriginalMessage(account_id="acme"),
+    )
+
+    def with_providers(parsed: ParsedMessage):
+        return events_for(
+            parsed,
+            MAIL,
+            source="inbound-mail/0/6",
+            recipient_key=key_of,
+            verp_recipient_key=lambda token: None,
+            provider_of=provider_of_address,
+        )
+
+    bounced, deferred = with_providers(dsn).delivery_events
+    # hotmail.com is Microsoft's (streams/policies/providers.toml, from Microsoft's own list);
+    # a domain no provider lists is grouped by its registrable domain (Public Suffix List).
+    assert (bounced.provider, deferred.provider) == ("microsoft", "domain:example.co.uk")
+    [report] = with_providers(arf).feedback_reports
+    assert report.provider == provider_of_address("reader@yahoo.co.jp")
+    assert run(arf).feedback_reports[0].provider is None  # no map given: not guessed

@@ -49,11 +49,12 @@ REPORTS = "feedback-reports"
 CONSENTS = "consent-events"
 GROUP = "sendgate-ledger"
 AT = datetime(2025, 3, 1, 12, 30, 15, 123000, tzinfo=UTC)
-HEAD = "0003"
+HEAD = "0004"
 LEDGER_TABLES = {
     "bounce_changes",
     "consent_events",
     "consumer_offsets",
+    "enforcement_events",
     "feedback_reports",
     "send_decisions",
     "suppression_changes",
@@ -214,7 +215,7 @@ def test_every_ledger_table_has_one_topic_in_the_catalogue() -> None:
 
     assert sorted(tables) == sorted(LEDGER_TABLES - {"consumer_offsets"})
     assert len(set(record_types)) == len(record_types)
-    assert topics == [DECISIONS, CHANGES, BOUNCES, REPORTS, CONSENTS]
+    assert topics == [DECISIONS, CHANGES, BOUNCES, REPORTS, CONSENTS, "enforcement-events"]
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:
@@ -365,6 +366,7 @@ def test_undecodable_and_foreign_records_only_advance_offsets(engine: Engine) ->
         "bounce_changes": 0,
         "consent_events": 0,
         "consumer_offsets": 2,
+        "enforcement_events": 0,
         "feedback_reports": 0,
         "send_decisions": 0,
         "suppression_changes": 0,

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -26,17 +27,24 @@ def test_default_policy_loads() -> None:
     """The shipped default file is valid and says what its comments say."""
     policy = load_policy()
     assert policy.name == "default"
-    assert policy.version == "2026.11.3"
+    assert policy.version == "2026.11.4"
     assert {"info", "sales", "postmaster", "abuse", "no-reply"} <= policy.role_local_parts
     assert policy.transactional_honors_opt_outs_by_default is False
     # DESIGN.md: "hard bounce after 4 consecutive soft bounces".
     assert (policy.soft_bounce.rule, policy.soft_bounce.threshold) == ("consecutive", 4)
+    # DESIGN.md: "complaint rate 0.1% per ISP per week, bounce rate 7% per week".
+    assert (policy.rates.complaint_line, policy.rates.window_days) == (Decimal("0.001"), 7)
+    assert policy.rates.bounce_line == Decimal("0.07")
+    assert policy.rates.act_at_once is False
+    # Issue 6: strike 1 disables broadcasts, strike 2 warns, strike 3 terminates; $250 fines.
+    assert policy.strikes.ladder == ("disable_broadcasts", "warn", "terminate")
+    assert policy.enforcement.fine_per_complaint == Decimal("250")
     assert load_policy(DEFAULT_POLICY_FILE) == policy
 
 
 def test_policy_version_names_the_file_version_and_a_content_hash() -> None:
     """policy_version is name@version+hash."""
-    assert re.fullmatch(r"default@2026\.11\.3\+[0-9a-f]{12}", load_policy().policy_version)
+    assert re.fullmatch(r"default@2026\.11\.4\+[0-9a-f]{12}", load_policy().policy_version)
 
 
 def test_policy_version_is_the_same_in_every_process() -> None:
@@ -147,3 +155,17 @@ def test_policy_is_frozen() -> None:
     policy = load_policy()
     with pytest.raises(ValueError, match="frozen"):
         policy.version = "tampered"  # type: ignore[misc]
+
+
+def test_a_rates_preset_in_the_file_takes_amazon_ses_levels(tmp_path: Path) -> None:
+    """Amazon SES Developer Guide, "Reputation metrics messages": complaints reviewed at 0.1% and
+    paused at 0.5%, bounces reviewed at 5% and paused at 10%."""
+    policy = load_policy(write(tmp_path, MINIMAL + 'rates = { preset = "ses-pauses" }\n'))
+    rates = policy.rates
+    assert (rates.complaint_review_line, rates.complaint_pause_line) == (
+        Decimal("0.001"),
+        Decimal("0.005"),
+    )
+    assert (rates.bounce_review_line, rates.bounce_pause_line) == (Decimal("0.05"), Decimal("0.10"))
+    with pytest.raises(PolicyError, match="rates"):
+        load_policy(write(tmp_path, MINIMAL + 'rates = { preset = "nope" }\n', "bad"))

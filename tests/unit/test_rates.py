@@ -1,4 +1,5 @@
-"""Rates per (account, provider): counting in event time, lateness, replays and the lines.
+"""Rates per (account, provider): counting in event time, lateness, replays by offset and the
+lines.
 
 Expected values are worked out in each test from the policy's stated defaults: a rolling 7-day
 window of daily UTC buckets, 2 days of lateness, a complaint line of 0.1% per provider with at
@@ -47,21 +48,25 @@ def day(n: int, hour: int = 0) -> datetime:
     return datetime(2026, 1, n, hour, tzinfo=UTC)
 
 
+def next_offset(state: RateState | None) -> int:
+    """The offset after the state's last one (0 for a new state), as a partition hands them out."""
+    return 0 if state is None or state.last_offset is None else state.last_offset + 1
+
+
 def fold(
     counts: dict[str, int],
     *,
     at: datetime = NOW,
     now: datetime = NOW,
     state: RateState | None = None,
-    prefix: str = "",
     policy: RatesPolicy = POLICY,
 ) -> RateState:
-    """Count `counts[kind]` distinct events of each kind, all dated `at`."""
+    """Count `counts[kind]` events of each kind, all dated `at`, at the next offsets."""
     for kind, how_many in counts.items():
-        for n in range(how_many):
+        for _ in range(how_many):
             state, outcome = count_event(
                 state,
-                event_id=f"{prefix}{kind}-{n}",
+                offset=next_offset(state),
                 kind=kind,  # type: ignore[arg-type]
                 occurred_at=at,
                 now=now,
@@ -158,10 +163,9 @@ def test_a_lower_minimum_lets_one_complaint_strike() -> None:
 def test_bounce_line_per_account(delivered: int, hard_bounces: int, breached: bool) -> None:
     """Bounce rate = hard bounces / (delivered + hard bounces), judged on the account's total."""
     # Half of each count at one provider, the rest at another: only the sum is judged.
-    google = fold({"delivered": delivered // 2, "hard_bounce": hard_bounces // 2}, prefix="g")
+    google = fold({"delivered": delivered // 2, "hard_bounce": hard_bounces // 2})
     other = fold(
-        {"delivered": delivered - delivered // 2, "hard_bounce": hard_bounces - hard_bounces // 2},
-        prefix="o",
+        {"delivered": delivered - delivered // 2, "hard_bounce": hard_bounces - hard_bounces // 2}
     )
     snapshots = (
         rates_at(google, NOW, POLICY, provider="google"),
@@ -281,7 +285,7 @@ def test_the_rolling_window_is_seven_daily_buckets_ending_with_today() -> None:
     assert current_window(NOW, POLICY) == Window(start=day(8), end=day(15))
     assert bucket_start(NOW, POLICY) == day(14)
     state = fold({"delivered": 3}, at=day(8))  # first bucket of the window
-    state = fold({"delivered": 5}, at=day(7, 23), state=state, prefix="old-")  # the day before
+    state = fold({"delivered": 5}, at=day(7, 23), state=state)  # the day before
     assert rates_at(state, NOW, POLICY, provider="p").delivered == 3
 
 
@@ -298,12 +302,16 @@ def test_the_rolling_window_is_seven_daily_buckets_ending_with_today() -> None:
 def test_lateness_and_the_future(occurred_at: datetime, outcome: str) -> None:
     assert horizon(None, NOW, POLICY) == day(6)
     state = fold({"delivered": 1}, at=day(10))
+    assert state.last_offset == 0
     after = count_event(
-        state, event_id="late", kind="complaint", occurred_at=occurred_at, now=NOW, policy=POLICY
+        state, offset=1, kind="complaint", occurred_at=occurred_at, now=NOW, policy=POLICY
     )
     assert after.outcome == outcome
+    assert after.state.last_offset == 1  # decided either way
+    complained = rates_at(after.state, NOW, POLICY, provider="p").complained
+    assert complained == (1 if outcome == "counted" and occurred_at >= day(8) else 0)
     if outcome != "counted":
-        assert after.state is state
+        assert after.state == state.model_copy(update={"last_offset": 1})
 
 
 def test_a_late_event_still_counts_in_its_window() -> None:
@@ -324,21 +332,34 @@ def test_a_closed_window_takes_late_events_until_it_is_due() -> None:
     assert due.due == (window,)
     assert snapshot_of(state, window, POLICY, provider="p").complained == 1
     late = count_event(
-        state, event_id="x", kind="complaint", occurred_at=day(5), now=day(14), policy=POLICY
+        state,
+        offset=next_offset(state),
+        kind="complaint",
+        occurred_at=day(5),
+        now=day(14),
+        policy=POLICY,
     )
     assert late.outcome == "too_late"
 
 
-# --- replays --------------------------------------------------------------------------------------
+# --- replays: by offset on rate-events ------------------------------------------------------------
 
 
-def test_a_replayed_event_is_not_counted_twice() -> None:
+def test_a_replayed_offset_is_not_counted_twice() -> None:
+    """1,000 delivered and 2 complaints take offsets 0 .. 1001. Reading any of them again, even
+    with another kind or event time or a day later, is a replay and changes nothing."""
     state = fold({"delivered": 1000, "complaint": 2})
-    for occurred_at in (NOW, day(9)):  # even if the replay carries another event time
+    assert state.last_offset == 1001
+    for offset, kind, occurred_at in (
+        (1001, "complaint", NOW),
+        (1000, "complaint", day(9)),
+        (0, "delivered", NOW),
+        (500, "complaint", day(12)),
+    ):
         again = count_event(
             state,
-            event_id="complaint-1",
-            kind="complaint",
+            offset=offset,
+            kind=kind,  # type: ignore[arg-type]
             occurred_at=occurred_at,
             now=NOW + timedelta(days=1),
             policy=POLICY,
@@ -348,27 +369,115 @@ def test_a_replayed_event_is_not_counted_twice() -> None:
     assert rates_at(state, NOW, POLICY, provider="p").complained == 2
 
 
-def test_ids_are_forgotten_only_when_their_bucket_can_no_longer_count() -> None:
-    """On 14 Jan the horizon is 6 Jan: the 6 Jan bucket keeps its ids. On 15 Jan it is 7 Jan:
-    the 6 Jan bucket keeps its counts (to judge closed windows) but forgets its ids, and a replay
-    of its event is too late rather than replayed; nothing is counted twice either way."""
-    state = fold({"complaint": 1}, at=day(6))
-    assert state.buckets[0].event_ids == frozenset({"complaint-0"})
-    later = prune(state, day(15), POLICY)
-    assert later.horizon == day(7)
-    assert (later.buckets[0].complained, later.buckets[0].event_ids) == (1, frozenset())
+def test_the_next_offset_counts() -> None:
+    state = fold({"complaint": 1})
+    after = count_event(state, offset=1, kind="complaint", occurred_at=NOW, now=NOW, policy=POLICY)
+    assert (after.outcome, after.state.last_offset) == ("counted", 1)
+    assert rates_at(after.state, NOW, POLICY, provider="p").complained == 2
+
+
+def test_offsets_of_other_keys_leave_gaps() -> None:
+    """A partition carries many keys, so one state sees offsets with gaps: 3, 10 and 11 count;
+    7, read after them, lies below the last one and can only be a replay."""
+    state = None
+    for offset in (3, 10, 11):
+        state, outcome = count_event(
+            state, offset=offset, kind="delivered", occurred_at=NOW, now=NOW, policy=POLICY
+        )
+        assert outcome == "counted"
+    assert state is not None and state.last_offset == 11
+    late = count_event(state, offset=7, kind="delivered", occurred_at=NOW, now=NOW, policy=POLICY)
+    assert late.outcome == "replayed"
+    assert rates_at(late.state, NOW, POLICY, provider="p").delivered == 3
+
+
+def test_an_event_not_counted_is_not_counted_on_a_replay_either() -> None:
+    """An event an hour ahead of the clock is from the future. Read again an hour later it would
+    be countable; its offset was decided the first time, so the replay is a replay."""
+    state = fold({"delivered": 1})
+    ahead = NOW + timedelta(hours=1)
+    first = count_event(
+        state, offset=1, kind="complaint", occurred_at=ahead, now=NOW, policy=POLICY
+    )
+    assert (first.outcome, first.state.last_offset) == ("from_future", 1)
     replay = count_event(
-        later,
-        event_id="complaint-0",
+        first.state,
+        offset=1,
         kind="complaint",
-        occurred_at=day(6),
-        now=day(15),
+        occurred_at=ahead,
+        now=NOW + timedelta(hours=2),
         policy=POLICY,
     )
-    assert replay.outcome == "too_late"
+    assert replay.outcome == "replayed"
+    assert replay.state.buckets == state.buckets
 
 
-def test_bucket_counts_outlive_their_ids_by_the_grace_period() -> None:
+def test_an_event_not_counted_neither_prunes_nor_moves_the_horizon() -> None:
+    """Counted on 10 Jan (horizon then 2 Jan), the state keeps its 3 Jan bucket and its horizon
+    when a too late event is read on 25 Jan; only the offset moves. An event counted on 25 Jan
+    moves the horizon to 17 Jan (26 Jan - 9 days) and drops the 3 Jan bucket: counts are kept
+    from 17 Jan - 1 day - 7 days of grace = 9 Jan."""
+    state = fold({"delivered": 1}, at=day(3), now=day(10))
+    assert state.horizon == day(2)
+    late = count_event(
+        state, offset=1, kind="delivered", occurred_at=day(1), now=day(25), policy=POLICY
+    )
+    assert late.outcome == "too_late"
+    assert (late.state.buckets, late.state.horizon, late.state.last_offset) == (
+        state.buckets,
+        day(2),
+        1,
+    )
+    counted = count_event(
+        late.state, offset=2, kind="delivered", occurred_at=day(25), now=day(25), policy=POLICY
+    )
+    assert counted.outcome == "counted"
+    assert counted.state.horizon == day(17)
+    assert [bucket.start for bucket in counted.state.buckets] == [day(25)]
+
+
+def test_offsets_are_not_negative() -> None:
+    with pytest.raises(ValueError, match="offset"):
+        count_event(None, offset=-1, kind="delivered", occurred_at=NOW, now=NOW, policy=POLICY)
+
+
+def test_last_evaluated_end_is_carried_through_counting_and_pruning() -> None:
+    """The agent sets `last_evaluated_end` after judging; counting, refusing and pruning keep it,
+    and pruning keeps the offset."""
+    state = fold({"delivered": 1}, at=day(10)).model_copy(update={"last_evaluated_end": day(12)})
+    counted = count_event(
+        state, offset=1, kind="delivered", occurred_at=NOW, now=NOW, policy=POLICY
+    ).state
+    late = count_event(
+        counted, offset=2, kind="delivered", occurred_at=day(1), now=NOW, policy=POLICY
+    ).state
+    pruned = prune(late, day(31), POLICY)
+    assert pruned.buckets == ()  # 31 Jan: horizon 23 Jan, counts kept from 15 Jan (23 - 1 - 7)
+    for after in (counted, late, pruned):
+        assert after.last_evaluated_end == day(12)
+    assert (late.last_offset, pruned.last_offset) == (2, 2)
+
+
+def test_a_bucket_behind_the_horizon_keeps_its_counts_but_takes_no_more() -> None:
+    """On 14 Jan the horizon is 6 Jan: an event of 6 Jan counts. On 15 Jan it is 7 Jan: the 6 Jan
+    bucket keeps its count (to judge closed windows) and a new event dated 6 Jan is too late."""
+    state = fold({"complaint": 1}, at=day(6))
+    later = prune(state, day(15), POLICY)
+    assert later.horizon == day(7)
+    assert (later.buckets[0].start, later.buckets[0].complained) == (day(6), 1)
+    late = count_event(
+        later, offset=1, kind="complaint", occurred_at=day(6), now=day(15), policy=POLICY
+    )
+    assert late.outcome == "too_late"
+    assert late.state.buckets == later.buckets
+
+
+def test_prune_returns_the_state_itself_when_nothing_changes() -> None:
+    state = fold({"delivered": 1})
+    assert prune(state, NOW, POLICY) is state
+
+
+def test_bucket_counts_are_kept_for_the_grace_period() -> None:
     """A bucket's counts are kept while a closed window that starts with it can be judged: until
     the horizon passes it by one bucket plus 7 days of grace."""
     state = fold({"delivered": 1}, at=day(6))
@@ -383,7 +492,7 @@ def test_the_horizon_never_moves_back() -> None:
     state = fold({"delivered": 1}, now=day(20), at=day(19))
     assert state.horizon == day(12)
     behind = count_event(
-        state, event_id="x", kind="delivered", occurred_at=day(11), now=NOW, policy=POLICY
+        state, offset=1, kind="delivered", occurred_at=day(11), now=NOW, policy=POLICY
     )
     assert behind.outcome == "too_late"
 
@@ -394,7 +503,7 @@ def test_the_horizon_never_moves_back() -> None:
 def test_due_windows_one_per_day_after_lateness() -> None:
     """On 14 Jan 12:00 the latest closed window past its lateness ends on 12 Jan (12 + 2 = 14)."""
     state = fold({"delivered": 1}, at=day(3), now=day(3))
-    state = fold({"delivered": 1}, at=day(10), state=state, prefix="b")
+    state = fold({"delivered": 1}, at=day(10), state=state)
     due = due_windows(state, last_evaluated_end=day(10), now=NOW, policy=POLICY)
     assert due.due == (Window(start=day(4), end=day(11)), Window(start=day(5), end=day(12)))
     assert (due.through, due.skipped) == (day(12), 0)
@@ -464,7 +573,7 @@ def test_naive_times_are_refused() -> None:
     with pytest.raises(ValueError, match="naive"):
         count_event(
             None,
-            event_id="x",
+            offset=0,
             kind="delivered",
             occurred_at=datetime(2026, 1, 14),
             now=NOW,
@@ -480,17 +589,19 @@ KINDS = ("delivered", "hard_bounce", "complaint")
 _event = st.tuples(
     st.sampled_from(KINDS), st.integers(min_value=0, max_value=11 * 24 * 60 - 1)
 ).map(lambda pair: (pair[0], day(4) + timedelta(minutes=pair[1])))
-_events = st.lists(_event, max_size=40).map(
-    lambda events: [(f"ev-{n}", kind, at) for n, (kind, at) in enumerate(events)]
-)
+_events = st.lists(_event, max_size=40)
 
 
-def _fold_all(events: list[tuple[str, str, datetime]], now: datetime = NOW) -> RateState:
+def _fold_all(
+    events: list[tuple[str, datetime]], offsets: Iterable[int] | None = None, now: datetime = NOW
+) -> RateState:
+    """Read `events[offset]` for each offset (by default each once, in order)."""
     state = None
-    for event_id, kind, at in events:
+    for offset in range(len(events)) if offsets is None else offsets:
+        kind, at = events[offset]
         state = count_event(
             state,
-            event_id=event_id,
+            offset=offset,
             kind=kind,  # type: ignore[arg-type]
             occurred_at=at,
             now=now,
@@ -499,35 +610,53 @@ def _fold_all(events: list[tuple[str, str, datetime]], now: datetime = NOW) -> R
     return state or RateState()
 
 
+@st.composite
+def _redeliveries(draw, length: int) -> list[int]:
+    """Offsets 0 .. length-1 as an at-least-once consumer reads them: in order, but after a
+    crash it starts again from some earlier offset it had not committed."""
+    read: list[int] = []
+    position = 0
+    while position < length:
+        read.append(position)
+        position += 1
+        if draw(st.integers(min_value=0, max_value=4)) == 0:  # a crash, now and then
+            position = draw(st.integers(min_value=0, max_value=position))
+        if len(read) > 4 * length:
+            break
+    read.extend(range(position, length))
+    return read
+
+
 @settings(max_examples=150, deadline=None)
 @given(events=_events, data=st.data())
-def test_order_and_duplicates_do_not_matter(events, data) -> None:
-    """The same events in any order, some delivered twice, give the same state."""
-    repeats = st.lists(st.sampled_from(events), max_size=10) if events else st.just([])
-    duplicated = events + data.draw(repeats)
-    shuffled = data.draw(st.permutations(duplicated))
-    assert _fold_all(shuffled) == _fold_all(events)
+def test_redelivery_from_an_earlier_offset_changes_nothing(events, data) -> None:
+    """Reading the topic with restarts from earlier offsets gives the state of one clean read."""
+    offsets = data.draw(_redeliveries(len(events)))
+    assert sorted(set(offsets)) == list(range(len(events)))  # every offset read at least once
+    assert _fold_all(events, offsets) == _fold_all(events)
 
 
 @settings(max_examples=150, deadline=None)
 @given(events=_events, later_hours=st.integers(min_value=0, max_value=24 * 20), data=st.data())
 def test_a_replay_never_changes_the_state(events, later_hours, data) -> None:
-    """Replaying an event that was counted, at the same time or later, changes nothing."""
-    state = _fold_all(events)
-    counted = [event for event in events if any(event[0] in b.event_ids for b in state.buckets)]
-    if not counted:
+    """Any offset at or below the last one, whatever it carries and whenever it is read again,
+    is a replay and returns the state as it was."""
+    if not events:
         return
-    event_id, kind, at = data.draw(st.sampled_from(counted))
+    state = _fold_all(events)
+    assert state.last_offset == len(events) - 1  # every offset decided, counted or not
+    offset = data.draw(st.integers(min_value=0, max_value=len(events) - 1))
+    kind, at = data.draw(_event)
     again = count_event(
         state,
-        event_id=event_id,
+        offset=offset,
         kind=kind,
         occurred_at=at,
         now=NOW + timedelta(hours=later_hours),
         policy=POLICY,
     )
-    assert again.outcome in ("replayed", "too_late")
-    assert again.state == state
+    assert again.outcome == "replayed"
+    assert again.state is state
 
 
 @settings(max_examples=150, deadline=None)
@@ -537,7 +666,7 @@ def test_the_window_holds_each_counted_event_once(events) -> None:
     ahead of the clock, counted by hand."""
     snapshot = rates_at(_fold_all(events), NOW, POLICY, provider="p")
     latest = NOW + timedelta(minutes=5)
-    inside = [kind for _, kind, at in events if day(8) <= at <= latest]
+    inside = [kind for kind, at in events if day(8) <= at <= latest]
     assert (snapshot.delivered, snapshot.hard_bounced, snapshot.complained) == tuple(
         inside.count(kind) for kind in KINDS
     )

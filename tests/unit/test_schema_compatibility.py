@@ -65,6 +65,29 @@ def _sample(schema: Any, rng: random.Random, named: dict[str, Any], depth: int =
     return _sample(kind, rng, named, depth)  # {"type": "long", "logicalType": ...}
 
 
+def _named_types(schema: Any, found: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every named type an expanded schema defines, wherever it is defined: a later field may
+    refer by name to a type first defined inside an array that a sample leaves empty."""
+    found = {} if found is None else found
+    if isinstance(schema, list):
+        for branch in schema:
+            _named_types(branch, found)
+    elif isinstance(schema, dict):
+        kind = schema.get("type")
+        if kind in ("record", "enum", "fixed"):
+            found.setdefault(schema["name"], schema)
+        if kind == "record":
+            for field in schema["fields"]:
+                _named_types(field["type"], found)
+        elif kind == "array":
+            _named_types(schema["items"], found)
+        elif kind == "map":
+            _named_types(schema["values"], found)
+        elif isinstance(kind, dict | list):
+            _named_types(kind, found)
+    return found
+
+
 def _primitive(kind: str, rng: random.Random) -> Any:
     return {
         "null": lambda: None,
@@ -91,7 +114,7 @@ def breaking_changes(
     rng = random.Random(7702)
     problems: list[str] = []
     for _ in range(samples):
-        value = _sample(old_schema, rng, {})
+        value = _sample(old_schema, rng, _named_types(old_schema))
         buffer = io.BytesIO()
         fastavro.schemaless_writer(buffer, writer, value)
         buffer.seek(0)

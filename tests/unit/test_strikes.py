@@ -416,11 +416,11 @@ def test_counted_events_to_strike_one() -> None:
     state = None
     for n in range(1000):
         state, _ = count_event(
-            state, event_id=f"d{n}", kind="delivered", occurred_at=now, now=now, policy=rates
+            state, offset=n, kind="delivered", occurred_at=now, now=now, policy=rates
         )
     for n in range(2):
         state, _ = count_event(
-            state, event_id=f"c{n}", kind="complaint", occurred_at=now, now=now, policy=rates
+            state, offset=1000 + n, kind="complaint", occurred_at=now, now=now, policy=rates
         )
     (found,) = breaches(rates_at(state, now, rates, provider="google"), rates)
     standing, actions, _ = apply(fresh(), found, now)

@@ -5,7 +5,8 @@ For every current schema `schemas/<name>.avsc` this writes
     tests/data/golden/<name>.v<N>.bin    the sample, single-object encoded by the current codec
     tests/data/golden/<name>.v<N>.json   the same sample as JSON: {"record": <Avro full name>,
                                          "value": <fields>}; bytes are {"$bytes_hex": "..."},
-                                         datetimes ISO 8601 with their UTC offset
+                                         datetimes ISO 8601 with their UTC offset, decimals
+                                         strings ("0.001": exact, unlike a JSON number)
 
 and `tests/unit/test_codec.py` checks that every `.bin` still decodes to its `.json` and that the
 newest version of each schema still encodes its sample to the very same bytes. Golden files are a
@@ -14,10 +15,13 @@ record of what was once written to Kafka, so they are never regenerated:
 - Run this once per new schema version, and commit what it writes.
 - It refuses to overwrite an existing file. `--force` exists for a sample that was wrong before it
   was ever committed; never use it on a committed file.
+- A schema's current version is one more than its highest `schemas/history/<name>.v<N>.avsc`
+  (1 without any). That is the version written when `--version` is not given, and a `--version`
+  that disagrees is refused, so a newer schema's sample never lands in an older version's files.
 - Changing a schema makes a NEW version: copy the old `.avsc` into `schemas/history/` (as
   `<name>.v<N>.avsc`; see below for records that embed the changed type), edit the current file,
-  update the sample below if needed, then run `make_golden.py --version N+1 --only <name>`. The
-  `v1` files stay as they are, and the tests then prove that the new reader still reads them.
+  update the sample below if needed, then run `make_golden.py --only <name>` (it writes vN+1).
+  The older files stay as they are, and the tests then prove that the new reader still reads them.
 - A record that embeds a changed named type (SendDecision embeds RuleFailure and
   SuppressionEntry, for example) gets a new fingerprint too, so it needs its own history copy
   and golden `vN+1` files. Write its history copy self-contained (the expanded schema, with the
@@ -26,19 +30,24 @@ record of what was once written to Kafka, so they are never regenerated:
 
 Usage (from the repository root):
 
-    .venv/bin/python tests/data/golden/make_golden.py [--version N] [--only NAME ...] [--force]
+    .venv/bin/python tests/data/golden/make_golden.py [--only NAME ...] [--version N] [--force]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from streams.accounts import AccountSnapshot, BreachReport, EnforcementEvent, ReinstatementRequest
 from streams.codec import SCHEMA_DIR, default_codec
+from streams.rate_inputs import CountedEvent, RateEvent, RecipientRates
+from streams.rates import Breach, RateBucket, RateState, Window
 from streams.records import (
     BounceChange,
     BounceState,
@@ -60,6 +69,7 @@ from streams.records import (
     SuppressionState,
     UnsubscribeClick,
 )
+from streams.strikes import AccountStanding, Pause, Reinstatement, Review, Strike
 
 GOLDEN_DIR = Path(__file__).resolve().parent
 
@@ -111,6 +121,69 @@ _CONSENT_ENTRY = ConsentEntry(
     last_event_id="order-981",
 )
 
+# Rates and enforcement: one story of the made-up account `acme-shoes`. The week
+# 2026-02-23..03-02 is judged when its 48 h lateness has passed (03-04 00:00 UTC): 3 complaints
+# of 1,200 delivered at google pass the 0.1% strike line (strike 1: broadcasts disabled), 9 of
+# 1,500 at microsoft the 0.5% pause level of the `ses-pauses` preset, 2 of 1,500 at yahoo its
+# 0.1% review level. On 03-09 an operator reinstates the account. Breach and event ids are what
+# `streams.strikes.breach_id` and `streams.accounts.enforcement_events` give for this story.
+_POLICY_VERSION = "default@2026.11.2+0123456789ab"
+_WEEK = Window(start=datetime(2026, 2, 23, tzinfo=UTC), end=datetime(2026, 3, 2, tzinfo=UTC))
+_JUDGED = datetime(2026, 3, 4, 0, 0, 5, tzinfo=UTC)
+_REINSTATED = datetime(2026, 3, 9, 15, 30, tzinfo=UTC)
+_GOOGLE_BREACH_ID = "6238b62daabee2cf7b84e0d08960ce17"
+_GOOGLE_BREACH = Breach(
+    kind="complaint",
+    level="strike",
+    provider="google",
+    window=_WEEK,
+    count=3,
+    volume=1200,
+    line=Decimal("0.001"),
+)
+_STRIKE = Strike(
+    breach_id=_GOOGLE_BREACH_ID,
+    provider="google",
+    kind="complaint",
+    window=_WEEK,
+    count=3,
+    volume=1200,
+    line=Decimal("0.001"),
+    at=_JUDGED,
+    number=1,
+)
+_PAUSE = Pause(
+    breach_id="423de20d4aa37fa0775820428104a4c9",
+    provider="microsoft",
+    kind="complaint",
+    window=_WEEK,
+    count=9,
+    volume=1500,
+    line=Decimal("0.005"),
+    at=_JUDGED,
+    lifted_at=_REINSTATED,
+)
+_REVIEW = Review(
+    breach_id="e765796f0b6895a3ff2ed51aa9405102",
+    provider="yahoo",
+    kind="complaint",
+    window=_WEEK,
+    count=2,
+    volume=1500,
+    line=Decimal("0.001"),
+    at=_JUDGED,
+)
+_REINSTATEMENT = Reinstatement(
+    reinstatement_id="reinstate-acme-shoes-0001",
+    by="ops-agent-17",
+    reason="Passed the best-practice test (ticket EX-1042)",
+    at=_REINSTATED,
+    restored=("broadcasts", "provider:microsoft"),
+)
+_COMPLAINT = CountedEvent(
+    event_id="inbound-mail/1/2", occurred_at=datetime(2026, 3, 1, 21, 47, 30, tzinfo=UTC)
+)
+
 SAMPLES: dict[str, Record] = {
     "send_request": SendRequest(
         request_id="req-2026-03-02-0001",
@@ -134,8 +207,8 @@ SAMPLES: dict[str, Record] = {
         entries=(_PLATFORM_ENTRY, _LIST_ENTRY),
         applied_event_ids=("fbl-0007", "click-0001"),
     ),
-    # v1 was a denial (its files stay as written); v2 adds `return_path`, so its sample is an
-    # allowed send that carries one.
+    # v1 was a denial (its files stay as written); v2 added `return_path`, so its sample is an
+    # allowed send that carries one; v3 adds `provider`.
     "send_decision": SendDecision(
         request_id="req-2026-03-02-0002",
         account_id="acct-42",
@@ -148,6 +221,7 @@ SAMPLES: dict[str, Record] = {
         suppressions_seen=(_LIST_ENTRY,),
         state_offsets={"unsubscribe-clicks": 18},
         return_path="b-abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrstuvwxyz23456@bounces.example.net",
+        provider="google",
     ),
     "unsubscribe_click": UnsubscribeClick(
         click_id="click-0002",
@@ -198,6 +272,8 @@ SAMPLES: dict[str, Record] = {
         message_id="<20260302094012.17@mail.example.net>",
         occurred_at=datetime(2026, 3, 2, 9, 40, 12, tzinfo=UTC),
         source="inbound-mail/2/17",
+        # v2 adds `provider`: here the group of a domain no provider claims (streams.providers).
+        provider="domain:example.org",
     ),
     "feedback_report": FeedbackReport(
         report_id="inbound-mail/0/3",
@@ -211,6 +287,7 @@ SAMPLES: dict[str, Record] = {
         arrival_date=datetime(2026, 3, 2, 9, 12, tzinfo=UTC),
         received_at=datetime(2026, 3, 2, 10, 1, 5, tzinfo=UTC),
         source="inbound-mail/0/3",
+        provider="google",  # v2 adds `provider`
     ),
     "bounce_state": BounceState(
         consecutive_soft=2,
@@ -285,6 +362,112 @@ SAMPLES: dict[str, Record] = {
         due_at=datetime(2026, 3, 3, 12, 0, tzinfo=UTC),
         requested_at=datetime(2026, 3, 3, 12, 0, 5, tzinfo=UTC),
     ),
+    "rate_window": _WEEK,
+    "rate_bucket": RateBucket(
+        start=datetime(2026, 3, 1, tzinfo=UTC), delivered=383, hard_bounced=1, complained=2
+    ),
+    # (acme-shoes, google) as judged on 03-04: the week's 1,200 delivered and 3 complaints, and
+    # the day after it.
+    "rate_state": RateState(
+        buckets=(
+            RateBucket(start=datetime(2026, 2, 27, tzinfo=UTC), delivered=405, complained=1),
+            RateBucket(start=datetime(2026, 2, 28, tzinfo=UTC), delivered=412),
+            RateBucket(
+                start=datetime(2026, 3, 1, tzinfo=UTC), delivered=383, hard_bounced=1, complained=2
+            ),
+            RateBucket(start=datetime(2026, 3, 2, tzinfo=UTC), delivered=57),
+        ),
+        horizon=datetime(2026, 2, 24, tzinfo=UTC),
+        last_offset=5817,
+        last_evaluated_end=datetime(2026, 3, 2, tzinfo=UTC),
+    ),
+    "rate_breach": _GOOGLE_BREACH,
+    "strike": _STRIKE,
+    "pause": _PAUSE,
+    "review": _REVIEW,
+    "reinstatement": _REINSTATEMENT,
+    "account_standing": AccountStanding(
+        account_id="acme-shoes",
+        strikes=(_STRIKE,),
+        broadcasts_disabled=False,  # given back by the reinstatement; the strike stays
+        warned=False,
+        terminated=False,
+        pauses=(_PAUSE,),
+        reviews=(_REVIEW,),
+        reinstatements=(_REINSTATEMENT,),
+    ),
+    "rate_event": RateEvent(
+        event_id=_COMPLAINT.event_id,
+        account_id="acme-shoes",
+        provider="google",
+        kind="complaint",
+        occurred_at=_COMPLAINT.occurred_at,
+    ),
+    "counted_event": _COMPLAINT,
+    "recipient_rates": RecipientRates(
+        provider="google",
+        counted=(
+            CountedEvent(
+                event_id="delivery-events/1/90",
+                occurred_at=datetime(2026, 3, 1, 8, 0, 2, 310_000, tzinfo=UTC),
+            ),
+            _COMPLAINT,
+        ),
+        horizon=datetime(2026, 2, 24, tzinfo=UTC),
+    ),
+    "breach_report": BreachReport(
+        account_id="acme-shoes",
+        breach=_GOOGLE_BREACH,
+        policy_version=_POLICY_VERSION,
+        detected_at=datetime(2026, 3, 4, 0, 0, 3, 250_000, tzinfo=UTC),
+    ),
+    "reinstatement_request": ReinstatementRequest(
+        reinstatement_id=_REINSTATEMENT.reinstatement_id,
+        account_id="acme-shoes",
+        by=_REINSTATEMENT.by,
+        reason=_REINSTATEMENT.reason,
+        requested_at=datetime(2026, 3, 9, 15, 29, 41, 500_000, tzinfo=UTC),
+    ),
+    # After the microsoft pause (before the reinstatement).
+    "account_snapshot": AccountSnapshot(
+        account_id="acme-shoes",
+        status="broadcasts_disabled",
+        broadcasts_denied=True,
+        commercial_denied=False,
+        paused_providers=("microsoft",),
+        all_providers_paused=False,
+        strikes=1,
+        as_of=_JUDGED,
+    ),
+    "enforcement_event": EnforcementEvent(
+        event_id="d9618a7f62f36ca8bdcda60f3782e00a",
+        account_id="acme-shoes",
+        action="strike_issued",
+        at=_JUDGED,
+        policy_version=_POLICY_VERSION,
+        explanation=(
+            "Strike 1: your complaint rate at google was 3 of 1200 (0.25%) in "
+            "2026-02-23T00:00Z/2026-03-02T00:00Z, above our line of 0.1%."
+        ),
+        strike_number=1,
+        step="disable_broadcasts",
+        breach_id=_GOOGLE_BREACH_ID,
+        provider="google",
+        breach_kind="complaint",
+        breach_level="strike",
+        window_start=_WEEK.start,
+        window_end=_WEEK.end,
+        count=3,
+        volume=1200,
+        line=Decimal("0.001"),
+        status_after=AccountSnapshot(
+            account_id="acme-shoes",
+            status="broadcasts_disabled",
+            broadcasts_denied=True,
+            strikes=1,
+            as_of=_JUDGED,
+        ),
+    ),
 }
 
 
@@ -293,6 +476,8 @@ def _to_json(value: Any) -> Any:
         return {"$bytes_hex": value.hex()}
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
     if isinstance(value, dict):
         return {key: _to_json(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -300,9 +485,22 @@ def _to_json(value: Any) -> Any:
     return value
 
 
+def current_version(name: str) -> int:
+    """One more than the highest `schemas/history/<name>.v<N>.avsc` (1 without any)."""
+    pattern = re.compile(rf"^{re.escape(name)}\.v(?P<version>[1-9][0-9]*)\.avsc$")
+    older = [
+        int(match["version"])
+        for path in (SCHEMA_DIR / "history").glob(f"{name}.v*.avsc")
+        if (match := pattern.match(path.name))
+    ]
+    return max(older, default=0) + 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--version", type=int, default=1, help="schema version number N (vN)")
+    parser.add_argument(
+        "--version", type=int, help="schema version number N (vN); must be the current one"
+    )
     parser.add_argument("--only", nargs="+", metavar="NAME", help="schema names, e.g. send_request")
     parser.add_argument("--force", action="store_true", help="overwrite existing files")
     args = parser.parse_args(argv)
@@ -319,12 +517,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no current schema named {unknown}", file=sys.stderr)
         return 2
 
+    versions = {name: current_version(name) for name in names}
+    if args.version is not None:
+        wrong = sorted(f"{name} (v{n})" for name, n in versions.items() if n != args.version)
+        if wrong:
+            print(
+                f"--version {args.version} is not the current version of {wrong}: its history "
+                "copies in schemas/history/ say so (leave out --version to use it)",
+                file=sys.stderr,
+            )
+            return 2
     targets = {
-        name: (
-            GOLDEN_DIR / f"{name}.v{args.version}.bin",
-            GOLDEN_DIR / f"{name}.v{args.version}.json",
-        )
-        for name in names
+        name: (GOLDEN_DIR / f"{name}.v{n}.bin", GOLDEN_DIR / f"{name}.v{n}.json")
+        for name, n in versions.items()
     }
     existing = [str(path) for paths in targets.values() for path in paths if path.exists()]
     if existing and not args.force:

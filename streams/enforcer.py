@@ -1,0 +1,318 @@
+"""The rate keeper and the enforcer: thin handlers over `streams.rate_inputs`, `streams.rates`,
+`streams.strikes` and `streams.accounts`.
+
+Each stage runs where its state is partitioned (see `streams.app.Enforcement`):
+
+1. Per recipient, inside the bounce and feedback agents (`count_delivery`, `count_complaint`):
+   each delivery, hard bounce and complaint is handed on once to `rate-events`, keyed
+   `account|provider` and `account|*`, with the provider the recipient's events named. A
+   complaint the recipient's consent history cannot back gets a fine assessment.
+2. Per (account, provider), `keep_rate`: count into the `rates` table, judge the window (at once
+   when the policy says so, and every closed window once its lateness has passed), and hand each
+   new breach on to `rate-breaches`, keyed by account.
+3. Per account, `enforce`: the strike ladder on the `standings` table, and operators'
+   reinstatements from `account-commands`; the actions go to `enforcement-events`.
+4. Every worker, `keep_account`: the accounts GlobalTable takes each event's `status_after`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from streams.accounts import (
+    AccountSnapshot,
+    BreachReport,
+    EnforcementEvent,
+    ReinstatementRequest,
+    enforcement_events,
+    fine_event,
+)
+from streams.app import Gate
+from streams.consent import opt_in_proven
+from streams.errors import CodecError, InvalidRecordError
+from streams.handling import coordinates, dead_letter, read_consents
+from streams.rate_inputs import RateEvent, RecipientRates, admit, learn_provider, rate_event_key
+from streams.rates import (
+    Breach,
+    EventKind,
+    RateState,
+    breaches,
+    count_event,
+    due_windows,
+    rates_at,
+    snapshot_of,
+)
+from streams.records import DeliveryEvent, FeedbackReport, SendDecision
+from streams.strikes import AccountStanding, apply_breach, breach_id, reinstate
+
+__all__ = [
+    "count_allowed_send",
+    "count_complaint",
+    "count_delivery",
+    "enforce",
+    "keep_account",
+    "keep_rate",
+    "read_account",
+]
+
+log = logging.getLogger(__name__)
+
+COMPLAINT_TYPES = frozenset({"abuse"})
+"""ARF feedback types that count as complaints (RFC 5965 §7.3: `abuse` is unsolicited mail;
+`fraud`, `virus` and the rest report other things)."""
+
+
+# --- stage 1: per recipient ------------------------------------------------------------------
+
+
+def _read_inputs(gate: Gate, key: bytes) -> RecipientRates | None:
+    raw = gate.enforcement.rate_inputs.get(key)
+    return None if raw is None else gate.codec.decode(raw, RecipientRates)
+
+
+async def _hand_on(
+    gate: Gate,
+    key: bytes,
+    *,
+    event_id: str,
+    kind: EventKind | None,
+    account_id: str | None,
+    provider: str | None,
+    occurred_at: Any,
+) -> str:
+    """Learn the recipient's provider, and hand the event on to the rates (kind None: learn
+    only). Returns the admission outcome (or `learnt`)."""
+    state = _read_inputs(gate, key)
+    if kind is None:
+        learnt = learn_provider(state, provider)
+        if learnt is not None:
+            gate.enforcement.rate_inputs[key] = gate.codec.encode(learnt)
+        return "learnt"
+    fold = admit(
+        state,
+        event_id=event_id,
+        kind=kind,
+        account_id=account_id,
+        provider=provider,
+        occurred_at=occurred_at,
+        now=gate.clock.now(),
+        policy=gate.policy.rates,
+    )
+    for event in fold.events:
+        await gate.emitter.emit(
+            gate.rate_events_topic, rate_event_key(event), gate.codec.encode(event)
+        )
+    if fold.state != (state or RecipientRates()):
+        gate.enforcement.rate_inputs[key] = gate.codec.encode(fold.state)
+    return fold.outcome
+
+
+async def count_delivery(gate: Gate, message: Any, event: DeliveryEvent) -> None:
+    """A delivery counts as volume (when the policy counts deliveries), a hard bounce as a
+    bounce; every event teaches the recipient's provider."""
+    kind: EventKind | None = None
+    if event.kind == "delivered" and gate.policy.enforcement.volume == "delivered":
+        kind = "delivered"
+    elif event.kind == "bounced" and event.bounce_class == "hard":
+        kind = "hard_bounce"
+    await _hand_on(
+        gate,
+        message.key,
+        event_id=f"delivery:{event.event_id}",
+        kind=kind,
+        account_id=event.account_id,
+        provider=event.provider,
+        occurred_at=event.occurred_at,
+    )
+
+
+async def count_allowed_send(gate: Gate, message: Any) -> None:
+    """With the policy's `volume = "allowed_sends"`: an allowed decision counts as volume."""
+    try:
+        decision = gate.codec.decode(message.value or b"", SendDecision)
+    except (CodecError, InvalidRecordError) as exc:
+        await dead_letter(gate, message, "count_allowed_sends", exc)
+        return
+    if decision.verdict != "allow":
+        return
+    await _hand_on(
+        gate,
+        message.key,
+        event_id=f"send:{decision.account_id}:{decision.request_id}",
+        kind="delivered",
+        account_id=decision.account_id,
+        provider=decision.provider,
+        occurred_at=decision.decided_at,
+    )
+
+
+async def count_complaint(gate: Gate, message: Any, report: FeedbackReport) -> None:
+    """A spam complaint counts against its account at the recipient's provider, and is fined
+    when the recipient's consent history shows no opt-in for that account."""
+    if report.feedback_type not in COMPLAINT_TYPES:
+        return
+    at = report.arrival_date or report.received_at
+    outcome = await _hand_on(
+        gate,
+        message.key,
+        event_id=f"report:{report.report_id}",
+        kind="complaint",
+        account_id=report.account_id,
+        provider=report.provider,
+        occurred_at=at,
+    )
+    log.debug("count_complaint: %s %s", coordinates(message), outcome)
+    fines = gate.policy.enforcement
+    if report.account_id is None or fines.fine_per_complaint <= 0 or outcome == "replayed":
+        return
+    consents = read_consents(gate, message.key)
+    if opt_in_proven(consents, report.account_id, report.list_id, at, gate.policy.consent):
+        return
+    inputs = _read_inputs(gate, message.key)
+    fine = fine_event(
+        account_id=report.account_id,
+        report_id=report.report_id,
+        provider=report.provider or (inputs.provider if inputs else None),
+        amount=fines.fine_per_complaint,
+        currency=fines.fine_currency,
+        at=at,
+        policy_version=gate.policy.policy_version,
+    )
+    await _emit_enforcement(gate, fine)
+
+
+# --- stage 2: per (account, provider) --------------------------------------------------------
+
+
+def _breach_key(breach: Breach) -> tuple[str, str, str | None, str]:
+    return (breach.kind, breach.level, breach.provider, breach.window.id)
+
+
+async def keep_rate(gate: Gate, message: Any) -> None:
+    """Count one rate event and hand on every breach it (or the passing of time) reveals."""
+    try:
+        event = gate.codec.decode(message.value or b"", RateEvent)
+        if message.key != rate_event_key(event):
+            raise InvalidRecordError("record key is not the rate event's account|provider")
+    except (CodecError, InvalidRecordError) as exc:
+        await dead_letter(gate, message, "keep_rates", exc)
+        return
+    rates = gate.enforcement.rates
+    policy = gate.policy.rates
+    now = gate.clock.now()
+    raw = rates.get(message.key)
+    state = None if raw is None else gate.codec.decode(raw, RateState)
+    fold = count_event(
+        state,
+        offset=message.offset,
+        kind=event.kind,
+        occurred_at=event.occurred_at,
+        now=now,
+        policy=policy,
+    )
+    new_state = fold.state
+    found: list[Breach] = []
+    if fold.outcome == "counted":
+        if policy.act_at_once:
+            before = breaches(rates_at(state, now, policy, provider=event.provider), policy)
+            seen = {_breach_key(breach) for breach in before}
+            after = breaches(rates_at(new_state, now, policy, provider=event.provider), policy)
+            found += [breach for breach in after if _breach_key(breach) not in seen]
+        due = due_windows(
+            new_state, last_evaluated_end=new_state.last_evaluated_end, now=now, policy=policy
+        )
+        for window in due.due:
+            snapshot = snapshot_of(new_state, window, policy, provider=event.provider)
+            found += breaches(snapshot, policy)
+        new_state = new_state.model_copy(update={"last_evaluated_end": due.through})
+    if new_state != state:
+        rates[message.key] = gate.codec.encode(new_state)
+    account = event.account_id.encode()
+    for breach in found:
+        report = BreachReport(
+            account_id=event.account_id,
+            breach=breach,
+            policy_version=gate.policy.policy_version,
+            detected_at=now,
+        )
+        await gate.emitter.emit(gate.rate_breaches_topic, account, gate.codec.encode(report))
+
+
+# --- stage 3: per account --------------------------------------------------------------------
+
+
+async def enforce(gate: Gate, message: Any) -> None:
+    """Apply one breach (the strike ladder) or one operator's reinstatement to the account."""
+    value = message.value or b""
+    try:
+        # Two topics feed this agent (rate-breaches, account-commands); each record says what it is.
+        writer = gate.codec.writer_of(value).full_name
+        record_type = (
+            ReinstatementRequest if writer == ReinstatementRequest.AVRO_NAME else BreachReport
+        )
+        record = gate.codec.decode(value, record_type)
+        if message.key != record.account_id.encode():
+            raise InvalidRecordError("record key is not its account id")
+    except (CodecError, InvalidRecordError) as exc:
+        await dead_letter(gate, message, "enforce_accounts", exc)
+        return
+    standings = gate.enforcement.standings
+    raw = standings.get(message.key)
+    standing = (
+        AccountStanding(account_id=record.account_id)
+        if raw is None
+        else gate.codec.decode(raw, AccountStanding)
+    )
+    now = gate.clock.now()
+    if isinstance(record, BreachReport):
+        fold = apply_breach(
+            standing,
+            record.breach,
+            breach_id=breach_id(record.account_id, record.breach),
+            now=now,
+            policy=gate.policy.strikes,
+        )
+        after, actions = fold.standing, fold.actions
+        log.info("enforce_accounts: %s %s", coordinates(message), fold.outcome)
+    else:
+        reinstated = reinstate(
+            standing,
+            reinstatement_id=record.reinstatement_id,
+            by=record.by,
+            reason=record.reason,
+            now=now,
+        )
+        after = reinstated.standing
+        actions = () if reinstated.action is None else (reinstated.action,)
+    if after != standing:
+        standings[message.key] = gate.codec.encode(after)
+    for event in enforcement_events(
+        actions, standing_after=after, policy_version=gate.policy.policy_version
+    ):
+        await _emit_enforcement(gate, event)
+
+
+async def _emit_enforcement(gate: Gate, event: EnforcementEvent) -> None:
+    await gate.emitter.emit(
+        gate.enforcement_events_topic, event.account_id.encode(), gate.codec.encode(event)
+    )
+
+
+# --- every worker: the accounts GlobalTable -------------------------------------------------
+
+
+async def keep_account(gate: Gate, message: Any) -> None:
+    """Copy the status an enforcement event leaves the account in into the accounts table."""
+    try:
+        event = gate.codec.decode(message.value or b"", EnforcementEvent)
+    except (CodecError, InvalidRecordError) as exc:
+        await dead_letter(gate, message, "keep_accounts", exc)
+        return
+    if event.status_after is not None:
+        gate.enforcement.accounts[event.account_id.encode()] = gate.codec.encode(event.status_after)
+
+
+def read_account(gate: Gate, account_id: str) -> AccountSnapshot | None:
+    raw = gate.enforcement.accounts.get(account_id.encode())
+    return None if raw is None else gate.codec.decode(raw, AccountSnapshot)

@@ -1,0 +1,91 @@
+"""What every agent does with a record before and after its own work: decode it, check its key,
+read the recipient's state, and set bad input aside on dead-letters with its origin and reason."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypeVar
+
+from streams.app import Gate
+from streams.errors import CodecError, InvalidRecordError
+from streams.records import (
+    ConsentDeadline,
+    ConsentEvent,
+    ConsentState,
+    DeadLetter,
+    DeliveryEvent,
+    FeedbackReport,
+    SuppressionState,
+    UnsubscribeClick,
+)
+
+__all__ = [
+    "coordinates",
+    "dead_letter",
+    "decode_keyed",
+    "read_consents",
+    "read_suppressions",
+    "recipient_key_of",
+]
+
+log = logging.getLogger("streams.agents")
+
+K = TypeVar("K", UnsubscribeClick, DeliveryEvent, FeedbackReport, ConsentEvent, ConsentDeadline)
+
+
+def coordinates(message: Any) -> str:
+    return f"{message.topic}/{message.partition}/{message.offset}"
+
+
+async def dead_letter(gate: Gate, message: Any, agent: str, exc: Exception) -> None:
+    """Set a record aside with where it came from and why; log coordinates, never content."""
+    kind = getattr(exc, "error_kind", "invalid")
+    letter = DeadLetter(
+        origin_topic=message.topic,
+        origin_partition=message.partition,
+        origin_offset=message.offset,
+        original_key=message.key,
+        original_value=message.value,
+        error_kind=kind,
+        reason=str(exc),
+        agent=agent,
+        failed_at=gate.clock.now(),
+    )
+    await gate.emitter.emit(gate.dead_letters_topic, message.key, gate.codec.encode(letter))
+    log.warning("%s: dead-lettered %s (%s)", agent, coordinates(message), kind)
+
+
+def recipient_key_of(message: Any) -> str:
+    key = message.key
+    if not key:
+        raise InvalidRecordError("record has no key; it must be keyed by the recipient key")
+    try:
+        return key.decode("ascii")
+    except UnicodeDecodeError:
+        raise InvalidRecordError("record key is not an ASCII recipient key") from None
+
+
+def read_suppressions(gate: Gate, key: bytes) -> SuppressionState | None:
+    raw = gate.suppressions.get(key)
+    return None if raw is None else gate.codec.decode(raw, SuppressionState)
+
+
+def read_consents(gate: Gate, key: bytes) -> ConsentState | None:
+    raw = gate.consents.get(key)
+    return None if raw is None else gate.codec.decode(raw, ConsentState)
+
+
+async def decode_keyed(gate: Gate, message: Any, record_type: type[K], agent: str) -> K | None:
+    """Decode a record keyed by its own recipient key; dead-letter it (None) if it is not one.
+
+    A record whose Kafka key is not its recipient key sits on another partition than the
+    recipient's state, so applying it would be wrong, not just untidy.
+    """
+    try:
+        record = gate.codec.decode(message.value or b"", record_type)
+        if recipient_key_of(message) != record.recipient_key:
+            raise InvalidRecordError("record key differs from its recipient_key field")
+    except (CodecError, InvalidRecordError) as exc:
+        await dead_letter(gate, message, agent, exc)
+        return None
+    return record

@@ -1,0 +1,88 @@
+"""Account rules: what enforcement (`streams.strikes`, through the accounts GlobalTable) stopped.
+
+Mailbox providers judge a shared IP by everyone who sends from it, so a platform stops one
+customer's damage before providers act against all of them. The ladder (issue 6, after a
+well-known platform's three-strike policy): strike 1 disables broadcasts and follow-up sequences,
+strike 3 terminates; a pause stops the account's mail to one provider (Amazon SES publishes the
+same kind of levels for its own senders: review at 0.1% complaints, pause at 0.5%). Transactional
+mail keeps flowing under a strike or a termination: a receipt or a password reset is owed to the
+recipient whatever the sender did with its newsletters. A pause stops everything to that
+provider, as a provider's own block would.
+"""
+
+from __future__ import annotations
+
+from streams.policy import Policy
+from streams.records import SendRequest
+from streams.rules.base import RecipientView, Rule
+
+__all__ = ["ACCOUNT_BROADCASTS_DISABLED", "ACCOUNT_TERMINATED", "PROVIDER_PAUSED"]
+
+_STRIKE_POLICY = (
+    "Platform policy: complaint-rate strikes (fewer than 1 complaint per 1,000 messages per "
+    "mailbox provider per week; Gmail and Yahoo bulk-sender rules)"
+)
+
+
+def _terminated(request: SendRequest, view: RecipientView, policy: Policy) -> str | None:
+    account = view.account
+    if account is None or not account.commercial_denied or not request.commercial:
+        return None
+    return (
+        f"Account {request.account_id} was terminated after {account.strikes} strikes for "
+        "complaint or bounce rates over the platform's lines: it may send no commercial mail "
+        "until it is reinstated. Transactional mail still goes."
+    )
+
+
+def _broadcasts_disabled(request: SendRequest, view: RecipientView, policy: Policy) -> str | None:
+    account = view.account
+    if account is None or not account.broadcasts_denied or not request.commercial:
+        return None
+    if request.send_kind != "bulk":
+        return None
+    return (
+        f"Broadcasts and follow-up sequences of account {request.account_id} are disabled after a "
+        f"strike ({account.strikes} on record) for a complaint rate over the platform's line; "
+        "one-off and transactional messages still go. The account is re-enabled once it passes "
+        "the best-practice review."
+    )
+
+
+def _provider_paused(request: SendRequest, view: RecipientView, policy: Policy) -> str | None:
+    account = view.account
+    if account is None:
+        return None
+    if account.all_providers_paused:
+        where = "every mailbox provider"
+    elif view.provider is not None and view.provider in account.paused_providers:
+        where = f"mailbox provider {view.provider}"
+    else:
+        return None
+    return (
+        f"Mail from account {request.account_id} to {where} is paused because its complaint or "
+        "bounce rate there passed the pause level; it resumes when the account is reinstated."
+    )
+
+
+ACCOUNT_TERMINATED = Rule(
+    name="account-terminated",
+    law=f"{_STRIKE_POLICY}: the last strike of the ladder terminates the account",
+    description="A terminated account sends no commercial mail.",
+    check=_terminated,
+)
+ACCOUNT_BROADCASTS_DISABLED = Rule(
+    name="account-broadcasts-disabled",
+    law=f"{_STRIKE_POLICY}: strike 1 disables broadcasts and sequences",
+    description="A struck account sends no broadcasts or sequences until it is reinstated.",
+    check=_broadcasts_disabled,
+)
+PROVIDER_PAUSED = Rule(
+    name="provider-paused",
+    law=(
+        "Platform policy: per-provider pause levels (as Amazon SES pauses at 0.5% complaints "
+        "or 10% bounces)"
+    ),
+    description="No mail from an account to a provider its rates got it paused at.",
+    check=_provider_paused,
+)

@@ -1,0 +1,311 @@
+"""Complaint rates to enforcement, through the real agents: delivery events and feedback reports
+-> rate events -> rates -> breach -> strike -> accounts table -> the gate's denials.
+
+The records each stage emits are handed to the next stage's agent by the test (`pipe`), as Kafka
+would; tests/integration/test_enforcement.py runs the same chain on the real broker.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from streams.accounts import AccountSnapshot, EnforcementEvent, ReinstatementRequest
+from streams.agents import register_agents
+from streams.app import Gate, build_gate
+from streams.clock import FrozenClock
+from streams.emit import CollectingEmitter
+from streams.policy import load_policy
+from streams.records import (
+    ConsentEvent,
+    DeliveryEvent,
+    FeedbackReport,
+    SendDecision,
+    SendRequest,
+)
+from streams.settings import Settings
+from streams.topics import ACCOUNT_COMMANDS
+from tests.agents.conftest import ScriptedOffsets
+
+NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
+ACCOUNT = "acme"
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(NOW)
+
+
+@pytest.fixture
+def gate(
+    tmp_path: Path, offsets: ScriptedOffsets, emitter: CollectingEmitter, clock: FrozenClock
+) -> Gate:
+    settings = Settings(
+        topic_prefix="enforcetest-",
+        topic_partitions=1,
+        table_store="memory://",
+        data_dir=tmp_path,
+        recipient_key_secret=SecretStr("enforcement-agent-test-secret-0123456789"),
+        state_fence_timeout_s=2.0,
+    )
+    default = load_policy()
+    policy = default.model_copy(
+        update={"rates": default.rates.model_copy(update={"act_at_once": True})}
+    )
+    gate = build_gate(settings, policy=policy, emitter=emitter, offsets=offsets, clock=clock)
+    register_agents(gate)
+    gate.app.finalize()
+    gate.app.conf.store = "memory://"
+    return gate
+
+
+class Pipe:
+    """Hands what one stage emitted on a topic to the agent that reads it, once each."""
+
+    def __init__(self, gate: Gate, emitter: CollectingEmitter) -> None:
+        self.gate, self.emitter = gate, emitter
+        self.taken: dict[str, int] = {}
+
+    async def __call__(self, topic: str, agent: str) -> int:
+        records = self.emitter.on(topic)[self.taken.get(topic, 0) :]
+        self.taken[topic] = self.taken.get(topic, 0) + len(records)
+        if records:
+            async with self.gate.agents[agent].test_context() as context:
+                for record in records:
+                    await context.put(record.value, key=record.key, partition=0)
+        return len(records)
+
+
+def address(index: int, domain: str = "gmail.com") -> str:
+    return f"reader{index}@{domain}"
+
+
+def delivered(gate: Gate, index: int, domain: str = "gmail.com") -> DeliveryEvent:
+    return DeliveryEvent(
+        event_id=f"d{index}@{domain}",
+        recipient_key=gate.keyer.key(address(index, domain)),
+        kind="delivered",
+        account_id=ACCOUNT,
+        occurred_at=NOW - timedelta(hours=2),
+        source="mta",
+        provider=gate.enforcement.providers.provider_of_address(address(index, domain)),
+    )
+
+
+def complaint(gate: Gate, index: int) -> FeedbackReport:
+    return FeedbackReport(
+        report_id=f"arf-{index}",
+        recipient_key=gate.keyer.key(address(index)),
+        feedback_type="abuse",
+        reporter="Yahoo! Inc.",
+        account_id=ACCOUNT,
+        received_at=NOW - timedelta(hours=1),
+        source="fbl",
+    )
+
+
+def request(
+    recipient: str, request_id: str, *, classification: str = "commercial", kind: str = "bulk"
+) -> SendRequest:
+    return SendRequest.model_validate(
+        {
+            "request_id": request_id,
+            "account_id": ACCOUNT,
+            "recipient": recipient,
+            "classification": classification,
+            "send_kind": kind,
+            "from_address": "news@acme.example",
+            "subject": "Spring offers",
+            "requested_at": NOW,
+        }
+    )
+
+
+async def deliver_and_complain(gate: Gate, pipe: Pipe, *, volume: int, complaints: int) -> None:
+    async with gate.agents["keep_bounce_history"].test_context() as bounces:
+        for index in range(volume):
+            event = delivered(gate, index)
+            await bounces.put(gate.codec.encode(event), key=event.recipient_key.encode())
+    async with gate.agents["act_on_feedback"].test_context() as feedback:
+        for index in range(complaints):
+            report = complaint(gate, index)
+            await feedback.put(gate.codec.encode(report), key=report.recipient_key.encode())
+    await pipe(gate.rate_events_topic, "keep_rates")
+
+
+async def run_enforcement(gate: Gate, pipe: Pipe) -> None:
+    await pipe(gate.rate_breaches_topic, "enforce_accounts")
+    await pipe(gate.enforcement_events_topic, "keep_accounts")
+
+
+def enforcement(gate: Gate, emitter: CollectingEmitter) -> list[EnforcementEvent]:
+    return [
+        gate.codec.decode(e.value, EnforcementEvent)
+        for e in emitter.on(gate.enforcement_events_topic)
+    ]
+
+
+async def decide(gate: Gate, emitter: CollectingEmitter, *requests: SendRequest) -> list[Any]:
+    before = len(emitter.on(gate.decisions_topic))
+    async with gate.agents["keep_consents"].test_context() as keeper:
+        for item in requests:  # everyone opted in: only the account rules can deny
+            grant = ConsentEvent(
+                event_id=f"g-{item.request_id}",
+                recipient_key=gate.keyer.key(item.recipient),
+                kind="grant",
+                account_id=ACCOUNT,
+                basis="express",
+                source_kind="form",
+                occurred_at=NOW - timedelta(days=30),
+            )
+            await keeper.put(gate.codec.encode(grant), key=grant.recipient_key.encode())
+    async with gate.agents["decide_sends"].test_context() as deciding:
+        for item in requests:
+            key = gate.keyer.key(item.recipient).encode()
+            await deciding.put(gate.codec.encode(item), key=key, partition=0)
+    return [
+        gate.codec.decode(e.value, SendDecision) for e in emitter.on(gate.decisions_topic)[before:]
+    ]
+
+
+async def test_one_complaint_in_1000_is_on_the_line_and_strikes_nobody(
+    gate: Gate, emitter: CollectingEmitter
+) -> None:
+    pipe = Pipe(gate, emitter)
+    await deliver_and_complain(gate, pipe, volume=1000, complaints=1)
+    assert emitter.on(gate.rate_breaches_topic) == []
+    await run_enforcement(gate, pipe)
+    assert [e.action for e in enforcement(gate, emitter)] == ["fine_assessed"]
+
+
+async def test_two_complaints_in_1000_at_one_provider_strike_and_disable_broadcasts(
+    gate: Gate, emitter: CollectingEmitter
+) -> None:
+    pipe = Pipe(gate, emitter)
+    await deliver_and_complain(gate, pipe, volume=1000, complaints=2)
+    await run_enforcement(gate, pipe)
+
+    events = enforcement(gate, emitter)
+    actions = [e.action for e in events]
+    # Both complainers had no consent on record: a fine each (RFC 5965 "abuse" reports).
+    assert actions.count("fine_assessed") == 2
+    strike = next(e for e in events if e.action == "strike_issued")
+    assert (strike.strike_number, strike.provider, strike.count, strike.volume) == (
+        1,
+        "google",
+        2,
+        1000,
+    )
+    assert "broadcasts_disabled" in actions
+    raw = gate.enforcement.accounts.get(ACCOUNT.encode())
+    status = gate.codec.decode(raw, AccountSnapshot)
+    assert (status.status, status.broadcasts_denied, status.strikes) == (
+        "broadcasts_disabled",
+        True,
+        1,
+    )
+
+    decisions = await decide(
+        gate,
+        emitter,
+        request("new1@yahoo.com", "bulk-yahoo"),  # another provider: still a broadcast
+        request("new2@gmail.com", "bulk-gmail"),
+        request("new3@yahoo.com", "one-off", kind="one_off"),
+        request("new4@gmail.com", "receipt", classification="transactional"),
+    )
+    verdicts = {d.request_id: (d.verdict, [f.rule for f in d.failures]) for d in decisions}
+    assert verdicts == {
+        "bulk-yahoo": ("deny", ["account-broadcasts-disabled"]),
+        "bulk-gmail": ("deny", ["account-broadcasts-disabled"]),
+        "one-off": ("allow", []),
+        "receipt": ("allow", []),
+    }
+    assert {d.request_id: d.provider for d in decisions}["bulk-yahoo"] == "yahoo"
+
+
+async def test_replayed_rate_events_and_breaches_change_nothing(
+    gate: Gate, emitter: CollectingEmitter
+) -> None:
+    pipe = Pipe(gate, emitter)
+    await deliver_and_complain(gate, pipe, volume=1000, complaints=2)
+    await run_enforcement(gate, pipe)
+    first = enforcement(gate, emitter)
+
+    # The same delivery events and reports again (an upstream replay): handed on never again.
+    rate_events = len(emitter.on(gate.rate_events_topic))
+    await deliver_and_complain(gate, pipe, volume=1000, complaints=2)
+    assert len(emitter.on(gate.rate_events_topic)) == rate_events
+    # The same breach again (a replay of rate-breaches): the strike is not issued twice.
+    pipe.taken[gate.rate_breaches_topic] = 0
+    await run_enforcement(gate, pipe)
+    assert [e.event_id for e in enforcement(gate, emitter)] == [e.event_id for e in first]
+
+
+async def test_reinstatement_reenables_broadcasts_and_keeps_the_strike(
+    gate: Gate, emitter: CollectingEmitter
+) -> None:
+    pipe = Pipe(gate, emitter)
+    await deliver_and_complain(gate, pipe, volume=1000, complaints=2)
+    await run_enforcement(gate, pipe)
+
+    command = ReinstatementRequest(
+        reinstatement_id="rein-1",
+        account_id=ACCOUNT,
+        by="ops:maria",
+        reason="passed the best-practice test",
+        requested_at=NOW,
+    )
+    commands = ACCOUNT_COMMANDS.full_name(gate.settings)
+    emitter.emitted.append(
+        type(emitter.emitted[0])(commands, ACCOUNT.encode(), gate.codec.encode(command))
+    )
+    emitter.emitted.append(
+        type(emitter.emitted[0])(commands, ACCOUNT.encode(), gate.codec.encode(command))
+    )  # twice: a replayed command
+    await pipe(commands, "enforce_accounts")
+    await pipe(gate.enforcement_events_topic, "keep_accounts")
+
+    reinstated = [e for e in enforcement(gate, emitter) if e.action == "reinstated"]
+    assert len(reinstated) == 1
+    assert (reinstated[0].by, reinstated[0].reason, reinstated[0].strikes_kept) == (
+        "ops:maria",
+        "passed the best-practice test",
+        1,
+    )
+    status = gate.codec.decode(gate.enforcement.accounts.get(ACCOUNT.encode()), AccountSnapshot)
+    assert (status.broadcasts_denied, status.strikes) == (False, 1)
+    decisions = await decide(gate, emitter, request("new5@yahoo.com", "bulk-after"))
+    assert [d.verdict for d in decisions] == ["allow"]
+
+
+async def test_an_opted_in_complainer_costs_no_fine(gate: Gate, emitter: CollectingEmitter) -> None:
+    grant = ConsentEvent(
+        event_id="g-complainer",
+        recipient_key=gate.keyer.key(address(0)),
+        kind="grant",
+        account_id=ACCOUNT,
+        basis="express",
+        source_kind="form",
+        occurred_at=NOW - timedelta(days=60),
+    )
+    async with gate.agents["keep_consents"].test_context() as keeper:
+        await keeper.put(gate.codec.encode(grant), key=grant.recipient_key.encode())
+    pipe = Pipe(gate, emitter)
+    await deliver_and_complain(gate, pipe, volume=10, complaints=1)
+    await run_enforcement(gate, pipe)
+    assert enforcement(gate, emitter) == []
+
+
+async def test_a_bad_rate_event_is_dead_lettered_and_the_keeper_goes_on(
+    gate: Gate, emitter: CollectingEmitter
+) -> None:
+    async with gate.agents["keep_rates"].test_context() as keeper:
+        await keeper.put(b"\x00not avro", key=b"acme|google", partition=0)
+    async with gate.agents["enforce_accounts"].test_context() as enforcer:
+        await enforcer.put(b"\x00not avro", key=b"acme", partition=0)
+    letters = emitter.on(gate.dead_letters_topic)
+    assert len(letters) == 2
