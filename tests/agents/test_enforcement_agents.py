@@ -20,6 +20,7 @@ from streams.app import Gate, build_gate
 from streams.clock import FrozenClock
 from streams.emit import CollectingEmitter
 from streams.policy import load_policy
+from streams.rates import RatesPolicy
 from streams.records import (
     ConsentEvent,
     DeliveryEvent,
@@ -40,9 +41,12 @@ def clock() -> FrozenClock:
     return FrozenClock(NOW)
 
 
-@pytest.fixture
-def gate(
-    tmp_path: Path, offsets: ScriptedOffsets, emitter: CollectingEmitter, clock: FrozenClock
+def make_gate(
+    tmp_path: Path,
+    offsets: ScriptedOffsets,
+    emitter: CollectingEmitter,
+    clock: FrozenClock,
+    rates: RatesPolicy | None = None,
 ) -> Gate:
     settings = Settings(
         topic_prefix="enforcetest-",
@@ -53,14 +57,20 @@ def gate(
         state_fence_timeout_s=2.0,
     )
     default = load_policy()
-    policy = default.model_copy(
-        update={"rates": default.rates.model_copy(update={"act_at_once": True})}
-    )
+    rates = rates or default.rates.model_copy(update={"act_at_once": True})
+    policy = default.model_copy(update={"rates": rates})
     gate = build_gate(settings, policy=policy, emitter=emitter, offsets=offsets, clock=clock)
     register_agents(gate)
     gate.app.finalize()
     gate.app.conf.store = "memory://"
     return gate
+
+
+@pytest.fixture
+def gate(
+    tmp_path: Path, offsets: ScriptedOffsets, emitter: CollectingEmitter, clock: FrozenClock
+) -> Gate:
+    return make_gate(tmp_path, offsets, emitter, clock)
 
 
 class Pipe:
@@ -309,3 +319,57 @@ async def test_a_bad_rate_event_is_dead_lettered_and_the_keeper_goes_on(
         await enforcer.put(b"\x00not avro", key=b"acme", partition=0)
     letters = emitter.on(gate.dead_letters_topic)
     assert len(letters) == 2
+
+
+async def test_a_complaint_rate_over_the_ses_pause_level_pauses_that_provider_only(
+    tmp_path: Path, offsets: ScriptedOffsets, emitter: CollectingEmitter, clock: FrozenClock
+) -> None:
+    """Preset ses-pauses: 6 complaints of 1,000 at Google (0.6%) pass SES's pause level (0.5%):
+    strike 1 and a pause at Google; mail to Yahoo readers still goes (if it is no broadcast)."""
+    gate = make_gate(
+        tmp_path, offsets, emitter, clock, RatesPolicy.preset("ses-pauses", act_at_once=True)
+    )
+    pipe = Pipe(gate, emitter)
+    await deliver_and_complain(gate, pipe, volume=1000, complaints=6)
+    await run_enforcement(gate, pipe)
+    actions = {e.action for e in enforcement(gate, emitter)}
+    assert {"review_flagged", "strike_issued", "provider_paused"} <= actions
+    status = gate.codec.decode(gate.enforcement.accounts.get(ACCOUNT.encode()), AccountSnapshot)
+    assert status.paused_providers == ("google",)
+
+    decisions = await decide(
+        gate,
+        emitter,
+        request("buyer@gmail.com", "receipt-gmail", classification="transactional"),
+        request("buyer@yahoo.com", "receipt-yahoo", classification="transactional"),
+    )
+    verdicts = {d.request_id: [f.rule for f in d.failures] for d in decisions}
+    assert verdicts == {"receipt-gmail": ["provider-paused"], "receipt-yahoo": []}
+
+
+async def test_hard_bounces_over_7_percent_of_the_account_strike(
+    gate: Gate, emitter: CollectingEmitter
+) -> None:
+    """The bounce rate is judged per account, over every provider: 15 hard bounces of 200
+    attempted (7.5%, over the 7% line) split between Gmail and Yahoo readers."""
+    pipe = Pipe(gate, emitter)
+    async with gate.agents["keep_bounce_history"].test_context() as bounces:
+        for index in range(185):
+            domain = "gmail.com" if index % 2 else "yahoo.com"
+            event = delivered(gate, index, domain)
+            await bounces.put(gate.codec.encode(event), key=event.recipient_key.encode())
+        for index in range(185, 200):
+            domain = "gmail.com" if index % 2 else "yahoo.com"
+            event = delivered(gate, index, domain).model_copy(
+                update={"kind": "bounced", "bounce_class": "hard", "status": "5.1.1"}
+            )
+            await bounces.put(gate.codec.encode(event), key=event.recipient_key.encode())
+    await pipe(gate.rate_events_topic, "keep_rates")
+    await run_enforcement(gate, pipe)
+    [strike] = [e for e in enforcement(gate, emitter) if e.action == "strike_issued"]
+    assert (strike.breach_kind, strike.provider, strike.count, strike.volume) == (
+        "bounce",
+        None,
+        15,
+        200,
+    )
