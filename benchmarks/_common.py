@@ -60,6 +60,8 @@ __all__ = [
     "console",
     "create_run_topics",
     "delete_run_topics",
+    "gate_worker_env",
+    "machine_busy_cpu_seconds",
     "machine_info",
     "new_settings",
     "percentile",
@@ -128,6 +130,32 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "SENDGATE_DATA_DIR": str(settings.data_dir),
         "PYTHONUNBUFFERED": "1",
     }
+
+
+_WORKER_ENV_KEYS = frozenset(
+    {
+        "SENDGATE_KAFKA_BOOTSTRAP_SERVERS",
+        "SENDGATE_TOPIC_PREFIX",
+        "SENDGATE_TOPIC_PARTITIONS",
+        "SENDGATE_RECIPIENT_KEY_SECRET",
+        "SENDGATE_DATA_DIR",
+    }
+)
+
+
+def gate_worker_env(settings: Settings) -> dict[str, str]:
+    """`worker_env`, plus the policy and clock files of the run's settings when set, and without
+    any other SENDGATE_* variable of this process (so a worker sees the run's settings only)."""
+    env = {
+        key: value
+        for key, value in worker_env(settings).items()
+        if not key.startswith("SENDGATE_") or key in _WORKER_ENV_KEYS
+    }
+    if settings.policy_file is not None:
+        env["SENDGATE_POLICY_FILE"] = str(settings.policy_file)
+    if settings.clock_file is not None:
+        env["SENDGATE_CLOCK_FILE"] = str(settings.clock_file)
+    return env
 
 
 async def create_run_topics(settings: Settings, extra: Iterable[TopicSpec] = ()) -> list[str]:
@@ -246,6 +274,18 @@ def process_cpu_seconds(pid: int) -> float | None:
     except (OSError, IndexError):
         return None
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def machine_busy_cpu_seconds() -> float | None:
+    """CPU seconds all cores together have spent busy since boot (Linux /proc/stat: everything
+    but idle and iowait), None if unknown. Two samples tell how loaded the whole machine was,
+    other people's processes included."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    except (OSError, IndexError, ValueError):
+        return None
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (sum(values) - idle) / _CLOCK_TICKS
 
 
 def broker_pid() -> int | None:
