@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -63,6 +63,7 @@ EnforcementKind = Literal[
 ]
 
 _Account = Field(min_length=1, max_length=200)
+_NINE_PLACES = Decimal("1e-9")  # the scale of the Avro decimals
 
 
 class BreachReport(Record):
@@ -126,6 +127,8 @@ class EnforcementEvent(Record):
     window_end: UtcMillis | None = None
     count: int | None = Field(default=None, ge=0)
     volume: int | None = Field(default=None, ge=0)
+    rate: Decimal | None = None
+    """count / volume to 9 decimal places (exact comparisons use the counts)."""
     line: Decimal | None = None
     by: str | None = None
     reason: str | None = None
@@ -243,6 +246,7 @@ def enforcement_events(
                 "window_end": action.window.end,
                 "count": action.count,
                 "volume": action.volume,
+                "rate": _rate(action.count, action.volume),
                 "line": action.line,
             }
             level: BreachLevel = {
@@ -297,6 +301,10 @@ def fine_event(
         fine_amount=amount,
         fine_currency=currency,
     )
+
+
+def _rate(count: int, volume: int) -> Decimal:
+    return (Decimal(count) / Decimal(volume)).quantize(_NINE_PLACES, rounding=ROUND_HALF_EVEN)
 
 
 def _percent(count: int, volume: int) -> str:

@@ -8,6 +8,7 @@ would; tests/integration/test_enforcement.py runs the same chain on the real bro
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +211,8 @@ async def test_two_complaints_in_1000_at_one_provider_strike_and_disable_broadca
         2,
         1000,
     )
+    assert strike.rate == Decimal("0.002")  # 2 / 1,000, over the 0.001 line
+    assert strike.line == Decimal("0.001")
     assert "broadcasts_disabled" in actions
     raw = gate.enforcement.accounts.get(ACCOUNT.encode())
     status = gate.codec.decode(raw, AccountSnapshot)
