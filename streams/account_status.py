@@ -17,10 +17,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
-from urllib.parse import unquote
 
 from streams.clock import utc
 from streams.policy import Policy
+from streams.rate_inputs import ACCOUNT_WIDE, parse_rates_key
 from streams.rates import Breach, RateSnapshot, RateState, Window, breaches, rates_at
 from streams.strikes import AccountStanding, AccountStatus
 
@@ -33,24 +33,6 @@ __all__ = [
     "parse_rates_key",
     "percent",
 ]
-
-ACCOUNT_WIDE = "*"
-"""The provider part of the account-wide rates key."""
-
-
-def parse_rates_key(key: bytes) -> tuple[str, str | None] | None:
-    """(account, provider) of a rates table key, provider None for the account-wide count; None
-    for a key that is not one (not UTF-8, no separator, or more than one)."""
-    try:
-        text = key.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    account, separator, provider = text.partition("|")
-    if not separator or not account or not provider or "|" in provider:
-        return None
-    if provider == ACCOUNT_WIDE:
-        return unquote(account), None
-    return unquote(account), unquote(provider)
 
 
 def latest_values(entries: Iterable[tuple[bytes | None, bytes | None]]) -> dict[bytes, bytes]:

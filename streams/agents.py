@@ -52,6 +52,7 @@ from streams.enforcer import (
     keep_account,
     keep_rate,
     read_account,
+    tick_rates,
 )
 from streams.errors import CodecError, InvalidRecordError
 from streams.feedback import suppression_for_report
@@ -383,7 +384,12 @@ def register_agents(gate: Gate) -> None:
         gate.consent_deadlines, "check_consent_deadlines", check_consent_deadline
     )
     enforcement = gate.enforcement
-    keep_rates = each_record(enforcement.rate_events, "keep_rates", keep_rate)
+    keep_rates = each_record(enforcement.rate_keeper_inputs, "keep_rates", keep_rate)
+
+    @app.timer(interval=gate.settings.rates_timer_interval_s)
+    async def tick_idle_rates() -> None:
+        await tick_rates(gate)
+
     enforce_accounts = each_record(enforcement.enforcer_inputs, "enforce_accounts", enforce)
     keep_accounts = each_record(enforcement.enforcement_events, "keep_accounts", keep_account)
     counting_agents: dict[str, Any] = {}
@@ -429,6 +435,7 @@ def register_agents(gate: Gate) -> None:
         gate.consent_events.get_topic_name(),
         gate.consent_deadlines.get_topic_name(),
         gate.rate_events_topic,
+        gate.rate_ticks_topic,
         gate.rate_breaches_topic,
         ACCOUNT_COMMANDS.full_name(gate.settings),
         gate.enforcement_events_topic,

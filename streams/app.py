@@ -48,6 +48,7 @@ from streams.topics import (
     INBOUND_MAIL,
     RATE_BREACHES,
     RATE_EVENTS,
+    RATE_TICKS,
     SEND_DECISIONS,
     SEND_REQUESTS,
     SUPPRESSION_CHANGES,
@@ -68,19 +69,21 @@ class Enforcement:
 
     Three stages, each keyed where its state lives: per recipient (`rate_inputs`, co-partitioned
     with delivery events and feedback reports: each event is handed on once), per (account,
-    provider) (`rates`, fed by `rate_events`), per account (`standings`, fed by `rate_breaches`
-    and `account_commands`). `accounts` is a GlobalTable, so every gate worker reads every
-    account's status locally.
+    provider) (`rates`, fed by `rate-events` and the timer's `rate-ticks`), per account
+    (`standings`, fed by `rate-breaches` and `account-commands`). `accounts` is a GlobalTable, so
+    every gate worker reads every account's status locally.
     """
 
     providers: ProviderMap
-    rate_events: faust.TopicT
+    rate_keeper_inputs: faust.TopicT
     enforcer_inputs: faust.TopicT
     enforcement_events: faust.TopicT
     rate_inputs: faust.Table
     rates: faust.Table
     standings: faust.Table
     accounts: faust.GlobalTable
+    last_tick_bucket: Any = None
+    """The day (bucket start) the rate keeper's timer last nudged every key in."""
 
 
 @dataclass
@@ -155,6 +158,10 @@ class Gate:
     @property
     def rate_events_topic(self) -> str:
         return self.topic_name(RATE_EVENTS)
+
+    @property
+    def rate_ticks_topic(self) -> str:
+        return self.topic_name(RATE_TICKS)
 
     @property
     def rate_breaches_topic(self) -> str:
@@ -245,7 +252,7 @@ def build_gate(
     )
     enforcement = Enforcement(
         providers=load_providers(),
-        rate_events=raw_topic(app, settings, RATE_EVENTS),
+        rate_keeper_inputs=raw_topic(app, settings, RATE_EVENTS, RATE_TICKS),
         enforcer_inputs=raw_topic(app, settings, RATE_BREACHES, ACCOUNT_COMMANDS),
         enforcement_events=raw_topic(app, settings, ENFORCEMENT_EVENTS),
         rate_inputs=_raw_table(

@@ -9,7 +9,8 @@ Each stage runs where its state is partitioned (see `streams.app.Enforcement`):
    complaint the recipient's consent history cannot back gets a fine assessment.
 2. Per (account, provider), `keep_rate`: count into the `rates` table, judge the window (at once
    when the policy says so, and every closed window once its lateness has passed), and hand each
-   new breach on to `rate-breaches`, keyed by account.
+   new breach on to `rate-breaches`, keyed by account. A daily tick per key (`tick_rates`, a
+   timer, through `rate-ticks`) judges the windows of keys that had no event since they closed.
 3. Per account, `enforce`: the strike ladder on the `standings` table, and operators'
    reinstatements from `account-commands`; the actions go to `enforcement-events`.
 4. Every worker, `keep_account`: the accounts GlobalTable takes each event's `status_after`.
@@ -17,7 +18,9 @@ Each stage runs where its state is partitioned (see `streams.app.Enforcement`):
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import datetime
 from typing import Any
 
 from streams.accounts import (
@@ -32,12 +35,22 @@ from streams.app import Gate
 from streams.consent import opt_in_proven
 from streams.errors import CodecError, InvalidRecordError
 from streams.handling import coordinates, dead_letter, read_consents
-from streams.rate_inputs import RateEvent, RecipientRates, admit, learn_provider, rate_event_key
+from streams.rate_inputs import (
+    RateEvent,
+    RateTick,
+    RecipientRates,
+    admit,
+    learn_provider,
+    parse_rates_key,
+    rate_event_key,
+)
 from streams.rates import (
     Breach,
     EventKind,
+    RatesPolicy,
     RateState,
     breaches,
+    bucket_start,
     count_event,
     due_windows,
     rates_at,
@@ -54,6 +67,7 @@ __all__ = [
     "keep_account",
     "keep_rate",
     "read_account",
+    "tick_rates",
 ]
 
 log = logging.getLogger(__name__)
@@ -190,10 +204,15 @@ def _breach_key(breach: Breach) -> tuple[str, str, str | None, str]:
 
 
 async def keep_rate(gate: Gate, message: Any) -> None:
-    """Count one rate event and hand on every breach it (or the passing of time) reveals."""
+    """Count one rate event (or take the timer's tick) and hand on every breach it, or the
+    passing of time, reveals."""
+    value = message.value or b""
     try:
-        event = gate.codec.decode(message.value or b"", RateEvent)
-        if message.key != rate_event_key(event):
+        # Two topics feed this agent (rate-events, rate-ticks); each record says what it is.
+        writer = gate.codec.writer_of(value).full_name
+        record_type = RateTick if writer == RateTick.AVRO_NAME else RateEvent
+        record = gate.codec.decode(value, record_type)
+        if message.key != rate_event_key(record):
             raise InvalidRecordError("record key is not the rate event's account|provider")
     except (CodecError, InvalidRecordError) as exc:
         await dead_letter(gate, message, "keep_rates", exc)
@@ -203,40 +222,86 @@ async def keep_rate(gate: Gate, message: Any) -> None:
     now = gate.clock.now()
     raw = rates.get(message.key)
     state = None if raw is None else gate.codec.decode(raw, RateState)
-    fold = count_event(
-        state,
-        offset=message.offset,
-        kind=event.kind,
-        occurred_at=event.occurred_at,
-        now=now,
-        policy=policy,
-    )
-    new_state = fold.state
     found: list[Breach] = []
-    if fold.outcome == "counted":
-        if policy.act_at_once:
-            before = breaches(rates_at(state, now, policy, provider=event.provider), policy)
-            seen = {_breach_key(breach) for breach in before}
-            after = breaches(rates_at(new_state, now, policy, provider=event.provider), policy)
-            found += [breach for breach in after if _breach_key(breach) not in seen]
-        due = due_windows(
-            new_state, last_evaluated_end=new_state.last_evaluated_end, now=now, policy=policy
+    if isinstance(record, RateTick):
+        if state is None:
+            return
+        new_state, judged = _judge_closed_windows(state, now, policy, record.provider)
+        found += judged
+    else:
+        fold = count_event(
+            state,
+            offset=message.offset,
+            kind=record.kind,
+            occurred_at=record.occurred_at,
+            now=now,
+            policy=policy,
         )
-        for window in due.due:
-            snapshot = snapshot_of(new_state, window, policy, provider=event.provider)
-            found += breaches(snapshot, policy)
-        new_state = new_state.model_copy(update={"last_evaluated_end": due.through})
+        new_state = fold.state
+        if fold.outcome == "counted":
+            if policy.act_at_once:
+                before = breaches(rates_at(state, now, policy, provider=record.provider), policy)
+                seen = {_breach_key(breach) for breach in before}
+                after = breaches(rates_at(new_state, now, policy, provider=record.provider), policy)
+                found += [breach for breach in after if _breach_key(breach) not in seen]
+            new_state, judged = _judge_closed_windows(new_state, now, policy, record.provider)
+            found += judged
     if new_state != state:
         rates[message.key] = gate.codec.encode(new_state)
-    account = event.account_id.encode()
+    account = record.account_id.encode()
     for breach in found:
         report = BreachReport(
-            account_id=event.account_id,
+            account_id=record.account_id,
             breach=breach,
             policy_version=gate.policy.policy_version,
             detected_at=now,
         )
         await gate.emitter.emit(gate.rate_breaches_topic, account, gate.codec.encode(report))
+
+
+def _judge_closed_windows(
+    state: RateState, now: datetime, policy: RatesPolicy, provider: str | None
+) -> tuple[RateState, list[Breach]]:
+    """The breaches of every window that closed (lateness included) since the last judged one."""
+    due = due_windows(state, last_evaluated_end=state.last_evaluated_end, now=now, policy=policy)
+    found = [
+        breach
+        for window in due.due
+        for breach in breaches(snapshot_of(state, window, policy, provider=provider), policy)
+    ]
+    return state.model_copy(update={"last_evaluated_end": due.through}), found
+
+
+async def tick_rates(gate: Gate) -> int:
+    """The rate keeper's timer: once a day (a new bucket), nudge every (account, provider) key
+    this worker holds, so windows that closed while nothing happened for a key are judged too.
+    Returns the ticks sent."""
+    policy = gate.policy.rates
+    now = gate.clock.now()
+    today = bucket_start(now, policy)
+    enforcement = gate.enforcement
+    if enforcement.last_tick_bucket == today:
+        return 0
+    sent = 0
+    try:
+        keys = list(enforcement.rates.keys())
+    except RuntimeError:  # the store changed under the scan: try again on the next tick
+        return 0
+    for key in keys:
+        parsed = parse_rates_key(key)
+        if parsed is None:
+            continue
+        account, provider = parsed
+        tick = RateTick(account_id=account, provider=provider, at=now)
+        await gate.emitter.emit(gate.rate_ticks_topic, key, gate.codec.encode(tick))
+        sent += 1
+        if sent % TICK_YIELD_EVERY == 0:
+            await asyncio.sleep(0)
+    enforcement.last_tick_bucket = today
+    return sent
+
+
+TICK_YIELD_EVERY = 1000
 
 
 # --- stage 3: per account --------------------------------------------------------------------

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import ClassVar, Literal, NamedTuple
+from urllib.parse import unquote
 
 from pydantic import Field
 
@@ -47,15 +48,18 @@ from streams.rates import EventKind, RatesPolicy, horizon
 from streams.records import Record, UtcMillis
 
 __all__ = [
+    "ACCOUNT_WIDE",
     "MAX_COUNTED",
     "RECORDS",
     "Admission",
     "AdmitFold",
     "CountedEvent",
     "RateEvent",
+    "RateTick",
     "RecipientRates",
     "admit",
     "learn_provider",
+    "parse_rates_key",
     "rate_event_key",
 ]
 
@@ -85,6 +89,18 @@ class CountedEvent(Record):
     occurred_at: UtcMillis
 
 
+class RateTick(Record):
+    """A nudge for one (account, provider) key (`rate-ticks`, keyed like `rate-events`): judge
+    the windows that closed while nothing happened for it. The rate keeper's timer sends one per
+    key it holds once a day, since faust cannot write a table from a timer."""
+
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.RateTick"
+
+    account_id: str = Field(min_length=1, max_length=200)
+    provider: str | None = Field(default=None, min_length=1, max_length=255)
+    at: UtcMillis
+
+
 class RecipientRates(Record):
     """The rate_inputs table value: one recipient's provider (learnt from decisions and delivery
     events, for the complaints that do not name it) and the events already handed on, until
@@ -97,7 +113,7 @@ class RecipientRates(Record):
     horizon: UtcMillis | None = None
 
 
-RECORDS: tuple[type[Record], ...] = (RateEvent, CountedEvent, RecipientRates)
+RECORDS: tuple[type[Record], ...] = (RateEvent, RateTick, CountedEvent, RecipientRates)
 
 
 class AdmitFold(NamedTuple):
@@ -176,7 +192,11 @@ def learn_provider(state: RecipientRates | None, provider: str | None) -> Recipi
     return RecipientRates(provider=provider, counted=state.counted, horizon=state.horizon)
 
 
-def rate_event_key(event: RateEvent) -> bytes:
+ACCOUNT_WIDE = "*"
+"""The provider part of the account-wide rates key."""
+
+
+def rate_event_key(event: RateEvent | RateTick) -> bytes:
     """The `rate-events` key, which is also the rates table's key: `account|provider`, or
     `account|*` for the account-wide count.
 
@@ -184,8 +204,23 @@ def rate_event_key(event: RateEvent) -> bytes:
     (account, provider) pairs never share a key, and so a table value; ids without them, every
     real one, read as they are.
     """
-    provider = "*" if event.provider is None else _escaped(event.provider, "%|*")
+    provider = ACCOUNT_WIDE if event.provider is None else _escaped(event.provider, "%|*")
     return f"{_escaped(event.account_id, '%|')}|{provider}".encode()
+
+
+def parse_rates_key(key: bytes) -> tuple[str, str | None] | None:
+    """(account, provider) of a rates table key, provider None for the account-wide count; None
+    for a key that is not one (not UTF-8, no separator, or more than one)."""
+    try:
+        text = key.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    account, separator, provider = text.partition("|")
+    if not separator or not account or not provider or "|" in provider:
+        return None
+    if provider == ACCOUNT_WIDE:
+        return unquote(account), None
+    return unquote(account), unquote(provider)
 
 
 def _escaped(text: str, special: str) -> str:

@@ -71,6 +71,14 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the consent timer looks for implied consents about to lapse.",
     )
+    rates_timer_interval_s: float = Field(
+        default=300.0,
+        gt=0,
+        description=(
+            "How often the rate keeper's timer checks for a new day, when it nudges every "
+            "(account, provider) it holds to judge the windows that closed meanwhile."
+        ),
+    )
     clock_file: Path | None = Field(
         default=None,
         description=(

@@ -31,6 +31,7 @@ __all__ = [
     "RATE_BREACHES",
     "RATE_EVENTS",
     "RATE_INPUTS_CHANGELOG",
+    "RATE_TICKS",
     "SEND_DECISIONS",
     "SEND_REQUESTS",
     "STANDINGS_CHANGELOG",
@@ -115,6 +116,10 @@ RATE_EVENTS = TopicSpec(
     "rate-events",
     "RateEvent, keyed by `account|provider` (or `account|*`): internal, the rate keeper's input",
 )
+RATE_TICKS = TopicSpec(
+    "rate-ticks",
+    "RateTick, keyed like rate-events (internal: the rate keeper's daily nudge for idle keys)",
+)
 RATE_BREACHES = TopicSpec(
     "rate-breaches", "BreachReport, keyed by account (internal: rates over a line, to the enforcer)"
 )
@@ -165,6 +170,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     CONSENTS_CHANGELOG,
     CONSENT_DEADLINES_CHANGELOG,
     RATE_EVENTS,
+    RATE_TICKS,
     RATE_BREACHES,
     ACCOUNT_COMMANDS,
     ENFORCEMENT_EVENTS,

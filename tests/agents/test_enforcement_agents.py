@@ -20,6 +20,7 @@ from streams.agents import register_agents
 from streams.app import Gate, build_gate
 from streams.clock import FrozenClock
 from streams.emit import CollectingEmitter
+from streams.enforcer import tick_rates
 from streams.policy import load_policy
 from streams.rates import RatesPolicy
 from streams.records import (
@@ -375,4 +376,30 @@ async def test_hard_bounces_over_7_percent_of_the_account_strike(
         None,
         15,
         200,
+    )
+
+
+async def test_the_daily_tick_judges_a_window_that_closed_with_no_event_since(
+    tmp_path: Path, offsets: ScriptedOffsets, emitter: CollectingEmitter, clock: FrozenClock
+) -> None:
+    """Default policy (judge closed windows): the week's deliveries and 2 complaints arrive,
+    then nothing more for the account. Three days later, with the window [Feb 26, Mar 5) closed
+    and its 48 hours of lateness passed, only the timer's tick can judge it: strike 1."""
+    gate = make_gate(tmp_path, offsets, emitter, clock, load_policy().rates)
+    pipe = Pipe(gate, emitter)
+    await deliver_and_complain(gate, pipe, volume=1000, complaints=2)
+    await run_enforcement(gate, pipe)
+    assert emitter.on(gate.rate_breaches_topic) == []  # the window is still open
+
+    clock.advance(timedelta(days=3))
+    ticks = await tick_rates(gate)
+    assert ticks == 2  # acme|google and acme|*
+    assert await tick_rates(gate) == 0  # once a day
+    await pipe(gate.rate_ticks_topic, "keep_rates")
+    await run_enforcement(gate, pipe)
+    [strike] = [e for e in enforcement(gate, emitter) if e.action == "strike_issued"]
+    assert (strike.provider, strike.count, strike.volume) == ("google", 2, 1000)
+    assert (strike.window_start, strike.window_end) == (
+        datetime(2026, 2, 26, tzinfo=UTC),
+        datetime(2026, 3, 5, tzinfo=UTC),
     )

@@ -46,7 +46,7 @@ from typing import Any
 
 from streams.accounts import AccountSnapshot, BreachReport, EnforcementEvent, ReinstatementRequest
 from streams.codec import SCHEMA_DIR, default_codec
-from streams.rate_inputs import CountedEvent, RateEvent, RecipientRates
+from streams.rate_inputs import CountedEvent, RateEvent, RateTick, RecipientRates
 from streams.rates import Breach, RateBucket, RateState, Window
 from streams.records import (
     BounceChange,
@@ -402,6 +402,11 @@ SAMPLES: dict[str, Record] = {
         provider="google",
         kind="complaint",
         occurred_at=_COMPLAINT.occurred_at,
+    ),
+    "rate_tick": RateTick(
+        account_id="acme-shoes",
+        provider="google",
+        at=datetime(2026, 3, 4, 0, 5, tzinfo=UTC),
     ),
     "counted_event": _COMPLAINT,
     "recipient_rates": RecipientRates(
