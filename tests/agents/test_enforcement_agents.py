@@ -403,3 +403,44 @@ async def test_the_daily_tick_judges_a_window_that_closed_with_no_event_since(
         datetime(2026, 2, 26, tzinfo=UTC),
         datetime(2026, 3, 5, tzinfo=UTC),
     )
+
+
+async def test_allowed_sends_count_as_volume_when_the_policy_says_so(
+    tmp_path: Path, offsets: ScriptedOffsets, emitter: CollectingEmitter, clock: FrozenClock
+) -> None:
+    """`enforcement.volume = "allowed_sends"`: a platform whose mailers report no deliveries
+    counts allowed decisions instead; denied ones count for nothing."""
+    settings = Settings(
+        topic_prefix="volumetest-",
+        topic_partitions=1,
+        table_store="memory://",
+        data_dir=tmp_path,
+        recipient_key_secret=SecretStr("volume-agent-test-secret-0123456789abcd"),
+        state_fence_timeout_s=2.0,
+    )
+    default = load_policy()
+    policy = default.model_copy(
+        update={
+            "rates": default.rates.model_copy(update={"act_at_once": True}),
+            "enforcement": default.enforcement.model_copy(update={"volume": "allowed_sends"}),
+        }
+    )
+    gate = build_gate(settings, policy=policy, emitter=emitter, offsets=offsets, clock=clock)
+    register_agents(gate)
+    gate.app.finalize()
+    gate.app.conf.store = "memory://"
+    assert "count_allowed_sends" in gate.agents
+
+    requests = [request(address(index), f"r{index}") for index in range(1000)]
+    requests.append(request("info@gmail.com", "to-a-role"))  # denied: role address
+    await decide(gate, emitter, *requests)
+    pipe = Pipe(gate, emitter)
+    await pipe(gate.decisions_topic, "count_allowed_sends")
+    async with gate.agents["act_on_feedback"].test_context() as feedback:
+        for index in range(2):
+            report = complaint(gate, index)
+            await feedback.put(gate.codec.encode(report), key=report.recipient_key.encode())
+    await pipe(gate.rate_events_topic, "keep_rates")
+    await run_enforcement(gate, pipe)
+    [strike] = [e for e in enforcement(gate, emitter) if e.action == "strike_issued"]
+    assert (strike.provider, strike.count, strike.volume) == ("google", 2, 1000)
