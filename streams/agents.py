@@ -66,6 +66,7 @@ from streams.handling import (
     recipient_key_of,
 )
 from streams.inbound import events_for
+from streams.list_headers import list_headers
 from streams.parsing import parse_message
 from streams.parsing.replies import DEFAULT_UNSUBSCRIBE_KEYWORDS
 from streams.records import (
@@ -306,16 +307,29 @@ async def decide_send(
         provider=gate.enforcement.providers.provider_of_address(request.recipient),
         account=read_account(gate, request.account_id),
     )
+    decided_at = gate.clock.now()
     decision = decide(
         request,
         view,
         gate.policy,
         recipient_key=recipient_key,
-        decided_at=gate.clock.now(),
+        decided_at=decided_at,
         request_offset=coordinates(message),
         state_offsets=state_offsets,
         return_path=gate.verp.return_path(recipient_key),
     )
+    if decision.verdict == "allow":
+        headers = list_headers(
+            request,
+            recipient_key=recipient_key,
+            tokens=gate.unsubscribe_tokens,
+            base_url=gate.settings.unsubscribe_base_url,
+            mailto_domain=gate.settings.bounce_domain,
+            issued_at=decided_at,
+            policy=gate.policy.unsubscribe,
+        )
+        if headers:
+            decision = decision.model_copy(update={"headers": dict(headers)})
     await gate.emitter.emit(gate.decisions_topic, message.key, gate.codec.encode(decision))
 
 

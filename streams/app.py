@@ -19,6 +19,7 @@ Choices made here:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +56,11 @@ from streams.topics import (
     UNSUBSCRIBE_CLICKS,
     TopicSpec,
 )
+from streams.unsubscribe_tokens import UnsubscribeTokens
 from streams.verp import VerpSigner
-from streams.verp_keys import verp_signer
+from streams.verp_keys import ensure_verp_key_file, read_verp_keys, verp_signer
 
-__all__ = ["Enforcement", "Gate", "build_gate", "new_faust_app", "raw_topic"]
+__all__ = ["Enforcement", "Gate", "build_gate", "new_faust_app", "raw_topic", "unsubscribe_tokens"]
 
 apply_faust_fixes()
 
@@ -98,6 +100,7 @@ class Gate:
     clock: Clock
     emitter: Emitter
     verp: VerpSigner
+    unsubscribe_tokens: UnsubscribeTokens
     progress: PartitionProgress
     offsets: OffsetSource
     fence: StateFence
@@ -284,6 +287,7 @@ def build_gate(
         codec=default_codec(),
         keyer=RecipientKeyer(settings.recipient_secret()),
         verp=verp_signer(settings),
+        unsubscribe_tokens=unsubscribe_tokens(settings, policy),
         clock=clock or _clock(settings),
         emitter=emitter or ProducerEmitter(app),
         progress=progress,
@@ -302,6 +306,15 @@ def build_gate(
         deadline_table=deadline_table,
         enforcement=enforcement,
     )
+
+
+def unsubscribe_tokens(settings: Settings, policy: Policy) -> UnsubscribeTokens:
+    """The signer of one-click unsubscribe links (makes its key file on first use)."""
+    path = settings.unsubscribe_keys_path
+    ensure_verp_key_file(path)
+    keys, current = read_verp_keys(path, "unsubscribe")
+    valid_for = timedelta(days=policy.unsubscribe.token_valid_days)
+    return UnsubscribeTokens(keys, current, valid_for=valid_for)
 
 
 def _clock(settings: Settings) -> Clock:

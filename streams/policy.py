@@ -224,6 +224,23 @@ class EnforcementPolicy(BaseModel):
     fine_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
 
 
+class UnsubscribePolicy(BaseModel):
+    """The unsubscribe headers the gate hands the mailer with each allowed decision.
+
+    - `token_valid_days` 365: how long a one-click link works. CAN-SPAM (15 U.S.C.
+      §7704(a)(3)(A)(ii)) asks for at least 30 days after the message; people unsubscribe from
+      months-old mail too, and an expired link still offers a way out (by confirmed address).
+    - `headers_on_transactional` False: transactional mail owes no opt-out (CAN-SPAM covers
+      commercial messages; CASL s.6(6)); a transactional send with promotional content is
+      commercial and gets them.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    token_valid_days: int = Field(default=365, ge=30, le=3650, strict=True)
+    headers_on_transactional: bool = Field(default=False, strict=True)
+
+
 class Policy(BaseModel):
     """Validated policy; frozen so a running gate cannot drift from its version."""
 
@@ -245,6 +262,7 @@ class Policy(BaseModel):
     rates: RatesPolicy = Field(default_factory=RatesPolicy)
     strikes: StrikePolicy = Field(default_factory=StrikePolicy)
     enforcement: EnforcementPolicy = Field(default_factory=EnforcementPolicy)
+    unsubscribe: UnsubscribePolicy = Field(default_factory=UnsubscribePolicy)
     unsubscribe_reply_keywords: dict[str, tuple[str, ...]] | None = Field(
         default=None,
         description=(

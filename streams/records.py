@@ -179,6 +179,7 @@ class SendDecision(Record):
     state_offsets: dict[str, int] = Field(default_factory=dict)
     return_path: str | None = Field(default=None, max_length=320)
     provider: str | None = Field(default=None, min_length=1, max_length=255)
+    headers: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _verdict_matches_failures(self) -> SendDecision:

@@ -48,6 +48,21 @@ class Settings(BaseSettings):
         default="bounces.sendgate.example",
         description="Domain of the VERP return paths; its MX is the SMTP intake.",
     )
+    unsubscribe_key_file: Path | None = Field(
+        default=None,
+        description=(
+            "Unsubscribe link signing keys; default <data_dir>/unsubscribe-keys (made if "
+            "missing). Rotate by putting a new key first; old keys keep verifying old links."
+        ),
+    )
+    unsubscribe_base_url: str = Field(
+        default="https://unsubscribe.sendgate.example",
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description=(
+            "Where the unsubscribe service (sendgate web) is reached from the internet: the "
+            "one-click links are <base>/u/<token>. HTTPS in production (RFC 8058)."
+        ),
+    )
     feedback_addresses: tuple[str, ...] = ("fbl@feedback.sendgate.example",)
     intake_host: str = "127.0.0.1"
     intake_port: int = Field(default=2525, ge=0, le=65535)
@@ -98,6 +113,10 @@ class Settings(BaseSettings):
     @property
     def verp_keys_path(self) -> Path:
         return self.verp_key_file or self.data_dir / "verp-keys"
+
+    @property
+    def unsubscribe_keys_path(self) -> Path:
+        return self.unsubscribe_key_file or self.data_dir / "unsubscribe-keys"
 
     def recipient_secret(self) -> bytes:
         """The platform secret behind recipient keys: from the setting, else from its file."""

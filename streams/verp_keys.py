@@ -1,4 +1,4 @@
-"""The VERP signing keys: read from a key file, made on first use.
+"""Signing keys (VERP return paths, unsubscribe links): read from a key file, made on first use.
 
 One `<key id>:<hex secret>` per line, the first line being the key new return paths are signed
 with (blank lines and `#` comments are ignored). Rotate by putting a new line first and removing
@@ -28,14 +28,15 @@ def ensure_verp_key_file(path: Path) -> bool:
     return create_secret_file(path, f"{_NEW_KEY_ID}:{secrets.token_bytes(32).hex()}\n")
 
 
-def read_verp_keys(path: Path) -> tuple[dict[int, bytes], int]:
-    """The keys of a key file and the current (first) key id; `InputFileError` on a bad line."""
+def read_verp_keys(path: Path, what: str = "VERP") -> tuple[dict[int, bytes], int]:
+    """The keys of a key file and the current (first) key id; `InputFileError` on a bad line.
+    `what` names the keys in messages."""
     try:
         lines = path.read_text(encoding="ascii").splitlines()
     except FileNotFoundError:
-        raise SendgateError(f"VERP key file {path} does not exist") from None
+        raise SendgateError(f"{what} key file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise SendgateError(f"cannot read VERP key file {path}: {type(exc).__name__}") from None
+        raise SendgateError(f"cannot read {what} key file {path}: {type(exc).__name__}") from None
     keys: dict[int, bytes] = {}
     current: int | None = None
     for number, line in enumerate(lines, start=1):
@@ -63,7 +64,7 @@ def read_verp_keys(path: Path) -> tuple[dict[int, bytes], int]:
         if current is None:
             current = key_id
     if current is None:
-        raise SendgateError(f"VERP key file {path} holds no key")
+        raise SendgateError(f"{what} key file {path} holds no key")
     return keys, current
 
 

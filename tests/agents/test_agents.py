@@ -221,3 +221,38 @@ async def test_replayed_click_changes_nothing(gate: Gate, emitter: CollectingEmi
         for e in emitter.on(gate.suppression_changes_topic)
     ]
     assert outcomes == ["added", "replayed"]
+
+
+async def test_allowed_commercial_decisions_carry_the_list_headers_and_denials_do_not(
+    gate: Gate, emitter: CollectingEmitter
+) -> None:
+    """The mailer adds List-Unsubscribe, List-Unsubscribe-Post and List-Id to an allowed
+    commercial message; the one-click link's token names the recipient key, account, list and
+    request (RFC 8058)."""
+    await opt_in(gate)
+    key = gate.keyer.key("ana@example.com").encode()
+    receipt = request(request_id="r2").model_copy(
+        update={"classification": "transactional", "list_id": None}
+    )
+    role = request("info@example.com", request_id="r3")
+    async with gate.agents["decide_sends"].test_context() as gate_agent:
+        await gate_agent.put(gate.codec.encode(request()), key=key, partition=0, wait=False)
+        await gate_agent.put(gate.codec.encode(receipt), key=key, partition=0, wait=False)
+        role_key = gate.keyer.key("info@example.com").encode()
+        await gate_agent.put(gate.codec.encode(role), key=role_key, partition=0, wait=False)
+        await emitted_until(emitter, lambda got: len(decisions(gate, emitter)) == 3)
+    by_id = {d.request_id: d for d in decisions(gate, emitter)}
+    allowed = by_id["r1"]
+    assert allowed.verdict == "allow"
+    assert set(allowed.headers) == {"List-Unsubscribe", "List-Unsubscribe-Post", "List-Id"}
+    link = allowed.headers["List-Unsubscribe"].split(",")[0].strip("<> ")
+    token = gate.unsubscribe_tokens.verify(link.rsplit("/u/", 1)[1], now=allowed.decided_at)
+    assert (token.recipient_key, token.account_id, token.list_id, token.request_id) == (
+        key.decode(),
+        "acme",
+        "news",
+        "r1",
+    )
+    assert link.startswith(gate.settings.unsubscribe_base_url)
+    assert by_id["r2"].verdict == "allow" and by_id["r2"].headers == {}  # transactional
+    assert by_id["r3"].verdict == "deny" and by_id["r3"].headers == {}

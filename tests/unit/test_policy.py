@@ -27,7 +27,7 @@ def test_default_policy_loads() -> None:
     """The shipped default file is valid and says what its comments say."""
     policy = load_policy()
     assert policy.name == "default"
-    assert policy.version == "2026.11.4"
+    assert policy.version == "2026.11.5"
     assert {"info", "sales", "postmaster", "abuse", "no-reply"} <= policy.role_local_parts
     assert policy.transactional_honors_opt_outs_by_default is False
     # DESIGN.md: "hard bounce after 4 consecutive soft bounces".
@@ -44,7 +44,7 @@ def test_default_policy_loads() -> None:
 
 def test_policy_version_names_the_file_version_and_a_content_hash() -> None:
     """policy_version is name@version+hash."""
-    assert re.fullmatch(r"default@2026\.11\.4\+[0-9a-f]{12}", load_policy().policy_version)
+    assert re.fullmatch(r"default@2026\.11\.5\+[0-9a-f]{12}", load_policy().policy_version)
 
 
 def test_policy_version_is_the_same_in_every_process() -> None:

@@ -208,7 +208,7 @@ SAMPLES: dict[str, Record] = {
         applied_event_ids=("fbl-0007", "click-0001"),
     ),
     # v1 was a denial (its files stay as written); v2 added `return_path`, so its sample is an
-    # allowed send that carries one; v3 adds `provider`.
+    # allowed send that carries one; v3 adds `provider`; v4 the list headers.
     "send_decision": SendDecision(
         request_id="req-2026-03-02-0002",
         account_id="acct-42",
@@ -222,6 +222,14 @@ SAMPLES: dict[str, Record] = {
         state_offsets={"unsubscribe-clicks": 18},
         return_path="b-abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrstuvwxyz23456@bounces.example.net",
         provider="google",
+        headers={
+            "List-Unsubscribe": (
+                "<https://unsubscribe.example.net/u/AQEAAAAA>, "
+                "<mailto:unsubscribe-mail@bounces.example.net?subject=AQEAAAAA>"
+            ),
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "List-Id": '"weekly-deals" <weekly-deals.acct-42.bounces.example.net>',
+        },
     ),
     "unsubscribe_click": UnsubscribeClick(
         click_id="click-0002",
