@@ -22,6 +22,7 @@ from streams.cli import accounts, consent, keys, ledger, publish, topics
 from streams.cli.demo import demo
 from streams.cli.intake import intake
 from streams.cli.parse import parse
+from streams.cli.web import web_command
 from streams.cli.worker import worker
 from streams.errors import SendgateError
 from streams.settings import Settings, get_settings
@@ -54,6 +55,7 @@ app.command("worker")(worker)
 app.add_typer(ledger.app, name="ledger")
 app.command("demo")(demo)
 app.command("intake")(intake)
+app.command("web")(web_command)
 app.command("parse")(parse)
 app.add_typer(consent.app, name="consent")
 app.add_typer(accounts.app, name="accounts")

@@ -26,6 +26,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
             "SENDGATE_DATABASE_URL": settings.database_url.get_secret_value(),
             "SENDGATE_WORKER_SESSION_TIMEOUT_S": str(settings.worker_session_timeout_s),
             "SENDGATE_STATE_FENCE_TIMEOUT_S": str(settings.state_fence_timeout_s),
+            "SENDGATE_UNSUBSCRIBE_BASE_URL": settings.unsubscribe_base_url,
         }
     )
     if secret is not None:

@@ -1,0 +1,152 @@
+"""A real one-click unsubscribe: the gate's allowed decision carries the link, the unsubscribe
+service (real HTTP, real producer) takes the RFC 8058 POST, and the next send is denied.
+
+Each scope through the page's forms, and a second click that changes nothing, on the real broker
+with a real worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import aiohttp
+
+from streams.cli.web import serve_unsubscribes
+from streams.codec import default_codec
+from streams.recipient import RecipientKeyer
+from streams.records import SendDecision, SuppressionChange
+from streams.settings import Settings
+from streams.topics import SEND_DECISIONS, SEND_REQUESTS, SUPPRESSION_CHANGES
+from tests.support.kafka import (
+    TopicReader,
+    consent_for,
+    create_all_topics,
+    new_producer,
+    publish_consents,
+    send_for,
+)
+from tests.support.workers import GateWorker
+
+ADDRESS = "maya.lopez@example.org"
+
+
+class Sender:
+    def __init__(self, settings: Settings, answers: TopicReader) -> None:
+        self.settings, self.answers = settings, answers
+        self.keyer = RecipientKeyer(settings.recipient_secret())
+        self.sent = 0
+
+    async def send(self, list_id: str | None = "news", account: str = "acme") -> SendDecision:
+        self.sent += 1
+        request_id = f"req-{self.sent}"
+        request = send_for(ADDRESS, request_id, account=account, list_id=list_id)
+        producer = await new_producer(self.settings)
+        try:
+            await producer.send_and_wait(
+                SEND_REQUESTS.full_name(self.settings),
+                default_codec().encode(request),
+                key=self.keyer.key(ADDRESS).encode(),
+            )
+        finally:
+            await producer.stop()
+        got = await self.answers.read_until(
+            lambda ds: request_id in {d.request_id for d in ds}, 60, request_id
+        )
+        return next(d for d in got if d.request_id == request_id)
+
+
+def link_of(decision: SendDecision) -> str:
+    return decision.headers["List-Unsubscribe"].split(",")[0].strip().strip("<>")
+
+
+async def test_one_click_and_every_scope_of_the_page_on_the_real_broker(
+    settings: Settings, tmp_path: Path
+) -> None:
+    base = "http://127.0.0.1:{port}"
+    await create_all_topics(settings)
+    stop = asyncio.Event()
+    bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    # The web service learns its port only once it listens; the gate needs the base URL first,
+    # so pick a free port now and give both the same one.
+    probe = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = probe.sockets[0].getsockname()[1]
+    probe.close()
+    await probe.wait_closed()
+    settings = settings.model_copy(update={"unsubscribe_base_url": base.format(port=port)})
+    server = asyncio.create_task(
+        serve_unsubscribes(
+            settings, host="127.0.0.1", port=port, stop=stop, on_listening=bound.set_result
+        )
+    )
+    worker = GateWorker(settings, "web-worker", tmp_path).start()
+    try:
+        assert await asyncio.wait_for(bound, 30) == port
+        keyer = RecipientKeyer(settings.recipient_secret())
+        await publish_consents(
+            settings,
+            [
+                consent_for(keyer, ADDRESS, "grant-acme", account="acme"),
+                consent_for(keyer, ADDRESS, "grant-globex", account="globex"),
+            ],
+        )
+        async with (
+            TopicReader(settings, SEND_DECISIONS.full_name(settings), SendDecision) as answers,
+            TopicReader(
+                settings, SUPPRESSION_CHANGES.full_name(settings), SuppressionChange
+            ) as changes,
+            aiohttp.ClientSession() as http,
+        ):
+            sender = Sender(settings, answers)
+            allowed = await sender.send("news")
+            assert allowed.verdict == "allow"
+            link = link_of(allowed)
+            assert link.startswith(settings.unsubscribe_base_url + "/u/")
+            assert allowed.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+            # RFC 8058 one-click: 200 at once, then the next send to that list is denied.
+            async with http.post(
+                link,
+                data="List-Unsubscribe=One-Click",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                allow_redirects=False,
+            ) as response:
+                assert response.status == 200
+            assert [f.rule for f in (await sender.send("news")).failures] == ["list-unsubscribed"]
+            assert (await sender.send("offers")).verdict == "allow"  # another list still goes
+
+            # A second click changes nothing: the keeper reports the same suppression again.
+            async with http.post(link, data="List-Unsubscribe=One-Click") as response:
+                assert response.status == 200
+            got = await changes.read_until(lambda cs: len(cs) >= 2, 60, "two changes")
+            assert [c.outcome for c in got[:2]] == ["added", "replayed"]
+
+            # The page: GET changes nothing; the account form stops all of acme's mail.
+            offers = await sender.send("offers")
+            async with http.get(link_of(offers)) as response:
+                assert response.status == 200
+                assert 'value="account"' in await response.text()
+            assert (await sender.send("offers")).verdict == "allow"
+            async with http.post(link_of(offers) + "/choose", data={"choice": "account"}) as r:
+                assert r.status == 200
+            assert [f.rule for f in (await sender.send("offers")).failures] == [
+                "account-unsubscribed"
+            ]
+            other = await sender.send("weekly", account="globex")
+            assert other.verdict == "allow"
+            # All mail through the platform.
+            async with http.post(link_of(other) + "/choose", data={"choice": "platform"}) as r:
+                assert r.status == 200
+            denied = await sender.send("weekly", account="globex")
+            assert [f.rule for f in denied.failures] == ["platform-suppressed"]
+
+            # A forged link gets 400 and publishes nothing.
+            async with http.post(link[:-5] + "AAAAA", data="List-Unsubscribe=One-Click") as r:
+                assert r.status == 400
+    finally:
+        stop.set()
+        await asyncio.wait_for(server, 30)
+        worker.stop()
+        if worker.alive():  # pragma: no cover - only when stop failed
+            worker.kill()
+    assert "Traceback" not in worker.log_tail(400), worker.log_tail(80)
