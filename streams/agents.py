@@ -67,6 +67,7 @@ from streams.handling import (
 )
 from streams.inbound import events_for
 from streams.list_headers import list_headers
+from streams.mailto import is_mailto_unsubscribe, mailto_unsubscribe
 from streams.parsing import parse_message
 from streams.parsing.replies import DEFAULT_UNSUBSCRIBE_KEYWORDS
 from streams.records import (
@@ -237,6 +238,13 @@ async def parse_inbound(gate: Gate, message: Any) -> None:
         mail = gate.codec.decode(message.value or b"", InboundMail)
     except (CodecError, InvalidRecordError) as exc:
         await dead_letter(gate, message, "parse_inbound_mail", exc)
+        return
+    if is_mailto_unsubscribe(mail, gate.settings.bounce_domain):
+        click = mailto_unsubscribe(mail, gate.unsubscribe_tokens, now=gate.clock.now())
+        if isinstance(click, str):
+            await dead_letter(gate, message, "parse_inbound_mail", InvalidRecordError(click))
+        else:
+            await request_suppression(gate, click)
         return
     envelope = next(
         (rcpt for rcpt in mail.rcpt_to if rcpt.lower().startswith(VERP_PREFIX)), mail.rcpt_to[0]

@@ -8,16 +8,20 @@ with a real worker.
 from __future__ import annotations
 
 import asyncio
+import smtplib
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 
 from streams.cli.web import serve_unsubscribes
 from streams.codec import default_codec
+from streams.intake import SmtpIntake
 from streams.recipient import RecipientKeyer
 from streams.records import SendDecision, SuppressionChange
 from streams.settings import Settings
 from streams.topics import SEND_DECISIONS, SEND_REQUESTS, SUPPRESSION_CHANGES
+from streams.verp_keys import verp_signer
 from tests.support.kafka import (
     TopicReader,
     consent_for,
@@ -56,6 +60,11 @@ class Sender:
         return next(d for d in got if d.request_id == request_id)
 
 
+def smtp_send(port: int, mail_from: str, rcpt: str, data: bytes) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.sendmail(mail_from, [rcpt], data)
+
+
 def link_of(decision: SendDecision) -> str:
     return decision.headers["List-Unsubscribe"].split(",")[0].strip().strip("<>")
 
@@ -88,6 +97,7 @@ async def test_one_click_and_every_scope_of_the_page_on_the_real_broker(
             [
                 consent_for(keyer, ADDRESS, "grant-acme", account="acme"),
                 consent_for(keyer, ADDRESS, "grant-globex", account="globex"),
+                consent_for(keyer, ADDRESS, "grant-initech", account="initech"),
             ],
         )
         async with (
@@ -134,15 +144,40 @@ async def test_one_click_and_every_scope_of_the_page_on_the_real_broker(
             ]
             other = await sender.send("weekly", account="globex")
             assert other.verdict == "allow"
+            # A forged link gets 400 and publishes nothing.
+            async with http.post(link[:-5] + "AAAAA", data="List-Unsubscribe=One-Click") as r:
+                assert r.status == 400
+
+            # The mailto half, through the real SMTP intake: the token rides in the subject.
+            digest = await sender.send("digest", account="initech")
+            mailto = digest.headers["List-Unsubscribe"].split(",")[1].strip().strip("<>")
+            target = urlsplit(mailto)
+            [subject] = parse_qs(target.query)["subject"]
+            message = (
+                f"From: {ADDRESS}\r\nTo: {target.path}\r\nSubject: {subject}\r\n\r\nunsubscribe\r\n"
+            ).encode()
+            intake = SmtpIntake(
+                settings,
+                verp=verp_signer(settings),
+                feedback_addresses=[],
+                max_message_bytes=100_000,
+            )
+            intake_port = await intake.start()
+            try:
+                await asyncio.to_thread(smtp_send, intake_port, ADDRESS, target.path, message)
+            finally:
+                await intake.stop()
+            await changes.read_until(
+                lambda cs: any(c.entry.account_id == "initech" for c in cs), 60, "mailto unsub"
+            )
+            by_mail = await sender.send("digest", account="initech")
+            assert [f.rule for f in by_mail.failures] == ["list-unsubscribed"]
+
             # All mail through the platform.
             async with http.post(link_of(other) + "/choose", data={"choice": "platform"}) as r:
                 assert r.status == 200
             denied = await sender.send("weekly", account="globex")
             assert [f.rule for f in denied.failures] == ["platform-suppressed"]
-
-            # A forged link gets 400 and publishes nothing.
-            async with http.post(link[:-5] + "AAAAA", data="List-Unsubscribe=One-Click") as r:
-                assert r.status == 400
     finally:
         stop.set()
         await asyncio.wait_for(server, 30)
