@@ -24,6 +24,7 @@ from streams.rules import RULES
 __all__ = [
     "EXPLAINED_DENIALS",
     "DemoReport",
+    "OneClick",
     "dead_letters_table",
     "decisions_table",
     "explained_denials_table",
@@ -36,6 +37,39 @@ __all__ = [
 
 EXPLAINED_DENIALS = 14
 _KEY_CHARS = 12
+
+
+@dataclass(frozen=True)
+class OneClick:
+    """A List-Unsubscribe link taken from an allowed decision and POSTed (RFC 8058)."""
+
+    link: str
+    status: int
+    answered_ms: float
+    before: SendDecision
+    after: SendDecision
+
+
+def one_click_table(one_click: OneClick) -> Table:
+    table = Table(title="One-click unsubscribe (sendgate web)", title_justify="left")
+    table.add_column("step")
+    table.add_column("result", overflow="fold")
+    base, _, token = one_click.link.rpartition("/u/")
+    table.add_row(
+        f"allowed decision {one_click.before.request_id}",
+        "List-Unsubscribe: "
+        + f"<{base}/u/{token[:16]}…>, <mailto:…>; List-Unsubscribe-Post: "
+        + one_click.before.headers.get("List-Unsubscribe-Post", ""),
+    )
+    table.add_row(
+        "POST List-Unsubscribe=One-Click", f"{one_click.status} in {one_click.answered_ms:.0f} ms"
+    )
+    rules = ", ".join(f.rule for f in one_click.after.failures) or "none"
+    table.add_row(
+        f"next send to that person and list ({one_click.after.request_id})",
+        f"{one_click.after.verdict} ({rules})",
+    )
+    return table
 
 
 @dataclass(frozen=True)
@@ -56,6 +90,7 @@ class DemoReport:
     notes: Sequence[str] = field(default_factory=tuple)
     enforcement: Sequence[EnforcementEvent] = ()
     enforcement_decisions: Sequence[SendDecision] = ()
+    one_click: OneClick | None = None
 
 
 def short_key(recipient_key: str) -> str:
@@ -228,6 +263,8 @@ def render_report(report: DemoReport, console: Console) -> None:
             dead_letters_table(report.dead_letters, report.topic_prefix),
             Text(),
             enforcement_table(list(report.enforcement)),
+            Text(),
+            one_click_table(report.one_click) if report.one_click else Text(),
             Text(),
             explained_denials_table(report.enforcement_decisions)
             if report.enforcement_decisions

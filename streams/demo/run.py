@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import aiohttp
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from pydantic import SecretStr
@@ -55,6 +57,7 @@ from streams.admin import (
     describe_topics,
     is_problem,
 )
+from streams.cli.web import serve_unsubscribes
 from streams.clock import SystemClock
 from streams.demo.collector import GateOutput
 from streams.demo.enforcement import (
@@ -64,7 +67,7 @@ from streams.demo.enforcement import (
     demo_policy_file,
 )
 from streams.demo.expected import expected_failed_rules
-from streams.demo.report import DemoReport, render_report
+from streams.demo.report import DemoReport, OneClick, render_report
 from streams.demo.scenario import (
     ACCOUNTS,
     DEFAULT_SEED,
@@ -146,8 +149,18 @@ def demo_settings(settings: Settings, options: DemoOptions, *, now: datetime) ->
             "topic_partitions": options.partitions or settings.topic_partitions,
             "database_url": SecretStr(database_url),
             "policy_file": policy_file,
+            # The demo serves the links itself (`sendgate web`) on a free loopback port, with the
+            # worker's signing keys (the worker has its own data folder).
+            "unsubscribe_base_url": f"http://127.0.0.1:{_free_port()}",
+            "unsubscribe_key_file": settings.unsubscribe_keys_path,
         }
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _progress(console: Console, *, bar: bool = True) -> Progress:
@@ -373,6 +386,72 @@ async def _strike(
         await asyncio.sleep(0.1)
 
 
+async def _one_click(
+    settings: Settings,
+    scenario: Scenario,
+    output: GateOutput,
+    worker: WorkerProcess,
+    console: Console,
+    timeout_s: float,
+) -> OneClick | None:
+    """Take the List-Unsubscribe link of an allowed commercial decision, POST it the way a
+    mailbox provider's one-click button does (RFC 8058), then send to that person again."""
+    list_sends = {send.request_id for send in scenario.sends if send.list_id is not None}
+    allowed = next(
+        (
+            decision
+            for decision in sorted(output.decisions.values(), key=lambda d: d.request_id)
+            if decision.headers.get("List-Unsubscribe") and decision.request_id in list_sends
+        ),
+        None,
+    )
+    if allowed is None:
+        return None
+    request = next(send for send in scenario.sends if send.request_id == allowed.request_id)
+    link = allowed.headers["List-Unsubscribe"].split(",")[0].strip().strip("<>")
+    stop = asyncio.Event()
+    listening: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    port = int(settings.unsubscribe_base_url.rsplit(":", 1)[1])
+    server = asyncio.create_task(
+        serve_unsubscribes(
+            settings, host="127.0.0.1", port=port, stop=stop, on_listening=listening.set_result
+        )
+    )
+    try:
+        await asyncio.wait_for(listening, timeout_s)
+        started = time.monotonic()
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                link,
+                data="List-Unsubscribe=One-Click",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                allow_redirects=False,
+            ) as response,
+        ):
+            status = response.status
+        answered_ms = (time.monotonic() - started) * 1000
+        again = request.model_copy(update={"request_id": f"{request.request_id}-after-one-click"})
+        async with SendgateProducer(settings) as producer:
+            await producer.publish(again)
+        deadline = time.monotonic() + timeout_s
+        while again.request_id not in output.decisions:
+            worker.check_alive("the send after the one-click unsubscribe")
+            if time.monotonic() > deadline:
+                raise SendgateError("the send after the one-click unsubscribe was not decided")
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.gather(server, return_exceptions=True)
+    return OneClick(
+        link=link,
+        status=status,
+        answered_ms=answered_ms,
+        before=allowed,
+        after=output.decisions[again.request_id],
+    )
+
+
 # --- the ledger ---------------------------------------------------------------------------------
 
 
@@ -559,6 +638,9 @@ async def run_demo(
         case = build_enforcement_case(keyer, load_providers(), now=now)
         expected.update(case.expected)
         await _strike(settings, case, output, worker, console, options.timeout_s)
+        one_click = await _one_click(settings, scenario, output, worker, console, options.timeout_s)
+        if one_click is not None:
+            expected[one_click.after.request_id] = ("list-unsubscribed",)
         ledger_rows = (
             len(output.decisions)
             + len(output.applied_clicks)
@@ -575,10 +657,13 @@ async def run_demo(
             if tuple(failure.rule for failure in decision.failures)
             != expected.get(decision.request_id)
         )
+        demo_extras = set(case.expected) | (
+            {one_click.after.request_id} if one_click is not None else set()
+        )
         decisions = [
             decision
             for decision in output.decisions.values()
-            if decision.request_id not in case.expected
+            if decision.request_id not in demo_extras
         ]
         notes = []
         if output.unreadable:
@@ -597,6 +682,7 @@ async def run_demo(
             worker_log=worker.log_path,
             notes=notes,
             enforcement=sorted(output.enforcement.values(), key=lambda event: event.at),
+            one_click=one_click,
             enforcement_decisions=[
                 output.decisions[request_id]
                 for request_id in case.expected

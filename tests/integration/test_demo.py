@@ -122,17 +122,37 @@ def test_the_struck_account_gets_strike_1_and_only_its_broadcasts_stop(
     assert "Enforcement events" in text
 
 
+def test_the_one_click_link_of_a_decision_unsubscribes_through_sendgate_web(
+    demo_run: tuple[Settings, DemoResult, str],
+) -> None:
+    """RFC 8058: POST List-Unsubscribe=One-Click to the decision's link answers 200, and the
+    next send to that person and list is denied."""
+    _, result, text = demo_run
+    one_click = result.report.one_click
+    assert one_click is not None
+    assert one_click.link.startswith(result.settings.unsubscribe_base_url + "/u/")
+    assert one_click.status == 200
+    assert [f.rule for f in one_click.after.failures] == ["list-unsubscribed"]
+    assert "One-click unsubscribe" in text
+
+
 def test_every_send_is_decided_as_the_policy_expects(
     demo_run: tuple[Settings, DemoResult, str],
 ) -> None:
     """One decision per valid send, racing ones included, each naming exactly the expected rules."""
     _, result, text = demo_run
+    one_click = result.report.one_click
     decisions = {
         decision.request_id: decision
-        for decision in (*result.report.decisions, *result.report.enforcement_decisions)
+        for decision in (
+            *result.report.decisions,
+            *result.report.enforcement_decisions,
+            *((one_click.after,) if one_click else ()),
+        )
     }
     assert len(result.report.decisions) == SMALL == result.scenario.send_count
-    assert len(decisions) == SMALL + 2  # the struck account's broadcast and receipt
+    # the struck account's broadcast and receipt, and the send after the one-click unsubscribe
+    assert len(decisions) == SMALL + 3
     assert result.report.mismatched_request_ids == []
     for request_id, rules in result.expected.items():
         assert tuple(f.rule for f in decisions[request_id].failures) == rules
@@ -157,10 +177,13 @@ def test_ledger_rows_exist(demo_run: tuple[Settings, DemoResult, str]) -> None:
     """The ledger sink stored every decision and suppression change of the run."""
     _, result, text = demo_run
     counts = result.report.ledger_run_counts
-    assert counts["send_decisions"] == SMALL + len(result.report.enforcement_decisions) == SMALL + 2
+    # the struck account's broadcast and receipt, and the send after the one-click unsubscribe
+    assert counts["send_decisions"] == SMALL + len(result.report.enforcement_decisions) + 1
+    assert counts["send_decisions"] == SMALL + 3
     assert counts["enforcement_events"] == len(result.report.enforcement) == 5
-    # Each of the struck account's 3 complaints suppresses its complainer too.
-    assert counts["suppression_changes"] == result.scenario.click_count + 3
+    # Each of the struck account's 3 complaints suppresses its complainer too, and the demo's
+    # one-click unsubscribe adds one.
+    assert counts["suppression_changes"] == result.scenario.click_count + 3 + 1
     assert counts["consumer_offsets"] > 0
     assert result.settings.database_url.get_secret_value().endswith("demo-ledger.sqlite3")
     assert "Ledger rows" in text
@@ -223,7 +246,8 @@ def test_the_command_with_postgresql_and_kept_topics(
                 ).scalar_one()
         finally:
             engine.dispose()
-        assert stored == MIN_SENDS + 2  # and the struck account's broadcast and receipt
+        # and the struck account's broadcast and receipt, and the send after the one-click
+        assert stored == MIN_SENDS + 3
     finally:
         names = asyncio.run(_topics_with_prefix(settings, settings.topic_prefix))
         extra = [TopicSpec(n.removeprefix(settings.topic_prefix), "test") for n in names]
