@@ -13,8 +13,10 @@ Every action is published (`unsubscribe-clicks`, or `feedback-reports` for a spa
 id made from the token and the choice, so a second click publishes the same record again and
 changes nothing; the page says so when this process has seen it before. Bad tokens get 400
 (forged, altered, truncated) or 410 (expired) pages that say what happened. Bodies over 4 KiB are
-refused; each client is rate-limited (a token bucket per peer address, kept in memory only and
-never logged). Prometheus metrics on `/metrics`.
+refused; pages and bad tokens are rate-limited per client (a token bucket per peer address, kept
+in memory only and never logged), while one-click POSTs with a valid token never are: they come
+from mailbox providers' servers, many people's clicks from few addresses. Prometheus metrics on
+`/metrics`.
 """
 
 from __future__ import annotations
@@ -161,7 +163,11 @@ def make_web_app(
         route = request.match_info.route.name or "other"
         started = time.perf_counter()
         try:
-            if request.path != "/metrics" and not buckets.allow(request.remote or "?"):
+            # One-click POSTs come from mailbox providers' servers, many people's clicks from few
+            # addresses: a valid token is never rate-limited (it is the recipient's own, and its
+            # action idempotent); a bad token is charged in `read_token`.
+            limited = route not in ("metrics", "one_click")
+            if limited and not buckets.allow(request.remote or "?"):
                 REFUSED.labels("rate_limited").inc()
                 return _page("Too many requests", "<p>Please try again in a minute.</p>", 429)
             try:
@@ -172,9 +178,26 @@ def make_web_app(
         finally:
             LATENCY.labels(route).observe(time.perf_counter() - started)
 
+    def bad_token(exc: BadTokenError) -> web.Response:
+        REFUSED.labels(exc.problem).inc()
+        return _page(
+            "This link is not valid",
+            "<p>The unsubscribe link is incomplete or was changed (some mail programs break "
+            "long links across lines). Open it again from the message, or use the "
+            "unsubscribe link of a more recent message.</p>",
+            400,
+        )
+
     def read_token(request: web.Request) -> UnsubscribeToken | web.Response:
         try:
             return tokens.verify(request.match_info["token"], now=clock.now())
+        except BadTokenError as exc:
+            if request.match_info.route.name == "one_click" and not buckets.allow(
+                request.remote or "?"
+            ):
+                REFUSED.labels("rate_limited").inc()
+                return _page("Too many requests", "<p>Please try again in a minute.</p>", 429)
+            return bad_token(exc)
         except ExpiredTokenError as exc:
             REFUSED.labels("expired").inc()
             return _page(
@@ -183,15 +206,6 @@ def make_web_app(
                 f"{exc.expired_at:%d %B %Y}. Use the link in a more recent message from the "
                 "sender, or write to the sender to be removed.</p>",
                 410,
-            )
-        except BadTokenError as exc:
-            REFUSED.labels(exc.problem).inc()
-            return _page(
-                "This link is not valid",
-                "<p>The unsubscribe link is incomplete or was changed (some mail programs break "
-                "long links across lines). Open it again from the message, or use the "
-                "unsubscribe link of a more recent message.</p>",
-                400,
             )
 
     async def act(token: UnsubscribeToken, choice: Choice) -> bool:

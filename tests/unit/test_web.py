@@ -145,3 +145,23 @@ async def test_metrics_are_served(client) -> None:
     await client.post(f"/u/{token()}", data="List-Unsubscribe=One-Click")
     text = await (await client.get("/metrics")).text()
     assert "sendgate_web_actions_total" in text
+
+
+async def test_one_click_posts_with_valid_tokens_are_never_rate_limited(client, published) -> None:
+    """Gmail and Yahoo send one-click POSTs from their own servers: many people, few addresses."""
+    statuses = [
+        (await client.post(f"/u/{token()}", data="List-Unsubscribe=One-Click")).status
+        for _ in range(45)
+    ]
+    assert statuses == [200] * 45
+
+
+async def test_forged_one_click_posts_are_rate_limited(client, published) -> None:
+    forged = token()[:-4] + "AAAA"
+    statuses = [
+        (await client.post(f"/u/{forged}", data="List-Unsubscribe=One-Click")).status
+        for _ in range(40)
+    ]
+    assert set(statuses[:30]) == {400}
+    assert 429 in statuses[30:]
+    assert published == []
