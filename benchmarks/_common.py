@@ -19,16 +19,19 @@ import math
 import os
 import platform
 import pstats
+import re
 import signal
+import statistics
 import subprocess
 import sys
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -45,22 +48,25 @@ from rich.progress import (
 )
 
 from streams.admin import create_topics, is_problem
-from streams.settings import PROJECT_ROOT, Settings
+from streams.settings import PROJECT_ROOT, Settings, settings_environment
 from streams.topics import TOPICS, TopicSpec
 
 __all__ = [
+    "Background",
     "BenchError",
     "CpuMeter",
     "OffsetWatcher",
     "ProfileRow",
     "TopicWindow",
     "WorkerProcess",
+    "background_load",
     "broker_pid",
     "code_family",
     "console",
     "create_run_topics",
     "delete_run_topics",
-    "gate_worker_env",
+    "json_safe",
+    "latency_summary",
     "machine_busy_cpu_seconds",
     "machine_info",
     "new_settings",
@@ -73,7 +79,9 @@ __all__ = [
     "timeout_for",
     "topic_partitions",
     "topic_window",
+    "wait_until_consumed",
     "worker_env",
+    "worker_log_findings",
 ]
 
 console = Console() if sys.stdout.isatty() else Console(width=150)
@@ -117,45 +125,11 @@ def new_settings(
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
-    """The environment a worker subprocess reads the same settings from (SENDGATE_*)."""
-    secret = settings.recipient_key_secret
-    if secret is None:
+    """The environment a worker subprocess reads the run's settings from: every one of them
+    (`streams.settings.settings_environment`), and no other SENDGATE_* of this process."""
+    if settings.recipient_key_secret is None:
         raise BenchError("benchmark settings need an explicit recipient key secret")
-    return {
-        **os.environ,
-        "SENDGATE_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "SENDGATE_TOPIC_PREFIX": settings.topic_prefix,
-        "SENDGATE_TOPIC_PARTITIONS": str(settings.topic_partitions),
-        "SENDGATE_RECIPIENT_KEY_SECRET": secret.get_secret_value(),
-        "SENDGATE_DATA_DIR": str(settings.data_dir),
-        "PYTHONUNBUFFERED": "1",
-    }
-
-
-_WORKER_ENV_KEYS = frozenset(
-    {
-        "SENDGATE_KAFKA_BOOTSTRAP_SERVERS",
-        "SENDGATE_TOPIC_PREFIX",
-        "SENDGATE_TOPIC_PARTITIONS",
-        "SENDGATE_RECIPIENT_KEY_SECRET",
-        "SENDGATE_DATA_DIR",
-    }
-)
-
-
-def gate_worker_env(settings: Settings) -> dict[str, str]:
-    """`worker_env`, plus the policy and clock files of the run's settings when set, and without
-    any other SENDGATE_* variable of this process (so a worker sees the run's settings only)."""
-    env = {
-        key: value
-        for key, value in worker_env(settings).items()
-        if not key.startswith("SENDGATE_") or key in _WORKER_ENV_KEYS
-    }
-    if settings.policy_file is not None:
-        env["SENDGATE_POLICY_FILE"] = str(settings.policy_file)
-    if settings.clock_file is not None:
-        env["SENDGATE_CLOCK_FILE"] = str(settings.clock_file)
-    return env
+    return settings_environment(settings, leave_out=frozenset({"database_url"}))
 
 
 async def create_run_topics(settings: Settings, extra: Iterable[TopicSpec] = ()) -> list[str]:
@@ -761,3 +735,131 @@ def phase(title: str) -> Iterator[None]:
     started = time.monotonic()
     yield
     console.print(f"[dim]{title}: {time.monotonic() - started:.1f}s[/]")
+
+
+# --- shared by the latency benchmarks -------------------------------------------------------------
+
+_LOG_PROBLEM = re.compile(r"\b(Traceback|ERROR|CRITICAL|WARNING|Exception)\b")
+_LOG_PREFIX = re.compile(r"^\[[^\]]*\]\s*\[\d+\]\s*")
+
+
+async def wait_until_consumed(
+    watcher: OffsetWatcher,
+    group: str,
+    topic: str,
+    *,
+    timeout_s: float,
+    what: str,
+    worker: WorkerProcess,
+) -> None:
+    """Poll until `group` has committed every record of `topic`, with a progress bar.
+
+    For an input with no output topic to count (the consent keeper writes only its table), the
+    group's committed offsets are the sign that the records were applied, as with
+    `wait_for_count(consumed_by=...)`.
+    """
+    total = await watcher.count(topic)
+    deadline = time.monotonic() + timeout_s
+    started = time.monotonic()
+    with progress_bar() as progress:
+        task = progress.add_task(what, total=total, rate="")
+        while True:
+            lag = await watcher.lag(group, topic)
+            done = total - lag
+            rate = done / max(time.monotonic() - started, 1e-9)
+            progress.update(task, completed=done, rate=f"{rate:,.0f}/s")
+            if lag == 0:
+                return
+            worker.check_alive()
+            if time.monotonic() > deadline:
+                raise BenchError(
+                    f"{what}: {group} still has {lag:,} records of {topic} to commit after "
+                    f"{timeout_s:.0f}s; last lines of {worker.log_path}:\n{worker.tail()}"
+                )
+            await asyncio.sleep(0.5)
+
+
+@dataclass
+class Background:
+    target_per_s: float
+    sent: int = 0
+    started: float = 0.0
+    stopped: float = 0.0
+    errors: list[BaseException] = field(default_factory=list)
+
+    @property
+    def achieved_per_s(self) -> float:
+        return self.sent / max(self.stopped - self.started, 1e-9)
+
+
+async def background_load(
+    producer: AIOKafkaProducer,
+    topic: str,
+    pool: list[tuple[bytes, bytes]],
+    state: Background,
+    stop: asyncio.Event,
+) -> None:
+    """`state.target_per_s` requests a second, pipelined, until `stop`."""
+
+    def on_ack(future: asyncio.Future) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            state.errors.append(future.exception())  # type: ignore[arg-type]
+
+    loop = asyncio.get_running_loop()
+    state.started = loop.time()
+    try:
+        while not stop.is_set():
+            due = int((loop.time() - state.started) * state.target_per_s)
+            while state.sent < due:
+                key, value = pool[state.sent % len(pool)]
+                (await producer.send(topic, value=value, key=key)).add_done_callback(on_ack)
+                state.sent += 1
+            if state.errors:
+                raise BenchError(f"background load failed: {state.errors[0]!r}")
+            await asyncio.sleep(0.005)
+    finally:
+        state.stopped = loop.time()
+
+
+def latency_summary(values: list[float]) -> dict[str, float]:
+    """Percentiles (ms) of the measured values; NaN (not measured) left out."""
+    values = [value for value in values if not math.isnan(value)]
+    return {
+        "n": len(values),
+        "p50_ms": percentile(values, 50),
+        "p95_ms": percentile(values, 95),
+        "p99_ms": percentile(values, 99),
+        "max_ms": max(values) if values else math.nan,
+        "mean_ms": statistics.fmean(values) if values else math.nan,
+    }
+
+
+def worker_log_findings(path: Path) -> dict[str, Any]:
+    """Tracebacks, errors and warnings in the worker's log, grouped by their text with the numbers
+    taken out, most frequent first."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return {"read": False}
+    hits = [line for line in lines if _LOG_PROBLEM.search(line)]
+    kinds = Counter(re.sub(r"\d+", "N", _LOG_PREFIX.sub("", line)).strip()[:160] for line in hits)
+    return {
+        "read": True,
+        "lines": len(lines),
+        "tracebacks": sum("Traceback" in line for line in lines),
+        "problem_lines": len(hits),
+        "problem_kinds": dict(kinds.most_common(15)),
+    }
+
+
+def json_safe(value: Any) -> Any:
+    """NaN (a figure that could not be measured) as null; anything else unknown as text."""
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    return str(value)

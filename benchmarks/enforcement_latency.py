@@ -57,7 +57,6 @@ import math
 import os
 import re
 import shutil
-import statistics
 import tempfile
 import time
 import uuid
@@ -70,15 +69,18 @@ from typing import Annotated, Any
 
 import typer
 from _common import (
+    Background,
     BenchError,
     CpuMeter,
     OffsetWatcher,
     WorkerProcess,
+    background_load,
     broker_pid,
     console,
     create_run_topics,
     delete_run_topics,
-    gate_worker_env,
+    json_safe,
+    latency_summary,
     machine_busy_cpu_seconds,
     machine_info,
     new_settings,
@@ -88,6 +90,9 @@ from _common import (
     progress_bar,
     read_topic,
     topic_partitions,
+    wait_until_consumed,
+    worker_env,
+    worker_log_findings,
 )
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
@@ -405,34 +410,6 @@ def act_at_once_policy(folder: Path) -> Path:
     return path
 
 
-async def wait_until_committed(
-    watcher: OffsetWatcher,
-    group: str,
-    topic: str,
-    *,
-    timeout_s: float,
-    what: str,
-    worker: WorkerProcess,
-) -> None:
-    """Poll until `group` has committed every record of `topic`, with a progress bar."""
-    total = await watcher.count(topic)
-    deadline = time.monotonic() + timeout_s
-    with progress_bar() as progress:
-        task = progress.add_task(what, total=total, rate="")
-        while True:
-            lag = await watcher.lag(group, topic)
-            progress.update(task, completed=total - lag)
-            if lag == 0:
-                return
-            worker.check_alive()
-            if time.monotonic() > deadline:
-                raise BenchError(
-                    f"{what}: {group} still has {lag:,} records of {topic} to commit after "
-                    f"{timeout_s:.0f}s; last lines of {worker.log_path}:\n{worker.tail()}"
-                )
-            await asyncio.sleep(0.5)
-
-
 async def wait_until_deciding(
     settings: Settings, tag: str, watcher: OffsetWatcher, worker: WorkerProcess
 ) -> None:
@@ -515,7 +492,7 @@ async def prepare_state(
         consents_total + count * DELIVERIES,
         "publish consents and deliveries",
     )
-    await wait_until_committed(
+    await wait_until_consumed(
         watcher,
         settings.app_id,
         CONSENT_EVENTS.full_name(settings),
@@ -571,46 +548,6 @@ async def prepare_state(
         "rates_changelog_records": await watcher.count(rates_changelog) - rates_before,
         "enforcement_after_first_complaints": dict(actions),
     }
-
-
-@dataclass
-class Background:
-    target_per_s: float
-    sent: int = 0
-    started: float = 0.0
-    stopped: float = 0.0
-    errors: list[BaseException] = field(default_factory=list)
-
-    @property
-    def achieved_per_s(self) -> float:
-        return self.sent / max(self.stopped - self.started, 1e-9)
-
-
-async def background_load(
-    producer: AIOKafkaProducer,
-    topic: str,
-    pool: list[tuple[bytes, bytes]],
-    state: Background,
-    stop: asyncio.Event,
-) -> None:
-    """`state.target_per_s` requests a second, pipelined, until `stop`."""
-
-    def on_ack(future: asyncio.Future) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            state.errors.append(future.exception())  # type: ignore[arg-type]
-
-    loop = asyncio.get_running_loop()
-    state.started = loop.time()
-    while not stop.is_set():
-        due = int((loop.time() - state.started) * state.target_per_s)
-        while state.sent < due:
-            key, value = pool[state.sent % len(pool)]
-            (await producer.send(topic, value=value, key=key)).add_done_callback(on_ack)
-            state.sent += 1
-        if state.errors:
-            raise BenchError(f"background load failed: {state.errors[0]!r}")
-        await asyncio.sleep(0.005)
-    state.stopped = loop.time()
 
 
 async def send_probe_requests(
@@ -975,33 +912,25 @@ def probe_row(probe: Probe) -> dict[str, Any]:
     }
 
 
-def _summary(values: list[float]) -> dict[str, float]:
-    values = [value for value in values if not math.isnan(value)]
-    return {
-        "n": len(values),
-        "p50_ms": percentile(values, 50),
-        "p95_ms": percentile(values, 95),
-        "p99_ms": percentile(values, 99),
-        "max_ms": max(values) if values else math.nan,
-        "mean_ms": statistics.fmean(values) if values else math.nan,
-    }
-
-
 def summarise(measured: dict[str, Any]) -> dict[str, Any]:
     rows, hops = measured["probes"], measured["hops"]
 
     def of(name: str) -> dict[str, float]:
-        return _summary([row[name] for row in rows])
+        return latency_summary([row[name] for row in rows])
 
     summary = {
         "complaint_to_enforcement_event": of("enforcement_ms"),
         "complaint_to_enforcement_event_received": of("enforcement_received_ms"),
         "complaint_to_first_denied_broadcast": of("first_deny_ms"),
         "complaint_to_first_denied_broadcast_received": of("first_deny_received_ms"),
-        "baseline_one_hop_ack_to_receive": _summary([h["ack_to_receive_ms"] for h in hops]),
-        "baseline_one_hop_send_to_receive": _summary([h["send_to_receive_ms"] for h in hops]),
-        "baseline_produce_send_to_ack": _summary([h["send_to_ack_ms"] for h in hops]),
-        "gate_request_to_decision": _summary([lag for row in rows for lag in row["gate_lags_ms"]]),
+        "baseline_one_hop_ack_to_receive": latency_summary([h["ack_to_receive_ms"] for h in hops]),
+        "baseline_one_hop_send_to_receive": latency_summary(
+            [h["send_to_receive_ms"] for h in hops]
+        ),
+        "baseline_produce_send_to_ack": latency_summary([h["send_to_ack_ms"] for h in hops]),
+        "gate_request_to_decision": latency_summary(
+            [lag for row in rows for lag in row["gate_lags_ms"]]
+        ),
         "first_denied_request_sent": of("first_denied_request_sent_ms"),
         "stages": {
             name: of(name)
@@ -1039,28 +968,6 @@ def summarise(measured: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
-_LOG_PROBLEM = re.compile(r"\b(Traceback|ERROR|CRITICAL|WARNING|Exception)\b")
-_LOG_PREFIX = re.compile(r"^\[[^\]]*\]\s*\[\d+\]\s*")
-
-
-def worker_log_findings(path: Path) -> dict[str, Any]:
-    """Tracebacks, errors and warnings in the worker's log, grouped by their text with the numbers
-    taken out, most frequent first."""
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return {"read": False}
-    hits = [line for line in lines if _LOG_PROBLEM.search(line)]
-    kinds = Counter(re.sub(r"\d+", "N", _LOG_PREFIX.sub("", line)).strip()[:160] for line in hits)
-    return {
-        "read": True,
-        "lines": len(lines),
-        "tracebacks": sum("Traceback" in line for line in lines),
-        "problem_lines": len(hits),
-        "problem_kinds": dict(kinds.most_common(15)),
-    }
-
-
 async def run_benchmark(settings: Settings, options: Options, data_dir: Path) -> dict[str, Any]:
     results: dict[str, Any] = {
         "options": options.__dict__,
@@ -1095,7 +1002,7 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
         worker = WorkerProcess(
             "gate",
             WORKER_CODE.format(name="bench-enforcement"),
-            gate_worker_env(settings),
+            worker_env(settings),
             data_dir / "worker-gate.log",
         )
 
@@ -1378,22 +1285,9 @@ def main(
     print_results(results)
     if json_out is not None:
         json_out.write_text(
-            json.dumps(_json_safe(results), indent=2, allow_nan=False) + "\n", encoding="utf-8"
+            json.dumps(json_safe(results), indent=2, allow_nan=False) + "\n", encoding="utf-8"
         )
         console.print(f"figures written to {json_out}")
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN (a figure that could not be measured) as null; anything else unknown as text."""
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, dict):
-        return {str(key): _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    return str(value)
 
 
 if __name__ == "__main__":

@@ -75,11 +75,11 @@ from _common import (
     phase,
     produce_pipelined,
     profile_summary,
-    progress_bar,
     read_topic,
     timeout_for,
     topic_partitions,
     topic_window,
+    wait_until_consumed,
     worker_env,
 )
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -405,42 +405,6 @@ def build_workload(
         workload.probe_addresses.append(address)
         give_consent("single_opt_in", keyer.key(address), PROBE_ACCOUNT)
     return workload
-
-
-async def wait_until_consumed(
-    watcher: OffsetWatcher,
-    group: str,
-    topic: str,
-    *,
-    timeout_s: float,
-    what: str,
-    worker: WorkerProcess,
-) -> None:
-    """Poll until `group` has committed every record of `topic`, with a progress bar.
-
-    For an input with no output topic to count (the consent keeper writes only its table), the
-    group's committed offsets are the sign that the records were applied, as with
-    `wait_for_count(consumed_by=...)`.
-    """
-    total = await watcher.count(topic)
-    deadline = time.monotonic() + timeout_s
-    started = time.monotonic()
-    with progress_bar() as progress:
-        task = progress.add_task(what, total=total, rate="")
-        while True:
-            lag = await watcher.lag(group, topic)
-            done = total - lag
-            rate = done / max(time.monotonic() - started, 1e-9)
-            progress.update(task, completed=done, rate=f"{rate:,.0f}/s")
-            if lag == 0:
-                return
-            worker.check_alive()
-            if time.monotonic() > deadline:
-                raise BenchError(
-                    f"{what}: {group} still has {lag:,} records of {topic} to commit after "
-                    f"{timeout_s:.0f}s; last lines of {worker.log_path}:\n{worker.tail()}"
-                )
-            await asyncio.sleep(0.5)
 
 
 # --- the contenders -------------------------------------------------------------------------------

@@ -59,10 +59,8 @@ import itertools
 import json
 import math
 import os
-import re
 import shutil
 import socket
-import statistics
 import sys
 import tempfile
 import time
@@ -77,15 +75,18 @@ from typing import Annotated, Any
 import aiohttp
 import typer
 from _common import (
+    Background,
     BenchError,
     CpuMeter,
     OffsetWatcher,
     WorkerProcess,
+    background_load,
     broker_pid,
     console,
     create_run_topics,
     delete_run_topics,
-    gate_worker_env,
+    json_safe,
+    latency_summary,
     machine_busy_cpu_seconds,
     machine_info,
     new_settings,
@@ -94,6 +95,9 @@ from _common import (
     produce_pipelined,
     progress_bar,
     topic_partitions,
+    wait_until_consumed,
+    worker_env,
+    worker_log_findings,
 )
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -259,14 +263,6 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def unsubscribe_worker_env(settings: Settings) -> dict[str, str]:
-    """`gate_worker_env` plus where the one-click links point and which key file signs them."""
-    env = gate_worker_env(settings)
-    env["SENDGATE_UNSUBSCRIBE_BASE_URL"] = settings.unsubscribe_base_url
-    env["SENDGATE_UNSUBSCRIBE_KEY_FILE"] = str(settings.unsubscribe_keys_path)
-    return env
-
-
 # --- reading the gate's output --------------------------------------------------------------------
 
 
@@ -373,76 +369,6 @@ class Options:
     bootstrap: str
 
 
-@dataclass
-class Background:
-    target_per_s: float
-    sent: int = 0
-    started: float = 0.0
-    stopped: float = 0.0
-    errors: list[BaseException] = field(default_factory=list)
-
-    @property
-    def achieved_per_s(self) -> float:
-        return self.sent / max(self.stopped - self.started, 1e-9)
-
-
-async def background_load(
-    producer: AIOKafkaProducer,
-    topic: str,
-    pool: list[tuple[bytes, bytes]],
-    state: Background,
-    stop: asyncio.Event,
-) -> None:
-    """`state.target_per_s` requests a second, pipelined, until `stop`."""
-
-    def on_ack(future: asyncio.Future) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            state.errors.append(future.exception())  # type: ignore[arg-type]
-
-    loop = asyncio.get_running_loop()
-    state.started = loop.time()
-    try:
-        while not stop.is_set():
-            due = int((loop.time() - state.started) * state.target_per_s)
-            while state.sent < due:
-                key, value = pool[state.sent % len(pool)]
-                (await producer.send(topic, value=value, key=key)).add_done_callback(on_ack)
-                state.sent += 1
-            if state.errors:
-                raise BenchError(f"background load failed: {state.errors[0]!r}")
-            await asyncio.sleep(0.005)
-    finally:
-        state.stopped = loop.time()
-
-
-async def wait_until_committed(
-    watcher: OffsetWatcher,
-    group: str,
-    topic: str,
-    *,
-    timeout_s: float,
-    what: str,
-    worker: WorkerProcess,
-) -> None:
-    """Poll until `group` has committed every record of `topic`, with a progress bar."""
-    total = await watcher.count(topic)
-    deadline = time.monotonic() + timeout_s
-    with progress_bar() as progress:
-        task = progress.add_task(what, total=total, rate="")
-        while True:
-            lag = await watcher.lag(group, topic)
-            progress.update(task, completed=total - lag)
-            if lag == 0:
-                return
-            worker.check_alive()
-            if time.monotonic() > deadline:
-                raise BenchError(
-                    f"{what}: {group} still has {lag:,} records of {topic} to commit after "
-                    f"{timeout_s:.0f}s; last lines of {worker.log_path}:\n{worker.tail()}"
-                )
-            await asyncio.sleep(0.5)
-
-
 async def wait_until_deciding(
     settings: Settings, tag: str, watcher: OffsetWatcher, worker: WorkerProcess
 ) -> None:
@@ -487,7 +413,7 @@ async def publish_consents(
     await produce_pipelined(
         settings.kafka_bootstrap_servers, records, len(records), "publish consent grants"
     )
-    await wait_until_committed(
+    await wait_until_consumed(
         watcher,
         settings.app_id,
         topic,
@@ -603,7 +529,7 @@ async def prepare_links(
             )
         probe.link = allowed.link
         lags.append(allowed.created_ms - sent[probe.number] * 1000)
-    return _summary(lags)
+    return latency_summary(lags)
 
 
 async def run_probe(
@@ -1242,18 +1168,6 @@ def probe_row(probe: Probe) -> dict[str, Any]:
 # --- summary --------------------------------------------------------------------------------------
 
 
-def _summary(values: list[float]) -> dict[str, float]:
-    values = [value for value in values if not math.isnan(value)]
-    return {
-        "n": len(values),
-        "p50_ms": percentile(values, 50),
-        "p95_ms": percentile(values, 95),
-        "p99_ms": percentile(values, 99),
-        "max_ms": max(values) if values else math.nan,
-        "mean_ms": statistics.fmean(values) if values else math.nan,
-    }
-
-
 def _endpoint_row(result: dict[str, Any]) -> dict[str, Any]:
     latencies = result["latencies_ms"]
     return {
@@ -1263,7 +1177,7 @@ def _endpoint_row(result: dict[str, Any]) -> dict[str, Any]:
         "errors": result.get("errors", {}),
         "seconds": result["seconds"],
         "per_second": result["requests"] / max(result["seconds"], 1e-9),
-        **_summary(latencies),
+        **latency_summary(latencies),
     }
 
 
@@ -1271,12 +1185,14 @@ def summarise_probes(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Percentiles of one group of probes, and its checks."""
 
     def of(name: str) -> dict[str, float]:
-        return _summary([row[name] for row in rows])
+        return latency_summary([row[name] for row in rows])
 
     summary: dict[str, Any] = {
         "click_to_effective": of("effective_ms"),
         "click_to_effective_received": of("effective_received_ms"),
-        "gate_request_to_decision": _summary([lag for row in rows for lag in row["gate_lags_ms"]]),
+        "gate_request_to_decision": latency_summary(
+            [lag for row in rows for lag in row["gate_lags_ms"]]
+        ),
         "first_denied_gate_lag": of("first_denied_gate_lag_ms"),
         "first_denied_request_sent": of("first_denied_request_sent_ms"),
         "post_round_trip": of("post_round_trip_ms"),
@@ -1329,28 +1245,6 @@ def summarise(measured: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
-_LOG_PROBLEM = re.compile(r"\b(Traceback|ERROR|CRITICAL|WARNING|Exception)\b")
-_LOG_PREFIX = re.compile(r"^\[[^\]]*\]\s*\[\d+\]\s*")
-
-
-def worker_log_findings(path: Path) -> dict[str, Any]:
-    """Tracebacks, errors and warnings in the worker's log, grouped by their text with the numbers
-    taken out, most frequent first."""
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return {"read": False}
-    hits = [line for line in lines if _LOG_PROBLEM.search(line)]
-    kinds = Counter(re.sub(r"\d+", "N", _LOG_PREFIX.sub("", line)).strip()[:160] for line in hits)
-    return {
-        "read": True,
-        "lines": len(lines),
-        "tracebacks": sum("Traceback" in line for line in lines),
-        "problem_lines": len(hits),
-        "problem_kinds": dict(kinds.most_common(15)),
-    }
-
-
 # --- the whole run --------------------------------------------------------------------------------
 
 
@@ -1387,7 +1281,7 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
             worker = WorkerProcess(
                 "gate",
                 WORKER_CODE.format(name="bench-unsubscribe"),
-                unsubscribe_worker_env(settings),
+                worker_env(settings),
                 data_dir / "worker-gate.log",
             )
             listening: asyncio.Future[int] = loop.create_future()
@@ -1758,22 +1652,9 @@ def main(
     print_results(results)
     if json_out is not None:
         json_out.write_text(
-            json.dumps(_json_safe(results), indent=2, allow_nan=False) + "\n", encoding="utf-8"
+            json.dumps(json_safe(results), indent=2, allow_nan=False) + "\n", encoding="utf-8"
         )
         console.print(f"figures written to {json_out}")
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN (a figure that could not be measured) as null; anything else unknown as text."""
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, dict):
-        return {str(key): _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    return str(value)
 
 
 if __name__ == "__main__":

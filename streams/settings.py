@@ -6,6 +6,7 @@ never printed.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import tempfile
@@ -23,6 +24,7 @@ __all__ = [
     "create_secret_file",
     "ensure_recipient_key_secret",
     "get_settings",
+    "settings_environment",
 ]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -157,6 +159,31 @@ def ensure_recipient_key_secret(settings: Settings) -> None:
     """Make a random secret in the ignored data folder when none is configured (demo only)."""
     if settings.recipient_key_secret is None:
         create_secret_file(settings.recipient_key_secret_file, secrets.token_urlsafe(32) + "\n")
+
+
+def settings_environment(
+    settings: Settings, *, leave_out: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    """The environment that makes `Settings()` in a subprocess (a worker) equal `settings`:
+    every setting as its `SENDGATE_*` variable, except those in `leave_out` and those unset.
+    Inherited `SENDGATE_*` variables are dropped first, so nothing else leaks in; a setting added
+    later reaches the subprocess without anyone listing it."""
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("SENDGATE_")
+    }
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if value is None or name in leave_out:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, dict):
+            value = json.dumps(value)
+        elif isinstance(value, list | tuple | set | frozenset):
+            value = json.dumps(list(value))
+        environment[f"SENDGATE_{name.upper()}"] = str(value)
+    environment["PYTHONUNBUFFERED"] = "1"
+    return environment
 
 
 @cache

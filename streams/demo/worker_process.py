@@ -11,8 +11,6 @@ all of it goes to the log file, none to the terminal.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
 import subprocess
 import sys
@@ -21,10 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from pydantic import SecretStr
-
 from streams.errors import SendgateError
-from streams.settings import PROJECT_ROOT, Settings
+from streams.settings import PROJECT_ROOT, Settings, settings_environment
 
 __all__ = ["WorkerProcess", "display_path", "start_worker", "worker_environment"]
 
@@ -33,7 +29,7 @@ _WORKER_CODE = (
     "from streams.worker import run_worker\n"
     "run_worker(Settings(), worker_name='demo-worker', loglevel='info')\n"
 )
-_NOT_FOR_THE_WORKER = {"database_url"}
+_NOT_FOR_THE_WORKER = frozenset({"database_url"})
 """Settings the worker does not use, so it is not handed them (a URL may hold a password)."""
 
 
@@ -46,26 +42,10 @@ def display_path(path: Path) -> str:
 
 
 def worker_environment(settings: Settings, data_dir: Path) -> dict[str, str]:
-    """The environment that makes `Settings()` in the worker equal `settings` (bar the ledger).
-
-    Inherited `SENDGATE_*` variables are dropped first, so nothing else leaks in.
-    """
-    environment = {
-        name: value for name, value in os.environ.items() if not name.startswith("SENDGATE_")
-    }
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        if value is None or name in _NOT_FOR_THE_WORKER:
-            continue
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        elif isinstance(value, dict):
-            value = json.dumps(value)
-        elif isinstance(value, list | tuple | set | frozenset):
-            value = json.dumps(list(value))
-        environment[f"SENDGATE_{name.upper()}"] = str(value)
+    """The environment that makes `Settings()` in the worker equal `settings` (bar the ledger),
+    with its own data folder."""
+    environment = settings_environment(settings, leave_out=_NOT_FOR_THE_WORKER)
     environment["SENDGATE_DATA_DIR"] = str(data_dir)
-    environment["PYTHONUNBUFFERED"] = "1"
     return environment
 
 

@@ -2,41 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from streams.settings import Settings
+from streams.settings import Settings, settings_environment
 
 __all__ = ["GateWorker", "worker_env"]
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
-    """The SENDGATE_* environment that makes a worker process see `settings`."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SENDGATE_")}
-    secret = settings.recipient_key_secret
-    env.update(
-        {
-            "SENDGATE_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-            "SENDGATE_TOPIC_PREFIX": settings.topic_prefix,
-            "SENDGATE_TOPIC_PARTITIONS": str(settings.topic_partitions),
-            "SENDGATE_DATA_DIR": str(settings.data_dir),
-            "SENDGATE_DATABASE_URL": settings.database_url.get_secret_value(),
-            "SENDGATE_WORKER_SESSION_TIMEOUT_S": str(settings.worker_session_timeout_s),
-            "SENDGATE_STATE_FENCE_TIMEOUT_S": str(settings.state_fence_timeout_s),
-            "SENDGATE_UNSUBSCRIBE_BASE_URL": settings.unsubscribe_base_url,
-        }
-    )
-    if secret is not None:
-        env["SENDGATE_RECIPIENT_KEY_SECRET"] = secret.get_secret_value()
-    if settings.clock_file is not None:
-        env["SENDGATE_CLOCK_FILE"] = str(settings.clock_file)
-    if settings.policy_file is not None:
-        env["SENDGATE_POLICY_FILE"] = str(settings.policy_file)
-    env["SENDGATE_CONSENT_TIMER_INTERVAL_S"] = str(settings.consent_timer_interval_s)
-    return env
+    """The SENDGATE_* environment that makes a worker process see `settings`, every setting."""
+    return settings_environment(settings)
 
 
 class GateWorker:
