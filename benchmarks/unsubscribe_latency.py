@@ -16,8 +16,8 @@ the worker is stopped even when a phase fails):
 1. Setup: fresh topics, the unsubscribe signing key file made in the run's data folder (the
    worker and the service read the same file), one real gate worker (`sendgate worker`, told
    SENDGATE_UNSUBSCRIBE_BASE_URL of the service) and the real unsubscribe service
-   (`streams.cli.web.serve_unsubscribes`, the code behind `sendgate web`) in this process on a
-   free loopback port. The run waits until the worker decides a first request.
+   (`streams.unsubscribe_service.serve_unsubscribes`, the code behind `sendgate web`) in this
+   process on a free loopback port. The run waits until the worker decides a first request.
 2. State, for all probes at once: each probe's fresh recipient opts in to the probed account,
    1,000 background recipients to theirs (consent grants); the run waits until the gate's group
    has committed all of them. Then one commercial send to list "news" per probe, all at once;
@@ -60,7 +60,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -107,7 +106,6 @@ from rich.table import Table
 
 from streams.admin import check_broker
 from streams.app import unsubscribe_tokens
-from streams.cli.web import serve_unsubscribes
 from streams.codec import default_codec
 from streams.errors import SendgateError
 from streams.policy import load_policy
@@ -129,6 +127,7 @@ from streams.topics import (
     UNSUBSCRIBE_CLICKS,
     TopicSpec,
 )
+from streams.unsubscribe_service import free_loopback_port, serve_unsubscribes
 from streams.unsubscribe_tokens import UnsubscribeTokens
 
 __all__ = ["client_main", "main"]
@@ -254,13 +253,6 @@ def _source_addresses(second_octet: int) -> Iterator[str]:
         for fourth in range(1, 255):
             yield f"127.{second_octet}.{third}.{fourth}"
     raise BenchError(f"ran out of loopback source addresses in 127.{second_octet}/16")
-
-
-def _free_port() -> int:
-    """A free loopback port (the gate needs the service's base URL before the service listens)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # --- reading the gate's output --------------------------------------------------------------------
@@ -875,7 +867,7 @@ async def measure_endpoint(
     rps_paths, rps_keys = paths("rps", warmup + count)
     single_paths, _ = paths("one", SINGLE_SOURCE_REQUESTS)
     service = f"http://127.0.0.1:{service_port}"
-    trivial_port = _free_port()
+    trivial_port = free_loopback_port()
     runner = await trivial_server(trivial_port)
     trivial = f"http://127.0.0.1:{trivial_port}"
     results: dict[str, Any] = {"warmup": warmup, "requests": count}
@@ -1616,7 +1608,7 @@ def main(
     settings = new_settings(bootstrap=options.bootstrap, partitions=partitions, data_dir=data_dir)
     settings = settings.model_copy(
         update={
-            "unsubscribe_base_url": f"http://127.0.0.1:{_free_port()}",
+            "unsubscribe_base_url": f"http://127.0.0.1:{free_loopback_port()}",
             "unsubscribe_key_file": data_dir / "unsubscribe-keys",
         }
     )

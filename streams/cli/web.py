@@ -1,58 +1,18 @@
-"""`sendgate web`: serve the one-click unsubscribe links (`streams.web`)."""
+"""`sendgate web`: serve the one-click unsubscribe links (`streams.unsubscribe_service`)."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable
 from typing import Annotated
 
 import typer
-from aiohttp import web
 from rich.console import Console
 
-from streams.admin import check_broker
-from streams.app import unsubscribe_tokens
-from streams.clock import SystemClock
-from streams.errors import SendgateError
-from streams.policy import load_policy
-from streams.producer import SendgateProducer
 from streams.settings import Settings
-from streams.web import WebSettings, make_web_app
+from streams.unsubscribe_service import serve_unsubscribes
 
-__all__ = ["serve_unsubscribes", "web_command"]
-
-
-async def serve_unsubscribes(
-    settings: Settings,
-    *,
-    host: str,
-    port: int,
-    stop: asyncio.Event,
-    on_listening: Callable[[int], None] | None = None,
-) -> None:
-    """Serve until `stop` is set; each action is published and acknowledged before the answer."""
-    await check_broker(settings)
-    policy = load_policy(settings.policy_file)
-    tokens = unsubscribe_tokens(settings, policy)
-    async with SendgateProducer(settings) as producer:
-        app = make_web_app(tokens, producer.publish, SystemClock(), WebSettings())
-        runner = web.AppRunner(app, access_log=None)  # access logs would hold client addresses
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, host, port)
-            try:
-                await site.start()
-            except OSError as exc:
-                raise SendgateError(
-                    f"cannot listen on {host} port {port}: {exc.strerror or exc}"
-                ) from None
-            bound = runner.addresses[0][1] if runner.addresses else port
-            if on_listening is not None:
-                on_listening(bound)
-            await stop.wait()
-        finally:
-            await runner.cleanup()
+__all__ = ["web_command"]
 
 
 def web_command(

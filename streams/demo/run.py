@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,7 +56,6 @@ from streams.admin import (
     describe_topics,
     is_problem,
 )
-from streams.cli.web import serve_unsubscribes
 from streams.clock import SystemClock
 from streams.demo.collector import GateOutput
 from streams.demo.enforcement import (
@@ -100,6 +98,7 @@ from streams.topics import (
     TOPICS,
     TopicSpec,
 )
+from streams.unsubscribe_service import free_loopback_port, serve_unsubscribes
 
 __all__ = ["DemoOptions", "DemoResult", "demo_settings", "run_demo"]
 
@@ -151,16 +150,10 @@ def demo_settings(settings: Settings, options: DemoOptions, *, now: datetime) ->
             "policy_file": policy_file,
             # The demo serves the links itself (`sendgate web`) on a free loopback port, with the
             # worker's signing keys (the worker has its own data folder).
-            "unsubscribe_base_url": f"http://127.0.0.1:{_free_port()}",
+            "unsubscribe_base_url": f"http://127.0.0.1:{free_loopback_port()}",
             "unsubscribe_key_file": settings.unsubscribe_keys_path,
         }
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _progress(console: Console, *, bar: bool = True) -> Progress:

@@ -18,7 +18,6 @@ from playwright.async_api import async_playwright, expect
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from streams.cli.web import serve_unsubscribes
 from streams.codec import default_codec
 from streams.ledger import make_engine, run_ledger_sink
 from streams.ledger.models import SuppressionChangeRow
@@ -26,6 +25,7 @@ from streams.recipient import RecipientKeyer
 from streams.records import SendDecision
 from streams.settings import Settings
 from streams.topics import SEND_DECISIONS, SEND_REQUESTS, SUPPRESSION_CHANGES, UNSUBSCRIBE_CLICKS
+from streams.unsubscribe_service import free_loopback_port, serve_unsubscribes
 from tests.support.kafka import (
     TopicReader,
     consent_for,
@@ -86,14 +86,6 @@ def web_link_of(decision: SendDecision) -> str:
     return next(link for link in links if link.startswith(("https://", "http://")))
 
 
-async def free_port() -> int:
-    probe = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
-    port = probe.sockets[0].getsockname()[1]
-    probe.close()
-    await probe.wait_closed()
-    return port
-
-
 async def unsubscribe_from_the_account_in_chromium(link: str) -> None:
     """Open the link, check the preference centre, pick the account, read the confirmation."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -137,7 +129,7 @@ async def test_a_person_unsubscribes_from_an_account_in_headless_chromium(
 ) -> None:
     if not CHROMIUM.is_file():
         pytest.fail(f"{CHROMIUM} is missing: run scripts/bootstrap (browser tests never skip)")
-    port = await free_port()
+    port = free_loopback_port()
     settings = settings.model_copy(
         update={
             "unsubscribe_base_url": f"http://127.0.0.1:{port}",

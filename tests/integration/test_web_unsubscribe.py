@@ -14,13 +14,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 
-from streams.cli.web import serve_unsubscribes
 from streams.codec import default_codec
 from streams.intake import SmtpIntake
 from streams.recipient import RecipientKeyer
 from streams.records import SendDecision, SuppressionChange
 from streams.settings import Settings
 from streams.topics import SEND_DECISIONS, SEND_REQUESTS, SUPPRESSION_CHANGES
+from streams.unsubscribe_service import free_loopback_port, serve_unsubscribes
 from streams.verp_keys import verp_signer
 from tests.support.kafka import (
     TopicReader,
@@ -78,10 +78,7 @@ async def test_one_click_and_every_scope_of_the_page_on_the_real_broker(
     bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     # The web service learns its port only once it listens; the gate needs the base URL first,
     # so pick a free port now and give both the same one.
-    probe = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
-    port = probe.sockets[0].getsockname()[1]
-    probe.close()
-    await probe.wait_closed()
+    port = free_loopback_port()
     settings = settings.model_copy(update={"unsubscribe_base_url": base.format(port=port)})
     server = asyncio.create_task(
         serve_unsubscribes(

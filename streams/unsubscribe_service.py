@@ -1,0 +1,62 @@
+"""Running the unsubscribe service (`streams.web`) against the broker: the demo, the tests, the
+benchmarks and `sendgate web` all start it this way."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+
+from aiohttp import web
+
+from streams.admin import check_broker
+from streams.app import unsubscribe_tokens
+from streams.clock import SystemClock
+from streams.errors import SendgateError
+from streams.policy import load_policy
+from streams.producer import SendgateProducer
+from streams.settings import Settings
+from streams.web import WebSettings, make_web_app
+
+__all__ = ["free_loopback_port", "serve_unsubscribes"]
+
+
+def free_loopback_port() -> int:
+    """A loopback port nothing listens on now. Whoever starts the service with its links on a
+    port of its own (the demo, tests, benchmarks) must give the gate the base URL first, before
+    the service listens, so the port is chosen up front."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def serve_unsubscribes(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    on_listening: Callable[[int], None] | None = None,
+) -> None:
+    """Serve until `stop` is set; each action is published and acknowledged before the answer."""
+    await check_broker(settings)
+    policy = load_policy(settings.policy_file)
+    tokens = unsubscribe_tokens(settings, policy)
+    async with SendgateProducer(settings) as producer:
+        app = make_web_app(tokens, producer.publish, SystemClock(), WebSettings())
+        runner = web.AppRunner(app, access_log=None)  # access logs would hold client addresses
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, host, port)
+            try:
+                await site.start()
+            except OSError as exc:
+                raise SendgateError(
+                    f"cannot listen on {host} port {port}: {exc.strerror or exc}"
+                ) from None
+            bound = runner.addresses[0][1] if runner.addresses else port
+            if on_listening is not None:
+                on_listening(bound)
+            await stop.wait()
+        finally:
+            await runner.cleanup()
