@@ -194,6 +194,16 @@ class Codec:
             raise UnknownSchemaError(f"no schema of ours has fingerprint {writer_fingerprint:016x}")
         return version
 
+    def decode_one_of(self, data: bytes, record_types: Iterable[type[Record]]) -> Record:
+        """Decode `data` into whichever of `record_types` it was written as (an agent that
+        reads several topics: each record says what it is)."""
+        writer = self.writer_of(data).full_name
+        for record_type in record_types:
+            if writer == record_type.AVRO_NAME:
+                return self.decode(data, record_type)
+        names = ", ".join(record_type.AVRO_NAME for record_type in record_types)
+        raise UnknownSchemaError(f"value is a {writer}, expected one of {names}")
+
     def decode(self, data: bytes, record_type: type[R]) -> R:
         """Decode `data` into `record_type`, resolving an older writer schema if needed."""
         writer = self.writer_of(data)

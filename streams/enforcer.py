@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -75,6 +76,26 @@ log = logging.getLogger(__name__)
 COMPLAINT_TYPES = frozenset({"abuse"})
 """ARF feedback types that count as complaints (RFC 5965 §7.3: `abuse` is unsolicited mail;
 `fraud`, `virus` and the rest report other things)."""
+
+
+async def _decoded(
+    gate: Gate,
+    message: Any,
+    agent: str,
+    record_types: tuple[type[Any], ...],
+    key_of: Callable[[Any], bytes] | None = None,
+    key_name: str = "",
+) -> Any:
+    """The record in `message` (one of `record_types`: an agent may read several topics), its
+    Kafka key checked against `key_of(record)`; None after dead-lettering a bad one."""
+    try:
+        record = gate.codec.decode_one_of(message.value or b"", record_types)
+        if key_of is not None and message.key != key_of(record):
+            raise InvalidRecordError(f"record key is not the record's {key_name}")
+    except (CodecError, InvalidRecordError) as exc:
+        await dead_letter(gate, message, agent, exc)
+        return None
+    return record
 
 
 # --- stage 1: per recipient ------------------------------------------------------------------
@@ -143,12 +164,8 @@ async def count_delivery(gate: Gate, message: Any, event: DeliveryEvent) -> None
 
 async def count_allowed_send(gate: Gate, message: Any) -> None:
     """With the policy's `volume = "allowed_sends"`: an allowed decision counts as volume."""
-    try:
-        decision = gate.codec.decode(message.value or b"", SendDecision)
-    except (CodecError, InvalidRecordError) as exc:
-        await dead_letter(gate, message, "count_allowed_sends", exc)
-        return
-    if decision.verdict != "allow":
+    decision = await _decoded(gate, message, "count_allowed_sends", (SendDecision,))
+    if decision is None or decision.verdict != "allow":
         return
     await _hand_on(
         gate,
@@ -206,16 +223,10 @@ def _breach_key(breach: Breach) -> tuple[str, str, str | None, str]:
 async def keep_rate(gate: Gate, message: Any) -> None:
     """Count one rate event (or take the timer's tick) and hand on every breach it, or the
     passing of time, reveals."""
-    value = message.value or b""
-    try:
-        # Two topics feed this agent (rate-events, rate-ticks); each record says what it is.
-        writer = gate.codec.writer_of(value).full_name
-        record_type = RateTick if writer == RateTick.AVRO_NAME else RateEvent
-        record = gate.codec.decode(value, record_type)
-        if message.key != rate_event_key(record):
-            raise InvalidRecordError("record key is not the rate event's account|provider")
-    except (CodecError, InvalidRecordError) as exc:
-        await dead_letter(gate, message, "keep_rates", exc)
+    record = await _decoded(
+        gate, message, "keep_rates", (RateEvent, RateTick), rate_event_key, "account|provider"
+    )
+    if record is None:
         return
     rates = gate.enforcement.rates
     policy = gate.policy.rates
@@ -309,18 +320,15 @@ TICK_YIELD_EVERY = 1000
 
 async def enforce(gate: Gate, message: Any) -> None:
     """Apply one breach (the strike ladder) or one operator's reinstatement to the account."""
-    value = message.value or b""
-    try:
-        # Two topics feed this agent (rate-breaches, account-commands); each record says what it is.
-        writer = gate.codec.writer_of(value).full_name
-        record_type = (
-            ReinstatementRequest if writer == ReinstatementRequest.AVRO_NAME else BreachReport
-        )
-        record = gate.codec.decode(value, record_type)
-        if message.key != record.account_id.encode():
-            raise InvalidRecordError("record key is not its account id")
-    except (CodecError, InvalidRecordError) as exc:
-        await dead_letter(gate, message, "enforce_accounts", exc)
+    record = await _decoded(
+        gate,
+        message,
+        "enforce_accounts",
+        (BreachReport, ReinstatementRequest),
+        lambda r: r.account_id.encode(),
+        "account id",
+    )
+    if record is None:
         return
     standings = gate.enforcement.standings
     raw = standings.get(message.key)
@@ -369,12 +377,8 @@ async def _emit_enforcement(gate: Gate, event: EnforcementEvent) -> None:
 
 async def keep_account(gate: Gate, message: Any) -> None:
     """Copy the status an enforcement event leaves the account in into the accounts table."""
-    try:
-        event = gate.codec.decode(message.value or b"", EnforcementEvent)
-    except (CodecError, InvalidRecordError) as exc:
-        await dead_letter(gate, message, "keep_accounts", exc)
-        return
-    if event.status_after is not None:
+    event = await _decoded(gate, message, "keep_accounts", (EnforcementEvent,))
+    if event is not None and event.status_after is not None:
         gate.enforcement.accounts[event.account_id.encode()] = gate.codec.encode(event.status_after)
 
 

@@ -569,3 +569,11 @@ def test_dead_letter_bytes_round_trip(codec: Codec, key: bytes, value: bytes) ->
         failed_at=datetime(2026, 3, 2, tzinfo=UTC),
     )
     assert codec.decode(codec.encode(letter), DeadLetter) == letter
+
+
+def test_decode_one_of_takes_the_type_the_value_was_written_as(codec: Codec) -> None:
+    """An agent reading two topics decodes each record as what its writer schema says it is."""
+    rule = RuleFailure(rule="role-address", law="platform policy", explanation="x")
+    assert codec.decode_one_of(codec.encode(rule), (DeadLetter, RuleFailure)) == rule
+    with pytest.raises(UnknownSchemaError, match="expected one of"):
+        codec.decode_one_of(codec.encode(rule), (DeadLetter, SendDecision))
