@@ -22,7 +22,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from streams.accounts import (
     AccountSnapshot,
@@ -106,6 +106,11 @@ def _read_inputs(gate: Gate, key: bytes) -> RecipientRates | None:
     return None if raw is None else gate.codec.decode(raw, RecipientRates)
 
 
+class Handed(NamedTuple):
+    outcome: str
+    provider: str | None
+
+
 async def _hand_on(
     gate: Gate,
     key: bytes,
@@ -115,15 +120,16 @@ async def _hand_on(
     account_id: str | None,
     provider: str | None,
     occurred_at: Any,
-) -> str:
+) -> Handed:
     """Learn the recipient's provider, and hand the event on to the rates (kind None: learn
-    only). Returns the admission outcome (or `learnt`)."""
+    only). Returns the admission outcome (or `learnt`) and the provider now known."""
     state = _read_inputs(gate, key)
     if kind is None:
         learnt = learn_provider(state, provider)
         if learnt is not None:
             gate.enforcement.rate_inputs[key] = gate.codec.encode(learnt)
-        return "learnt"
+        known = learnt or state
+        return Handed("learnt", known.provider if known else None)
     fold = admit(
         state,
         event_id=event_id,
@@ -140,7 +146,7 @@ async def _hand_on(
         )
     if fold.state != (state or RecipientRates()):
         gate.enforcement.rate_inputs[key] = gate.codec.encode(fold.state)
-    return fold.outcome
+    return Handed(fold.outcome, fold.state.provider)
 
 
 async def count_delivery(gate: Gate, message: Any, event: DeliveryEvent) -> None:
@@ -184,7 +190,7 @@ async def count_complaint(gate: Gate, message: Any, report: FeedbackReport) -> N
     if report.feedback_type not in COMPLAINT_TYPES:
         return
     at = report.arrival_date or report.received_at
-    outcome = await _hand_on(
+    handed = await _hand_on(
         gate,
         message.key,
         event_id=f"report:{report.report_id}",
@@ -193,18 +199,17 @@ async def count_complaint(gate: Gate, message: Any, report: FeedbackReport) -> N
         provider=report.provider,
         occurred_at=at,
     )
-    log.debug("count_complaint: %s %s", coordinates(message), outcome)
+    log.debug("count_complaint: %s %s", coordinates(message), handed.outcome)
     fines = gate.policy.enforcement
-    if report.account_id is None or fines.fine_per_complaint <= 0 or outcome == "replayed":
+    if report.account_id is None or fines.fine_per_complaint <= 0 or handed.outcome == "replayed":
         return
     consents = read_consents(gate, message.key)
     if opt_in_proven(consents, report.account_id, report.list_id, at, gate.policy.consent):
         return
-    inputs = _read_inputs(gate, message.key)
     fine = fine_event(
         account_id=report.account_id,
         report_id=report.report_id,
-        provider=report.provider or (inputs.provider if inputs else None),
+        provider=handed.provider,
         amount=fines.fine_per_complaint,
         currency=fines.fine_currency,
         at=at,

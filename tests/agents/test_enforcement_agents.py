@@ -205,6 +205,8 @@ async def test_two_complaints_in_1000_at_one_provider_strike_and_disable_broadca
     actions = [e.action for e in events]
     # Both complainers had no consent on record: a fine each (RFC 5965 "abuse" reports).
     assert actions.count("fine_assessed") == 2
+    # The reports name no provider: the fines take the one learnt from the deliveries.
+    assert {e.provider for e in events if e.action == "fine_assessed"} == {"google"}
     strike = next(e for e in events if e.action == "strike_issued")
     assert (strike.strike_number, strike.provider, strike.count, strike.volume) == (
         1,
