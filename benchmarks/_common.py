@@ -1,5 +1,6 @@
 """Shared helpers of the benchmark scripts: an isolated run on the real broker, worker processes,
-pipelined producing, output-topic timestamps, the machine description and profile summaries.
+pipelined producing, output-topic timestamps, the machine description and profile summaries, and
+the message content every benchmark's sends carry (issue 8).
 
 A run lives under a fresh topic prefix (`bench<hex>-`): its own topics, consumer groups and faust
 changelogs, so it neither sees nor disturbs anyone else's records on a shared broker, and every
@@ -27,10 +28,13 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -48,8 +52,15 @@ from rich.progress import (
 )
 
 from streams.admin import create_topics, is_problem
+from streams.demo.content import compliant_facts, sender_domains
+from streams.policy import Policy
+from streams.producer import SendgateProducer
+from streams.records import SendRequest
+from streams.rules import RecipientView
+from streams.rules.content import CONTENT_RULES
+from streams.rules.misuse import TRANSACTIONAL_MISUSE
 from streams.settings import PROJECT_ROOT, Settings, settings_environment
-from streams.topics import TOPICS, TopicSpec
+from streams.topics import SENDER_DOMAINS, TOPICS, TopicSpec
 
 __all__ = [
     "Background",
@@ -61,7 +72,9 @@ __all__ = [
     "WorkerProcess",
     "background_load",
     "broker_pid",
+    "check_content_compliant",
     "code_family",
+    "compliant_content",
     "console",
     "create_run_topics",
     "delete_run_topics",
@@ -75,6 +88,7 @@ __all__ = [
     "produce_pipelined",
     "profile_summary",
     "progress_bar",
+    "publish_sender_domains",
     "read_topic",
     "timeout_for",
     "topic_partitions",
@@ -735,6 +749,83 @@ def phase(title: str) -> Iterator[None]:
     started = time.monotonic()
     yield
     console.print(f"[dim]{title}: {time.monotonic() - started:.1f}s[/]")
+
+
+# --- message content (issue 8) --------------------------------------------------------------------
+#
+# Every send request needs content facts (From, body, authentication) and a From at a domain the
+# account has verified on `sender-domains`, or a content rule denies it. A benchmark about
+# suppressions, consent or enforcement sends what a compliant sender's template would: the demo's
+# facts (`streams.demo.content`: From, DKIM and SPF on `<account>.example`, a footer with a postal
+# address and an unsubscribe link, or a receipt's text), and publishes each account's verified
+# domain `<account>.example` before its first send. Its planned denials then come from the rules
+# it targets only.
+
+
+@cache
+def compliant_content(account: str, *, commercial: bool) -> Mapping[str, Any]:
+    """SendRequest fields (`from_address`, `body`, `authentication`) of the account's ordinary
+    commercial or transactional mail, From its verified domain `<account>.example` (frozen
+    records in a read-only mapping, so one copy per account and kind serves every request)."""
+    return MappingProxyType(compliant_facts(account, commercial=commercial))
+
+
+def _verified_domains(accounts: Iterable[str]) -> dict[str, frozenset[str]]:
+    return {
+        record.account_id: frozenset(record.domains)
+        for record in sender_domains(sorted(set(accounts)), now=datetime.now(UTC))
+    }
+
+
+def check_content_compliant(requests: Iterable[SendRequest], policy: Policy, *, what: str) -> int:
+    """Fail before anything is sent when a content rule or transactional-misuse would deny one of
+    `requests` (the accounts' verified domains on record, as `publish_sender_domains` puts them):
+    the benchmark's planned denials must come from the rules it targets. Pass one request per
+    kind of send (account, classification, subject); returns how many were checked."""
+    requests = list(requests)
+    verified = _verified_domains(request.account_id for request in requests)
+    problems = []
+    for request in requests:
+        view = RecipientView(sender_domains=verified[request.account_id])
+        for rule in (*CONTENT_RULES, TRANSACTIONAL_MISUSE):
+            failure = rule.evaluate(request, view, policy)
+            if failure is not None and failure.rule not in policy.content.flag_only_rules:
+                problems.append(
+                    f"{request.account_id} {request.classification} {request.subject!r}: "
+                    f"{failure.rule}"
+                )
+    if problems:
+        raise BenchError(
+            f"{what}: sends the content rules would deny, so the workload's denials would not be "
+            f"the ones it plans: {'; '.join(problems[:10])}"
+        )
+    return len(requests)
+
+
+async def publish_sender_domains(
+    settings: Settings,
+    accounts: Iterable[str],
+    watcher: OffsetWatcher,
+    worker: WorkerProcess,
+    *,
+    timeout_s: float = 120.0,
+) -> int:
+    """Publish each account's verified domain `<account>.example` on `sender-domains` (keyed by
+    account, the whole set, as the platform does) and wait until the gate's group has committed
+    all of them, so its `keep_sender_domains` agent has them in its table before the first send.
+    Returns how many accounts were published."""
+    records = sender_domains(sorted(set(accounts)), now=datetime.now(UTC))
+    async with SendgateProducer(settings) as producer:
+        await producer.publish_many(records)
+    await wait_until_consumed(
+        watcher,
+        settings.app_id,
+        SENDER_DOMAINS.full_name(settings),
+        timeout_s=timeout_s,
+        what="the gate's group takes in the verified sender domains",
+        worker=worker,
+    )
+    return len(records)
 
 
 # --- shared by the latency benchmarks -------------------------------------------------------------

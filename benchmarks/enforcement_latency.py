@@ -9,10 +9,20 @@ Issue 6 ("Speed"): with the gate at load, time a spam complaint from the ARF rep
 the enforcement event, and to the first denied broadcast; target p99 under 1 second after the
 threshold-crossing complaint when the policy acts at once.
 
+Message content (issue 8): every send request carries a compliant commercial template's content
+facts (`_common.compliant_content`: From, DKIM and SPF on the account's verified domain
+`<account>.example`, a footer with a postal address and an unsubscribe link), and every account's
+verified domain is on `sender-domains` before its first send, so the only denial the probes
+expect is `account-broadcasts-disabled`; the run fails before sending if the pure content rules
+would deny the requests it sends. Records are bigger than before this change (content facts),
+so figures are not comparable with runs before it.
+
 Phases (each bounded in time; every topic lives under a fresh prefix and is deleted at the end):
 
 1. Setup: the default policy with `act_at_once = true` (a copy in the run's folder, handed to the
-   worker as SENDGATE_POLICY_FILE), one real gate worker (`sendgate worker`).
+   worker as SENDGATE_POLICY_FILE), one real gate worker (`sendgate worker`); the verified
+   sending domains of the background account and of every probe account, waited for until the
+   gate's group has committed them, before the worker's first (warm-up) request.
 2. State, for every probe k at once (the probes do not share any state, so preparing them
    together is the same as one by one, and quicker): account `probe-k` gets 1,000 `delivered`
    events at Gmail (provider google, distinct recipients, event time ten minutes ago by the wall
@@ -76,6 +86,8 @@ from _common import (
     WorkerProcess,
     background_load,
     broker_pid,
+    check_content_compliant,
+    compliant_content,
     console,
     create_run_topics,
     delete_run_topics,
@@ -88,6 +100,7 @@ from _common import (
     phase,
     produce_pipelined,
     progress_bar,
+    publish_sender_domains,
     read_topic,
     topic_partitions,
     wait_until_consumed,
@@ -103,7 +116,7 @@ from streams.accounts import BreachReport, EnforcementEvent
 from streams.admin import check_broker
 from streams.codec import default_codec
 from streams.errors import SendgateError
-from streams.policy import DEFAULT_POLICY_FILE
+from streams.policy import DEFAULT_POLICY_FILE, load_policy
 from streams.rate_inputs import RateEvent
 from streams.recipient import RecipientKeyer
 from streams.records import ConsentEvent, DeliveryEvent, FeedbackReport, SendDecision, SendRequest
@@ -238,9 +251,9 @@ def _request(request_id: str, account: str, address: str) -> SendRequest:
         recipient=address,
         classification="commercial",
         send_kind="bulk",
-        from_address=f"news@{account}.example.com",
         subject="This week's offers",
         requested_at=datetime.now(UTC),
+        **compliant_content(account, commercial=True),
     )
 
 
@@ -1006,8 +1019,20 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
             data_dir / "worker-gate.log",
         )
 
+    accounts = [BACKGROUND_ACCOUNT, *(probe.account for probe in probes)]
+    check_content_compliant(
+        [_request(f"check-{account}", account, _probe_address(tag, 0)) for account in accounts],
+        load_policy(settings.policy_file),
+        what="probe and background requests",
+    )
     async with OffsetWatcher(settings.kafka_bootstrap_servers) as watcher:
-        with phase("setup: wait until the worker decides a first request"):
+        with phase(
+            f"setup: verified sending domains of {len(accounts)} accounts, then wait until the "
+            "worker decides a first request"
+        ):
+            results["sender_domains"] = await publish_sender_domains(
+                settings, accounts, watcher, worker, timeout_s=180
+            )
             await wait_until_deciding(settings, tag, watcher, worker)
         with phase(
             f"state: {options.probes} probe accounts x {DELIVERIES:,} deliveries at Gmail and "

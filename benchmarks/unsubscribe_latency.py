@@ -10,6 +10,14 @@ Issue 7 ("Speed"): with the gate deciding sends at the same time, the latency fr
 POST's 200 answer to the first later send for that recipient being denied (p50, p99; target p99
 under 250 ms), and the one-click endpoint's requests per second on loopback.
 
+Message content (issue 8): every send request carries a compliant commercial template's content
+facts (`_common.compliant_content`: From, DKIM and SPF on the account's verified domain
+`<account>.example`, a footer with a postal address and an unsubscribe link), and both accounts'
+verified domains are on `sender-domains` before the first send, so a probe's sends are denied by
+`list-unsubscribed` only and the background's are allowed; the run fails before sending if the
+pure content rules would deny the requests it sends. Records are bigger than before this change
+(content facts), so figures are not comparable with runs before it.
+
 Phases (each bounded in time; every topic lives under a fresh prefix and is deleted at the end;
 the worker is stopped even when a phase fails):
 
@@ -17,7 +25,9 @@ the worker is stopped even when a phase fails):
    worker and the service read the same file), one real gate worker (`sendgate worker`, told
    SENDGATE_UNSUBSCRIBE_BASE_URL of the service) and the real unsubscribe service
    (`streams.unsubscribe_service.serve_unsubscribes`, the code behind `sendgate web`) in this
-   process on a free loopback port. The run waits until the worker decides a first request.
+   process on a free loopback port. The probed and the background account's verified sending
+   domains are published, and the run waits until the gate's group has committed them, then
+   until the worker decides a first request.
 2. State, for all probes at once: each probe's fresh recipient opts in to the probed account,
    1,000 background recipients to theirs (consent grants); the run waits until the gate's group
    has committed all of them. Then one commercial send to list "news" per probe, all at once;
@@ -81,6 +91,8 @@ from _common import (
     WorkerProcess,
     background_load,
     broker_pid,
+    check_content_compliant,
+    compliant_content,
     console,
     create_run_topics,
     delete_run_topics,
@@ -93,6 +105,7 @@ from _common import (
     phase,
     produce_pipelined,
     progress_bar,
+    publish_sender_domains,
     topic_partitions,
     wait_until_consumed,
     worker_env,
@@ -221,9 +234,9 @@ def _request(request_id: str, account: str, address: str) -> SendRequest:
         recipient=address,
         classification="commercial",
         send_kind="bulk",
-        from_address=f"news@{account}.example.com",
         subject="This week's offers",
         requested_at=datetime.now(UTC),
+        **compliant_content(account, commercial=True),
     )
 
 
@@ -1293,8 +1306,20 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
                 raise BenchError("the unsubscribe service did not listen within 30 s")
             console.print(f"unsubscribe service on {settings.unsubscribe_base_url} (in process)")
 
+        accounts = [PROBE_ACCOUNT, BACKGROUND_ACCOUNT]
+        check_content_compliant(
+            [_request(f"check-{account}", account, _probe_address(tag, 0)) for account in accounts],
+            load_policy(settings.policy_file),
+            what="probe and background requests",
+        )
         async with OffsetWatcher(settings.kafka_bootstrap_servers) as watcher:
-            with phase("setup: wait until the worker decides a first request"):
+            with phase(
+                "setup: verified sending domains, then wait until the worker decides a first "
+                "request"
+            ):
+                results["sender_domains"] = await publish_sender_domains(
+                    settings, accounts, watcher, worker, timeout_s=180
+                )
                 await wait_until_deciding(settings, tag, watcher, worker)
             with phase(
                 f"state: consent grants for {len(idle_probes) + len(probes)} probe recipients and "

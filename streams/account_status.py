@@ -19,6 +19,7 @@ from datetime import datetime
 from fractions import Fraction
 
 from streams.clock import utc
+from streams.misuse_enforcement import misuse_in_window
 from streams.policy import Policy
 from streams.rate_inputs import ACCOUNT_WIDE, parse_rates_key
 from streams.rates import Breach, RateSnapshot, RateState, Window, breaches, rates_at
@@ -94,6 +95,19 @@ class AccountStatusView:
         if self.standing is None:
             return 0
         return len(self.standing.strikes_in_period(self.at, self.policy.strikes))
+
+    @property
+    def transactional_suspended(self) -> bool:
+        """Whether the account's transactional sending is suspended for misuse."""
+        return self.standing is not None and self.standing.transactional_suspended
+
+    @property
+    def misuse_in_window(self) -> int:
+        """Misuse reports that count in the policy's misuse window up to `at` (forgiven ones
+        do not)."""
+        if self.standing is None:
+            return 0
+        return misuse_in_window(self.standing, self.at, self.policy.enforcement.misuse_window_days)
 
     @property
     def known(self) -> bool:

@@ -11,6 +11,11 @@ last write) but a copy of the latest snapshot: `accounts[account] = event.status
 partition's order. A replay writes the same snapshots again, in the same order.
 
 Fines (`fine_assessed`) carry no status: they change nothing the gate denies.
+
+The gate hands the enforcer one `MisuseReport` (`content-misuse`, keyed by account) for each
+transactional send it denied as carrying marketing (rule `transactional-misuse`); the enforcer
+counts them (`streams.misuse_enforcement`) into `transactional_misuse` events, and suspends the
+account's transactional sending (`transactional_suspended`) at the policy's count.
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
 from streams.rates import Breach, BreachKind, BreachLevel
 from streams.records import Record, UtcMillis
 from streams.strikes import (
+    REMEMBERED_MISUSE,
     AccountStanding,
     AccountStatus,
     AccountTerminated,
@@ -35,6 +41,8 @@ from streams.strikes import (
     Reinstated,
     ReviewFlagged,
     StrikeIssued,
+    TransactionalMisuse,
+    TransactionalSuspended,
     WarningIssued,
     gate_view,
 )
@@ -45,9 +53,11 @@ __all__ = [
     "BreachReport",
     "EnforcementEvent",
     "EnforcementKind",
+    "MisuseReport",
     "ReinstatementRequest",
     "enforcement_events",
     "fine_event",
+    "misuse_report_id",
     "snapshot_of_standing",
 ]
 
@@ -60,6 +70,8 @@ EnforcementKind = Literal[
     "review_flagged",
     "reinstated",
     "fine_assessed",
+    "transactional_misuse",
+    "transactional_suspended",
 ]
 
 _Account = Field(min_length=1, max_length=200)
@@ -91,6 +103,39 @@ class ReinstatementRequest(Record):
     requested_at: UtcMillis
 
 
+class MisuseReport(Record):
+    """A transactional send the gate denied as carrying marketing (rule `transactional-misuse`),
+    handed to the enforcer (`content-misuse`, keyed by account) to count against the account.
+
+    `report_id` is `misuse_report_id(account_id, request_id)`: the gate deciding the same request
+    again (a replay) reports it under the same id, which the enforcer counts once.
+    """
+
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.MisuseReport"
+
+    report_id: str = Field(min_length=1, max_length=200)
+    account_id: str = _Account
+    request_id: str = Field(min_length=1, max_length=200)
+    recipient_key: str = Field(pattern=r"^[0-9a-f]{64}$")
+    score: float = Field(allow_inf_nan=False)
+    """The detector's score for the message's marketing content."""
+    signals: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] = Field(
+        default=(), max_length=100
+    )
+    """Names of the detector's signals that fired."""
+    policy_version: str
+    detected_at: UtcMillis
+    """Event time: when the gate denied the send."""
+
+
+def misuse_report_id(account_id: str, request_id: str) -> str:
+    """The stable id of the misuse report for one send request: `misuse-` and the SHA-256 (hex)
+    of the account and request ids, joined by a unit separator (neither id can then pass for
+    part of the other, whatever characters they hold)."""
+    digest = hashlib.sha256(f"{account_id}\x1f{request_id}".encode()).hexdigest()
+    return f"misuse-{digest}"
+
+
 class AccountSnapshot(Record):
     """What the gate must deny an account (the accounts GlobalTable value)."""
 
@@ -102,6 +147,8 @@ class AccountSnapshot(Record):
     commercial_denied: bool = False
     paused_providers: tuple[str, ...] = ()
     all_providers_paused: bool = False
+    transactional_suspended: bool = False
+    """Transactional (non-commercial) mail denied: the account sent marketing as transactional."""
     strikes: int = Field(default=0, ge=0)
     as_of: UtcMillis
 
@@ -143,6 +190,7 @@ class EnforcementEvent(Record):
 RECORDS: tuple[type[Record], ...] = (
     BreachReport,
     ReinstatementRequest,
+    MisuseReport,
     AccountSnapshot,
     EnforcementEvent,
 )
@@ -157,6 +205,7 @@ def snapshot_of_standing(standing: AccountStanding, at: datetime) -> AccountSnap
         commercial_denied=view.commercial_denied,
         paused_providers=tuple(sorted(view.paused_providers)),
         all_providers_paused=view.all_providers_paused,
+        transactional_suspended=view.transactional_denied,
         strikes=len(standing.strikes),
         as_of=at,
     )
@@ -214,6 +263,32 @@ def _explain(action: EnforcementAction) -> str:
                 f"{', '.join(action.restored) or 'nothing was restricted'}; "
                 f"{action.strikes_kept} strike(s) stay on the record."
             )
+        case TransactionalMisuse():
+            signals = f" ({', '.join(action.signals)})" if action.signals else ""
+            if action.suspended:
+                then = "transactional sending is suspended until the account is reinstated."
+            elif action.suspend_after > 0:
+                then = (
+                    f"at {action.suspend_after} the account's transactional sending is suspended "
+                    "until it is reinstated."
+                )
+            else:  # the policy only reports misuse
+                then = ""
+            return (
+                f"Message {action.request_id} was sent as transactional but carried "
+                f"marketing{signals}, so it was not sent: transactional mail skips unsubscribe "
+                f"choices, so marketing must go as commercial mail. That makes {_misuse(action)} "
+                f"such message(s) in the last {action.window_days} days"
+                + (f"; {then}" if then else ".")
+            )
+        case TransactionalSuspended():
+            return (
+                f"Transactional sending is suspended: {_misuse(action)} messages sent as "
+                f"transactional carried marketing in the last {action.window_days} days (the "
+                f"limit is {action.suspend_after}). Until the account is reinstated no message "
+                "goes out as transactional; commercial mail still goes under the usual consent "
+                "and unsubscribe rules."
+            )
     raise TypeError(f"not an enforcement action: {action!r}")  # pragma: no cover
 
 
@@ -224,7 +299,7 @@ def enforcement_events(
     policy_version: str,
 ) -> tuple[EnforcementEvent, ...]:
     """The enforcer's actions as events, each carrying the account's status after all of them
-    (they are emitted together, from one breach or one reinstatement)."""
+    (they are emitted together, from one breach, one misuse report or one reinstatement)."""
     events: list[EnforcementEvent] = []
     cause = standing_after.account_id  # the breach or reinstatement behind a ladder step
     for action in actions:
@@ -259,6 +334,14 @@ def enforcement_events(
                 extra |= {"strike_number": action.number, "step": action.step}
             event_id = _event_id(action.action, action.breach_id)
             cause = action.breach_id
+        elif isinstance(action, TransactionalMisuse | TransactionalSuspended):
+            extra = {
+                "report_id": action.report_id,
+                "count": action.count,
+                "window_start": action.window_start,
+                "window_end": action.window_end,
+            }
+            event_id = _event_id(action.action, action.account_id, action.report_id)
         elif isinstance(action, Reinstated):
             extra = {
                 "by": action.by,
@@ -301,6 +384,11 @@ def fine_event(
         fine_amount=amount,
         fine_currency=currency,
     )
+
+
+def _misuse(action: TransactionalMisuse | TransactionalSuspended) -> str:
+    """The misuse count; the standing remembers only so many reports, so at that it is a floor."""
+    return f"at least {action.count}" if action.count >= REMEMBERED_MISUSE else str(action.count)
 
 
 def _rate(count: int, volume: int) -> Decimal:

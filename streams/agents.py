@@ -34,6 +34,7 @@ from typing import Any
 from faust.streams import _current_event as faust_current_event
 from faust.types import TP
 
+from streams.accounts import MisuseReport, misuse_report_id
 from streams.app import Gate, raw_topic
 from streams.bounces import apply_delivery
 from streams.clock import from_epoch_ms, to_epoch_ms
@@ -44,6 +45,8 @@ from streams.consent import (
     due_notices,
     next_deadline,
 )
+from streams.content.misuse import assess_misuse
+from streams.domains import keep_sender_domains, read_sender_domains
 from streams.enforcer import (
     count_allowed_send,
     count_complaint,
@@ -57,6 +60,7 @@ from streams.enforcer import (
 from streams.errors import CodecError, InvalidRecordError
 from streams.feedback import suppression_for_report
 from streams.fence import FenceTimeoutError
+from streams.frequency import SendHistory, cadence_of, limits_for, record_send
 from streams.handling import (
     coordinates,
     dead_letter,
@@ -71,16 +75,19 @@ from streams.mailto import is_mailto_unsubscribe, mailto_unsubscribe
 from streams.parsing import parse_message
 from streams.parsing.replies import DEFAULT_UNSUBSCRIBE_KEYWORDS
 from streams.records import (
+    MAX_SEND_REQUEST_BYTES,
     BounceState,
     ConsentDeadline,
     ConsentEvent,
     DeliveryEvent,
     FeedbackReport,
     InboundMail,
+    SendDecision,
     SendRequest,
     UnsubscribeClick,
 )
 from streams.rules import RecipientView, decide
+from streams.rules.misuse import TRANSACTIONAL_MISUSE
 from streams.suppressions import apply_click
 from streams.topics import ACCOUNT_COMMANDS, SEND_DECISIONS
 from streams.verp import VERP_PREFIX, ForgedVerpError
@@ -285,6 +292,13 @@ async def decide_send(
 ) -> None:
     """Decide one send request and emit the decision."""
     try:
+        size = len(message.value or b"")
+        if size > MAX_SEND_REQUEST_BYTES:
+            raise InvalidRecordError(
+                f"the send request is {size:,} bytes, over the gate's limit of "
+                f"{MAX_SEND_REQUEST_BYTES:,}: send the message's facts (its text and links), "
+                "not the message with its attachments"
+            )
         request = gate.codec.decode(message.value or b"", SendRequest)
         recipient_key = recipient_key_of(message)
         if recipient_key != gate.keyer.key(request.recipient):
@@ -308,12 +322,16 @@ async def decide_send(
         source = f"{gate.fence.state_topic}/{message.partition}/{offset}"
         state, _ = apply_click(state, click, source=source, now=gate.clock.now())
         consents = apply_opt_out(consents, click)
+    raw_history = gate.send_history.get(message.key)
+    history = None if raw_history is None else gate.codec.decode(raw_history, SendHistory)
     view = RecipientView(
         suppressions=state.entries if state else (),
         consents=consents.entries if consents else (),
         state_current=state_current,
         provider=gate.enforcement.providers.provider_of_address(request.recipient),
         account=read_account(gate, request.account_id),
+        sender_domains=read_sender_domains(gate, request.account_id),
+        send_history=history,
     )
     decided_at = gate.clock.now()
     decision = decide(
@@ -335,10 +353,36 @@ async def decide_send(
             mailto_domain=gate.settings.bounce_domain,
             issued_at=decided_at,
             policy=gate.policy.unsubscribe,
+            cadence=cadence_of(view.consents, request),
         )
         if headers:
             decision = decision.model_copy(update={"headers": dict(headers)})
+        if limits_for(request, view.consents, gate.policy.frequency):
+            after = record_send(history, request, gate.policy.frequency)
+            if after != history:
+                gate.send_history[message.key] = gate.codec.encode(after)
     await gate.emitter.emit(gate.decisions_topic, message.key, gate.codec.encode(decision))
+    if any(failure.rule == TRANSACTIONAL_MISUSE.name for failure in decision.failures):
+        await report_misuse(gate, request, decision)
+
+
+async def report_misuse(gate: Gate, request: SendRequest, decision: SendDecision) -> None:
+    """Hand a transactional send denied as marketing to the enforcer, which counts it against
+    the account (`streams.misuse_enforcement`); the same request always makes the same report."""
+    assessment = assess_misuse(request.subject, request.body, gate.policy.misuse)
+    report = MisuseReport(
+        report_id=misuse_report_id(request.account_id, request.request_id),
+        account_id=request.account_id,
+        request_id=request.request_id,
+        recipient_key=decision.recipient_key,
+        score=assessment.score,
+        signals=tuple(signal.name for signal in assessment.signals),
+        policy_version=decision.policy_version,
+        detected_at=request.requested_at,
+    )
+    await gate.emitter.emit(
+        gate.content_misuse_topic, request.account_id.encode(), gate.codec.encode(report)
+    )
 
 
 async def nudge_due_consents(gate: Gate) -> int:
@@ -414,6 +458,9 @@ def register_agents(gate: Gate) -> None:
 
     enforce_accounts = each_record(enforcement.enforcer_inputs, "enforce_accounts", enforce)
     keep_accounts = each_record(enforcement.enforcement_events, "keep_accounts", keep_account)
+    keep_domains = each_record(
+        gate.sender_domains_topic, "keep_sender_domains", keep_sender_domains
+    )
     counting_agents: dict[str, Any] = {}
     if gate.policy.enforcement.volume == "allowed_sends":
         decisions = raw_topic(app, gate.settings, SEND_DECISIONS)
@@ -461,6 +508,8 @@ def register_agents(gate: Gate) -> None:
         gate.rate_breaches_topic,
         ACCOUNT_COMMANDS.full_name(gate.settings),
         gate.enforcement_events_topic,
+        gate.content_misuse_topic,
+        gate.sender_domains_topic.get_topic_name(),
     }
     if counting_agents:
         input_topics.add(gate.decisions_topic)
@@ -508,5 +557,6 @@ def register_agents(gate: Gate) -> None:
         "keep_rates": keep_rates,
         "enforce_accounts": enforce_accounts,
         "keep_accounts": keep_accounts,
+        "keep_sender_domains": keep_domains,
         **counting_agents,
     }

@@ -42,6 +42,7 @@ from streams.topics import (
     CONSENT_DEADLINES,
     CONSENT_EVENTS,
     CONSENT_NOTICES,
+    CONTENT_MISUSE,
     DEAD_LETTERS,
     DELIVERY_EVENTS,
     ENFORCEMENT_EVENTS,
@@ -52,6 +53,7 @@ from streams.topics import (
     RATE_TICKS,
     SEND_DECISIONS,
     SEND_REQUESTS,
+    SENDER_DOMAINS,
     SUPPRESSION_CHANGES,
     UNSUBSCRIBE_CLICKS,
     TopicSpec,
@@ -115,7 +117,13 @@ class Gate:
     consent_deadlines: faust.TopicT
     consents: faust.Table
     deadline_table: faust.Table
+    send_history: faust.Table
+    """recipient key -> SendHistory (`streams.frequency`), written by the gate itself."""
     enforcement: Enforcement
+    sender_domains_topic: faust.TopicT
+    sender_domains: faust.GlobalTable
+    """account -> SenderDomains: a GlobalTable, as every gate worker judges every account's
+    From addresses."""
     deadlines: DeadlineIndex = field(default_factory=DeadlineIndex)
     agents: dict[str, Any] = field(default_factory=dict)
 
@@ -169,6 +177,10 @@ class Gate:
     @property
     def rate_breaches_topic(self) -> str:
         return self.topic_name(RATE_BREACHES)
+
+    @property
+    def content_misuse_topic(self) -> str:
+        return self.topic_name(CONTENT_MISUSE)
 
     @property
     def enforcement_events_topic(self) -> str:
@@ -256,7 +268,7 @@ def build_gate(
     enforcement = Enforcement(
         providers=load_providers(),
         rate_keeper_inputs=raw_topic(app, settings, RATE_EVENTS, RATE_TICKS),
-        enforcer_inputs=raw_topic(app, settings, RATE_BREACHES, ACCOUNT_COMMANDS),
+        enforcer_inputs=raw_topic(app, settings, RATE_BREACHES, ACCOUNT_COMMANDS, CONTENT_MISUSE),
         enforcement_events=raw_topic(app, settings, ENFORCEMENT_EVENTS),
         rate_inputs=_raw_table(
             app, settings, "rate_inputs", "recipient key -> RecipientRates (events handed on)"
@@ -304,7 +316,12 @@ def build_gate(
         consent_deadlines=raw_topic(app, settings, CONSENT_DEADLINES),
         consents=consents,
         deadline_table=deadline_table,
+        send_history=_raw_table(app, settings, "send_history", "recipient key -> SendHistory"),
         enforcement=enforcement,
+        sender_domains_topic=raw_topic(app, settings, SENDER_DOMAINS),
+        sender_domains=_raw_table(
+            app, settings, "sender_domains", "account -> SenderDomains", table=app.GlobalTable
+        ),
     )
 
 

@@ -249,7 +249,7 @@ def default_codec() -> Codec:
 def all_record_types() -> tuple[type[Record], ...]:
     """Every record type on our topics and tables: `streams.records`' and those the rate,
     strike and enforcement modules define next to their logic."""
-    from streams import accounts, rate_inputs, rates, strikes
+    from streams import accounts, frequency, rate_inputs, rates, strikes
 
     return (
         *RECORD_TYPES,
@@ -257,4 +257,5 @@ def all_record_types() -> tuple[type[Record], ...]:
         *strikes.RECORDS,
         *rate_inputs.RECORDS,
         *accounts.RECORDS,
+        *frequency.RECORDS,
     )

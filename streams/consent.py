@@ -74,6 +74,7 @@ ConsentOutcome = Literal[
     "replayed",
     "already_consented",
     "kept_withdrawal",
+    "cadence_changed",
     "nothing_to_change",
 ]
 
@@ -353,12 +354,36 @@ def _withdraw_event(
     return new, "withdrawn"
 
 
+def _cadence_changed(
+    entries: Entries, event: ConsentEvent, policy: ConsentPolicy
+) -> tuple[Entries, ConsentOutcome]:
+    """The person chose how often to hear from the account (the preference centre): every live
+    consent of the account that covers the event's lists (none named: all of them) takes the
+    new cadence. It grants nothing: without a live consent there is nothing to change."""
+    changed = False
+    out: list[ConsentEntry] = []
+    for entry in entries:
+        if (
+            entry.account_id == event.account_id
+            and entry.status in LIVE_STATUSES
+            and (not event.lists or not entry.lists or set(event.lists) & set(entry.lists))
+            and entry.cadence != event.cadence
+        ):
+            entry = entry.model_copy(
+                update={"cadence": event.cadence, "last_event_id": event.event_id}
+            )
+            changed = True
+        out.append(entry)
+    return (tuple(out), "cadence_changed") if changed else (entries, "nothing_to_change")
+
+
 _FOLDS = {
     "grant": _grant,
     "import": _import,
     "review_approved": _review_approved,
     "confirm": _confirm,
     "withdraw": _withdraw_event,
+    "cadence_changed": _cadence_changed,
 }
 
 

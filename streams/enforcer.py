@@ -11,8 +11,9 @@ Each stage runs where its state is partitioned (see `streams.app.Enforcement`):
    when the policy says so, and every closed window once its lateness has passed), and hand each
    new breach on to `rate-breaches`, keyed by account. A daily tick per key (`tick_rates`, a
    timer, through `rate-ticks`) judges the windows of keys that had no event since they closed.
-3. Per account, `enforce`: the strike ladder on the `standings` table, and operators'
-   reinstatements from `account-commands`; the actions go to `enforcement-events`.
+3. Per account, `enforce`: the strike ladder on the `standings` table, the gate's misuse
+   reports from `content-misuse` (`streams.misuse_enforcement`), and operators' reinstatements
+   from `account-commands`; the actions go to `enforcement-events`.
 4. Every worker, `keep_account`: the accounts GlobalTable takes each event's `status_after`.
 """
 
@@ -28,6 +29,7 @@ from streams.accounts import (
     AccountSnapshot,
     BreachReport,
     EnforcementEvent,
+    MisuseReport,
     ReinstatementRequest,
     enforcement_events,
     fine_event,
@@ -36,6 +38,7 @@ from streams.app import Gate
 from streams.consent import opt_in_proven
 from streams.errors import CodecError, InvalidRecordError
 from streams.handling import coordinates, dead_letter, read_consents
+from streams.misuse_enforcement import apply_misuse
 from streams.rate_inputs import (
     RateEvent,
     RateTick,
@@ -324,12 +327,13 @@ TICK_YIELD_EVERY = 1000
 
 
 async def enforce(gate: Gate, message: Any) -> None:
-    """Apply one breach (the strike ladder) or one operator's reinstatement to the account."""
+    """Apply one breach (the strike ladder), one misuse report (the misuse count) or one
+    operator's reinstatement to the account."""
     record = await _decoded(
         gate,
         message,
         "enforce_accounts",
-        (BreachReport, ReinstatementRequest),
+        (BreachReport, MisuseReport, ReinstatementRequest),
         lambda r: r.account_id.encode(),
         "account id",
     )
@@ -353,6 +357,10 @@ async def enforce(gate: Gate, message: Any) -> None:
         )
         after, actions = fold.standing, fold.actions
         log.info("enforce_accounts: %s %s", coordinates(message), fold.outcome)
+    elif isinstance(record, MisuseReport):
+        misuse = apply_misuse(standing, record, now=now, policy=gate.policy.enforcement)
+        after, actions = misuse.standing, misuse.actions
+        log.info("enforce_accounts: %s misuse %s", coordinates(message), misuse.outcome)
     else:
         reinstated = reinstate(
             standing,

@@ -50,8 +50,12 @@ def list_headers(
     mailto_domain: str,
     issued_at: datetime,
     policy: UnsubscribePolicy,
+    cadence: str | None = None,
 ) -> Mapping[str, str]:
-    """The headers for an allowed send; empty for transactional mail unless the policy says."""
+    """The headers for an allowed send; empty for transactional mail unless the policy says.
+
+    `cadence` is that of the consent the message goes under: the link's page then offers the
+    policy's other cadences besides leaving."""
     if not request.commercial and not policy.headers_on_transactional:
         return {}
     token = tokens.issue(
@@ -60,6 +64,7 @@ def list_headers(
         list_id=request.list_id,
         request_id=request.request_id,
         issued_at=issued_at,
+        cadence=cadence,
     )
     link = f"{base_url.rstrip('/')}/u/{token}"
     mailto = f"mailto:{MAILTO_LOCAL_PART}@{mailto_domain}?subject={quote(token, safe='')}"

@@ -14,7 +14,7 @@ import tomllib
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -25,7 +25,10 @@ from pydantic import (
     model_validator,
 )
 
+from streams.content.misuse import MisusePolicy
+from streams.content.policy import ContentPolicy
 from streams.errors import PolicyError
+from streams.frequency import FrequencyPolicy
 from streams.rates import RatesPolicy
 from streams.records import ConsentBasis, ConsentStatus
 from streams.strikes import StrikePolicy
@@ -215,6 +218,11 @@ class EnforcementPolicy(BaseModel):
       the customer cannot prove an opt-in for (issue 6); 0 turns fines off. A complaint is fined
       when the recipient's consents show no grant, import or purchase for the account that was
       in force when the complaint arrived.
+    - `misuse_suspend_after` 3 within `misuse_window_days` 30: transactional sends the gate
+      denied as carrying marketing (the transactional-misuse rule) count against the account;
+      at this many in the window its transactional sending is suspended until an operator
+      reinstates it (0: never suspend, the misuse is still reported). Transactional streams
+      bypass unsubscribes, so a platform cannot let marketing ride on them.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -222,6 +230,8 @@ class EnforcementPolicy(BaseModel):
     volume: Literal["delivered", "allowed_sends"] = "delivered"
     fine_per_complaint: Decimal = Field(default=Decimal("250"), ge=0, max_digits=12)
     fine_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    misuse_suspend_after: int = Field(default=3, ge=0, le=1000, strict=True)
+    misuse_window_days: int = Field(default=30, ge=1, le=365, strict=True)
 
 
 class UnsubscribePolicy(BaseModel):
@@ -233,12 +243,25 @@ class UnsubscribePolicy(BaseModel):
     - `headers_on_transactional` False: transactional mail owes no opt-out (CAN-SPAM covers
       commercial messages; CASL s.6(6)); a transactional send with promotional content is
       commercial and gets them.
+    - `offer_platform_opt_out` True: the preference centre also offers "stop all mail sent
+      through this platform" (a platform-scope suppression). Platforms whose customers must own
+      their audiences turn it off; the list and account choices are always offered, as the
+      laws require a way to leave the sender.
+    - `cadence_choices` daily, weekly, monthly: where the person's consent names a cadence, the
+      preference centre offers these instead of leaving; a choice becomes a `cadence_changed`
+      consent event, and the frequency rule holds the sender to it.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     token_valid_days: int = Field(default=365, ge=30, le=3650, strict=True)
     headers_on_transactional: bool = Field(default=False, strict=True)
+    offer_platform_opt_out: bool = Field(default=True, strict=True)
+    cadence_choices: tuple[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")], ...] = (
+        "daily",
+        "weekly",
+        "monthly",
+    )
 
 
 class Policy(BaseModel):
@@ -263,6 +286,9 @@ class Policy(BaseModel):
     strikes: StrikePolicy = Field(default_factory=StrikePolicy)
     enforcement: EnforcementPolicy = Field(default_factory=EnforcementPolicy)
     unsubscribe: UnsubscribePolicy = Field(default_factory=UnsubscribePolicy)
+    frequency: FrequencyPolicy = Field(default_factory=FrequencyPolicy)
+    content: ContentPolicy = Field(default_factory=ContentPolicy)
+    misuse: MisusePolicy = Field(default_factory=MisusePolicy)
     unsubscribe_reply_keywords: dict[str, tuple[str, ...]] | None = Field(
         default=None,
         description=(
@@ -306,6 +332,19 @@ class Policy(BaseModel):
             rest = {key: item for key, item in value.items() if key != "preset"}
             return RatesPolicy.preset(value["preset"], **rest)
         return value
+
+    @model_validator(mode="after")
+    def _flags_name_flaggable_rules(self) -> Policy:
+        # Deferred: the rule table imports this module.
+        from streams.rules import FLAGGABLE_RULES
+
+        unknown = sorted(self.content.flag_only_rules - FLAGGABLE_RULES)
+        if unknown:
+            raise ValueError(
+                f"content.flag_only_rules names {', '.join(unknown)}: only content, misuse and "
+                f"frequency rules can be flagged ({', '.join(sorted(FLAGGABLE_RULES))})"
+            )
+        return self
 
     @field_validator("role_local_parts")
     @classmethod

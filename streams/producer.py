@@ -43,6 +43,7 @@ from streams.records import (
     DeliveryEvent,
     FeedbackReport,
     Record,
+    SenderDomains,
     SendRequest,
     UnsubscribeClick,
 )
@@ -52,11 +53,14 @@ from streams.topics import (
     DELIVERY_EVENTS,
     FEEDBACK_REPORTS,
     SEND_REQUESTS,
+    SENDER_DOMAINS,
     UNSUBSCRIBE_CLICKS,
     TopicSpec,
 )
 
-Published = SendRequest | UnsubscribeClick | ConsentEvent | DeliveryEvent | FeedbackReport
+Published = (
+    SendRequest | UnsubscribeClick | ConsentEvent | DeliveryEvent | FeedbackReport | SenderDomains
+)
 """What senders and the platform's own services (the mail infrastructure: deliveries and
 feedback-loop reports) publish through the producer."""
 
@@ -69,6 +73,7 @@ __all__ = [
     "click_id_for",
     "consent_event_from_row",
     "send_request_from_row",
+    "sender_domains_from_row",
     "unsubscribe_from_row",
 ]
 
@@ -157,6 +162,26 @@ def send_request_from_row(row: Mapping[str, Any], *, clock: Clock | None = None)
     if problems:
         raise RowError(problems)
     return request
+
+
+def sender_domains_from_row(row: Mapping[str, Any], *, clock: Clock | None = None) -> SenderDomains:
+    """An account's verified domains from a row: `domains` a JSON list, or names separated by
+    `;` (CSV); `changed_at` defaults to now, `source` to "sendgate publish"."""
+    clock = clock or SystemClock()
+    fields = _present(row)
+    problems: list[tuple[str, str]] = []
+    domains = fields.get("domains")
+    if isinstance(domains, str):
+        fields["domains"] = [name.strip() for name in domains.split(";") if name.strip()]
+    fields.setdefault("source", "sendgate publish")
+    fields["changed_at"] = _time_field(fields, "changed_at", clock, problems)
+    try:
+        record = SenderDomains.model_validate(fields)
+    except ValidationError as exc:
+        raise RowError(problems + _validation_problems(exc, "(row)")) from None
+    if problems:
+        raise RowError(problems)
+    return record
 
 
 def click_id_for(click: UnsubscribeClick) -> str:
@@ -350,6 +375,8 @@ class SendgateProducer:
             return self._keyer.key(record.recipient).encode("ascii")
         if isinstance(record, UnsubscribeClick | ConsentEvent | DeliveryEvent | FeedbackReport):
             return record.recipient_key.encode("ascii")
+        if isinstance(record, SenderDomains):
+            return record.account_id.encode("utf-8")
         raise TypeError(f"senders do not publish {type(record).__name__} records")
 
     @staticmethod
@@ -364,6 +391,8 @@ class SendgateProducer:
             return DELIVERY_EVENTS
         if isinstance(record, FeedbackReport):
             return FEEDBACK_REPORTS
+        if isinstance(record, SenderDomains):
+            return SENDER_DOMAINS
         raise TypeError(f"senders do not publish {type(record).__name__} records")
 
     async def require_topics(self, topic_specs: Iterable[TopicSpec]) -> None:

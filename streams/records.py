@@ -7,6 +7,7 @@ Avro cannot express (a list suppression names its list, datetimes are aware UTC,
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Literal
 
@@ -21,7 +22,9 @@ from pydantic import (
 )
 
 __all__ = [
+    "MAX_SEND_REQUEST_BYTES",
     "RECORD_TYPES",
+    "BodyLink",
     "BounceChange",
     "BounceClass",
     "BounceOutcome",
@@ -40,14 +43,18 @@ __all__ = [
     "DeadLetterKind",
     "DeliveryEvent",
     "DeliveryKind",
+    "DmarcPolicy",
     "FeedbackReport",
     "FeedbackType",
     "InboundMail",
+    "MailAuthentication",
+    "MessageBody",
     "Record",
     "RuleFailure",
     "SendDecision",
     "SendKind",
     "SendRequest",
+    "SenderDomains",
     "SuppressionChange",
     "SuppressionEntry",
     "SuppressionOutcome",
@@ -104,6 +111,37 @@ class Record(BaseModel):
     AVRO_NAME: ClassVar[str]
 
 
+MAX_BODY_TEXT_CHARS = 65_536
+MAX_BODY_LINKS = 500
+MAX_HEADERS = 100
+MAX_HEADER_VALUE_CHARS = 4_000
+MAX_SEND_REQUEST_BYTES = 256 * 1024
+"""A send request carries the facts the content rules need, not the message: past these limits
+it goes to dead-letters with the limit named (`streams.agents.decide_send`)."""
+
+
+class BodyLink(Record):
+    url: str = Field(min_length=1, max_length=2048)
+    text: str = Field(default="", max_length=1000)
+
+
+class MessageBody(Record):
+    text: str = Field(max_length=MAX_BODY_TEXT_CHARS)
+    links: tuple[BodyLink, ...] = Field(default=(), max_length=MAX_BODY_LINKS)
+
+
+DmarcPolicy = Literal["none", "quarantine", "reject"]
+
+
+class MailAuthentication(Record):
+    dkim_domain: str | None = Field(default=None, min_length=1, max_length=255)
+    dkim_signed_headers: tuple[Annotated[str, Field(min_length=1, max_length=76)], ...] = Field(
+        default=(), max_length=100
+    )
+    spf_domain: str | None = Field(default=None, min_length=1, max_length=255)
+    dmarc_policy: DmarcPolicy | None = None
+
+
 class SendRequest(Record):
     AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.SendRequest"
 
@@ -118,7 +156,22 @@ class SendRequest(Record):
     send_kind: SendKind = "bulk"
     from_address: str = Field(min_length=3, max_length=512)
     subject: str = Field(max_length=998)
+    reply_to: str | None = Field(default=None, min_length=3, max_length=512)
+    headers: dict[
+        Annotated[str, Field(pattern=r"^[!-9;-~]{1,76}$")],
+        Annotated[str, Field(max_length=MAX_HEADER_VALUE_CHARS)],
+    ] = Field(default_factory=dict, max_length=MAX_HEADERS)
+    body: MessageBody | None = None
+    authentication: MailAuthentication | None = None
     requested_at: UtcMillis
+
+    def header(self, name: str) -> str | None:
+        """A header the message will carry, by case-insensitive name (RFC 5322 §1.2.2)."""
+        wanted = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == wanted:
+                return value
+        return None
 
     @property
     def commercial(self) -> bool:
@@ -172,6 +225,7 @@ class SendDecision(Record):
     recipient_key: str = _RecipientKey
     verdict: Verdict
     failures: tuple[RuleFailure, ...] = ()
+    flags: tuple[RuleFailure, ...] = ()
     policy_version: str
     decided_at: UtcMillis
     request_offset: str
@@ -330,7 +384,9 @@ class BounceChange(Record):
     changed_at: UtcMillis
 
 
-ConsentEventKind = Literal["grant", "confirm", "withdraw", "import", "review_approved"]
+ConsentEventKind = Literal[
+    "grant", "confirm", "withdraw", "import", "review_approved", "cadence_changed"
+]
 ConsentBasis = Literal[
     "express",
     "implied_purchase",
@@ -380,6 +436,8 @@ class ConsentEvent(Record):
             raise ValueError("a review_approved event names the approved import in source_id")
         if self.kind == "import" and self.source_id is None:
             raise ValueError("an import event names its import in source_id")
+        if self.kind == "cadence_changed" and self.cadence is None:
+            raise ValueError("a cadence_changed event names the new cadence")
         if len(set(self.lists)) != len(self.lists):
             raise ValueError("lists must not repeat an id")
         return self
@@ -447,6 +505,33 @@ class ConsentDeadline(Record):
     requested_at: UtcMillis
 
 
+def _domain_name(domain: str) -> str:
+    """A domain as DNS compares it: lower-case, IDNA A-labels, no trailing dot."""
+    name = domain.strip().rstrip(".").lower()
+    try:
+        name = name.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError(f"{domain!r} is not a domain name") from None
+    labels = name.split(".")
+    if len(labels) < 2 or len(name) > 253 or not all(_DNS_LABEL.match(x) for x in labels):
+        raise ValueError(f"{domain!r} is not a domain name")
+    return name
+
+
+_DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+class SenderDomains(Record):
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.SenderDomains"
+
+    account_id: str = _Id
+    domains: tuple[Annotated[str, AfterValidator(_domain_name)], ...] = Field(
+        default=(), max_length=1000
+    )
+    changed_at: UtcMillis
+    source: str = Field(min_length=1, max_length=200)
+
+
 RECORD_TYPES: tuple[type[Record], ...] = (
     SendRequest,
     RuleFailure,
@@ -466,4 +551,5 @@ RECORD_TYPES: tuple[type[Record], ...] = (
     ConsentState,
     ConsentNotice,
     ConsentDeadline,
+    SenderDomains,
 )

@@ -65,6 +65,23 @@ class Settings(BaseSettings):
             "one-click links are <base>/u/<token>. HTTPS in production (RFC 8058)."
         ),
     )
+    confirmation_smtp_host: str | None = Field(
+        default=None,
+        min_length=1,
+        description=(
+            "SMTP relay through which the unsubscribe service mails confirmation links to "
+            "addresses typed on the page of a bad or expired link (from unsubscribe@ the bounce "
+            "domain). Unset: it sends none, and those pages offer no form."
+        ),
+    )
+    confirmation_smtp_port: int = Field(
+        default=25, ge=1, le=65535, description="Port of the confirmation SMTP relay."
+    )
+    confirmation_smtp_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long to wait for the confirmation relay to connect and answer.",
+    )
     feedback_addresses: tuple[str, ...] = ("fbl@feedback.sendgate.example",)
     intake_host: str = "127.0.0.1"
     intake_port: int = Field(default=2525, ge=0, le=65535)

@@ -22,6 +22,10 @@ writes the standing back. The gate reads `gate_view(standing)`.
 - Breaches whose window ended more than a strike period ago are stale and ignored; history older
   than that (plus the longest window) is forgotten, since no live breach can overlap it. The
   ledger keeps the full history.
+- Transactional misuse (`streams.misuse_enforcement`) is counted on the same standing: the
+  misuse reports of the last `misuse_window_days` (`CountedMisuse`) and whether the account's
+  transactional sending is suspended. Reinstatement lifts that suspension too, and then forgives
+  the reports that led to it (they stay remembered, so a replay of one still changes nothing).
 """
 
 from __future__ import annotations
@@ -40,12 +44,14 @@ from streams.records import Record, SendKind, UtcMillis
 
 __all__ = [
     "RECORDS",
+    "REMEMBERED_MISUSE",
     "REMEMBERED_REINSTATEMENTS",
     "AccountStanding",
     "AccountStatus",
     "AccountTerminated",
     "BreachOutcome",
     "BroadcastsDisabled",
+    "CountedMisuse",
     "EnforcementAction",
     "EnforcementFold",
     "GateDenial",
@@ -61,6 +67,8 @@ __all__ = [
     "Strike",
     "StrikeIssued",
     "StrikePolicy",
+    "TransactionalMisuse",
+    "TransactionalSuspended",
     "WarningIssued",
     "apply_breach",
     "breach_id",
@@ -80,9 +88,18 @@ BreachOutcome = Literal[
     "stale",
     "account_terminated",
 ]
-GateDenial = Literal["account-terminated", "account-broadcasts-disabled", "provider-paused"]
+GateDenial = Literal[
+    "account-terminated",
+    "account-broadcasts-disabled",
+    "provider-paused",
+    "account-transactional-suspended",
+]
 REMEMBERED_REINSTATEMENTS = 32
 """Reinstatements kept in the standing (for replays; the ledger keeps them all)."""
+REMEMBERED_MISUSE = 1000
+"""Misuse reports kept in the standing, newest first (`streams.misuse_enforcement`): at least
+the policy's largest `misuse_suspend_after`, and few enough (about 80 kB) that the standings
+changelog record stays far below Kafka's 1 MB message limit however many a bad account sends."""
 
 
 class _Frozen(BaseModel):
@@ -154,6 +171,19 @@ class Reinstatement(Record):
     restored: tuple[str, ...]
 
 
+class CountedMisuse(Record):
+    """A misuse report counted against the account (`streams.misuse_enforcement`), remembered by
+    id while it is inside the misuse window, so a replay of it changes nothing."""
+
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.CountedMisuse"
+
+    report_id: str = Field(min_length=1)
+    detected_at: UtcMillis
+    """Event time: when the gate denied the send."""
+    forgiven: bool = False
+    """A reinstatement lifted the suspension this report counted towards: it counts no more."""
+
+
 class AccountStanding(Record):
     """What enforcement has done to one account (the standings table value)."""
 
@@ -167,6 +197,10 @@ class AccountStanding(Record):
     pauses: tuple[Pause, ...] = ()
     reviews: tuple[Review, ...] = ()
     reinstatements: tuple[Reinstatement, ...] = ()
+    misuse: tuple[CountedMisuse, ...] = ()
+    """Misuse reports inside the misuse window (counted and forgiven), oldest first."""
+    transactional_suspended: bool = False
+    """Transactional sending denied (after too many misuse reports) until reinstatement."""
 
     @property
     def status(self) -> AccountStatus:
@@ -251,6 +285,34 @@ class Reinstated(_Action):
     strikes_kept: int
 
 
+class _MisuseAction(_Action):
+    """`count`: the account's misuse reports in the window (`window_start`, `window_end`], event
+    time, after this one; `suspend_after` and `window_days` the policy that counted them."""
+
+    report_id: str
+    count: int
+    window_start: UtcMillis
+    window_end: UtcMillis
+    window_days: int
+    suspend_after: int
+
+
+class TransactionalMisuse(_MisuseAction):
+    """A transactional send was denied for carrying marketing; `suspended`: the account's
+    transactional sending is suspended after it (now or before)."""
+
+    action: Literal["transactional_misuse"] = "transactional_misuse"
+    request_id: str
+    signals: tuple[str, ...]
+    suspended: bool
+
+
+class TransactionalSuspended(_MisuseAction):
+    """Every transactional (non-commercial) send of the account is denied until reinstatement."""
+
+    action: Literal["transactional_suspended"] = "transactional_suspended"
+
+
 EnforcementAction = (
     StrikeIssued
     | BroadcastsDisabled
@@ -259,6 +321,8 @@ EnforcementAction = (
     | ProviderPaused
     | ReviewFlagged
     | Reinstated
+    | TransactionalMisuse
+    | TransactionalSuspended
 )
 
 
@@ -379,8 +443,10 @@ def reinstate(
     reason: str,
     now: datetime,
 ) -> ReinstatementFold:
-    """Give back what enforcement took (broadcasts, commercial mail, paused providers), keeping
-    the strikes. `reinstatement_id` (the request's event id) makes a replay change nothing."""
+    """Give back what enforcement took (broadcasts, commercial mail, paused providers,
+    transactional mail), keeping the strikes. Lifting a transactional suspension forgives the
+    misuse reports counted so far (the count starts again from zero). `reinstatement_id` (the
+    request's event id) makes a replay change nothing."""
     now = utc(now)
     if any(r.reinstatement_id == reinstatement_id for r in standing.reinstatements):
         return ReinstatementFold(standing, None)
@@ -389,6 +455,10 @@ def reinstate(
         restored.append("broadcasts")
     if standing.terminated:
         restored.append("commercial_mail")
+    misuse = standing.misuse
+    if standing.transactional_suspended:
+        restored.append("transactional_mail")
+        misuse = tuple(entry.model_copy(update={"forgiven": True}) for entry in misuse)
     pauses = []
     for pause in standing.pauses:
         if pause.lifted_at is None:
@@ -404,6 +474,8 @@ def reinstate(
             "terminated": False,
             "pauses": tuple(pauses),
             "reinstatements": (*standing.reinstatements, record)[-REMEMBERED_REINSTATEMENTS:],
+            "misuse": misuse,
+            "transactional_suspended": False,
         }
     )
     action = Reinstated(
@@ -426,12 +498,15 @@ class GateView:
       one-off mail still go.
     - `commercial_denied`: every commercial message (terminated); transactional mail still goes.
     - `paused_providers`, `all_providers_paused`: every message to those providers.
+    - `transactional_denied`: every transactional (non-commercial) message (transactional
+      sending suspended for misuse); commercial mail is judged as before.
     """
 
     broadcasts_denied: bool
     commercial_denied: bool
     paused_providers: frozenset[str]
     all_providers_paused: bool
+    transactional_denied: bool = False
 
     def denials(
         self, *, commercial: bool, send_kind: SendKind, provider: str | None
@@ -445,6 +520,8 @@ class GateView:
             found.append("account-broadcasts-disabled")
         if self.all_providers_paused or provider in self.paused_providers:
             found.append("provider-paused")
+        if not commercial and self.transactional_denied:
+            found.append("account-transactional-suspended")
         return tuple(found)
 
 
@@ -455,6 +532,7 @@ def gate_view(standing: AccountStanding) -> GateView:
         commercial_denied=standing.terminated,
         paused_providers=frozenset(p.provider for p in active if p.provider is not None),
         all_providers_paused=any(p.provider is None for p in active),
+        transactional_denied=standing.transactional_suspended,
     )
 
 
@@ -490,4 +568,11 @@ def _forget_old(standing: AccountStanding, now: datetime, policy: StrikePolicy) 
     )
 
 
-RECORDS: tuple[type[Record], ...] = (Strike, Pause, Review, Reinstatement, AccountStanding)
+RECORDS: tuple[type[Record], ...] = (
+    Strike,
+    Pause,
+    Review,
+    Reinstatement,
+    CountedMisuse,
+    AccountStanding,
+)

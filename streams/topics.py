@@ -22,6 +22,7 @@ __all__ = [
     "CONSENT_DEADLINES_CHANGELOG",
     "CONSENT_EVENTS",
     "CONSENT_NOTICES",
+    "CONTENT_MISUSE",
     "DEAD_LETTERS",
     "DELIVERY_EVENTS",
     "ENFORCEMENT_EVENTS",
@@ -32,7 +33,10 @@ __all__ = [
     "RATE_EVENTS",
     "RATE_INPUTS_CHANGELOG",
     "RATE_TICKS",
+    "SENDER_DOMAINS",
+    "SENDER_DOMAINS_CHANGELOG",
     "SEND_DECISIONS",
+    "SEND_HISTORY_CHANGELOG",
     "SEND_REQUESTS",
     "STANDINGS_CHANGELOG",
     "SUPPRESSIONS_CHANGELOG",
@@ -126,6 +130,15 @@ RATE_BREACHES = TopicSpec(
 ACCOUNT_COMMANDS = TopicSpec(
     "account-commands", "ReinstatementRequest, keyed by account (operators' reinstatements)"
 )
+SENDER_DOMAINS = TopicSpec(
+    "sender-domains",
+    "SenderDomains, keyed by account (the account's verified sending domains, whole set each time)",
+)
+CONTENT_MISUSE = TopicSpec(
+    "content-misuse",
+    "MisuseReport, keyed by account (internal: transactional sends the gate found carrying "
+    "marketing, to the enforcer)",
+)
 ENFORCEMENT_EVENTS = TopicSpec(
     "enforcement-events",
     "EnforcementEvent, keyed by account (strikes, ladder steps, pauses, reviews, reinstatements, "
@@ -149,6 +162,16 @@ STANDINGS_CHANGELOG = TopicSpec(
 ACCOUNTS_CHANGELOG = TopicSpec(
     "sendgate-accounts-changelog",
     "faust changelog of the accounts GlobalTable (AccountSnapshot by account)",
+    compacted=True,
+)
+SEND_HISTORY_CHANGELOG = TopicSpec(
+    "sendgate-send_history-changelog",
+    "faust changelog of the send_history table (SendHistory by recipient key)",
+    compacted=True,
+)
+SENDER_DOMAINS_CHANGELOG = TopicSpec(
+    "sendgate-sender_domains-changelog",
+    "faust changelog of the sender_domains GlobalTable (SenderDomains by account)",
     compacted=True,
 )
 
@@ -178,4 +201,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     RATES_CHANGELOG,
     STANDINGS_CHANGELOG,
     ACCOUNTS_CHANGELOG,
+    SENDER_DOMAINS,
+    CONTENT_MISUSE,
+    SENDER_DOMAINS_CHANGELOG,
+    SEND_HISTORY_CHANGELOG,
 )

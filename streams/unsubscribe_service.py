@@ -12,9 +12,11 @@ from aiohttp import web
 from streams.admin import check_broker
 from streams.app import unsubscribe_tokens
 from streams.clock import SystemClock
+from streams.confirmation_mail import ConfirmationMailer
 from streams.errors import SendgateError
 from streams.policy import load_policy
 from streams.producer import SendgateProducer
+from streams.recipient import RecipientKeyer
 from streams.settings import Settings
 from streams.web import WebSettings, make_web_app
 
@@ -38,12 +40,23 @@ async def serve_unsubscribes(
     stop: asyncio.Event,
     on_listening: Callable[[int], None] | None = None,
 ) -> None:
-    """Serve until `stop` is set; each action is published and acknowledged before the answer."""
+    """Serve until `stop` is set; each action is published and acknowledged before the answer.
+
+    The choices offered come from the policy's `[unsubscribe]` table; confirmation links are
+    mailed through `confirmation_smtp_host` when it is set (`streams.confirmation_mail`)."""
     await check_broker(settings)
     policy = load_policy(settings.policy_file)
     tokens = unsubscribe_tokens(settings, policy)
-    async with SendgateProducer(settings) as producer:
-        app = make_web_app(tokens, producer.publish, SystemClock(), WebSettings())
+    web_settings = WebSettings(
+        offer_platform_opt_out=policy.unsubscribe.offer_platform_opt_out,
+        cadence_choices=policy.unsubscribe.cadence_choices,
+    )
+    keyer = RecipientKeyer(settings.recipient_secret())
+    mailer = ConfirmationMailer.from_settings(settings)
+    async with SendgateProducer(settings, keyer=keyer) as producer:
+        app = make_web_app(
+            tokens, producer.publish, SystemClock(), web_settings, keyer=keyer, mailer=mailer
+        )
         runner = web.AppRunner(app, access_log=None)  # access logs would hold client addresses
         await runner.setup()
         try:

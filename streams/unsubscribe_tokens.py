@@ -1,19 +1,36 @@
 """Signed unsubscribe tokens: what a one-click link carries, and nothing a stranger could forge.
 
 A token says who is unsubscribing from what: the recipient key (never the address), the account,
-the list (if the message named one), the send request it came with, and when it was issued. It
-is signed with HMAC-SHA-256 under a platform key, so an altered, truncated or made-up token is
-refused, and it names its key, so keys rotate: a new key signs new tokens while old keys, kept in
-the key file (`streams.verp_keys` format, `<data_dir>/unsubscribe-keys`), still verify the links
-in mail already sent. A token is valid for the policy's `token_valid_days` (CAN-SPAM, 15 U.S.C.
+the list (if the message named one), the send request it came with, when it was issued and, where
+the consent the message was sent under names one, its cadence. It is signed with HMAC-SHA-256
+under a platform key, so an altered, truncated or made-up token is refused, and it names its key,
+so keys rotate: a new key signs new tokens while old keys, kept in the key file
+(`streams.verp_keys` format, `<data_dir>/unsubscribe-keys`), still verify the links in mail
+already sent. A token is valid for the policy's `token_valid_days` (CAN-SPAM, 15 U.S.C.
 §7704(a)(3)(A)(ii): the mechanism must work for at least 30 days after the message; the default
 is longer, since people unsubscribe from old mail too).
 
-Layout (then base64url without padding, about 120 characters for ordinary ids):
+Two purposes: a `message` token rides in the `List-Unsubscribe` header of a message the gate
+allowed; a `confirmation` token is mailed by the unsubscribe service to an address someone typed
+on the page of a bad or expired link (`streams.web`). A confirmation may name no account (the
+typed-in address came with a forged link, so only the platform-wide choice is known to apply).
 
-    version (1) | key id (1) | issued at, Unix seconds (4) | recipient key (32)
-    | account, list, request id: each a 2-byte length and UTF-8 (an empty list: none)
-    | tag: the first 16 bytes of HMAC-SHA-256(key, context | everything before it)
+Layouts (then base64url without padding, about 120 characters for ordinary ids):
+
+    version 1:  1 | key id (1) | issued at, Unix seconds (4) | recipient key (32)
+                | account, list, request id: each a 2-byte length and UTF-8 (an empty list: none)
+                | tag
+    version 2:  2 | key id (1) | purpose (1): 0 message, 1 confirmation | issued at (4)
+                | recipient key (32)
+                | account, list, request id, cadence: each a 2-byte length and UTF-8
+                  (empty: none; only a confirmation may have no account)
+                | tag
+
+    tag: the first 16 bytes of HMAC-SHA-256(key, context | everything before it)
+
+`issue` writes version 1 whenever version 2 adds nothing (a message token without a cadence), so
+those links are byte for byte what they were; every version 1 token ever issued still verifies.
+The version byte is under the tag, so one version cannot be read as the other.
 
 128 bits of tag: these links sit in mailboxes for years and anyone may try to forge one.
 """
@@ -38,20 +55,24 @@ __all__ = [
     "BadTokenError",
     "ExpiredTokenError",
     "TokenProblem",
+    "TokenPurpose",
     "UnsubscribeToken",
     "UnsubscribeTokens",
 ]
 
-VERSION = 1
 TAG_BYTES = 16
 _CONTEXT = b"sendgate/unsubscribe/v1\x00"
-_HEAD = struct.Struct(">BBI32s")
+_HEAD_V1 = struct.Struct(">BBI32s")
+_HEAD_V2 = struct.Struct(">BBBI32s")
 _LENGTH = struct.Struct(">H")
 _MAX_FIELD_BYTES = 800
 _MIN_SECRET_BYTES = 16
 _FUTURE_TOLERANCE = timedelta(minutes=5)
 
 TokenProblem = Literal["malformed", "unknown-key", "bad-tag", "from-the-future"]
+TokenPurpose = Literal["message", "confirmation"]
+_PURPOSE_CODES: dict[TokenPurpose, int] = {"message": 0, "confirmation": 1}
+_PURPOSES: dict[int, TokenPurpose] = {code: name for name, code in _PURPOSE_CODES.items()}
 
 
 class BadTokenError(SendgateError):
@@ -75,11 +96,15 @@ class ExpiredTokenError(SendgateError):
 @dataclass(frozen=True, slots=True)
 class UnsubscribeToken:
     recipient_key: str
-    account_id: str
+    account_id: str | None
+    """None only in a confirmation for an address typed on a forged link's page."""
     list_id: str | None
     request_id: str
     issued_at: datetime
     key_id: int
+    cadence: str | None = None
+    """The cadence of the consent the message was sent under, if it names one."""
+    purpose: TokenPurpose = "message"
 
 
 class UnsubscribeTokens:
@@ -105,17 +130,28 @@ class UnsubscribeTokens:
         self,
         *,
         recipient_key: str,
-        account_id: str,
+        account_id: str | None,
         list_id: str | None,
         request_id: str,
         issued_at: datetime,
+        cadence: str | None = None,
+        purpose: TokenPurpose = "message",
     ) -> str:
         key = bytes.fromhex(recipient_key)
         if len(key) != 32:
             raise ValueError("a recipient key is 32 bytes (64 hex characters)")
+        if account_id is None and purpose != "confirmation":
+            raise ValueError("only a confirmation token may name no account")
+        if "" in (account_id, list_id, cadence) or not request_id:
+            raise ValueError("an id in an unsubscribe token is None or not empty")
         seconds = int(utc(issued_at).timestamp())
-        body = _HEAD.pack(VERSION, self._current, seconds, key)
-        for text in (account_id, list_id or "", request_id):
+        texts = [account_id or "", list_id or "", request_id]
+        if cadence is None and purpose == "message":
+            body = _HEAD_V1.pack(1, self._current, seconds, key)
+        else:
+            body = _HEAD_V2.pack(2, self._current, _PURPOSE_CODES[purpose], seconds, key)
+            texts.append(cadence or "")
+        for text in texts:
             data = text.encode("utf-8")
             if len(data) > _MAX_FIELD_BYTES:
                 raise ValueError("an id in an unsubscribe token is at most 800 bytes")
@@ -126,30 +162,28 @@ class UnsubscribeTokens:
     def verify(self, token: str, *, now: datetime) -> UnsubscribeToken:
         """What a token says; `BadTokenError` (400) or `ExpiredTokenError` (410) otherwise."""
         raw = _decode(token)
-        if len(raw) < _HEAD.size + 3 * _LENGTH.size + TAG_BYTES:
+        if len(raw) < _HEAD_V1.size + 3 * _LENGTH.size + TAG_BYTES:
             raise BadTokenError("malformed", "too short")
         body, tag = raw[:-TAG_BYTES], raw[-TAG_BYTES:]
-        version, key_id, seconds, key = _HEAD.unpack_from(body)
-        if version != VERSION:
+        version = body[0]
+        if version == 1:
+            _, key_id, seconds, key = _HEAD_V1.unpack_from(body)
+            purpose_code, head, count = 0, _HEAD_V1.size, 3
+        elif version == 2:
+            if len(body) < _HEAD_V2.size + 4 * _LENGTH.size:
+                raise BadTokenError("malformed", "too short")
+            _, key_id, purpose_code, seconds, key = _HEAD_V2.unpack_from(body)
+            head, count = _HEAD_V2.size, 4
+        else:
             raise BadTokenError("malformed", f"unknown version {version}")
         if key_id not in self._keys:
             raise BadTokenError("unknown-key", f"key id {key_id} is not (or no longer) kept")
         if not hmac.compare_digest(tag, self._tag(key_id, body)):
             raise BadTokenError("bad-tag", "the signature does not match")
-        fields, offset = [], _HEAD.size
-        for _ in range(3):
-            if offset + _LENGTH.size > len(body):
-                raise BadTokenError("malformed", "fields cut short")
-            (length,) = _LENGTH.unpack_from(body, offset)
-            offset += _LENGTH.size
-            if offset + length > len(body):
-                raise BadTokenError("malformed", "fields cut short")
-            try:
-                fields.append(body[offset : offset + length].decode("utf-8"))
-            except UnicodeDecodeError:
-                raise BadTokenError("malformed", "a field is not UTF-8") from None
-            offset += length
-        if offset != len(body) or not fields[0] or not fields[2]:
+        # Signed by us from here on: what follows guards against our own bugs, not forgers.
+        fields = _fields(body, head, count)
+        purpose = _PURPOSES.get(purpose_code)
+        if purpose is None or not fields[2] or (not fields[0] and purpose != "confirmation"):
             raise BadTokenError("malformed", "unexpected layout")
         issued_at = datetime.fromtimestamp(seconds, tz=UTC)
         now = utc(now)
@@ -157,11 +191,13 @@ class UnsubscribeTokens:
             raise BadTokenError("from-the-future", "issued after now")
         parsed = UnsubscribeToken(
             recipient_key=key.hex(),
-            account_id=fields[0],
+            account_id=fields[0] or None,
             list_id=fields[1] or None,
             request_id=fields[2],
             issued_at=issued_at,
             key_id=key_id,
+            cadence=(fields[3] or None) if count == 4 else None,
+            purpose=purpose,
         )
         if now > issued_at + self._valid_for:
             raise ExpiredTokenError(parsed, issued_at + self._valid_for)
@@ -169,6 +205,26 @@ class UnsubscribeTokens:
 
     def _tag(self, key_id: int, body: bytes) -> bytes:
         return hmac.new(self._keys[key_id], _CONTEXT + body, hashlib.sha256).digest()[:TAG_BYTES]
+
+
+def _fields(body: bytes, offset: int, count: int) -> list[str]:
+    """`count` length-prefixed UTF-8 fields from `offset` to the end of `body`, exactly."""
+    fields = []
+    for _ in range(count):
+        if offset + _LENGTH.size > len(body):
+            raise BadTokenError("malformed", "fields cut short")
+        (length,) = _LENGTH.unpack_from(body, offset)
+        offset += _LENGTH.size
+        if offset + length > len(body):
+            raise BadTokenError("malformed", "fields cut short")
+        try:
+            fields.append(body[offset : offset + length].decode("utf-8"))
+        except UnicodeDecodeError:
+            raise BadTokenError("malformed", "a field is not UTF-8") from None
+        offset += length
+    if offset != len(body):
+        raise BadTokenError("malformed", "unexpected layout")
+    return fields
 
 
 def _decode(token: str) -> bytes:

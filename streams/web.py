@@ -3,26 +3,64 @@
 - `POST /u/<token>` with the body `List-Unsubscribe=One-Click` (RFC 8058 §3.2): the mailbox
   provider's one-click unsubscribe. It unsubscribes the recipient from the token's list (or, for
   mail that named no list, from the account), answers 200 once Kafka has the click, and asks for
-  nothing: no login, no redirect, no confirmation.
+  nothing: no login, no redirect, no confirmation. Only message links take it; a confirmation
+  link (below) is never in a `List-Unsubscribe` header and gets 400.
 - `GET /u/<token>`: a page that says what the link is for and offers the choices as plain forms
-  (this list, everything from the sender, all mail through the platform, report as spam). A GET
-  never unsubscribes by itself: mail scanners fetch links (RFC 8058 §3.2).
-- `POST /u/<token>/choose` with `choice=list|account|platform|spam`: the page's forms.
+  (this list, everything from the sender, all mail through the platform if the policy's
+  `offer_platform_opt_out` says so, report as spam) and, when the token carries the cadence of the
+  consent the message was sent under, "get this mail <cadence> instead" for each of the policy's
+  `cadence_choices` but the current one. A GET never changes anything: mail scanners fetch links
+  (RFC 8058 §3.2).
+- `POST /u/<token>/choose` with `choice=list|account|platform|spam|cadence:<name>`: the page's
+  forms. A cadence choice is a `cadence_changed` consent event (`consent-events`).
+- `POST /confirm` with `address` (and `token`, the expired link's text): a link by mail, below.
 
-Every action is published (`unsubscribe-clicks`, or `feedback-reports` for a spam report) with an
-id made from the token and the choice, so a second click publishes the same record again and
-changes nothing; the page says so when this process has seen it before. Bad tokens get 400
-(forged, altered, truncated) or 410 (expired) pages that say what happened. Bodies over 4 KiB are
-refused; pages and bad tokens are rate-limited per client (a token bucket per peer address, kept
-in memory only and never logged), while one-click POSTs with a valid token never are: they come
-from mailbox providers' servers, many people's clicks from few addresses. Prometheus metrics on
-`/metrics`.
+Every unsubscribe is published (`unsubscribe-clicks`, or `feedback-reports` for a spam report)
+with an id made from the token and the choice, so a second click publishes the same record again
+and changes nothing; the page says so when this process has seen it before. A cadence choice sets
+state rather than adding to it (the last choice must win, also after going back and forth on one
+page), so its event id also holds the moment of the choice; a repeated choice sets the same
+cadence again, which changes nothing either.
+
+Bad links. A forged, altered or truncated token gets a 400 page, an expired one a 410 page; both
+say what happened and, where possible, offer a labelled form (no script needed) to have a link
+mailed to an address the visitor types. Nothing is ever unsubscribed on the strength of a typed-in
+address: `POST /confirm` only mails that address a fresh link to the ordinary preference page
+(`streams.confirmation_mail`), and the person chooses there, having proved they read the mailbox.
+What the fresh link offers:
+
+- the expired link was sent to the typed address (same recipient key): a renewed copy of it, with
+  everything the original offered;
+- the expired link was sent to someone else (a forwarded message): a confirmation for the typed
+  address and the link's account and list, without "report as spam" (whoever forwards an old
+  message must not be able to file complaints against its sender from any number of addresses)
+  and without cadences (the link's cadence was someone else's);
+- a forged link says nothing we can trust: a confirmation that names no account and offers only
+  the platform-wide choice. When the policy does not offer it, the 400 page has no form and says
+  to use a link from a recent message or to write to the sender.
+
+Without a relay (`confirmation_smtp_host` unset) the pages offer no form and say so. Every valid
+submission gets the same page at once ("if this address gets mail through us, a link is on its
+way"), whether a mail goes out or not, and the mail is sent in the background, so neither the
+answer nor its timing tells a stranger anything. Confirmations are limited to one per recipient
+key per `confirmation_interval_s`, to `confirmations_per_minute` for the whole service, and by the
+per-client bucket below; a cross-site form post (`Sec-Fetch-Site: cross-site`) is refused, so
+other sites cannot make visitors' browsers request mail. Addresses are never logged nor put in
+metrics; the per-key memory holds recipient keys only.
+
+Bodies over 4 KiB are refused; pages, confirmations and bad tokens are rate-limited per client (a
+token bucket per peer address, kept in memory only and never logged), while one-click POSTs with a
+valid token never are: they come from mailbox providers' servers, many people's clicks from few
+addresses. Forms post to paths relative to the page, so the service also works behind a proxy
+that serves it under a path prefix. Prometheus metrics on `/metrics`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import html
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -32,8 +70,11 @@ from typing import Literal
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from streams.clock import Clock
-from streams.records import FeedbackReport, UnsubscribeClick
+from streams.clock import Clock, to_epoch_ms
+from streams.confirmation_mail import ConfirmationMailer, ConfirmationNotSentError, mailable_address
+from streams.policy import UnsubscribePolicy
+from streams.recipient import RecipientKeyer, is_valid_address
+from streams.records import ConsentEvent, FeedbackReport, UnsubscribeClick
 from streams.unsubscribe_tokens import (
     BadTokenError,
     ExpiredTokenError,
@@ -41,17 +82,33 @@ from streams.unsubscribe_tokens import (
     UnsubscribeTokens,
 )
 
-__all__ = ["Choice", "WebSettings", "click_for", "make_web_app", "spam_report_for"]
+__all__ = [
+    "Choice",
+    "WebSettings",
+    "cadence_event_for",
+    "click_for",
+    "make_web_app",
+    "spam_report_for",
+]
+
+log = logging.getLogger(__name__)
 
 Choice = Literal["list", "account", "platform", "spam"]
-Publish = Callable[[UnsubscribeClick | FeedbackReport], Awaitable[object]]
+CADENCE_PREFIX = "cadence:"
+Publish = Callable[[UnsubscribeClick | FeedbackReport | ConsentEvent], Awaitable[object]]
 
 MAX_BODY_BYTES = 4096
 ONE_CLICK_BODY = "List-Unsubscribe=One-Click"
 REMEMBERED_ACTIONS = 100_000
+REMEMBERED_CONFIRMATIONS = 100_000
+SHUTDOWN_GRACE_S = 30.0
+"""How long stopping the service waits for confirmation mails still being handed to the relay."""
 
 ACTIONS = Counter("sendgate_web_actions", "Unsubscribe actions published, by choice.", ["choice"])
 REFUSED = Counter("sendgate_web_refused", "Requests refused, by reason.", ["reason"])
+CONFIRMATIONS = Counter(
+    "sendgate_web_confirmations", "Confirmation mails, by outcome.", ["outcome"]
+)
 LATENCY = Histogram(
     "sendgate_web_request_seconds", "Time to answer, by route.", ["route"], buckets=(
         0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -66,20 +123,39 @@ class WebSettings:
         self,
         *,
         offer_platform_opt_out: bool = True,
+        cadence_choices: tuple[str, ...] = UnsubscribePolicy().cadence_choices,
         requests_per_minute: int = 60,
+        confirmation_interval_s: float = 600.0,
+        confirmations_per_minute: int = 30,
     ) -> None:
         self.offer_platform_opt_out = offer_platform_opt_out
+        self.cadence_choices = cadence_choices
         self.requests_per_minute = requests_per_minute
+        self.confirmation_interval_s = confirmation_interval_s
+        self.confirmations_per_minute = confirmations_per_minute
 
 
-def _action_id(token: UnsubscribeToken, choice: Choice) -> str:
-    parts = ("web-v1", token.recipient_key, token.account_id, token.list_id or "", choice)
+def _action_id(token: UnsubscribeToken, choice: str, *more: str) -> str:
+    parts = (
+        "web-v1",
+        token.recipient_key,
+        token.account_id or "",
+        token.list_id or "",
+        choice,
+        *more,
+    )
     return "web-" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
 def click_for(token: UnsubscribeToken, choice: Choice, at: datetime) -> UnsubscribeClick:
-    """The unsubscribe a choice asks for; the same token and choice give the same click id."""
-    scope = "account" if choice == "list" and token.list_id is None else choice
+    """The unsubscribe a choice asks for; the same token and choice give the same click id.
+
+    A token that names no account (a confirmation for an address typed on a forged link's page)
+    can only mean the platform: it is issued only where the platform-wide choice is offered."""
+    if token.account_id is None:
+        scope = "platform"
+    else:
+        scope = "account" if choice == "list" and token.list_id is None else choice
     return UnsubscribeClick(
         click_id=_action_id(token, choice),
         recipient_key=token.recipient_key,
@@ -106,6 +182,26 @@ def spam_report_for(token: UnsubscribeToken, at: datetime) -> FeedbackReport:
     )
 
 
+def cadence_event_for(token: UnsubscribeToken, cadence: str, at: datetime) -> ConsentEvent:
+    """ "Get this mail <cadence> instead": the account's consent for the token's list (none:
+    all of the account's mail) takes the cadence. The id is made from the token, the choice and
+    the moment, so the last of several choices is the one that holds."""
+    if token.account_id is None:
+        raise ValueError("a cadence is chosen for an account's mail; this token names none")
+    choice = f"{CADENCE_PREFIX}{cadence}"
+    return ConsentEvent(
+        event_id=_action_id(token, choice, str(to_epoch_ms(at))),
+        recipient_key=token.recipient_key,
+        kind="cadence_changed",
+        account_id=token.account_id,
+        lists=(token.list_id,) if token.list_id else (),
+        cadence=cadence,
+        source_kind="unsubscribe",
+        source_id="preference-centre",
+        occurred_at=at,
+    )
+
+
 class _Buckets:
     """Token buckets per client, bounded; only in memory."""
 
@@ -126,6 +222,26 @@ class _Buckets:
         return allowed
 
 
+class _OncePer:
+    """At most one confirmation per recipient key per interval; bounded, only in memory."""
+
+    def __init__(self, interval_s: float, keys: int = REMEMBERED_CONFIRMATIONS) -> None:
+        self._interval_s = interval_s
+        self._last: OrderedDict[str, float] = OrderedDict()
+        self._keys = keys
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        while self._last and next(iter(self._last.values())) <= now - self._interval_s:
+            self._last.popitem(last=False)
+        if key in self._last:
+            return False
+        self._last[key] = now
+        while len(self._last) > self._keys:
+            self._last.popitem(last=False)
+        return True
+
+
 def _page(title: str, body: str, status: int = 200) -> web.Response:
     document = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -133,9 +249,22 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
 <title>{html.escape(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;
 line-height:1.5}}button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem 0;width:100%}}
-fieldset{{border:1px solid #888;padding:1rem}}</style></head>
-<body><main><h1>{html.escape(title)}</h1>{body}</main></body></html>"""
+fieldset{{border:1px solid #888;padding:1rem;margin:0 0 1rem}}label{{display:block;
+font-weight:600}}input{{font-size:1rem;padding:.5rem;width:100%;box-sizing:border-box}}</style>
+</head><body><main><h1>{html.escape(title)}</h1>{body}</main></body></html>"""
     return web.Response(text=document, status=status, content_type="text/html", charset="utf-8")
+
+
+def _relative(page_path: str, target: str) -> str:
+    """`target`, a path from the service's root, relative to the page at `page_path`."""
+    return "../" * (page_path.count("/") - 1) + target
+
+
+_TOO_MANY = "<p>Please try again in a minute.</p>"
+_WRITE_TO_THE_SENDER = (
+    "<p>Use the unsubscribe link of a more recent message from the sender, or write to the "
+    "sender and ask to be removed.</p>"
+)
 
 
 def make_web_app(
@@ -143,11 +272,21 @@ def make_web_app(
     publish: Publish,
     clock: Clock,
     settings: WebSettings | None = None,
+    *,
+    keyer: RecipientKeyer | None = None,
+    mailer: ConfirmationMailer | None = None,
 ) -> web.Application:
-    """The aiohttp application; `publish` must return once Kafka has acknowledged."""
+    """The aiohttp application; `publish` must return once Kafka has acknowledged. Without a
+    `mailer` (and the `keyer` that turns a typed address into its recipient key) the bad-link
+    pages offer no confirmation by mail."""
+    if mailer is not None and keyer is None:
+        raise ValueError("confirmations need the recipient keyer as well as the mailer")
     settings = settings or WebSettings()
     buckets = _Buckets(settings.requests_per_minute)
+    once_per_key = _OncePer(settings.confirmation_interval_s)
+    all_confirmations = _Buckets(settings.confirmations_per_minute, clients=1)
     seen: OrderedDict[str, None] = OrderedDict()
+    sending: set[asyncio.Task[None]] = set()
 
     def remember(action_id: str) -> bool:
         """True if this process published the action before."""
@@ -169,7 +308,7 @@ def make_web_app(
             limited = route not in ("metrics", "one_click")
             if limited and not buckets.allow(request.remote or "?"):
                 REFUSED.labels("rate_limited").inc()
-                return _page("Too many requests", "<p>Please try again in a minute.</p>", 429)
+                return _page("Too many requests", _TOO_MANY, 429)
             try:
                 return await handler(request)
             except web.HTTPRequestEntityTooLarge:
@@ -178,35 +317,183 @@ def make_web_app(
         finally:
             LATENCY.labels(route).observe(time.perf_counter() - started)
 
-    def bad_token(exc: BadTokenError) -> web.Response:
-        REFUSED.labels(exc.problem).inc()
-        return _page(
-            "This link is not valid",
-            "<p>The unsubscribe link is incomplete or was changed (some mail programs break "
-            "long links across lines). Open it again from the message, or use the "
-            "unsubscribe link of a more recent message.</p>",
-            400,
+    # --- confirmation by mail ---------------------------------------------------------------
+
+    def can_confirm(origin: UnsubscribeToken | None) -> bool:
+        """Whether a confirmation for a link like `origin` (None: forged) would offer anything."""
+        knows_account = origin is not None and origin.account_id is not None
+        return mailer is not None and (knows_account or settings.offer_platform_opt_out)
+
+    def confirm_form(page_path: str, token_text: str | None, note: str = "") -> str:
+        hidden = (
+            f'<input type="hidden" name="token" value="{html.escape(token_text)}">'
+            if token_text
+            else ""
+        )
+        return (
+            f'<form method="post" action="{_relative(page_path, "confirm")}">{hidden}'
+            "<fieldset><legend>Get a link by email</legend>"
+            f'<p id="address-help">{note}We mail a link to your email preferences to the address '
+            "you enter. Nothing changes until you open it and choose.</p>"
+            '<label for="address">Your email address</label>'
+            '<input id="address" name="address" type="text" inputmode="email" '
+            'autocomplete="email" autocapitalize="off" spellcheck="false" maxlength="320" '
+            'required aria-describedby="address-help">'
+            '<button type="submit">Email me a link</button></fieldset></form>'
         )
 
-    def read_token(request: web.Request) -> UnsubscribeToken | web.Response:
+    def bad_token(exc: BadTokenError, page_path: str) -> web.Response:
+        REFUSED.labels(exc.problem).inc()
+        said = (
+            "<p>The unsubscribe link is incomplete or was changed (some mail programs break "
+            "long links across lines). Open it again from the message, or use the unsubscribe "
+            "link of a more recent message.</p>"
+        )
+        if can_confirm(None):
+            note = (
+                "This link does not say who sent the message, so the link we mail can only stop "
+                "all mail sent to you through this platform. "
+            )
+            body = said + confirm_form(page_path, None, note)
+        elif mailer is None:
+            body = said + (
+                "<p>This service cannot mail you a new link. You can also write to the sender "
+                "and ask to be removed.</p>"
+            )
+        else:
+            body = said + "<p>You can also write to the sender and ask to be removed.</p>"
+        return _page("This link is not valid", body, 400)
+
+    def expired(exc: ExpiredTokenError, token_text: str, page_path: str) -> web.Response:
+        REFUSED.labels("expired").inc()
+        said = (
+            f"<p>Unsubscribe links work for a limited time; this one ended on "
+            f"{exc.expired_at:%d %B %Y}.</p>"
+        )
+        if can_confirm(exc.token):
+            body = said + confirm_form(page_path, token_text) + _WRITE_TO_THE_SENDER
+        elif mailer is None:
+            body = said + "<p>This service cannot mail you a new link.</p>" + _WRITE_TO_THE_SENDER
+        else:
+            body = said + _WRITE_TO_THE_SENDER
+        return _page("This link has expired", body, 410)
+
+    def read_origin(token_text: str) -> UnsubscribeToken | None:
+        """The link the confirmation is asked for: valid or expired, else None (forged)."""
+        if not token_text:
+            return None
         try:
-            return tokens.verify(request.match_info["token"], now=clock.now())
+            return tokens.verify(token_text, now=clock.now())
+        except ExpiredTokenError as exc:
+            return exc.token
+        except BadTokenError:
+            return None
+
+    def confirmation_token(origin: UnsubscribeToken | None, recipient_key: str) -> str:
+        now = clock.now()
+        if origin is not None and origin.recipient_key == recipient_key:
+            # The typed address is the one the link was sent to: renew the link as it was.
+            return tokens.issue(
+                recipient_key=recipient_key,
+                account_id=origin.account_id,
+                list_id=origin.list_id,
+                request_id=origin.request_id,
+                issued_at=now,
+                cadence=origin.cadence,
+                purpose=origin.purpose,
+            )
+        account_id = origin.account_id if origin is not None else None
+        list_id = origin.list_id if origin is not None else None
+        seed = "\x1f".join(
+            ("confirm-v1", recipient_key, account_id or "", list_id or "", now.isoformat())
+        )
+        return tokens.issue(
+            recipient_key=recipient_key,
+            account_id=account_id,
+            list_id=list_id,
+            request_id="confirm-" + hashlib.sha256(seed.encode()).hexdigest()[:16],
+            issued_at=now,
+            purpose="confirmation",
+        )
+
+    async def deliver(sender: ConfirmationMailer, address: str, token: str, at: datetime) -> None:
+        try:
+            await sender.send(address, token, at)
+        except ConfirmationNotSentError as exc:
+            CONFIRMATIONS.labels("failed").inc()
+            log.warning("confirmation mail not sent: %s", exc)
+        except Exception as exc:  # the message might hold the address: only its type is logged
+            CONFIRMATIONS.labels("failed").inc()
+            log.error("confirmation mail not sent: unexpected %s", type(exc).__name__)
+        else:
+            CONFIRMATIONS.labels("sent").inc()
+
+    async def confirm(request: web.Request) -> web.Response:
+        if mailer is None or keyer is None:
+            REFUSED.labels("no_confirmations").inc()
+            return _page(
+                "Links by mail are not available",
+                "<p>This service cannot mail you a link.</p>" + _WRITE_TO_THE_SENDER,
+                503,
+            )
+        if request.headers.get("Sec-Fetch-Site") == "cross-site":
+            REFUSED.labels("cross_site").inc()
+            return _page("Not allowed", "<p>Please use the form on our own page.</p>", 403)
+        form = await request.post()
+        address, token_text = form.get("address"), form.get("token")
+        address = address if isinstance(address, str) else ""
+        token_text = token_text if isinstance(token_text, str) else ""
+        origin = read_origin(token_text)
+        if not can_confirm(origin):
+            REFUSED.labels("nothing_to_confirm").inc()
+            return _page("This link is not valid", _WRITE_TO_THE_SENDER, 400)
+        mail_to = mailable_address(address)
+        if mail_to is None or not is_valid_address(address):
+            REFUSED.labels("bad_address").inc()
+            return _page(
+                "That is not an email address",
+                '<p role="alert">Please enter one email address, such as '
+                "jo.smith@example.com.</p>"
+                + confirm_form(request.path, token_text if origin is not None else None),
+                400,
+            )
+        recipient_key = keyer.key(address)
+        if not once_per_key.allow(recipient_key):
+            CONFIRMATIONS.labels("limited_per_address").inc()
+        elif not all_confirmations.allow("all"):
+            CONFIRMATIONS.labels("limited_overall").inc()
+        else:
+            task = asyncio.create_task(
+                deliver(mailer, mail_to, confirmation_token(origin, recipient_key), clock.now())
+            )
+            sending.add(task)
+            task.add_done_callback(sending.discard)
+        return _page(
+            "Check your mail",
+            '<p role="status">If this address gets mail through us, a link is on its way to it. '
+            "Nothing changes until you open the link and choose.</p>",
+        )
+
+    async def finish_sending(app: web.Application) -> None:
+        if sending:
+            await asyncio.wait(set(sending), timeout=SHUTDOWN_GRACE_S)
+
+    # --- the links and the page -------------------------------------------------------------
+
+    def read_token(request: web.Request) -> UnsubscribeToken | web.Response:
+        token_text = request.match_info["token"]
+        page_path = request.path
+        try:
+            return tokens.verify(token_text, now=clock.now())
         except BadTokenError as exc:
             if request.match_info.route.name == "one_click" and not buckets.allow(
                 request.remote or "?"
             ):
                 REFUSED.labels("rate_limited").inc()
-                return _page("Too many requests", "<p>Please try again in a minute.</p>", 429)
-            return bad_token(exc)
+                return _page("Too many requests", _TOO_MANY, 429)
+            return bad_token(exc, page_path)
         except ExpiredTokenError as exc:
-            REFUSED.labels("expired").inc()
-            return _page(
-                "This link has expired",
-                f"<p>Unsubscribe links work for a limited time; this one ended on "
-                f"{exc.expired_at:%d %B %Y}. Use the link in a more recent message from the "
-                "sender, or write to the sender to be removed.</p>",
-                410,
-            )
+            return expired(exc, token_text, page_path)
 
     async def act(token: UnsubscribeToken, choice: Choice) -> bool:
         """Publish the choice; True if this process had already published it."""
@@ -221,6 +508,9 @@ def make_web_app(
         token = read_token(request)
         if isinstance(token, web.Response):
             return token
+        if token.purpose != "message":
+            REFUSED.labels("not_one_click").inc()
+            return web.Response(text="not a one-click link; open it in a browser\n", status=400)
         try:
             if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
                 one_click_asked = (await request.post()).get("List-Unsubscribe") == "One-Click"
@@ -234,25 +524,79 @@ def make_web_app(
         await act(token, "list")
         return web.Response(text="unsubscribed\n", status=200)
 
-    def _choices(token: UnsubscribeToken, path: str) -> str:
-        what = (
-            f"the list “{html.escape(token.list_id)}”" if token.list_id else "this kind of message"
-        )
-        options = [
-            ("list", f"Unsubscribe from {what}"),
-            ("account", f"Unsubscribe from everything {html.escape(token.account_id)} sends"),
-        ]
+    def offers(token: UnsubscribeToken, cadence_now: str | None) -> list[tuple[str, str]]:
+        """(form value, label) of what the token's page offers; cadences but `cadence_now`."""
+        offered: list[tuple[str, str]] = []
+        account = token.account_id
+        if account is not None:
+            if token.cadence is not None:
+                offered += [
+                    (f"{CADENCE_PREFIX}{name}", f"Get this mail {html.escape(name)} instead")
+                    for name in settings.cadence_choices
+                    if name != cadence_now
+                ]
+            what = (
+                f"the list “{html.escape(token.list_id)}”"
+                if token.list_id
+                else "this kind of message"
+            )
+            offered += [
+                ("list", f"Unsubscribe from {what}"),
+                ("account", f"Unsubscribe from everything {html.escape(account)} sends"),
+            ]
         if settings.offer_platform_opt_out:
-            options.append(("platform", "Stop all mail sent through this platform"))
-        options.append(("spam", "Report this message as spam (and unsubscribe)"))
-        buttons = "".join(
-            f'<button type="submit" name="choice" value="{value}">{label}</button>'
-            for value, label in options
-        )
+            offered.append(("platform", "Stop all mail sent through this platform"))
+        if token.purpose == "message":
+            offered.append(("spam", "Report this message as spam (and unsubscribe)"))
+        return offered
+
+    def accepted(token: UnsubscribeToken, choice: object) -> str | None:
+        """`choice` if the page of `token` may post it, else None. Any of the cadences is
+        accepted, the current one too: going back must be possible."""
+        if not isinstance(choice, str):
+            return None
+        if choice.startswith(CADENCE_PREFIX):
+            cadence_offered = (
+                token.account_id is not None
+                and token.cadence is not None
+                and choice.removeprefix(CADENCE_PREFIX) in settings.cadence_choices
+            )
+            return choice if cadence_offered else None
+        return choice if choice in {value for value, _ in offers(token, None)} else None
+
+    def choices_form(token: UnsubscribeToken, token_path: str, cadence_now: str | None) -> str:
+        offered = offers(token, cadence_now)
+        if not offered:
+            return "<p>There is nothing to choose with this link.</p>" + _WRITE_TO_THE_SENDER
+
+        def buttons(items: list[tuple[str, str]]) -> str:
+            return "".join(
+                f'<button type="submit" name="choice" value="{html.escape(value)}">{label}</button>'
+                for value, label in items
+            )
+
+        cadences = [item for item in offered if item[0].startswith(CADENCE_PREFIX)]
+        others = [item for item in offered if not item[0].startswith(CADENCE_PREFIX)]
+        how_often = ""
+        if cadences:
+            now_line = (
+                f"<p>You get this mail {html.escape(cadence_now)}.</p>" if cadence_now else ""
+            )
+            how_often = (
+                "<fieldset><legend>How often would you like this mail?</legend>"
+                f"{now_line}{buttons(cadences)}</fieldset>"
+            )
         return (
-            f'<form method="post" action="{html.escape(path)}/choose">'
+            f'<form method="post" action="{html.escape(token_path)}/choose">{how_often}'
             "<fieldset><legend>What would you like to do?</legend>"
-            f"{buttons}</fieldset></form>"
+            f"{buttons(others)}</fieldset></form>"
+        )
+
+    def intro(token: UnsubscribeToken) -> str:
+        if token.account_id is None:
+            return "<p>This link is for mail sent to your address through this platform.</p>"
+        return (
+            f"<p>This link is for mail from <strong>{html.escape(token.account_id)}</strong>.</p>"
         )
 
     async def page(request: web.Request) -> web.Response:
@@ -261,31 +605,39 @@ def make_web_app(
             return token
         return _page(
             "Your email preferences",
-            f"<p>This link is for mail from <strong>{html.escape(token.account_id)}</strong>."
-            "</p>" + _choices(token, request.path),
+            intro(token) + choices_form(token, request.path, token.cadence),
         )
 
     async def choose(request: web.Request) -> web.Response:
         token = read_token(request)
         if isinstance(token, web.Response):
             return token
-        form = await request.post()
-        choice = form.get("choice")
-        if choice not in ("list", "account", "platform", "spam") or (
-            choice == "platform" and not settings.offer_platform_opt_out
-        ):
+        choice = accepted(token, (await request.post()).get("choice"))
+        token_path = request.path.removesuffix("/choose")
+        if choice is None:
             REFUSED.labels("bad_choice").inc()
             return _page("Unknown choice", "<p>Please pick one of the offered choices.</p>", 400)
+        if choice.startswith(CADENCE_PREFIX):
+            cadence = choice.removeprefix(CADENCE_PREFIX)
+            await publish(cadence_event_for(token, cadence, clock.now()))
+            ACTIONS.labels("cadence").inc()
+            said = f"From now on you will get this mail {html.escape(cadence)}."
+            return _page(
+                "Done",
+                f'<p role="status">{said}</p>' + choices_form(token, token_path, cadence),
+            )
         again = await act(token, choice)  # type: ignore[arg-type]
         said = {
             "list": "You are unsubscribed from this list.",
-            "account": f"You will get no more mail from {html.escape(token.account_id)}.",
+            "account": f"You will get no more mail from {html.escape(token.account_id or '')}.",
             "platform": "You will get no more mail sent through this platform.",
             "spam": "Thank you: the message is reported as spam, and you are unsubscribed.",
         }[choice]
         note = "<p>(You had already done this; nothing changed.)</p>" if again else ""
-        path = request.path.removesuffix("/choose")
-        return _page("Done", f'<p role="status">{said}</p>{note}' + _choices(token, path))
+        return _page(
+            "Done",
+            f'<p role="status">{said}</p>{note}' + choices_form(token, token_path, token.cadence),
+        )
 
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -294,5 +646,7 @@ def make_web_app(
     app.router.add_post("/u/{token}", one_click, name="one_click")
     app.router.add_get("/u/{token}", page, name="page")
     app.router.add_post("/u/{token}/choose", choose, name="choose")
+    app.router.add_post("/confirm", confirm, name="confirm")
     app.router.add_get("/metrics", metrics, name="metrics")
+    app.on_shutdown.append(finish_sending)
     return app

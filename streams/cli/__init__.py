@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from streams.cli import accounts, consent, keys, ledger, publish, topics
+from streams.cli.check import check
 from streams.cli.demo import demo
 from streams.cli.intake import intake
 from streams.cli.parse import parse
@@ -59,6 +60,7 @@ app.command("web")(web_command)
 app.command("parse")(parse)
 app.add_typer(consent.app, name="consent")
 app.add_typer(accounts.app, name="accounts")
+app.command("check")(check)
 # --------------------------------------------------------------------------------------------------
 
 

@@ -4,9 +4,9 @@
   their beginning to their end at call time (no consumer group: nothing is committed, no worker
   is disturbed), keeps the latest value of each of the account's keys (a tombstone deletes), and
   shows the rolling window's rates per provider and account-wide as the enforcer judges them
-  (`streams.account_status`), the standing (strikes, pauses, reviews, reinstatements), and the
-  account's latest enforcement events from the ledger when there is one. `--json` prints the same
-  as one JSON document.
+  (`streams.account_status`), the standing (strikes, pauses, reviews, reinstatements, a
+  transactional suspension and the misuse count), and the account's latest enforcement events
+  from the ledger when there is one. `--json` prints the same as one JSON document.
 - `sendgate accounts reinstate ACCOUNT --reason ... --by ...` publishes a `ReinstatementRequest`
   to `account-commands`, keyed by the account; the enforcer applies it once per reinstatement id,
   so publishing the same `--id` again changes nothing.
@@ -213,7 +213,8 @@ def reinstate(
     ] = None,
     timeout_s: _TimeoutOption = 10.0,
 ) -> None:
-    """Reinstate ACCOUNT: re-enable broadcasts, lift termination and pauses; strikes stay.
+    """Reinstate ACCOUNT: re-enable broadcasts, lift termination, pauses and a transactional
+    suspension; strikes stay.
 
     Publishes a reinstatement request to the account-commands topic, keyed by the account; the
     enforcer applies it and emits a `reinstated` enforcement event naming --by and --reason.
@@ -640,6 +641,7 @@ def _render_standing(view: AccountStatusView, console: Console) -> None:
         f"Standing: [{style}]{view.status}[/]; {view.strikes_in_period} strike(s) count in the "
         f"last {view.policy.strikes.strike_period_days} days (ladder: {', '.join(ladder)})"
     )
+    _render_misuse(view, console)
     standing = view.standing
     if standing is None:
         console.print("No enforcement on record in the standings table.")
@@ -695,6 +697,26 @@ def _render_standing(view: AccountStatusView, console: Console) -> None:
                 escape(", ".join(reinstatement.restored) or "nothing was restricted"),
             )
         console.print(table)
+
+
+def _render_misuse(view: AccountStatusView, console: Console) -> None:
+    misuse = view.policy.enforcement
+    counted = (
+        f"{view.misuse_in_window} transactional send(s) denied as marketing in the last "
+        f"{misuse.misuse_window_days} days"
+    )
+    if view.transactional_suspended:
+        console.print(
+            f"Transactional sending: [bold red]suspended[/] until the account is reinstated "
+            f"({counted})."
+        )
+    elif view.misuse_in_window:
+        limit = (
+            f"suspended at {misuse.misuse_suspend_after}"
+            if misuse.misuse_suspend_after
+            else "never suspended by this policy"
+        )
+        console.print(f"Transactional sending: allowed; {counted} ({limit}).")
 
 
 def _render_history(history: LedgerHistory, console: Console) -> None:
@@ -758,6 +780,10 @@ def status_document(
             "strikes_in_period": view.strikes_in_period,
             "strike_period_days": view.policy.strikes.strike_period_days,
             "ladder": list(view.policy.strikes.ladder),
+            "transactional_suspended": view.transactional_suspended,
+            "misuse_in_window": view.misuse_in_window,
+            "misuse_window_days": view.policy.enforcement.misuse_window_days,
+            "misuse_suspend_after": view.policy.enforcement.misuse_suspend_after,
             "on_record": standing is not None,
             "strikes": [
                 {**_episode(strike), "number": strike.number}

@@ -36,12 +36,19 @@ from streams.producer import (
     SendgateProducer,
     consent_event_from_row,
     send_request_from_row,
+    sender_domains_from_row,
     unsubscribe_from_row,
 )
 from streams.recipient import RecipientKeyer
-from streams.records import ConsentEvent, SendRequest, UnsubscribeClick
+from streams.records import ConsentEvent, SenderDomains, SendRequest, UnsubscribeClick
 from streams.settings import Settings
-from streams.topics import CONSENT_EVENTS, SEND_REQUESTS, UNSUBSCRIBE_CLICKS, TopicSpec
+from streams.topics import (
+    CONSENT_EVENTS,
+    SEND_REQUESTS,
+    SENDER_DOMAINS,
+    UNSUBSCRIBE_CLICKS,
+    TopicSpec,
+)
 
 __all__ = [
     "MAX_REPORTED_PROBLEMS",
@@ -53,7 +60,7 @@ __all__ = [
 ]
 
 MAX_REPORTED_PROBLEMS = 20
-InputKind = Literal["send-requests", "unsubscribes", "consents"]
+InputKind = Literal["send-requests", "unsubscribes", "consents", "sender-domains"]
 _ROW = "(row)"
 
 app = typer.Typer(
@@ -172,6 +179,16 @@ def validate_file(
 @overload
 def validate_file(
     path: Path | str,
+    kind: Literal["sender-domains"],
+    *,
+    keyer: RecipientKeyer | None = None,
+    clock: Clock | None = None,
+) -> list[SenderDomains]: ...
+
+
+@overload
+def validate_file(
+    path: Path | str,
     kind: Literal["unsubscribes"],
     *,
     keyer: RecipientKeyer,
@@ -185,16 +202,20 @@ def validate_file(
     *,
     keyer: RecipientKeyer | None = None,
     clock: Clock | None = None,
-) -> list[SendRequest] | list[UnsubscribeClick] | list[ConsentEvent]:
+) -> list[SendRequest] | list[UnsubscribeClick] | list[ConsentEvent] | list[SenderDomains]:
     """Every row of the file as a record, or `InvalidInputFileError` listing what is wrong.
 
     `keyer` is needed for unsubscribes (their address becomes a recipient key). Within one file
     a request id may appear once: a repeated one is almost always a copy-and-paste slip.
     """
     clock = clock or SystemClock()
-    convert: Callable[[Mapping[str, Any]], SendRequest | UnsubscribeClick | ConsentEvent]
+    convert: Callable[
+        [Mapping[str, Any]], SendRequest | UnsubscribeClick | ConsentEvent | SenderDomains
+    ]
     if kind == "send-requests":
         convert = partial(send_request_from_row, clock=clock)
+    elif kind == "sender-domains":
+        convert = partial(sender_domains_from_row, clock=clock)
     elif keyer is None:
         raise ValueError(f"validating {kind} needs the recipient keyer")
     elif kind == "unsubscribes":
@@ -250,7 +271,7 @@ _DryRunOption = Annotated[
 
 def _publish(
     settings: Settings,
-    records: Sequence[SendRequest | UnsubscribeClick | ConsentEvent],
+    records: Sequence[SendRequest | UnsubscribeClick | ConsentEvent | SenderDomains],
     topic_spec: TopicSpec,
     what: str,
 ) -> None:
@@ -347,3 +368,24 @@ def consents(ctx: typer.Context, file: _FileArgument, dry_run: _DryRunOption = F
         )
         return
     _publish(settings, records, CONSENT_EVENTS, "consent events")
+
+
+@app.command("sender-domains")
+def sender_domains(ctx: typer.Context, file: _FileArgument, dry_run: _DryRunOption = False) -> None:
+    """Publish accounts' verified sending domains (keyed by account) to sender-domains.
+
+    Each row is an account's whole set, replacing the one before: account_id, domains (JSON list,
+    or names separated by ; in CSV; empty: none), changed_at (ISO-8601 with an offset; default
+    now), source (default "sendgate publish"). The gate denies From and Reply-To addresses
+    outside them.
+    """
+    settings = ctx.ensure_object(Settings)
+    records = validate_file(file, "sender-domains")
+    if dry_run:
+        Console().print(
+            f"{len(records)} valid sender domain sets in {file}; nothing published (dry run)",
+            markup=False,
+            highlight=False,
+        )
+        return
+    _publish(settings, records, SENDER_DOMAINS, "sender domain sets")

@@ -25,7 +25,9 @@ def web_command(
     """Serve the one-click unsubscribe links (RFC 8058) and the page behind them.
 
     Put it behind HTTPS at SENDGATE_UNSUBSCRIBE_BASE_URL, which the gate writes into the
-    List-Unsubscribe headers of allowed commercial mail.
+    List-Unsubscribe headers of allowed commercial mail. With SENDGATE_CONFIRMATION_SMTP_HOST
+    (and _PORT) set, the pages of expired and forged links offer to mail a fresh link to an
+    address typed in; without it they only say what to do instead.
     """
     settings: Settings = ctx.obj
     console = Console(stderr=True)
@@ -37,9 +39,15 @@ def web_command(
             loop.add_signal_handler(signal_number, stop.set)
 
         def listening(bound: int) -> None:
+            relay = settings.confirmation_smtp_host
+            confirmations = (
+                f"links by mail through {relay} port {settings.confirmation_smtp_port}"
+                if relay
+                else "no links by mail (SENDGATE_CONFIRMATION_SMTP_HOST unset)"
+            )
             console.print(
                 f"serving unsubscribe links on http://{host}:{bound}/u/<token> "
-                f"(public base URL {settings.unsubscribe_base_url}); Ctrl-C stops",
+                f"(public base URL {settings.unsubscribe_base_url}; {confirmations}); Ctrl-C stops",
                 highlight=False,
             )
 

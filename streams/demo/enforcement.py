@@ -21,6 +21,7 @@ from pathlib import Path
 from rich.table import Table
 
 from streams.accounts import EnforcementEvent
+from streams.demo.content import compliant_facts
 from streams.policy import DEFAULT_POLICY_FILE
 from streams.providers import ProviderMap
 from streams.recipient import RecipientKeyer
@@ -109,9 +110,9 @@ def build_enforcement_case(
             list_id="weekly-deals",
             recipient=probes["newsletter"],
             classification="commercial",
-            from_address="deals@blastmail.example",
             subject="This week's deals",
             requested_at=now,
+            **compliant_facts(STRUCK_ACCOUNT, commercial=True),
         ),
         SendRequest(
             request_id="blastmail-receipt-after-strike",
@@ -119,9 +120,9 @@ def build_enforcement_case(
             recipient=probes["receipt"],
             classification="transactional",
             send_kind="one_off",
-            from_address="orders@blastmail.example",
             subject="Your order #1042",
             requested_at=now,
+            **compliant_facts(STRUCK_ACCOUNT, commercial=False),
         ),
     )
     expected = {

@@ -44,6 +44,8 @@ def expected_failed_rules(
         view = RecipientView(
             suppressions=state.entries if state else (),
             consents=consent.entries if consent else (),
+            # Every demo account verified its domain first (`streams.demo.content`).
+            sender_domains=frozenset({f"{send.account_id}.example"}),
         )
         decision = decide(
             send,

@@ -91,6 +91,8 @@ class DemoReport:
     enforcement: Sequence[EnforcementEvent] = ()
     enforcement_decisions: Sequence[SendDecision] = ()
     one_click: OneClick | None = None
+    content_decisions: Sequence[SendDecision] = ()
+    """The demo's template sends (`streams.demo.content`), with every content rule they broke."""
 
 
 def short_key(recipient_key: str) -> str:
@@ -160,10 +162,12 @@ def pick_explained_denials(
 
 
 def explained_denials_table(
-    decisions: Sequence[SendDecision], limit: int = EXPLAINED_DENIALS
+    decisions: Sequence[SendDecision],
+    limit: int = EXPLAINED_DENIALS,
+    title: str = "Explained denials",
 ) -> Table:
     """A few denials as a support agent would read them: rule, law and explanation."""
-    table = Table(title="Explained denials", title_justify="left", show_lines=True)
+    table = Table(title=title, title_justify="left", show_lines=True)
     table.add_column("request", no_wrap=True)
     table.add_column("account", no_wrap=True)
     table.add_column("recipient key", no_wrap=True)
@@ -179,6 +183,35 @@ def explained_denials_table(
         table.add_row(
             decision.request_id, decision.account_id, short_key(decision.recipient_key), why
         )
+    return table
+
+
+def _rules(count: int) -> str:
+    return f"{count} rule" if count == 1 else f"{count} rules"
+
+
+def template_failures_table(decisions: Sequence[SendDecision]) -> Table:
+    """Every rule each template send broke, as the sender fixing the template reads them: two
+    columns, so a narrow terminal still shows whole sentences."""
+    table = Table(
+        title="Templates sent as they are (streams/demo/templates): every rule they broke",
+        title_justify="left",
+        show_lines=True,
+    )
+    table.add_column("request · rule", no_wrap=True, max_width=36)
+    table.add_column("explanation · law", ratio=1)
+    for decision in decisions:
+        table.add_row(
+            Text(
+                f"{decision.request_id}\n{decision.verdict}: {_rules(len(decision.failures))}",
+                style="bold",
+            ),
+            Text(f"{decision.account_id}, recipient {short_key(decision.recipient_key)}"),
+        )
+        for failure in decision.failures:
+            why = Text(failure.explanation)
+            why.append("\n" + failure.law, style="dim")
+            table.add_row(Text(failure.rule, style="red"), why)
     return table
 
 
@@ -268,6 +301,10 @@ def render_report(report: DemoReport, console: Console) -> None:
             Text(),
             explained_denials_table(report.enforcement_decisions)
             if report.enforcement_decisions
+            else Text(),
+            Text(),
+            template_failures_table(report.content_decisions)
+            if report.content_decisions
             else Text(),
             Text(),
             ledger_table(report.ledger_run_counts, report.ledger_total_counts),

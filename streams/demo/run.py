@@ -58,6 +58,12 @@ from streams.admin import (
 )
 from streams.clock import SystemClock
 from streams.demo.collector import GateOutput
+from streams.demo.content import (
+    TEMPLATE_ACCOUNT,
+    ContentCase,
+    build_content_case,
+    sender_domains,
+)
 from streams.demo.enforcement import (
     STRUCK_ACCOUNT,
     EnforcementCase,
@@ -95,6 +101,7 @@ from streams.topics import (
     DELIVERY_EVENTS,
     ENFORCEMENT_EVENTS,
     RATE_EVENTS,
+    SENDER_DOMAINS,
     TOPICS,
     TopicSpec,
 )
@@ -186,8 +193,22 @@ async def _publish(
     console: Console,
     timeout_s: float,
 ) -> None:
-    """Consents (applied), clicks (acknowledged), sends (acknowledged), then the bad records."""
+    """Verified domains and consents (applied), clicks (acknowledged), sends (acknowledged),
+    then the bad records."""
     with _progress(console) as progress:
+        domains = sender_domains((*scenario.accounts, STRUCK_ACCOUNT), now=SystemClock().now())
+        verified = progress.add_task("accounts verify their domains", total=len(domains))
+        await producer.publish_many(
+            domains, on_progress=lambda acked: progress.advance(verified, acked)
+        )
+        await _wait_until_applied(
+            settings,
+            SENDER_DOMAINS.full_name(settings),
+            worker,
+            timeout_s,
+            lambda _: None,
+            "sender domains",
+        )
         consents = progress.add_task("publishing consent events", total=len(scenario.consents))
         await producer.publish_many(
             scenario.consents, on_progress=lambda acked: progress.advance(consents, acked)
@@ -376,6 +397,37 @@ async def _strike(
         worker.check_alive("the struck account's sends")
         if time.monotonic() > deadline:
             raise SendgateError(f"the struck account's sends were not decided in {timeout_s:.0f} s")
+        await asyncio.sleep(0.1)
+
+
+async def _templates(
+    settings: Settings,
+    case: ContentCase,
+    output: GateOutput,
+    worker: WorkerProcess,
+    console: Console,
+    timeout_s: float,
+) -> None:
+    """Issue 8: two templates sent as they are, to a customer who opted in (the files in
+    streams/demo/templates; `sendgate check` reads them the same way)."""
+    async with SendgateProducer(settings) as producer:
+        with _progress(console) as progress:
+            task = progress.add_task(
+                f"{TEMPLATE_ACCOUNT}: two templates sent as they are", total=len(case.sends)
+            )
+            await producer.publish(case.consent)
+            await _wait_until_applied(
+                settings, CONSENT_EVENTS.full_name(settings), worker, timeout_s, lambda _: None
+            )
+            for request in case.sends:
+                await producer.publish(request)
+                progress.advance(task)
+    deadline = time.monotonic() + timeout_s
+    while not all(request.request_id in output.decisions for request in case.sends):
+        worker.check_alive("the template sends")
+        output.check_reading()
+        if time.monotonic() > deadline:
+            raise SendgateError(f"the template sends were not decided in {timeout_s:.0f} s")
         await asyncio.sleep(0.1)
 
 
@@ -634,11 +686,15 @@ async def run_demo(
         one_click = await _one_click(settings, scenario, output, worker, console, options.timeout_s)
         if one_click is not None:
             expected[one_click.after.request_id] = ("list-unsubscribed",)
+        content = build_content_case(keyer, policy, now=now)
+        expected.update(content.expected)
+        await _templates(settings, content, output, worker, console, options.timeout_s)
         ledger_rows = (
             len(output.decisions)
             + len(output.applied_clicks)
             + len(scenario.consents)
             + len(case.probe_consents)
+            + 1  # the template reader's consent
             + len(output.enforcement)
         )
         await _fill_ledger(settings, ledger_rows, console)
@@ -650,8 +706,10 @@ async def run_demo(
             if tuple(failure.rule for failure in decision.failures)
             != expected.get(decision.request_id)
         )
-        demo_extras = set(case.expected) | (
-            {one_click.after.request_id} if one_click is not None else set()
+        demo_extras = (
+            set(case.expected)
+            | set(content.expected)
+            | ({one_click.after.request_id} if one_click is not None else set())
         )
         decisions = [
             decision
@@ -679,6 +737,11 @@ async def run_demo(
             enforcement_decisions=[
                 output.decisions[request_id]
                 for request_id in case.expected
+                if request_id in output.decisions
+            ],
+            content_decisions=[
+                output.decisions[request_id]
+                for request_id in content.expected
                 if request_id in output.decisions
             ],
         )

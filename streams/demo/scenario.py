@@ -39,6 +39,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from streams.codec import Codec, default_codec
+from streams.demo.content import compliant_facts
 from streams.recipient import RecipientKeyer
 from streams.records import (
     Classification,
@@ -240,7 +241,6 @@ class _Builder:
         honour: bool = False,
         request_id: str = "unnumbered",
     ) -> SendRequest:
-        domain = f"{account}.example"
         commercial = classification == "commercial"
         subject = _TRANSACTIONAL_SUBJECTS[account]
         if commercial and list_id:
@@ -254,9 +254,9 @@ class _Builder:
             classification=classification,
             honor_list_opt_outs=honour,
             send_kind="bulk" if commercial else "one_off",
-            from_address=f"hello@{domain}" if commercial else f"receipts@{domain}",
             subject=subject,
             requested_at=self.now,
+            **compliant_facts(account, commercial=commercial),
         )
 
     def random_list(self, account: str) -> str:
@@ -272,6 +272,17 @@ R = TypeVar("R", bound=Record)
 def _with(record: R, **changes: object) -> R:
     """A validated copy with some fields changed (`model_copy` would skip validation)."""
     return type(record).model_validate({**record.model_dump(), **changes})
+
+
+def _promotional(send: SendRequest) -> SendRequest:
+    """A receipt that carries an offer: the sender says so, and its template is then a
+    commercial one, with the footer's unsubscribe link (the mixed-content rule judges it as
+    commercial mail)."""
+    return _with(
+        send,
+        promotional_content=True,
+        **compliant_facts(send.account_id, commercial=True),
+    )
 
 
 def _respelled(address: str) -> str:
@@ -342,7 +353,7 @@ def build_scenario(
 
     # Receipts that carry an offer: judged as commercial (the mixed-content rule).
     ordinary = [
-        _with(send, promotional_content=True)
+        _promotional(send)
         if send.classification == "transactional" and rng.random() < _PROMOTIONAL_SHARE
         else send
         for send in ordinary
@@ -404,7 +415,7 @@ def _consent_cases(
             events += _consent_events(make, address, account, profile)
         list_id = make.random_list(account) if classification == "commercial" else None
         send = make.send(address, account, list_id, classification)
-        sends.append(_with(send, promotional_content=promotional))
+        sends.append(_promotional(send) if promotional else send)
     return tuple(events), sends
 
 

@@ -164,6 +164,9 @@ class SendDecisionRow(_KafkaCoordinates, Base):
     """Every failed rule as {"rule", "law", "explanation"}, in rule-table order."""
     failed_rules: Mapped[str] = mapped_column(Text)
     """The failed rule names joined by commas ("" when allowed), for plain SQL filtering."""
+    flags: Mapped[list[dict[str, Any]] | None]
+    """Failed rules the policy only flags (SendDecision v5), like `failures`; NULL in rows
+    written before the column existed, which had none."""
     suppressions_seen: Mapped[list[dict[str, Any]]]
     state_offsets: Mapped[dict[str, Any]]
     request_offset: Mapped[str] = mapped_column(Text)

@@ -45,6 +45,8 @@ def decision_row(decision: SendDecision, topic: str, partition: int, offset: int
         "suppressions_seen": [seen.model_dump(mode="json") for seen in decision.suppressions_seen],
         "state_offsets": dict(decision.state_offsets),
         "request_offset": decision.request_offset,
+        # NULL when there are none, as in rows from before SendDecision v5.
+        "flags": [flag.model_dump(mode="json") for flag in decision.flags] or None,
         **_coordinates(topic, partition, offset),
     }
 

@@ -16,6 +16,7 @@ from streams.rules.accounts import (
     ACCOUNT_BROADCASTS_DISABLED,
     ACCOUNT_TERMINATED,
     PROVIDER_PAUSED,
+    TRANSACTIONAL_SUSPENDED,
 )
 from streams.rules.address import INVALID_RECIPIENT_ADDRESS, ROLE_ADDRESS
 from streams.rules.base import RecipientView, Rule
@@ -27,6 +28,9 @@ from streams.rules.consent import (
     GDPR_PECR_NO_VALID_CONSENT,
     SPAM_ACT_NO_VALID_CONSENT,
 )
+from streams.rules.content import CONTENT_RULES
+from streams.rules.frequency import CADENCE_EXCEEDED, FREQUENCY_CAP_EXCEEDED
+from streams.rules.misuse import TRANSACTIONAL_MISUSE
 from streams.rules.suppression import (
     ACCOUNT_UNSUBSCRIBED,
     LIST_UNSUBSCRIBED,
@@ -34,7 +38,7 @@ from streams.rules.suppression import (
     SUPPRESSIONS_NOT_CURRENT,
 )
 
-__all__ = ["RULES", "RecipientView", "Rule", "decide", "rule_named"]
+__all__ = ["FLAGGABLE_RULES", "RULES", "RecipientView", "Rule", "decide", "rule_named"]
 
 RULES: tuple[Rule, ...] = (
     # Whether the gate knows enough to decide.
@@ -54,11 +58,25 @@ RULES: tuple[Rule, ...] = (
     SPAM_ACT_NO_VALID_CONSENT,
     # Who cannot consent to marketing.
     ROLE_ADDRESS,
+    # How often this person agreed to hear from the sender.
+    CADENCE_EXCEEDED,
+    FREQUENCY_CAP_EXCEEDED,
+    # Who the message says it is from, and what it must and must not say (streams.rules.content).
+    *CONTENT_RULES,
+    # Marketing sent as transactional mail, which skips consent and unsubscribes.
+    TRANSACTIONAL_MISUSE,
     # What enforcement stopped for the sender (complaint and bounce rates, streams.strikes).
     ACCOUNT_TERMINATED,
     ACCOUNT_BROADCASTS_DISABLED,
     PROVIDER_PAUSED,
+    TRANSACTIONAL_SUSPENDED,
 )
+
+FLAGGABLE_RULES: frozenset[str] = frozenset(
+    rule.name
+    for rule in (*CONTENT_RULES, TRANSACTIONAL_MISUSE, CADENCE_EXCEEDED, FREQUENCY_CAP_EXCEEDED)
+)
+"""The rules a policy may turn into flags (`ContentPolicy.flag_only_rules`)."""
 
 _BY_NAME = {rule.name: rule for rule in RULES}
 if len(_BY_NAME) != len(RULES):
@@ -80,21 +98,25 @@ def decide(
     state_offsets: Mapping[str, int],
     return_path: str | None = None,
 ) -> SendDecision:
-    """Run every rule on the request; deny when any fails, naming each one.
+    """Run every rule on the request; deny when any fails, naming each one. A failed rule the
+    policy only flags goes under `flags` and denies nothing.
 
     `return_path` (the VERP address for this recipient) goes on allowed decisions only.
     """
     if view.at is None:
         view = replace(view, at=decided_at)
-    failures = tuple(
+    failed = tuple(
         failure for rule in RULES if (failure := rule.evaluate(request, view, policy)) is not None
     )
+    flagged = policy.content.flag_only_rules
+    failures = tuple(failure for failure in failed if failure.rule not in flagged)
     return SendDecision(
         request_id=request.request_id,
         account_id=request.account_id,
         recipient_key=recipient_key,
         verdict="deny" if failures else "allow",
         failures=failures,
+        flags=tuple(failure for failure in failed if failure.rule in flagged),
         policy_version=policy.policy_version,
         decided_at=decided_at,
         request_offset=request_offset,

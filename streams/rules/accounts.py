@@ -8,6 +8,11 @@ same kind of levels for its own senders: review at 0.1% complaints, pause at 0.5
 mail keeps flowing under a strike or a termination: a receipt or a password reset is owed to the
 recipient whatever the sender did with its newsletters. A pause stops everything to that
 provider, as a provider's own block would.
+
+The exception is an account that abused that privilege: transactional mail bypasses unsubscribes,
+so an account whose transactional sends carried marketing too often (issue 8,
+`streams.misuse_enforcement`) has its transactional sending suspended until it is reinstated;
+its commercial mail is judged by the other rules as before.
 """
 
 from __future__ import annotations
@@ -16,7 +21,12 @@ from streams.policy import Policy
 from streams.records import SendRequest
 from streams.rules.base import RecipientView, Rule
 
-__all__ = ["ACCOUNT_BROADCASTS_DISABLED", "ACCOUNT_TERMINATED", "PROVIDER_PAUSED"]
+__all__ = [
+    "ACCOUNT_BROADCASTS_DISABLED",
+    "ACCOUNT_TERMINATED",
+    "PROVIDER_PAUSED",
+    "TRANSACTIONAL_SUSPENDED",
+]
 
 _STRIKE_POLICY = (
     "Platform policy: complaint-rate strikes (fewer than 1 complaint per 1,000 messages per "
@@ -65,6 +75,20 @@ def _provider_paused(request: SendRequest, view: RecipientView, policy: Policy) 
     )
 
 
+def _transactional_suspended(
+    request: SendRequest, view: RecipientView, policy: Policy
+) -> str | None:
+    account = view.account
+    if account is None or not account.transactional_suspended or request.commercial:
+        return None
+    return (
+        f"Transactional sending of account {request.account_id} is suspended: its transactional "
+        "messages carried marketing more often than the platform allows. Transactional mail "
+        "skips unsubscribe choices, so none is sent until the account is reinstated; commercial "
+        "mail, which honours them, is judged as usual."
+    )
+
+
 ACCOUNT_TERMINATED = Rule(
     name="account-terminated",
     law=f"{_STRIKE_POLICY}: the last strike of the ladder terminates the account",
@@ -85,4 +109,13 @@ PROVIDER_PAUSED = Rule(
     ),
     description="No mail from an account to a provider its rates got it paused at.",
     check=_provider_paused,
+)
+TRANSACTIONAL_SUSPENDED = Rule(
+    name="account-transactional-suspended",
+    law=(
+        "Platform policy: transactional streams bypass unsubscribes, so an account that sent "
+        "marketing as transactional loses them until reinstated"
+    ),
+    description="An account whose transactional sending is suspended sends no transactional mail.",
+    check=_transactional_suspended,
 )

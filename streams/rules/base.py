@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from streams.frequency import SendHistory
 from streams.policy import Policy
 from streams.records import ConsentEntry, RuleFailure, SendRequest, SuppressionEntry
 
@@ -31,6 +32,11 @@ class RecipientView:
     """The recipient's mailbox provider (`streams.providers`)."""
     account: AccountSnapshot | None = None
     """What enforcement stopped for the sending account (None: nothing on record)."""
+    send_history: SendHistory | None = None
+    """The recipient's recent allowed commercial sends (`streams.frequency`)."""
+    sender_domains: frozenset[str] | None = None
+    """The sending account's verified sending domains, lower-case (`sender-domains` topic);
+    None when the gate has none on record for the account."""
 
 
 RuleCheck = Callable[[SendRequest, RecipientView, Policy], str | None]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from streams.agents import register_agents
 from streams.app import Gate, build_gate
 from streams.emit import CollectingEmitter, Emitted
 from streams.settings import Settings
+from tests.support.content import verified_domains
 
 
 class ScriptedOffsets:
@@ -79,7 +81,20 @@ def gate(tmp_path: Path, offsets: ScriptedOffsets, emitter: CollectingEmitter) -
     register_agents(gate)
     gate.app.finalize()
     gate.app.conf.store = "memory://"
+    verify_test_domains(gate)
     return gate
+
+
+VERIFIED_ACCOUNTS = ("acme", "maple", "blastmail")
+
+
+def verify_test_domains(gate: Gate) -> None:
+    """The platform verified each test account's domain `<account>.example` (the
+    `sender-domains` topic): set in the in-memory table directly, as the keeper's copy is
+    tested on its own (tests/agents/test_content_agents.py)."""
+    for account in VERIFIED_ACCOUNTS:
+        record = verified_domains(account, at=datetime(2026, 1, 1, tzinfo=UTC))
+        gate.sender_domains.data[account.encode()] = gate.codec.encode(record)
 
 
 async def emitted_until(

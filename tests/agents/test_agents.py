@@ -15,6 +15,7 @@ from streams.records import (
     UnsubscribeClick,
 )
 from tests.agents.conftest import ScriptedOffsets, emitted_until
+from tests.support.content import compliant_content
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -26,9 +27,9 @@ def request(address: str = "ana@example.com", request_id: str = "r1") -> SendReq
         list_id="news",
         recipient=address,
         classification="commercial",
-        from_address="news@acme.example",
         subject="Autumn offers",
         requested_at=NOW,
+        **compliant_content("acme"),
     )
 
 
@@ -231,8 +232,14 @@ async def test_allowed_commercial_decisions_carry_the_list_headers_and_denials_d
     request (RFC 8058)."""
     await opt_in(gate)
     key = gate.keyer.key("ana@example.com").encode()
-    receipt = request(request_id="r2").model_copy(
-        update={"classification": "transactional", "list_id": None}
+    receipt = SendRequest.model_validate(
+        {
+            **request(request_id="r2").model_dump(),
+            "classification": "transactional",
+            "list_id": None,
+            "subject": "Your order 1042",
+            **compliant_content("acme", commercial=False),
+        }
     )
     role = request("info@example.com", request_id="r3")
     async with gate.agents["decide_sends"].test_context() as gate_agent:

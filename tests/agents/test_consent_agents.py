@@ -25,7 +25,8 @@ from streams.records import (
     UnsubscribeClick,
 )
 from streams.settings import Settings
-from tests.agents.conftest import ScriptedOffsets, emitted_until
+from tests.agents.conftest import ScriptedOffsets, emitted_until, verify_test_domains
+from tests.support.content import compliant_content
 
 PURCHASE = datetime(2024, 5, 10, 15, 0, tzinfo=UTC)
 ADDRESS = "lea@example.ca"
@@ -52,6 +53,7 @@ def gate(
     register_agents(gate)
     gate.app.finalize()
     gate.app.conf.store = "memory://"
+    verify_test_domains(gate)
     return gate
 
 
@@ -80,9 +82,11 @@ def send(**fields: Any) -> SendRequest:
             "recipient": ADDRESS,
             "jurisdiction": "CA",
             "classification": "commercial",
-            "from_address": "deals@maple.example",
             "subject": "Winter deals",
             "requested_at": datetime(2026, 1, 15, 9, 0, tzinfo=UTC),
+            **compliant_content(
+                "maple", commercial=fields.get("classification", "commercial") == "commercial"
+            ),
             **fields,
         }
     )

@@ -15,11 +15,17 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from streams.accounts import AccountSnapshot, EnforcementEvent, ReinstatementRequest
+from streams.accounts import (
+    AccountSnapshot,
+    EnforcementEvent,
+    MisuseReport,
+    ReinstatementRequest,
+    misuse_report_id,
+)
 from streams.agents import register_agents
 from streams.app import Gate, build_gate
 from streams.clock import FrozenClock
-from streams.emit import CollectingEmitter
+from streams.emit import CollectingEmitter, Emitted
 from streams.enforcer import tick_rates
 from streams.policy import load_policy
 from streams.rates import RatesPolicy
@@ -32,7 +38,8 @@ from streams.records import (
 )
 from streams.settings import Settings
 from streams.topics import ACCOUNT_COMMANDS
-from tests.agents.conftest import ScriptedOffsets
+from tests.agents.conftest import ScriptedOffsets, verify_test_domains
+from tests.support.content import compliant_content
 
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 ACCOUNT = "acme"
@@ -65,6 +72,7 @@ def make_gate(
     register_agents(gate)
     gate.app.finalize()
     gate.app.conf.store = "memory://"
+    verify_test_domains(gate)
     return gate
 
 
@@ -130,9 +138,9 @@ def request(
             "recipient": recipient,
             "classification": classification,
             "send_kind": kind,
-            "from_address": "news@acme.example",
             "subject": "Spring offers",
             "requested_at": NOW,
+            **compliant_content(ACCOUNT, "acme.example", commercial=classification == "commercial"),
         }
     )
 
@@ -431,6 +439,7 @@ async def test_allowed_sends_count_as_volume_when_the_policy_says_so(
     register_agents(gate)
     gate.app.finalize()
     gate.app.conf.store = "memory://"
+    verify_test_domains(gate)
     assert "count_allowed_sends" in gate.agents
 
     requests = [request(address(index), f"r{index}") for index in range(1000)]
@@ -446,3 +455,91 @@ async def test_allowed_sends_count_as_volume_when_the_policy_says_so(
     await run_enforcement(gate, pipe)
     [strike] = [e for e in enforcement(gate, emitter) if e.action == "strike_issued"]
     assert (strike.provider, strike.count, strike.volume) == ("google", 2, 1000)
+
+
+def misuse_report(gate: Gate, index: int) -> MisuseReport:
+    """What the gate emits for a transactional send it denied as carrying marketing."""
+    request_id = f"receipt-{index}"
+    return MisuseReport(
+        report_id=misuse_report_id(ACCOUNT, request_id),
+        account_id=ACCOUNT,
+        request_id=request_id,
+        recipient_key=gate.keyer.key(address(index)),
+        score=0.9,
+        signals=("discount_code",),
+        policy_version=gate.policy.policy_version,
+        detected_at=NOW - timedelta(days=3 - index),
+    )
+
+
+def account_status(gate: Gate) -> AccountSnapshot:
+    return gate.codec.decode(gate.enforcement.accounts.get(ACCOUNT.encode()), AccountSnapshot)
+
+
+async def test_three_misuse_reports_suspend_transactional_sending_until_reinstated(
+    gate: Gate, emitter: CollectingEmitter
+) -> None:
+    """Issue 8: three transactional sends denied as marketing within 30 days (default policy)
+    give two `transactional_misuse` events, then the third with `transactional_suspended`; a
+    replayed report changes nothing; reinstatement lifts the suspension."""
+    pipe = Pipe(gate, emitter)
+    topic = gate.content_misuse_topic
+    reports = [misuse_report(gate, index) for index in range(3)]
+    for report in reports:
+        emitter.emitted.append(Emitted(topic, ACCOUNT.encode(), gate.codec.encode(report)))
+    await pipe(topic, "enforce_accounts")
+    await pipe(gate.enforcement_events_topic, "keep_accounts")
+
+    events = enforcement(gate, emitter)
+    assert [(e.action, e.count) for e in events] == [
+        ("transactional_misuse", 1),
+        ("transactional_misuse", 2),
+        ("transactional_misuse", 3),
+        ("transactional_suspended", 3),
+    ]
+    assert [e.report_id for e in events[:3]] == [r.report_id for r in reports]
+    assert "receipt-0 was sent as transactional but carried marketing" in events[0].explanation
+    status = account_status(gate)
+    assert (status.transactional_suspended, status.status, status.commercial_denied) == (
+        True,
+        "active",
+        False,
+    )
+
+    # The second report again (a replay of content-misuse): nothing new.
+    emitter.emitted.append(Emitted(topic, ACCOUNT.encode(), gate.codec.encode(reports[1])))
+    await pipe(topic, "enforce_accounts")
+    assert len(enforcement(gate, emitter)) == len(events)
+
+    command = ReinstatementRequest(
+        reinstatement_id="rein-misuse-1",
+        account_id=ACCOUNT,
+        by="ops:maria",
+        reason="marketing moved to the newsletter stream",
+        requested_at=NOW,
+    )
+    commands = ACCOUNT_COMMANDS.full_name(gate.settings)
+    emitter.emitted.append(Emitted(commands, ACCOUNT.encode(), gate.codec.encode(command)))
+    await pipe(commands, "enforce_accounts")
+    await pipe(gate.enforcement_events_topic, "keep_accounts")
+    reinstated = enforcement(gate, emitter)[-1]
+    assert (reinstated.action, reinstated.restored) == ("reinstated", ("transactional_mail",))
+    assert not account_status(gate).transactional_suspended
+
+    # Counting starts again: one new report is the first in the window, and suspends nothing.
+    emitter.emitted.append(
+        Emitted(topic, ACCOUNT.encode(), gate.codec.encode(misuse_report(gate, 3)))
+    )
+    await pipe(topic, "enforce_accounts")
+    last = enforcement(gate, emitter)[-1]
+    assert (last.action, last.count) == ("transactional_misuse", 1)
+
+
+async def test_a_misuse_report_under_another_accounts_key_is_dead_lettered(
+    gate: Gate, emitter: CollectingEmitter
+) -> None:
+    report = misuse_report(gate, 0)
+    async with gate.agents["enforce_accounts"].test_context() as enforcer:
+        await enforcer.put(gate.codec.encode(report), key=b"someone-else", partition=0)
+    assert len(emitter.on(gate.dead_letters_topic)) == 1
+    assert enforcement(gate, emitter) == []

@@ -22,13 +22,13 @@ from typer.testing import CliRunner
 from streams.admin import delete_topics
 from streams.cli.demo import demo
 from streams.demo import DemoOptions, DemoResult, build_scenario, run_demo
+from streams.demo.content import TEMPLATE_READER
 from streams.demo.expected import expected_failed_rules
 from streams.demo.scenario import MIN_SENDS
 from streams.errors import ServiceUnavailableError
 from streams.ledger import SendDecisionRow, make_engine
 from streams.policy import load_policy
 from streams.recipient import RecipientKeyer
-from streams.rules import RULES
 from streams.settings import Settings
 from streams.topics import SEND_DECISIONS, TOPICS, TopicSpec
 
@@ -48,6 +48,27 @@ DENIAL_RULES = {
     "spam-act-no-valid-consent",
 }
 STRIKE_RULES = {"account-broadcasts-disabled"}
+# Issue 8: what streams/demo/templates/acme-spring-sale.eml breaks, read off the file: a free-mail
+# From (gmail.com, so not the account's verified domain) whose display name is an address of
+# another domain and no name; a Reply-To at an unverified domain; no DKIM-Signature or
+# Return-Path; no postal address and no way to unsubscribe in the body; "Re:" with no
+# In-Reply-To, and a shipping-notice subject on a newsletter; a gift card for 5-star reviews.
+SPRING_SALE_RULES = [
+    "from-domain-not-verified",
+    "reply-to-domain-not-verified",
+    "from-free-mail-domain",
+    "display-name-spoofed",
+    "bulk-authentication-missing",
+    "sender-name-missing",
+    "postal-address-missing",
+    "unsubscribe-mechanism-missing",
+    "subject-fake-reply",
+    "subject-looks-transactional",
+    "review-incentive-for-positive-review",
+]
+EXTRA_SENDS = 5
+"""Sends besides the scenario's: the struck account's broadcast and receipt, the send after the
+one-click unsubscribe, and the two template sends."""
 """issue 6: the account struck for its complaint rate sends no broadcasts (its own phase)."""
 
 
@@ -97,9 +118,26 @@ def test_every_kind_of_denial_appears(demo_run: tuple[Settings, DemoResult, str]
     assert fired == DENIAL_RULES
     struck = {f.rule for d in result.report.enforcement_decisions for f in d.failures}
     assert struck == STRIKE_RULES
-    for rule in RULES:
-        assert rule.name in text
+    for rule in fired | struck:
+        assert rule in text
     assert "Explained denials" in text
+
+
+def test_the_templates_are_denied_with_every_rule_they_break(
+    demo_run: tuple[Settings, DemoResult, str],
+) -> None:
+    """Issue 8: the spring-sale template lists all it breaks in one decision; the receipt with a
+    coupon is transactional misuse, reported to the enforcer."""
+    _, result, text = demo_run
+    decided = {d.request_id: d for d in result.report.content_decisions}
+    assert [f.rule for f in decided["acme-spring-sale-template"].failures] == SPRING_SALE_RULES
+    assert [f.rule for f in decided["acme-receipt-with-coupon"].failures] == [
+        "transactional-misuse"
+    ]
+    assert "transactional_misuse" in [event.action for event in result.report.enforcement]
+    for rule in SPRING_SALE_RULES:
+        assert rule in text
+    assert "Templates sent as they are" in text
 
 
 def test_the_struck_account_gets_strike_1_and_only_its_broadcasts_stop(
@@ -147,12 +185,12 @@ def test_every_send_is_decided_as_the_policy_expects(
         for decision in (
             *result.report.decisions,
             *result.report.enforcement_decisions,
+            *result.report.content_decisions,
             *((one_click.after,) if one_click else ()),
         )
     }
     assert len(result.report.decisions) == SMALL == result.scenario.send_count
-    # the struck account's broadcast and receipt, and the send after the one-click unsubscribe
-    assert len(decisions) == SMALL + 3
+    assert len(decisions) == SMALL + EXTRA_SENDS
     assert result.report.mismatched_request_ids == []
     for request_id, rules in result.expected.items():
         assert tuple(f.rule for f in decisions[request_id].failures) == rules
@@ -177,10 +215,9 @@ def test_ledger_rows_exist(demo_run: tuple[Settings, DemoResult, str]) -> None:
     """The ledger sink stored every decision and suppression change of the run."""
     _, result, text = demo_run
     counts = result.report.ledger_run_counts
-    # the struck account's broadcast and receipt, and the send after the one-click unsubscribe
-    assert counts["send_decisions"] == SMALL + len(result.report.enforcement_decisions) + 1
-    assert counts["send_decisions"] == SMALL + 3
-    assert counts["enforcement_events"] == len(result.report.enforcement) == 5
+    assert counts["send_decisions"] == SMALL + EXTRA_SENDS
+    # strike, broadcasts disabled, three fines, and the receipt's transactional misuse
+    assert counts["enforcement_events"] == len(result.report.enforcement) == 6
     # Each of the struck account's 3 complaints suppresses its complainer too, and the demo's
     # one-click unsubscribe adds one.
     assert counts["suppression_changes"] == result.scenario.click_count + 3 + 1
@@ -195,6 +232,7 @@ def test_the_report_shows_no_address(demo_run: tuple[Settings, DemoResult, str])
     lowered = text.lower()
     for send in result.scenario.all_sends():
         assert send.recipient.lower() not in lowered
+    assert TEMPLATE_READER not in lowered
     assert "…" in text
 
 
@@ -246,8 +284,7 @@ def test_the_command_with_postgresql_and_kept_topics(
                 ).scalar_one()
         finally:
             engine.dispose()
-        # and the struck account's broadcast and receipt, and the send after the one-click
-        assert stored == MIN_SENDS + 3
+        assert stored == MIN_SENDS + EXTRA_SENDS
     finally:
         names = asyncio.run(_topics_with_prefix(settings, settings.topic_prefix))
         extra = [TopicSpec(n.removeprefix(settings.topic_prefix), "test") for n in names]

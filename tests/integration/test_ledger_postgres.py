@@ -21,7 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from pydantic import SecretStr
-from sqlalchemy import Engine, delete, func, inspect, select, text
+from sqlalchemy import Engine, MetaData, Table, delete, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from streams.codec import default_codec
@@ -41,6 +41,7 @@ from streams.ledger import (
     run_ledger_sink,
     upgrade,
 )
+from streams.ledger.rows import decision_row
 from streams.records import (
     BounceChange,
     BounceOutcome,
@@ -64,7 +65,7 @@ from streams.topics import (
 pytestmark = pytest.mark.integration
 
 AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-HEAD = "0004"
+HEAD = "0005"
 PARTITIONS = 3
 DECISION_COUNT = 300
 CHANGE_COUNT = 200
@@ -206,8 +207,21 @@ def test_a_0001_database_upgrades_to_0002(database_url: str) -> None:
         try:
             assert "bounce_changes" not in inspect(engine).get_table_names()
             decisions, group = unique("decisions"), unique("group")
-            items = [LedgerItem(decisions, 0, n, decision(n)) for n in range(5)]
-            assert LedgerWriter(engine).write_batch(group, items) == 5
+            # What the writer of that time wrote: rows of 0001's columns, and the offsets.
+            old = MetaData()
+            table = Table("send_decisions", old, autoload_with=engine)
+            offsets = Table("consumer_offsets", old, autoload_with=engine)
+            with engine.begin() as connection:
+                for n in range(5):
+                    row = decision_row(decision(n), decisions, 0, n)
+                    connection.execute(
+                        table.insert().values({k: v for k, v in row.items() if k in table.c})
+                    )
+                connection.execute(
+                    offsets.insert().values(
+                        consumer_group=group, topic=decisions, partition=0, next_offset=5
+                    )
+                )
 
             upgrade(url)
             upgrade(url)

@@ -114,6 +114,12 @@ async def test_killed_worker_hands_over_without_letting_a_suppressed_send_throug
         await wait_for(lambda: _members_are(settings, 2), 120, "both workers to join the group")
         # Both workers fold the grants and clicks of their partitions before the stream starts.
         await wait_until_consumed(settings, settings.app_id, consents, timeout_s=120)
+        # The accounts' verified domains (create_all_topics published them): read by one
+        # worker's keeper, copied to the other through the GlobalTable's changelog.
+        await wait_until_consumed(
+            settings, settings.app_id, settings.topic("sender-domains"), timeout_s=120
+        )
+        await asyncio.sleep(3)
         async with TopicReader(
             settings, SUPPRESSION_CHANGES.full_name(settings), SuppressionChange
         ) as changes:

@@ -2,24 +2,31 @@
 service (real HTTP, real producer) takes the RFC 8058 POST, and the next send is denied.
 
 Each scope through the page's forms, and a second click that changes nothing, on the real broker
-with a real worker.
+with a real worker. Then an expired link: its page mails a fresh link (to a real SMTP server on
+loopback) to the address typed in, whose page unsubscribes for real; and a cadence choice that
+the gate's consent keeper applies.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import smtplib
+from datetime import UTC, datetime, timedelta
+from html import unescape
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import aiohttp
 
+from streams.app import unsubscribe_tokens
 from streams.codec import default_codec
 from streams.intake import SmtpIntake
+from streams.policy import load_policy
 from streams.recipient import RecipientKeyer
-from streams.records import SendDecision, SuppressionChange
+from streams.records import ConsentState, SendDecision, SuppressionChange
 from streams.settings import Settings
-from streams.topics import SEND_DECISIONS, SEND_REQUESTS, SUPPRESSION_CHANGES
+from streams.topics import CONSENTS_CHANGELOG, SEND_DECISIONS, SEND_REQUESTS, SUPPRESSION_CHANGES
 from streams.unsubscribe_service import free_loopback_port, serve_unsubscribes
 from streams.verp_keys import verp_signer
 from tests.support.kafka import (
@@ -30,6 +37,7 @@ from tests.support.kafka import (
     publish_consents,
     send_for,
 )
+from tests.support.smtp import RecordingRelay
 from tests.support.workers import GateWorker
 
 ADDRESS = "maya.lopez@example.org"
@@ -63,6 +71,16 @@ class Sender:
 def smtp_send(port: int, mail_from: str, rcpt: str, data: bytes) -> None:
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
         client.sendmail(mail_from, [rcpt], data)
+
+
+def link_for(settings: Settings, token: str) -> str:
+    return f"{settings.unsubscribe_base_url}/u/{token}"
+
+
+def cadence_of(states: list[ConsentState], account: str) -> str | None:
+    """The account's cadence in the latest state the consents changelog holds."""
+    latest = states[-1].entries if states else ()
+    return next((entry.cadence for entry in latest if entry.account_id == account), None)
 
 
 def link_of(decision: SendDecision) -> str:
@@ -182,3 +200,172 @@ async def test_one_click_and_every_scope_of_the_page_on_the_real_broker(
         if worker.alive():  # pragma: no cover - only when stop failed
             worker.kill()
     assert "Traceback" not in worker.log_tail(400), worker.log_tail(80)
+
+
+async def test_an_expired_link_mails_a_link_that_unsubscribes_and_a_cadence_choice_is_applied(
+    settings: Settings, tmp_path: Path
+) -> None:
+    await create_all_topics(settings)
+    port = free_loopback_port()
+    with RecordingRelay() as relay:
+        settings = settings.model_copy(
+            update={
+                "unsubscribe_base_url": f"http://127.0.0.1:{port}",
+                "confirmation_smtp_host": "127.0.0.1",
+                "confirmation_smtp_port": relay.port,
+            }
+        )
+        stop = asyncio.Event()
+        bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        server = asyncio.create_task(
+            serve_unsubscribes(
+                settings, host="127.0.0.1", port=port, stop=stop, on_listening=bound.set_result
+            )
+        )
+        worker = GateWorker(settings, "confirm-worker", tmp_path).start()
+        try:
+            assert await asyncio.wait_for(bound, 30) == port
+            keyer = RecipientKeyer(settings.recipient_secret())
+            await publish_consents(
+                settings,
+                [
+                    consent_for(keyer, ADDRESS, "grant-acme", account="acme"),
+                    consent_for(keyer, ADDRESS, "grant-globex", account="globex", cadence="daily"),
+                ],
+            )
+            # The key file the service signs with (it made it on start).
+            tokens = unsubscribe_tokens(settings, load_policy(settings.policy_file))
+            now = datetime.now(UTC)
+            async with (
+                TopicReader(settings, SEND_DECISIONS.full_name(settings), SendDecision) as answers,
+                TopicReader(
+                    settings, CONSENTS_CHANGELOG.full_name(settings), ConsentState
+                ) as consents,
+                aiohttp.ClientSession() as http,
+            ):
+                sender = Sender(settings, answers)
+                assert (await sender.send("news")).verdict == "allow"
+
+                # A cadence choice: a consent event the gate's consent keeper applies.
+                weekly_link = link_for(
+                    settings,
+                    tokens.issue(
+                        recipient_key=keyer.key(ADDRESS),
+                        account_id="globex",
+                        list_id="digest",
+                        request_id="req-globex",
+                        issued_at=now,
+                        cadence="daily",
+                    ),
+                )
+                async with http.get(weekly_link) as response:
+                    assert 'value="cadence:weekly"' in await response.text()
+                async with http.post(
+                    weekly_link + "/choose", data={"choice": "cadence:weekly"}
+                ) as response:
+                    assert response.status == 200
+
+                await consents.read_until(
+                    lambda states: cadence_of(states, "globex") == "weekly", 60, "weekly cadence"
+                )
+
+                # An expired link: 410, and a form that mails a fresh link to the typed address.
+                expired_link = link_for(
+                    settings,
+                    tokens.issue(
+                        recipient_key=keyer.key(ADDRESS),
+                        account_id="acme",
+                        list_id="news",
+                        request_id="req-long-ago",
+                        issued_at=now - timedelta(days=400),
+                    ),
+                )
+                async with http.get(expired_link) as response:
+                    assert response.status == 410
+                    page = await response.text()
+                [action] = re.findall(r'<form method="post" action="([^"]+)"', page)
+                [token_text] = re.findall(r'name="token" value="([^"]+)"', page)
+                async with http.post(
+                    urljoin(expired_link, action),
+                    data={"address": ADDRESS, "token": unescape(token_text)},
+                ) as response:
+                    assert response.status == 200
+                    assert "a link is on its way" in await response.text()
+                [mail] = await relay.wait_for(1, timeout_s=30)
+                assert mail.rcpt_tos == (ADDRESS,)
+                assert mail.message["Subject"] == "Confirm your unsubscribe"
+                [link] = re.findall(r"http://\S+", mail.message.get_content())
+                assert link.startswith(settings.unsubscribe_base_url + "/u/")
+                async with http.get(link) as response:  # opening it changes nothing
+                    assert response.status == 200
+                    assert 'value="account"' in await response.text()
+                assert (await sender.send("news")).verdict == "allow"
+                async with http.post(link + "/choose", data={"choice": "account"}) as response:
+                    assert response.status == 200
+                denied = await sender.send("offers")
+                assert [f.rule for f in denied.failures] == ["account-unsubscribed"]
+                assert len(relay.received) == 1
+        finally:
+            stop.set()
+            await asyncio.wait_for(server, 30)
+            worker.stop()
+            if worker.alive():  # pragma: no cover - only when stop failed
+                worker.kill()
+    assert "Traceback" not in worker.log_tail(400), worker.log_tail(80)
+
+
+async def test_the_policy_file_decides_the_platform_choice_and_the_cadences(
+    settings: Settings, tmp_path: Path
+) -> None:
+    policy_file = tmp_path / "policy.toml"
+    policy_file.write_text(
+        'name = "own-audiences"\nversion = "1"\n\n'
+        '[unsubscribe]\noffer_platform_opt_out = false\ncadence_choices = ["daily", "weekly"]\n'
+    )
+    port = free_loopback_port()
+    settings = settings.model_copy(
+        update={
+            "unsubscribe_base_url": f"http://127.0.0.1:{port}",
+            "policy_file": policy_file,
+            "confirmation_smtp_host": "127.0.0.1",
+        }
+    )
+    stop = asyncio.Event()
+    bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    server = asyncio.create_task(
+        serve_unsubscribes(
+            settings, host="127.0.0.1", port=port, stop=stop, on_listening=bound.set_result
+        )
+    )
+    try:
+        await asyncio.wait_for(bound, 30)
+        tokens = unsubscribe_tokens(settings, load_policy(policy_file))
+        link = link_for(
+            settings,
+            tokens.issue(
+                recipient_key="ab" * 32,
+                account_id="acme",
+                list_id="news",
+                request_id="req-1",
+                issued_at=datetime.now(UTC),
+                cadence="daily",
+            ),
+        )
+        async with aiohttp.ClientSession() as http:
+            async with http.get(link) as response:
+                page = await response.text()
+            assert re.findall(r'name="choice" value="([^"]+)"', page) == [
+                "cadence:weekly",
+                "list",
+                "account",
+                "spam",
+            ]
+            async with http.post(link + "/choose", data={"choice": "platform"}) as response:
+                assert response.status == 400
+            # Without the platform choice a forged link's page has nothing to mail.
+            async with http.get(link[:-5] + "AAAAA") as response:
+                assert response.status == 400
+                assert "<form" not in await response.text()
+    finally:
+        stop.set()
+        await asyncio.wait_for(server, 30)

@@ -16,6 +16,7 @@ from streams.recipient import RecipientKeyer
 from streams.records import ConsentEvent, Record, SendRequest, UnsubscribeClick
 from streams.settings import Settings
 from streams.topics import TOPICS
+from tests.support.content import compliant_content, verified_domains
 
 __all__ = [
     "TopicReader",
@@ -31,8 +32,25 @@ __all__ = [
 R = TypeVar("R", bound=Record)
 
 
+TEST_ACCOUNTS = ("acme", "maple", "blastmail", "globex", "initech")
+"""Accounts whose domain `<account>.example` the platform has verified in every integration test."""
+
+
 async def create_all_topics(settings: Settings) -> None:
+    """The test's topics, with the test accounts' verified domains already on `sender-domains`
+    (`publish_consents` waits until the worker has them, as it does for the consents)."""
     await create_topics(settings)
+    producer = await new_producer(settings)
+    codec = default_codec()
+    try:
+        for account in TEST_ACCOUNTS:
+            record = verified_domains(account, at=datetime.now(UTC))
+            await producer.send(
+                settings.topic("sender-domains"), codec.encode(record), key=account.encode()
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
 
 
 async def delete_all_topics(settings: Settings) -> None:
@@ -53,9 +71,9 @@ def send_for(
         list_id=list_id,
         recipient=address,
         classification=classification,
-        from_address="news@acme.example",
-        subject="Autumn offers",
+        subject="Autumn offers" if classification == "commercial" else "Your order 1042",
         requested_at=datetime.now(UTC),
+        **compliant_content(account, commercial=classification == "commercial"),
     )
 
 
@@ -128,6 +146,9 @@ async def publish_consents(
     finally:
         await producer.stop()
     await wait_until_consumed(settings, settings.app_id, topic, timeout_s=timeout_s)
+    await wait_until_consumed(
+        settings, settings.app_id, settings.topic("sender-domains"), timeout_s=timeout_s
+    )
 
 
 async def wait_until_consumed(

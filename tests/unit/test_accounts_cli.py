@@ -17,11 +17,12 @@ from typer.testing import CliRunner
 
 import streams.cli.accounts
 from streams.account_status import account_status, latest_values, parse_rates_key, percent
-from streams.accounts import EnforcementEvent, enforcement_events
+from streams.accounts import EnforcementEvent, MisuseReport, enforcement_events, misuse_report_id
 from streams.cli import EXIT_SENDGATE_ERROR, app, main
 from streams.cli.accounts import ChangelogRead
 from streams.errors import ServiceUnavailableError
 from streams.ledger import LedgerItem, LedgerWriter, make_engine, upgrade
+from streams.misuse_enforcement import apply_misuse
 from streams.policy import Policy, load_policy
 from streams.rate_inputs import RateEvent, rate_event_key
 from streams.rates import Breach, RateBucket, RateState, Window
@@ -391,3 +392,92 @@ def test_an_unreachable_ledger_is_a_note_without_the_url(
     assert "the ledger database is not reachable" in result.stdout
     assert "s3cret-pw" not in result.output
     assert "Standing: active" in result.stdout
+
+
+# --- transactional misuse (issue 8) ---------------------------------------------------------------
+
+
+def suspended_for_misuse() -> tuple[AccountStanding, list[EnforcementEvent]]:
+    """Three transactional sends denied as marketing within the window: suspended."""
+    standing = AccountStanding(account_id=ACCOUNT)
+    events: list[EnforcementEvent] = []
+    for index in range(3):
+        request_id = f"receipt-{index}"
+        report = MisuseReport(
+            report_id=misuse_report_id(ACCOUNT, request_id),
+            account_id=ACCOUNT,
+            request_id=request_id,
+            recipient_key="ab" * 32,
+            score=0.9,
+            signals=("discount_code",),
+            policy_version="p",
+            detected_at=WINDOW_START + timedelta(days=index),
+        )
+        fold = apply_misuse(
+            standing, report, now=report.detected_at, policy=load_policy().enforcement
+        )
+        standing = fold.standing
+        events += enforcement_events(fold.actions, standing_after=standing, policy_version="p")
+    return standing, events
+
+
+@pytest.fixture
+def suspended_tables(monkeypatch: pytest.MonkeyPatch) -> AccountStanding:
+    standing, _ = suspended_for_misuse()
+
+    async def read(settings: Settings, account: str, **kwargs: object) -> ChangelogRead:
+        return ChangelogRead({}, standing, records_read=3)
+
+    monkeypatch.setattr(streams.cli.accounts, "read_account_tables", read)
+    return standing
+
+
+def test_status_shows_a_transactional_suspension(
+    suspended_tables: AccountStanding, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The JSON and the tables say the account's transactional sending is suspended, with the
+    misuse count in the window; the ledger holds the misuse events."""
+    monkeypatch.setenv("COLUMNS", "200")
+    settings = offline_settings(tmp_path)
+    url = settings.database_url.get_secret_value()
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        _, events = suspended_for_misuse()
+        items = [LedgerItem("enforcement-events", 0, n, event) for n, event in enumerate(events)]
+        assert LedgerWriter(engine).write_batch("group", items) == len(events) == 4
+    finally:
+        engine.dispose()
+    args = ["accounts", "status", ACCOUNT, "--at", "2025-05-14T12:00:00Z"]
+
+    result = CliRunner().invoke(app, [*args, "--json"], obj=settings)
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    standing = document["standing"]
+    assert (standing["transactional_suspended"], standing["misuse_in_window"]) == (True, 3)
+    assert (standing["misuse_window_days"], standing["misuse_suspend_after"]) == (30, 3)
+    assert [event["action"] for event in document["ledger"]["events"]][:2] == [
+        "transactional_suspended",
+        "transactional_misuse",
+    ]
+
+    result = CliRunner().invoke(app, args, obj=settings)
+    assert result.exit_code == 0, result.output
+    assert (
+        "Transactional sending: suspended until the account is reinstated (3 transactional "
+        "send(s) denied as marketing in the last 30 days)" in result.stdout
+    )
+    assert "Transactional sending is suspended: 3 messages" in result.stdout
+
+
+def test_status_of_an_account_in_good_standing_says_nothing_of_misuse(
+    known_tables: AccountStanding, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["accounts", "status", ACCOUNT, "--at", "2025-05-14T12:00:00Z", "--no-ledger", "--json"],
+        obj=offline_settings(tmp_path),
+    )
+    assert result.exit_code == 0, result.output
+    standing = json.loads(result.stdout)["standing"]
+    assert (standing["transactional_suspended"], standing["misuse_in_window"]) == (False, 0)

@@ -253,6 +253,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _written(sample: Any, body: Any) -> Any:
+    """`sample` without the record fields `body` (an old writer's fields) lacks, at any depth."""
+    if isinstance(sample, dict) and isinstance(body, dict):
+        return {key: _written(value, body[key]) for key, value in sample.items() if key in body}
+    if isinstance(sample, list) and isinstance(body, list) and len(sample) == len(body):
+        return [_written(value, written) for value, written in zip(sample, body, strict=True)]
+    return sample
+
+
 def test_golden_decodes_to_its_json_sample(golden: Any, codec: Codec) -> None:
     """Every golden value, of any version, decodes with the current codec to its JSON sample."""
     assert codec.decode(golden.data(), golden.record_type()) == golden.sample()
@@ -312,8 +321,9 @@ def test_golden_body_reads_with_plain_fastavro_and_the_schema_files(golden: Any)
     fields = fastavro.schemaless_reader(body, parsed, None)
     assert body.tell() == len(data) - 10
     sample = _plain(golden.sample().model_dump())
-    # Fields a later version added are absent from an old body; the sample has their defaults.
-    assert _plain(fields) == {key: value for key, value in sample.items() if key in fields}
+    # Fields a later version added are absent from an old body, at the top or inside an embedded
+    # record that changed since; the sample has their defaults.
+    assert _plain(fields) == _written(sample, fields)
     current = json.loads((SCHEMA_DIR / f"{golden.schema}.avsc").read_text(encoding="utf-8"))
     defaults = {field["name"]: field.get("default") for field in current["fields"]}
     assert all(sample[key] == defaults[key] for key in sample.keys() - fields.keys())

@@ -27,6 +27,7 @@ import pytest
 from streams.policy import Policy, load_policy
 from streams.records import ConsentEntry, SendRequest, SuppressionEntry
 from streams.rules import RecipientView, decide
+from tests.support.content import compliant_content
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 KEY = "ab" * 32
@@ -96,6 +97,10 @@ def entry(status: str | None, basis: str = "express", **fields: Any) -> tuple[Co
     )
 
 
+MAPLE = frozenset({"maple.example"})
+"""The account's verified domain: the content rules (issue 8) stay silent in these tests."""
+
+
 def request(jurisdiction: str | None, **fields: Any) -> SendRequest:
     return SendRequest.model_validate(
         {
@@ -104,9 +109,9 @@ def request(jurisdiction: str | None, **fields: Any) -> SendRequest:
             "list_id": LIST,
             "recipient": "lea@example.net",
             "jurisdiction": jurisdiction,
-            "from_address": "deals@maple.example",
             "subject": "Deals",
             "requested_at": NOW,
+            **compliant_content(ACCOUNT, "maple.example"),
             **fields,
         }
     )
@@ -120,7 +125,7 @@ def consent_failures(
 ) -> list[str]:
     decision = decide(
         req,
-        RecipientView(suppressions=suppressions, consents=consents),
+        RecipientView(suppressions=suppressions, consents=consents, sender_domains=MAPLE),
         policy,
         recipient_key=KEY,
         decided_at=NOW,
@@ -221,7 +226,7 @@ def test_casl_implied_consent_lapses_and_the_denial_names_the_day(
     consents = entry("single_opt_in", basis, granted_at=granted)
     decision = decide(
         request("CA", classification="commercial"),
-        RecipientView(consents=consents),
+        RecipientView(consents=consents, sender_domains=MAPLE),
         load_policy(),
         recipient_key=KEY,
         decided_at=NOW,
@@ -276,7 +281,7 @@ def test_a_withdrawal_that_is_also_a_suppression_is_named_once() -> None:
     )
     decision = decide(
         request("CA", classification="commercial"),
-        RecipientView(suppressions=(suppression,), consents=consents),
+        RecipientView(suppressions=(suppression,), consents=consents, sender_domains=MAPLE),
         load_policy(),
         recipient_key=KEY,
         decided_at=NOW,
@@ -290,7 +295,7 @@ def test_mixed_content_is_explained() -> None:
     """R5: the explanation says why a transactional message was judged as commercial."""
     decision = decide(
         request("DE", classification="transactional", promotional_content=True),
-        RecipientView(),
+        RecipientView(sender_domains=MAPLE),
         load_policy(),
         recipient_key=KEY,
         decided_at=NOW,

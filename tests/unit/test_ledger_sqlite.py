@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, MetaData, Table, inspect, select
 from sqlalchemy.dialects import sqlite
 
 from streams.ledger import (
@@ -30,6 +31,7 @@ from streams.ledger import (
     upgrade,
 )
 from streams.ledger.migrate import alembic_config
+from streams.ledger.rows import decision_row
 from streams.records import (
     BounceChange,
     BounceOutcome,
@@ -49,7 +51,7 @@ REPORTS = "feedback-reports"
 CONSENTS = "consent-events"
 GROUP = "sendgate-ledger"
 AT = datetime(2025, 3, 1, 12, 30, 15, 123000, tzinfo=UTC)
-HEAD = "0004"
+HEAD = "0005"
 LEDGER_TABLES = {
     "bounce_changes",
     "consent_events",
@@ -167,7 +169,20 @@ def test_a_0001_database_upgrades_to_0002_and_keeps_its_rows(database_url: str) 
     engine = make_engine(database_url)
     try:
         assert "bounce_changes" not in inspect(engine).get_table_names()
-        LedgerWriter(engine).write_batch(GROUP, [LedgerItem(DECISIONS, 0, 0, decision(1))])
+        # What the writer of that time wrote: a decision row of 0001's columns and its offset.
+        old = MetaData()
+        decisions = Table("send_decisions", old, autoload_with=engine)
+        offsets = Table("consumer_offsets", old, autoload_with=engine)
+        row = decision_row(decision(1), DECISIONS, 0, 0)
+        with engine.begin() as connection:
+            connection.execute(
+                decisions.insert().values({k: v for k, v in row.items() if k in decisions.c})
+            )
+            connection.execute(
+                offsets.insert().values(
+                    consumer_group=GROUP, topic=DECISIONS, partition=0, next_offset=1
+                )
+            )
 
         upgrade(database_url)
 
@@ -483,3 +498,29 @@ def test_make_engine_creates_the_sqlite_folder(tmp_path: Path) -> None:
     finally:
         engine.dispose()
     assert (tmp_path / "a" / "b" / "ledger.sqlite3").exists()
+
+
+def test_flags_are_kept_beside_the_failures(engine: Engine) -> None:
+    """A decision's flags (SendDecision v5) land in the row; a decision without any has NULL."""
+    flagged = decision(1).model_copy(
+        update={
+            "flags": (
+                RuleFailure(
+                    rule="postal-address-missing", law="CAN-SPAM", explanation="No address."
+                ),
+            )
+        }
+    )
+    items = [LedgerItem(DECISIONS, 0, 0, flagged), LedgerItem(DECISIONS, 0, 1, decision(2))]
+    assert LedgerWriter(engine).write_batch(GROUP, items) == 2
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT request_id, flags FROM send_decisions ORDER BY request_id"
+        ).all()
+    assert [(request_id, json.loads(flags) if flags else None) for request_id, flags in rows] == [
+        (
+            "req-1",
+            [{"rule": "postal-address-missing", "law": "CAN-SPAM", "explanation": "No address."}],
+        ),
+        ("req-2", None),
+    ]

@@ -84,3 +84,23 @@ def test_list_id_labels_are_dot_atoms() -> None:
     assert list_id_header('Weekly "Deals"!', "ACME Shoes", "bounces.example.net") == (
         '"Weekly \\"Deals\\"!" <weekly-deals.acme-shoes.bounces.example.net>'
     )
+
+
+def test_the_link_carries_the_cadence_of_the_consent_the_mail_goes_under() -> None:
+    """The page behind the link offers other cadences only where the consent names one."""
+    with_cadence = dict(
+        list_headers(
+            send(),
+            recipient_key=KEY,
+            tokens=TOKENS,
+            base_url="https://unsubscribe.example.net/",
+            mailto_domain="bounces.example.net",
+            issued_at=AT,
+            policy=UnsubscribePolicy(),
+            cadence="weekly",
+        )
+    )
+    for got, expected in ((with_cadence, "weekly"), (headers(send()), None)):
+        link = got["List-Unsubscribe"].split(",")[0].strip().strip("<>")
+        token = TOKENS.verify(urlsplit(link).path.removeprefix("/u/"), now=AT)
+        assert token.cadence == expected

@@ -27,7 +27,7 @@ def test_default_policy_loads() -> None:
     """The shipped default file is valid and says what its comments say."""
     policy = load_policy()
     assert policy.name == "default"
-    assert policy.version == "2026.11.5"
+    assert policy.version == "2026.11.6"
     assert {"info", "sales", "postmaster", "abuse", "no-reply"} <= policy.role_local_parts
     assert policy.transactional_honors_opt_outs_by_default is False
     # DESIGN.md: "hard bounce after 4 consecutive soft bounces".
@@ -44,7 +44,7 @@ def test_default_policy_loads() -> None:
 
 def test_policy_version_names_the_file_version_and_a_content_hash() -> None:
     """policy_version is name@version+hash."""
-    assert re.fullmatch(r"default@2026\.11\.5\+[0-9a-f]{12}", load_policy().policy_version)
+    assert re.fullmatch(r"default@2026\.11\.6\+[0-9a-f]{12}", load_policy().policy_version)
 
 
 def test_policy_version_is_the_same_in_every_process() -> None:
@@ -115,6 +115,11 @@ def test_role_local_parts_are_lower_cased_and_trimmed(tmp_path: Path) -> None:
             MINIMAL + 'transactional_honors_opt_outs_by_default = "yes"\n',
             ["transactional_honors_opt_outs_by_default"],
             id="bool-as-string",
+        ),
+        pytest.param(
+            MINIMAL + '[content]\nflag_only_rules = ["list-unsubscribed"]\n',
+            ["flag_only_rules", "list-unsubscribed", "only content, misuse and frequency"],
+            id="flagging-a-suppression-rule",
         ),
         pytest.param('version = "1"\n', ["name"], id="missing-name"),
         pytest.param('name = ""\nversion = "1"\n', ["name"], id="empty-name"),

@@ -11,6 +11,7 @@ import pytest
 from streams.policy import Policy
 from streams.records import ConsentEntry, SendRequest, SuppressionEntry
 from streams.rules import RULES, RecipientView, decide, rule_named
+from tests.support.content import compliant_content
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 KEY = "c0ffee" + "0" * 58
@@ -77,10 +78,15 @@ with express consent, so the consent rules (tests/unit/test_consent_rules.py) st
 
 
 def opted_in(**fields: Any) -> RecipientView:
-    return RecipientView(**{"consents": OPTED_IN, **fields})
+    """Opted in, and the account's From domain verified: the content rules (issue 8, tested in
+    tests/unit/test_content_rules.py) stay silent too."""
+    return RecipientView(
+        **{"consents": OPTED_IN, "sender_domains": frozenset({"example.org"}), **fields}
+    )
 
 
 def make_request(**fields: Any) -> SendRequest:
+    commercial = fields.get("classification", "commercial") == "commercial"
     return SendRequest.model_validate(
         {
             "request_id": "req-1",
@@ -88,9 +94,9 @@ def make_request(**fields: Any) -> SendRequest:
             "list_id": LIST,
             "recipient": "jo@example.com",
             "classification": "commercial",
-            "from_address": "news@example.org",
-            "subject": "Spring sale",
+            "subject": "Spring sale" if commercial else "Your order 1042",
             "requested_at": NOW,
+            **compliant_content(ACCOUNT, "example.org", commercial=commercial),
             **fields,
         }
     )
@@ -394,3 +400,45 @@ def test_table_order_puts_state_and_address_before_consent() -> None:
     names = [rule.name for rule in RULES]
     expected = [NOT_CURRENT, INVALID, PLATFORM, ACCOUNT_UNSUB, LIST_UNSUB, ROLE]
     assert [name for name in names if name in expected] == expected
+
+
+def test_a_rule_the_policy_only_flags_is_reported_without_denying() -> None:
+    """[content] flag_only_rules: the decision is allowed and names the rule under `flags`;
+    every other failure still denies."""
+    base = Policy.model_validate(
+        {
+            "name": "flags",
+            "version": "1",
+            "content": {"flag_only_rules": ["postal-address-missing"]},
+        }
+    )
+    no_address = make_request(
+        body={
+            "text": "New season, new soles.\nUnsubscribe",
+            "links": [{"url": "https://example.org/unsubscribe", "text": "Unsubscribe"}],
+        }
+    )
+    decision = decide(
+        no_address,
+        opted_in(),
+        base,
+        recipient_key=KEY,
+        decided_at=NOW,
+        request_offset="send-requests/0/1",
+        state_offsets={},
+    )
+    assert decision.verdict == "allow"
+    assert [flag.rule for flag in decision.flags] == ["postal-address-missing"]
+    assert decision.failures == ()
+    both = decide(
+        no_address,
+        opted_in(suppressions=(list_entry(),)),
+        base,
+        recipient_key=KEY,
+        decided_at=NOW,
+        request_offset="send-requests/0/1",
+        state_offsets={},
+    )
+    assert both.verdict == "deny"
+    assert [f.rule for f in both.failures] == [LIST_UNSUB]
+    assert [flag.rule for flag in both.flags] == ["postal-address-missing"]

@@ -1,11 +1,16 @@
-"""The unsubscribe service's HTTP behaviour (RFC 8058 one-click, the page, bad input), with the
-publisher collecting what would go to Kafka; tests/integration/test_web_unsubscribe.py runs it
-against the real broker and gate."""
+"""The unsubscribe service's HTTP behaviour (RFC 8058 one-click, the page, bad input, links by
+mail through a real SMTP server on loopback, cadence choices), with the publisher collecting what
+would go to Kafka; tests/integration/test_web_unsubscribe.py runs it against the real broker and
+gate."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+import re
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from html import unescape
 
 import pytest
 import pytest_asyncio
@@ -13,19 +18,42 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
 
 from streams.clock import FrozenClock
-from streams.records import FeedbackReport, UnsubscribeClick
-from streams.unsubscribe_tokens import UnsubscribeTokens
-from streams.web import WebSettings, make_web_app
+from streams.confirmation_mail import ConfirmationMailer
+from streams.recipient import RecipientKeyer
+from streams.records import ConsentEvent, FeedbackReport, UnsubscribeClick
+from streams.unsubscribe_tokens import UnsubscribeToken, UnsubscribeTokens
+from streams.web import WebSettings, cadence_event_for, click_for, make_web_app, spam_report_for
+from tests.support.smtp import Received, RecordingRelay
 
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 TOKENS = UnsubscribeTokens({1: b"w" * 32}, 1, valid_for=timedelta(days=365))
 KEY = "ef" * 32
+KEYER = RecipientKeyer(b"k" * 32)
+ADDRESS = "jo.smith@example.org"
+BASE_URL = "https://unsubscribe.sendgate.example"
+SAME_ANSWER = "If this address gets mail through us, a link is on its way"
 
 
-def token(list_id: str | None = "weekly-deals", at: datetime = NOW) -> str:
+def token(
+    list_id: str | None = "weekly-deals",
+    at: datetime = NOW,
+    *,
+    key: str = KEY,
+    cadence: str | None = None,
+    request_id: str = "r1",
+) -> str:
     return TOKENS.issue(
-        recipient_key=KEY, account_id="acme", list_id=list_id, request_id="r1", issued_at=at
+        recipient_key=key,
+        account_id="acme",
+        list_id=list_id,
+        request_id=request_id,
+        issued_at=at,
+        cadence=cadence,
     )
+
+
+def expired(key: str = KEY, **fields: object) -> str:
+    return token(at=NOW - timedelta(days=400), key=key, **fields)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -33,14 +61,67 @@ def published() -> list:
     return []
 
 
-@pytest_asyncio.fixture(loop_scope="function")
-async def client(published: list) -> AsyncIterator[TestClient]:
-    async def publish(record: UnsubscribeClick | FeedbackReport) -> None:
+@asynccontextmanager
+async def serve(
+    published: list, settings: WebSettings | None = None, relay: RecordingRelay | None = None
+) -> AsyncIterator[TestClient]:
+    async def publish(record: UnsubscribeClick | FeedbackReport | ConsentEvent) -> None:
         published.append(record)
 
-    app = make_web_app(TOKENS, publish, FrozenClock(NOW), WebSettings(requests_per_minute=30))
+    mailer = None
+    if relay is not None:
+        mailer = ConfirmationMailer(
+            host="127.0.0.1",
+            port=relay.port,
+            base_url=BASE_URL,
+            sender_domain="bounces.sendgate.example",
+            timeout_s=5,
+        )
+    app = make_web_app(
+        TOKENS,
+        publish,
+        FrozenClock(NOW),
+        settings or WebSettings(requests_per_minute=30),
+        keyer=KEYER,
+        mailer=mailer,
+    )
     async with TestClient(TestServer(app)) as test_client:
         yield test_client
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def client(published: list) -> AsyncIterator[TestClient]:
+    async with serve(published) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def relay() -> Iterator[RecordingRelay]:
+    with RecordingRelay() as running:
+        yield running
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def mailing(published: list, relay: RecordingRelay) -> AsyncIterator[TestClient]:
+    """A service that mails confirmation links through `relay`."""
+    async with serve(published, relay=relay) as test_client:
+        yield test_client
+
+
+def link_in(mail: Received) -> str:
+    [link] = re.findall(r"https://\S+", mail.message.get_content())
+    return link.removeprefix(BASE_URL)
+
+
+def read(path: str) -> UnsubscribeToken:
+    return TOKENS.verify(path.removeprefix("/u/"), now=NOW)
+
+
+def form_of(text: str) -> tuple[str, dict[str, str]]:
+    """The confirmation form's action and hidden fields."""
+    [action] = re.findall(r'<form method="post" action="([^"]*confirm)"', text)
+    hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', text))
+    return action, {name: unescape(value) for name, value in hidden.items()}
 
 
 async def test_one_click_post_unsubscribes_from_the_list_at_once(client, published) -> None:
@@ -164,4 +245,359 @@ async def test_forged_one_click_posts_are_rate_limited(client, published) -> Non
     ]
     assert set(statuses[:30]) == {400}
     assert 429 in statuses[30:]
+    assert published == []
+
+
+# --- ids ---------------------------------------------------------------------------------------
+
+
+def test_action_ids_are_what_they_were_so_a_click_after_an_upgrade_changes_nothing() -> None:
+    read_token = TOKENS.verify(token(), now=NOW)
+    assert [click_for(read_token, choice, NOW).click_id for choice in ("list", "account")] == [
+        "web-3df158c04e5d6c9a310474b9206feca0",
+        "web-d85f0b5970757fb58fb63059088c3c12",
+    ]
+    assert click_for(read_token, "platform", NOW).click_id == "web-52f9a3ac310e9e56a350754b9cb7b809"
+    assert spam_report_for(read_token, NOW).report_id == "web-2b662e904deedb20f1d1cacaf3c859ae"
+
+
+def test_a_token_without_an_account_can_only_mean_the_platform() -> None:
+    bare = TOKENS.verify(
+        TOKENS.issue(
+            recipient_key=KEY,
+            account_id=None,
+            list_id=None,
+            request_id="confirm-1",
+            issued_at=NOW,
+            purpose="confirmation",
+        ),
+        now=NOW,
+    )
+    for choice in ("list", "account", "platform"):
+        click = click_for(bare, choice, NOW)
+        assert (click.scope, click.account_id, click.list_id) == ("platform", None, None)
+    with pytest.raises(ValueError, match="names none"):
+        cadence_event_for(bare, "weekly", NOW)
+
+
+# --- bad links and their pages -----------------------------------------------------------------
+
+
+async def test_an_expired_link_offers_a_labelled_form_that_keeps_the_link(mailing) -> None:
+    old = expired()
+    response = await mailing.get(f"/u/{old}")
+    text = await response.text()
+    assert response.status == 410
+    action, hidden = form_of(text)
+    assert (action, hidden) == ("../confirm", {"token": old})
+    assert '<label for="address">' in text and 'id="address"' in text and 'name="address"' in text
+    assert "<script" not in text
+    # From the choose form's path the same form still reaches /confirm.
+    response = await mailing.post(f"/u/{old}/choose", data={"choice": "list"})
+    assert response.status == 410
+    assert form_of(await response.text())[0] == "../../confirm"
+
+
+async def test_without_a_relay_the_bad_link_pages_offer_no_form_and_say_so(client) -> None:
+    for link, status in ((expired(), 410), (token()[:-4] + "AAAA", 400)):
+        response = await client.get(f"/u/{link}")
+        text = await response.text()
+        assert response.status == status
+        assert "<form" not in text
+        assert "cannot mail you a new link" in text
+    response = await client.post("/confirm", data={"address": ADDRESS, "token": expired()})
+    assert response.status == 503
+    assert SAME_ANSWER not in await response.text()
+
+
+async def test_a_forged_link_offers_a_link_for_the_platform_choice_only(mailing) -> None:
+    response = await mailing.get(f"/u/{token()[:-4]}AAAA")
+    text = await response.text()
+    assert response.status == 400
+    assert form_of(text) == ("../confirm", {})  # nothing of the forged text is echoed back
+    assert "stop all mail sent to you through this platform" in text
+
+
+async def test_with_the_platform_choice_off_a_forged_link_only_says_what_to_do(
+    published, relay
+) -> None:
+    settings = WebSettings(offer_platform_opt_out=False, requests_per_minute=30)
+    async with serve(published, settings, relay) as client:
+        response = await client.get(f"/u/{token()[:-4]}AAAA")
+        text = await response.text()
+        assert response.status == 400
+        assert "<form" not in text
+        assert "more recent message" in text and "write to the sender" in text
+        # A hand-made post gets nowhere either.
+        response = await client.post("/confirm", data={"address": ADDRESS})
+        assert response.status == 400
+        # An expired link still knows its account: its page keeps the form.
+        response = await client.get(f"/u/{expired()}")
+        assert form_of(await response.text())[0] == "../confirm"
+    assert relay.received == [] and published == []
+
+
+# --- POST /confirm -----------------------------------------------------------------------------
+
+
+async def test_the_address_the_expired_link_was_sent_to_gets_the_link_renewed(
+    mailing, relay, published
+) -> None:
+    old = expired(key=KEYER.key(ADDRESS), cadence="daily")
+    response = await mailing.post("/confirm", data={"address": ADDRESS, "token": old})
+    assert response.status == 200
+    assert SAME_ANSWER in await response.text()
+    [mail] = await relay.wait_for(1)
+    assert mail.rcpt_tos == (ADDRESS,)
+    assert mail.message["Auto-Submitted"] == "auto-generated"
+    renewed = read(link_in(mail))
+    assert (renewed.recipient_key, renewed.account_id, renewed.list_id) == (
+        KEYER.key(ADDRESS),
+        "acme",
+        "weekly-deals",
+    )
+    assert (renewed.request_id, renewed.cadence, renewed.purpose) == ("r1", "daily", "message")
+    assert renewed.issued_at == NOW
+    # The link opens the ordinary page; opening it changes nothing.
+    page = await mailing.get(link_in(mail))
+    text = await page.text()
+    assert page.status == 200
+    for value in ("cadence:weekly", "list", "account", "platform", "spam"):
+        assert f'value="{value}"' in text
+    assert published == []
+
+
+async def test_another_address_gets_a_confirmation_for_the_account_without_spam_reports(
+    mailing, relay, published
+) -> None:
+    old = expired(cadence="daily")  # sent to someone else (a forwarded message)
+    response = await mailing.post("/confirm", data={"address": ADDRESS, "token": old})
+    assert SAME_ANSWER in await response.text()
+    [mail] = await relay.wait_for(1)
+    confirmation = read(link_in(mail))
+    assert (confirmation.recipient_key, confirmation.account_id, confirmation.list_id) == (
+        KEYER.key(ADDRESS),
+        "acme",
+        "weekly-deals",
+    )
+    assert confirmation.purpose == "confirmation"
+    assert confirmation.request_id.startswith("confirm-") and confirmation.cadence is None
+    text = await (await mailing.get(link_in(mail))).text()
+    assert 'value="account"' in text and 'value="spam"' not in text and "cadence:" not in text
+    assert (await mailing.post(link_in(mail) + "/choose", data={"choice": "spam"})).status == 400
+    response = await mailing.post(link_in(mail) + "/choose", data={"choice": "account"})
+    assert response.status == 200
+    [click] = published
+    assert (click.recipient_key, click.scope, click.account_id) == (
+        KEYER.key(ADDRESS),
+        "account",
+        "acme",
+    )
+    # A confirmation link is never in a List-Unsubscribe header: no one-click POST.
+    one_click = await mailing.post(link_in(mail), data="List-Unsubscribe=One-Click")
+    assert one_click.status == 400
+    assert len(published) == 1
+
+
+async def test_after_a_forged_link_the_confirmation_offers_only_the_platform(
+    mailing, relay, published
+) -> None:
+    response = await mailing.post("/confirm", data={"address": ADDRESS})
+    assert SAME_ANSWER in await response.text()
+    [mail] = await relay.wait_for(1)
+    bare = read(link_in(mail))
+    assert (bare.recipient_key, bare.account_id, bare.list_id, bare.purpose) == (
+        KEYER.key(ADDRESS),
+        None,
+        None,
+        "confirmation",
+    )
+    page = await mailing.get(link_in(mail))
+    text = await page.text()
+    assert page.status == 200
+    assert re.findall(r'name="choice" value="([^"]+)"', text) == ["platform"]
+    assert "through this platform" in text
+    for refused in ("list", "account", "spam", "cadence:weekly"):
+        response = await mailing.post(link_in(mail) + "/choose", data={"choice": refused})
+        assert response.status == 400
+    assert published == []
+    response = await mailing.post(link_in(mail) + "/choose", data={"choice": "platform"})
+    assert response.status == 200
+    [click] = published
+    assert (click.recipient_key, click.scope, click.account_id, click.list_id) == (
+        KEYER.key(ADDRESS),
+        "platform",
+        None,
+        None,
+    )
+
+
+@pytest.mark.parametrize("typed", ["", "jo", "Jo <jo@example.org>", "a@b@example.org"])
+async def test_an_invalid_address_gets_the_form_again_and_no_mail(mailing, relay, typed) -> None:
+    old = expired()
+    response = await mailing.post("/confirm", data={"address": typed, "token": old})
+    text = await response.text()
+    assert response.status == 400
+    assert "not an email address" in text
+    assert form_of(text) == ("confirm", {"token": old})
+    assert SAME_ANSWER not in text
+    assert relay.received == []
+
+
+async def test_one_mail_per_address_in_ten_minutes_with_the_same_answer_every_time(
+    mailing, relay
+) -> None:
+    answers = []
+    for typed in (ADDRESS, "Jo.Smith@EXAMPLE.org", " jo.smith@example.org ", "al@example.org"):
+        response = await mailing.post("/confirm", data={"address": typed, "token": expired()})
+        assert response.status == 200
+        answers.append(await response.text())
+    assert len(set(answers)) == 1  # sent or not, a stranger learns nothing
+    received = await relay.wait_for(2)
+    assert sorted(mail.rcpt_tos for mail in received) == [("al@example.org",), (ADDRESS,)]
+    assert len(relay.received) == 2
+
+
+async def test_after_the_interval_the_same_address_may_have_another_link(published, relay) -> None:
+    settings = WebSettings(confirmation_interval_s=0, requests_per_minute=30)
+    async with serve(published, settings, relay) as client:
+        for _ in range(2):
+            await client.post("/confirm", data={"address": ADDRESS})
+        await relay.wait_for(2)
+
+
+def test_a_mailer_needs_the_recipient_keyer() -> None:
+    mailer = ConfirmationMailer(
+        host="127.0.0.1", port=25, base_url=BASE_URL, sender_domain="bounces.sendgate.example"
+    )
+    with pytest.raises(ValueError, match="keyer"):
+        make_web_app(TOKENS, lambda record: None, FrozenClock(NOW), mailer=mailer)  # type: ignore[arg-type]
+
+
+async def test_confirmations_are_capped_for_the_whole_service(published, relay) -> None:
+    settings = WebSettings(confirmations_per_minute=2, requests_per_minute=30)
+    async with serve(published, settings, relay) as client:
+        for number in range(4):
+            response = await client.post("/confirm", data={"address": f"p{number}@example.org"})
+            assert SAME_ANSWER in await response.text()
+        await relay.wait_for(2)
+    assert len(relay.received) == 2
+
+
+async def test_confirmations_count_against_the_clients_bucket(mailing) -> None:
+    statuses = [
+        (await mailing.post("/confirm", data={"address": f"p{n}@example.org"})).status
+        for n in range(40)
+    ]
+    assert statuses[:30] == [200] * 30
+    assert 429 in statuses[30:]
+
+
+async def test_a_cross_site_post_is_refused(mailing, relay) -> None:
+    response = await mailing.post(
+        "/confirm", data={"address": ADDRESS}, headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert response.status == 403
+    same_origin = await mailing.post(
+        "/confirm", data={"address": ADDRESS}, headers={"Sec-Fetch-Site": "same-origin"}
+    )
+    assert same_origin.status == 200
+    await relay.wait_for(1)
+    assert len(relay.received) == 1
+
+
+async def test_a_relay_that_refuses_changes_nothing_in_the_answer_and_the_address_is_never_logged(
+    published, caplog
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with RecordingRelay(refuse_recipients_with="550 5.1.1 unknown") as refusing:
+        async with serve(published, relay=refusing) as client:
+            response = await client.post("/confirm", data={"address": ADDRESS})
+            assert SAME_ANSWER in await response.text()
+            # Stopping the service (leaving this block) waits for the send to finish and fail.
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("streams"))
+    assert "confirmation mail not sent" in ours and "550" in ours
+    assert "jo.smith" not in ours.lower()
+    async with serve(published) as client:
+        metrics_text = await (await client.get("/metrics")).text()
+    assert 'sendgate_web_confirmations_total{outcome="failed"}' in metrics_text
+    assert "jo.smith" not in metrics_text
+
+
+# --- choices the policy makes ------------------------------------------------------------------
+
+
+async def test_with_the_platform_choice_off_it_is_neither_offered_nor_taken(published) -> None:
+    settings = WebSettings(offer_platform_opt_out=False, requests_per_minute=30)
+    async with serve(published, settings) as client:
+        text = await (await client.get(f"/u/{token()}")).text()
+        assert 'value="platform"' not in text and 'value="account"' in text
+        response = await client.post(f"/u/{token()}/choose", data={"choice": "platform"})
+        assert response.status == 400
+    assert published == []
+
+
+async def test_cadences_are_offered_only_with_a_cadence_and_not_the_current_one(client) -> None:
+    plain = await (await client.get(f"/u/{token()}")).text()
+    assert "cadence:" not in plain
+    daily = await (await client.get(f"/u/{token(cadence='daily')}")).text()
+    offered = re.findall(r'value="cadence:(\w+)"', daily)
+    assert offered == ["weekly", "monthly"]
+    assert "Get this mail weekly instead" in daily and "You get this mail daily." in daily
+    assert "<legend>How often would you like this mail?</legend>" in daily
+
+
+async def test_a_cadence_choice_is_a_cadence_changed_consent_event(client, published) -> None:
+    link = f"/u/{token(cadence='daily')}"
+    response = await client.post(f"{link}/choose", data={"choice": "cadence:weekly"})
+    text = await response.text()
+    assert response.status == 200
+    assert "this mail weekly" in text
+    assert re.findall(r'value="cadence:(\w+)"', text) == ["daily", "monthly"]  # going back too
+    [event] = published
+    assert isinstance(event, ConsentEvent)
+    assert event.model_dump(exclude={"event_id"}) == ConsentEvent(
+        event_id="x",
+        recipient_key=KEY,
+        kind="cadence_changed",
+        account_id="acme",
+        lists=("weekly-deals",),
+        cadence="weekly",
+        source_kind="unsubscribe",
+        source_id="preference-centre",
+        occurred_at=NOW,
+    ).model_dump(exclude={"event_id"})
+    # The same choice at the same moment is the same event: a retried publish changes nothing.
+    again = await client.post(f"{link}/choose", data={"choice": "cadence:weekly"})
+    assert again.status == 200
+    assert published[1] == event
+    # Back to the cadence the message came with: accepted, and a different event.
+    back = await client.post(f"{link}/choose", data={"choice": "cadence:daily"})
+    assert back.status == 200
+    assert (published[2].cadence, published[2].event_id != event.event_id) == ("daily", True)
+
+
+def test_cadence_event_ids_come_from_the_token_the_choice_and_the_moment() -> None:
+    read_token = TOKENS.verify(token(cadence="daily"), now=NOW)
+    first = cadence_event_for(read_token, "weekly", NOW)
+    assert first == cadence_event_for(read_token, "weekly", NOW)
+    assert first.event_id.startswith("web-")
+    assert first.event_id != cadence_event_for(read_token, "monthly", NOW).event_id
+    later = cadence_event_for(read_token, "weekly", NOW + timedelta(minutes=1))
+    assert later.event_id != first.event_id  # weekly, daily, weekly again: the last one holds
+    no_list = TOKENS.verify(token(list_id=None, cadence="daily"), now=NOW)
+    assert cadence_event_for(no_list, "weekly", NOW).lists == ()
+
+
+@pytest.mark.parametrize(
+    ("link", "choice"),
+    [
+        (token(), "cadence:weekly"),  # no cadence in the token
+        (token(cadence="daily"), "cadence:hourly"),  # not among the policy's choices
+        (token(cadence="daily"), "cadence:"),
+    ],
+)
+async def test_cadences_not_offered_are_refused(client, published, link, choice) -> None:
+    response = await client.post(f"/u/{link}/choose", data={"choice": choice})
+    assert response.status == 400
     assert published == []

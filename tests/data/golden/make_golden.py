@@ -44,11 +44,20 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from streams.accounts import AccountSnapshot, BreachReport, EnforcementEvent, ReinstatementRequest
+from streams.accounts import (
+    AccountSnapshot,
+    BreachReport,
+    EnforcementEvent,
+    MisuseReport,
+    ReinstatementRequest,
+    misuse_report_id,
+)
 from streams.codec import SCHEMA_DIR, default_codec
+from streams.frequency import SendHistory, SentMark
 from streams.rate_inputs import CountedEvent, RateEvent, RateTick, RecipientRates
 from streams.rates import Breach, RateBucket, RateState, Window
 from streams.records import (
+    BodyLink,
     BounceChange,
     BounceState,
     ConsentDeadline,
@@ -60,16 +69,19 @@ from streams.records import (
     DeliveryEvent,
     FeedbackReport,
     InboundMail,
+    MailAuthentication,
+    MessageBody,
     Record,
     RuleFailure,
     SendDecision,
+    SenderDomains,
     SendRequest,
     SuppressionChange,
     SuppressionEntry,
     SuppressionState,
     UnsubscribeClick,
 )
-from streams.strikes import AccountStanding, Pause, Reinstatement, Review, Strike
+from streams.strikes import AccountStanding, CountedMisuse, Pause, Reinstatement, Review, Strike
 
 GOLDEN_DIR = Path(__file__).resolve().parent
 
@@ -104,6 +116,12 @@ _ROLE_FAILURE = RuleFailure(
     explanation="'info@' is a role address.",
 )
 
+_SENT_MARK = SentMark(
+    account_id="acct-42",
+    list_id="weekly-news",
+    request_id="req-2026-03-02-0001",
+    sent_at=datetime(2026, 3, 2, 9, 30, 0, 123_000, tzinfo=UTC),
+)
 _CONSENT_ENTRY = ConsentEntry(
     account_id="acct-42",
     lists=(),
@@ -180,6 +198,21 @@ _REINSTATEMENT = Reinstatement(
     at=_REINSTATED,
     restored=("broadcasts", "provider:microsoft"),
 )
+# Transactional misuse (issue 8): after the reinstatement, three transactional sends of acme-shoes
+# carry marketing (03-10, 03-11, 03-12); the third reaches the default 3 in 30 days and suspends
+# its transactional sending. Report and event ids are what `misuse_report_id` and
+# `enforcement_events` give for this story.
+_MISUSE_AT = (
+    datetime(2026, 3, 10, 8, 12, 4, 500_000, tzinfo=UTC),
+    datetime(2026, 3, 11, 14, 3, tzinfo=UTC),
+    datetime(2026, 3, 12, 9, 41, 17, 250_000, tzinfo=UTC),
+)
+_MISUSE_REQUESTS = ("req-000311", "req-000342", "req-000377")
+_MISUSE = tuple(
+    CountedMisuse(report_id=misuse_report_id("acme-shoes", request_id), detected_at=at)
+    for request_id, at in zip(_MISUSE_REQUESTS, _MISUSE_AT, strict=True)
+)
+_SUSPENDED = datetime(2026, 3, 12, 9, 41, 18, tzinfo=UTC)
 _COMPLAINT = CountedEvent(
     event_id="inbound-mail/1/2", occurred_at=datetime(2026, 3, 1, 21, 47, 30, tzinfo=UTC)
 )
@@ -199,6 +232,23 @@ SAMPLES: dict[str, Record] = {
         send_kind="bulk",
         from_address="Example News <news@example.org>",
         subject="Spring sale — 20% off ✉",
+        # v3 adds the content facts: Reply-To, other headers, the body, authentication.
+        reply_to="Example Help <help@example.org>",
+        headers={"Precedence": "bulk", "X-Campaign": "spring-2026"},
+        body=MessageBody(
+            text="Spring sale: 20% off everything.\nExample News, 1 Main St, Springfield\n"
+            "Unsubscribe",
+            links=(
+                BodyLink(url="https://example.org/sale", text="Shop the sale"),
+                BodyLink(url="https://example.org/u/abc", text="Unsubscribe"),
+            ),
+        ),
+        authentication=MailAuthentication(
+            dkim_domain="example.org",
+            dkim_signed_headers=("from", "subject", "list-unsubscribe", "list-unsubscribe-post"),
+            spf_domain="bounce.example.org",
+            dmarc_policy="quarantine",
+        ),
         requested_at=datetime(2026, 3, 2, 9, 30, 0, 123_000, tzinfo=UTC),
     ),
     "rule_failure": _LIST_FAILURE,
@@ -215,6 +265,14 @@ SAMPLES: dict[str, Record] = {
         recipient_key=_KEY,
         verdict="allow",
         failures=(),
+        # v5 adds `flags`: failures the policy reports without denying.
+        flags=(
+            RuleFailure(
+                rule="permission-reminder-missing",
+                law="Platform policy: a permission reminder on commercial mail",
+                explanation="The message body does not remind the recipient why they receive it.",
+            ),
+        ),
         policy_version="default@2026.11.2+0123456789ab",
         decided_at=datetime(2026, 3, 2, 9, 30, 1, 12_000, tzinfo=UTC),
         request_offset="send-requests/3/1042",
@@ -337,6 +395,24 @@ SAMPLES: dict[str, Record] = {
         user_agent="Mozilla/5.0 (X11; Linux x86_64)",
         occurred_at=datetime(2026, 3, 1, 18, 0, 0, 500_000, tzinfo=UTC),
     ),
+    "sent_mark": _SENT_MARK,
+    "send_history": SendHistory(
+        sends=(
+            _SENT_MARK,
+            SentMark(
+                account_id="acct-42",
+                list_id=None,
+                request_id="req-2026-03-02-0002",
+                sent_at=datetime(2026, 3, 2, 10, 0, 0, 1_000, tzinfo=UTC),
+            ),
+        )
+    ),
+    "sender_domains": SenderDomains(
+        account_id="acct-42",
+        domains=("example.org", "xn--bcher-kva.example"),
+        changed_at=datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC),
+        source="domain-verification",
+    ),
     "consent_entry": _CONSENT_ENTRY,
     "consent_state": ConsentState(
         entries=(
@@ -403,6 +479,21 @@ SAMPLES: dict[str, Record] = {
         pauses=(_PAUSE,),
         reviews=(_REVIEW,),
         reinstatements=(_REINSTATEMENT,),
+        # v2 adds the misuse count and the suspension: the sample is from 03-12, after the third
+        # misuse report suspended the account's transactional sending.
+        misuse=_MISUSE,
+        transactional_suspended=True,
+    ),
+    "counted_misuse": _MISUSE[0],
+    "misuse_report": MisuseReport(
+        report_id=_MISUSE[2].report_id,
+        account_id="acme-shoes",
+        request_id=_MISUSE_REQUESTS[2],
+        recipient_key=_KEY,
+        score=0.91,
+        signals=("discount_code", "promotional_link"),
+        policy_version=_POLICY_VERSION,
+        detected_at=_MISUSE_AT[2],
     ),
     "rate_event": RateEvent(
         event_id=_COMPLAINT.event_id,
@@ -441,44 +532,43 @@ SAMPLES: dict[str, Record] = {
         reason=_REINSTATEMENT.reason,
         requested_at=datetime(2026, 3, 9, 15, 29, 41, 500_000, tzinfo=UTC),
     ),
-    # After the microsoft pause (before the reinstatement).
+    # v1 was the snapshot after the microsoft pause (before the reinstatement); v2 adds
+    # `transactional_suspended`, so its sample is the snapshot after the suspension on 03-12.
     "account_snapshot": AccountSnapshot(
         account_id="acme-shoes",
-        status="broadcasts_disabled",
-        broadcasts_denied=True,
+        status="active",
+        broadcasts_denied=False,
         commercial_denied=False,
-        paused_providers=("microsoft",),
+        paused_providers=(),
         all_providers_paused=False,
+        transactional_suspended=True,
         strikes=1,
-        as_of=_JUDGED,
+        as_of=_SUSPENDED,
     ),
+    # v1 was strike 1 (its files stay as written); v2 adds the misuse kinds, so its sample is the
+    # suspension on 03-12.
     "enforcement_event": EnforcementEvent(
-        event_id="d9618a7f62f36ca8bdcda60f3782e00a",
+        event_id="400985d4f192c8715cef651ed91e9291",
         account_id="acme-shoes",
-        action="strike_issued",
-        at=_JUDGED,
+        action="transactional_suspended",
+        at=_SUSPENDED,
         policy_version=_POLICY_VERSION,
         explanation=(
-            "Strike 1: your complaint rate at google was 3 of 1200 (0.25%) in "
-            "2026-02-23T00:00Z/2026-03-02T00:00Z, above our line of 0.1%."
+            "Transactional sending is suspended: 3 messages sent as transactional carried "
+            "marketing in the last 30 days (the limit is 3). Until the account is reinstated no "
+            "message goes out as transactional; commercial mail still goes under the usual "
+            "consent and unsubscribe rules."
         ),
-        strike_number=1,
-        step="disable_broadcasts",
-        breach_id=_GOOGLE_BREACH_ID,
-        provider="google",
-        breach_kind="complaint",
-        breach_level="strike",
-        window_start=_WEEK.start,
-        window_end=_WEEK.end,
+        report_id=_MISUSE[2].report_id,
+        window_start=datetime(2026, 2, 10, 9, 41, 17, 250_000, tzinfo=UTC),
+        window_end=_MISUSE_AT[2],
         count=3,
-        volume=1200,
-        line=Decimal("0.001"),
         status_after=AccountSnapshot(
             account_id="acme-shoes",
-            status="broadcasts_disabled",
-            broadcasts_denied=True,
+            status="active",
+            transactional_suspended=True,
             strikes=1,
-            as_of=_JUDGED,
+            as_of=_SUSPENDED,
         ),
     ),
 }
