@@ -70,6 +70,7 @@ __all__ = [
     "provider_of",
     "provider_of_address",
     "registrable_domain",
+    "under_public_suffix",
 ]
 
 DEFAULT_PROVIDERS_FILE = Path(__file__).resolve().parent / "policies" / "providers.toml"
@@ -240,6 +241,20 @@ def _registrable(name: str) -> str | None:
         return None  # the name is itself a public suffix
     # No rule matched: the PSL algorithm's default rule "*" makes the last label the suffix.
     return ".".join(labels[-2:]) if len(labels) >= 2 else None
+
+
+@lru_cache(maxsize=4096)
+def under_public_suffix(domain: str) -> bool:
+    """Whether `domain` names a host below an ICANN public suffix (`example.com` and
+    `mail.example.co.uk` yes; `com`, `St.Louis` and `localhost` no).
+
+    For words that may or may not be host names (a display name's "Example.com"): the question
+    is "does that end in a real top-level domain?", so the PSL's private section (`blogspot.com`,
+    `us.com`) is left out here, unlike `registrable_domain`. The same extractor answers both, so
+    one copy of the list is loaded.
+    """
+    parts = _public_suffix_list()(normalise_domain(domain), include_psl_private_domains=False)
+    return bool(parts.suffix and parts.domain)
 
 
 @cache

@@ -53,13 +53,15 @@ token bucket per peer address, kept in memory only and never logged), while one-
 valid token never are: they come from mailbox providers' servers, many people's clicks from few
 addresses. Forms post to paths relative to the page, so the service also works behind a proxy
 that serves it under a path prefix. Prometheus metrics on `/metrics`.
+
+This module holds the routes and what they decide; the pages' HTML is in `streams.web_pages` and
+the per-client and per-address limits in `streams.web_limits`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import html
 import logging
 import time
 from collections import OrderedDict
@@ -70,6 +72,7 @@ from typing import Literal
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
+from streams import web_pages as pages
 from streams.clock import Clock, to_epoch_ms
 from streams.confirmation_mail import ConfirmationMailer, ConfirmationNotSentError, mailable_address
 from streams.policy import UnsubscribePolicy
@@ -81,6 +84,8 @@ from streams.unsubscribe_tokens import (
     UnsubscribeToken,
     UnsubscribeTokens,
 )
+from streams.web_limits import OncePer, TokenBuckets
+from streams.web_pages import CADENCE_PREFIX
 
 __all__ = [
     "Choice",
@@ -94,13 +99,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Choice = Literal["list", "account", "platform", "spam"]
-CADENCE_PREFIX = "cadence:"
 Publish = Callable[[UnsubscribeClick | FeedbackReport | ConsentEvent], Awaitable[object]]
 
 MAX_BODY_BYTES = 4096
 ONE_CLICK_BODY = "List-Unsubscribe=One-Click"
 REMEMBERED_ACTIONS = 100_000
-REMEMBERED_CONFIRMATIONS = 100_000
 SHUTDOWN_GRACE_S = 30.0
 """How long stopping the service waits for confirmation mails still being handed to the relay."""
 
@@ -202,71 +205,6 @@ def cadence_event_for(token: UnsubscribeToken, cadence: str, at: datetime) -> Co
     )
 
 
-class _Buckets:
-    """Token buckets per client, bounded; only in memory."""
-
-    def __init__(self, per_minute: int, clients: int = 10_000) -> None:
-        self._rate = per_minute / 60.0
-        self._burst = float(per_minute)
-        self._state: OrderedDict[str, tuple[float, float]] = OrderedDict()
-        self._clients = clients
-
-    def allow(self, client: str) -> bool:
-        now = time.monotonic()
-        tokens, last = self._state.pop(client, (self._burst, now))
-        tokens = min(self._burst, tokens + (now - last) * self._rate)
-        allowed = tokens >= 1.0
-        self._state[client] = (tokens - 1.0 if allowed else tokens, now)
-        while len(self._state) > self._clients:
-            self._state.popitem(last=False)
-        return allowed
-
-
-class _OncePer:
-    """At most one confirmation per recipient key per interval; bounded, only in memory."""
-
-    def __init__(self, interval_s: float, keys: int = REMEMBERED_CONFIRMATIONS) -> None:
-        self._interval_s = interval_s
-        self._last: OrderedDict[str, float] = OrderedDict()
-        self._keys = keys
-
-    def allow(self, key: str) -> bool:
-        now = time.monotonic()
-        while self._last and next(iter(self._last.values())) <= now - self._interval_s:
-            self._last.popitem(last=False)
-        if key in self._last:
-            return False
-        self._last[key] = now
-        while len(self._last) > self._keys:
-            self._last.popitem(last=False)
-        return True
-
-
-def _page(title: str, body: str, status: int = 200) -> web.Response:
-    document = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(title)}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;
-line-height:1.5}}button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem 0;width:100%}}
-fieldset{{border:1px solid #888;padding:1rem;margin:0 0 1rem}}label{{display:block;
-font-weight:600}}input{{font-size:1rem;padding:.5rem;width:100%;box-sizing:border-box}}</style>
-</head><body><main><h1>{html.escape(title)}</h1>{body}</main></body></html>"""
-    return web.Response(text=document, status=status, content_type="text/html", charset="utf-8")
-
-
-def _relative(page_path: str, target: str) -> str:
-    """`target`, a path from the service's root, relative to the page at `page_path`."""
-    return "../" * (page_path.count("/") - 1) + target
-
-
-_TOO_MANY = "<p>Please try again in a minute.</p>"
-_WRITE_TO_THE_SENDER = (
-    "<p>Use the unsubscribe link of a more recent message from the sender, or write to the "
-    "sender and ask to be removed.</p>"
-)
-
-
 def make_web_app(
     tokens: UnsubscribeTokens,
     publish: Publish,
@@ -282,9 +220,9 @@ def make_web_app(
     if mailer is not None and keyer is None:
         raise ValueError("confirmations need the recipient keyer as well as the mailer")
     settings = settings or WebSettings()
-    buckets = _Buckets(settings.requests_per_minute)
-    once_per_key = _OncePer(settings.confirmation_interval_s)
-    all_confirmations = _Buckets(settings.confirmations_per_minute, clients=1)
+    buckets = TokenBuckets(settings.requests_per_minute)
+    once_per_key = OncePer(settings.confirmation_interval_s)
+    all_confirmations = TokenBuckets(settings.confirmations_per_minute, clients=1)
     seen: OrderedDict[str, None] = OrderedDict()
     sending: set[asyncio.Task[None]] = set()
 
@@ -308,12 +246,12 @@ def make_web_app(
             limited = route not in ("metrics", "one_click")
             if limited and not buckets.allow(request.remote or "?"):
                 REFUSED.labels("rate_limited").inc()
-                return _page("Too many requests", _TOO_MANY, 429)
+                return pages.too_many_requests()
             try:
                 return await handler(request)
             except web.HTTPRequestEntityTooLarge:
                 REFUSED.labels("too_large").inc()
-                return _page("Request too large", "<p>That request was too large.</p>", 400)
+                return pages.too_large()
         finally:
             LATENCY.labels(route).observe(time.perf_counter() - started)
 
@@ -324,59 +262,21 @@ def make_web_app(
         knows_account = origin is not None and origin.account_id is not None
         return mailer is not None and (knows_account or settings.offer_platform_opt_out)
 
-    def confirm_form(page_path: str, token_text: str | None, note: str = "") -> str:
-        hidden = (
-            f'<input type="hidden" name="token" value="{html.escape(token_text)}">'
-            if token_text
-            else ""
-        )
-        return (
-            f'<form method="post" action="{_relative(page_path, "confirm")}">{hidden}'
-            "<fieldset><legend>Get a link by email</legend>"
-            f'<p id="address-help">{note}We mail a link to your email preferences to the address '
-            "you enter. Nothing changes until you open it and choose.</p>"
-            '<label for="address">Your email address</label>'
-            '<input id="address" name="address" type="text" inputmode="email" '
-            'autocomplete="email" autocapitalize="off" spellcheck="false" maxlength="320" '
-            'required aria-describedby="address-help">'
-            '<button type="submit">Email me a link</button></fieldset></form>'
-        )
-
     def bad_token(exc: BadTokenError, page_path: str) -> web.Response:
         REFUSED.labels(exc.problem).inc()
-        said = (
-            "<p>The unsubscribe link is incomplete or was changed (some mail programs break "
-            "long links across lines). Open it again from the message, or use the unsubscribe "
-            "link of a more recent message.</p>"
+        return pages.bad_token(
+            page_path, offer_form=can_confirm(None), mails_links=mailer is not None
         )
-        if can_confirm(None):
-            note = (
-                "This link does not say who sent the message, so the link we mail can only stop "
-                "all mail sent to you through this platform. "
-            )
-            body = said + confirm_form(page_path, None, note)
-        elif mailer is None:
-            body = said + (
-                "<p>This service cannot mail you a new link. You can also write to the sender "
-                "and ask to be removed.</p>"
-            )
-        else:
-            body = said + "<p>You can also write to the sender and ask to be removed.</p>"
-        return _page("This link is not valid", body, 400)
 
     def expired(exc: ExpiredTokenError, token_text: str, page_path: str) -> web.Response:
         REFUSED.labels("expired").inc()
-        said = (
-            f"<p>Unsubscribe links work for a limited time; this one ended on "
-            f"{exc.expired_at:%d %B %Y}.</p>"
+        return pages.expired(
+            exc.expired_at,
+            token_text,
+            page_path,
+            offer_form=can_confirm(exc.token),
+            mails_links=mailer is not None,
         )
-        if can_confirm(exc.token):
-            body = said + confirm_form(page_path, token_text) + _WRITE_TO_THE_SENDER
-        elif mailer is None:
-            body = said + "<p>This service cannot mail you a new link.</p>" + _WRITE_TO_THE_SENDER
-        else:
-            body = said + _WRITE_TO_THE_SENDER
-        return _page("This link has expired", body, 410)
 
     def read_origin(token_text: str) -> UnsubscribeToken | None:
         """The link the confirmation is asked for: valid or expired, else None (forged)."""
@@ -431,14 +331,10 @@ def make_web_app(
     async def confirm(request: web.Request) -> web.Response:
         if mailer is None or keyer is None:
             REFUSED.labels("no_confirmations").inc()
-            return _page(
-                "Links by mail are not available",
-                "<p>This service cannot mail you a link.</p>" + _WRITE_TO_THE_SENDER,
-                503,
-            )
+            return pages.no_confirmations()
         if request.headers.get("Sec-Fetch-Site") == "cross-site":
             REFUSED.labels("cross_site").inc()
-            return _page("Not allowed", "<p>Please use the form on our own page.</p>", 403)
+            return pages.cross_site()
         form = await request.post()
         address, token_text = form.get("address"), form.get("token")
         address = address if isinstance(address, str) else ""
@@ -446,17 +342,11 @@ def make_web_app(
         origin = read_origin(token_text)
         if not can_confirm(origin):
             REFUSED.labels("nothing_to_confirm").inc()
-            return _page("This link is not valid", _WRITE_TO_THE_SENDER, 400)
+            return pages.nothing_to_confirm()
         mail_to = mailable_address(address)
         if mail_to is None or not is_valid_address(address):
             REFUSED.labels("bad_address").inc()
-            return _page(
-                "That is not an email address",
-                '<p role="alert">Please enter one email address, such as '
-                "jo.smith@example.com.</p>"
-                + confirm_form(request.path, token_text if origin is not None else None),
-                400,
-            )
+            return pages.bad_address(request.path, token_text if origin is not None else None)
         recipient_key = keyer.key(address)
         if not once_per_key.allow(recipient_key):
             CONFIRMATIONS.labels("limited_per_address").inc()
@@ -468,11 +358,7 @@ def make_web_app(
             )
             sending.add(task)
             task.add_done_callback(sending.discard)
-        return _page(
-            "Check your mail",
-            '<p role="status">If this address gets mail through us, a link is on its way to it. '
-            "Nothing changes until you open the link and choose.</p>",
-        )
+        return pages.check_your_mail()
 
     async def finish_sending(app: web.Application) -> None:
         if sending:
@@ -490,7 +376,7 @@ def make_web_app(
                 request.remote or "?"
             ):
                 REFUSED.labels("rate_limited").inc()
-                return _page("Too many requests", _TOO_MANY, 429)
+                return pages.too_many_requests()
             return bad_token(exc, page_path)
         except ExpiredTokenError as exc:
             return expired(exc, token_text, page_path)
@@ -524,31 +410,14 @@ def make_web_app(
         await act(token, "list")
         return web.Response(text="unsubscribed\n", status=200)
 
-    def offers(token: UnsubscribeToken, cadence_now: str | None) -> list[tuple[str, str]]:
-        """(form value, label) of what the token's page offers; cadences but `cadence_now`."""
-        offered: list[tuple[str, str]] = []
-        account = token.account_id
-        if account is not None:
-            if token.cadence is not None:
-                offered += [
-                    (f"{CADENCE_PREFIX}{name}", f"Get this mail {html.escape(name)} instead")
-                    for name in settings.cadence_choices
-                    if name != cadence_now
-                ]
-            what = (
-                f"the list “{html.escape(token.list_id)}”"
-                if token.list_id
-                else "this kind of message"
-            )
-            offered += [
-                ("list", f"Unsubscribe from {what}"),
-                ("account", f"Unsubscribe from everything {html.escape(account)} sends"),
-            ]
-        if settings.offer_platform_opt_out:
-            offered.append(("platform", "Stop all mail sent through this platform"))
-        if token.purpose == "message":
-            offered.append(("spam", "Report this message as spam (and unsubscribe)"))
-        return offered
+    def offers(token: UnsubscribeToken, cadence_now: str | None) -> list[pages.Offer]:
+        """What the token's page offers under this service's policy; cadences but `cadence_now`."""
+        return pages.offers(
+            token,
+            cadence_now,
+            cadence_choices=settings.cadence_choices,
+            offer_platform_opt_out=settings.offer_platform_opt_out,
+        )
 
     def accepted(token: UnsubscribeToken, choice: object) -> str | None:
         """`choice` if the page of `token` may post it, else None. Any of the cadences is
@@ -564,48 +433,12 @@ def make_web_app(
             return choice if cadence_offered else None
         return choice if choice in {value for value, _ in offers(token, None)} else None
 
-    def choices_form(token: UnsubscribeToken, token_path: str, cadence_now: str | None) -> str:
-        offered = offers(token, cadence_now)
-        if not offered:
-            return "<p>There is nothing to choose with this link.</p>" + _WRITE_TO_THE_SENDER
-
-        def buttons(items: list[tuple[str, str]]) -> str:
-            return "".join(
-                f'<button type="submit" name="choice" value="{html.escape(value)}">{label}</button>'
-                for value, label in items
-            )
-
-        cadences = [item for item in offered if item[0].startswith(CADENCE_PREFIX)]
-        others = [item for item in offered if not item[0].startswith(CADENCE_PREFIX)]
-        how_often = ""
-        if cadences:
-            now_line = (
-                f"<p>You get this mail {html.escape(cadence_now)}.</p>" if cadence_now else ""
-            )
-            how_often = (
-                "<fieldset><legend>How often would you like this mail?</legend>"
-                f"{now_line}{buttons(cadences)}</fieldset>"
-            )
-        return (
-            f'<form method="post" action="{html.escape(token_path)}/choose">{how_often}'
-            "<fieldset><legend>What would you like to do?</legend>"
-            f"{buttons(others)}</fieldset></form>"
-        )
-
-    def intro(token: UnsubscribeToken) -> str:
-        if token.account_id is None:
-            return "<p>This link is for mail sent to your address through this platform.</p>"
-        return (
-            f"<p>This link is for mail from <strong>{html.escape(token.account_id)}</strong>.</p>"
-        )
-
     async def page(request: web.Request) -> web.Response:
         token = read_token(request)
         if isinstance(token, web.Response):
             return token
-        return _page(
-            "Your email preferences",
-            intro(token) + choices_form(token, request.path, token.cadence),
+        return pages.preferences(
+            token.account_id, offers(token, token.cadence), request.path, token.cadence
         )
 
     async def choose(request: web.Request) -> web.Response:
@@ -616,27 +449,20 @@ def make_web_app(
         token_path = request.path.removesuffix("/choose")
         if choice is None:
             REFUSED.labels("bad_choice").inc()
-            return _page("Unknown choice", "<p>Please pick one of the offered choices.</p>", 400)
+            return pages.unknown_choice()
         if choice.startswith(CADENCE_PREFIX):
             cadence = choice.removeprefix(CADENCE_PREFIX)
             await publish(cadence_event_for(token, cadence, clock.now()))
             ACTIONS.labels("cadence").inc()
-            said = f"From now on you will get this mail {html.escape(cadence)}."
-            return _page(
-                "Done",
-                f'<p role="status">{said}</p>' + choices_form(token, token_path, cadence),
-            )
+            return pages.cadence_done(cadence, offers(token, cadence), token_path)
         again = await act(token, choice)  # type: ignore[arg-type]
-        said = {
-            "list": "You are unsubscribed from this list.",
-            "account": f"You will get no more mail from {html.escape(token.account_id or '')}.",
-            "platform": "You will get no more mail sent through this platform.",
-            "spam": "Thank you: the message is reported as spam, and you are unsubscribed.",
-        }[choice]
-        note = "<p>(You had already done this; nothing changed.)</p>" if again else ""
-        return _page(
-            "Done",
-            f'<p role="status">{said}</p>{note}' + choices_form(token, token_path, token.cadence),
+        return pages.choice_done(
+            choice,
+            token.account_id,
+            again,
+            offers(token, token.cadence),
+            token_path,
+            token.cadence,
         )
 
     async def metrics(request: web.Request) -> web.Response:

@@ -16,23 +16,20 @@ What it reads, and the choices made:
   recipients (`To`, `Cc`, `Bcc`: personal data, and the request names its own recipient). A field
   that occurs more than once keeps its first value.
 - The body text is the `text/plain` body (`EmailMessage.get_body`: attachments are not bodies),
-  else the `text/html` body rendered to plain text: `<style>`, `<script>`, `<title>` and
-  `<template>` are skipped, block elements break lines, `<pre>` keeps its spacing. Text hidden with
-  the `hidden` attribute, `display:none` or `visibility:hidden` is left out, links in it too, and a
-  warning says so: hidden text is no clear and conspicuous notice (a postal address or an
-  unsubscribe link a reader cannot see does not count). Text hidden by other tricks (zero font
-  size, white on white, `mso-hide`) is not detected and counts as visible.
+  else the `text/html` body rendered to the text a reader sees (`streams.content.html_text`:
+  `<style>` and the like skipped, block elements break lines). Text hidden with the `hidden`
+  attribute, `display:none` or `visibility:hidden` is left out, links in it too, and a warning
+  says so: hidden text is no clear and conspicuous notice (a postal address or an unsubscribe link
+  a reader cannot see does not count).
 - Links are the HTML body's `<a href>` anchors, in order, with their text (an image's `alt` when
   the anchor has no text), then the bare `http(s):` and `mailto:` URLs in the body text that no
   anchor already gave; a bare URL's text is the URL, which is what the reader sees.
-- `authentication` comes from the file's `DKIM-Signature` fields (tag list per RFC 6376 §3.2,
-  `d=` and `h=` per §3.5; folding and white space tolerated, tag names case-sensitive, a
-  signature with a repeated tag or no `d=` ignored with a warning). With several, the one whose
-  `d=` shares the From domain's registrable domain (DMARC relaxed alignment, RFC 7489 §3.1.1) is
-  reported, else the first. `spf_domain` is the `Return-Path` domain. Neither proves anything:
-  the signature is not verified, and a template usually carries none (the mailer signs at send
-  time), so the rules that need these facts see None. The DMARC policy is DNS data, not in the
-  file: `request_from_facts` takes it as an argument.
+- `authentication` comes from the file's `DKIM-Signature` fields (`streams.content.dkim`: `d=`
+  and `h=` of the signature aligned with From, else of the first; an unreadable one is ignored
+  with a warning) and `spf_domain` is the `Return-Path` domain. Neither proves anything: the
+  signature is not verified, and a template usually carries none (the mailer signs at send time),
+  so the rules that need these facts see None. The DMARC policy is DNS data, not in the file:
+  `request_from_facts` takes it as an argument.
 - Past the request's limits (`MAX_BODY_TEXT_CHARS`, `MAX_BODY_LINKS`, `MAX_HEADERS`,
   `MAX_HEADER_VALUE_CHARS`, the length of a subject) the value is cut and `warnings` says what was
   cut, instead of failing: the rules still judge the rest.
@@ -50,13 +47,13 @@ import re
 from datetime import datetime
 from email.message import EmailMessage, Message
 from email.utils import parseaddr
-from html.parser import HTMLParser
 from typing import Any, Final, cast
 
 from pydantic import BaseModel, ConfigDict
 
+from streams.content.dkim import reported_signature
+from streams.content.html_text import MAX_URL_CHARS, render_html
 from streams.errors import SendgateError
-from streams.providers import registrable_domain
 from streams.records import (
     MAX_BODY_LINKS,
     MAX_BODY_TEXT_CHARS,
@@ -77,9 +74,7 @@ __all__ = [
     "TEMPLATE_CHECK_REQUEST_ID",
     "MessageFacts",
     "UnreadableMessageError",
-    "dkim_tags",
     "facts_from_message",
-    "html_to_text",
     "request_from_facts",
 ]
 
@@ -92,9 +87,6 @@ TEMPLATE_CHECK_REQUEST_ID: Final = "template-check"
 
 _MAX_SUBJECT_CHARS: Final = 998
 _MAX_ADDRESS_CHARS: Final = 512
-_MAX_URL_CHARS: Final = 2048
-_MAX_LINK_TEXT_CHARS: Final = 1000
-_MAX_SIGNED_HEADERS: Final = 100
 _FIELD_NAME = re.compile(r"[!-9;-~]{1,76}")
 _OWN_FIELDS: Final = frozenset({"from", "reply-to", "subject"})
 _LEFT_OUT_FIELDS: Final = frozenset(
@@ -304,19 +296,19 @@ def _body(message: EmailMessage, warnings: list[str]) -> MessageBody:
     plain = message.get_body(preferencelist=("plain",))
     html = message.get_body(preferencelist=("html",))
     links: list[BodyLink] = []
-    html_text = ""
+    rendered = None
     if html is not None:
-        html_text, anchors, hidden = _render_html(_part_text(html, warnings))
-        links.extend(anchors)
-        if hidden:
+        rendered = render_html(_part_text(html, warnings))
+        links.extend(rendered.links)
+        if rendered.hidden_elements:
             warnings.append(
-                f"{hidden} HTML element(s) hidden from the reader (hidden, display:none or "
-                "visibility:hidden): their text and links are not counted"
+                f"{rendered.hidden_elements} HTML element(s) hidden from the reader (hidden, "
+                "display:none or visibility:hidden): their text and links are not counted"
             )
     if plain is not None:
         text = _normalise_newlines(_part_text(plain, warnings)).strip()
-    elif html is not None:
-        text = html_text
+    elif rendered is not None:
+        text = rendered.text
     else:
         warnings.append("the message has no text/plain or text/html body: its text is empty")
         text = ""
@@ -378,224 +370,28 @@ def _bare_urls(text: str) -> list[str]:
             if url[-1] == ")" and url.count("(") >= url.count(")"):
                 break
             url = url[:-1]
-        if url.lower() not in ("http://", "https://", "mailto:") and len(url) <= _MAX_URL_CHARS:
+        if url.lower() not in ("http://", "https://", "mailto:") and len(url) <= MAX_URL_CHARS:
             urls.append(url)
     return urls
-
-
-def html_to_text(html: str) -> str:
-    """The text a reader of `html` sees, as plain text (see the module docstring)."""
-    return _render_html(html)[0]
-
-
-def _render_html(html: str) -> tuple[str, list[BodyLink], int]:
-    """(visible text, anchors with their text, how many hidden elements were left out)."""
-    renderer = _HtmlRenderer()
-    renderer.feed(html.replace("\x00", "\ufffd"))  # as HTML parsers do; NUL marks breaks here
-    renderer.close()
-    return renderer.text(), renderer.links, renderer.hidden_elements
-
-
-_SKIPPED_ELEMENTS: Final = frozenset({"style", "script", "title", "template"})
-_VOID_ELEMENTS: Final = frozenset(
-    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
-)
-_PARAGRAPHS: Final = frozenset(
-    {"p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "table", "ul", "ol", "dl"}
-)
-_LINES: Final = frozenset(
-    {
-        "br", "div", "li", "tr", "hr", "dt", "dd", "section", "article", "header", "footer",
-        "address", "center", "main", "nav", "aside", "figure", "figcaption", "form", "fieldset",
-    }
-)  # fmt: skip
-_CELLS: Final = frozenset({"td", "th"})
-_HIDDEN_STYLE = re.compile(r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*hidden)\b", re.I)
-_PARAGRAPH_BREAK = "\x00p"  # markers in the stream, resolved by text(); the input has no NUL
-_LINE_BREAK = "\x00l"
-
-
-class _HtmlRenderer(HTMLParser):
-    """HTML to the text a mail client shows, and its anchors; total on any input."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.links: list[BodyLink] = []
-        self.hidden_elements = 0
-        self._out: list[str] = []
-        self._skip: tuple[str, int] | None = None  # the skipped element and its nesting depth
-        self._pre = 0
-        self._href: str | None = None
-        self._anchor_text: list[str] = []
-        self._anchor_alt: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self._skip is not None:
-            if tag == self._skip[0] and tag not in _VOID_ELEMENTS:
-                self._skip = (tag, self._skip[1] + 1)
-            return
-        attributes = dict(attrs)
-        if _is_hidden(attributes):
-            self.hidden_elements += 1
-            if tag not in _VOID_ELEMENTS:
-                self._skip = (tag, 1)
-            return
-        if tag in _SKIPPED_ELEMENTS:
-            self._skip = (tag, 1)
-            return
-        self._break_for(tag)
-        if tag == "pre":
-            self._pre += 1
-        elif tag == "a":
-            self._end_anchor()
-            href = (attributes.get("href") or "").strip()
-            self._href = re.sub(r"[\t\n\r]", "", href) or None
-        elif tag == "img" and self._href is not None:
-            self._anchor_alt.append(attributes.get("alt") or "")
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _VOID_ELEMENTS or self._skip is not None:
-            self.handle_starttag(tag, attrs)
-        # `<div/>` is no element with content: nothing to open.
-
-    def handle_endtag(self, tag: str) -> None:
-        if self._skip is not None:
-            name, depth = self._skip
-            if tag == name:
-                self._skip = None if depth == 1 else (name, depth - 1)
-            return
-        if tag == "pre":
-            self._pre = max(0, self._pre - 1)
-        elif tag == "a":
-            self._end_anchor()
-        self._break_for(tag, closing=True)
-
-    def handle_data(self, data: str) -> None:
-        if self._skip is not None:
-            return
-        if not self._pre:
-            data = re.sub(r"\s+", " ", data)
-        self._out.append(data)
-        if self._href is not None:
-            self._anchor_text.append(data)
-
-    def close(self) -> None:
-        super().close()
-        self._end_anchor()
-
-    def text(self) -> str:
-        """The collected text: one space between words, no blank line twice, no edge spaces."""
-        joined = "".join(self._out)
-        joined = re.sub(rf"(?:[ \t]*(?:{_LINE_BREAK}|{_PARAGRAPH_BREAK}))+[ \t]*", _breaks, joined)
-        lines = [line.rstrip() for line in _normalise_newlines(joined).split("\n")]
-        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-    def _break_for(self, tag: str, *, closing: bool = False) -> None:
-        if tag in _PARAGRAPHS:
-            self._out.append(_PARAGRAPH_BREAK)
-        elif tag in _LINES:
-            self._out.append(_LINE_BREAK)
-        elif tag in _CELLS and not closing:
-            self._out.append(" ")
-
-    def _end_anchor(self) -> None:
-        if self._href is None:
-            return
-        text = " ".join("".join(self._anchor_text).split())
-        text = text or " ".join(" ".join(self._anchor_alt).split())
-        if len(self._href) <= _MAX_URL_CHARS:
-            self.links.append(BodyLink(url=self._href, text=text[:_MAX_LINK_TEXT_CHARS]))
-        self._href = None
-        self._anchor_text = []
-        self._anchor_alt = []
-
-
-def _breaks(match: re.Match[str]) -> str:
-    """A run of break markers (and the spaces around them) is one paragraph or one line break."""
-    return "\n\n" if _PARAGRAPH_BREAK in match.group() else "\n"
-
-
-def _is_hidden(attributes: dict[str, str | None]) -> bool:
-    if "hidden" in attributes:
-        return True
-    return bool(_HIDDEN_STYLE.search(attributes.get("style") or ""))
 
 
 # --- authentication -------------------------------------------------------------------------------
 
 
-def dkim_tags(value: str) -> dict[str, str]:
-    """A DKIM-Signature's tag list (RFC 6376 §3.2) as {tag: value}, values stripped.
-
-    Tolerant where the grammar allows it (folding white space around tags, `=` and `;`, a
-    trailing `;`) and of empty specs (`;;`); `ValueError` for what makes the whole list invalid
-    (§3.2: a repeated tag; a spec without `=` or with a bad tag name).
-    """
-    tags: dict[str, str] = {}
-    for spec in value.split(";"):
-        if not spec.strip():
-            continue
-        name, equals, tag_value = spec.partition("=")
-        name = name.strip()
-        if not equals or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
-            raise ValueError(f"{spec.strip()[:40]!r} is not a tag=value spec")
-        if name in tags:
-            raise ValueError(f"tag {name}= occurs twice")
-        tags[name] = tag_value.strip()
-    return tags
-
-
 def _authentication(
     message: Message, from_address: str, warnings: list[str]
 ) -> MailAuthentication | None:
-    signatures: list[tuple[str, tuple[str, ...]]] = []
-    for name, raw in message.raw_items():
-        if name.lower() != "dkim-signature":
-            continue
-        signature = _dkim_signature(_text(raw), warnings)
-        if signature is not None:
-            signatures.append(signature)
+    signatures = (
+        _text(raw) for name, raw in message.raw_items() if name.lower() == "dkim-signature"
+    )
+    signature = reported_signature(signatures, from_address, warnings)
     spf_domain = _return_path_domain(message)
-    if not signatures and spf_domain is None:
+    if signature is None and spf_domain is None:
         return None
-    dkim_domain, signed = (None, ()) if not signatures else signatures[0]
-    if len(signatures) > 1:
-        from_domain = registrable_domain(parseaddr(from_address)[1].rpartition("@")[2])
-        aligned = [s for s in signatures if from_domain and registrable_domain(s[0]) == from_domain]
-        dkim_domain, signed = aligned[0] if aligned else signatures[0]
-        warnings.append(
-            f"{len(signatures)} DKIM signatures: reporting d={dkim_domain}"
-            + (" (aligned with From)" if aligned else " (the first; none is aligned with From)")
-        )
+    dkim_domain, signed = (None, ()) if signature is None else signature
     return MailAuthentication(
         dkim_domain=dkim_domain, dkim_signed_headers=signed, spf_domain=spf_domain
     )
-
-
-def _dkim_signature(raw: str, warnings: list[str]) -> tuple[str, tuple[str, ...]] | None:
-    """(d=, h= lower-cased, each name once in first-seen order), or None with a warning."""
-    try:
-        tags = dkim_tags(raw)
-    except ValueError as error:
-        warnings.append(f"a DKIM-Signature is ignored: {error}")
-        return None
-    domain = "".join(tags.get("d", "").split()).lower().rstrip(".")
-    if not domain or len(domain) > 255:
-        warnings.append("a DKIM-Signature is ignored: it has no d= domain")
-        return None
-    names: list[str] = []
-    for item in tags.get("h", "").split(":"):
-        field = "".join(item.split()).lower()
-        if field and _FIELD_NAME.fullmatch(field) and field not in names:
-            names.append(field)
-    if not names:
-        warnings.append(
-            f"the DKIM-Signature with d={domain} has no h= list (RFC 6376 requires one)"
-        )
-    if len(names) > _MAX_SIGNED_HEADERS:
-        warnings.append(f"the DKIM h= list is cut to its first {_MAX_SIGNED_HEADERS} field names")
-        names = names[:_MAX_SIGNED_HEADERS]
-    return domain, tuple(names)
 
 
 def _return_path_domain(message: Message) -> str | None:

@@ -32,6 +32,13 @@ the patterns and phrase lists of `ContentPolicy` (`streams.content.policy`), whi
 comes from. They are tuned to refuse too little rather than too much on the failing side: a denial
 the sender cannot understand costs more than a footer the gate misread as an address.
 
+Where the reading is done
+The code that reads the message is pure and lives beside the policy: `streams.content.sender`
+(From and Reply-To mailboxes, display names, domain alignment), `streams.content.body` (postal
+address, unsubscribe mechanism, advertisement label, permission reminder, review incentive) and
+`streams.content.subject` (reply prefixes, transactional-looking subjects). This module keeps
+what is the gate's to say: when each rule judges, and the explanation it gives.
+
 Explanations name the sender's own domains and the rule's reason; they never quote the body, the
 recipient's address or the subject (a personalised subject may hold the address), except a reply
 prefix ("Re").
@@ -43,21 +50,29 @@ checked instead of failing them.
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from dataclasses import dataclass
-from email.errors import ObsoleteHeaderDefect
-from email.policy import default as email_policy
-from functools import cache, lru_cache
-
-import tldextract
-
 from streams.consent import consent_for
-from streams.content.policy import SubjectPattern
+from streams.content.body import (
+    buys_positive_reviews,
+    has_postal_address,
+    labels_advertisement,
+    offers_unsubscribe,
+    reminds_permission,
+)
+from streams.content.sender import (
+    Mailbox,
+    canonical_domains,
+    dmarc_aligned,
+    domain_within,
+    foreign_address_in_name,
+    foreign_domain_in_name,
+    names_sender,
+    parse_mailboxes,
+    sole_mailbox,
+)
+from streams.content.subject import deceptive_subject, reply_prefix
 from streams.policy import Policy
-from streams.providers import normalise_domain, registrable_domain
-from streams.recipient import is_valid_address, normalise_address
-from streams.records import BodyLink, SendRequest
+from streams.providers import registrable_domain
+from streams.records import SendRequest
 from streams.rules.base import RecipientView, Rule
 
 __all__ = [
@@ -90,69 +105,11 @@ _SIGNED_LIST_HEADERS = ("List-Unsubscribe", "List-Unsubscribe-Post")
 _LISTED_DOMAINS = 5
 
 
-# Reading the facts -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Mailbox:
-    """One address of a From or Reply-To header."""
-
-    display_name: str
-    address: str
-    """The addr-spec as `streams.recipient` normalises it (lower-case, IDNA domain)."""
-    domain: str
-    """Lower-case, IDNA A-labels (`streams.providers.normalise_domain`)."""
-
-
-@lru_cache(maxsize=4096)
-def parse_mailboxes(value: str) -> tuple[Mailbox, ...] | None:
-    """The mailboxes of a From or Reply-To value (RFC 5322 §3.4, §3.6.2), or None when it does not
-    parse cleanly: a syntax defect, a group, an address without a domain or at an IP literal, or
-    one email-validator refuses. RFC 2047 encoded display names are decoded."""
-    if any(char in value for char in "\r\n\0"):
-        return None  # header injection, not a value
-    try:
-        header = email_policy.header_factory("reply-to", value)
-    except Exception:  # the stdlib parser raises assorted errors on malformed input
-        return None
-    if any(not isinstance(defect, ObsoleteHeaderDefect) for defect in header.defects):
-        return None
-    if any(group.display_name is not None for group in header.groups):
-        return None
-    boxes = []
-    for address in header.addresses:
-        if not address.username or not address.domain or address.domain.startswith("["):
-            return None
-        if not is_valid_address(address.addr_spec):
-            return None
-        boxes.append(
-            Mailbox(
-                display_name=address.display_name.strip(),
-                address=normalise_address(address.addr_spec),
-                domain=normalise_domain(address.domain),
-            )
-        )
-    return tuple(boxes) or None
-
-
-def _from(request: SendRequest) -> Mailbox | None:
-    """The one From mailbox; None when the header is not exactly one valid mailbox."""
-    boxes = parse_mailboxes(request.from_address)
-    return boxes[0] if boxes is not None and len(boxes) == 1 else None
-
-
-@lru_cache(maxsize=1024)
-def _canonical_domains(domains: frozenset[str]) -> frozenset[str]:
-    return frozenset(normalise_domain(domain) for domain in domains)
-
-
-def _within(domain: str, domains: frozenset[str]) -> bool:
-    """Whether `domain` is one of `domains` or a subdomain of one (canonical spellings)."""
-    return any(domain == name or domain.endswith(f".{name}") for name in domains)
+# Reading the request and the account ------------------------------------------------------------
 
 
 def _verified(view: RecipientView) -> frozenset[str]:
-    return _canonical_domains(view.sender_domains) if view.sender_domains else frozenset()
+    return canonical_domains(view.sender_domains) if view.sender_domains else frozenset()
 
 
 def _listed(domains: frozenset[str]) -> str:
@@ -160,145 +117,6 @@ def _listed(domains: frozenset[str]) -> str:
     shown = ", ".join(names[:_LISTED_DOMAINS])
     more = len(names) - _LISTED_DOMAINS
     return f"{shown} and {more} more" if more > 0 else shown
-
-
-def _aligned(domain: str | None, from_domain: str) -> bool:
-    """DMARC relaxed alignment (RFC 7489 §3.1): the same registrable (organisational) domain."""
-    if domain is None:
-        return False
-    organisation = registrable_domain(domain)
-    return organisation is not None and organisation == registrable_domain(from_domain)
-
-
-@cache
-def _suffix_list() -> tldextract.TLDExtract:
-    # The snapshot bundled with tldextract; nothing fetched, no cache directory (as in
-    # streams.providers). ICANN suffixes only: this asks "is that a top-level domain?".
-    return tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
-
-
-def _names_a_domain(token: str) -> bool:
-    """Whether a dotted word is a host name under a real public suffix ("Example.com" yes,
-    "St.Louis" no)."""
-    parts = _suffix_list()(normalise_domain(token))
-    return bool(parts.suffix and parts.domain)
-
-
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00b4": "'"})
-_HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
-
-
-@lru_cache(maxsize=256)
-def _plain(text: str) -> str:
-    """Text as the patterns expect it: NFKC (full-width and compatibility forms folded), one
-    apostrophe, line breaks as \\n, and each run of other white space one space."""
-    text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES)
-    return _HORIZONTAL_SPACE.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
-
-
-@lru_cache(maxsize=64)
-def _phrase_regex(phrases: tuple[str, ...]) -> re.Pattern[str]:
-    """One case-insensitive pattern for a phrase list: whole words, any white space between."""
-    parts = []
-    for phrase in sorted({_plain(p).strip() for p in phrases if p.strip()}, key=len, reverse=True):
-        words = r"\s+".join(re.escape(word) for word in phrase.split(" "))
-        lead = r"\b" if re.match(r"\w", phrase) else ""
-        tail = r"\b" if re.search(r"\w$", phrase) else ""
-        parts.append(f"{lead}{words}{tail}")
-    return re.compile("|".join(parts), re.IGNORECASE)
-
-
-@lru_cache(maxsize=64)
-def _regexes(patterns: tuple[str, ...], flags: int) -> tuple[re.Pattern[str], ...]:
-    return tuple(re.compile(pattern, flags) for pattern in patterns)
-
-
-@lru_cache(maxsize=16)
-def _subject_regexes(
-    patterns: tuple[SubjectPattern, ...],
-) -> tuple[tuple[re.Pattern[str], str], ...]:
-    return tuple((re.compile(p.pattern, re.IGNORECASE), p.explanation) for p in patterns)
-
-
-@lru_cache(maxsize=16)
-def _reply_prefix(prefixes: tuple[str, ...]) -> re.Pattern[str]:
-    """`Re:`, `RE :`, `Re[2]:`, `Fwd: Re:` ... at the start of a subject."""
-    names = "|".join(re.escape(prefix) for prefix in sorted(prefixes, key=len, reverse=True))
-    return re.compile(rf"^\W*(?P<prefix>{names})\s*(?:\[\d+\]|\(\d+\))?\s*:", re.IGNORECASE)
-
-
-def _search(patterns: tuple[re.Pattern[str], ...], text: str) -> bool:
-    return any(pattern.search(text) for pattern in patterns)
-
-
-_ACTIONABLE_URL = re.compile(r"^\s*(?:https?://[^\s/?#]+|mailto:[^\s@]+@)", re.IGNORECASE)
-_URL_IN_TEXT = re.compile(r"(?:https?://|mailto:)[^\s<>\"')\]]+", re.IGNORECASE)
-_ADDRESS_IN_TEXT = re.compile(
-    r"[^\s@<>()\[\]\",;:]+@[^\s@<>()\[\]\",;:.]+(?:\.[^\s@<>()\[\]\",;:.]+)+"
-)
-"""Something that reads as an address: `name@host.tld` ("Team@Home" is a name, not one)."""
-_DOMAIN_IN_TEXT = re.compile(
-    r"(?<![\w@.-])(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}(?![\w-])"
-)
-_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
-
-
-@lru_cache(maxsize=256)
-def _has_postal_address(text: str, patterns: tuple[str, ...]) -> bool:
-    return _search(_regexes(patterns, re.MULTILINE), _plain(text))
-
-
-@lru_cache(maxsize=256)
-def _offers_unsubscribe(
-    text: str,
-    links: tuple[BodyLink, ...],
-    phrases: tuple[str, ...],
-    url_markers: tuple[str, ...],
-    reply_patterns: tuple[str, ...],
-) -> bool:
-    """A link that works (http, https or mailto) whose text or URL names an opt-out, a bare URL
-    in the text that names one, or instructions to opt out by reply. A link to "#" or to
-    javascript: with the text "Unsubscribe" is no mechanism (Spam Act s.18: "functional")."""
-    wording = _phrase_regex(phrases)
-    markers = tuple(marker.lower() for marker in url_markers)
-    for link in links:
-        if _ACTIONABLE_URL.match(link.url) and (
-            wording.search(_plain(link.text)) or any(m in link.url.lower() for m in markers)
-        ):
-            return True
-    plain = _plain(text)
-    if any(any(m in url.lower() for m in markers) for url in _URL_IN_TEXT.findall(plain)):
-        return True
-    return _search(_regexes(reply_patterns, re.IGNORECASE), plain)
-
-
-@lru_cache(maxsize=256)
-def _mentions(text: str, phrases: tuple[str, ...]) -> bool:
-    return _phrase_regex(phrases).search(_plain(text)) is not None
-
-
-@lru_cache(maxsize=256)
-def _buys_positive_reviews(
-    subject: str,
-    text: str | None,
-    window: int,
-    requests: tuple[str, ...],
-    incentives: tuple[str, ...],
-    positive: tuple[str, ...],
-) -> bool:
-    """A review request, an incentive and a positive condition within `window` consecutive
-    paragraphs (the subject is the first)."""
-    blocks = [_plain(subject)]
-    if text:
-        blocks += [block for block in _PARAGRAPH_BREAK.split(_plain(text)) if block.strip()]
-    asks = _regexes(requests, re.IGNORECASE)
-    rewards = _regexes(incentives, re.IGNORECASE)
-    conditions = _regexes(positive, re.IGNORECASE)
-    for start in range(max(1, len(blocks) - window + 1)):
-        chunk = "\n\n".join(blocks[start : start + window])
-        if _search(asks, chunk) and _search(rewards, chunk) and _search(conditions, chunk):
-            return True
-    return False
 
 
 def _affirmative_consent(request: SendRequest, view: RecipientView) -> bool:
@@ -316,7 +134,7 @@ def _affirmative_consent(request: SendRequest, view: RecipientView) -> bool:
 
 
 def _from_address_invalid(request: SendRequest, view: RecipientView, policy: Policy) -> str | None:
-    if _from(request) is not None:
+    if sole_mailbox(request.from_address) is not None:
         return None
     return (
         "The From header does not hold exactly one valid email address, so recipients cannot "
@@ -328,7 +146,7 @@ def _from_address_invalid(request: SendRequest, view: RecipientView, policy: Pol
 def _from_domain_not_verified(
     request: SendRequest, view: RecipientView, policy: Policy
 ) -> str | None:
-    sender = _from(request)
+    sender = sole_mailbox(request.from_address)
     if sender is None or not policy.content.require_verified_domains:
         return None  # from-address-invalid says it
     verified = _verified(view)
@@ -338,7 +156,7 @@ def _from_domain_not_verified(
             f"send From {sender.domain}; verify a domain you control (its DNS records) and send "
             "From an address at it."
         )
-    if _within(sender.domain, verified):
+    if domain_within(sender.domain, verified):
         return None
     return (
         f"The From address is at {sender.domain}, which is not one of account "
@@ -363,9 +181,11 @@ def _reply_to_domain_not_verified(
         return None
     verified = _verified(view)
     for box in boxes:
-        if _within(box.domain, verified) or _within(box.domain, content.reply_to_allowed_domains):
+        if domain_within(box.domain, verified) or domain_within(
+            box.domain, content.reply_to_allowed_domains
+        ):
             continue
-        free_mail = _within(box.domain, content.free_mail_domains)
+        free_mail = domain_within(box.domain, content.free_mail_domains)
         if free_mail and request.send_kind == "one_off":
             continue  # a person's own mailbox for replies to one-to-one mail
         if free_mail:
@@ -388,10 +208,10 @@ def _reply_to_domain_not_verified(
 
 
 def _from_free_mail(request: SendRequest, view: RecipientView, policy: Policy) -> str | None:
-    sender = _from(request)
+    sender = sole_mailbox(request.from_address)
     if sender is None or request.send_kind != "bulk":
         return None
-    if not _within(sender.domain, policy.content.free_mail_domains):
+    if not domain_within(sender.domain, policy.content.free_mail_domains):
         return None
     return (
         f"The From address is at {sender.domain}, a free-mail provider's domain: only the "
@@ -402,27 +222,23 @@ def _from_free_mail(request: SendRequest, view: RecipientView, policy: Policy) -
 
 
 def _display_name_spoofed(request: SendRequest, view: RecipientView, policy: Policy) -> str | None:
-    sender = _from(request)
+    sender = sole_mailbox(request.from_address)
     if sender is None or not sender.display_name:
         return None
-    name = _plain(sender.display_name)
-    for token in _ADDRESS_IN_TEXT.findall(name):
-        if normalise_address(token.strip(".")) != sender.address:
-            return (
-                "The From display name contains an email address other than the From address, "
-                "which makes the message look as if someone else sent it; use the sender's "
-                "name as the display name."
-            )
-    rest = _ADDRESS_IN_TEXT.sub(" ", name)
-    for token in _DOMAIN_IN_TEXT.findall(rest):
-        if _names_a_domain(token) and not _aligned(token, sender.domain):
-            shown = normalise_domain(token)
-            return (
-                f"The From display name names the domain {shown}, but the message is From "
-                f"{sender.domain}; a display name must not pose as another domain. Use the "
-                "sender's name instead."
-            )
-    return None
+    if foreign_address_in_name(sender):
+        return (
+            "The From display name contains an email address other than the From address, "
+            "which makes the message look as if someone else sent it; use the sender's "
+            "name as the display name."
+        )
+    shown = foreign_domain_in_name(sender)
+    if shown is None:
+        return None
+    return (
+        f"The From display name names the domain {shown}, but the message is From "
+        f"{sender.domain}; a display name must not pose as another domain. Use the "
+        "sender's name instead."
+    )
 
 
 # Bulk mail: authentication ------------------------------------------------------------------------
@@ -461,13 +277,15 @@ def _bulk_authentication_missing(
 
 
 def _bulk_from_not_aligned(request: SendRequest, view: RecipientView, policy: Policy) -> str | None:
-    sender = _from(request)
+    sender = sole_mailbox(request.from_address)
     facts = request.authentication
     if sender is None or facts is None or not _judges_bulk(request, policy):
         return None
     if not (facts.dkim_domain or facts.spf_domain):
         return None  # bulk-authentication-missing says it
-    if _aligned(facts.dkim_domain, sender.domain) or _aligned(facts.spf_domain, sender.domain):
+    if dmarc_aligned(facts.dkim_domain, sender.domain) or dmarc_aligned(
+        facts.spf_domain, sender.domain
+    ):
         return None
     organisation = registrable_domain(sender.domain) or sender.domain
     return (
@@ -481,7 +299,7 @@ def _bulk_dmarc_missing(request: SendRequest, view: RecipientView, policy: Polic
     facts = request.authentication
     if facts is None or facts.dmarc_policy is not None or not _judges_bulk(request, policy):
         return None
-    sender = _from(request)
+    sender = sole_mailbox(request.from_address)
     where = registrable_domain(sender.domain) if sender else None
     publisher = where or "the From domain"
     return (
@@ -524,15 +342,10 @@ def _body_facts_missing(request: SendRequest, view: RecipientView, policy: Polic
 
 
 def _sender_name_missing(request: SendRequest, view: RecipientView, policy: Policy) -> str | None:
-    sender = _from(request)
+    sender = sole_mailbox(request.from_address)
     if sender is None or not request.commercial:
         return None
-    name = _ADDRESS_IN_TEXT.sub(" ", _plain(sender.display_name))
-    folded = "".join(char for char in name.casefold() if char.isalnum())
-    if (
-        any(char.isalpha() for char in name)
-        and folded not in policy.content.non_sender_display_names
-    ):
+    if names_sender(sender.display_name, policy.content.non_sender_display_names):
         return None
     return (
         "The From header has no display name that names the sender (it is empty, an address, "
@@ -548,7 +361,7 @@ def _postal_address_missing(
     body = request.body
     if body is None or not request.commercial or not content.require_postal_address:
         return None
-    if _has_postal_address(body.text, content.postal_address_patterns):
+    if has_postal_address(body.text, content.postal_address_patterns):
         return None
     return (
         "No postal address of the sender was found in the message body; commercial mail must "
@@ -564,7 +377,7 @@ def _unsubscribe_mechanism_missing(
     body = request.body
     if body is None or not request.commercial:
         return None
-    if _offers_unsubscribe(
+    if offers_unsubscribe(
         body.text,
         body.links,
         content.unsubscribe_phrases,
@@ -586,8 +399,7 @@ def _ad_identification_missing(
     body = request.body
     if not request.commercial or not content.require_ad_identification or body is None:
         return None
-    phrases = content.ad_identification_phrases
-    if _mentions(request.subject, phrases) or _mentions(body.text, phrases):
+    if labels_advertisement(request.subject, body.text, content.ad_identification_phrases):
         return None
     if _affirmative_consent(request, view):
         return None  # CAN-SPAM §7704(a)(5)(B)
@@ -601,11 +413,11 @@ def _ad_identification_missing(
 def _subject_fake_reply(request: SendRequest, view: RecipientView, policy: Policy) -> str | None:
     if not request.commercial:
         return None
-    match = _reply_prefix(policy.content.reply_subject_prefixes).match(_plain(request.subject))
-    if match is None or request.header("In-Reply-To") or request.header("References"):
+    prefix = reply_prefix(request.subject, policy.content.reply_subject_prefixes)
+    if prefix is None or request.header("In-Reply-To") or request.header("References"):
         return None
     return (
-        f'The subject starts with "{match["prefix"]}:", which marks a reply or a forward, but '
+        f'The subject starts with "{prefix}:", which marks a reply or a forward, but '
         "the message answers no earlier one (it has no In-Reply-To or References header); "
         "remove the prefix."
     )
@@ -616,14 +428,13 @@ def _subject_looks_transactional(
 ) -> str | None:
     if request.classification != "commercial":
         return None  # a transactional message may say what it is, promotion or not
-    subject = _plain(request.subject)
-    for pattern, why in _subject_regexes(policy.content.deceptive_subject_patterns):
-        if pattern.search(subject):
-            return (
-                f"The subject of this commercial message is deceptive: {why}, which misleads "
-                "about what the message is; write a subject that says what it offers."
-            )
-    return None
+    why = deceptive_subject(request.subject, policy.content.deceptive_subject_patterns)
+    if why is None:
+        return None
+    return (
+        f"The subject of this commercial message is deceptive: {why}, which misleads about "
+        "what the message is; write a subject that says what it offers."
+    )
 
 
 def _permission_reminder_missing(
@@ -633,7 +444,7 @@ def _permission_reminder_missing(
     body = request.body
     if body is None or not request.commercial or not content.require_permission_reminder:
         return None
-    if _mentions(body.text, content.permission_reminder_phrases):
+    if reminds_permission(body.text, content.permission_reminder_phrases):
         return None
     return (
         'The message body does not remind the recipient why they receive it (e.g. "You are '
@@ -644,7 +455,7 @@ def _permission_reminder_missing(
 
 def _review_incentive(request: SendRequest, view: RecipientView, policy: Policy) -> str | None:
     content = policy.content
-    if not _buys_positive_reviews(
+    if not buys_positive_reviews(
         request.subject,
         request.body.text if request.body else None,
         content.review_window_paragraphs,

@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from streams.codec import Codec, default_codec
+from streams.content.dkim import dkim_tags
+from streams.content.html_text import html_to_text
 from streams.content.message_facts import (
     MAX_MESSAGE_BYTES,
     TEMPLATE_CHECK_RECIPIENT,
     MessageFacts,
     UnreadableMessageError,
-    dkim_tags,
     facts_from_message,
-    html_to_text,
     request_from_facts,
 )
 from streams.records import (
