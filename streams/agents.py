@@ -385,6 +385,18 @@ async def report_misuse(gate: Gate, request: SendRequest, decision: SendDecision
     )
 
 
+async def wait_for_copies(gate: Gate) -> None:
+    """Before the first decision, let this worker's copy of the verified domains catch up with
+    what the topic held at start (`streams.broadcast`); past the fence's timeout the gate goes
+    on, and a send from a domain it has not read yet is denied, never wrongly allowed."""
+    try:
+        await asyncio.wait_for(
+            gate.sender_domains.ready.wait(), timeout=gate.settings.state_fence_timeout_s
+        )
+    except TimeoutError:
+        log.error("decide_sends: the verified sender domains are not read yet; deciding anyway")
+
+
 async def nudge_due_consents(gate: Gate) -> int:
     """The consent timer's tick: ask the consent agent to look at every recipient with a notice
     due (after a recovery, first read the table into the index). Returns the nudges sent."""
@@ -476,8 +488,13 @@ def register_agents(gate: Gate) -> None:
     async def nudge_consent_deadlines() -> None:
         await nudge_due_consents(gate)
 
+    @app.task
+    async def copy_sender_domains() -> None:
+        await gate.sender_domains.run()
+
     @app.agent(gate.send_requests, name="decide_sends", concurrency=1)
     async def decide_sends(stream: Any) -> None:
+        await wait_for_copies(gate)
         async for events in stream.take_events(
             gate.settings.gate_batch_size, within=GATE_BATCH_WITHIN_S
         ):

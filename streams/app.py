@@ -20,11 +20,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import faust
 
+from streams.broadcast import TopicCopy
 from streams.clock import Clock, FileClock, SystemClock
 from streams.codec import Codec, default_codec
 from streams.deadlines import DeadlineIndex
@@ -121,9 +123,9 @@ class Gate:
     """recipient key -> SendHistory (`streams.frequency`), written by the gate itself."""
     enforcement: Enforcement
     sender_domains_topic: faust.TopicT
-    sender_domains: faust.GlobalTable
-    """account -> SenderDomains: a GlobalTable, as every gate worker judges every account's
-    From addresses."""
+    sender_domains: TopicCopy[frozenset[str]]
+    """account -> its verified domains: every worker's own copy of the whole topic, as every
+    gate worker judges every account's From addresses (`streams.domains`)."""
     deadlines: DeadlineIndex = field(default_factory=DeadlineIndex)
     agents: dict[str, Any] = field(default_factory=dict)
 
@@ -279,7 +281,11 @@ def build_gate(
             app, settings, "accounts", "account -> AccountSnapshot", table=app.GlobalTable
         ),
     )
+    # Deferred: streams.domains reaches this module through streams.handling.
+    from streams.domains import domains_of_record
+
     clicks_topic = UNSUBSCRIBE_CLICKS.full_name(settings)
+    codec = default_codec()
     progress = PartitionProgress()
     offsets = offsets or BrokerOffsets(
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -296,7 +302,7 @@ def build_gate(
         settings=settings,
         policy=policy,
         app=app,
-        codec=default_codec(),
+        codec=codec,
         keyer=RecipientKeyer(settings.recipient_secret()),
         verp=verp_signer(settings),
         unsubscribe_tokens=unsubscribe_tokens(settings, policy),
@@ -319,8 +325,11 @@ def build_gate(
         send_history=_raw_table(app, settings, "send_history", "recipient key -> SendHistory"),
         enforcement=enforcement,
         sender_domains_topic=raw_topic(app, settings, SENDER_DOMAINS),
-        sender_domains=_raw_table(
-            app, settings, "sender_domains", "account -> SenderDomains", table=app.GlobalTable
+        sender_domains=TopicCopy(
+            settings.kafka_bootstrap_servers,
+            SENDER_DOMAINS.full_name(settings),
+            settings.topic_partitions,
+            partial(domains_of_record, codec),
         ),
     )
 

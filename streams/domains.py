@@ -1,15 +1,18 @@
-"""The sending accounts' verified domains: the `sender-domains` topic copied into a GlobalTable.
+"""The sending accounts' verified domains: the `sender-domains` topic, copied by every worker.
 
 The platform verifies that an account controls a domain (DNS) before the account may put it in a
 From or Reply-To header; the content rules (`streams.rules.content`) deny anything else. Each
-record carries the account's whole set, so the table takes a copy, never a fold: replaying the
-topic, or a worker taking the table over, needs no earlier value.
+record carries the account's whole set, so a copy needs no earlier value. Every gate worker keeps
+its own copy of the whole topic (`streams.broadcast.TopicCopy`: faust's GlobalTable does not
+reliably reach every worker); the `keep_sender_domains` agent, in the consumer group, is what
+dead-letters records the copy cannot use, with their origin.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from streams.codec import Codec
 from streams.errors import CodecError, InvalidRecordError
 from streams.handling import dead_letter
 from streams.records import SenderDomains
@@ -17,24 +20,25 @@ from streams.records import SenderDomains
 if TYPE_CHECKING:
     from streams.app import Gate
 
-__all__ = ["keep_sender_domains", "read_sender_domains"]
+__all__ = ["domains_of_record", "keep_sender_domains", "read_sender_domains"]
+
+
+def domains_of_record(codec: Codec, key: bytes, value: bytes) -> frozenset[str]:
+    """The verified domains a `sender-domains` record gives its account (its key)."""
+    record = codec.decode(value, SenderDomains)
+    if key != record.account_id.encode():
+        raise InvalidRecordError("record key is not the record's account id")
+    return frozenset(record.domains)
 
 
 async def keep_sender_domains(gate: Gate, message: Any) -> None:
-    """Copy an account's verified domains into the table (keyed by the account id)."""
+    """Dead-letter a record no worker's copy can use; good ones need nothing here."""
     try:
-        record = gate.codec.decode(message.value or b"", SenderDomains)
-        if message.key != record.account_id.encode():
-            raise InvalidRecordError("record key is not the record's account id")
+        domains_of_record(gate.codec, message.key or b"", message.value or b"")
     except (CodecError, InvalidRecordError) as exc:
         await dead_letter(gate, message, "keep_sender_domains", exc)
-        return
-    gate.sender_domains[message.key] = message.value
 
 
 def read_sender_domains(gate: Gate, account_id: str) -> frozenset[str] | None:
     """The account's verified domains; None when the platform never published any."""
-    raw = gate.sender_domains.get(account_id.encode())
-    if raw is None:
-        return None
-    return frozenset(gate.codec.decode(raw, SenderDomains).domains)
+    return gate.sender_domains.get(account_id.encode())

@@ -34,7 +34,6 @@ __all__ = [
     "RATE_INPUTS_CHANGELOG",
     "RATE_TICKS",
     "SENDER_DOMAINS",
-    "SENDER_DOMAINS_CHANGELOG",
     "SEND_DECISIONS",
     "SEND_HISTORY_CHANGELOG",
     "SEND_REQUESTS",
@@ -169,11 +168,6 @@ SEND_HISTORY_CHANGELOG = TopicSpec(
     "faust changelog of the send_history table (SendHistory by recipient key)",
     compacted=True,
 )
-SENDER_DOMAINS_CHANGELOG = TopicSpec(
-    "sendgate-sender_domains-changelog",
-    "faust changelog of the sender_domains GlobalTable (SenderDomains by account)",
-    compacted=True,
-)
 
 TOPICS: tuple[TopicSpec, ...] = (
     SEND_REQUESTS,
@@ -203,6 +197,5 @@ TOPICS: tuple[TopicSpec, ...] = (
     ACCOUNTS_CHANGELOG,
     SENDER_DOMAINS,
     CONTENT_MISUSE,
-    SENDER_DOMAINS_CHANGELOG,
     SEND_HISTORY_CHANGELOG,
 )

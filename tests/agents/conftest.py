@@ -90,11 +90,12 @@ VERIFIED_ACCOUNTS = ("acme", "maple", "blastmail")
 
 def verify_test_domains(gate: Gate) -> None:
     """The platform verified each test account's domain `<account>.example` (the
-    `sender-domains` topic): set in the in-memory table directly, as the keeper's copy is
-    tested on its own (tests/agents/test_content_agents.py)."""
+    `sender-domains` topic): put in the worker's copy directly, as reading the topic needs a
+    broker (tests/integration); the copy is then ready."""
     for account in VERIFIED_ACCOUNTS:
         record = verified_domains(account, at=datetime(2026, 1, 1, tzinfo=UTC))
-        gate.sender_domains.data[account.encode()] = gate.codec.encode(record)
+        gate.sender_domains.apply(account.encode(), gate.codec.encode(record))
+    gate.sender_domains.ready.set()
 
 
 async def emitted_until(

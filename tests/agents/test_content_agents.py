@@ -81,21 +81,25 @@ def rules(decision: SendDecision) -> list[str]:
 async def test_the_gate_allows_only_from_domains_the_platform_verified(
     gate: Gate, emitter: CollectingEmitter
 ) -> None:
-    """An account with no verified domain is denied; once `sender-domains` names it, allowed;
-    a record keyed by another account is dead-lettered, not applied."""
+    """An account with no verified domain is denied; once its `sender-domains` record reaches
+    the worker's copy, allowed; a record keyed by another account is dead-lettered by the
+    agent and left out of the copy."""
     await opt_in(gate)
     globex = send("g1", from_address="Globex <news@globex.example>", account_id="globex")
     await decide(gate, emitter, globex)
     assert "from-domain-not-verified" in rules(decisions(gate, emitter)[-1])
 
-    record = verified_domains("globex", "globex.example", at=NOW)
+    record = gate.codec.encode(verified_domains("globex", "globex.example", at=NOW))
     async with gate.agents["keep_sender_domains"].test_context() as keeper:
-        await keeper.put(gate.codec.encode(record), key=b"acme", partition=0)  # mis-keyed
-        await keeper.put(gate.codec.encode(record), key=b"globex", partition=0)
+        await keeper.put(record, key=b"acme", partition=0)  # mis-keyed
+        await keeper.put(record, key=b"globex", partition=0)
     [letter] = [gate.codec.decode(e.value, DeadLetter) for e in emitter.on(gate.dead_letters_topic)]
     assert letter.agent == "keep_sender_domains"
     assert "account id" in letter.reason
 
+    gate.sender_domains.apply(b"acme", record)  # what each worker's copy reads, in order
+    gate.sender_domains.apply(b"globex", record)
+    assert gate.sender_domains.get(b"acme") == frozenset({"acme.example"})  # unchanged
     await decide(gate, emitter, globex.model_copy(update={"request_id": "g2"}))
     assert "from-domain-not-verified" not in rules(decisions(gate, emitter)[-1])
 
