@@ -32,7 +32,9 @@ __all__ = [
     "SendHistory",
     "SentMark",
     "cadence_limit",
+    "cadence_limits",
     "cadence_of",
+    "cap_limit",
     "history_reach",
     "limits_for",
     "record_send",
@@ -153,30 +155,40 @@ def cadence_of(consents: Iterable[ConsentEntry], request: SendRequest) -> str | 
     )
 
 
-def limits_for(
+def cadence_limits(
     request: SendRequest, consents: Iterable[ConsentEntry], policy: FrequencyPolicy
 ) -> tuple[Limit, ...]:
-    """Every limit that applies to a commercial send: the cadences of the consents that cover
-    it, and the platform's cap. Transactional mail has none: a receipt is owed whenever."""
+    """The cadences of the consents that cover a commercial send. Transactional mail has none:
+    a receipt is owed whenever."""
     if not request.commercial:
         return ()
-    limits = [
+    return tuple(
         limit
         for entry in consents
         if entry.covers(request.account_id, request.list_id)
         and (limit := cadence_limit(entry, policy)) is not None
-    ]
-    if policy.cap_per_recipient:
-        limits.append(
-            Limit(
-                account_id=request.account_id,
-                lists=(),
-                sends=policy.cap_per_recipient,
-                days=policy.cap_period_days,
-                source="platform cap",
-            )
-        )
-    return tuple(limits)
+    )
+
+
+def cap_limit(request: SendRequest, policy: FrequencyPolicy) -> Limit | None:
+    """The platform's cap on a commercial send, if the policy sets one."""
+    if not request.commercial or not policy.cap_per_recipient:
+        return None
+    return Limit(
+        account_id=request.account_id,
+        lists=(),
+        sends=policy.cap_per_recipient,
+        days=policy.cap_period_days,
+        source="platform cap",
+    )
+
+
+def limits_for(
+    request: SendRequest, consents: Iterable[ConsentEntry], policy: FrequencyPolicy
+) -> tuple[Limit, ...]:
+    """Every limit that applies to a send: its consents' cadences and the platform's cap."""
+    cap = cap_limit(request, policy)
+    return cadence_limits(request, consents, policy) + ((cap,) if cap else ())
 
 
 def sends_within(

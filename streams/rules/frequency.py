@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from streams.frequency import Limit, history_reach, limits_for, sends_within
+from streams.frequency import Limit, cadence_limits, cap_limit, history_reach, sends_within
 from streams.policy import Policy
 from streams.records import SendRequest
 from streams.rules.base import RecipientView, Rule
@@ -47,17 +47,15 @@ def _full(request: SendRequest, view: RecipientView, limit: Limit, policy: Polic
 
 
 def _cadence_exceeded(request: SendRequest, view: RecipientView, policy: Policy) -> str | None:
-    for limit in limits_for(request, view.consents, policy.frequency):
-        if limit.source != "platform cap" and (reason := _full(request, view, limit, policy)):
+    for limit in cadence_limits(request, view.consents, policy.frequency):
+        if reason := _full(request, view, limit, policy):
             return reason
     return None
 
 
 def _cap_exceeded(request: SendRequest, view: RecipientView, policy: Policy) -> str | None:
-    for limit in limits_for(request, (), policy.frequency):
-        if reason := _full(request, view, limit, policy):
-            return reason
-    return None
+    cap = cap_limit(request, policy.frequency)
+    return None if cap is None else _full(request, view, cap, policy)
 
 
 CADENCE_EXCEEDED = Rule(
