@@ -10,7 +10,6 @@ screenshots go to `artifacts/browser/` at the project root (ignored by git):
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,7 @@ from streams.recipient import RecipientKeyer
 from streams.records import SendDecision
 from streams.settings import Settings
 from streams.topics import SEND_DECISIONS, SEND_REQUESTS, SUPPRESSION_CHANGES, UNSUBSCRIBE_CLICKS
-from streams.unsubscribe_service import free_loopback_port, serve_unsubscribes
+from streams.unsubscribe_service import free_loopback_port
 from tests.support.kafka import (
     TopicReader,
     consent_for,
@@ -34,6 +33,7 @@ from tests.support.kafka import (
     publish_consents,
     send_for,
 )
+from tests.support.web import serving_unsubscribes
 from tests.support.workers import GateWorker
 
 ADDRESS = "noor.haddad@example.net"
@@ -137,34 +137,27 @@ async def test_a_person_unsubscribes_from_an_account_in_headless_chromium(
         }
     )
     await create_all_topics(settings)
-    stop = asyncio.Event()
-    bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    server = asyncio.create_task(
-        serve_unsubscribes(
-            settings, host="127.0.0.1", port=port, stop=stop, on_listening=bound.set_result
-        )
-    )
     worker = GateWorker(settings, "browser-worker", tmp_path).start()
     keyer = RecipientKeyer(settings.recipient_secret())
     try:
-        assert await asyncio.wait_for(bound, 30) == port
-        await publish_consents(settings, [consent_for(keyer, ADDRESS, "opt-in", account="acme")])
-        async with TopicReader(
-            settings, SEND_DECISIONS.full_name(settings), SendDecision
-        ) as answers:
-            sender = Sender(settings, answers)
-            allowed = await sender.send("news")
-            assert allowed.verdict == "allow", allowed.failures
-            link = web_link_of(allowed)
-            assert link.startswith(settings.unsubscribe_base_url + "/u/")
+        async with serving_unsubscribes(settings):
+            await publish_consents(
+                settings, [consent_for(keyer, ADDRESS, "opt-in", account="acme")]
+            )
+            async with TopicReader(
+                settings, SEND_DECISIONS.full_name(settings), SendDecision
+            ) as answers:
+                sender = Sender(settings, answers)
+                allowed = await sender.send("news")
+                assert allowed.verdict == "allow", allowed.failures
+                link = web_link_of(allowed)
+                assert link.startswith(settings.unsubscribe_base_url + "/u/")
 
-            await unsubscribe_from_the_account_in_chromium(link)
+                await unsubscribe_from_the_account_in_chromium(link)
 
-            denied = await sender.send("offers")  # another list of the same account
-            assert [f.rule for f in denied.failures] == ["account-unsubscribed"]
+                denied = await sender.send("offers")  # another list of the same account
+                assert [f.rule for f in denied.failures] == ["account-unsubscribed"]
     finally:
-        stop.set()
-        await asyncio.wait_for(server, 30)
         worker.stop()
         if worker.alive():  # pragma: no cover - only when stop failed
             worker.kill()

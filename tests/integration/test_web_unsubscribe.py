@@ -27,7 +27,7 @@ from streams.recipient import RecipientKeyer
 from streams.records import ConsentState, SendDecision, SuppressionChange
 from streams.settings import Settings
 from streams.topics import CONSENTS_CHANGELOG, SEND_DECISIONS, SEND_REQUESTS, SUPPRESSION_CHANGES
-from streams.unsubscribe_service import free_loopback_port, serve_unsubscribes
+from streams.unsubscribe_service import free_loopback_port
 from streams.verp_keys import verp_signer
 from tests.support.kafka import (
     TopicReader,
@@ -38,6 +38,7 @@ from tests.support.kafka import (
     send_for,
 )
 from tests.support.smtp import RecordingRelay
+from tests.support.web import serving_unsubscribes
 from tests.support.workers import GateWorker
 
 ADDRESS = "maya.lopez@example.org"
@@ -90,112 +91,105 @@ def link_of(decision: SendDecision) -> str:
 async def test_one_click_and_every_scope_of_the_page_on_the_real_broker(
     settings: Settings, tmp_path: Path
 ) -> None:
-    base = "http://127.0.0.1:{port}"
     await create_all_topics(settings)
-    stop = asyncio.Event()
-    bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     # The web service learns its port only once it listens; the gate needs the base URL first,
     # so pick a free port now and give both the same one.
     port = free_loopback_port()
-    settings = settings.model_copy(update={"unsubscribe_base_url": base.format(port=port)})
-    server = asyncio.create_task(
-        serve_unsubscribes(
-            settings, host="127.0.0.1", port=port, stop=stop, on_listening=bound.set_result
-        )
-    )
+    settings = settings.model_copy(update={"unsubscribe_base_url": f"http://127.0.0.1:{port}"})
     worker = GateWorker(settings, "web-worker", tmp_path).start()
     try:
-        assert await asyncio.wait_for(bound, 30) == port
-        keyer = RecipientKeyer(settings.recipient_secret())
-        await publish_consents(
-            settings,
-            [
-                consent_for(keyer, ADDRESS, "grant-acme", account="acme"),
-                consent_for(keyer, ADDRESS, "grant-globex", account="globex"),
-                consent_for(keyer, ADDRESS, "grant-initech", account="initech"),
-            ],
-        )
-        async with (
-            TopicReader(settings, SEND_DECISIONS.full_name(settings), SendDecision) as answers,
-            TopicReader(
-                settings, SUPPRESSION_CHANGES.full_name(settings), SuppressionChange
-            ) as changes,
-            aiohttp.ClientSession() as http,
-        ):
-            sender = Sender(settings, answers)
-            allowed = await sender.send("news")
-            assert allowed.verdict == "allow"
-            link = link_of(allowed)
-            assert link.startswith(settings.unsubscribe_base_url + "/u/")
-            assert allowed.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-
-            # RFC 8058 one-click: 200 at once, then the next send to that list is denied.
-            async with http.post(
-                link,
-                data="List-Unsubscribe=One-Click",
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
-                allow_redirects=False,
-            ) as response:
-                assert response.status == 200
-            assert [f.rule for f in (await sender.send("news")).failures] == ["list-unsubscribed"]
-            assert (await sender.send("offers")).verdict == "allow"  # another list still goes
-
-            # A second click changes nothing: the keeper reports the same suppression again.
-            async with http.post(link, data="List-Unsubscribe=One-Click") as response:
-                assert response.status == 200
-            got = await changes.read_until(lambda cs: len(cs) >= 2, 60, "two changes")
-            assert [c.outcome for c in got[:2]] == ["added", "replayed"]
-
-            # The page: GET changes nothing; the account form stops all of acme's mail.
-            offers = await sender.send("offers")
-            async with http.get(link_of(offers)) as response:
-                assert response.status == 200
-                assert 'value="account"' in await response.text()
-            assert (await sender.send("offers")).verdict == "allow"
-            async with http.post(link_of(offers) + "/choose", data={"choice": "account"}) as r:
-                assert r.status == 200
-            assert [f.rule for f in (await sender.send("offers")).failures] == [
-                "account-unsubscribed"
-            ]
-            other = await sender.send("weekly", account="globex")
-            assert other.verdict == "allow"
-            # A forged link gets 400 and publishes nothing.
-            async with http.post(link[:-5] + "AAAAA", data="List-Unsubscribe=One-Click") as r:
-                assert r.status == 400
-
-            # The mailto half, through the real SMTP intake: the token rides in the subject.
-            digest = await sender.send("digest", account="initech")
-            mailto = digest.headers["List-Unsubscribe"].split(",")[1].strip().strip("<>")
-            target = urlsplit(mailto)
-            [subject] = parse_qs(target.query)["subject"]
-            message = (
-                f"From: {ADDRESS}\r\nTo: {target.path}\r\nSubject: {subject}\r\n\r\nunsubscribe\r\n"
-            ).encode()
-            intake = SmtpIntake(
+        async with serving_unsubscribes(settings):
+            keyer = RecipientKeyer(settings.recipient_secret())
+            await publish_consents(
                 settings,
-                verp=verp_signer(settings),
-                feedback_addresses=[],
-                max_message_bytes=100_000,
+                [
+                    consent_for(keyer, ADDRESS, "grant-acme", account="acme"),
+                    consent_for(keyer, ADDRESS, "grant-globex", account="globex"),
+                    consent_for(keyer, ADDRESS, "grant-initech", account="initech"),
+                ],
             )
-            intake_port = await intake.start()
-            try:
-                await asyncio.to_thread(smtp_send, intake_port, ADDRESS, target.path, message)
-            finally:
-                await intake.stop()
-            await changes.read_until(
-                lambda cs: any(c.entry.account_id == "initech" for c in cs), 60, "mailto unsub"
-            )
-            by_mail = await sender.send("digest", account="initech")
-            assert [f.rule for f in by_mail.failures] == ["list-unsubscribed"]
+            async with (
+                TopicReader(settings, SEND_DECISIONS.full_name(settings), SendDecision) as answers,
+                TopicReader(
+                    settings, SUPPRESSION_CHANGES.full_name(settings), SuppressionChange
+                ) as changes,
+                aiohttp.ClientSession() as http,
+            ):
+                sender = Sender(settings, answers)
+                allowed = await sender.send("news")
+                assert allowed.verdict == "allow"
+                link = link_of(allowed)
+                assert link.startswith(settings.unsubscribe_base_url + "/u/")
+                assert allowed.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
-            # All mail through the platform.
-            async with http.post(link_of(other) + "/choose", data={"choice": "platform"}) as r:
-                assert r.status == 200
-            denied = await sender.send("weekly", account="globex")
-            assert [f.rule for f in denied.failures] == ["platform-suppressed"]
+                # RFC 8058 one-click: 200 at once, then the next send to that list is denied.
+                async with http.post(
+                    link,
+                    data="List-Unsubscribe=One-Click",
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                    allow_redirects=False,
+                ) as response:
+                    assert response.status == 200
+                assert [f.rule for f in (await sender.send("news")).failures] == [
+                    "list-unsubscribed"
+                ]
+                assert (await sender.send("offers")).verdict == "allow"  # another list still goes
+
+                # A second click changes nothing: the keeper reports the same suppression again.
+                async with http.post(link, data="List-Unsubscribe=One-Click") as response:
+                    assert response.status == 200
+                got = await changes.read_until(lambda cs: len(cs) >= 2, 60, "two changes")
+                assert [c.outcome for c in got[:2]] == ["added", "replayed"]
+
+                # The page: GET changes nothing; the account form stops all of acme's mail.
+                offers = await sender.send("offers")
+                async with http.get(link_of(offers)) as response:
+                    assert response.status == 200
+                    assert 'value="account"' in await response.text()
+                assert (await sender.send("offers")).verdict == "allow"
+                async with http.post(link_of(offers) + "/choose", data={"choice": "account"}) as r:
+                    assert r.status == 200
+                assert [f.rule for f in (await sender.send("offers")).failures] == [
+                    "account-unsubscribed"
+                ]
+                other = await sender.send("weekly", account="globex")
+                assert other.verdict == "allow"
+                # A forged link gets 400 and publishes nothing.
+                async with http.post(link[:-5] + "AAAAA", data="List-Unsubscribe=One-Click") as r:
+                    assert r.status == 400
+
+                # The mailto half, through the real SMTP intake: the token rides in the subject.
+                digest = await sender.send("digest", account="initech")
+                mailto = digest.headers["List-Unsubscribe"].split(",")[1].strip().strip("<>")
+                target = urlsplit(mailto)
+                [subject] = parse_qs(target.query)["subject"]
+                message = (
+                    f"From: {ADDRESS}\r\nTo: {target.path}\r\nSubject: {subject}\r\n"
+                    "\r\nunsubscribe\r\n"
+                ).encode()
+                intake = SmtpIntake(
+                    settings,
+                    verp=verp_signer(settings),
+                    feedback_addresses=[],
+                    max_message_bytes=100_000,
+                )
+                intake_port = await intake.start()
+                try:
+                    await asyncio.to_thread(smtp_send, intake_port, ADDRESS, target.path, message)
+                finally:
+                    await intake.stop()
+                await changes.read_until(
+                    lambda cs: any(c.entry.account_id == "initech" for c in cs), 60, "mailto unsub"
+                )
+                by_mail = await sender.send("digest", account="initech")
+                assert [f.rule for f in by_mail.failures] == ["list-unsubscribed"]
+
+                # All mail through the platform.
+                async with http.post(link_of(other) + "/choose", data={"choice": "platform"}) as r:
+                    assert r.status == 200
+                denied = await sender.send("weekly", account="globex")
+                assert [f.rule for f in denied.failures] == ["platform-suppressed"]
     finally:
-        stop.set()
-        await asyncio.wait_for(server, 30)
         worker.stop()
         if worker.alive():  # pragma: no cover - only when stop failed
             worker.kill()
@@ -215,99 +209,96 @@ async def test_an_expired_link_mails_a_link_that_unsubscribes_and_a_cadence_choi
                 "confirmation_smtp_port": relay.port,
             }
         )
-        stop = asyncio.Event()
-        bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        server = asyncio.create_task(
-            serve_unsubscribes(
-                settings, host="127.0.0.1", port=port, stop=stop, on_listening=bound.set_result
-            )
-        )
         worker = GateWorker(settings, "confirm-worker", tmp_path).start()
         try:
-            assert await asyncio.wait_for(bound, 30) == port
-            keyer = RecipientKeyer(settings.recipient_secret())
-            await publish_consents(
-                settings,
-                [
-                    consent_for(keyer, ADDRESS, "grant-acme", account="acme"),
-                    consent_for(keyer, ADDRESS, "grant-globex", account="globex", cadence="daily"),
-                ],
-            )
-            # The key file the service signs with (it made it on start).
-            tokens = unsubscribe_tokens(settings, load_policy(settings.policy_file))
-            now = datetime.now(UTC)
-            async with (
-                TopicReader(settings, SEND_DECISIONS.full_name(settings), SendDecision) as answers,
-                TopicReader(
-                    settings, CONSENTS_CHANGELOG.full_name(settings), ConsentState
-                ) as consents,
-                aiohttp.ClientSession() as http,
-            ):
-                sender = Sender(settings, answers)
-                assert (await sender.send("news")).verdict == "allow"
-
-                # A cadence choice: a consent event the gate's consent keeper applies.
-                weekly_link = link_for(
+            async with serving_unsubscribes(settings):
+                keyer = RecipientKeyer(settings.recipient_secret())
+                await publish_consents(
                     settings,
-                    tokens.issue(
-                        recipient_key=keyer.key(ADDRESS),
-                        account_id="globex",
-                        list_id="digest",
-                        request_id="req-globex",
-                        issued_at=now,
-                        cadence="daily",
-                    ),
+                    [
+                        consent_for(keyer, ADDRESS, "grant-acme", account="acme"),
+                        consent_for(
+                            keyer, ADDRESS, "grant-globex", account="globex", cadence="daily"
+                        ),
+                    ],
                 )
-                async with http.get(weekly_link) as response:
-                    assert 'value="cadence:weekly"' in await response.text()
-                async with http.post(
-                    weekly_link + "/choose", data={"choice": "cadence:weekly"}
-                ) as response:
-                    assert response.status == 200
+                # The key file the service signs with (it made it on start).
+                tokens = unsubscribe_tokens(settings, load_policy(settings.policy_file))
+                now = datetime.now(UTC)
+                async with (
+                    TopicReader(
+                        settings, SEND_DECISIONS.full_name(settings), SendDecision
+                    ) as answers,
+                    TopicReader(
+                        settings, CONSENTS_CHANGELOG.full_name(settings), ConsentState
+                    ) as consents,
+                    aiohttp.ClientSession() as http,
+                ):
+                    sender = Sender(settings, answers)
+                    assert (await sender.send("news")).verdict == "allow"
 
-                await consents.read_until(
-                    lambda states: cadence_of(states, "globex") == "weekly", 60, "weekly cadence"
-                )
+                    # A cadence choice: a consent event the gate's consent keeper applies.
+                    weekly_link = link_for(
+                        settings,
+                        tokens.issue(
+                            recipient_key=keyer.key(ADDRESS),
+                            account_id="globex",
+                            list_id="digest",
+                            request_id="req-globex",
+                            issued_at=now,
+                            cadence="daily",
+                        ),
+                    )
+                    async with http.get(weekly_link) as response:
+                        assert 'value="cadence:weekly"' in await response.text()
+                    async with http.post(
+                        weekly_link + "/choose", data={"choice": "cadence:weekly"}
+                    ) as response:
+                        assert response.status == 200
 
-                # An expired link: 410, and a form that mails a fresh link to the typed address.
-                expired_link = link_for(
-                    settings,
-                    tokens.issue(
-                        recipient_key=keyer.key(ADDRESS),
-                        account_id="acme",
-                        list_id="news",
-                        request_id="req-long-ago",
-                        issued_at=now - timedelta(days=400),
-                    ),
-                )
-                async with http.get(expired_link) as response:
-                    assert response.status == 410
-                    page = await response.text()
-                [action] = re.findall(r'<form method="post" action="([^"]+)"', page)
-                [token_text] = re.findall(r'name="token" value="([^"]+)"', page)
-                async with http.post(
-                    urljoin(expired_link, action),
-                    data={"address": ADDRESS, "token": unescape(token_text)},
-                ) as response:
-                    assert response.status == 200
-                    assert "a link is on its way" in await response.text()
-                [mail] = await relay.wait_for(1, timeout_s=30)
-                assert mail.rcpt_tos == (ADDRESS,)
-                assert mail.message["Subject"] == "Confirm your unsubscribe"
-                [link] = re.findall(r"http://\S+", mail.message.get_content())
-                assert link.startswith(settings.unsubscribe_base_url + "/u/")
-                async with http.get(link) as response:  # opening it changes nothing
-                    assert response.status == 200
-                    assert 'value="account"' in await response.text()
-                assert (await sender.send("news")).verdict == "allow"
-                async with http.post(link + "/choose", data={"choice": "account"}) as response:
-                    assert response.status == 200
-                denied = await sender.send("offers")
-                assert [f.rule for f in denied.failures] == ["account-unsubscribed"]
-                assert len(relay.received) == 1
+                    await consents.read_until(
+                        lambda states: cadence_of(states, "globex") == "weekly",
+                        60,
+                        "weekly cadence",
+                    )
+
+                    # An expired link: 410, and a form that mails a fresh link to the typed address.
+                    expired_link = link_for(
+                        settings,
+                        tokens.issue(
+                            recipient_key=keyer.key(ADDRESS),
+                            account_id="acme",
+                            list_id="news",
+                            request_id="req-long-ago",
+                            issued_at=now - timedelta(days=400),
+                        ),
+                    )
+                    async with http.get(expired_link) as response:
+                        assert response.status == 410
+                        page = await response.text()
+                    [action] = re.findall(r'<form method="post" action="([^"]+)"', page)
+                    [token_text] = re.findall(r'name="token" value="([^"]+)"', page)
+                    async with http.post(
+                        urljoin(expired_link, action),
+                        data={"address": ADDRESS, "token": unescape(token_text)},
+                    ) as response:
+                        assert response.status == 200
+                        assert "a link is on its way" in await response.text()
+                    [mail] = await relay.wait_for(1, timeout_s=30)
+                    assert mail.rcpt_tos == (ADDRESS,)
+                    assert mail.message["Subject"] == "Confirm your unsubscribe"
+                    [link] = re.findall(r"http://\S+", mail.message.get_content())
+                    assert link.startswith(settings.unsubscribe_base_url + "/u/")
+                    async with http.get(link) as response:  # opening it changes nothing
+                        assert response.status == 200
+                        assert 'value="account"' in await response.text()
+                    assert (await sender.send("news")).verdict == "allow"
+                    async with http.post(link + "/choose", data={"choice": "account"}) as response:
+                        assert response.status == 200
+                    denied = await sender.send("offers")
+                    assert [f.rule for f in denied.failures] == ["account-unsubscribed"]
+                    assert len(relay.received) == 1
         finally:
-            stop.set()
-            await asyncio.wait_for(server, 30)
             worker.stop()
             if worker.alive():  # pragma: no cover - only when stop failed
                 worker.kill()
@@ -330,15 +321,7 @@ async def test_the_policy_file_decides_the_platform_choice_and_the_cadences(
             "confirmation_smtp_host": "127.0.0.1",
         }
     )
-    stop = asyncio.Event()
-    bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    server = asyncio.create_task(
-        serve_unsubscribes(
-            settings, host="127.0.0.1", port=port, stop=stop, on_listening=bound.set_result
-        )
-    )
-    try:
-        await asyncio.wait_for(bound, 30)
+    async with serving_unsubscribes(settings):
         tokens = unsubscribe_tokens(settings, load_policy(policy_file))
         link = link_for(
             settings,
@@ -366,6 +349,3 @@ async def test_the_policy_file_decides_the_platform_choice_and_the_cadences(
             async with http.get(link[:-5] + "AAAAA") as response:
                 assert response.status == 400
                 assert "<form" not in await response.text()
-    finally:
-        stop.set()
-        await asyncio.wait_for(server, 30)
