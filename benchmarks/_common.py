@@ -2,6 +2,9 @@
 pipelined producing, output-topic timestamps, the machine description and profile summaries, and
 the message content every benchmark's sends carry (issue 8).
 
+Every benchmark first waits for the broker's group coordinator (`wait_for_group_coordinator`): on
+a broker just started it is not there yet, and the offset reads below do not retry.
+
 A run lives under a fresh topic prefix (`bench<hex>-`): its own topics, consumer groups and faust
 changelogs, so it neither sees nor disturbs anyone else's records on a shared broker, and every
 topic it made (including the ones faust declares itself) is found again by that prefix and deleted.
@@ -39,6 +42,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError, for_code
 from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import (
@@ -93,6 +97,7 @@ __all__ = [
     "timeout_for",
     "topic_partitions",
     "topic_window",
+    "wait_for_group_coordinator",
     "wait_until_consumed",
     "worker_env",
     "worker_log_findings",
@@ -154,6 +159,61 @@ async def create_run_topics(settings: Settings, extra: Iterable[TopicSpec] = ())
         kind = "could not be created" if any(map(is_problem, failed.values())) else "already exist"
         raise BenchError(f"benchmark topics {kind}: {failed}")
     return list(statuses)
+
+
+async def wait_for_group_coordinator(
+    settings: Settings, *, groups: Iterable[str] = (), timeout_s: float = 60.0
+) -> float:
+    """Return once the broker's group coordinator answers for the gate's group and `groups`;
+    the seconds it took.
+
+    A brand-new broker (`scripts/services start`) makes `__consumer_offsets` only when a client
+    first needs a group coordinator, and answers "coordinator not available" or "loading" until
+    that topic is ready. The benchmark's own offset reads fail on that answer, where the workers'
+    consumers retry, so a first run would die a few seconds in. Waiting once, before any group is
+    used, makes it a pause instead; a broker that has not answered within `timeout_s` is broken,
+    not busy, and the run says so.
+    """
+    wanted = list(dict.fromkeys([settings.app_id, *groups]))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=10_000
+    )
+    await asyncio.wait_for(admin.start(), 15)
+    started = time.monotonic()
+    last_error = ""
+    try:
+        with console.status("waiting for the broker's group coordinator"):
+            while wanted:
+                try:
+                    described = await asyncio.wait_for(
+                        admin.describe_consumer_groups([wanted[0]]), 15
+                    )
+                    code = described[0].groups[0][0]  # (error_code, group_id, state, ...)
+                    if code == 0:
+                        wanted.pop(0)
+                        continue
+                    error = for_code(code)
+                    name, retriable = error.__name__, error.retriable
+                except KafkaError as exc:
+                    name, retriable = type(exc).__name__, exc.retriable
+                except TimeoutError:
+                    name, retriable = "no answer in time", True
+                last_error = f"{name} for group {wanted[0]!r}"
+                if not retriable:
+                    raise BenchError(f"the broker's group coordinator refused: {last_error}")
+                if time.monotonic() - started > timeout_s:
+                    raise BenchError(
+                        f"the broker at {settings.kafka_bootstrap_servers} has no group "
+                        f"coordinator after {timeout_s:.0f}s (last answer: {last_error}); is "
+                        "it still starting? See `scripts/services status`."
+                    )
+                await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
+    waited = time.monotonic() - started
+    if last_error:
+        console.print(f"group coordinator ready after {waited:.1f}s (until then: {last_error})")
+    return waited
 
 
 async def delete_run_topics(settings: Settings) -> list[str]:

@@ -103,6 +103,7 @@ from _common import (
     publish_sender_domains,
     read_topic,
     topic_partitions,
+    wait_for_group_coordinator,
     wait_until_consumed,
     worker_env,
     worker_log_findings,
@@ -1009,6 +1010,7 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
         )
 
     with phase("setup: topics, act-at-once policy, one gate worker"):
+        await wait_for_group_coordinator(settings)
         names = await create_run_topics(settings, [HOP_TOPIC])
         console.print(f"created {len(names)} topics under prefix {settings.topic_prefix!r}")
         console.print(f"policy: {settings.policy_file} (the default with act_at_once = true)")

@@ -1,20 +1,35 @@
-"""Gate throughput beside two baselines from the same run, click-to-effective latency, a profile.
+"""Gate throughput beside two baselines from the same run, with template and with personalised
+bodies; the state keepers' fold rate beside raw aiokafka; click-to-effective latency; a profile.
 
-Run from the repository root against the broker of `scripts/services`:
+Run from the repository root against the broker of `scripts/services` (a broker started a moment
+ago is fine: the run first waits, up to a minute, for its group coordinator, which a new broker
+only sets up on first use and without which the run's offset reads fail):
 
-    .venv/bin/python benchmarks/gate_throughput.py            # full size, several minutes
+    .venv/bin/python benchmarks/gate_throughput.py            # full size, about ten minutes
     .venv/bin/python benchmarks/gate_throughput.py --sends 20000 --suppressed 10000 --skip-profile
 
-Message content (issue 8). Every send request carries the content facts of a compliant sender's
-template (`_common.compliant_content`: From, DKIM and SPF on the account's verified domain
+The last line printed is one JSON object of the headline figures (`summary_line`), for scripts
+that compare runs; its keys are only ever added to.
+
+Message content. Every send request carries the content facts of a compliant sender's template
+(`_common.compliant_content`: From, DKIM and SPF on the account's verified domain
 `<account>.example`, a body with a postal address and an unsubscribe link, or a receipt's text;
 a transactional subject on transactional mail), and the accounts' verified domains are on
 `sender-domains` before the first send, so the content rules deny nothing and the denials stay
 the ones the workload plans (suppressions, consent, role addresses); the run fails before sending
 if the pure content rules would deny any kind of send of the workload, and the decision check
 reports any denial by a rule the workload does not target. The records carry these content facts
-(about 0.4 KB more each, about four times the bytes of a request before) for all three contenders
-alike: figures are not comparable with runs before this change.
+(about 0.4 KB more each, about four times the bytes of a request without them) for all
+contenders alike: figures are not comparable with runs from before content facts.
+
+Template bodies are few (one per account and classification), and the gate's content readers
+cache what they read by text, so (c) reads each template once. Real senders merge a name, an
+order number or a tracking token into every message; (d) decides a twin of every send whose
+subject, text and links carry the recipient's first name, a reference number and a link token
+(`personalise`), so no cache keyed by content spares it the reading. Each twin keeps its send's
+recipient, account, list and classification, so the gate must deny exactly the same ones; every
+twin (not one per kind: the text is what varies) passes the pure content rules before anything
+is sent.
 
 Phases (each bounded in time; every topic lives under a fresh prefix and is deleted at the end):
 
@@ -23,39 +38,45 @@ Phases (each bounded in time; every topic lives under a fresh prefix and is dele
    unconfirmed double opt-in or an import still under review, so bulk mail to them is denied),
    run the real gate worker until the consent keeper has committed them all (the keeper writes
    only its table, so its group's committed offsets are the sign), then the five accounts'
-   verified sending domains (waited for the same way). Then publish unsubscribe clicks
-   for `--suppressed` recipients (list, account and platform scope over five accounts with four
-   lists each; one in ten recipients clicks twice) and wait until the suppression keeper has
-   folded every click (the suppression-changes topic holds one record per click); stop it.
-   Consents go first because people sign up before they leave, and the gate orders nothing across
-   topics.
+   verified sending domains (waited for the same way). Stop the worker, publish unsubscribe
+   clicks for `--suppressed` recipients (list, account and platform scope over five accounts
+   with four lists each; one in ten recipients clicks twice), start it again and wait until the
+   suppression keeper has folded every click (the suppression-changes topic holds one record per
+   click); stop it. Consents go first because people sign up before they leave, and the gate
+   orders nothing across topics. Both keepers start on a backlog, as the contenders do, and are
+   timed by their output records: the consents table's changelog (one write per fold) and
+   suppression-changes.
 2. Load: publish `--sends` send requests. Half of their recipients are suppressed somewhere, and
    half of those are mailed by the very account or list they left; a few go to role addresses.
-3. Throughput, each contender consuming all send requests from the beginning in its own group:
+3. Throughput, each contender consuming all its input from the beginning in its own group:
    (a) raw aiokafka in this process: consume, decode each value with our codec (SendRequest),
-       produce the same bytes to an output topic with the same key (so the same partition);
+       produce the same bytes to an output topic with the same key (so the same partition); the
+       same over consent-events and over unsubscribe-clicks is the keepers' baseline;
    (b) a faust agent in a worker process that only forwards the value to an output topic;
    (c) the gate: a new worker of the real app (fresh data folder, so it first restores the
        suppressions and consents tables from their changelogs) deciding every request.
-   All three are measured the same way: records on the output topic divided by the span of their
+   All are measured the same way: records on the output topic divided by the span of their
    CreateTime timestamps (first to last), which leaves out start-up, group join and restore.
 4. Click-to-effective latency with the gate running under a steady background load: for fresh
    recipients (opted in to the account in phase 1, and never mailed), publish a list-scope click
    (acks=all), then at once a send request for that recipient and list, and time from the click's
    acknowledgement until this process reads the decision. An allow is a violation of the gate's
    promise (DESIGN.md "Guarantees").
-5. Profile (unless --skip-profile): the gate worker under cProfile over a further slice of send
+5. Personalised bodies (unless --no-personalised): with no gate running, publish the twins, then
+   (d) a gate worker with a fresh data folder decides them, measured and checked as (c).
+6. Profile (unless --skip-profile): the gate worker under cProfile over a further slice of send
    requests, summarised by whose code the time is spent in.
 
 faust start-up fix. faust-streaming 0.15.3 with mode-streaming 0.7.1 loses records when a worker
 starts (or rebalances) while its input partitions hold records (see streams/faust_fixes.py). The
-fix is applied by importing `streams.app`, which both the gate (c) and the forwarding worker (b)
-do, so both run on equal terms.
+fix is applied when the app is built by `streams.app.new_faust_app`, which builds both the gate
+((c), (d)) and the forwarding worker (b), so all run on equal terms.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import random
@@ -83,6 +104,7 @@ from _common import (
     console,
     create_run_topics,
     delete_run_topics,
+    json_safe,
     machine_info,
     new_settings,
     percentile,
@@ -94,6 +116,7 @@ from _common import (
     timeout_for,
     topic_partitions,
     topic_window,
+    wait_for_group_coordinator,
     wait_until_consumed,
     worker_env,
 )
@@ -101,9 +124,17 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from rich.table import Table
 
 from streams.codec import default_codec
-from streams.policy import load_policy
+from streams.policy import Policy, load_policy
 from streams.recipient import RecipientKeyer
-from streams.records import ConsentEvent, SendDecision, SendRequest, UnsubscribeClick
+from streams.records import (
+    BodyLink,
+    ConsentEvent,
+    MessageBody,
+    Record,
+    SendDecision,
+    SendRequest,
+    UnsubscribeClick,
+)
 from streams.rules.address import ROLE_ADDRESS
 from streams.rules.consent import (
     CASL_IMPLIED_CONSENT_EXPIRED,
@@ -117,6 +148,7 @@ from streams.rules.suppression import ACCOUNT_UNSUBSCRIBED, LIST_UNSUBSCRIBED, P
 from streams.settings import Settings, get_settings
 from streams.topics import (
     CONSENT_EVENTS,
+    CONSENTS_CHANGELOG,
     DEAD_LETTERS,
     SEND_DECISIONS,
     SEND_REQUESTS,
@@ -128,8 +160,16 @@ from streams.topics import (
 __all__ = ["forward_worker_main", "main"]
 
 RAW_GROUP = "bench-raw"
+RAW_CONSENTS_GROUP = "bench-raw-consents"
+RAW_CLICKS_GROUP = "bench-raw-clicks"
 FORWARD_APP = "bench-forward"
 RAW_OUT = TopicSpec("bench-out-raw", "benchmark (a): send requests passed through by aiokafka")
+RAW_CONSENTS_OUT = TopicSpec(
+    "bench-out-raw-consents", "benchmark: consent events passed through by aiokafka"
+)
+RAW_CLICKS_OUT = TopicSpec(
+    "bench-out-raw-clicks", "benchmark: unsubscribe clicks passed through by aiokafka"
+)
 FORWARD_OUT = TopicSpec("bench-out-forward", "benchmark (b): send requests forwarded by faust")
 
 ACCOUNTS = ("acme", "globex", "initech", "umbrella", "hooli")
@@ -473,17 +513,98 @@ def _probe_request_template() -> SendRequest:
     )
 
 
+# --- personalised bodies -------------------------------------------------------------------------
+
+PERSONALISED_SUFFIX = "-p"
+"""Appended to a send's request id for its personalised twin."""
+_CHECK_BATCH = 5000
+
+
+def personalise(request: SendRequest, number: int, seed: int) -> SendRequest:
+    """The same send as a mail merge writes it: the recipient's first name, a reference number
+    of this message and a link token of this recipient woven into the template's subject, text
+    and links.
+
+    The plain workload sends one body per (account, classification), and the gate's content
+    readers cache what they read by text, so (c) reads each template once and looks the rest up.
+    A real sender's bodies differ per recipient; this twin makes every subject and body distinct,
+    so the figure holds the cost of reading each message. Recipient, account, list and
+    classification stay as they are, so the gate must decide the twin as it decided the send.
+    """
+    if request.body is None:
+        raise BenchError(f"{request.request_id} carries no body to personalise")
+    reference = 100_000 + number
+    local = request.recipient.partition("@")[0]
+    first = local.split(".")[0].rstrip("0123456789").title() if "." in local else None
+    token = hashlib.blake2b(
+        f"{seed}:{request.recipient}:{number}".encode(), digest_size=8
+    ).hexdigest()
+    if request.classification == "commercial" and first:
+        subject = f"{first}, {request.subject[:1].lower()}{request.subject[1:]} (ref. {reference})"
+    else:
+        subject = f"{request.subject} (ref. {reference})"
+    greeting = f"Hi {first}," if first else "Hello,"
+    if request.classification == "commercial":
+        closing = f"Your member reference: {reference}."
+    else:
+        closing = f"This is about your order {reference}."
+    body = MessageBody(
+        text=f"{greeting}\n{request.body.text}\n{closing}",
+        links=tuple(
+            BodyLink(url=f"{link.url}?r={token}", text=link.text) for link in request.body.links
+        ),
+    )
+    fields = dict(request)
+    fields.update(
+        request_id=f"{request.request_id}{PERSONALISED_SUFFIX}", subject=subject, body=body
+    )
+    return SendRequest(**fields)
+
+
+def personalised_sends(
+    sends: list[tuple[bytes, bytes]], *, seed: int, policy: Policy
+) -> list[tuple[bytes, bytes]]:
+    """The personalised twin of every send, same key (so same partition and recipient state).
+
+    Every twin goes through the pure content rules before anything is sent, not one per kind as
+    for the plain sends: what varies is the text the rules read, so each one could differ.
+    """
+    codec = default_codec()
+    twins: list[tuple[bytes, bytes]] = []
+    batch: list[SendRequest] = []
+    with console.status(f"personalising and checking {len(sends):,} send requests"):
+        for number, (key, value) in enumerate(sends):
+            twin = personalise(codec.decode(value, SendRequest), number, seed)
+            batch.append(twin)
+            twins.append((key, codec.encode(twin)))
+            if len(batch) >= _CHECK_BATCH or number == len(sends) - 1:
+                check_content_compliant(batch, policy, what="personalised sends")
+                batch.clear()
+    return twins
+
+
 # --- the contenders -------------------------------------------------------------------------------
 
 
-async def raw_passthrough(settings: Settings, records: int, timeout_s: float) -> None:
-    """(a): consume, decode with our codec, produce the same bytes; until all are acknowledged."""
+async def raw_passthrough(
+    settings: Settings,
+    records: int,
+    timeout_s: float,
+    *,
+    source: TopicSpec = SEND_REQUESTS,
+    record_type: type[Record] = SendRequest,
+    out: TopicSpec = RAW_OUT,
+    group: str = RAW_GROUP,
+    label: str = "(a) raw aiokafka",
+) -> None:
+    """(a), and the keepers' baseline: consume `source`, decode each value with our codec,
+    produce the same bytes to `out`; until all are acknowledged."""
     codec = default_codec()
-    out_topic = RAW_OUT.full_name(settings)
+    out_topic = out.full_name(settings)
     consumer = AIOKafkaConsumer(
-        SEND_REQUESTS.full_name(settings),
+        source.full_name(settings),
         bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=settings.topic(RAW_GROUP),
+        group_id=settings.topic(group),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
@@ -499,7 +620,7 @@ async def raw_passthrough(settings: Settings, records: int, timeout_s: float) ->
                 batches = await consumer.getmany(timeout_ms=1000, max_records=500)
                 for messages in batches.values():
                     for message in messages:
-                        codec.decode(message.value, SendRequest)
+                        codec.decode(message.value, record_type)
                         pending.append(
                             await producer.send(out_topic, value=message.value, key=message.key)
                         )
@@ -512,7 +633,7 @@ async def raw_passthrough(settings: Settings, records: int, timeout_s: float) ->
         try:
             await asyncio.wait_for(run(), timeout_s)
         except TimeoutError:
-            raise BenchError(f"(a) raw aiokafka: not done after {timeout_s:.0f}s") from None
+            raise BenchError(f"{label}: not done after {timeout_s:.0f}s") from None
     finally:
         await producer.stop()
         await consumer.stop()
@@ -719,6 +840,7 @@ class Options:
     background_rate: float
     profile_sends: int
     skip_profile: bool
+    personalised: bool
     seed: int
     bootstrap: str
     worker_patches: list[str]
@@ -730,6 +852,19 @@ class Contender:
     window: TopicWindow
     wall_s: float
     cpu: dict[str, float]
+    kind: str
+    """raw, forward, gate or personalised: how the summary finds the row."""
+
+
+@dataclass
+class Keeper:
+    """A state keeper's fold, timed by its output records, beside raw aiokafka over its input."""
+
+    label: str
+    kind: str
+    events: int
+    window: TopicWindow
+    raw: TopicWindow | None = None
 
 
 async def run_benchmark(settings: Settings, options: Options, data_dir: Path) -> dict[str, Any]:
@@ -738,8 +873,17 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
     broker = broker_pid()
     results: dict[str, Any] = {"options": options.__dict__, "topic_prefix": settings.topic_prefix}
 
-    with phase("setup: topics"):
-        names = await create_run_topics(settings, [RAW_OUT, FORWARD_OUT])
+    with phase("setup: group coordinator, topics"):
+        await wait_for_group_coordinator(
+            settings,
+            groups=[
+                topic(group)
+                for group in (RAW_GROUP, RAW_CONSENTS_GROUP, RAW_CLICKS_GROUP, FORWARD_APP)
+            ],
+        )
+        names = await create_run_topics(
+            settings, [RAW_OUT, RAW_CONSENTS_OUT, RAW_CLICKS_OUT, FORWARD_OUT]
+        )
         console.print(f"created {len(names)} topics under prefix {settings.topic_prefix!r}")
 
     now = datetime.now(UTC)
@@ -772,6 +916,15 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
             f"content: {kinds} kinds of send (account, classification, subject) pass every "
             "content rule with the accounts' verified domains"
         )
+        personalised: list[tuple[bytes, bytes]] = []
+        if options.personalised:
+            personalised = personalised_sends(
+                workload.sends, seed=options.seed, policy=load_policy(settings.policy_file)
+            )
+            console.print(
+                f"personalised bodies: {len(personalised):,} twins of the send requests, each "
+                "with its own subject, text and links, pass every content rule"
+            )
     results["workload"] = {
         "consent_events": len(workload.consents),
         "consents_by_status": dict(workload.consents_by_status),
@@ -784,6 +937,7 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
         "commercial_sends_without_opt_in": workload.sends_without_consent,
         "expected_denials": workload.expected_denials,
         "content_kinds_checked": len(workload.content_kinds),
+        "personalised_sends": len(personalised),
     }
 
     async with OffsetWatcher(bootstrap) as watcher:
@@ -814,11 +968,35 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
                 what="keeper folds consents",
                 worker=state_worker,
             )
+            # The consent keeper writes only its table: each fold is a record on the table's
+            # changelog, stamped when written, so the changelog times it as an output topic times
+            # a contender. Taken now, before a click's opt-out writes there too.
+            consents_changelog = CONSENTS_CHANGELOG.full_name(settings)
+            consent_window = await topic_window(
+                bootstrap, consents_changelog, end=await watcher.end_offsets(consents_changelog)
+            )
+            keepers = [
+                Keeper(
+                    "consent keeper: consent events -> consents table",
+                    "consents",
+                    len(workload.consents),
+                    consent_window,
+                )
+            ]
+            console.print(
+                f"consent keeper: {consent_window.records:,} table writes for "
+                f"{len(workload.consents):,} events, {consent_window.per_second:,.0f}/s"
+            )
             published = await publish_sender_domains(
                 settings, ACCOUNTS, watcher, state_worker, timeout_s=120
             )
             console.print(f"published the verified sending domains of {published} accounts")
             results["workload"]["sender_domains"] = published
+            # Stopped while the clicks are published, so they wait as a backlog, as the send
+            # requests do for every contender: a keeper running during the publishing would be
+            # timed at the publisher's pace, not its own.
+            code = state_worker.stop()
+            console.print(f"state worker stopped (exit code {code})")
             clicks_topic = topic(UNSUBSCRIBE_CLICKS.name)
             rate = await produce_pipelined(
                 bootstrap,
@@ -827,13 +1005,35 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
                 "publish clicks",
             )
             console.print(f"published {len(workload.clicks):,} clicks at {rate:,.0f}/s")
+            state_worker = WorkerProcess(
+                "state-clicks",
+                WORKER_CODE.format(worker_name="bench-state"),
+                worker_env(settings),
+                data_dir / "worker-state-clicks.log",
+            )
+            changes_topic = topic(SUPPRESSION_CHANGES.name)
             await watcher.wait_for_count(
-                topic(SUPPRESSION_CHANGES.name),
+                changes_topic,
                 len(workload.clicks),
                 timeout_s=timeout_for(len(workload.clicks), min_rate=200),
                 what="keeper folds clicks",
                 worker=state_worker,
                 consumed_by=(settings.app_id, clicks_topic),
+            )
+            click_window = await topic_window(
+                bootstrap, changes_topic, end=await watcher.end_offsets(changes_topic)
+            )
+            keepers.append(
+                Keeper(
+                    "suppression keeper: clicks -> suppressions table",
+                    "clicks",
+                    len(workload.clicks),
+                    click_window,
+                )
+            )
+            console.print(
+                f"suppression keeper: {click_window.records:,} suppression changes for "
+                f"{len(workload.clicks):,} clicks, {click_window.per_second:,.0f}/s"
             )
             code = state_worker.stop()
             console.print(f"state worker stopped (exit code {code})")
@@ -859,9 +1059,40 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
             wall = time.monotonic() - started
             window = await topic_window(bootstrap, topic(RAW_OUT.name))
             contenders.append(
-                Contender("(a) raw aiokafka: consume, decode, produce", window, wall, meter.share())
+                Contender(
+                    "(a) raw aiokafka: consume, decode, produce",
+                    window,
+                    wall,
+                    meter.share(),
+                    "raw",
+                )
             )
             console.print(f"(a) {window.records:,} records, {window.per_second:,.0f}/s")
+
+        with phase("keepers' baseline: raw aiokafka over consent-events, then unsubscribe-clicks"):
+            inputs = {
+                "consents": (CONSENT_EVENTS, ConsentEvent, RAW_CONSENTS_OUT, RAW_CONSENTS_GROUP),
+                "clicks": (UNSUBSCRIBE_CLICKS, UnsubscribeClick, RAW_CLICKS_OUT, RAW_CLICKS_GROUP),
+            }
+            for keeper in keepers:
+                source, record_type, out, group = inputs[keeper.kind]
+                count = await watcher.count(source.full_name(settings))
+                await raw_passthrough(
+                    settings,
+                    count,
+                    timeout_for(count, min_rate=300),
+                    source=source,
+                    record_type=record_type,
+                    out=out,
+                    group=group,
+                    label=f"raw aiokafka over {source.name}",
+                )
+                keeper.raw = await topic_window(bootstrap, out.full_name(settings))
+                console.print(
+                    f"raw aiokafka over {source.name}: {keeper.raw.records:,} records, "
+                    f"{keeper.raw.per_second:,.0f}/s"
+                )
+        results["keepers"] = _keeper_figures(keepers)
 
         with phase("(b) faust agent that only forwards"):
             started = time.monotonic()
@@ -883,7 +1114,9 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
             wall = time.monotonic() - started
             forward_worker.stop()
             window = await topic_window(bootstrap, topic(FORWARD_OUT.name))
-            contenders.append(Contender("(b) faust agent: forward only", window, wall, cpu))
+            contenders.append(
+                Contender("(b) faust agent: forward only", window, wall, cpu, "forward")
+            )
             console.print(f"(b) {window.records:,} records, {window.per_second:,.0f}/s")
 
         decisions_topic = topic(SEND_DECISIONS.name)
@@ -907,9 +1140,8 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
             wall = time.monotonic() - started
             gate_end = await watcher.end_offsets(decisions_topic)
             window = await topic_window(bootstrap, decisions_topic, end=gate_end)
-            contenders.append(Contender("(c) sendgate gate: decide", window, wall, cpu))
+            contenders.append(Contender("(c) sendgate gate: decide", window, wall, cpu, "gate"))
             console.print(f"(c) {window.records:,} decisions, {window.per_second:,.0f}/s")
-        results["throughput"] = _throughput_figures(contenders)
 
         gate_rate = window.per_second
         background_rate = min(options.background_rate, 0.5 * gate_rate)
@@ -944,6 +1176,66 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
                 topic(DEAD_LETTERS.name)
             )
 
+        if personalised:
+            with phase("(d) the gate again, over personalised bodies (restores the tables first)"):
+                before = await watcher.count(decisions_topic)
+                personalised_start = await watcher.end_offsets(decisions_topic)
+                rate = await produce_pipelined(
+                    bootstrap,
+                    ((sends_topic, key, value) for key, value in personalised),
+                    len(personalised),
+                    "publish personalised send requests",
+                )
+                console.print(
+                    f"published {len(personalised):,} personalised send requests at {rate:,.0f}/s"
+                )
+                started = time.monotonic()
+                # A worker of its own (fresh data folder), so it restores the tables as (c) did.
+                personal_worker = WorkerProcess(
+                    "gate-personalised",
+                    WORKER_CODE.format(worker_name="bench-gate-personalised"),
+                    worker_env(settings),
+                    data_dir / "worker-gate-personalised.log",
+                )
+                cpu = await watcher.wait_for_count(
+                    decisions_topic,
+                    len(personalised),
+                    baseline=before,
+                    timeout_s=timeout_for(len(personalised), min_rate=150, floor_s=180),
+                    what="gate decides personalised",
+                    worker=personal_worker,
+                    consumed_by=(settings.app_id, sends_topic),
+                    meter=CpuMeter({"contender": personal_worker.process.pid, "broker": broker}),
+                )
+                wall = time.monotonic() - started
+                personalised_end = await watcher.end_offsets(decisions_topic)
+                personal_worker.stop()
+                window = await topic_window(
+                    bootstrap, decisions_topic, start=personalised_start, end=personalised_end
+                )
+                contenders.append(
+                    Contender(
+                        "(d) sendgate gate, personalised bodies: decide",
+                        window,
+                        wall,
+                        cpu,
+                        "personalised",
+                    )
+                )
+                console.print(f"(d) {window.records:,} decisions, {window.per_second:,.0f}/s")
+            with phase("(d) check the personalised decisions"):
+                results["personalised_decisions"] = await _check_decisions(
+                    settings,
+                    personalised_end,
+                    len(personalised),
+                    workload.expected_denials,
+                    start=personalised_start,
+                )
+                results["personalised_decisions"]["dead_letters"] = await watcher.count(
+                    topic(DEAD_LETTERS.name)
+                )
+        results["throughput"] = _throughput_figures(contenders)
+
         if not options.skip_profile:
             slice_size = min(options.profile_sends, records)
             with phase(f"profile: the gate under cProfile over {slice_size:,} more send requests"):
@@ -961,6 +1253,7 @@ def _throughput_figures(contenders: list[Contender]) -> list[dict[str, Any]]:
     return [
         {
             "contender": contender.label,
+            "kind": contender.kind,
             "records": contender.window.records,
             "seconds": contender.window.seconds,
             "records_per_s": contender.window.per_second,
@@ -971,6 +1264,96 @@ def _throughput_figures(contenders: list[Contender]) -> list[dict[str, Any]]:
         }
         for contender in contenders
     ]
+
+
+def _keeper_figures(keepers: list[Keeper]) -> dict[str, Any]:
+    """Per keeper and both together: output records over their timestamp span, as for the
+    contenders, beside raw aiokafka over the same input. Together is all records over the sum
+    of the spans: the rate of a worker that folded both kinds one after the other."""
+
+    def rate(records: int, seconds: float) -> float:
+        return records / seconds if seconds > 0 else float("nan")
+
+    rows = []
+    for keeper in keepers:
+        raw = keeper.raw
+        raw_per_s = raw.per_second if raw else float("nan")
+        rows.append(
+            {
+                "keeper": keeper.label,
+                "kind": keeper.kind,
+                "events": keeper.events,
+                "records": keeper.window.records,
+                "seconds": keeper.window.seconds,
+                "per_s": keeper.window.per_second,
+                "raw_records": raw.records if raw else None,
+                "raw_seconds": raw.seconds if raw else None,
+                "raw_per_s": raw_per_s,
+                "ratio_to_raw": keeper.window.per_second / raw_per_s,
+            }
+        )
+    records = sum(keeper.window.records for keeper in keepers)
+    seconds = sum(keeper.window.seconds for keeper in keepers)
+    raws = [keeper.raw for keeper in keepers if keeper.raw is not None]
+    raw_per_s = (
+        rate(sum(raw.records for raw in raws), sum(raw.seconds for raw in raws))
+        if len(raws) == len(keepers)
+        else float("nan")
+    )
+    combined = {
+        "keeper": "both keepers: events folded",
+        "kind": "keepers",
+        "events": sum(keeper.events for keeper in keepers),
+        "records": records,
+        "seconds": seconds,
+        "per_s": rate(records, seconds),
+        "raw_records": sum(raw.records for raw in raws),
+        "raw_seconds": sum(raw.seconds for raw in raws),
+        "raw_per_s": raw_per_s,
+        "ratio_to_raw": rate(records, seconds) / raw_per_s,
+    }
+    return {"rows": rows, "combined": combined}
+
+
+def summary_line(results: dict[str, Any]) -> dict[str, Any]:
+    """The run's headline figures, flat: what scripts and people compare between runs. Keys are
+    only ever added, so older readers keep working; a figure not measured is null."""
+    rows = {row["kind"]: row for row in results.get("throughput", ())}
+    keepers = results.get("keepers") or {"rows": [], "combined": {}}
+    by_kind = {row["kind"]: row for row in keepers["rows"]}
+    latency = results.get("latency") or {}
+    checks = [results.get("gate_decisions"), results.get("personalised_decisions")]
+
+    def figure(kind: str, key: str) -> Any:
+        return rows.get(kind, {}).get(key)
+
+    return json_safe(
+        {
+            "raw_per_s": figure("raw", "records_per_s"),
+            "forward_per_s": figure("forward", "records_per_s"),
+            "forward_ratio_to_raw": figure("forward", "ratio_to_a"),
+            "gate_per_s": figure("gate", "records_per_s"),
+            "gate_ratio_to_raw": figure("gate", "ratio_to_a"),
+            "personalised_gate_per_s": figure("personalised", "records_per_s"),
+            "personalised_ratio_to_raw": figure("personalised", "ratio_to_a"),
+            "keepers_per_s": keepers["combined"].get("per_s"),
+            "keepers_ratio_to_raw": keepers["combined"].get("ratio_to_raw"),
+            "raw_keepers_per_s": keepers["combined"].get("raw_per_s"),
+            "consent_keeper_per_s": by_kind.get("consents", {}).get("per_s"),
+            "consent_keeper_ratio_to_raw": by_kind.get("consents", {}).get("ratio_to_raw"),
+            "raw_consents_per_s": by_kind.get("consents", {}).get("raw_per_s"),
+            "suppression_keeper_per_s": by_kind.get("clicks", {}).get("per_s"),
+            "suppression_keeper_ratio_to_raw": by_kind.get("clicks", {}).get("ratio_to_raw"),
+            "raw_clicks_per_s": by_kind.get("clicks", {}).get("raw_per_s"),
+            "click_p50_ms": latency.get("p50_ms"),
+            "click_p99_ms": latency.get("p99_ms"),
+            "click_background_per_s": latency.get("background_achieved_per_s"),
+            "click_allowed": latency.get("violations_allowed"),
+            "decision_problems": sum(len(check["problems"]) for check in checks if check),
+            "sends": results.get("workload", {}).get("sends"),
+            "partitions": results.get("options", {}).get("partitions"),
+        }
+    )
 
 
 def _latency_figures(latency: LatencyResult) -> dict[str, Any]:
@@ -992,12 +1375,21 @@ def _latency_figures(latency: LatencyResult) -> dict[str, Any]:
 
 
 async def _check_decisions(
-    settings: Settings, end: dict[int, int], records: int, expected_denials: int
+    settings: Settings,
+    end: dict[int, int],
+    records: int,
+    expected_denials: int,
+    *,
+    start: dict[int, int] | None = None,
 ) -> dict[str, Any]:
-    """Read the gate's first `records` decisions: one per request, denials as expected."""
+    """Read the gate's decisions between two offsets (default: from the beginning) for
+    `records` requests: one per request, denials as expected."""
     codec = default_codec()
     rows = await read_topic(
-        settings.kafka_bootstrap_servers, settings.topic(SEND_DECISIONS.name), end=end
+        settings.kafka_bootstrap_servers,
+        settings.topic(SEND_DECISIONS.name),
+        start=start,
+        end=end,
     )
     by_request: dict[str, SendDecision] = {}
     disagreements = 0
@@ -1135,23 +1527,37 @@ def print_results(results: dict[str, Any], machine: dict[str, str]) -> None:
     console.print(table)
     console.print(
         "Each figure: records on the contender's output topic / (last - first CreateTime "
-        "timestamp), the same method for (a), (b) and (c); start-up, group join and table "
+        "timestamp), the same method for (a) to (d); start-up, group join and table "
         "restore are outside the window ('phase wall s' includes them). CPU: cores busy "
-        "while the contender ran (1.00 = one core), sampled from /proc."
+        "while the contender ran (1.00 = one core), sampled from /proc. (d) decides a twin "
+        "of every request of (c) whose subject, text and links differ per recipient."
     )
     options = results["options"]
     console.print(
-        "Worker processes ran with: streams.faust_fixes (always, through streams.app)"
+        "Worker processes ran with: streams.faust_fixes (always, applied when "
+        "streams.app.new_faust_app builds the app)"
         + "".join(f", {patch}" for patch in options["worker_patches"])
     )
-    gate_ratio = results["throughput"][-1]["ratio_to_a"]
+    rows = {row["kind"]: row for row in results["throughput"]}
+    gate_ratio = rows["gate"]["ratio_to_a"]
     verdict = "[green]met[/]" if gate_ratio >= 0.3 else "[red]NOT met[/]"
     console.print(f"Target gate >= 0.3x of (a): {gate_ratio:.2f}x, {verdict}")
-
-    checks = results.get("gate_decisions")
-    if checks:
+    if "personalised" in rows:
+        ratio = rows["personalised"]["records_per_s"] / rows["gate"]["records_per_s"]
         console.print(
-            f"Gate decisions: {checks['decisions']:,} for {checks['distinct_request_ids']:,} "
+            f"Personalised bodies: {rows['personalised']['ratio_to_a']:.2f}x of (a), "
+            f"{ratio:.2f}x of (c) with the plain template bodies"
+        )
+
+    for title, key in (
+        ("Gate decisions", "gate_decisions"),
+        ("(d) decisions", "personalised_decisions"),
+    ):
+        checks = results.get(key)
+        if not checks:
+            continue
+        console.print(
+            f"{title}: {checks['decisions']:,} for {checks['distinct_request_ids']:,} "
             f"requests ({checks['duplicates']:,} re-delivered at start-up); "
             f"allow {checks['allow']:,}, deny {checks['deny']:,} (workload expects "
             f"{checks['expected_denials']:,}); failed rules {checks['failed_rules']}; "
@@ -1159,6 +1565,10 @@ def print_results(results: dict[str, Any], machine: dict[str, str]) -> None:
         )
         for problem in checks["problems"]:
             console.print(f"[red]problem: {problem}[/]")
+
+    keepers = results.get("keepers")
+    if keepers:
+        _print_keepers(keepers)
 
     latency = results.get("latency")
     if latency:
@@ -1190,6 +1600,7 @@ def print_results(results: dict[str, Any], machine: dict[str, str]) -> None:
     if profile:
         _print_profile(profile)
 
+    _print_headline(results)
     table = Table(title="Machine")
     table.add_column("")
     table.add_column("")
@@ -1200,6 +1611,63 @@ def print_results(results: dict[str, Any], machine: dict[str, str]) -> None:
 
 def _cores(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
+
+
+def _print_keepers(keepers: dict[str, Any]) -> None:
+    table = Table(
+        title="State keepers: events folded per second, beside raw aiokafka over the same topic"
+    )
+    for column in (
+        "keeper",
+        "events",
+        "output records",
+        "seconds",
+        "records/s",
+        "raw aiokafka/s",
+        "ratio to raw",
+    ):
+        table.add_column(column, justify="left" if column == "keeper" else "right")
+    for row in [*keepers["rows"], keepers["combined"]]:
+        table.add_row(
+            row["keeper"],
+            f"{row['events']:,}",
+            f"{row['records']:,}",
+            f"{row['seconds']:.2f}",
+            f"{row['per_s']:,.0f}",
+            f"{row['raw_per_s']:,.0f}",
+            f"{row['ratio_to_raw']:.2f}x",
+        )
+    console.print(table)
+    console.print(
+        "Output records: the consents table's changelog (one write per fold) and "
+        "suppression-changes (one per click), over their CreateTime span; both keepers started "
+        "on a backlog, so start-up and restore are outside the window. Raw aiokafka: consume, "
+        "decode with our codec, produce the same bytes. Both keepers: all records over the sum "
+        "of the two spans."
+    )
+
+
+def _print_headline(results: dict[str, Any]) -> None:
+    """The figures people compare, side by side, each with its own raw baseline."""
+    summary = summary_line(results)
+    table = Table(title="Headline: per second, and ratio to raw aiokafka over the same topics")
+    for column in ("raw sends", "forward", "gate", "gate, personalised", "keepers", "raw keepers"):
+        table.add_column(column, justify="right")
+
+    def cell(value: float | None, ratio: float | None = None) -> str:
+        if value is None:
+            return "-"
+        return f"{value:,.0f}" + ("" if ratio is None else f" ({ratio:.2f}x)")
+
+    table.add_row(
+        cell(summary["raw_per_s"]),
+        cell(summary["forward_per_s"], summary["forward_ratio_to_raw"]),
+        cell(summary["gate_per_s"], summary["gate_ratio_to_raw"]),
+        cell(summary["personalised_gate_per_s"], summary["personalised_ratio_to_raw"]),
+        cell(summary["keepers_per_s"], summary["keepers_ratio_to_raw"]),
+        cell(summary["raw_keepers_per_s"]),
+    )
+    console.print(table)
 
 
 def _print_profile(profile: dict[str, Any]) -> None:
@@ -1266,6 +1734,14 @@ def main(
     skip_profile: Annotated[
         bool, typer.Option("--skip-profile", help="Skip the cProfile run.")
     ] = False,
+    personalised: Annotated[
+        bool,
+        typer.Option(
+            "--personalised/--no-personalised",
+            help="Run the gate a second time, (d), over a twin of every send request whose "
+            "subject, text and links differ per recipient.",
+        ),
+    ] = True,
     json_out: Annotated[
         Path | None, typer.Option(help="Also write the figures to this JSON file.")
     ] = None,
@@ -1284,8 +1760,10 @@ def main(
         typer.Option(help="Kafka bootstrap servers (default: SENDGATE_KAFKA_BOOTSTRAP_SERVERS)."),
     ] = None,
 ) -> None:
-    """Gate throughput beside raw aiokafka and a forwarding faust agent, click-to-effective
-    latency at load, and where the gate's time goes. Needs the broker of scripts/services."""
+    """Gate throughput beside raw aiokafka and a forwarding faust agent, with template and with
+    personalised bodies; the state keepers' fold rate beside raw aiokafka; click-to-effective
+    latency at load; and where the gate's time goes. Needs the broker of scripts/services.
+    The last line printed is the headline figures as one JSON object."""
     options = Options(
         sends=sends,
         suppressed=suppressed,
@@ -1294,6 +1772,7 @@ def main(
         background_rate=background_rate,
         profile_sends=profile_sends,
         skip_profile=skip_profile,
+        personalised=personalised,
         seed=seed,
         worker_patches=[str(path) for path in worker_patch or ()],
         bootstrap=bootstrap or get_settings().kafka_bootstrap_servers,
@@ -1302,10 +1781,12 @@ def main(
     data_dir = Path(tempfile.mkdtemp(prefix="sendgate-bench-"))
     settings = new_settings(bootstrap=options.bootstrap, partitions=partitions, data_dir=data_dir)
     failed = True
+    error = ""
     try:
         results = asyncio.run(run_benchmark(settings, options, data_dir))
         failed = False
     except BenchError as exc:
+        error = str(exc)
         console.print(f"[red bold]benchmark failed:[/] {exc}")
     finally:
         WorkerProcess.stop_all()
@@ -1319,15 +1800,25 @@ def main(
         else:
             shutil.rmtree(data_dir, ignore_errors=True)
     if failed:
+        # Still one JSON line last, all figures null, so a script reading it learns why.
+        _print_json_line({**summary_line({}), "error": error})
         raise typer.Exit(1)
     machine = machine_info(partitions)
     results["machine"] = machine
+    results["summary"] = summary_line(results)
     print_results(results, machine)
     if json_out is not None:
         json_out.write_text(
             json.dumps(results, indent=2, default=_jsonable) + "\n", encoding="utf-8"
         )
         console.print(f"figures written to {json_out}")
+    _print_json_line(results["summary"])
+
+
+def _print_json_line(summary: dict[str, Any]) -> None:
+    """One line, last, outside rich: a console would wrap it at its width."""
+    console.file.flush()
+    print(json.dumps(summary, allow_nan=False), flush=True)
 
 
 def _jsonable(value: Any) -> Any:

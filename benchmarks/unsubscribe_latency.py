@@ -107,6 +107,7 @@ from _common import (
     progress_bar,
     publish_sender_domains,
     topic_partitions,
+    wait_for_group_coordinator,
     wait_until_consumed,
     worker_env,
     worker_log_findings,
@@ -1278,6 +1279,7 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
     port = int(settings.unsubscribe_base_url.rsplit(":", 1)[1])
     try:
         with phase("setup: topics, key file, one gate worker, the unsubscribe service"):
+            await wait_for_group_coordinator(settings)
             names = await create_run_topics(settings, [PRODUCE_TOPIC])
             console.print(f"created {len(names)} topics under prefix {settings.topic_prefix!r}")
             # Made here, before the worker and the service start, so both read this very file.

@@ -48,11 +48,11 @@ from streams.consent import (
 from streams.content.misuse import assess_misuse
 from streams.domains import keep_sender_domains, read_sender_domains
 from streams.enforcer import (
+    check_enforcement_event,
     count_allowed_send,
     count_complaint,
     count_delivery,
     enforce,
-    keep_account,
     keep_rate,
     read_account,
     tick_rates,
@@ -385,16 +385,17 @@ async def report_misuse(gate: Gate, request: SendRequest, decision: SendDecision
     )
 
 
-async def wait_for_copies(gate: Gate) -> None:
-    """Before the first decision, let this worker's copy of the verified domains catch up with
-    what the topic held at start (`streams.broadcast`); past the fence's timeout the gate goes
-    on, and a send from a domain it has not read yet is denied, never wrongly allowed."""
+async def fence_batch(gate: Gate, partitions: set[int]) -> tuple[Mapping[int, int], bool]:
+    """Wait until this worker's state holds everything acknowledged before the batch's sends were
+    produced: the clicks of their partitions (`streams.fence`) and the whole broadcast state
+    (`streams.broadcast`), both asked of the broker at once. Returns the clicks' fence offsets and
+    whether the state is current; when it cannot be confirmed, the batch fails closed."""
     try:
-        await asyncio.wait_for(
-            gate.sender_domains.ready.wait(), timeout=gate.settings.state_fence_timeout_s
-        )
-    except TimeoutError:
-        log.error("decide_sends: the verified sender domains are not read yet; deciding anyway")
+        fence, _ = await asyncio.gather(gate.fence.wait(partitions), gate.broadcast.current())
+    except FenceTimeoutError as exc:
+        log.error("decide_sends: failing closed: %s", exc)
+        return {}, False
+    return fence, True
 
 
 async def nudge_due_consents(gate: Gate) -> int:
@@ -469,7 +470,9 @@ def register_agents(gate: Gate) -> None:
         await tick_rates(gate)
 
     enforce_accounts = each_record(enforcement.enforcer_inputs, "enforce_accounts", enforce)
-    keep_accounts = each_record(enforcement.enforcement_events, "keep_accounts", keep_account)
+    check_enforcement_events = each_record(
+        enforcement.enforcement_events, "check_enforcement_events", check_enforcement_event
+    )
     keep_domains = each_record(
         gate.sender_domains_topic, "keep_sender_domains", keep_sender_domains
     )
@@ -489,22 +492,16 @@ def register_agents(gate: Gate) -> None:
         await nudge_due_consents(gate)
 
     @app.task
-    async def copy_sender_domains() -> None:
-        await gate.sender_domains.run()
+    async def copy_broadcast_state() -> None:
+        await gate.broadcast.run()
 
     @app.agent(gate.send_requests, name="decide_sends", concurrency=1)
     async def decide_sends(stream: Any) -> None:
-        await wait_for_copies(gate)
         async for events in stream.take_events(
             gate.settings.gate_batch_size, within=GATE_BATCH_WITHIN_S
         ):
             partitions = {event.message.partition for event in events}
-            try:
-                fence = await gate.fence.wait(partitions)
-                state_current = True
-            except FenceTimeoutError as exc:
-                log.error("decide_sends: failing closed: %s", exc)
-                fence, state_current = {}, False
+            fence, state_current = await fence_batch(gate, partitions)
             for event in events:
                 message = event.message
                 offsets = {gate.fence.state_topic: fence.get(message.partition, 0)}
@@ -573,7 +570,7 @@ def register_agents(gate: Gate) -> None:
         "check_consent_deadlines": check_consent_deadlines,
         "keep_rates": keep_rates,
         "enforce_accounts": enforce_accounts,
-        "keep_accounts": keep_accounts,
+        "check_enforcement_events": check_enforcement_events,
         "keep_sender_domains": keep_domains,
         **counting_agents,
     }

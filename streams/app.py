@@ -26,7 +26,8 @@ from typing import Any
 
 import faust
 
-from streams.broadcast import TopicCopy
+from streams.accounts import AccountSnapshot
+from streams.broadcast import BroadcastState, TopicCopy
 from streams.clock import Clock, FileClock, SystemClock
 from streams.codec import Codec, default_codec
 from streams.deadlines import DeadlineIndex
@@ -66,8 +67,6 @@ from streams.verp_keys import ensure_verp_key_file, read_verp_keys, verp_signer
 
 __all__ = ["Enforcement", "Gate", "build_gate", "new_faust_app", "raw_topic", "unsubscribe_tokens"]
 
-apply_faust_fixes()
-
 
 @dataclass
 class Enforcement:
@@ -76,8 +75,8 @@ class Enforcement:
     Three stages, each keyed where its state lives: per recipient (`rate_inputs`, co-partitioned
     with delivery events and feedback reports: each event is handed on once), per (account,
     provider) (`rates`, fed by `rate-events` and the timer's `rate-ticks`), per account
-    (`standings`, fed by `rate-breaches` and `account-commands`). `accounts` is a GlobalTable, so
-    every gate worker reads every account's status locally.
+    (`standings`, fed by `rate-breaches` and `account-commands`). The enforcement events that
+    come out reach every gate worker through its own copy (`Gate.accounts`, `streams.broadcast`).
     """
 
     providers: ProviderMap
@@ -87,7 +86,6 @@ class Enforcement:
     rate_inputs: faust.Table
     rates: faust.Table
     standings: faust.Table
-    accounts: faust.GlobalTable
     last_tick_bucket: Any = None
     """The day (bucket start) the rate keeper's timer last nudged every key in."""
 
@@ -126,6 +124,11 @@ class Gate:
     sender_domains: TopicCopy[frozenset[str]]
     """account -> its verified domains: every worker's own copy of the whole topic, as every
     gate worker judges every account's From addresses (`streams.domains`)."""
+    accounts: TopicCopy[AccountSnapshot]
+    """account -> what enforcement left it allowed: every worker's own copy of the
+    enforcement-events topic (`streams.enforcer.account_of_record`)."""
+    broadcast: BroadcastState
+    """Keeps `sender_domains` and `accounts` current, and fences each batch of decisions on them."""
     deadlines: DeadlineIndex = field(default_factory=DeadlineIndex)
     agents: dict[str, Any] = field(default_factory=dict)
 
@@ -221,6 +224,7 @@ def _broker_url(settings: Settings) -> list[str]:
 
 def new_faust_app(settings: Settings, app_id: str, *, store: str, datadir: Path) -> faust.App:
     """A faust App configured the way the gate runs (the benchmark's baseline reuses it)."""
+    apply_faust_fixes()
     return faust.App(
         app_id,
         broker=_broker_url(settings),
@@ -277,12 +281,10 @@ def build_gate(
         ),
         rates=_raw_table(app, settings, "rates", "account|provider -> RateState"),
         standings=_raw_table(app, settings, "standings", "account -> AccountStanding"),
-        accounts=_raw_table(
-            app, settings, "accounts", "account -> AccountSnapshot", table=app.GlobalTable
-        ),
     )
-    # Deferred: streams.domains reaches this module through streams.handling.
+    # Deferred: streams.domains and streams.enforcer reach this module through streams.handling.
     from streams.domains import domains_of_record
+    from streams.enforcer import account_of_record
 
     clicks_topic = UNSUBSCRIBE_CLICKS.full_name(settings)
     codec = default_codec()
@@ -298,6 +300,10 @@ def build_gate(
         timeout_s=settings.state_fence_timeout_s,
         state_topic=clicks_topic,
     )
+    sender_domains = TopicCopy(
+        SENDER_DOMAINS.full_name(settings), partial(domains_of_record, codec)
+    )
+    accounts = TopicCopy(ENFORCEMENT_EVENTS.full_name(settings), partial(account_of_record, codec))
     return Gate(
         settings=settings,
         policy=policy,
@@ -325,11 +331,13 @@ def build_gate(
         send_history=_raw_table(app, settings, "send_history", "recipient key -> SendHistory"),
         enforcement=enforcement,
         sender_domains_topic=raw_topic(app, settings, SENDER_DOMAINS),
-        sender_domains=TopicCopy(
+        sender_domains=sender_domains,
+        accounts=accounts,
+        broadcast=BroadcastState(
             settings.kafka_bootstrap_servers,
-            SENDER_DOMAINS.full_name(settings),
             settings.topic_partitions,
-            partial(domains_of_record, codec),
+            (sender_domains, accounts),
+            timeout_s=settings.state_fence_timeout_s,
         ),
     )
 

@@ -1,33 +1,51 @@
-"""A whole topic's latest value per key, kept by every worker for itself.
+"""State every gate worker must see whole, and its fence.
 
-Some state every gate worker must see whole, whichever partitions it was assigned: an account's
-verified sending domains are read by every decision of that account, and the decisions are
-spread by recipient. faust's GlobalTable is meant for this, but in faust (and faust-streaming,
-issues robinhood/faust#541 and #716) a GlobalTable written by an agent on one worker does not
-reliably reach the others: with two workers, `tests/integration/test_scale_out.py` saw sends
-denied for an unverified domain on the worker that did not own the record's partition. So each
-worker reads the topic itself: one consumer outside any group, assigned every partition, from the
-beginning, for as long as the worker runs, keeping the latest value per key (the records carry
-the whole state of their key, so a copy needs no earlier value).
+Some state is about a sending account, not a person: the account's verified sending domains and
+its standing (strikes, disabled broadcasts, provider pauses, transactional suspension,
+termination). Decisions are spread over the workers by recipient, so every worker must hold all of
+it, whichever partitions it was assigned.
 
-`ready` is set once the copy has read everything the topic held when the worker started; the
-gate waits for it (bounded) before its first decision, so a restart does not deny mail for want
-of a domain the platform verified long ago. A record published later reaches the copy within a
-poll (a hundred milliseconds or so): like enforcement, one hop after it is acknowledged.
+**Why not faust's GlobalTable.** A GlobalTable written by an agent on one worker does not reliably
+reach the others (robinhood/faust#541, #716; faust-streaming#283): a worker that holds a changelog
+partition as *active* pauses it after recovery and never resumes it. With two workers over six
+partitions, an account struck by Gmail complaints still had 286 to 312 of 600 broadcasts allowed,
+all by the one worker, 35 s later. `synchronize_all_active_partitions=True` mends the standby side,
+but even a GlobalTable that arrives cannot be *fenced*: its changelog is written one hop after the
+enforcement event, by whichever worker owns the event's partition, so "the event was acknowledged"
+says nothing about when any worker's copy has it.
+
+**What every worker does instead.** One consumer outside any group (`BroadcastState`) is assigned
+every partition of the broadcast topics (`sender-domains`, `enforcement-events`), reads them from
+the beginning for as long as the worker runs, and keeps the latest value per key of each
+(`TopicCopy`; each record carries the whole state of its key, so no earlier value is needed).
+
+**The fence.** Before deciding a batch, the gate calls `current()`: one ListOffsets of every
+broadcast partition, then a wait until this worker's copies have read up to those offsets. Every
+send in the batch was already in its log, so a record acknowledged before the send was produced
+lies below those offsets: once an enforcement event that disables broadcasts has been acknowledged
+by Kafka, no broadcast requested afterwards is allowed on any worker. The same holds for a domain
+the platform verified. If the copies cannot catch up within the timeout, the batch fails closed
+(`FenceTimeoutError`), exactly like the suppression fence (`streams.fence`). At start the first
+batch waits for the copies to read the whole topics.
+
+The topics must keep what the copies need: `sender-domains` is compacted (the latest set per
+account is all that counts) and `enforcement-events` is kept for ever (`streams.topics`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from streams.errors import CodecError, InvalidRecordError
+from streams.fence import FenceTimeoutError
 
-__all__ = ["TopicCopy"]
+__all__ = ["BroadcastState", "TopicCopy"]
 
 V = TypeVar("V")
 log = logging.getLogger(__name__)
@@ -37,41 +55,57 @@ RETRY_S = 1.0
 
 
 class TopicCopy(Generic[V]):
-    """The latest value of each key of `topic`, as `read` makes it of a record's bytes."""
+    """The latest value of each key of `topic`, as `read` makes it of a record's key and bytes.
 
-    def __init__(
-        self,
-        bootstrap_servers: str,
-        topic: str,
-        partitions: int,
-        read: Callable[[bytes, bytes], V],
-    ) -> None:
-        self._bootstrap = bootstrap_servers
-        self._topic = topic
-        self._partitions = partitions
+    `read` returns None for a record that changes nothing for the gate (a fine carries no account
+    status) and raises `CodecError` or `InvalidRecordError` for one nobody can use (the topic's
+    agent dead-letters those; here they change nothing).
+    """
+
+    def __init__(self, topic: str, read: Callable[[bytes, bytes], V | None]) -> None:
+        self.topic = topic
         self._read = read
         self._values: dict[bytes, V] = {}
-        self.ready = asyncio.Event()
 
     def get(self, key: bytes) -> V | None:
         return self._values.get(key)
 
-    def put(self, key: bytes, value: V) -> None:
-        """Set a value directly (agent tests, which run without a broker)."""
-        self._values[key] = value
+    def __len__(self) -> int:
+        return len(self._values)
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
-        """One record: its value becomes the key's, unless it cannot be read (the topic's agent
-        dead-letters those; here they change nothing)."""
         if key is None or value is None:
             return
         try:
-            self._values[key] = self._read(key, value)
+            read = self._read(key, value)
         except (CodecError, InvalidRecordError) as exc:
-            log.warning("%s: a record the copy cannot use is left out: %s", self._topic, exc)
+            log.warning("%s: a record the copy cannot use is left out: %s", self.topic, exc)
+            return
+        if read is not None:
+            self._values[key] = read
+
+
+class BroadcastState:
+    """Keeps every `TopicCopy` current with one consumer, and tells the gate when they are."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        partitions: int,
+        copies: Sequence[TopicCopy[Any]],
+        *,
+        timeout_s: float,
+    ) -> None:
+        self._bootstrap = bootstrap_servers
+        self._copies = {copy.topic: copy for copy in copies}
+        self._tps = [TopicPartition(topic, p) for topic in self._copies for p in range(partitions)]
+        self._timeout_s = timeout_s
+        self._consumer: AIOKafkaConsumer | None = None
+        self._read_to: dict[TopicPartition, int] = {}
+        self._change: asyncio.Future[None] | None = None
 
     async def run(self) -> None:
-        """Read the topic until cancelled; set `ready` once caught up with the start."""
+        """Read the topics until cancelled; a broker hiccup starts the reading over."""
         while True:
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=self._bootstrap,
@@ -81,31 +115,66 @@ class TopicCopy(Generic[V]):
             )
             try:
                 await consumer.start()
-                # Every topic has the settings' partition count (streams.topics); a consumer
-                # outside a group learns no topic's metadata until it is assigned one.
-                assigned = [TopicPartition(self._topic, p) for p in range(self._partitions)]
-                consumer.assign(assigned)
-                await consumer.seek_to_beginning(*assigned)
-                ends = await consumer.end_offsets(assigned)
+                # A consumer outside a group learns no topic's metadata until it is assigned one;
+                # every topic has the settings' partition count (streams.topics).
+                consumer.assign(self._tps)
+                await consumer.seek_to_beginning(*self._tps)
+                self._read_to = {}
+                self._consumer = consumer
                 while True:
                     batches = await consumer.getmany(timeout_ms=POLL_MS)
-                    for records in batches.values():
+                    for tp, records in batches.items():
+                        copy = self._copies[tp.topic]
                         for record in records:
-                            self.apply(record.key, record.value)
-                    if not self.ready.is_set() and all(
-                        await asyncio.gather(*(self._reached(consumer, tp, ends) for tp in ends))
-                    ):
-                        self.ready.set()
+                            copy.apply(record.key, record.value)
+                        if records:
+                            self._read_to[tp] = records[-1].offset + 1
+                    self._notify()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # a broker hiccup: start over, the copy is idempotent
-                log.warning("%s: reading the copy failed, starting over: %s", self._topic, exc)
+            except Exception as exc:  # the copies are idempotent: read them again
+                log.warning("broadcast state: reading failed, starting over: %s", exc)
                 await asyncio.sleep(RETRY_S)
             finally:
+                self._consumer = None
                 await consumer.stop()
 
-    @staticmethod
-    async def _reached(
-        consumer: AIOKafkaConsumer, tp: TopicPartition, ends: dict[TopicPartition, int]
-    ) -> bool:
-        return await consumer.position(tp) >= ends[tp]
+    async def current(self) -> Mapping[TopicPartition, int]:
+        """Return once every copy holds everything acknowledged before this call (the offsets it
+        reached); `FenceTimeoutError` if that cannot be confirmed in time."""
+        try:
+            return await asyncio.wait_for(self._reach_ends(), timeout=self._timeout_s)
+        except (TimeoutError, KafkaError) as exc:
+            raise FenceTimeoutError(
+                f"the broadcast state ({', '.join(self._copies)}) could not be read up to the "
+                f"fence within {self._timeout_s}s ({type(exc).__name__})"
+            ) from None
+
+    async def _reach_ends(self) -> Mapping[TopicPartition, int]:
+        while self._consumer is None:
+            await self._changed()
+        consumer = self._consumer
+        ends = await consumer.end_offsets(self._tps)
+        while True:
+            lagging = [tp for tp, end in ends.items() if self._read_to.get(tp, -1) < end]
+            for tp in lagging:
+                # Nothing left to read below the end (an empty or compacted-away stretch): the
+                # consumer's position says so even when no record came.
+                position = await consumer.position(tp)
+                if position > self._read_to.get(tp, -1):
+                    self._read_to[tp] = position
+            if all(self._read_to.get(tp, -1) >= end for tp, end in ends.items()):
+                return ends
+            await self._changed()
+            if self._consumer is not consumer:  # started over: ask the new one
+                return await self._reach_ends()
+
+    async def _changed(self) -> None:
+        if self._change is None:
+            self._change = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._change)
+
+    def _notify(self) -> None:
+        if self._change is not None and not self._change.done():
+            self._change.set_result(None)
+        self._change = None

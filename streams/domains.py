@@ -3,9 +3,9 @@
 The platform verifies that an account controls a domain (DNS) before the account may put it in a
 From or Reply-To header; the content rules (`streams.rules.content`) deny anything else. Each
 record carries the account's whole set, so a copy needs no earlier value. Every gate worker keeps
-its own copy of the whole topic (`streams.broadcast.TopicCopy`: faust's GlobalTable does not
-reliably reach every worker); the `keep_sender_domains` agent, in the consumer group, is what
-dead-letters records the copy cannot use, with their origin.
+its own copy of the whole topic, fenced before each batch of decisions (`streams.broadcast`); the
+`keep_sender_domains` agent, in the consumer group, is what dead-letters records the copy cannot
+use, with their origin.
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@ Each stage runs where its state is partitioned (see `streams.app.Enforcement`):
 3. Per account, `enforce`: the strike ladder on the `standings` table, the gate's misuse
    reports from `content-misuse` (`streams.misuse_enforcement`), and operators' reinstatements
    from `account-commands`; the actions go to `enforcement-events`.
-4. Every worker, `keep_account`: the accounts GlobalTable takes each event's `status_after`.
+4. Every worker: its own copy of `enforcement-events` (`streams.broadcast`) keeps each account's
+   latest `status_after` (`account_of_record`), fenced like the unsubscribe clicks; the
+   `check_enforcement_events` agent dead-letters what no copy can use.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from streams.accounts import (
     fine_event,
 )
 from streams.app import Gate
+from streams.codec import Codec
 from streams.consent import opt_in_proven
 from streams.errors import CodecError, InvalidRecordError
 from streams.handling import coordinates, dead_letter, read_consents
@@ -64,11 +67,12 @@ from streams.records import DeliveryEvent, FeedbackReport, SendDecision
 from streams.strikes import AccountStanding, apply_breach, breach_id, reinstate
 
 __all__ = [
+    "account_of_record",
+    "check_enforcement_event",
     "count_allowed_send",
     "count_complaint",
     "count_delivery",
     "enforce",
-    "keep_account",
     "keep_rate",
     "read_account",
     "tick_rates",
@@ -385,16 +389,27 @@ async def _emit_enforcement(gate: Gate, event: EnforcementEvent) -> None:
     )
 
 
-# --- every worker: the accounts GlobalTable -------------------------------------------------
+# --- every worker: its copy of the enforcement events ----------------------------------------
 
 
-async def keep_account(gate: Gate, message: Any) -> None:
-    """Copy the status an enforcement event leaves the account in into the accounts table."""
-    event = await _decoded(gate, message, "keep_accounts", (EnforcementEvent,))
-    if event is not None and event.status_after is not None:
-        gate.enforcement.accounts[event.account_id.encode()] = gate.codec.encode(event.status_after)
+def account_of_record(codec: Codec, key: bytes, value: bytes) -> AccountSnapshot | None:
+    """What an `enforcement-events` record leaves its account allowed; None for an event that
+    changes nothing the gate denies (a fine). Each worker's copy (`streams.broadcast`) keeps the
+    latest per account, in the partition's order: a copy, not a fold, so a replay writes the same
+    snapshots again in the same order."""
+    event = codec.decode(value, EnforcementEvent)
+    if key != event.account_id.encode():
+        raise InvalidRecordError("record key is not the record's account id")
+    return event.status_after
+
+
+async def check_enforcement_event(gate: Gate, message: Any) -> None:
+    """Dead-letter an enforcement event no worker's copy can use; good ones need nothing here."""
+    try:
+        account_of_record(gate.codec, message.key or b"", message.value or b"")
+    except (CodecError, InvalidRecordError) as exc:
+        await dead_letter(gate, message, "check_enforcement_events", exc)
 
 
 def read_account(gate: Gate, account_id: str) -> AccountSnapshot | None:
-    raw = gate.enforcement.accounts.get(account_id.encode())
-    return None if raw is None else gate.codec.decode(raw, AccountSnapshot)
+    return gate.accounts.get(account_id.encode())

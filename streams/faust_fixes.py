@@ -11,8 +11,8 @@ We empty the buffers on resume only when flow was suspended (after a revoke, the
 exists for: those records are fetched again from the committed offsets). Records that arrived while
 flow was running are kept. What faust then re-delivers after its seek shows up as duplicates, which
 at-least-once processing with idempotent effects allows. `tests/integration/test_backlog.py` starts
-a worker on a backlog and checks that every record is decided; `benchmarks/gate_throughput.py
---no-faust-startup-fix` shows the loss without the fix.
+a worker on a backlog and checks that every record is decided; benchmarks/README.md ("faust start-up
+loses records") tells how often records were lost before the fix.
 
 **Four tasks per record (the speed-up).** faust's fetch loop hands each record to the conductor
 with `await self.wait_first(callback(message), self.suspend_flow.wait())`, so that a rebalance
@@ -26,13 +26,19 @@ against `suspend_flow`, `stopped` and `crashed` exactly as before. This raised t
 quarter in paired benchmark runs (benchmarks/README.md). `tests/unit/test_faust_fixes.py` covers
 both paths.
 
-Applied once, on import of `streams.app`, before any faust App exists.
+Both patches replace private behaviour of exactly these versions, so `apply_faust_fixes` refuses
+any other: after an upgrade the patches could silently stop fixing anything, or break faust, and
+the loss they prevent would go unnoticed until unsubscribes went missing. They are applied by
+`streams.app.new_faust_app`, which builds every faust App the project runs, not on import:
+importing `streams.app` (tests and CLI commands that never run a worker do) leaves faust as
+shipped, and a refused version stops only what would run faust. Applying twice is harmless.
 """
 
 from __future__ import annotations
 
 import types
 from collections.abc import Coroutine, Generator
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import mode.utils.queues
@@ -40,12 +46,21 @@ from faust.transport.consumer import Consumer
 from mode.services import WaitResults
 
 __all__ = [
+    "PATCHED_VERSIONS",
+    "UnsupportedFaustVersionError",
     "apply_faust_fixes",
+    "check_faust_versions",
     "deliver_inline_first",
     "resume_clearing_only_after_suspend",
 ]
 
+PATCHED_VERSIONS = {"faust-streaming": "0.15.3", "mode-streaming": "0.7.1"}
+"""The versions the patches were read against (pinned in constraints.txt)."""
+
+# mode's own, taken before `apply_faust_fixes` can run (it lives in this module), so re-applying
+# never wraps a patch in itself; tests restore them to show that each patch is what does the fix.
 _mode_wait_first = Consumer.wait_first
+_mode_resume = mode.utils.queues.FlowControlEvent.resume
 
 
 def resume_clearing_only_after_suspend(self: mode.utils.queues.FlowControlEvent) -> None:
@@ -115,6 +130,33 @@ async def deliver_inline_first(self: Consumer, *coros: Any, timeout: Any = None)
     return await _mode_wait_first(self, _rest_of(delivery, pending), flow_suspended)
 
 
+class UnsupportedFaustVersionError(RuntimeError):
+    """faust-streaming or mode-streaming is not a version the patches were written for."""
+
+
+def _installed(distribution: str) -> str:
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def check_faust_versions() -> None:
+    """The check on its own, so `sendgate worker` can refuse before it touches the broker."""
+    installed = {name: _installed(name) for name in PATCHED_VERSIONS}
+    if installed == PATCHED_VERSIONS:
+        return
+    have = ", ".join(f"{name} {installed[name]}" for name in PATCHED_VERSIONS)
+    expected = ", ".join(f"{name} {wanted}" for name, wanted in PATCHED_VERSIONS.items())
+    raise UnsupportedFaustVersionError(
+        f"installed {have}, but the patches in streams/faust_fixes.py were written for "
+        f"{expected}; they must be re-checked against the installed version before the worker "
+        "may run"
+    )
+
+
 def apply_faust_fixes() -> None:
+    """Run by every App build; installing the same functions again changes nothing."""
+    check_faust_versions()
     mode.utils.queues.FlowControlEvent.resume = resume_clearing_only_after_suspend  # type: ignore[method-assign]
     Consumer.wait_first = deliver_inline_first  # type: ignore[method-assign]

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from streams.settings import Settings
 
 __all__ = [
-    "ACCOUNTS_CHANGELOG",
     "ACCOUNT_COMMANDS",
     "BOUNCES_CHANGELOG",
     "BOUNCE_CHANGES",
@@ -132,6 +131,9 @@ ACCOUNT_COMMANDS = TopicSpec(
 SENDER_DOMAINS = TopicSpec(
     "sender-domains",
     "SenderDomains, keyed by account (the account's verified sending domains, whole set each time)",
+    # Every worker reads it whole at start (streams.broadcast): the latest set per account must
+    # outlive any retention.
+    compacted=True,
 )
 CONTENT_MISUSE = TopicSpec(
     "content-misuse",
@@ -142,6 +144,9 @@ ENFORCEMENT_EVENTS = TopicSpec(
     "enforcement-events",
     "EnforcementEvent, keyed by account (strikes, ladder steps, pauses, reviews, reinstatements, "
     "fines)",
+    # Kept for ever: every worker rebuilds each account's standing from it at start
+    # (streams.broadcast), and billing and support read its history. A few records per account.
+    config={"retention.ms": "-1"},
 )
 RATE_INPUTS_CHANGELOG = TopicSpec(
     "sendgate-rate_inputs-changelog",
@@ -156,11 +161,6 @@ RATES_CHANGELOG = TopicSpec(
 STANDINGS_CHANGELOG = TopicSpec(
     "sendgate-standings-changelog",
     "faust changelog of the standings table (AccountStanding by account)",
-    compacted=True,
-)
-ACCOUNTS_CHANGELOG = TopicSpec(
-    "sendgate-accounts-changelog",
-    "faust changelog of the accounts GlobalTable (AccountSnapshot by account)",
     compacted=True,
 )
 SEND_HISTORY_CHANGELOG = TopicSpec(
@@ -194,7 +194,6 @@ TOPICS: tuple[TopicSpec, ...] = (
     RATE_INPUTS_CHANGELOG,
     RATES_CHANGELOG,
     STANDINGS_CHANGELOG,
-    ACCOUNTS_CHANGELOG,
     SENDER_DOMAINS,
     CONTENT_MISUSE,
     SEND_HISTORY_CHANGELOG,

@@ -8,6 +8,7 @@ import typer
 
 from streams.admin import check_broker, create_topics, is_problem
 from streams.errors import SendgateError
+from streams.faust_fixes import UnsupportedFaustVersionError, check_faust_versions
 from streams.settings import Settings
 from streams.worker import run_worker
 
@@ -31,6 +32,11 @@ def worker(
     Start several with the same settings to share the partitions; stop with Ctrl-C or SIGTERM.
     """
     settings = ctx.ensure_object(Settings)
+    try:
+        # Before the broker: a worker that may not run should not create topics either.
+        check_faust_versions()
+    except UnsupportedFaustVersionError as error:
+        raise SendgateError(str(error)) from None
     asyncio.run(check_broker(settings))
     if create:
         problems = {

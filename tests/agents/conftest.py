@@ -91,11 +91,22 @@ VERIFIED_ACCOUNTS = ("acme", "maple", "blastmail")
 def verify_test_domains(gate: Gate) -> None:
     """The platform verified each test account's domain `<account>.example` (the
     `sender-domains` topic): put in the worker's copy directly, as reading the topic needs a
-    broker (tests/integration); the copy is then ready."""
+    broker (tests/integration), and the fence over the copies then has nothing to wait for."""
+    gate.broadcast = CopiesAlwaysCurrent()  # type: ignore[assignment]
     for account in VERIFIED_ACCOUNTS:
         record = verified_domains(account, at=datetime(2026, 1, 1, tzinfo=UTC))
         gate.sender_domains.apply(account.encode(), gate.codec.encode(record))
-    gate.sender_domains.ready.set()
+
+
+class CopiesAlwaysCurrent:
+    """The broadcast state without a broker: the tests put records into the copies directly, so
+    the copies hold everything the test acknowledged (tests/integration has the real fence)."""
+
+    async def run(self) -> None:
+        return None
+
+    async def current(self) -> dict[object, int]:
+        return {}
 
 
 async def emitted_until(

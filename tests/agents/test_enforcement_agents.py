@@ -97,6 +97,10 @@ class Pipe:
             async with self.gate.agents[agent].test_context() as context:
                 for record in records:
                     await context.put(record.value, key=record.key, partition=0)
+        if topic == self.gate.enforcement_events_topic:
+            # What every worker's copy of the topic reads (streams.broadcast), in log order.
+            for record in records:
+                self.gate.accounts.apply(record.key, record.value)
         return len(records)
 
 
@@ -159,7 +163,7 @@ async def deliver_and_complain(gate: Gate, pipe: Pipe, *, volume: int, complaint
 
 async def run_enforcement(gate: Gate, pipe: Pipe) -> None:
     await pipe(gate.rate_breaches_topic, "enforce_accounts")
-    await pipe(gate.enforcement_events_topic, "keep_accounts")
+    await pipe(gate.enforcement_events_topic, "check_enforcement_events")
 
 
 def enforcement(gate: Gate, emitter: CollectingEmitter) -> list[EnforcementEvent]:
@@ -225,8 +229,7 @@ async def test_two_complaints_in_1000_at_one_provider_strike_and_disable_broadca
     assert strike.rate == Decimal("0.002")  # 2 / 1,000, over the 0.001 line
     assert strike.line == Decimal("0.001")
     assert "broadcasts_disabled" in actions
-    raw = gate.enforcement.accounts.get(ACCOUNT.encode())
-    status = gate.codec.decode(raw, AccountSnapshot)
+    status = gate.accounts.get(ACCOUNT.encode())
     assert (status.status, status.broadcasts_denied, status.strikes) == (
         "broadcasts_disabled",
         True,
@@ -291,7 +294,7 @@ async def test_reinstatement_reenables_broadcasts_and_keeps_the_strike(
         type(emitter.emitted[0])(commands, ACCOUNT.encode(), gate.codec.encode(command))
     )  # twice: a replayed command
     await pipe(commands, "enforce_accounts")
-    await pipe(gate.enforcement_events_topic, "keep_accounts")
+    await pipe(gate.enforcement_events_topic, "check_enforcement_events")
 
     reinstated = [e for e in enforcement(gate, emitter) if e.action == "reinstated"]
     assert len(reinstated) == 1
@@ -300,7 +303,7 @@ async def test_reinstatement_reenables_broadcasts_and_keeps_the_strike(
         "passed the best-practice test",
         1,
     )
-    status = gate.codec.decode(gate.enforcement.accounts.get(ACCOUNT.encode()), AccountSnapshot)
+    status = gate.accounts.get(ACCOUNT.encode())
     assert (status.broadcasts_denied, status.strikes) == (False, 1)
     decisions = await decide(gate, emitter, request("new5@yahoo.com", "bulk-after"))
     assert [d.verdict for d in decisions] == ["allow"]
@@ -348,7 +351,7 @@ async def test_a_complaint_rate_over_the_ses_pause_level_pauses_that_provider_on
     await run_enforcement(gate, pipe)
     actions = {e.action for e in enforcement(gate, emitter)}
     assert {"review_flagged", "strike_issued", "provider_paused"} <= actions
-    status = gate.codec.decode(gate.enforcement.accounts.get(ACCOUNT.encode()), AccountSnapshot)
+    status = gate.accounts.get(ACCOUNT.encode())
     assert status.paused_providers == ("google",)
 
     decisions = await decide(
@@ -473,7 +476,7 @@ def misuse_report(gate: Gate, index: int) -> MisuseReport:
 
 
 def account_status(gate: Gate) -> AccountSnapshot:
-    return gate.codec.decode(gate.enforcement.accounts.get(ACCOUNT.encode()), AccountSnapshot)
+    return gate.accounts.get(ACCOUNT.encode())
 
 
 async def test_three_misuse_reports_suspend_transactional_sending_until_reinstated(
@@ -488,7 +491,7 @@ async def test_three_misuse_reports_suspend_transactional_sending_until_reinstat
     for report in reports:
         emitter.emitted.append(Emitted(topic, ACCOUNT.encode(), gate.codec.encode(report)))
     await pipe(topic, "enforce_accounts")
-    await pipe(gate.enforcement_events_topic, "keep_accounts")
+    await pipe(gate.enforcement_events_topic, "check_enforcement_events")
 
     events = enforcement(gate, emitter)
     assert [(e.action, e.count) for e in events] == [
@@ -521,7 +524,7 @@ async def test_three_misuse_reports_suspend_transactional_sending_until_reinstat
     commands = ACCOUNT_COMMANDS.full_name(gate.settings)
     emitter.emitted.append(Emitted(commands, ACCOUNT.encode(), gate.codec.encode(command)))
     await pipe(commands, "enforce_accounts")
-    await pipe(gate.enforcement_events_topic, "keep_accounts")
+    await pipe(gate.enforcement_events_topic, "check_enforcement_events")
     reinstated = enforcement(gate, emitter)[-1]
     assert (reinstated.action, reinstated.restored) == ("reinstated", ("transactional_mail",))
     assert not account_status(gate).transactional_suspended

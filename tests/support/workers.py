@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from streams.settings import Settings, settings_environment
 
-__all__ = ["GateWorker", "worker_env"]
+__all__ = ["GateWorker", "group_members", "members_are", "wait_for", "worker_env"]
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
@@ -66,3 +72,32 @@ class GateWorker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+async def group_members(settings: Settings) -> int:
+    """How many workers are members of the gate's consumer group right now."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        responses = await admin.describe_consumer_groups([settings.app_id])
+    except KafkaError as exc:
+        if not exc.retriable:
+            raise
+        return 0  # a fresh broker has no group coordinator for a moment
+    finally:
+        await admin.close()
+    group = responses[0].groups[0]
+    state, members = group[2], group[5]
+    return len(members) if state == "Stable" else 0
+
+
+async def wait_for(condition: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        await asyncio.sleep(0.25)
+
+
+async def members_are(settings: Settings, count: int) -> bool:
+    return await group_members(settings) == count

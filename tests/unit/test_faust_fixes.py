@@ -1,18 +1,31 @@
-"""The fetch loop's per-record race, decided inline (streams.faust_fixes.deliver_inline_first).
+"""The patches of faust and mode in streams.faust_fixes, and the version check that guards them.
 
 The consumer here is a stand-in with the three events mode's `wait_first` reads; the real fetch
 loop runs it in every integration test (the backlog and scale-out tests watch for lost records).
+The tests that call faust's and mode's own classes start from them as shipped (the `unpatched`
+fixture), so they fail if `apply_faust_fixes` stops installing a patch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
+from pathlib import Path
 from typing import Any
 
 import pytest
+from faust.transport.consumer import Consumer
+from mode.utils.queues import FlowControlEvent, ThrowableQueue
 
 from streams import faust_fixes
-from streams.faust_fixes import deliver_inline_first
+from streams.cli import EXIT_SENDGATE_ERROR, main
+from streams.faust_fixes import (
+    PATCHED_VERSIONS,
+    UnsupportedFaustVersionError,
+    apply_faust_fixes,
+    deliver_inline_first,
+    resume_clearing_only_after_suspend,
+)
 
 
 class StandInConsumer:
@@ -139,3 +152,154 @@ async def test_a_suspended_flow_or_any_other_call_goes_to_mode(mode_calls: list[
     await deliver_inline_first(consumer, deliver(), timeout=1.0)
 
     assert mode_calls == [2, 2, 1]
+
+
+# --- the patches as installed on faust's and mode's classes ---------------------------------------
+
+
+@pytest.fixture
+def unpatched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """faust and mode as shipped, whatever an earlier test applied; put back afterwards."""
+    monkeypatch.setattr(FlowControlEvent, "resume", faust_fixes._mode_resume)
+    monkeypatch.setattr(Consumer, "wait_first", faust_fixes._mode_wait_first)
+
+
+async def test_resume_keeps_buffered_records_unless_flow_was_suspended(unpatched: None) -> None:
+    apply_faust_fixes()
+    flow = FlowControlEvent(initially_suspended=False)
+    buffer: ThrowableQueue[str] = ThrowableQueue(
+        maxsize=10, flow_control=flow, clear_on_resume=True
+    )
+    await buffer.put("fetched while flow was running")
+
+    flow.resume()  # recovery's resume, flow never suspended
+
+    assert buffer.qsize() == 1
+
+    flow.suspend()  # a revoke
+    flow.resume()
+
+    assert buffer.empty()  # those records are fetched again from the committed offsets
+
+
+async def test_the_consumer_delivers_inline_without_creating_tasks(
+    unpatched: None, mode_calls: list[int]
+) -> None:
+    apply_faust_fixes()
+    consumer = StandInConsumer()
+    queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1)
+
+    async def deliver() -> str:
+        await queue.put("event")
+        return "delivered"
+
+    loop = asyncio.get_running_loop()
+    previous_factory = loop.get_task_factory()
+    tasks: list[Any] = []
+
+    def counting_factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+        tasks.append(coro)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(counting_factory)
+    try:
+        result = await Consumer.wait_first(consumer, deliver(), consumer.suspend_flow.wait())  # type: ignore[arg-type]
+    finally:
+        loop.set_task_factory(previous_factory)
+
+    assert result.results == ["delivered"]
+    assert queue.get_nowait() == "event"
+    assert tasks == []
+    assert mode_calls == []
+
+
+async def test_applying_twice_is_harmless(unpatched: None, mode_calls: list[int]) -> None:
+    apply_faust_fixes()
+    apply_faust_fixes()
+
+    assert FlowControlEvent.resume is resume_clearing_only_after_suspend
+    assert Consumer.wait_first is deliver_inline_first
+    consumer = StandInConsumer()
+
+    async def deliver() -> str:
+        return "delivered"
+
+    result = await Consumer.wait_first(consumer, deliver(), consumer.suspend_flow.wait())  # type: ignore[arg-type]
+    assert result.results == ["delivered"]
+    assert mode_calls == []
+
+
+# --- the version check ----------------------------------------------------------------------------
+
+
+def _installed_versions(monkeypatch: pytest.MonkeyPatch, package: str, installed: str) -> None:
+    versions = {**PATCHED_VERSIONS, package: installed}
+    monkeypatch.setattr(faust_fixes, "version", versions.__getitem__)
+
+
+@pytest.mark.parametrize(
+    ("package", "installed", "message"),
+    [
+        (
+            "faust-streaming",
+            "0.16.0",
+            "installed faust-streaming 0.16.0, mode-streaming 0.7.1, but the patches in "
+            "streams/faust_fixes.py were written for faust-streaming 0.15.3, mode-streaming 0.7.1; "
+            "they must be re-checked against the installed version before the worker may run",
+        ),
+        (
+            "mode-streaming",
+            "0.8.0",
+            "installed faust-streaming 0.15.3, mode-streaming 0.8.0, but the patches in "
+            "streams/faust_fixes.py were written for faust-streaming 0.15.3, mode-streaming 0.7.1; "
+            "they must be re-checked against the installed version before the worker may run",
+        ),
+    ],
+)
+def test_other_versions_are_refused_and_nothing_is_patched(
+    unpatched: None, monkeypatch: pytest.MonkeyPatch, package: str, installed: str, message: str
+) -> None:
+    _installed_versions(monkeypatch, package, installed)
+
+    with pytest.raises(UnsupportedFaustVersionError) as refusal:
+        apply_faust_fixes()
+
+    assert isinstance(refusal.value, RuntimeError)
+    assert str(refusal.value) == message
+    assert FlowControlEvent.resume is faust_fixes._mode_resume
+    assert Consumer.wait_first is faust_fixes._mode_wait_first
+
+
+def test_the_pinned_versions_are_the_patched_ones() -> None:
+    """constraints.txt and the check must not drift apart (an upgrade changes both, on purpose)."""
+    constraints = Path(__file__).resolve().parents[2] / "constraints.txt"
+    pins = dict(
+        line.split("==", 1)
+        for line in constraints.read_text().splitlines()
+        if line.split("==", 1)[0] in PATCHED_VERSIONS
+    )
+    assert pins == PATCHED_VERSIONS
+
+
+def test_the_worker_command_refuses_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _installed_versions(monkeypatch, "faust-streaming", "0.16.0")
+
+    def no_broker(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the version is checked before the broker is contacted")
+
+    # `streams.cli.worker` the attribute is the command; the module is what holds check_broker
+    worker_module = importlib.import_module("streams.cli.worker")
+    monkeypatch.setattr(worker_module, "check_broker", no_broker)
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["worker"])
+
+    captured = capsys.readouterr()
+    assert exit_info.value.code == EXIT_SENDGATE_ERROR
+    assert "Traceback" not in captured.err
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1
+    assert "faust-streaming 0.16.0" in lines[0]
+    assert "faust-streaming 0.15.3" in lines[0]
