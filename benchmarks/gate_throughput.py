@@ -5,7 +5,7 @@ Run from the repository root against the broker of `scripts/services` (a broker 
 ago is fine: the run first waits, up to a minute, for its group coordinator, which a new broker
 only sets up on first use and without which the run's offset reads fail):
 
-    .venv/bin/python benchmarks/gate_throughput.py            # full size, about ten minutes
+    .venv/bin/python benchmarks/gate_throughput.py            # full size, about 12 minutes
     .venv/bin/python benchmarks/gate_throughput.py --sends 20000 --suppressed 10000 --skip-profile
 
 The last line printed is one JSON object of the headline figures (`summary_line`), for scripts

@@ -337,6 +337,7 @@ def build_gate(
             settings.kafka_bootstrap_servers,
             settings.topic_partitions,
             (sender_domains, accounts),
+            offsets=offsets,
             timeout_s=settings.state_fence_timeout_s,
         ),
     )

@@ -20,7 +20,10 @@ the beginning for as long as the worker runs, and keeps the latest value per key
 (`TopicCopy`; each record carries the whole state of its key, so no earlier value is needed).
 
 **The fence.** Before deciding a batch, the gate calls `current()`: one ListOffsets of every
-broadcast partition, then a wait until this worker's copies have read up to those offsets. Every
+broadcast partition, then a wait until this worker's copies have read up to those offsets. The
+ListOffsets goes through a client that never fetches (the clicks fence's, `streams.fence`): the
+broker answers a connection's requests in order, so asked on the copies' own connection it would
+wait behind their long-polling fetch, up to half a second a batch. Every
 send in the batch was already in its log, so a record acknowledged before the send was produced
 lies below those offsets: once an enforcement event that disables broadcasts has been acknowledged
 by Kafka, no broadcast requested afterwards is allowed on any worker. The same holds for a domain
@@ -43,7 +46,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from streams.errors import CodecError, InvalidRecordError
-from streams.fence import FenceTimeoutError
+from streams.fence import FenceTimeoutError, OffsetSource
 
 __all__ = ["BroadcastState", "TopicCopy"]
 
@@ -94,9 +97,11 @@ class BroadcastState:
         partitions: int,
         copies: Sequence[TopicCopy[Any]],
         *,
+        offsets: OffsetSource,
         timeout_s: float,
     ) -> None:
         self._bootstrap = bootstrap_servers
+        self._offsets = offsets
         self._copies = {copy.topic: copy for copy in copies}
         self._tps = [TopicPartition(topic, p) for topic in self._copies for p in range(partitions)]
         self._timeout_s = timeout_s
@@ -139,7 +144,7 @@ class BroadcastState:
                 self._consumer = None
                 await consumer.stop()
 
-    async def current(self) -> Mapping[TopicPartition, int]:
+    async def current(self) -> Mapping[tuple[str, int], int]:
         """Return once every copy holds everything acknowledged before this call (the offsets it
         reached); `FenceTimeoutError` if that cannot be confirmed in time."""
         try:
@@ -150,11 +155,12 @@ class BroadcastState:
                 f"fence within {self._timeout_s}s ({type(exc).__name__})"
             ) from None
 
-    async def _reach_ends(self) -> Mapping[TopicPartition, int]:
+    async def _reach_ends(self) -> Mapping[tuple[str, int], int]:
+        asked = await self._offsets.end_offsets_of((tp.topic, tp.partition) for tp in self._tps)
+        ends = {TopicPartition(topic, partition): end for (topic, partition), end in asked.items()}
         while self._consumer is None:
             await self._changed()
         consumer = self._consumer
-        ends = await consumer.end_offsets(self._tps)
         while True:
             lagging = [tp for tp, end in ends.items() if self._read_to.get(tp, -1) < end]
             for tp in lagging:
@@ -164,10 +170,11 @@ class BroadcastState:
                 if position > self._read_to.get(tp, -1):
                     self._read_to[tp] = position
             if all(self._read_to.get(tp, -1) >= end for tp, end in ends.items()):
-                return ends
+                return asked
             await self._changed()
-            if self._consumer is not consumer:  # started over: ask the new one
-                return await self._reach_ends()
+            while self._consumer is None:  # starting over: wait for the new reader
+                await self._changed()
+            consumer = self._consumer
 
     async def _changed(self) -> None:
         if self._change is None:
