@@ -57,6 +57,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from rich.table import Table
 
+from streams.app import heartbeat_interval_s
 from streams.codec import default_codec
 from streams.recipient import RecipientKeyer
 from streams.records import SendRequest
@@ -223,7 +224,7 @@ async def measure(
         await delete_run_topics(settings)
     return {
         "session_timeout_s": session_timeout_s,
-        "heartbeat_s": min(3.0, session_timeout_s / 3),
+        "heartbeat_s": heartbeat_interval_s(session_timeout_s),
         "sent": sent[0],
         "rate_per_s": options["rate"],
         "false_rebalances": false_rebalances,

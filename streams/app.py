@@ -65,7 +65,15 @@ from streams.unsubscribe_tokens import UnsubscribeTokens
 from streams.verp import VerpSigner
 from streams.verp_keys import ensure_verp_key_file, read_verp_keys, verp_signer
 
-__all__ = ["Enforcement", "Gate", "build_gate", "new_faust_app", "raw_topic", "unsubscribe_tokens"]
+__all__ = [
+    "Enforcement",
+    "Gate",
+    "build_gate",
+    "heartbeat_interval_s",
+    "new_faust_app",
+    "raw_topic",
+    "unsubscribe_tokens",
+]
 
 
 @dataclass
@@ -222,6 +230,11 @@ def _broker_url(settings: Settings) -> list[str]:
     return [f"kafka://{host.strip()}" for host in settings.kafka_bootstrap_servers.split(",")]
 
 
+def heartbeat_interval_s(session_timeout_s: float) -> float:
+    """How often a worker tells the group it is alive."""
+    return min(3.0, session_timeout_s / 6)
+
+
 def new_faust_app(settings: Settings, app_id: str, *, store: str, datadir: Path) -> faust.App:
     """A faust App configured the way the gate runs (the benchmark's baseline reuses it)."""
     apply_faust_fixes()
@@ -245,7 +258,11 @@ def new_faust_app(settings: Settings, app_id: str, *, store: str, datadir: Path)
         broker_max_poll_records=500,
         table_standby_replicas=1,
         broker_session_timeout=settings.worker_session_timeout_s,
-        broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_s / 3),
+        # A killed worker is noticed after the session timeout; the survivor hears of the
+        # rebalance at its next heartbeat. Six heartbeats a session keep that second short and
+        # leave five to be late before a loaded worker is thrown out (none were, at 400 and
+        # 800 sends/s on 2 cores: benchmarks/takeover.py).
+        broker_heartbeat_interval=heartbeat_interval_s(settings.worker_session_timeout_s),
         logging_config=None,
     )
 

@@ -94,9 +94,14 @@ class Settings(BaseSettings):
     )
     worker_web_port: int = Field(default=6066, ge=0, le=65535)
     worker_session_timeout_s: float = Field(
-        default=30.0,
+        default=6.0,
         gt=1,
-        description="How long the group waits for a silent worker before moving its partitions.",
+        description=(
+            "How long the group waits for a silent worker before moving its partitions: a killed "
+            "worker's partitions go undecided about this long plus a heartbeat and a restore "
+            "(benchmarks/takeover.py). 6 s is the broker's default minimum "
+            "(group.min.session.timeout.ms); heartbeats go every sixth of it."
+        ),
     )
     state_fence_timeout_s: float = Field(default=30.0, gt=0)
     gate_batch_size: int = Field(default=500, ge=1)
