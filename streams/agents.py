@@ -86,7 +86,7 @@ from streams.records import (
     SendRequest,
     UnsubscribeClick,
 )
-from streams.rules import RecipientView, decide
+from streams.rules import RecipientView, decision_fields, judge
 from streams.rules.misuse import TRANSACTIONAL_MISUSE
 from streams.suppressions import apply_click
 from streams.topics import ACCOUNT_COMMANDS, SEND_DECISIONS
@@ -126,7 +126,12 @@ async def keep_suppression(gate: Gate, message: Any) -> None:
     if new_consents != consents:
         gate.consents[message.key] = gate.codec.encode(new_consents)
         keep_deadline(gate, message.key, next_deadline(new_consents, gate.policy.consent))
-    await gate.emitter.emit(gate.suppression_changes_topic, message.key, gate.codec.encode(change))
+    await gate.emitter.emit(
+        gate.suppression_changes_topic,
+        message.key,
+        gate.codec.encode(change),
+        partition=message.partition,  # co-partitioned: the click's own
+    )
 
 
 def keep_deadline(gate: Gate, key: bytes, due: datetime | None) -> None:
@@ -183,14 +188,17 @@ async def check_consent_deadline(gate: Gate, message: Any) -> None:
     keep_deadline(gate, message.key, next_deadline(new_state, gate.policy.consent))
 
 
-async def request_suppression(gate: Gate, click: UnsubscribeClick) -> None:
+async def request_suppression(
+    gate: Gate, click: UnsubscribeClick, partition: int | None = None
+) -> None:
     """Ask the suppression keeper for a suppression, through the topic every suppression takes.
 
     Same key, same partition count: the click lands on the partition of the recipient's state,
-    and the gate's fence then covers it like any unsubscribe.
+    and the gate's fence then covers it like any unsubscribe. `partition` is that partition when
+    the caller holds a record keyed by the same recipient key (it saves hashing the key again).
     """
     key = click.recipient_key.encode("ascii")
-    await gate.emitter.emit(gate.clicks_topic, key, gate.codec.encode(click))
+    await gate.emitter.emit(gate.clicks_topic, key, gate.codec.encode(click), partition=partition)
 
 
 async def keep_bounce(gate: Gate, message: Any) -> None:
@@ -199,13 +207,18 @@ async def keep_bounce(gate: Gate, message: Any) -> None:
     if event is None:
         return
     raw = gate.bounces.get(message.key)
-    state = None if raw is None else gate.codec.decode(raw, BounceState)
+    state = None if raw is None else gate.codec.decode_trusted(raw, BounceState)
     fold = apply_delivery(
         state, event, gate.policy.soft_bounce, source=coordinates(message), now=gate.clock.now()
     )
     if fold.state != state:
         gate.bounces[message.key] = gate.codec.encode(fold.state)
-    await gate.emitter.emit(gate.bounce_changes_topic, message.key, gate.codec.encode(fold.change))
+    await gate.emitter.emit(
+        gate.bounce_changes_topic,
+        message.key,
+        gate.codec.encode(fold.change),
+        partition=message.partition,
+    )
     await count_delivery(gate, message, event)
     if fold.suppress:
         await request_suppression(
@@ -218,6 +231,7 @@ async def keep_bounce(gate: Gate, message: Any) -> None:
                 reason="hard_bounce",
                 clicked_at=event.occurred_at,
             ),
+            partition=message.partition,
         )
 
 
@@ -229,7 +243,7 @@ async def act_on_feedback(gate: Gate, message: Any) -> None:
     await count_complaint(gate, message, report)
     click = suppression_for_report(report)
     if click is not None:
-        await request_suppression(gate, click)
+        await request_suppression(gate, click, partition=message.partition)
 
 
 def _verp_recipient_key(gate: Gate, token: str) -> str | None:
@@ -323,7 +337,7 @@ async def decide_send(
         state, _ = apply_click(state, click, source=source, now=gate.clock.now())
         consents = apply_opt_out(consents, click)
     raw_history = gate.send_history.get(message.key)
-    history = None if raw_history is None else gate.codec.decode(raw_history, SendHistory)
+    history = None if raw_history is None else gate.codec.decode_trusted(raw_history, SendHistory)
     view = RecipientView(
         suppressions=state.entries if state else (),
         consents=consents.entries if consents else (),
@@ -334,17 +348,11 @@ async def decide_send(
         send_history=history,
     )
     decided_at = gate.clock.now()
-    decision = decide(
-        request,
-        view,
-        gate.policy,
-        recipient_key=recipient_key,
-        decided_at=decided_at,
-        request_offset=coordinates(message),
-        state_offsets=state_offsets,
-        return_path=gate.verp.return_path(recipient_key),
-    )
-    if decision.verdict == "allow":
+    judgement = judge(request, view, gate.policy, at=decided_at)
+    headers: Mapping[str, str] | None = None
+    return_path = None
+    if judgement.verdict == "allow":
+        return_path = gate.verp.return_path(recipient_key)
         headers = list_headers(
             request,
             recipient_key=recipient_key,
@@ -355,29 +363,49 @@ async def decide_send(
             policy=gate.policy.unsubscribe,
             cadence=cadence_of(view.consents, request),
         )
-        if headers:
-            decision = decision.model_copy(update={"headers": dict(headers)})
         if limits_for(request, view.consents, gate.policy.frequency):
             after = record_send(history, request, gate.policy.frequency)
             if after != history:
                 gate.send_history[message.key] = gate.codec.encode(after)
-    await gate.emitter.emit(gate.decisions_topic, message.key, gate.codec.encode(decision))
-    if any(failure.rule == TRANSACTIONAL_MISUSE.name for failure in decision.failures):
-        await report_misuse(gate, request, decision)
+    # Written from its fields (`decision_fields`), not built as a SendDecision: every part is
+    # validated already, and the decision is the one record written per send. It goes to the
+    # request's own partition: send-decisions is co-partitioned with send-requests.
+    decision = decision_fields(
+        request,
+        view,
+        gate.policy,
+        judgement,
+        recipient_key=recipient_key,
+        decided_at=decided_at,
+        request_offset=coordinates(message),
+        state_offsets=state_offsets,
+        return_path=return_path,
+        headers=headers,
+    )
+    await gate.emitter.emit(
+        gate.decisions_topic,
+        message.key,
+        gate.codec.encode_fields(SendDecision, decision),
+        partition=message.partition,
+    )
+    if judgement.failed(TRANSACTIONAL_MISUSE):
+        await report_misuse(gate, request, recipient_key)
 
 
-async def report_misuse(gate: Gate, request: SendRequest, decision: SendDecision) -> None:
+async def report_misuse(gate: Gate, request: SendRequest, recipient_key: str) -> None:
     """Hand a transactional send denied as marketing to the enforcer, which counts it against
-    the account (`streams.misuse_enforcement`); the same request always makes the same report."""
+    the account (`streams.misuse_enforcement`); the same request always makes the same report.
+    The assessment is the one the rule just made (`assess_misuse` remembers it), not a second
+    reading of the message."""
     assessment = assess_misuse(request.subject, request.body, gate.policy.misuse)
     report = MisuseReport(
         report_id=misuse_report_id(request.account_id, request.request_id),
         account_id=request.account_id,
         request_id=request.request_id,
-        recipient_key=decision.recipient_key,
+        recipient_key=recipient_key,
         score=assessment.score,
         signals=tuple(signal.name for signal in assessment.signals),
-        policy_version=decision.policy_version,
+        policy_version=gate.policy.policy_version,
         detected_at=request.requested_at,
     )
     await gate.emitter.emit(
@@ -387,11 +415,16 @@ async def report_misuse(gate: Gate, request: SendRequest, decision: SendDecision
 
 async def fence_batch(gate: Gate, partitions: set[int]) -> tuple[Mapping[int, int], bool]:
     """Wait until this worker's state holds everything acknowledged before the batch's sends were
-    produced: the clicks of their partitions (`streams.fence`) and the whole broadcast state
-    (`streams.broadcast`), both asked of the broker at once. Returns the clicks' fence offsets and
-    whether the state is current; when it cannot be confirmed, the batch fails closed."""
+    produced: the tables of newly assigned partitions restored (`streams.restored`), the clicks
+    of their partitions (`streams.fence`) and the whole broadcast state (`streams.broadcast`),
+    asked of the broker at once. Returns the clicks' fence offsets and whether the state is
+    current; when it cannot be confirmed, the batch fails closed."""
     try:
-        fence, _ = await asyncio.gather(gate.fence.wait(partitions), gate.broadcast.current())
+        fence, _, _ = await asyncio.gather(
+            gate.fence.wait(partitions),
+            gate.broadcast.current(),
+            gate.restored.wait(partitions),
+        )
     except FenceTimeoutError as exc:
         log.error("decide_sends: failing closed: %s", exc)
         return {}, False
@@ -534,6 +567,8 @@ def register_agents(gate: Gate) -> None:
         mine = [(tp.topic, tp.partition) for tp in assigned if tp.topic in input_topics]
         if not mine:
             return
+        requests = gate.send_requests.get_topic_name()
+        await gate.restored.on_assigned(p for topic, p in mine if topic == requests)
         committed = await gate.offsets.committed_offsets_of(mine)
         now = monotonic()
         for tp, offset in committed.items():

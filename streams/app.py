@@ -38,6 +38,7 @@ from streams.policy import Policy, load_policy
 from streams.progress import PartitionProgress
 from streams.providers import ProviderMap, load_providers
 from streams.recipient import RecipientKeyer
+from streams.restored import RestoreFence
 from streams.settings import Settings
 from streams.topics import (
     ACCOUNT_COMMANDS,
@@ -137,6 +138,8 @@ class Gate:
     enforcement-events topic (`streams.enforcer.account_of_record`)."""
     broadcast: BroadcastState
     """Keeps `sender_domains` and `accounts` current, and fences each batch of decisions on them."""
+    restored: RestoreFence
+    """Holds each newly assigned partition back until the tables the gate reads are restored."""
     deadlines: DeadlineIndex = field(default_factory=DeadlineIndex)
     agents: dict[str, Any] = field(default_factory=dict)
 
@@ -321,6 +324,7 @@ def build_gate(
         SENDER_DOMAINS.full_name(settings), partial(domains_of_record, codec)
     )
     accounts = TopicCopy(ENFORCEMENT_EVENTS.full_name(settings), partial(account_of_record, codec))
+    send_history = _raw_table(app, settings, "send_history", "recipient key -> SendHistory")
     return Gate(
         settings=settings,
         policy=policy,
@@ -345,7 +349,7 @@ def build_gate(
         consent_deadlines=raw_topic(app, settings, CONSENT_DEADLINES),
         consents=consents,
         deadline_table=deadline_table,
-        send_history=_raw_table(app, settings, "send_history", "recipient key -> SendHistory"),
+        send_history=send_history,
         enforcement=enforcement,
         sender_domains_topic=raw_topic(app, settings, SENDER_DOMAINS),
         sender_domains=sender_domains,
@@ -355,6 +359,11 @@ def build_gate(
             settings.topic_partitions,
             (sender_domains, accounts),
             offsets=offsets,
+            timeout_s=settings.state_fence_timeout_s,
+        ),
+        restored=RestoreFence(
+            (suppressions, consents, send_history),
+            offsets,
             timeout_s=settings.state_fence_timeout_s,
         ),
     )

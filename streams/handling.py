@@ -66,13 +66,16 @@ def recipient_key_of(message: Any) -> str:
 
 
 def read_suppressions(gate: Gate, key: bytes) -> SuppressionState | None:
+    """The recipient's suppressions. Only the keeper writes this table, so its values are
+    decoded through the codec's cache (`Codec.decode_trusted`): every send reads them."""
     raw = gate.suppressions.get(key)
-    return None if raw is None else gate.codec.decode(raw, SuppressionState)
+    return None if raw is None else gate.codec.decode_trusted(raw, SuppressionState)
 
 
 def read_consents(gate: Gate, key: bytes) -> ConsentState | None:
+    """The recipient's consents, decoded through the codec's cache like the suppressions."""
     raw = gate.consents.get(key)
-    return None if raw is None else gate.codec.decode(raw, ConsentState)
+    return None if raw is None else gate.codec.decode_trusted(raw, ConsentState)
 
 
 async def decode_keyed(gate: Gate, message: Any, record_type: type[K], agent: str) -> K | None:

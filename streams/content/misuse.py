@@ -40,8 +40,10 @@ written (after NFKC); anything shaped like an email address in a snippet is repl
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any, Literal
@@ -339,10 +341,7 @@ def _evidence(text: str) -> str:
     return text
 
 
-def _segment(text: str, in_subject: bool) -> _Segment | None:
-    shown = _WHITE_SPACE.sub(" ", text).strip()
-    if not shown:
-        return None
+def _segment(shown: str, in_subject: bool) -> _Segment:
     folded = shown.casefold()
     origin = None
     if len(folded) != len(shown):  # "ß" folds to "ss": remember where each folded char came from
@@ -354,13 +353,14 @@ def _normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text).translate(_QUOTES)
 
 
-def _segments(text: str, in_subject: bool) -> list[_Segment]:
+def _shown_segments(text: str) -> list[str]:
+    """A text's segments as shown: its lines, each cut into sentences, white space collapsed."""
     found = []
     for line in _normalise(text).splitlines():
         for sentence in _SENTENCE_END.split(line):
-            segment = _segment(sentence, in_subject)
-            if segment is not None:
-                found.append(segment)
+            shown = _WHITE_SPACE.sub(" ", sentence).strip()
+            if shown:
+                found.append(shown)
     return found
 
 
@@ -387,23 +387,166 @@ def _link_target(url: str) -> str | None:
     return target.casefold()
 
 
-def assess_misuse(subject: str, body: MessageBody | None, policy: MisusePolicy) -> MisuseAssessment:
-    """The marketing signals in a message's subject, body text and links, and their score."""
-    segments = _segments(subject, in_subject=True)
-    if body is not None:
-        segments += _segments(body.text, in_subject=False)
-        for link in body.links:
-            segments += _segments(link.text, in_subject=False)
+# --- Remembering ---
+#
+# The detector is pure, so what it found is remembered at two levels: whole messages (the rule
+# and the misuse report ask about the same send; a campaign sends one text to many people) and
+# segments (a personalised message differs from its template in a few lines; the others read
+# as they did in every other copy). Both key on everything they read: the text, whether it is
+# the subject, and the policy object.
 
-    context = _regex(_flat(policy.transactional_context))
-    future = _regex(_flat(policy.future_purchase))
-    judged = [
-        segment
-        for segment in segments
-        if context is None
-        or not context.search(segment.folded)
-        or (future is not None and future.search(segment.folded))
-    ]
+ASSESSMENTS_REMEMBERED = 1024
+"""Messages remembered (a few KB each: the key is a digest of the message, not its text)."""
+SEGMENTS_REMEMBERED = 8192
+"""Segments remembered, each at most `_SEGMENT_CHARS_REMEMBERED` characters long: some 20 MB at
+most for Latin text."""
+_SEGMENT_CHARS_REMEMBERED = 2000
+"""Longer segments (a page of text with no sentence end) are read every time instead."""
+
+_Links = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Same:
+    """A policy as part of a cache key: equal only to itself. A `MisusePolicy` is frozen but not
+    hashable (its pattern lists are dicts), and hashing its content per call would cost more
+    than a small message's reading; holding it keeps its id from being reused while the entry
+    lives."""
+
+    policy: MisusePolicy
+
+    def __hash__(self) -> int:
+        return id(self.policy)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.policy is self.policy
+
+
+@dataclass(frozen=True, eq=False)
+class _Detector:
+    """A policy's lists compiled, once per policy object (`_detector`); `text_signals` in
+    `_TEXT_SIGNALS` order. Compared by identity, so it can key the segment cache."""
+
+    context: re.Pattern[str] | None
+    future: re.Pattern[str] | None
+    text_signals: tuple[re.Pattern[str] | None, ...]
+    subject_words: re.Pattern[str] | None
+    shop_links: re.Pattern[str] | None
+    exempt: re.Pattern[str] | None
+
+
+@lru_cache(maxsize=16)
+def _detector(policy: _Same) -> _Detector:
+    misuse = policy.policy
+    return _Detector(
+        context=_regex(_flat(misuse.transactional_context)),
+        future=_regex(_flat(misuse.future_purchase)),
+        text_signals=tuple(_regex(misuse.signal(name).all_patterns()) for name in _TEXT_SIGNALS),
+        subject_words=_regex(misuse.promotional_subject.all_patterns()),
+        shop_links=_regex(misuse.promotional_link.all_patterns()),
+        exempt=_regex(tuple(misuse.never_promotional_links)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Findings:
+    """What one segment shows: each text signal's snippets (in `_TEXT_SIGNALS` order), in match
+    order, and the promotional subject words' (subject segments only). A segment with
+    transactional context shows nothing."""
+
+    text: tuple[tuple[str, ...], ...]
+    subject_words: tuple[str, ...] = ()
+
+
+_NOTHING = _Findings(text=((),) * len(_TEXT_SIGNALS))
+
+
+def _find(shown: str, in_subject: bool, detector: _Detector) -> _Findings:
+    """One segment's reading: what `_findings` remembers."""
+    segment = _segment(shown, in_subject)
+    folded = segment.folded
+    if (
+        detector.context is not None
+        and detector.context.search(folded)
+        and not (detector.future is not None and detector.future.search(folded))
+    ):
+        return _NOTHING
+    text = tuple(
+        ()
+        if regex is None
+        else tuple(
+            segment.snippet(match.start(), match.end())
+            for match in regex.finditer(folded)
+            if match.end() != match.start()
+        )
+        for regex in detector.text_signals
+    )
+    words: tuple[str, ...] = ()
+    if in_subject and detector.subject_words is not None:
+        words = tuple(
+            segment.snippet(match.start(), match.end())
+            for match in detector.subject_words.finditer(folded)
+        )
+    return _Findings(text, words)
+
+
+_find_remembered = lru_cache(maxsize=SEGMENTS_REMEMBERED)(_find)
+
+
+def _findings(shown: str, in_subject: bool, detector: _Detector) -> _Findings:
+    """`_find`, remembered for segments up to `_SEGMENT_CHARS_REMEMBERED` characters."""
+    if len(shown) > _SEGMENT_CHARS_REMEMBERED:
+        return _find(shown, in_subject, detector)
+    return _find_remembered(shown, in_subject, detector)
+
+
+def _digest(subject: str, text: str | None, links: _Links) -> bytes:
+    """Everything `assess_misuse` reads of a message, as one digest: a key of fixed size however
+    long the body, and each part length-prefixed so that no two messages share it."""
+    digest = hashlib.blake2b(digest_size=32)
+    parts = (subject, "" if text is None else text, *(part for link in links for part in link))
+    digest.update(b"\x00" if text is None else b"\x01")
+    for part in parts:
+        data = part.encode("utf-8", "surrogatepass")
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.digest()
+
+
+_ASSESSMENTS: OrderedDict[tuple[bytes, _Same], MisuseAssessment] = OrderedDict()
+
+
+def assess_misuse(subject: str, body: MessageBody | None, policy: MisusePolicy) -> MisuseAssessment:
+    """The marketing signals in a message's subject, body text and links, and their score.
+
+    Remembered (the last `ASSESSMENTS_REMEMBERED` messages, by a digest of what is read and the
+    policy object; see "Remembering" above), so asking twice about one send reads it once.
+    """
+    text = None if body is None else body.text
+    links = () if body is None else tuple((link.url, link.text) for link in body.links)
+    key = (_digest(subject, text, links), _Same(policy))
+    found = _ASSESSMENTS.get(key)
+    if found is not None:
+        _ASSESSMENTS.move_to_end(key)
+        return found
+    found = _assess(subject, text, links, policy)
+    _ASSESSMENTS[key] = found
+    while len(_ASSESSMENTS) > ASSESSMENTS_REMEMBERED:
+        _ASSESSMENTS.popitem(last=False)
+    return found
+
+
+def _assess(
+    subject: str, text: str | None, links: _Links, policy: MisusePolicy
+) -> MisuseAssessment:
+    """One message's reading: what `assess_misuse` remembers. `text` None: no body."""
+    detector = _detector(_Same(policy))
+    segments = [(shown, True) for shown in _shown_segments(subject)]
+    if text is not None:
+        segments += [(shown, False) for shown in _shown_segments(text)]
+        for _, link_text in links:
+            segments += [(shown, False) for shown in _shown_segments(link_text)]
+    found = [(in_subject, _findings(shown, in_subject, detector)) for shown, in_subject in segments]
 
     evidence: dict[SignalName, list[str]] = {name: [] for name in SIGNAL_LABELS}
 
@@ -412,37 +555,26 @@ def assess_misuse(subject: str, body: MessageBody | None, policy: MisusePolicy) 
         if snippet and snippet.casefold() not in seen and len(evidence[name]) < _MAX_EVIDENCE:
             evidence[name].append(snippet)
 
-    for name in _TEXT_SIGNALS:
-        regex = _regex(policy.signal(name).all_patterns())
-        if regex is None:
-            continue
-        for segment in judged:
-            for match in regex.finditer(segment.folded):
-                if match.end() == match.start():
-                    continue
-                snippet = segment.snippet(match.start(), match.end())
+    # Signal by signal, segment by segment: the order evidence is kept in.
+    for index, name in enumerate(_TEXT_SIGNALS):
+        for in_subject, findings in found:
+            for snippet in findings.text[index]:
                 note(name, snippet)
-                if segment.in_subject:
+                if in_subject:
                     note("promotional_subject", snippet)
+    for _, findings in found:
+        for snippet in findings.subject_words:
+            note("promotional_subject", snippet)
 
-    subject_words = _regex(policy.promotional_subject.all_patterns())
-    if subject_words is not None:
-        for segment in judged:
-            if segment.in_subject:
-                for match in subject_words.finditer(segment.folded):
-                    note("promotional_subject", segment.snippet(match.start(), match.end()))
-
-    shop_links = _regex(policy.promotional_link.all_patterns())
-    exempt = _regex(tuple(policy.never_promotional_links))
-    if shop_links is not None and body is not None:
-        for link in body.links:
-            target = _link_target(link.url)
-            if target is None or (exempt is not None and exempt.search(target)):
+    if detector.shop_links is not None and text is not None:
+        for url, link_text in links:
+            target = _link_target(url)
+            if target is None or (detector.exempt is not None and detector.exempt.search(target)):
                 continue
-            match = shop_links.search(target)
+            match = detector.shop_links.search(target)
             if match is not None:
-                text = _WHITE_SPACE.sub(" ", _normalise(link.text)).strip()
-                note("promotional_link", _evidence(text or match.group(0)))
+                shown = _WHITE_SPACE.sub(" ", _normalise(link_text)).strip()
+                note("promotional_link", _evidence(shown or match.group(0)))
 
     signals = tuple(
         Signal(name=name, label=SIGNAL_LABELS[name], weight=weight, evidence=tuple(snippets))

@@ -7,11 +7,12 @@ template or a list wants all of its problems at once.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
 
 from streams.policy import Policy
-from streams.records import SendDecision, SendRequest
+from streams.records import RuleFailure, SendDecision, SendRequest, Verdict
 from streams.rules.accounts import (
     ACCOUNT_BROADCASTS_DISABLED,
     ACCOUNT_TERMINATED,
@@ -38,7 +39,17 @@ from streams.rules.suppression import (
     SUPPRESSIONS_NOT_CURRENT,
 )
 
-__all__ = ["FLAGGABLE_RULES", "RULES", "RecipientView", "Rule", "decide", "rule_named"]
+__all__ = [
+    "FLAGGABLE_RULES",
+    "RULES",
+    "Judgement",
+    "RecipientView",
+    "Rule",
+    "decide",
+    "decision_fields",
+    "judge",
+    "rule_named",
+]
 
 RULES: tuple[Rule, ...] = (
     # Whether the gate knows enough to decide.
@@ -87,6 +98,89 @@ def rule_named(name: str) -> Rule:
     return _BY_NAME[name]
 
 
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """What the rules found about one request: the failures that deny it, in table order, and
+    the failures the policy only flags."""
+
+    failures: tuple[RuleFailure, ...]
+    flags: tuple[RuleFailure, ...]
+
+    @property
+    def verdict(self) -> Verdict:
+        return "deny" if self.failures else "allow"
+
+    def failed(self, rule: Rule) -> bool:
+        """Whether `rule` is among the failures that deny the request (a flag is not)."""
+        return any(failure.rule == rule.name for failure in self.failures)
+
+
+def judge(request: SendRequest, view: RecipientView, policy: Policy, *, at: datetime) -> Judgement:
+    """Run every rule on the request at the decision's time `at`; a failed rule the policy only
+    flags goes under `flags` and denies nothing."""
+    if view.at is None:
+        view = replace(view, at=at)
+    failed = tuple(
+        failure for rule in RULES if (failure := rule.evaluate(request, view, policy)) is not None
+    )
+    flagged = policy.content.flag_only_rules
+    return Judgement(
+        failures=tuple(failure for failure in failed if failure.rule not in flagged),
+        flags=tuple(failure for failure in failed if failure.rule in flagged),
+    )
+
+
+def _wire_time(moment: datetime) -> datetime:
+    """A moment as a `UtcMillis` field holds it (UTC, whole milliseconds), so fields built
+    without the record still equal the record's own."""
+    if moment.tzinfo is None:
+        raise ValueError("a decision's time must be timezone-aware")
+    moment = moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def decision_fields(
+    request: SendRequest,
+    view: RecipientView,
+    policy: Policy,
+    judgement: Judgement,
+    *,
+    recipient_key: str,
+    decided_at: datetime,
+    request_offset: str,
+    state_offsets: Mapping[str, int],
+    return_path: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The decision's fields, shaped as `SendDecision.model_dump` shapes them, for
+    `Codec.encode_fields`: the gate writes one decision per send, and building the record,
+    copying it to add the headers and dumping it again only repeat checks its validated parts
+    have passed. `decide` validates these same fields into the record.
+
+    `return_path` (the VERP address for this recipient) and `headers` (`streams.list_headers`)
+    go on allowed decisions only. Every part comes validated (the request, the recipient's
+    state, the rule failures, the recipient key checked against the request) except
+    `decided_at`, which is checked here.
+    """
+    allowed = not judgement.failures
+    return {
+        "request_id": request.request_id,
+        "account_id": request.account_id,
+        "recipient_key": recipient_key,
+        "verdict": judgement.verdict,
+        "failures": tuple(failure.model_dump() for failure in judgement.failures),
+        "flags": tuple(failure.model_dump() for failure in judgement.flags),
+        "policy_version": policy.policy_version,
+        "decided_at": _wire_time(decided_at),
+        "request_offset": request_offset,
+        "suppressions_seen": tuple(entry.model_dump() for entry in view.suppressions),
+        "state_offsets": dict(state_offsets),
+        "return_path": return_path if allowed else None,
+        "provider": view.provider,
+        "headers": dict(headers) if allowed and headers else {},
+    }
+
+
 def decide(
     request: SendRequest,
     view: RecipientView,
@@ -103,25 +197,17 @@ def decide(
 
     `return_path` (the VERP address for this recipient) goes on allowed decisions only.
     """
-    if view.at is None:
-        view = replace(view, at=decided_at)
-    failed = tuple(
-        failure for rule in RULES if (failure := rule.evaluate(request, view, policy)) is not None
-    )
-    flagged = policy.content.flag_only_rules
-    failures = tuple(failure for failure in failed if failure.rule not in flagged)
-    return SendDecision(
-        request_id=request.request_id,
-        account_id=request.account_id,
-        recipient_key=recipient_key,
-        verdict="deny" if failures else "allow",
-        failures=failures,
-        flags=tuple(failure for failure in failed if failure.rule in flagged),
-        policy_version=policy.policy_version,
-        decided_at=decided_at,
-        request_offset=request_offset,
-        suppressions_seen=view.suppressions,
-        state_offsets=dict(state_offsets),
-        return_path=None if failures else return_path,
-        provider=view.provider,
+    judgement = judge(request, view, policy, at=decided_at)
+    return SendDecision.model_validate(
+        decision_fields(
+            request,
+            view,
+            policy,
+            judgement,
+            recipient_key=recipient_key,
+            decided_at=decided_at,
+            request_offset=request_offset,
+            state_offsets=state_offsets,
+            return_path=return_path,
+        )
     )

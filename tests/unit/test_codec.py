@@ -24,21 +24,29 @@ from streams.codec import (
     fingerprint,
     load_schema_versions,
 )
+from streams.consent import apply_consent_event, apply_opt_out
 from streams.errors import (
     CodecError,
     InvalidRecordError,
     UndecodableError,
     UnknownSchemaError,
 )
+from streams.frequency import FrequencyPolicy, SendHistory, record_send
+from streams.policy import load_policy
 from streams.records import (
+    ConsentEntry,
+    ConsentEvent,
+    ConsentState,
     DeadLetter,
     Record,
     RuleFailure,
     SendDecision,
     SendRequest,
     SuppressionEntry,
+    SuppressionState,
     UnsubscribeClick,
 )
+from streams.suppressions import apply_click
 
 # --- CRC-64-AVRO, written from the Avro specification ("Schema Fingerprints"), not from fastavro.
 
@@ -587,3 +595,211 @@ def test_decode_one_of_takes_the_type_the_value_was_written_as(codec: Codec) -> 
     assert codec.decode_one_of(codec.encode(rule), (DeadLetter, RuleFailure)) == rule
     with pytest.raises(UnknownSchemaError, match="expected one of"):
         codec.decode_one_of(codec.encode(rule), (DeadLetter, SendDecision))
+
+
+# --- decode_trusted: the gate's own table values, remembered by their bytes -----------------
+
+_T0 = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)  # sub-millisecond: truncated on the wire
+_KEY = "ab" * 32
+
+
+def _click(click_id: str, scope: str, **fields: Any) -> UnsubscribeClick:
+    return UnsubscribeClick.model_validate(
+        {
+            "click_id": click_id,
+            "recipient_key": _KEY,
+            "scope": scope,
+            "account_id": None if scope == "platform" else "acme",
+            "list_id": "news" if scope == "list" else None,
+            "method": "one_click",
+            "clicked_at": _T0,
+            **fields,
+        }
+    )
+
+
+def _suppression_states() -> list[SuppressionState]:
+    """A list, an account and a platform suppression folded in one by one (as the keeper
+    does), and every state on the way, the empty one included."""
+    clicks = [
+        _click("c-list", "list"),
+        _click("c-account", "account", account_id="maple", reason="complaint"),
+        _click("c-platform", "platform", method="bounce_policy", reason="hard_bounce"),
+    ]
+    states = [SuppressionState()]
+    for offset, click in enumerate(clicks):
+        state, _ = apply_click(states[-1], click, source=f"unsubscribe-clicks/3/{offset}", now=_T0)
+        states.append(state)
+    return states
+
+
+def _consent_event(event_id: str, kind: str = "grant", **fields: Any) -> ConsentEvent:
+    return ConsentEvent.model_validate(
+        {
+            "event_id": event_id,
+            "recipient_key": _KEY,
+            "kind": kind,
+            "account_id": "maple",
+            "source_kind": "form",
+            "source_id": "signup-form",
+            "occurred_at": _T0,
+            **fields,
+        }
+    )
+
+
+def _consent_states() -> list[ConsentState]:
+    """Consents as the keeper folds them (express to two lists with a cadence, implied by a
+    purchase in Canada so it expires, double opt-in then confirmed, one withdrawn by an
+    unsubscribe), and one state whose entry has every optional field set."""
+    policy = load_policy().consent
+    events = [
+        _consent_event(
+            "g-news",
+            basis="express",
+            lists=("news", "deals"),
+            cadence="weekly",
+            jurisdiction="GB",
+            wording_version="signup-v3",
+            wording_hash="0f" * 32,
+        ),
+        _consent_event(
+            "g-purchase",
+            account_id="acme",
+            basis="implied_purchase",
+            jurisdiction="CA",
+            source_kind="checkout",
+            source_id="order-1042",
+        ),
+        _consent_event(
+            "g-double", account_id="globex", basis="express", requires_confirmation=True
+        ),
+        _consent_event("c-double", "confirm", account_id="globex", source_kind="confirmation_link"),
+    ]
+    states = [ConsentState()]
+    for event in events:
+        states.append(apply_consent_event(states[-1], event, policy).state)
+    states.append(apply_opt_out(states[-1], _click("c-acme", "account")))
+    everything = ConsentEntry(
+        account_id="northwind",
+        lists=("a", "b", "c"),
+        status="transactional_only",
+        basis="implied_inquiry",
+        jurisdiction="CA",
+        cadence="monthly",
+        source_kind="import",
+        source_id="import-7",
+        wording_version="v9",
+        requires_confirmation=True,
+        granted_at=_T0 - timedelta(days=90),
+        confirmed_at=_T0 - timedelta(days=89),
+        expires_at=_T0 + timedelta(days=90),
+        withdrawn_at=_T0,
+        withdrawn_reason="complaint",
+        expiring_notified=True,
+        expired_notified=True,
+        last_event_id="e-9",
+    )
+    states.append(
+        ConsentState(
+            entries=(*states[-1].entries, everything), applied_event_ids=("e-9", "e-8", "e-7")
+        )
+    )
+    return states
+
+
+def _send_histories() -> list[SendHistory]:
+    """Sends recorded one by one (as the gate does), to a list and to none, out of order."""
+    policy = FrequencyPolicy(cap_per_recipient=5)
+    histories: list[SendHistory] = [SendHistory()]
+    for number, (list_id, hours) in enumerate([("news", 0), (None, 5), ("deals", -3)]):
+        request = SendRequest(
+            request_id=f"r-{number}",
+            account_id="acme",
+            list_id=list_id,
+            recipient="ana@example.com",
+            classification="commercial",
+            from_address="news@acme.example",
+            subject="News",
+            requested_at=_T0 + timedelta(hours=hours),
+        )
+        histories.append(record_send(histories[-1], request, policy))
+    return histories
+
+
+def _assert_same_shape(trusted: Any, checked: Any) -> None:
+    """Equal, and built of the same kinds of values all the way down (tuples stay tuples,
+    nested records are records, datetimes are aware UTC), so a rule cannot tell them apart."""
+    assert type(trusted) is type(checked)
+    if isinstance(checked, Record):
+        for name in type(checked).model_fields:
+            _assert_same_shape(getattr(trusted, name), getattr(checked, name))
+    elif isinstance(checked, tuple | list):
+        assert len(trusted) == len(checked)
+        for one, other in zip(trusted, checked, strict=True):
+            _assert_same_shape(one, other)
+    elif isinstance(checked, datetime):
+        assert trusted == checked
+        assert trusted.utcoffset() == checked.utcoffset() == timedelta(0)
+    else:
+        assert trusted == checked
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        pytest.param(state, id=f"{type(state).__name__}-{step}")
+        for states in (_suppression_states(), _consent_states(), _send_histories())
+        for step, state in enumerate(states)
+    ],
+)
+def test_decode_trusted_is_decode(state: Record) -> None:
+    """The cached decode of a table value equals the validated one, field by field."""
+    codec = Codec(load_schema_versions(), all_record_types())
+    data = codec.encode(state)
+    trusted = codec.decode_trusted(data, type(state))
+    checked = codec.decode(data, type(state))
+    assert trusted == checked == state
+    _assert_same_shape(trusted, checked)
+    assert trusted.model_dump() == checked.model_dump()
+
+
+def test_states_with_every_optional_field_and_several_entries_are_covered() -> None:
+    """The cases above hold states of several entries, and an entry with every optional field
+    set."""
+    consents = _consent_states()[-1]
+    assert len(consents.entries) >= 4
+    assert all(value not in (None, (), False) for value in dict(consents.entries[-1]).values())
+    assert len(_suppression_states()[-1].entries) == 3
+    assert len(_send_histories()[-1].sends) == 3
+
+
+def test_decode_trusted_gives_the_same_value_for_the_same_bytes() -> None:
+    """Same bytes (even another bytes object, as a table read returns), same frozen value."""
+    codec = Codec(load_schema_versions(), all_record_types())
+    state = _consent_states()[-1]
+    data = codec.encode(state)
+    first = codec.decode_trusted(data, ConsentState)
+    assert codec.decode_trusted(bytes(bytearray(data)), ConsentState) is first
+    changed = codec.encode(state.model_copy(update={"applied_event_ids": ("e-10",)}))
+    assert codec.decode_trusted(changed, ConsentState).applied_event_ids == ("e-10",)
+
+
+def test_decode_trusted_forgets_the_least_recently_used_beyond_its_bound() -> None:
+    codec = Codec(load_schema_versions(), all_record_types(), trusted_cache_entries=2)
+    first, second, third = (codec.encode(state) for state in _suppression_states()[1:])
+    kept = codec.decode_trusted(first, SuppressionState)
+    codec.decode_trusted(second, SuppressionState)
+    assert codec.decode_trusted(first, SuppressionState) is kept  # used again: kept
+    codec.decode_trusted(third, SuppressionState)  # evicts `second`, the least recent
+    assert codec.decode_trusted(first, SuppressionState) is kept
+    assert codec.decode_trusted(second, SuppressionState) == _suppression_states()[2]
+
+
+def test_decode_trusted_refuses_what_decode_refuses(codec: Codec, request_bytes: bytes) -> None:
+    """Bad bytes are never remembered: each read raises as `decode` does."""
+    for _ in range(2):
+        with pytest.raises(UndecodableError):
+            codec.decode_trusted(b"\x00\x01 not avro", SuppressionState)
+        with pytest.raises(UnknownSchemaError):
+            codec.decode_trusted(request_bytes, SuppressionState)
