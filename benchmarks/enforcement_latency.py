@@ -53,9 +53,10 @@ Phases (each bounded in time; every topic lives under a fresh prefix and is dele
 
 The chain (`streams/enforcer.py`) is four consume-process-produce stages in one worker process,
 sharing its event loop with the gate: feedback-reports -> (act_on_feedback) rate-events ->
-(keep_rates) rate-breaches -> (enforce_accounts) enforcement-events -> (keep_accounts) the accounts
-GlobalTable (its local store at once; other workers through the accounts changelog, one more hop)
--> the gate's next decision. Three Kafka hops to the enforcement event, four to the table.
+(keep_rates) rate-breaches -> (enforce_accounts) enforcement-events -> every worker's own copy of
+that topic (`streams.broadcast`, fenced: a broadcast requested after the event was acknowledged
+waits for the copy) -> the gate's next decision. Three Kafka hops to the enforcement event, four
+to the gate's copy.
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ from _common import (
     worker_log_findings,
 )
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 from rich.markup import escape
 from rich.table import Table
@@ -160,7 +163,7 @@ HOPS_TO_ENFORCEMENT = 3
 HOPS_TO_TABLE = 4
 CHAIN = (
     "feedback-reports -> [act_on_feedback] rate-events -> [keep_rates] rate-breaches -> "
-    "[enforce_accounts] enforcement-events -> [keep_accounts] accounts table (+ its changelog) "
+    "[enforce_accounts] enforcement-events -> every worker's copy (broadcast fence) "
     "-> [decide_sends] the next send-decision"
 )
 
@@ -409,6 +412,7 @@ class Options:
     partitions: int
     probe_timeout_s: float
     bootstrap: str
+    workers: int = 1
 
 
 def act_at_once_policy(folder: Path) -> Path:
@@ -1009,7 +1013,7 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
             )
         )
 
-    with phase("setup: topics, act-at-once policy, one gate worker"):
+    with phase(f"setup: topics, act-at-once policy, {options.workers} gate worker(s)"):
         await wait_for_group_coordinator(settings)
         names = await create_run_topics(settings, [HOP_TOPIC])
         console.print(f"created {len(names)} topics under prefix {settings.topic_prefix!r}")
@@ -1020,6 +1024,17 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
             worker_env(settings),
             data_dir / "worker-gate.log",
         )
+        # More workers share the partitions: the strike is then read by one worker's enforcer
+        # and must reach the others' copies (the broadcast fence) for their probes' broadcasts.
+        others = [
+            WorkerProcess(
+                f"gate-{number}",
+                WORKER_CODE.format(name=f"bench-enforcement-{number}"),
+                worker_env(settings),
+                data_dir / f"worker-gate-{number}.log",
+            )
+            for number in range(2, options.workers + 1)
+        ]
 
     accounts = [BACKGROUND_ACCOUNT, *(probe.account for probe in probes)]
     check_content_compliant(
@@ -1036,6 +1051,7 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
                 settings, accounts, watcher, worker, timeout_s=180
             )
             await wait_until_deciding(settings, tag, watcher, worker)
+            await _wait_for_members(settings, options.workers, [worker, *others])
         with phase(
             f"state: {options.probes} probe accounts x {DELIVERIES:,} deliveries at Gmail and "
             "one complaint each (on the line), consents"
@@ -1061,11 +1077,39 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
             )
         )
     code = worker.stop()
+    for other in others:
+        other.check_alive()
+        other.stop()
+    results["workers"] = options.workers
     results["worker_exit_code"] = code
     kept = Path(tempfile.gettempdir()) / f"{settings.topic_prefix}worker-gate.log"
     shutil.copy(worker.log_path, kept)
     results["worker_log"] = {"path": str(kept), **worker_log_findings(kept)}
     return results
+
+
+async def _wait_for_members(
+    settings: Settings, count: int, workers: list[WorkerProcess], timeout_s: float = 120.0
+) -> None:
+    """Until the gate's group is stable with `count` members (each worker has its partitions)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+        await admin.start()
+        try:
+            group = (await admin.describe_consumer_groups([settings.app_id]))[0].groups[0]
+            members = len(group[5]) if group[2] == "Stable" else 0
+        except KafkaError:
+            members = 0
+        finally:
+            await admin.close()
+        if members == count:
+            return
+        for worker in workers:
+            worker.check_alive()
+        if time.monotonic() > deadline:
+            raise BenchError(f"the gate's group did not settle with {count} workers in time")
+        await asyncio.sleep(0.5)
 
 
 # --- printing -------------------------------------------------------------------------------------
@@ -1146,7 +1190,7 @@ def print_results(results: dict[str, Any]) -> None:
         "stage_rate_event_to_breach_ms": "rate event -> breach report (keep_rates)",
         "stage_breach_to_enforcement_ms": "breach report -> strike_issued (enforce_accounts)",
         "stage_enforcement_to_first_deny_ms": (
-            "strike_issued -> first denied decision (keep_accounts, next request, decide_sends)"
+            "strike_issued -> first denied decision (the copy, next request, decide_sends)"
         ),
     }
     for key, label in labels.items():
@@ -1166,8 +1210,7 @@ def print_results(results: dict[str, Any]) -> None:
     console.print(f"The chain: {escape(CHAIN)}.")
     console.print(
         f"{HOPS_TO_ENFORCEMENT} Kafka hops (produce -> consume) to the enforcement event, "
-        f"{HOPS_TO_TABLE} to the accounts table; with one worker the gate reads the table's local "
-        "store, another worker would read it through the accounts changelog (one hop more). "
+        f"{HOPS_TO_TABLE} to every worker's copy of the enforcement events. "
         f"A denied broadcast also waits for the next request (one every "
         f"{results['options']['request_interval_ms']:g} ms) and the gate's own decision hop."
     )
@@ -1199,9 +1242,9 @@ def print_results(results: dict[str, Any]) -> None:
     )
     if checks["allowed_after_strike_record"]:
         console.print(
-            "[yellow]Allowed after the strike record: the gate reads the accounts table, which "
-            "keep_accounts updates only once it has consumed that record (one hop later); "
-            "decisions in between still see the account as it was.[/]"
+            "[yellow]Allowed after the strike record (by decision time): requests made before "
+            "the strike record was acknowledged are judged on the state before it; one requested "
+            "after it and allowed breaks the broadcast fence (see the count above).[/]"
         )
     if checks["denied_before_strike_record"] or checks["allowed_after_first_deny"]:
         console.print("[red]problem: a probe's decisions contradict the enforcement order[/]")
@@ -1250,6 +1293,9 @@ def main(
         typer.Option(min=1, max=100, help="Interval between a probe account's send requests."),
     ] = 5.0,
     partitions: Annotated[int, typer.Option(min=1, max=64, help="Partitions per topic.")] = 6,
+    workers: Annotated[
+        int, typer.Option(min=1, max=4, help="Gate workers sharing the partitions.")
+    ] = 2,
     probe_timeout_s: Annotated[
         float, typer.Option(min=5, max=600, help="Give up on a probe after this long.")
     ] = 30.0,
@@ -1274,6 +1320,7 @@ def main(
         background_rate=background_rate,
         request_interval_ms=request_interval_ms,
         partitions=partitions,
+        workers=workers,
         probe_timeout_s=probe_timeout_s,
         bootstrap=bootstrap or get_settings().kafka_bootstrap_servers,
     )

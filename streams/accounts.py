@@ -5,9 +5,9 @@ The enforcer (`streams.strikes` on the standings table) turns its actions into
 billing, support and the sending platform read one schema and act on the `action` they care about.
 
 Every event that changes what the gate must deny carries `status_after`, the account's whole
-`AccountStatus` after it. The accounts GlobalTable is then not a fold that reads its own previous
-value (a worker that just took a partition over might read a copy that lags the previous owner's
-last write) but a copy of the latest snapshot: `accounts[account] = event.status_after`, in the
+`AccountStatus` after it. Every gate worker's copy of the topic (`streams.broadcast`) is then
+not a fold that reads its own previous value (a worker that just started might read a copy that
+lags) but a copy of the latest snapshot: `accounts[account] = event.status_after`, in the
 partition's order. A replay writes the same snapshots again, in the same order.
 
 Fines (`fine_assessed`) carry no status: they change nothing the gate denies.
@@ -137,7 +137,7 @@ def misuse_report_id(account_id: str, request_id: str) -> str:
 
 
 class AccountSnapshot(Record):
-    """What the gate must deny an account (the accounts GlobalTable value)."""
+    """What the gate must deny an account (each worker's copy holds the latest per account)."""
 
     AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.AccountSnapshot"
 

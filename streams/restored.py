@@ -49,6 +49,7 @@ class RestoreFence:
 
     async def on_assigned(self, partitions: Iterable[int]) -> None:
         """Note where each table's changelog ends for the newly assigned partitions."""
+        partitions = list(partitions)  # read once per table
         wanted = [
             (table.changelog_topic.get_topic_name(), partition)
             for table in self._tables

@@ -1,4 +1,4 @@
-"""Account rules: what enforcement (`streams.strikes`, through the accounts GlobalTable) stopped.
+"""Account rules: what enforcement (`streams.strikes`, through every worker's copy) stopped.
 
 Mailbox providers judge a shared IP by everyone who sends from it, so a platform stops one
 customer's damage before providers act against all of them. The ladder (issue 6, after a

@@ -43,14 +43,20 @@ async def test_a_partition_waits_until_every_table_reached_its_changelog_end() -
     suppressions, consents = StandInTable("suppressions"), StandInTable("consents")
     ends = Ends({("suppressions-changelog", 0): 500, ("consents-changelog", 0): 20})
     fence = RestoreFence((suppressions, consents), ends, timeout_s=5)
-    await fence.on_assigned([0, 1])
+    await fence.on_assigned(p for p in (0, 1))  # any iterable, read once: the worker passes one
     suppressions.persisted[0] = 498  # one record short of offset 499
-    consents.persisted[0] = 19
-    assert fence.short([0]) == ["suppressions-changelog/0 at 498 of 499"]
+    consents.persisted[0] = 18
+    assert fence.short([0]) == [
+        "suppressions-changelog/0 at 498 of 499",
+        "consents-changelog/0 at 18 of 19",
+    ]
     waiting = asyncio.create_task(fence.wait([0, 1]))
     await asyncio.sleep(0.1)
     assert not waiting.done()
     suppressions.persisted[0] = 499
+    await asyncio.sleep(0.1)
+    assert not waiting.done()  # the consents are still short
+    consents.persisted[0] = 19
     await asyncio.wait_for(waiting, 1)
     assert fence.short([0, 1]) == []
 
