@@ -55,7 +55,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from streams.admin import create_topics, is_problem
+from streams.admin import create_topics, is_problem, stable_group_members
 from streams.demo.content import compliant_facts, sender_domains
 from streams.policy import Policy
 from streams.producer import SendgateProducer
@@ -98,6 +98,7 @@ __all__ = [
     "topic_partitions",
     "topic_window",
     "wait_for_group_coordinator",
+    "wait_for_members",
     "wait_until_consumed",
     "worker_env",
     "worker_log_findings",
@@ -214,6 +215,21 @@ async def wait_for_group_coordinator(
     if last_error:
         console.print(f"group coordinator ready after {waited:.1f}s (until then: {last_error})")
     return waited
+
+
+async def wait_for_members(
+    settings: Settings, workers: list[WorkerProcess], *, timeout_s: float = 120.0
+) -> None:
+    """Until the gate's group is stable with one member per worker (each has its partitions)."""
+    deadline = time.monotonic() + timeout_s
+    while await stable_group_members(settings, settings.app_id) != len(workers):
+        for worker in workers:
+            worker.check_alive()
+        if time.monotonic() > deadline:
+            raise BenchError(
+                f"the gate's group did not settle with {len(workers)} workers in {timeout_s:.0f}s"
+            )
+        await asyncio.sleep(0.5)
 
 
 async def delete_run_topics(settings: Settings) -> list[str]:

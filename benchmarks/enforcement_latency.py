@@ -105,13 +105,12 @@ from _common import (
     read_topic,
     topic_partitions,
     wait_for_group_coordinator,
+    wait_for_members,
     wait_until_consumed,
     worker_env,
     worker_log_findings,
 )
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 from rich.markup import escape
 from rich.table import Table
@@ -1051,7 +1050,7 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
                 settings, accounts, watcher, worker, timeout_s=180
             )
             await wait_until_deciding(settings, tag, watcher, worker)
-            await _wait_for_members(settings, options.workers, [worker, *others])
+            await wait_for_members(settings, [worker, *others])
         with phase(
             f"state: {options.probes} probe accounts x {DELIVERIES:,} deliveries at Gmail and "
             "one complaint each (on the line), consents"
@@ -1086,30 +1085,6 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
     shutil.copy(worker.log_path, kept)
     results["worker_log"] = {"path": str(kept), **worker_log_findings(kept)}
     return results
-
-
-async def _wait_for_members(
-    settings: Settings, count: int, workers: list[WorkerProcess], timeout_s: float = 120.0
-) -> None:
-    """Until the gate's group is stable with `count` members (each worker has its partitions)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-        await admin.start()
-        try:
-            group = (await admin.describe_consumer_groups([settings.app_id]))[0].groups[0]
-            members = len(group[5]) if group[2] == "Stable" else 0
-        except KafkaError:
-            members = 0
-        finally:
-            await admin.close()
-        if members == count:
-            return
-        for worker in workers:
-            worker.check_alive()
-        if time.monotonic() > deadline:
-            raise BenchError(f"the gate's group did not settle with {count} workers in time")
-        await asyncio.sleep(0.5)
 
 
 # --- printing -------------------------------------------------------------------------------------

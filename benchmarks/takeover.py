@@ -50,11 +50,10 @@ from _common import (
     machine_info,
     new_settings,
     wait_for_group_coordinator,
+    wait_for_members,
     worker_env,
 )
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
 from rich.table import Table
 
 from streams.app import heartbeat_interval_s
@@ -82,19 +81,6 @@ class Timeline:
         times = [t for t in self.reads.get(partition, []) if start <= t <= end]
         edges = [start, *times, end]
         return max(b - a for a, b in pairwise(edges))
-
-
-async def _members(settings: Settings) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        described = await admin.describe_consumer_groups([settings.app_id])
-    except KafkaError:
-        return 0
-    finally:
-        await admin.close()
-    group = described[0].groups[0]
-    return len(group[5]) if group[2] == "Stable" else 0
 
 
 def _joins(worker: WorkerProcess) -> int:
@@ -187,13 +173,7 @@ async def measure(
     stop_load, stop_read = asyncio.Event(), asyncio.Event()
     timeline, sent = Timeline(), [0]
     try:
-        deadline = time.monotonic() + 120
-        while await _members(settings) != 2:
-            for worker in workers:
-                worker.check_alive()
-            if time.monotonic() > deadline:
-                raise BenchError("the two workers did not form a stable group in 120 s")
-            await asyncio.sleep(0.5)
+        await wait_for_members(settings, workers)
         reader = asyncio.create_task(_read(settings, timeline, stop_read))
         load = asyncio.create_task(_load(settings, options["rate"], stop_load, sent))
         await asyncio.sleep(5)  # past the first assignments' recoveries

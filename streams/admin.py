@@ -40,6 +40,7 @@ __all__ = [
     "delete_topics",
     "describe_topics",
     "is_problem",
+    "stable_group_members",
 ]
 
 CREATED = "created"
@@ -283,6 +284,23 @@ async def delete_topics(
             else:
                 statuses[name] = f"{_PROBLEM}{_error_name(code)}"
     return {name: statuses[name] for name in names}
+
+
+async def stable_group_members(
+    settings: Settings, group: str, *, timeout_s: float = _DEFAULT_TIMEOUT_S
+) -> int:
+    """How many workers hold partitions in `group` now: its members once the group is stable,
+    else 0 (a rebalance in flight, or a fresh broker with no group coordinator yet, which is a
+    retriable error). Tests and benchmarks wait on it before they load a group of workers."""
+    async with _admin(settings, timeout_s) as admin:
+        try:
+            described = await admin.describe_consumer_groups([group])
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+            return 0
+    _, _, state, _, _, members, *_ = described[0].groups[0]
+    return len(members) if state == "Stable" else 0
 
 
 async def consumed_by_group(

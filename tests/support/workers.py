@@ -10,12 +10,10 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
-
+from streams.admin import stable_group_members
 from streams.settings import Settings, settings_environment
 
-__all__ = ["GateWorker", "group_members", "members_are", "wait_for", "worker_env"]
+__all__ = ["GateWorker", "members_are", "wait_for", "worker_env"]
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
@@ -74,23 +72,6 @@ class GateWorker:
         self.stop()
 
 
-async def group_members(settings: Settings) -> int:
-    """How many workers are members of the gate's consumer group right now."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        responses = await admin.describe_consumer_groups([settings.app_id])
-    except KafkaError as exc:
-        if not exc.retriable:
-            raise
-        return 0  # a fresh broker has no group coordinator for a moment
-    finally:
-        await admin.close()
-    group = responses[0].groups[0]
-    state, members = group[2], group[5]
-    return len(members) if state == "Stable" else 0
-
-
 async def wait_for(condition: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not await condition():
@@ -100,4 +81,4 @@ async def wait_for(condition: Callable[[], Awaitable[bool]], timeout_s: float, w
 
 
 async def members_are(settings: Settings, count: int) -> bool:
-    return await group_members(settings) == count
+    return await stable_group_members(settings, settings.app_id) == count
