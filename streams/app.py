@@ -7,7 +7,8 @@ Choices made here:
 - Values are raw bytes at the faust level and decoded by our codec inside the agents, so an
   undecodable record reaches our code (and the dead-letter topic) instead of faust's decode error
   handler, which would drop it.
-- At-least-once processing; every effect is idempotent (see DESIGN.md "Guarantees").
+- At-least-once processing; every effect is idempotent (a replayed record changes nothing twice:
+  keyed table writes, ids on every emitted record, ledger rows unique by Kafka coordinates).
 - Tables (suppressions, bounces, consents) keyed by recipient key, co-partitioned with
   send-requests and every topic about a person (same key, same partition count); faust's
   assignor gives partition N of all of them to one worker, with one standby replica for fast

@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from streams.codec import Codec
-from streams.errors import CodecError, InvalidRecordError
-from streams.handling import dead_letter
+from streams.errors import InvalidRecordError
+from streams.handling import dead_letter_unusable
 from streams.records import SenderDomains
 
 if TYPE_CHECKING:
@@ -33,10 +33,7 @@ def domains_of_record(codec: Codec, key: bytes, value: bytes) -> frozenset[str]:
 
 async def keep_sender_domains(gate: Gate, message: Any) -> None:
     """Dead-letter a record no worker's copy can use; good ones need nothing here."""
-    try:
-        domains_of_record(gate.codec, message.key or b"", message.value or b"")
-    except (CodecError, InvalidRecordError) as exc:
-        await dead_letter(gate, message, "keep_sender_domains", exc)
+    await dead_letter_unusable(gate, message, "keep_sender_domains", domains_of_record)
 
 
 def read_sender_domains(gate: Gate, account_id: str) -> frozenset[str] | None:

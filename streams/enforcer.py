@@ -40,7 +40,7 @@ from streams.app import Gate
 from streams.codec import Codec
 from streams.consent import opt_in_proven
 from streams.errors import CodecError, InvalidRecordError
-from streams.handling import coordinates, dead_letter, read_consents
+from streams.handling import coordinates, dead_letter, dead_letter_unusable, read_consents
 from streams.misuse_enforcement import apply_misuse
 from streams.rate_inputs import (
     RateEvent,
@@ -405,10 +405,7 @@ def account_of_record(codec: Codec, key: bytes, value: bytes) -> AccountSnapshot
 
 async def check_enforcement_event(gate: Gate, message: Any) -> None:
     """Dead-letter an enforcement event no worker's copy can use; good ones need nothing here."""
-    try:
-        account_of_record(gate.codec, message.key or b"", message.value or b"")
-    except (CodecError, InvalidRecordError) as exc:
-        await dead_letter(gate, message, "check_enforcement_events", exc)
+    await dead_letter_unusable(gate, message, "check_enforcement_events", account_of_record)
 
 
 def read_account(gate: Gate, account_id: str) -> AccountSnapshot | None:

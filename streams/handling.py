@@ -4,9 +4,11 @@ read the recipient's state, and set bad input aside on dead-letters with its ori
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from streams.app import Gate
+from streams.codec import Codec
 from streams.errors import CodecError, InvalidRecordError
 from streams.records import (
     ConsentDeadline,
@@ -22,6 +24,7 @@ from streams.records import (
 __all__ = [
     "coordinates",
     "dead_letter",
+    "dead_letter_unusable",
     "decode_keyed",
     "read_consents",
     "read_suppressions",
@@ -76,6 +79,21 @@ def read_consents(gate: Gate, key: bytes) -> ConsentState | None:
     """The recipient's consents, decoded through the codec's cache like the suppressions."""
     raw = gate.consents.get(key)
     return None if raw is None else gate.codec.decode_trusted(raw, ConsentState)
+
+
+async def dead_letter_unusable(
+    gate: Gate,
+    message: Any,
+    agent: str,
+    read: Callable[[Codec, bytes, bytes], object],
+) -> None:
+    """For a topic every worker copies whole (`streams.broadcast`): the copies read the good
+    records themselves and leave out the rest, so the group's agent only dead-letters a record
+    `read` cannot use, with its origin."""
+    try:
+        read(gate.codec, message.key or b"", message.value or b"")
+    except (CodecError, InvalidRecordError) as exc:
+        await dead_letter(gate, message, agent, exc)
 
 
 async def decode_keyed(gate: Gate, message: Any, record_type: type[K], agent: str) -> K | None:

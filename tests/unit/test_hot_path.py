@@ -348,19 +348,25 @@ async def test_decisions_go_to_the_partition_of_their_request(gate: Gate) -> Non
     assert decision.verdict == "allow" and decision.headers and decision.return_path
 
 
-async def test_a_misuse_report_reads_the_message_once_and_is_keyed_by_account(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The rule and the report share one reading of the message; the report, keyed by the
-    account, is left to the producer's partitioner."""
-    readings: list[str] = []
+@pytest.fixture
+def readings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The subject of every message the misuse detector really reads (not remembered)."""
+    read: list[str] = []
     real = misuse._assess
 
     def counting(subject: str, *args: Any) -> Any:
-        readings.append(subject)
+        read.append(subject)
         return real(subject, *args)
 
     monkeypatch.setattr(misuse, "_assess", counting)
+    return read
+
+
+async def test_a_misuse_report_reads_the_message_once_and_is_keyed_by_account(
+    gate: Gate, readings: list[str]
+) -> None:
+    """The rule and the report share one reading of the message; the report, keyed by the
+    account, is left to the producer's partitioner."""
     send = request(
         classification="transactional",
         subject=f"Your order {uuid.uuid4().hex}",  # a message never read before in this process
@@ -390,17 +396,9 @@ def test_a_remembered_assessment_is_the_assessment() -> None:
     assert first == fresh and first.is_misuse
 
 
-def test_what_the_detector_reads_all_keys_the_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_what_the_detector_reads_all_keys_the_memory(readings: list[str]) -> None:
     """Subject, text, link URL and link text, no body, and the policy object: each change is a
     new reading."""
-    readings: list[str] = []
-    real = misuse._assess
-
-    def counting(subject: str, *args: Any) -> Any:
-        readings.append(subject)
-        return real(subject, *args)
-
-    monkeypatch.setattr(misuse, "_assess", counting)
     subject = f"Receipt {uuid.uuid4().hex}"
     link = {"url": "https://acme.example/account", "text": "Your account"}
     variants = [
