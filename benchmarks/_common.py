@@ -175,7 +175,7 @@ async def wait_for_group_coordinator(
     used, makes it a pause instead; a broker that has not answered within `timeout_s` is broken,
     not busy, and the run says so.
     """
-    wanted = list(dict.fromkeys([settings.app_id, *groups]))
+    wanted = list(dict.fromkeys([settings.app_id, settings.decided_group, *groups]))
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=10_000
     )

@@ -719,7 +719,7 @@ async def measure(
             timeout_s=60 + background.sent / 200,
             what="gate drains the background load",
             worker=worker,
-            consumed_by=(settings.app_id, sends_topic),
+            consumed_by=(settings.decided_group, sends_topic),
         )
     finally:
         stop_readers.set()

@@ -1134,7 +1134,7 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
                 timeout_s=timeout_for(records, min_rate=150, floor_s=180),
                 what="gate decides",
                 worker=gate_worker,
-                consumed_by=(settings.app_id, sends_topic),
+                consumed_by=(settings.decided_group, sends_topic),
                 meter=CpuMeter({"contender": gate_worker.process.pid, "broker": broker}),
             )
             wall = time.monotonic() - started
@@ -1163,7 +1163,7 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
                 timeout_s=timeout_for(latency.background_sent, min_rate=150),
                 what="gate drains the background load",
                 worker=gate_worker,
-                consumed_by=(settings.app_id, sends_topic),
+                consumed_by=(settings.decided_group, sends_topic),
             )
             gate_worker.stop()
         results["latency"] = _latency_figures(latency)
@@ -1204,7 +1204,7 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
                     timeout_s=timeout_for(len(personalised), min_rate=150, floor_s=180),
                     what="gate decides personalised",
                     worker=personal_worker,
-                    consumed_by=(settings.app_id, sends_topic),
+                    consumed_by=(settings.decided_group, sends_topic),
                     meter=CpuMeter({"contender": personal_worker.process.pid, "broker": broker}),
                 )
                 wall = time.monotonic() - started
@@ -1460,7 +1460,7 @@ async def _profile_gate(
         timeout_s=timeout_for(len(sends), min_rate=60, floor_s=180),
         what="profiled gate decides",
         worker=worker,
-        consumed_by=(settings.app_id, sends_topic),
+        consumed_by=(settings.decided_group, sends_topic),
         meter=CpuMeter({"contender": worker.process.pid}),
     )
     wall = time.monotonic() - started

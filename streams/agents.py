@@ -1,7 +1,9 @@
 """The gate's agents: decode, call the pure rules and folds, emit. Nothing else decides here.
 
 - `keep_suppressions`: unsubscribe-clicks -> suppressions table (+ suppression-changes audit).
-- `decide_sends`: send-requests -> send-decisions, behind the state fence (`streams.fence`).
+- `decide_batch`: send-requests -> send-decisions, behind the state fence (`streams.fence`), a
+  batch at a time: the decider (`streams.decider`) reads the requests beside faust and hands
+  them here.
 - `keep_bounce_history`: delivery-events -> bounces table (+ bounce-changes audit); a hard
   bounce asks for a platform suppression on unsubscribe-clicks.
 - `act_on_feedback`: feedback-reports -> the suppression a complaint or opt-out implies, again
@@ -25,7 +27,7 @@ import asyncio
 import logging
 import struct
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from time import monotonic
@@ -47,7 +49,9 @@ from streams.consent import (
     next_deadline,
 )
 from streams.content.misuse import assess_misuse
+from streams.decider import SendDecider
 from streams.domains import keep_sender_domains, read_sender_domains
+from streams.emit import CollectingEmitter, Emitter
 from streams.enforcer import (
     check_enforcement_event,
     count_allowed_send,
@@ -69,6 +73,7 @@ from streams.handling import (
     read_consents,
     read_suppressions,
     recipient_key_of,
+    stored,
 )
 from streams.inbound import events_for
 from streams.list_headers import list_headers
@@ -108,10 +113,6 @@ _DEADLINE = struct.Struct(">q")
 SCAN_YIELD_EVERY = 1000
 """The consent timer's table scan (after a recovery) gives the event loop back this often."""
 
-GATE_BATCH_WITHIN_S = 0.005
-"""How long the gate waits to fill a batch: latency added at low load, in exchange for one fence
-round trip per batch at high load."""
-
 
 async def keep_suppression(gate: Gate, message: Any) -> None:
     """Fold one unsubscribe click into the suppressions table."""
@@ -143,13 +144,13 @@ def keep_deadline(gate: Gate, key: bytes, due: datetime | None) -> None:
     of decoding every consent state.
     """
     gate.deadlines.watch(key, due)
-    stored = gate.deadline_table.get(key)
+    held = stored(gate.deadline_table, key)
     if due is None:
-        if stored is not None:
+        if held is not None:
             del gate.deadline_table[key]
         return
     encoded = _DEADLINE.pack(to_epoch_ms(due))
-    if stored != encoded:
+    if held != encoded:
         gate.deadline_table[key] = encoded
 
 
@@ -207,7 +208,7 @@ async def keep_bounce(gate: Gate, message: Any) -> None:
     event = await decode_keyed(gate, message, DeliveryEvent, "keep_bounce_history")
     if event is None:
         return
-    raw = gate.bounces.get(message.key)
+    raw = stored(gate.bounces, message.key)
     state = None if raw is None else gate.codec.decode_trusted(raw, BounceState)
     fold = apply_delivery(
         state, event, gate.policy.soft_bounce, source=coordinates(message), now=gate.clock.now()
@@ -303,9 +304,15 @@ async def parse_inbound(gate: Gate, message: Any) -> None:
 
 
 async def decide_send(
-    gate: Gate, message: Any, state_offsets: Mapping[str, int], *, state_current: bool
+    gate: Gate,
+    message: Any,
+    state_offsets: Mapping[str, int],
+    *,
+    state_current: bool,
+    out: Emitter | None = None,
 ) -> None:
-    """Decide one send request and emit the decision."""
+    """Decide one send request and emit the decision to `out` (default: the gate's emitter)."""
+    emitter = out or gate.emitter
     try:
         size = len(message.value or b"")
         if size > MAX_SEND_REQUEST_BYTES:
@@ -322,7 +329,7 @@ async def decide_send(
                 "publish with the sendgate producer (sendgate publish) to key it correctly"
             )
     except (CodecError, InvalidRecordError) as exc:
-        await dead_letter(gate, message, "decide_sends", exc)
+        await dead_letter(gate, message, "decide_sends", exc, emitter=emitter)
         return
     state = read_suppressions(gate, message.key)
     consents = read_consents(gate, message.key)
@@ -337,7 +344,7 @@ async def decide_send(
         source = f"{gate.fence.state_topic}/{message.partition}/{offset}"
         state, _ = apply_click(state, click, source=source, now=gate.clock.now())
         consents = apply_opt_out(consents, click)
-    raw_history = gate.send_history.get(message.key)
+    raw_history = stored(gate.send_history, message.key)
     history = None if raw_history is None else gate.codec.decode_trusted(raw_history, SendHistory)
     view = RecipientView(
         suppressions=state.entries if state else (),
@@ -383,17 +390,19 @@ async def decide_send(
         return_path=return_path,
         headers=headers,
     )
-    await gate.emitter.emit(
+    await emitter.emit(
         gate.decisions_topic,
         message.key,
         gate.codec.encode_fields(SendDecision, decision),
         partition=message.partition,
     )
     if judgement.failed(TRANSACTIONAL_MISUSE):
-        await report_misuse(gate, request, recipient_key)
+        await report_misuse(gate, request, recipient_key, emitter)
 
 
-async def report_misuse(gate: Gate, request: SendRequest, recipient_key: str) -> None:
+async def report_misuse(
+    gate: Gate, request: SendRequest, recipient_key: str, emitter: Emitter
+) -> None:
     """Hand a transactional send denied as marketing to the enforcer, which counts it against
     the account (`streams.misuse_enforcement`); the same request always makes the same report.
     The assessment is the one the rule just made (`assess_misuse` remembers it), not a second
@@ -409,7 +418,7 @@ async def report_misuse(gate: Gate, request: SendRequest, recipient_key: str) ->
         policy_version=gate.policy.policy_version,
         detected_at=request.requested_at,
     )
-    await gate.emitter.emit(
+    await emitter.emit(
         gate.content_misuse_topic, request.account_id.encode(), gate.codec.encode(report)
     )
 
@@ -430,6 +439,36 @@ async def fence_batch(gate: Gate, partitions: set[int]) -> tuple[Mapping[int, in
         log.error("decide_sends: failing closed: %s", exc)
         return {}, False
     return fence, True
+
+
+async def decide_batch(
+    gate: Gate, records: Sequence[Any], still_ours: Callable[[], bool] = lambda: True
+) -> bool:
+    """Decide a batch of send requests and write the decisions (`streams.decider` reads them).
+
+    First the fences (`fence_batch`), the batch's only wait. Then, if the batch is still this
+    worker's (`still_ours`, asked after that wait), every request is decided without giving the
+    event loop back: what they emit is collected, and no rebalance can move a table while they
+    read it. Then everything is written, in the order decided. Returns False when the batch was
+    dropped undecided."""
+    fence, state_current = await fence_batch(gate, {record.partition for record in records})
+    if not still_ours():
+        return False
+    decided = CollectingEmitter()
+    state_topic = gate.fence.state_topic
+    for record in records:
+        origin = TableContext(record)
+        with reading_tables_of(origin):
+            await decide_send(
+                gate,
+                record,
+                {state_topic: fence.get(record.partition, 0)},
+                state_current=state_current,
+                out=decided,
+            )
+    for item in decided.emitted:
+        await gate.emitter.emit(item.topic, item.key, item.value, partition=item.partition)
+    return True
 
 
 async def nudge_due_consents(gate: Gate) -> int:
@@ -454,15 +493,24 @@ async def nudge_due_consents(gate: Gate) -> int:
     return len(due)
 
 
+class TableContext:
+    """What faust's tables read of the current event: its record (topic and partition)."""
+
+    __slots__ = ("__weakref__", "message")
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+
 @contextmanager
 def reading_tables_of(event: Any) -> Iterator[None]:
-    """Table reads for this event go to its partition's store only.
+    """Table reads and writes for this event go to its partition's store and changelog only.
 
     faust's RocksDB store reads one partition when it knows the current event, and otherwise
-    probes every partition's store (`key_may_exist` on each). A `take_events` batch has no current
-    event in the agent's task, so the gate names it: the request's partition holds its
-    recipient's state (co-partitioning). faust keeps the current event in this context variable
-    for exactly this purpose.
+    probes every partition's store (`key_may_exist` on each); a table write outside an event is
+    refused. The decider's records are no faust events, so the gate names the record
+    (`TableContext`): the request's partition holds its recipient's state (co-partitioning).
+    faust keeps the current event in this context variable for exactly this purpose.
     """
     token = faust_current_event.set(weakref.ref(event))
     try:
@@ -529,22 +577,24 @@ def register_agents(gate: Gate) -> None:
     async def copy_broadcast_state() -> None:
         await gate.broadcast.run()
 
-    @app.agent(gate.send_requests, name="decide_sends", concurrency=1)
-    async def decide_sends(stream: Any) -> None:
-        async for events in stream.take_events(
-            gate.settings.gate_batch_size, within=GATE_BATCH_WITHIN_S
-        ):
-            partitions = {event.message.partition for event in events}
-            fence, state_current = await fence_batch(gate, partitions)
-            for event in events:
-                message = event.message
-                offsets = {gate.fence.state_topic: fence.get(message.partition, 0)}
-                with reading_tables_of(event):
-                    await decide_send(gate, message, offsets, state_current=state_current)
-                done(message)
+    decider = SendDecider(
+        app,
+        bootstrap_servers=gate.settings.kafka_bootstrap_servers,
+        topic=gate.send_requests.get_topic_name(),
+        group_id=gate.settings.decided_group,
+        batch_size=gate.settings.gate_batch_size,
+        decide=lambda records, still_ours: decide_batch(gate, records, still_ours),
+        is_restored=gate.restored.is_restored,
+        earlier_offsets=gate.offsets.committed_offsets_of,
+        flush=lambda: app.producer.flush(),
+    )
+    gate.decider = decider
+
+    @app.task
+    async def decide_sends() -> None:
+        await decider.run()
 
     input_topics = {
-        gate.send_requests.get_topic_name(),
         gate.unsubscribe_clicks.get_topic_name(),
         gate.delivery_events.get_topic_name(),
         gate.feedback_reports.get_topic_name(),
@@ -566,13 +616,16 @@ def register_agents(gate: Gate) -> None:
     async def count_from_committed(app: Any, assigned: Any, **kwargs: Any) -> None:
         """Progress starts at the committed offsets: anything skipped after them is a hole."""
         mine = [(tp.topic, tp.partition) for tp in assigned if tp.topic in input_topics]
-        if not mine:
-            return
-        requests = gate.send_requests.get_topic_name()
+        # The decider takes the partitions whose suppressions this worker keeps (every gate
+        # topic is co-partitioned with the clicks), once their changelog ends are noted.
+        ours = [p for topic, p in mine if topic == gate.fence.state_topic]
         try:
-            await gate.restored.on_assigned(p for topic, p in mine if topic == requests)
+            await gate.restored.on_assigned(ours)
         except KafkaError as exc:  # the restore cannot be checked this time; faust still did it
             log.error("restore fence: changelog ends not readable at assignment: %s", exc)
+        decider.on_assigned(ours)
+        if not mine:
+            return
         committed = await gate.offsets.committed_offsets_of(mine)
         now = monotonic()
         for tp, offset in committed.items():
@@ -595,13 +648,19 @@ def register_agents(gate: Gate) -> None:
             await app.consumer.seek(TP(topic, partition), offset)
             gate.progress.touch((topic, partition), now)
 
+    @app.on_partitions_revoked.connect
+    async def stop_deciding(app: Any, revoked: Any, **kwargs: Any) -> None:
+        """The batch in hand is written and committed before the partitions move."""
+        await decider.on_revoked(
+            tp.partition for tp in revoked if tp.topic == gate.fence.state_topic
+        )
+
     @app.on_before_shutdown.connect
     async def close_fence(app: Any, **kwargs: Any) -> None:
         await gate.fence.close()
 
     gate.agents = {
         "keep_suppressions": keep_suppressions,
-        "decide_sends": decide_sends,
         "keep_bounce_history": keep_bounce_history,
         "act_on_feedback": act_on_feedback_reports,
         "parse_inbound_mail": parse_inbound_mail,

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from streams.app import Gate
 from streams.codec import Codec
+from streams.emit import Emitter
 from streams.errors import CodecError, InvalidRecordError
 from streams.records import (
     ConsentDeadline,
@@ -29,6 +30,7 @@ __all__ = [
     "read_consents",
     "read_suppressions",
     "recipient_key_of",
+    "stored",
 ]
 
 log = logging.getLogger("streams.agents")
@@ -40,8 +42,11 @@ def coordinates(message: Any) -> str:
     return f"{message.topic}/{message.partition}/{message.offset}"
 
 
-async def dead_letter(gate: Gate, message: Any, agent: str, exc: Exception) -> None:
-    """Set a record aside with where it came from and why; log coordinates, never content."""
+async def dead_letter(
+    gate: Gate, message: Any, agent: str, exc: Exception, *, emitter: Emitter | None = None
+) -> None:
+    """Set a record aside with where it came from and why; log coordinates, never content.
+    `emitter` is where a batch collects what it writes (`streams.agents.decide_batch`)."""
     kind = getattr(exc, "error_kind", "invalid")
     letter = DeadLetter(
         origin_topic=message.topic,
@@ -54,7 +59,9 @@ async def dead_letter(gate: Gate, message: Any, agent: str, exc: Exception) -> N
         agent=agent,
         failed_at=gate.clock.now(),
     )
-    await gate.emitter.emit(gate.dead_letters_topic, message.key, gate.codec.encode(letter))
+    await (emitter or gate.emitter).emit(
+        gate.dead_letters_topic, message.key, gate.codec.encode(letter)
+    )
     log.warning("%s: dead-lettered %s (%s)", agent, coordinates(message), kind)
 
 
@@ -68,16 +75,26 @@ def recipient_key_of(message: Any) -> str:
         raise InvalidRecordError("record key is not an ASCII recipient key") from None
 
 
+def stored(table: Any, key: bytes) -> bytes | None:
+    """A table's value for `key`, or None, in one read of its store.
+
+    `Table.get` asks the store twice for a key it holds (`key in data`, then `data[key]`, as
+    the table has a default for missing keys), and the gate reads three tables per send; the
+    store's own `get` reads once."""
+    value: bytes | None = table.data.get(key)
+    return value
+
+
 def read_suppressions(gate: Gate, key: bytes) -> SuppressionState | None:
     """The recipient's suppressions. Only the keeper writes this table, so its values are
     decoded through the codec's cache (`Codec.decode_trusted`): every send reads them."""
-    raw = gate.suppressions.get(key)
+    raw = stored(gate.suppressions, key)
     return None if raw is None else gate.codec.decode_trusted(raw, SuppressionState)
 
 
 def read_consents(gate: Gate, key: bytes) -> ConsentState | None:
     """The recipient's consents, decoded through the codec's cache like the suppressions."""
-    raw = gate.consents.get(key)
+    raw = stored(gate.consents, key)
     return None if raw is None else gate.codec.decode_trusted(raw, ConsentState)
 
 

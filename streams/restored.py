@@ -9,7 +9,7 @@ partitions paused and never resumed), and one run of the scale-out test once all
 suppressed recipients after a takeover, about one partition's worth, for a cause never found. So
 the gate checks instead of trusting:
 
-1. When a send-requests partition is assigned, the changelog partitions of the tables the gate
+1. When a partition is assigned, the changelog partitions of the tables the gate
    reads (suppressions, consents, send history) are asked for their end offsets. Whoever wrote
    them before has stopped writing by then (faust flushes on revoke; a dead worker writes no more).
 2. Before deciding the partition's first batch, each table's persisted offset for that partition
@@ -79,6 +79,10 @@ class RestoreFence:
                 else:
                     missing.append(f"{topic}/{partition} at {persisted} of {due}")
         return missing
+
+    def is_restored(self, partition: int) -> bool:
+        """Whether the partition's tables are restored as far as their changelogs ended."""
+        return not self.short((partition,))
 
     async def wait(self, partitions: Iterable[int]) -> None:
         """Return once the partitions' tables are restored; `FenceTimeoutError` if not in time."""

@@ -135,6 +135,12 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}sendgate"
 
     @property
+    def decided_group(self) -> str:
+        """The consumer group holding how far the gate has decided send-requests
+        (`streams.decider`); no consumer joins it, the decider only commits to it."""
+        return f"{self.app_id}-decided"
+
+    @property
     def verp_keys_path(self) -> Path:
         return self.verp_key_file or self.data_dir / "verp-keys"
 

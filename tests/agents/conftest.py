@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
-from streams.agents import register_agents
+from streams.agents import decide_batch, register_agents
 from streams.app import Gate, build_gate
 from streams.emit import CollectingEmitter, Emitted
 from streams.settings import Settings
@@ -120,3 +122,40 @@ async def emitted_until(
             raise AssertionError(f"agents emitted only {emitter.emitted!r}")
         await asyncio.sleep(0.01)
     return emitter.emitted
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """A send request as the decider reads it from Kafka (the fields the gate uses)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+class Deciding:
+    """Hands send requests to the gate's batch decision (`streams.agents.decide_batch`) as the
+    decider does after reading them, one batch per `put`; offsets count up per partition."""
+
+    def __init__(self, gate: Gate) -> None:
+        self._gate = gate
+        self._next: dict[int, int] = {}
+
+    async def put(
+        self, value: bytes | None, *, key: bytes | None, partition: int = 0, wait: bool = True
+    ) -> None:
+        offset = self._next.get(partition, 0)
+        self._next[partition] = offset + 1
+        topic = self._gate.send_requests.get_topic_name()
+        decided = await decide_batch(
+            self._gate, [RequestRecord(topic, partition, offset, key, value)]
+        )
+        assert decided, "a batch nothing moved under was dropped"
+
+
+@asynccontextmanager
+async def deciding(gate: Gate) -> AsyncIterator[Deciding]:
+    """The gate deciding send requests, as `gate.agents[...].test_context()` gives an agent."""
+    yield Deciding(gate)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from streams.agents import decide_batch
 from streams.app import Gate
 from streams.emit import CollectingEmitter
 from streams.records import (
@@ -14,7 +15,7 @@ from streams.records import (
     SuppressionChange,
     UnsubscribeClick,
 )
-from tests.agents.conftest import ScriptedOffsets, emitted_until
+from tests.agents.conftest import RequestRecord, ScriptedOffsets, deciding, emitted_until
 from tests.support.content import compliant_content
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -83,7 +84,7 @@ async def test_send_after_click_is_denied_and_the_change_is_audited(
         await keeper.put(gate.codec.encode(click(gate)), key=key, partition=0, wait=False)
         await emitted_until(emitter, lambda got: len(got) == 1)
     offsets.end[0] = 1
-    async with gate.agents["decide_sends"].test_context() as gate_agent:
+    async with deciding(gate) as gate_agent:
         await gate_agent.put(gate.codec.encode(request()), key=key, partition=0, wait=False)
         await emitted_until(emitter, lambda got: len(got) == 2)
     change = gate.codec.decode(
@@ -104,7 +105,7 @@ async def test_gate_reads_ahead_a_click_the_keeper_has_not_applied(
     key = gate.keyer.key("ana@example.com").encode()
     offsets.end[0] = 1  # the click at offset 0 is acknowledged, the keeper has not seen it
     offsets.records[0] = [(0, key, gate.codec.encode(click(gate)))]
-    async with gate.agents["decide_sends"].test_context() as gate_agent:
+    async with deciding(gate) as gate_agent:
         await gate_agent.put(gate.codec.encode(request()), key=key, partition=0, wait=False)
         await emitted_until(emitter, lambda got: len(decisions(gate, emitter)) == 1)
     [decision] = decisions(gate, emitter)
@@ -122,7 +123,7 @@ async def test_a_click_for_someone_else_read_ahead_changes_nothing(
     offsets.end[0] = 1
     offsets.records[0] = [(0, other.recipient_key.encode(), gate.codec.encode(other))]
     key = gate.keyer.key("ana@example.com").encode()
-    async with gate.agents["decide_sends"].test_context() as gate_agent:
+    async with deciding(gate) as gate_agent:
         await gate_agent.put(gate.codec.encode(request()), key=key, partition=0, wait=False)
         await emitted_until(emitter, lambda got: len(decisions(gate, emitter)) == 1)
     assert decisions(gate, emitter)[0].verdict == "allow"
@@ -136,7 +137,7 @@ async def test_committed_offset_is_the_floor_after_a_restart(
     offsets.end[1] = 500
     offsets.committed[1] = 500
     key = gate.keyer.key("bo@example.com").encode()
-    async with gate.agents["decide_sends"].test_context() as gate_agent:
+    async with deciding(gate) as gate_agent:
         await gate_agent.put(
             gate.codec.encode(request("bo@example.com")), key=key, partition=1, wait=False
         )
@@ -152,7 +153,7 @@ async def test_gate_fails_closed_when_the_clicks_cannot_be_read(
     await opt_in(gate)
     offsets.end[0] = 3  # three clicks the broker cannot serve
     key = gate.keyer.key("ana@example.com").encode()
-    async with gate.agents["decide_sends"].test_context() as gate_agent:
+    async with deciding(gate) as gate_agent:
         await gate_agent.put(gate.codec.encode(request()), key=key, partition=0, wait=False)
         await emitted_until(emitter, lambda got: len(got) == 1, timeout_s=10)
     [decision] = decisions(gate, emitter)
@@ -179,7 +180,7 @@ async def test_every_kind_of_bad_send_request_is_dead_lettered_and_the_gate_goes
         ),
         (gate.codec.encode(request()), None, "invalid"),
     ]
-    async with gate.agents["decide_sends"].test_context() as gate_agent:
+    async with deciding(gate) as gate_agent:
         for value, key, _ in bad:
             await gate_agent.put(value, key=key, partition=0, wait=False)
         await gate_agent.put(gate.codec.encode(request()), key=good_key, partition=0, wait=False)
@@ -242,7 +243,7 @@ async def test_allowed_commercial_decisions_carry_the_list_headers_and_denials_d
         }
     )
     role = request("info@example.com", request_id="r3")
-    async with gate.agents["decide_sends"].test_context() as gate_agent:
+    async with deciding(gate) as gate_agent:
         await gate_agent.put(gate.codec.encode(request()), key=key, partition=0, wait=False)
         await gate_agent.put(gate.codec.encode(receipt), key=key, partition=0, wait=False)
         role_key = gate.keyer.key("info@example.com").encode()
@@ -263,3 +264,19 @@ async def test_allowed_commercial_decisions_carry_the_list_headers_and_denials_d
     assert link.startswith(gate.settings.unsubscribe_base_url)
     assert by_id["r2"].verdict == "allow" and by_id["r2"].headers == {}  # transactional
     assert by_id["r3"].verdict == "deny" and by_id["r3"].headers == {}
+
+
+async def test_a_batch_that_moved_during_its_fence_is_dropped_undecided(
+    gate: Gate, emitter: CollectingEmitter, offsets: ScriptedOffsets
+) -> None:
+    """A rebalance that started while the batch waited on its fences takes the partition away:
+    the batch writes nothing, and its next owner decides it from the committed offset."""
+    await opt_in(gate)
+    key = gate.keyer.key("ana@example.com").encode()
+    topic = gate.send_requests.get_topic_name()
+    record = RequestRecord(topic, 0, 0, key, gate.codec.encode(request()))
+    before = len(emitter.emitted)
+    assert not await decide_batch(gate, [record], still_ours=lambda: False)
+    assert len(emitter.emitted) == before
+    assert await decide_batch(gate, [record], still_ours=lambda: True)
+    assert [d.verdict for d in decisions(gate, emitter)] == ["allow"]

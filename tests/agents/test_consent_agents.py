@@ -25,7 +25,7 @@ from streams.records import (
     UnsubscribeClick,
 )
 from streams.settings import Settings
-from tests.agents.conftest import ScriptedOffsets, emitted_until, verify_test_domains
+from tests.agents.conftest import ScriptedOffsets, deciding, emitted_until, verify_test_domains
 from tests.support.content import compliant_content
 
 PURCHASE = datetime(2024, 5, 10, 15, 0, tzinfo=UTC)
@@ -110,7 +110,7 @@ async def feed_consents(gate: Gate, *events: ConsentEvent) -> None:
 async def decide(gate: Gate, emitter: CollectingEmitter, request: SendRequest) -> SendDecision:
     before = len(emitter.on(gate.decisions_topic))
     key = gate.keyer.key(request.recipient).encode()
-    async with gate.agents["decide_sends"].test_context() as agent:
+    async with deciding(gate) as agent:
         await agent.put(gate.codec.encode(request), key=key, partition=0, wait=False)
         await emitted_until(emitter, lambda _: len(emitter.on(gate.decisions_topic)) > before)
     return gate.codec.decode(emitter.on(gate.decisions_topic)[-1].value, SendDecision)

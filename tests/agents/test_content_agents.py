@@ -19,7 +19,7 @@ from streams.records import (
     SendDecision,
     SendRequest,
 )
-from tests.agents.conftest import emitted_until
+from tests.agents.conftest import deciding, emitted_until
 from tests.support.content import compliant_content, verified_domains
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -61,7 +61,7 @@ async def opt_in(gate: Gate, cadence: str | None = None) -> None:
 
 async def decide(gate: Gate, emitter: CollectingEmitter, *requests: SendRequest) -> None:
     before = len(emitter.on(gate.decisions_topic))
-    async with gate.agents["decide_sends"].test_context() as agent:
+    async with deciding(gate) as agent:
         for request in requests:
             key = gate.keyer.key(request.recipient).encode()
             await agent.put(gate.codec.encode(request), key=key, partition=0, wait=False)
@@ -151,7 +151,7 @@ async def test_an_oversized_send_request_is_dead_lettered_with_the_limit(
     )
     big = send("big", body=MessageBody(text="Acme Inc., 100 Main Street", links=links))
     assert len(gate.codec.encode(big)) > MAX_SEND_REQUEST_BYTES
-    async with gate.agents["decide_sends"].test_context() as agent:
+    async with deciding(gate) as agent:
         key = gate.keyer.key(ADDRESS).encode()
         await agent.put(gate.codec.encode(big), key=key, partition=0, wait=False)
         await agent.put(gate.codec.encode(send("ok")), key=key, partition=0, wait=False)

@@ -38,7 +38,7 @@ from streams.records import (
 )
 from streams.settings import Settings
 from streams.topics import ACCOUNT_COMMANDS
-from tests.agents.conftest import ScriptedOffsets, verify_test_domains
+from tests.agents.conftest import ScriptedOffsets, deciding, verify_test_domains
 from tests.support.content import compliant_content
 
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
@@ -187,10 +187,10 @@ async def decide(gate: Gate, emitter: CollectingEmitter, *requests: SendRequest)
                 occurred_at=NOW - timedelta(days=30),
             )
             await keeper.put(gate.codec.encode(grant), key=grant.recipient_key.encode())
-    async with gate.agents["decide_sends"].test_context() as deciding:
+    async with deciding(gate) as gate_agent:
         for item in requests:
             key = gate.keyer.key(item.recipient).encode()
-            await deciding.put(gate.codec.encode(item), key=key, partition=0)
+            await gate_agent.put(gate.codec.encode(item), key=key, partition=0)
     return [
         gate.codec.decode(e.value, SendDecision) for e in emitter.on(gate.decisions_topic)[before:]
     ]

@@ -294,6 +294,14 @@ async def test_producer_emitter_hands_the_partition_to_the_producer() -> None:
 # --- The gate's decide_send ------------------------------------------------------------------
 
 
+class DictTable(dict[bytes, bytes]):
+    """A recipient table as a dict; the gate reads a table's store (`data`), here itself."""
+
+    @property
+    def data(self) -> DictTable:
+        return self
+
+
 @pytest.fixture
 def gate(tmp_path: Path) -> Gate:
     """A gate without a broker: its recipient tables as dicts, its emitter collecting."""
@@ -305,7 +313,11 @@ def gate(tmp_path: Path) -> Gate:
         recipient_key_secret=SecretStr("hot-path-test-secret-0123456789abcdef"),
     )
     built = build_gate(settings, emitter=CollectingEmitter(), clock=FrozenClock(DECIDED_AT))
-    built.suppressions, built.consents, built.send_history = {}, {}, {}  # type: ignore[assignment]
+    built.suppressions, built.consents, built.send_history = (  # type: ignore[assignment]
+        DictTable(),
+        DictTable(),
+        DictTable(),
+    )
     built.sender_domains.apply(b"acme", built.codec.encode(verified_domains("acme", at=DECIDED_AT)))
     return built
 
