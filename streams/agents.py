@@ -27,7 +27,7 @@ import asyncio
 import logging
 import struct
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from time import monotonic
@@ -49,7 +49,7 @@ from streams.consent import (
     next_deadline,
 )
 from streams.content.misuse import assess_misuse
-from streams.decider import SendDecider
+from streams.decider import Hold, SendDecider
 from streams.domains import keep_sender_domains, read_sender_domains
 from streams.emit import CollectingEmitter, Emitter
 from streams.enforcer import (
@@ -441,33 +441,32 @@ async def fence_batch(gate: Gate, partitions: set[int]) -> tuple[Mapping[int, in
     return fence, True
 
 
-async def decide_batch(
-    gate: Gate, records: Sequence[Any], still_ours: Callable[[], bool] = lambda: True
-) -> bool:
+async def decide_batch(gate: Gate, records: Sequence[Any], hold: Hold) -> bool:
     """Decide a batch of send requests and write the decisions (`streams.decider` reads them).
 
-    First the fences (`fence_batch`), the batch's only wait. Then, if the batch is still this
-    worker's (`still_ours`, asked after that wait), every request is decided without giving the
-    event loop back: what they emit is collected, and no rebalance can move a table while they
-    read it. Then everything is written, in the order decided. Returns False when the batch was
-    dropped undecided."""
+    First the fences (`fence_batch`), the batch's only wait, outside `hold`: a rebalance must not
+    wait for a fence. Then inside `hold`, if it says the batch is still this worker's, every
+    request is decided without giving the event loop back (what they emit is collected), so no
+    rebalance can move a table while they read it; then everything is written, in the order
+    decided. Returns False when the batch was dropped undecided."""
     fence, state_current = await fence_batch(gate, {record.partition for record in records})
-    if not still_ours():
-        return False
-    decided = CollectingEmitter()
-    state_topic = gate.fence.state_topic
-    for record in records:
-        origin = TableContext(record)
-        with reading_tables_of(origin):
-            await decide_send(
-                gate,
-                record,
-                {state_topic: fence.get(record.partition, 0)},
-                state_current=state_current,
-                out=decided,
-            )
-    for item in decided.emitted:
-        await gate.emitter.emit(item.topic, item.key, item.value, partition=item.partition)
+    async with hold() as ours:
+        if not ours:
+            return False
+        decided = CollectingEmitter()
+        state_topic = gate.fence.state_topic
+        for record in records:
+            origin = TableContext(record)
+            with reading_tables_of(origin):
+                await decide_send(
+                    gate,
+                    record,
+                    {state_topic: fence.get(record.partition, 0)},
+                    state_current=state_current,
+                    out=decided,
+                )
+        for item in decided.emitted:
+            await gate.emitter.emit(item.topic, item.key, item.value, partition=item.partition)
     return True
 
 
@@ -583,7 +582,7 @@ def register_agents(gate: Gate) -> None:
         topic=gate.send_requests.get_topic_name(),
         group_id=gate.settings.decided_group,
         batch_size=gate.settings.gate_batch_size,
-        decide=lambda records, still_ours: decide_batch(gate, records, still_ours),
+        decide=lambda records, hold: decide_batch(gate, records, hold),
         is_restored=gate.restored.is_restored,
         earlier_offsets=gate.offsets.committed_offsets_of,
         flush=lambda: app.producer.flush(),
@@ -657,6 +656,7 @@ def register_agents(gate: Gate) -> None:
 
     @app.on_before_shutdown.connect
     async def close_fence(app: Any, **kwargs: Any) -> None:
+        await decider.close()
         await gate.fence.close()
 
     gate.agents = {

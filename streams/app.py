@@ -242,9 +242,6 @@ def heartbeat_interval_s(session_timeout_s: float) -> float:
     return min(3.0, session_timeout_s / 6)
 
 
-PRODUCER_BATCH_BYTES = 512 * 1024
-
-
 def new_faust_app(settings: Settings, app_id: str, *, store: str, datadir: Path) -> faust.App:
     """A faust App configured the way the gate runs (the benchmark's baseline reuses it)."""
     apply_faust_fixes()
@@ -259,12 +256,6 @@ def new_faust_app(settings: Settings, app_id: str, *, store: str, datadir: Path)
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        # Big producer batches: aiokafka keeps one open batch per partition and, once it is
-        # full, makes the next send wait until the sender has taken it, and the sender has one
-        # request in flight per broker. With 16 KiB batches a batch of 500 decisions (about
-        # 600 KiB) waited for seven acknowledged round trips; in 512 KiB batches it takes one.
-        # (Under the broker's default message.max.bytes of 1 MiB per record batch.)
-        producer_max_batch_size=PRODUCER_BATCH_BYTES,
         # No producer linger: 5 ms made a forward-only agent 1.5x faster (0.21x -> 0.32x of raw
         # aiokafka) but not the gate, which is CPU-bound on its own work (0.11x -> 0.10x), and it
         # added about 6 ms to the click-to-effective p50 (paired runs, benchmarks/README.md).

@@ -19,16 +19,17 @@ How the promises hold without faust's stream:
   delays its sends instead of failing them closed.
 - **Rebalances.** faust calls `App.on_rebalance_start` from its consumer thread before it revokes
   anything. A batch is decided only if no rebalance started since it was read (checked after
-  the last wait before deciding; deciding itself never yields to the event loop, so no table
+  the fences, the batch's only wait; deciding itself never yields to the event loop, so no table
   moves under it). A batch caught by a rebalance is dropped and read again from its first
   offset. faust's revoke signal waits for the batch in hand to be written and committed, so the
   partition's next owner starts where this one stopped.
 - **At-least-once.** Decisions, dead letters and table writes are flushed to the broker before
-  the batch's offsets are committed. The offsets live in their own consumer group
+  the batch's offsets are committed, still inside the batch's hold on the decider, so a revoke
+  never finds a batch written but not committed. The offsets live in their own consumer group
   (`Settings.decided_group`), committed by a consumer that never joins it; a partition it has no
   offset for starts where faust's group stopped (a gate upgraded from the per-record agent
   decides nothing twice), else at the log's start. A worker killed between flush and commit
-  leaves decisions its successor writes again: the same decision for the same request
+  leaves a batch its successor decides again: the same decision for the same request
   (`streams.ledger` keeps one).
 """
 
@@ -37,23 +38,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
-__all__ = ["DecideBatch", "SendDecider"]
+__all__ = ["DecideBatch", "Hold", "SendDecider"]
 
 log = logging.getLogger(__name__)
 
 IDLE_WAIT_S = 0.1
 """How long an idle decider waits for records or an assignment before looking again."""
 
-DecideBatch = Callable[[Sequence[ConsumerRecord], Callable[[], bool]], Awaitable[bool]]
-"""Decides a batch and writes what it decides (`streams.agents.decide_batch`); the callable says
-whether the batch is still this worker's, asked after the last wait before deciding. Returns
-False when it dropped the batch undecided."""
+Hold = Callable[[], AbstractAsyncContextManager[bool]]
+"""Holds the decider's writing lock for deciding and writing a batch, and says whether the batch
+is still this worker's (no rebalance began since it was read)."""
+
+DecideBatch = Callable[[Sequence[ConsumerRecord], Hold], Awaitable[bool]]
+"""Decides a batch and writes what it decides (`streams.agents.decide_batch`): the fences first,
+then, inside `hold` and only if it says the batch is still ours, the decisions. Returns False
+when it dropped the batch undecided."""
 
 
 class SendDecider:
@@ -84,7 +90,11 @@ class SendDecider:
         self._owned: frozenset[int] = frozenset()
         self._reading: frozenset[int] = frozenset()
         self._writing = asyncio.Lock()
-        """Held from deciding a batch until its offsets are committed."""
+        """Held while a batch is decided and written, and while decided offsets are committed."""
+        self._decided_to: dict[TopicPartition, int] = {}
+        """Per partition, the offset after the last request decided and handed to the producer
+        that is not committed yet (between a batch's writing and its commit)."""
+        self._consumer: AIOKafkaConsumer | None = None
         self._changed = asyncio.Event()
         self.decided = 0
         """Records decided by this worker since it started (the decider's own count)."""
@@ -97,11 +107,21 @@ class SendDecider:
         self._changed.set()
 
     async def on_revoked(self, partitions: Iterable[int]) -> None:
-        """faust is taking these partitions away: once the batch in hand is written and
-        committed, none of them is decided here again until assigned anew."""
+        """faust is taking these partitions away: once the batch in hand is written and what was
+        decided is committed, none of them is decided here again until assigned anew."""
         async with self._writing:
+            await self._commit_decided()
             self._owned = self._owned - frozenset(partitions)
             self._changed.set()
+
+    async def close(self) -> None:
+        """At shutdown, while faust's producer still runs: commit what was decided. A failure
+        here costs only decisions made again at the next start."""
+        async with self._writing:
+            try:
+                await self._commit_decided()
+            except Exception:
+                log.exception("decider: decided offsets not committed at shutdown")
 
     def _moved(self, rebalance: int) -> bool:
         """Whether the assignment may have changed since `rebalance` (a rebalance count)."""
@@ -119,6 +139,7 @@ class SendDecider:
             max_poll_records=self._batch_size,
         )
         await consumer.start()
+        self._consumer = consumer
         try:
             while not self._app.should_stop:
                 await self._follow_assignment(consumer)
@@ -132,6 +153,7 @@ class SendDecider:
                 if fetched:
                     await self._decide_fetched(consumer, fetched, rebalance)
         finally:
+            self._consumer = None
             await consumer.stop()
 
     async def _idle(self) -> None:
@@ -147,27 +169,38 @@ class SendDecider:
     ) -> None:
         records = [record for batch in fetched.values() for record in batch]
         if not self._moved(rebalance) and fetched.keys() <= self._assigned_tps(self._reading):
-            async with self._writing:
-                if await self._decide(records, lambda: not self._moved(rebalance)):
-                    await self._flush()
-                    await self._commit(consumer, fetched)
-                    self.decided += len(records)
-                    return
+
+            @asynccontextmanager
+            async def hold() -> AsyncIterator[bool]:
+                async with self._writing:
+                    ours = not self._moved(rebalance)
+                    yield ours
+                    if ours:  # written: flushed and committed before anyone else holds on
+                        for tp, batch in fetched.items():
+                            self._decided_to[tp] = batch[-1].offset + 1
+                        self.decided += len(records)
+                        await self._commit_decided()
+
+            if await self._decide(records, hold):
+                return
         # Not decided: read these records again, under whatever assignment comes next.
         for tp, batch in fetched.items():
             if tp in consumer.assignment():
                 consumer.seek(tp, batch[0].offset)
 
-    async def _commit(
-        self, consumer: AIOKafkaConsumer, fetched: dict[TopicPartition, list[ConsumerRecord]]
-    ) -> None:
-        offsets = {tp: batch[-1].offset + 1 for tp, batch in fetched.items()}
+    async def _commit_decided(self) -> None:
+        """Flush what was decided, then commit its offsets (the caller holds `_writing`)."""
+        if not self._decided_to or self._consumer is None:
+            return
+        assigned = self._consumer.assignment()
+        offsets = {tp: offset for tp, offset in self._decided_to.items() if tp in assigned}
+        self._decided_to = {}
         try:
-            await consumer.commit(offsets)
+            await self._flush()
+            await self._consumer.commit(offsets)
         except KafkaError as exc:
-            # The decisions are on the broker; the next owner decides these requests again,
-            # the same way (at-least-once).
-            log.warning("decider: offsets not committed (%s); a restart decides again", exc)
+            # The next owner decides these requests again, the same way (at-least-once).
+            log.warning("decider: offsets not committed (%s); they are decided again", exc)
 
     def _assigned_tps(self, partitions: Iterable[int]) -> set[TopicPartition]:
         return {TopicPartition(self._topic, partition) for partition in partitions}

@@ -7,6 +7,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from faust.stores.rocksdb import Store as RocksDBStore
+
 from streams.app import Gate
 from streams.codec import Codec
 from streams.emit import Emitter
@@ -79,9 +81,12 @@ def stored(table: Any, key: bytes) -> bytes | None:
     """A table's value for `key`, or None, in one read of its store.
 
     `Table.get` asks the store twice for a key it holds (`key in data`, then `data[key]`, as
-    the table has a default for missing keys), and the gate reads three tables per send; the
-    store's own `get` reads once."""
-    value: bytes | None = table.data.get(key)
+    the table has a default for missing keys), and each time passes the key and the value
+    through faust's serializer registry; the gate reads three tables per send. The gate's
+    tables hold raw bytes (`streams.app`), so a RocksDB store is read directly, once; any other
+    store (the in-memory one of the agent tests) through its own `get`."""
+    store = table.data
+    value: bytes | None = store._get(key) if isinstance(store, RocksDBStore) else store.get(key)
     return value
 
 

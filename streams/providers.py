@@ -128,6 +128,10 @@ class Provider(BaseModel):
         return domains
 
 
+FOUND_DOMAINS_KEPT = 100_000
+"""Recipient domains remembered with their provider; past this many the memory starts again."""
+
+
 class ProviderMap(BaseModel):
     """The validated provider file: provider id -> provider. Frozen; no domain has two owners."""
 
@@ -137,6 +141,8 @@ class ProviderMap(BaseModel):
 
     _exact: dict[str, str] = PrivateAttr(default_factory=dict)
     _wildcard: dict[str, str] = PrivateAttr(default_factory=dict)
+    _found: dict[str, str] = PrivateAttr(default_factory=dict)
+    """Domains already looked up (the gate asks for every send's recipient domain)."""
 
     @field_validator("providers")
     @classmethod
@@ -176,6 +182,15 @@ class ProviderMap(BaseModel):
 
     def provider_of(self, domain: str) -> str:
         """The provider id of a recipient domain, or `domain:<registrable domain>`."""
+        found = self._found
+        provider = found.get(domain)
+        if provider is None:
+            if len(found) >= FOUND_DOMAINS_KEPT:
+                found.clear()
+            provider = found[domain] = self._look_up(domain)
+        return provider
+
+    def _look_up(self, domain: str) -> str:
         name = normalise_domain(domain)
         found = self._exact.get(name)
         if found is not None:

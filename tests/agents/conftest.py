@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -150,9 +150,19 @@ class Deciding:
         self._next[partition] = offset + 1
         topic = self._gate.send_requests.get_topic_name()
         decided = await decide_batch(
-            self._gate, [RequestRecord(topic, partition, offset, key, value)]
+            self._gate, [RequestRecord(topic, partition, offset, key, value)], still_ours(True)
         )
         assert decided, "a batch nothing moved under was dropped"
+
+
+def still_ours(ours: bool) -> Callable[[], AbstractAsyncContextManager[bool]]:
+    """The decider's hold on a batch, as a test says it is (no rebalance, or one)."""
+
+    @asynccontextmanager
+    async def hold() -> AsyncIterator[bool]:
+        yield ours
+
+    return hold
 
 
 @asynccontextmanager

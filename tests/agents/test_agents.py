@@ -15,7 +15,13 @@ from streams.records import (
     SuppressionChange,
     UnsubscribeClick,
 )
-from tests.agents.conftest import RequestRecord, ScriptedOffsets, deciding, emitted_until
+from tests.agents.conftest import (
+    RequestRecord,
+    ScriptedOffsets,
+    deciding,
+    emitted_until,
+    still_ours,
+)
 from tests.support.content import compliant_content
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -276,7 +282,7 @@ async def test_a_batch_that_moved_during_its_fence_is_dropped_undecided(
     topic = gate.send_requests.get_topic_name()
     record = RequestRecord(topic, 0, 0, key, gate.codec.encode(request()))
     before = len(emitter.emitted)
-    assert not await decide_batch(gate, [record], still_ours=lambda: False)
+    assert not await decide_batch(gate, [record], still_ours(False))
     assert len(emitter.emitted) == before
-    assert await decide_batch(gate, [record], still_ours=lambda: True)
+    assert await decide_batch(gate, [record], still_ours(True))
     assert [d.verdict for d in decisions(gate, emitter)] == ["allow"]
