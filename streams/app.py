@@ -12,7 +12,8 @@ Choices made here:
 - Tables (suppressions, bounces, consents) keyed by recipient key, co-partitioned with
   send-requests and every topic about a person (same key, same partition count); faust's
   assignor gives partition N of all of them to one worker, with one standby replica for fast
-  failover.
+  failover. send-requests itself is read beside faust by `streams.decider`, on the partitions
+  faust gave the worker: `send_requests` here names the topic, no agent iterates it.
 - The faust web server is off: nothing is served from the workers (the HTTP service is its own
   process), and two workers on one machine then need no port of their own.
 """

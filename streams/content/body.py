@@ -88,15 +88,6 @@ def buys_positive_reviews(
     asks = compiled(requests, re.IGNORECASE)
     rewards = compiled(incentives, re.IGNORECASE)
     conditions = compiled(positive, re.IGNORECASE)
-    # Most mail asks for no review at all: one search of the whole text settles it, where the
-    # windows would search each paragraph `window` times (and every message is new when bodies
-    # are personalised). A window is a stretch of the whole text, so a pattern list found in no
-    # part of the whole is found in no window, for lists whose matches do not look past their
-    # own text (`_found_within_any_stretch`).
-    whole = "\n\n".join(blocks)
-    for patterns, found in ((requests, asks), (incentives, rewards), (positive, conditions)):
-        if _found_within_any_stretch(patterns) and not matches_any(found, whole):
-            return False
     for start in range(max(1, len(blocks) - window + 1)):
         chunk = "\n\n".join(blocks[start : start + window])
         if (
@@ -106,24 +97,3 @@ def buys_positive_reviews(
         ):
             return True
     return False
-
-
-_ESCAPE = re.compile(r"\\.")
-_CHARACTER_CLASS = re.compile(r"\[\^?\]?[^\]]*\]")
-_LOOKS_AROUND = re.compile(r"\(\?[<=!(]|[\^$]")
-
-
-@lru_cache(maxsize=64)
-def _found_within_any_stretch(patterns: tuple[str, ...]) -> bool:
-    """Whether a match inside a stretch of text is also a match in the whole text, for every
-    pattern of the list: none has an anchor (`^`, `$`, `\\A`, `\\Z`) or a lookaround. Word
-    boundaries are safe: a window's edges meet the paragraph break ("\\n\\n") in the whole
-    text, which is no word character, as the string's edge is not. The reading is textual
-    (escapes, then character classes, set aside first) and errs towards no."""
-    for pattern in patterns:
-        if "\\A" in pattern or "\\Z" in pattern:
-            return False
-        bare = _CHARACTER_CLASS.sub("c", _ESCAPE.sub("e", pattern))
-        if _LOOKS_AROUND.search(bare):
-            return False
-    return True
