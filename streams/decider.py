@@ -36,10 +36,9 @@ How the promises hold without faust's stream:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -158,7 +157,7 @@ class SendDecider:
 
     async def _idle(self) -> None:
         self._changed.clear()
-        with contextlib.suppress(TimeoutError):
+        with suppress(TimeoutError):
             await asyncio.wait_for(self._changed.wait(), IDLE_WAIT_S)
 
     async def _decide_fetched(
