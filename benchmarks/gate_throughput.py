@@ -51,7 +51,9 @@ Phases (each bounded in time; every topic lives under a fresh prefix and is dele
 3. Throughput, each contender consuming all its input from the beginning in its own group:
    (a) raw aiokafka in this process: consume, decode each value with our codec (SendRequest),
        produce the same bytes to an output topic with the same key (so the same partition); the
-       same over consent-events and over unsubscribe-clicks is the keepers' baseline;
+       same over consent-events and over unsubscribe-clicks is the keepers' baseline, and a
+       faust agent that only forwards the consent events is their ceiling (no faust agent over
+       that topic can be faster);
    (b) a faust agent in a worker process that only forwards the value to an output topic;
    (c) the gate: a new worker of the real app (fresh data folder, so it first restores the
        suppressions and consents tables from their changelogs) deciding every request.
@@ -171,6 +173,10 @@ RAW_CLICKS_OUT = TopicSpec(
     "bench-out-raw-clicks", "benchmark: unsubscribe clicks passed through by aiokafka"
 )
 FORWARD_OUT = TopicSpec("bench-out-forward", "benchmark (b): send requests forwarded by faust")
+FORWARD_CONSENTS_APP = "bench-forward-consents"
+FORWARD_CONSENTS_OUT = TopicSpec(
+    "bench-out-forward-consents", "benchmark: consent events forwarded by faust (keepers' ceiling)"
+)
 
 ACCOUNTS = ("acme", "globex", "initech", "umbrella", "hooli")
 LISTS = ("news", "deals", "product-updates", "events")
@@ -233,7 +239,7 @@ FORWARD_WORKER_CODE = (
     "import sys\n"
     "sys.path.insert(0, {bench_dir!r})\n"
     "import gate_throughput\n"
-    "gate_throughput.forward_worker_main()\n"
+    "gate_throughput.forward_worker_main({source!r})\n"
 )
 
 
@@ -639,7 +645,15 @@ async def raw_passthrough(
         await consumer.stop()
 
 
-def forward_worker_main() -> None:
+FORWARDERS = {
+    SEND_REQUESTS.name: (SEND_REQUESTS, FORWARD_APP, FORWARD_OUT),
+    CONSENT_EVENTS.name: (CONSENT_EVENTS, FORWARD_CONSENTS_APP, FORWARD_CONSENTS_OUT),
+}
+"""What a forwarding worker can read: (b) over the send requests, and the keepers' ceiling over
+the consent events (a faust agent that does nothing but forward, beside the consent keeper)."""
+
+
+def forward_worker_main(source_name: str = SEND_REQUESTS.name) -> None:
     """(b), run in a worker process: a faust app whose one agent forwards each value.
 
     It is built by the gate's own `new_faust_app` and `raw_topic` (`streams/app.py`): raw bytes,
@@ -649,11 +663,12 @@ def forward_worker_main() -> None:
 
     from streams.app import new_faust_app, raw_topic
 
+    spec, app_name, out = FORWARDERS[source_name]
     settings = Settings()
     datadir = Path(tempfile.mkdtemp(prefix="bench-forward-"))
-    app = new_faust_app(settings, settings.topic(FORWARD_APP), store="memory://", datadir=datadir)
-    source = raw_topic(app, settings, SEND_REQUESTS)
-    out_topic = FORWARD_OUT.full_name(settings)
+    app = new_faust_app(settings, settings.topic(app_name), store="memory://", datadir=datadir)
+    source = raw_topic(app, settings, spec)
+    out_topic = out.full_name(settings)
 
     @app.agent(source, name="forward", concurrency=1)
     async def forward(stream: Any) -> None:
@@ -878,11 +893,18 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
             settings,
             groups=[
                 topic(group)
-                for group in (RAW_GROUP, RAW_CONSENTS_GROUP, RAW_CLICKS_GROUP, FORWARD_APP)
+                for group in (
+                    RAW_GROUP,
+                    RAW_CONSENTS_GROUP,
+                    RAW_CLICKS_GROUP,
+                    FORWARD_APP,
+                    FORWARD_CONSENTS_APP,
+                )
             ],
         )
         names = await create_run_topics(
-            settings, [RAW_OUT, RAW_CONSENTS_OUT, RAW_CLICKS_OUT, FORWARD_OUT]
+            settings,
+            [RAW_OUT, RAW_CONSENTS_OUT, RAW_CLICKS_OUT, FORWARD_OUT, FORWARD_CONSENTS_OUT],
         )
         console.print(f"created {len(names)} topics under prefix {settings.topic_prefix!r}")
 
@@ -1092,13 +1114,40 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
                     f"raw aiokafka over {source.name}: {keeper.raw.records:,} records, "
                     f"{keeper.raw.per_second:,.0f}/s"
                 )
-        results["keepers"] = _keeper_figures(keepers)
+        with phase("keepers' ceiling: a faust agent that only forwards the consent events"):
+            consents_topic = CONSENT_EVENTS.full_name(settings)
+            count = await watcher.count(consents_topic)
+            forward_consents = WorkerProcess(
+                "forward-consents",
+                FORWARD_WORKER_CODE.format(
+                    bench_dir=str(Path(__file__).resolve().parent), source=CONSENT_EVENTS.name
+                ),
+                worker_env(settings),
+                data_dir / "worker-forward-consents.log",
+            )
+            await watcher.wait_for_count(
+                topic(FORWARD_CONSENTS_OUT.name),
+                count,
+                timeout_s=timeout_for(count, min_rate=300),
+                what="faust forwards consent events",
+                worker=forward_consents,
+                consumed_by=(settings.topic(FORWARD_CONSENTS_APP), consents_topic),
+            )
+            forward_consents.stop()
+            ceiling = await topic_window(bootstrap, topic(FORWARD_CONSENTS_OUT.name))
+            console.print(
+                f"faust forward-only over consent-events: {ceiling.records:,} records, "
+                f"{ceiling.per_second:,.0f}/s"
+            )
+        results["keepers"] = _keeper_figures(keepers, ceiling)
 
         with phase("(b) faust agent that only forwards"):
             started = time.monotonic()
             forward_worker = WorkerProcess(
                 "forward",
-                FORWARD_WORKER_CODE.format(bench_dir=str(Path(__file__).resolve().parent)),
+                FORWARD_WORKER_CODE.format(
+                    bench_dir=str(Path(__file__).resolve().parent), source=SEND_REQUESTS.name
+                ),
                 worker_env(settings),
                 data_dir / "worker-forward.log",
             )
@@ -1266,7 +1315,7 @@ def _throughput_figures(contenders: list[Contender]) -> list[dict[str, Any]]:
     ]
 
 
-def _keeper_figures(keepers: list[Keeper]) -> dict[str, Any]:
+def _keeper_figures(keepers: list[Keeper], ceiling: TopicWindow | None = None) -> dict[str, Any]:
     """Per keeper and both together: output records over their timestamp span, as for the
     contenders, beside raw aiokafka over the same input. Together is all records over the sum
     of the spans: the rate of a worker that folded both kinds one after the other."""
@@ -1312,7 +1361,15 @@ def _keeper_figures(keepers: list[Keeper]) -> dict[str, Any]:
         "raw_per_s": raw_per_s,
         "ratio_to_raw": rate(records, seconds) / raw_per_s,
     }
-    return {"rows": rows, "combined": combined}
+    consents_raw = next((k.raw for k in keepers if k.kind == "consents" and k.raw), None)
+    forward = None
+    if ceiling is not None and consents_raw is not None:
+        forward = {
+            "per_s": ceiling.per_second,
+            "raw_per_s": consents_raw.per_second,
+            "ratio_to_raw": ceiling.per_second / consents_raw.per_second,
+        }
+    return {"rows": rows, "combined": combined, "faust_forward_consents": forward}
 
 
 def summary_line(results: dict[str, Any]) -> dict[str, Any]:
@@ -1326,6 +1383,8 @@ def summary_line(results: dict[str, Any]) -> dict[str, Any]:
 
     def figure(kind: str, key: str) -> Any:
         return rows.get(kind, {}).get(key)
+
+    forward_consents = keepers.get("faust_forward_consents") or {}
 
     return json_safe(
         {
@@ -1345,6 +1404,8 @@ def summary_line(results: dict[str, Any]) -> dict[str, Any]:
             "suppression_keeper_per_s": by_kind.get("clicks", {}).get("per_s"),
             "suppression_keeper_ratio_to_raw": by_kind.get("clicks", {}).get("ratio_to_raw"),
             "raw_clicks_per_s": by_kind.get("clicks", {}).get("raw_per_s"),
+            "faust_forward_consents_per_s": forward_consents.get("per_s"),
+            "faust_forward_consents_ratio_to_raw": forward_consents.get("ratio_to_raw"),
             "click_p50_ms": latency.get("p50_ms"),
             "click_p99_ms": latency.get("p99_ms"),
             "click_background_per_s": latency.get("background_achieved_per_s"),
@@ -1645,6 +1706,13 @@ def _print_keepers(keepers: dict[str, Any]) -> None:
         "decode with our codec, produce the same bytes. Both keepers: all records over the sum "
         "of the two spans."
     )
+    forward = keepers.get("faust_forward_consents")
+    if forward:
+        console.print(
+            f"Ceiling for any faust agent over the consent events: a faust agent that only "
+            f"forwards them ran at {forward['per_s']:,.0f}/s, {forward['ratio_to_raw']:.2f}x of "
+            f"raw aiokafka over them ({forward['raw_per_s']:,.0f}/s)."
+        )
 
 
 def _print_headline(results: dict[str, Any]) -> None:
