@@ -1,5 +1,5 @@
 """How often an account may mail one person: the cadence the person agreed to, and the platform's
-cap (issue 8, "Frequency").
+cap.
 
 A consent can name a cadence ("weekly": the sign-up form promised one mail a week, or the person
 chose it in the preference centre). Mail beyond it exceeds what the person agreed to: consent

@@ -237,7 +237,7 @@ class IntakeHandler:
             self._verp.verify(address)
             return "return-path"
         # Unsubscribe mailto tokens are checked syntactically only: verifying them belongs to
-        # the unsubscribe work (issue 7); whatever arrives here is published for it to judge.
+        # the unsubscribe agents (`streams.mailto`); whatever arrives here is published for them.
         if domain == self._unsubscribe_domain and _UNSUBSCRIBE_LOCAL.fullmatch(local):
             return "unsubscribe"
         # RFC 5321 section 4.5.1: a domain that receives mail MUST accept mail for postmaster.

@@ -9,7 +9,8 @@
 - `List-Id` (RFC 2919) when the send names a list: the list's name and an identifier in the
   bounce domain's namespace, so mailbox providers can tell the account's lists apart.
 
-The mailer must sign these headers with DKIM (issue 8 checks it does).
+The mailer must sign these headers with DKIM (`streams.rules.content` checks that the send
+request says it does).
 """
 
 from __future__ import annotations

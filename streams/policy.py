@@ -215,7 +215,7 @@ class EnforcementPolicy(BaseModel):
       industry's reading ("complaints per 1,000 delivered"); "allowed_sends": allowed decisions
       count instead, for platforms whose mailers do not report deliveries.
     - `fine_per_complaint` 250 USD: one well-known platform charges up to $250 per complaint
-      the customer cannot prove an opt-in for (issue 6); 0 turns fines off. A complaint is fined
+      the customer cannot prove an opt-in for; 0 turns fines off. A complaint is fined
       when the recipient's consents show no grant, import or purchase for the account that was
       in force when the complaint arrived.
     - `misuse_suspend_after` 3 within `misuse_window_days` 30: transactional sends the gate

@@ -119,14 +119,14 @@ class _Frozen(BaseModel):
 class RatesPolicy(_Frozen):
     """How rates are counted and which lines they must stay under. Defaults and their sources:
 
-    - `window_days` 7: the line is "per provider per week" (issue 6); `bucket_hours` 24: a week
-      is a sum of days, the unit mailbox providers' dashboards report in (Gmail Postmaster Tools
-      shows a daily spam rate).
+    - `window_days` 7: the platform's complaint line is "per provider per week"; `bucket_hours`
+      24: a week is a sum of days, the unit mailbox providers' dashboards report in (Gmail
+      Postmaster Tools shows a daily spam rate).
     - `allowed_lateness_hours` 48 (a choice, not a published number): feedback-loop reports and
       asynchronous bounces are usually sent soon after the message; two days leave room for a
       reporting pipeline stalled over a weekend, at the price of judging a week two days late.
     - `complaint_line` 0.1% per provider: the industry line (fewer than 1 complaint per 1,000
-      messages); `bounce_line` 7% per account: the platform's own line (issue 6). Crossing either
+      messages); `bounce_line` 7% per account: the platform's own line. Crossing either
       is a strike (`streams.strikes`). None: no strike line for that rate.
     - `*_review_line`, `*_pause_line`: optional further levels (none by default); a review only
       flags the account, a pause stops its mail to the provider (or, at account scope, to every
@@ -143,9 +143,11 @@ class RatesPolicy(_Frozen):
       less: at 200 it takes 15 hard bounces to pass 7%, which a sender whose true rate is 2% gets
       in about 1 week of 67,000 (binomial), and a bad import of a few hundred addresses is still
       caught.
-    - `act_at_once` False: act when a window closes (after its lateness), the issue's default
-      reading; True acts on the event that carries the rate over the line.
-    - `complaint_scope` provider, `bounce_scope` account: where each rate is measured (issue 6).
+    - `act_at_once` False: act when a window closes (after its lateness), so a week is judged
+      whole; True acts on the event that carries the rate over the line.
+    - `complaint_scope` provider, `bounce_scope` account: where each rate is measured
+      (providers judge complaints per sender at their own mailboxes; bounces say more about the
+      account's list than about one provider).
     - `evaluation_grace_days` 7: how long a bucket's counts are kept after the horizon has passed
       it (events can no longer be counted into it), so that closed windows a stopped worker did
       not judge in time can still be judged whole (see the module doc and `due_windows`).

@@ -107,8 +107,8 @@ class _Frozen(BaseModel):
 
 
 class StrikePolicy(_Frozen):
-    """The ladder and how strikes are counted. Defaults from issue 6 (a well-known platform's
-    three-strike policy on the 0.1% complaint line)."""
+    """The ladder and how strikes are counted. The defaults follow a well-known platform's
+    three-strike policy on the 0.1% complaint line."""
 
     ladder: tuple[LadderStep, ...] = Field(
         default=("disable_broadcasts", "warn", "terminate"), min_length=1, max_length=10

@@ -1,4 +1,4 @@
-"""`sendgate web`: the one-click unsubscribe endpoint and the page behind the link (issue 7).
+"""`sendgate web`: the one-click unsubscribe endpoint and the page behind the link.
 
 - `POST /u/<token>` with the body `List-Unsubscribe=One-Click` (RFC 8058 §3.2): the mailbox
   provider's one-click unsubscribe. It unsubscribes the recipient from the token's list (or, for

@@ -407,7 +407,7 @@ class ContentPolicy(BaseModel):
       provider's servers can send mail that passes DMARC for them: Yahoo and AOL publish
       p=reject, and Gmail's sender guidelines say not to impersonate Gmail From headers and
       announce quarantine enforcement; bulk-sender rules want the sender's own authenticated
-      domain. The list is issue 8's: widely used free-mail services.
+      domain. The list: widely used free-mail services.
     - `reply_to_allowed_domains` (none): domains a Reply-To may use besides the account's
       verified ones (a platform's shared reply-handling domain, for example).
 

@@ -1,4 +1,4 @@
-"""What the demo's senders put in their messages (issue 8).
+"""What the demo's senders put in their messages: content facts that pass the content rules.
 
 Every account of the demo has verified its domain `<account>.example` and sends from it, signed
 and aligned, with a footer that carries its postal address and an unsubscribe link: the content

@@ -1,8 +1,8 @@
 """Account rules: what enforcement (`streams.strikes`, through every worker's copy) stopped.
 
 Mailbox providers judge a shared IP by everyone who sends from it, so a platform stops one
-customer's damage before providers act against all of them. The ladder (issue 6, after a
-well-known platform's three-strike policy): strike 1 disables broadcasts and follow-up sequences,
+customer's damage before providers act against all of them. The ladder (after a well-known
+platform's three-strike policy): strike 1 disables broadcasts and follow-up sequences,
 strike 3 terminates; a pause stops the account's mail to one provider (Amazon SES publishes the
 same kind of levels for its own senders: review at 0.1% complaints, pause at 0.5%). Transactional
 mail keeps flowing under a strike or a termination: a receipt or a password reset is owed to the
@@ -10,8 +10,8 @@ recipient whatever the sender did with its newsletters. A pause stops everything
 provider, as a provider's own block would.
 
 The exception is an account that abused that privilege: transactional mail bypasses unsubscribes,
-so an account whose transactional sends carried marketing too often (issue 8,
-`streams.misuse_enforcement`) has its transactional sending suspended until it is reinstated;
+so an account whose transactional sends carried marketing too often
+(`streams.misuse_enforcement`) has its transactional sending suspended until it is reinstated;
 its commercial mail is judged by the other rules as before.
 """
 

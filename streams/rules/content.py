@@ -1,5 +1,5 @@
 """Content rules: who a message says it is from, how it is authenticated, and what commercial mail
-must say (issue 8), judged on the facts a send request carries (`SendRequest.body`,
+must say, judged on the facts a send request carries (`SendRequest.body`,
 `SendRequest.authentication`, the headers), before anyone receives the message.
 
 Which messages each rule judges

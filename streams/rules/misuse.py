@@ -1,4 +1,4 @@
-"""Transactional misuse: marketing sent on the transactional stream (issue 8).
+"""Transactional misuse: marketing sent on the transactional stream.
 
 A send the sender classed transactional, without declaring promotional content, is judged by the
 marketing detector `streams.content.misuse.assess_misuse` under `policy.misuse`
