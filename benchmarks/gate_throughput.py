@@ -63,7 +63,7 @@ Phases (each bounded in time; every topic lives under a fresh prefix and is dele
    recipients (opted in to the account in phase 1, and never mailed), publish a list-scope click
    (acks=all), then at once a send request for that recipient and list, and time from the click's
    acknowledgement until this process reads the decision. An allow is a violation of the gate's
-   promise (DESIGN.md "Guarantees").
+   promise (README, "Ordering across topics: the state fence").
 5. Personalised bodies (unless --no-personalised): with no gate running, publish the twins, then
    (d) a gate worker with a fresh data folder decides them, measured and checked as (c).
 6. Profile (unless --skip-profile): the gate worker under cProfile over a further slice of send

@@ -1,5 +1,6 @@
 """Our own sample mail for integration tests: RFC 3464 DSNs, RFC 5965 reports, a Microsoft JMRP
-report, replies. example.* domains and documentation IPs only (STYLE.md habit 11)."""
+report, replies. example.* domains (RFC 2606) and documentation IPs (RFC 5737) only: no real
+person's address or network in the repository."""
 
 from __future__ import annotations
 
