@@ -679,6 +679,44 @@ def forward_worker_main(source_name: str = SEND_REQUESTS.name) -> None:
     faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
 
 
+async def faust_forward(
+    settings: Settings,
+    watcher: OffsetWatcher,
+    data_dir: Path,
+    source_name: str,
+    records: int,
+    *,
+    measure_cpu: bool = False,
+    broker: int | None = None,
+) -> tuple[TopicWindow, dict[str, float]]:
+    """Run a forwarding worker (`forward_worker_main`) over one of `FORWARDERS` until it has
+    forwarded all `records` and its group has committed them; returns its output's window and,
+    with `measure_cpu`, the CPU it (and the broker, when its pid is known) used."""
+    spec, app_name, out = FORWARDERS[source_name]
+    worker = WorkerProcess(
+        f"forward-{source_name}",
+        FORWARD_WORKER_CODE.format(
+            bench_dir=str(Path(__file__).resolve().parent), source=source_name
+        ),
+        worker_env(settings),
+        data_dir / f"worker-forward-{source_name}.log",
+    )
+    cpu = await watcher.wait_for_count(
+        out.full_name(settings),
+        records,
+        timeout_s=timeout_for(records, min_rate=300),
+        what=f"faust forwards {spec.name}",
+        worker=worker,
+        consumed_by=(settings.topic(app_name), spec.full_name(settings)),
+        meter=CpuMeter({"contender": worker.process.pid, "broker": broker})
+        if measure_cpu
+        else None,
+    )
+    worker.stop()
+    window = await topic_window(settings.kafka_bootstrap_servers, out.full_name(settings))
+    return window, cpu
+
+
 # --- click-to-effective latency -------------------------------------------------------------------
 
 
@@ -1115,26 +1153,10 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
                     f"{keeper.raw.per_second:,.0f}/s"
                 )
         with phase("keepers' ceiling: a faust agent that only forwards the consent events"):
-            consents_topic = CONSENT_EVENTS.full_name(settings)
-            count = await watcher.count(consents_topic)
-            forward_consents = WorkerProcess(
-                "forward-consents",
-                FORWARD_WORKER_CODE.format(
-                    bench_dir=str(Path(__file__).resolve().parent), source=CONSENT_EVENTS.name
-                ),
-                worker_env(settings),
-                data_dir / "worker-forward-consents.log",
+            count = await watcher.count(CONSENT_EVENTS.full_name(settings))
+            ceiling, _ = await faust_forward(
+                settings, watcher, data_dir, CONSENT_EVENTS.name, count
             )
-            await watcher.wait_for_count(
-                topic(FORWARD_CONSENTS_OUT.name),
-                count,
-                timeout_s=timeout_for(count, min_rate=300),
-                what="faust forwards consent events",
-                worker=forward_consents,
-                consumed_by=(settings.topic(FORWARD_CONSENTS_APP), consents_topic),
-            )
-            forward_consents.stop()
-            ceiling = await topic_window(bootstrap, topic(FORWARD_CONSENTS_OUT.name))
             console.print(
                 f"faust forward-only over consent-events: {ceiling.records:,} records, "
                 f"{ceiling.per_second:,.0f}/s"
@@ -1143,26 +1165,16 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
 
         with phase("(b) faust agent that only forwards"):
             started = time.monotonic()
-            forward_worker = WorkerProcess(
-                "forward",
-                FORWARD_WORKER_CODE.format(
-                    bench_dir=str(Path(__file__).resolve().parent), source=SEND_REQUESTS.name
-                ),
-                worker_env(settings),
-                data_dir / "worker-forward.log",
-            )
-            cpu = await watcher.wait_for_count(
-                topic(FORWARD_OUT.name),
+            window, cpu = await faust_forward(
+                settings,
+                watcher,
+                data_dir,
+                SEND_REQUESTS.name,
                 records,
-                timeout_s=timeout_for(records, min_rate=300),
-                what="faust forwards",
-                worker=forward_worker,
-                consumed_by=(settings.topic(FORWARD_APP), sends_topic),
-                meter=CpuMeter({"contender": forward_worker.process.pid, "broker": broker}),
+                measure_cpu=True,
+                broker=broker,
             )
             wall = time.monotonic() - started
-            forward_worker.stop()
-            window = await topic_window(bootstrap, topic(FORWARD_OUT.name))
             contenders.append(
                 Contender("(b) faust agent: forward only", window, wall, cpu, "forward")
             )
