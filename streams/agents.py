@@ -656,7 +656,6 @@ def register_agents(gate: Gate) -> None:
 
     @app.on_before_shutdown.connect
     async def close_fence(app: Any, **kwargs: Any) -> None:
-        await decider.close()
         await gate.fence.close()
 
     gate.agents = {

@@ -89,14 +89,8 @@ class SendDecider:
         self._owned: frozenset[int] = frozenset()
         self._reading: frozenset[int] = frozenset()
         self._writing = asyncio.Lock()
-        """Held while a batch is decided and written, and while decided offsets are committed."""
-        self._decided_to: dict[TopicPartition, int] = {}
-        """Per partition, the offset after the last request decided and handed to the producer
-        that is not committed yet (between a batch's writing and its commit)."""
-        self._consumer: AIOKafkaConsumer | None = None
+        """Held from deciding a batch until its offsets are committed."""
         self._changed = asyncio.Event()
-        self.decided = 0
-        """Records decided by this worker since it started (the decider's own count)."""
 
     # --- faust's assignment ------------------------------------------------------------------
 
@@ -106,21 +100,11 @@ class SendDecider:
         self._changed.set()
 
     async def on_revoked(self, partitions: Iterable[int]) -> None:
-        """faust is taking these partitions away: once the batch in hand is written and what was
-        decided is committed, none of them is decided here again until assigned anew."""
+        """faust is taking these partitions away: once the batch in hand is written and
+        committed, none of them is decided here again until assigned anew."""
         async with self._writing:
-            await self._commit_decided()
             self._owned = self._owned - frozenset(partitions)
             self._changed.set()
-
-    async def close(self) -> None:
-        """At shutdown, while faust's producer still runs: commit what was decided. A failure
-        here costs only decisions made again at the next start."""
-        async with self._writing:
-            try:
-                await self._commit_decided()
-            except Exception:
-                log.exception("decider: decided offsets not committed at shutdown")
 
     def _moved(self, rebalance: int) -> bool:
         """Whether the assignment may have changed since `rebalance` (a rebalance count)."""
@@ -138,7 +122,6 @@ class SendDecider:
             max_poll_records=self._batch_size,
         )
         await consumer.start()
-        self._consumer = consumer
         try:
             while not self._app.should_stop:
                 await self._follow_assignment(consumer)
@@ -152,7 +135,6 @@ class SendDecider:
                 if fetched:
                     await self._decide_fetched(consumer, fetched, rebalance)
         finally:
-            self._consumer = None
             await consumer.stop()
 
     async def _idle(self) -> None:
@@ -175,10 +157,7 @@ class SendDecider:
                     ours = not self._moved(rebalance)
                     yield ours
                     if ours:  # written: flushed and committed before anyone else holds on
-                        for tp, batch in fetched.items():
-                            self._decided_to[tp] = batch[-1].offset + 1
-                        self.decided += len(records)
-                        await self._commit_decided()
+                        await self._commit(consumer, fetched)
 
             if await self._decide(records, hold):
                 return
@@ -187,16 +166,13 @@ class SendDecider:
             if tp in consumer.assignment():
                 consumer.seek(tp, batch[0].offset)
 
-    async def _commit_decided(self) -> None:
-        """Flush what was decided, then commit its offsets (the caller holds `_writing`)."""
-        if not self._decided_to or self._consumer is None:
-            return
-        assigned = self._consumer.assignment()
-        offsets = {tp: offset for tp, offset in self._decided_to.items() if tp in assigned}
-        self._decided_to = {}
+    async def _commit(
+        self, consumer: AIOKafkaConsumer, fetched: dict[TopicPartition, list[ConsumerRecord]]
+    ) -> None:
+        """Flush the batch's decisions, then commit its offsets (the caller holds `_writing`)."""
         try:
             await self._flush()
-            await self._consumer.commit(offsets)
+            await consumer.commit({tp: batch[-1].offset + 1 for tp, batch in fetched.items()})
         except KafkaError as exc:
             # The next owner decides these requests again, the same way (at-least-once).
             log.warning("decider: offsets not committed (%s); they are decided again", exc)
