@@ -55,15 +55,15 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from streams.admin import create_topics, is_problem, stable_group_members
+from streams.core.records import SendRequest
+from streams.core.settings import PROJECT_ROOT, Settings, settings_environment
 from streams.demo.content import compliant_facts, sender_domains
+from streams.edges.admin import create_topics, is_problem, stable_group_members
+from streams.edges.producer import SendgateProducer
 from streams.policy import Policy
-from streams.producer import SendgateProducer
-from streams.records import SendRequest
 from streams.rules import RecipientView
 from streams.rules.content import CONTENT_RULES
 from streams.rules.misuse import TRANSACTIONAL_MISUSE
-from streams.settings import PROJECT_ROOT, Settings, settings_environment
 from streams.topics import SENDER_DOMAINS, TOPICS, TopicSpec
 
 __all__ = [
@@ -146,7 +146,7 @@ def new_settings(
 
 def worker_env(settings: Settings) -> dict[str, str]:
     """The environment a worker subprocess reads the run's settings from: every one of them
-    (`streams.settings.settings_environment`), and no other SENDGATE_* of this process."""
+    (`streams.core.settings.settings_environment`), and no other SENDGATE_* of this process."""
     if settings.recipient_key_secret is None:
         raise BenchError("benchmark settings need an explicit recipient key secret")
     return settings_environment(settings, leave_out=frozenset({"database_url"}))

@@ -6,7 +6,7 @@ The issue asks for an answer in under a second on a ledger of a million rows. Th
    brings it to the newest schema with the ledger's own migrations, and drops it at the end.
 2. Bulk-loads `--rows` consent events (default 1,000,000) for about a quarter as many recipients
    (1 to 7 events each, three accounts, realistic field sizes), each recipient's rows numbered and
-   hash-chained exactly as the writer does (`streams.ledger.chain.link`), with COPY; and
+   hash-chained exactly as the writer does (`streams.edges.ledger.chain.link`), with COPY; and
    `--suppression-rows` suppression changes (default 100,000) the same way. Then the person being
    proved gets ten consent events and two opt-outs through the real `LedgerWriter`, and ANALYZE.
 3. Times, `--runs` times each, with p50 / p95 / max:
@@ -47,12 +47,12 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from streams.cli.consent import render_proof
-from streams.ledger import LedgerItem, LedgerWriter, make_engine, upgrade
-from streams.ledger.chain import CHAINED_FIELDS, ChainLink, link
-from streams.ledger.proof import ConsentProof, prove_consent
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import ConsentEvent, SuppressionChange, SuppressionEntry
+from streams.edges.ledger import LedgerItem, LedgerWriter, make_engine, upgrade
+from streams.edges.ledger.chain import CHAINED_FIELDS, ChainLink, link
+from streams.edges.ledger.proof import ConsentProof, prove_consent
 from streams.policy import load_policy
-from streams.recipient import RecipientKeyer
-from streams.records import ConsentEvent, SuppressionChange, SuppressionEntry
 
 __all__ = ["main"]
 

@@ -51,10 +51,10 @@ Phases (each bounded in time; every topic lives under a fresh prefix and is dele
    for the probe requests (request sent -> decision) is shown, since the first denial waits for
    it; the background decisions are all allows; dead letters; the worker's log, grouped.
 
-The chain (`streams/enforcer.py`) is four consume-process-produce stages in one worker process,
+The chain (`streams/gate/enforcer.py`) is four consume-process-produce stages in one worker process,
 sharing its event loop with the gate: feedback-reports -> (act_on_feedback) rate-events ->
 (keep_rates) rate-breaches -> (enforce_accounts) enforcement-events -> every worker's own copy of
-that topic (`streams.broadcast`, fenced: a broadcast requested after the event was acknowledged
+that topic (`streams.gate.broadcast`, fenced: a broadcast requested after the event was acknowledged
 waits for the copy) -> the gate's next decision. Three Kafka hops to the enforcement event, four
 to the gate's copy.
 """
@@ -115,15 +115,20 @@ from aiokafka.structs import TopicPartition
 from rich.markup import escape
 from rich.table import Table
 
-from streams.accounts import BreachReport, EnforcementEvent
-from streams.admin import check_broker
-from streams.codec import default_codec
-from streams.errors import SendgateError
+from streams.core.errors import SendgateError
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import (
+    ConsentEvent,
+    DeliveryEvent,
+    FeedbackReport,
+    SendDecision,
+    SendRequest,
+)
+from streams.core.settings import Settings, get_settings
+from streams.edges.admin import check_broker
 from streams.policy import DEFAULT_POLICY_FILE, load_policy
-from streams.rate_inputs import RateEvent
-from streams.recipient import RecipientKeyer
-from streams.records import ConsentEvent, DeliveryEvent, FeedbackReport, SendDecision, SendRequest
-from streams.settings import Settings, get_settings
+from streams.reputation.rate_inputs import RateEvent
+from streams.reputation.standing import BreachReport, EnforcementEvent
 from streams.topics import (
     CONSENT_EVENTS,
     DEAD_LETTERS,
@@ -136,6 +141,7 @@ from streams.topics import (
     SEND_DECISIONS,
     SEND_REQUESTS,
     TopicSpec,
+    default_codec,
 )
 
 __all__ = ["main"]

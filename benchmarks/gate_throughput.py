@@ -70,8 +70,9 @@ Phases (each bounded in time; every topic lives under a fresh prefix and is dele
    requests, summarised by whose code the time is spent in.
 
 faust start-up fix. faust-streaming 0.15.3 with mode-streaming 0.7.1 loses records when a worker
-starts (or rebalances) while its input partitions hold records (see streams/faust_fixes.py). The
-fix is applied when the app is built by `streams.app.new_faust_app`, which builds both the gate
+starts (or rebalances) while its input partitions hold records (see streams/gate/faust_fixes.py).
+The
+fix is applied when the app is built by `streams.gate.app.new_faust_app`, which builds both the gate
 ((c), (d)) and the forwarding worker (b), so all run on equal terms.
 """
 
@@ -125,10 +126,8 @@ from _common import (
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from rich.table import Table
 
-from streams.codec import default_codec
-from streams.policy import Policy, load_policy
-from streams.recipient import RecipientKeyer
-from streams.records import (
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import (
     BodyLink,
     ConsentEvent,
     MessageBody,
@@ -137,6 +136,8 @@ from streams.records import (
     SendRequest,
     UnsubscribeClick,
 )
+from streams.core.settings import Settings, get_settings
+from streams.policy import Policy, load_policy
 from streams.rules.address import ROLE_ADDRESS
 from streams.rules.consent import (
     CASL_IMPLIED_CONSENT_EXPIRED,
@@ -147,7 +148,6 @@ from streams.rules.consent import (
     SPAM_ACT_NO_VALID_CONSENT,
 )
 from streams.rules.suppression import ACCOUNT_UNSUBSCRIBED, LIST_UNSUBSCRIBED, PLATFORM_SUPPRESSED
-from streams.settings import Settings, get_settings
 from streams.topics import (
     CONSENT_EVENTS,
     CONSENTS_CHANGELOG,
@@ -157,6 +157,7 @@ from streams.topics import (
     SUPPRESSION_CHANGES,
     UNSUBSCRIBE_CLICKS,
     TopicSpec,
+    default_codec,
 )
 
 __all__ = ["forward_worker_main", "main"]
@@ -206,15 +207,15 @@ METHODS = ("one_click", "one_click", "link", "reply", "feedback_loop")
 PROBE_ACCOUNT, PROBE_LIST = "acme", "news"
 
 WORKER_CODE = (
-    "from streams.settings import Settings\n"
-    "from streams.worker import run_worker\n"
+    "from streams.core.settings import Settings\n"
+    "from streams.gate.worker import run_worker\n"
     "run_worker(Settings(), worker_name={worker_name!r}, loglevel='warning')\n"
 )
 PROFILED_WORKER_CODE = (
     "import cProfile\n"
     "import threading\n"
-    "from streams.settings import Settings\n"
-    "from streams.worker import run_worker\n"
+    "from streams.core.settings import Settings\n"
+    "from streams.gate.worker import run_worker\n"
     "_bootstrap_inner = threading.Thread._bootstrap_inner\n"
     "def _profiled_bootstrap_inner(self):\n"
     "    # faust runs the aiokafka consumer in a thread of its own: profile every thread\n"
@@ -656,12 +657,13 @@ the consent events (a faust agent that does nothing but forward, beside the cons
 def forward_worker_main(source_name: str = SEND_REQUESTS.name) -> None:
     """(b), run in a worker process: a faust app whose one agent forwards each value.
 
-    It is built by the gate's own `new_faust_app` and `raw_topic` (`streams/app.py`): raw bytes,
+    It is built by the gate's own `new_faust_app` and `raw_topic` (`streams/gate/app.py`): raw
+    bytes,
     at-least-once, acks from every in-sync replica, the same buffer and poll sizes.
     """
     import faust
 
-    from streams.app import new_faust_app, raw_topic
+    from streams.gate.app import new_faust_app, raw_topic
 
     spec, app_name, out = FORWARDERS[source_name]
     settings = Settings()
@@ -1607,8 +1609,8 @@ def print_results(results: dict[str, Any], machine: dict[str, str]) -> None:
     )
     options = results["options"]
     console.print(
-        "Worker processes ran with: streams.faust_fixes (always, applied when "
-        "streams.app.new_faust_app builds the app)"
+        "Worker processes ran with: streams.gate.faust_fixes (always, applied when "
+        "streams.gate.app.new_faust_app builds the app)"
         + "".join(f", {patch}" for patch in options["worker_patches"])
     )
     rows = {row["kind"]: row for row in results["throughput"]}

@@ -32,7 +32,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from streams.content.misuse import MisuseAssessment, MisusePolicy, assess_misuse  # noqa: E402
-from streams.records import BodyLink, MessageBody  # noqa: E402
+from streams.core.records import BodyLink, MessageBody  # noqa: E402
 
 __all__ = ["Outcome", "Tally", "load", "main", "measure"]
 

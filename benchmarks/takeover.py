@@ -56,12 +56,11 @@ from _common import (
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from rich.table import Table
 
-from streams.app import heartbeat_interval_s
-from streams.codec import default_codec
-from streams.recipient import RecipientKeyer
-from streams.records import SendRequest
-from streams.settings import Settings, get_settings
-from streams.topics import SEND_DECISIONS, SEND_REQUESTS
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import SendRequest
+from streams.core.settings import Settings, get_settings
+from streams.gate.app import heartbeat_interval_s
+from streams.topics import SEND_DECISIONS, SEND_REQUESTS, default_codec
 
 WORKER_CODE = (
     "from streams.cli import main\n"

@@ -24,7 +24,7 @@ the worker is stopped even when a phase fails):
 1. Setup: fresh topics, the unsubscribe signing key file made in the run's data folder (the
    worker and the service read the same file), one real gate worker (`sendgate worker`, told
    SENDGATE_UNSUBSCRIBE_BASE_URL of the service) and the real unsubscribe service
-   (`streams.unsubscribe_service.serve_unsubscribes`, the code behind `sendgate web`) in this
+   (`streams.edges.web.serve.serve_unsubscribes`, the code behind `sendgate web`) in this
    process on a free loopback port. The probed and the background account's verified sending
    domains are published, and the run waits until the gate's group has committed them, then
    until the worker decides a first request.
@@ -118,20 +118,21 @@ from aiokafka.structs import TopicPartition
 from rich.markup import escape
 from rich.table import Table
 
-from streams.admin import check_broker
-from streams.app import unsubscribe_tokens
-from streams.codec import default_codec
-from streams.errors import SendgateError
-from streams.policy import load_policy
-from streams.recipient import RecipientKeyer
-from streams.records import (
+from streams.core.errors import SendgateError
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import (
     ConsentEvent,
     SendDecision,
     SendRequest,
     SuppressionChange,
     UnsubscribeClick,
 )
-from streams.settings import PROJECT_ROOT, Settings, get_settings
+from streams.core.settings import PROJECT_ROOT, Settings, get_settings
+from streams.edges.admin import check_broker
+from streams.edges.web.serve import free_loopback_port, serve_unsubscribes
+from streams.policy import load_policy
+from streams.sending.signing_keys import unsubscribe_tokens
+from streams.sending.unsubscribe_tokens import UnsubscribeTokens
 from streams.topics import (
     CONSENT_EVENTS,
     DEAD_LETTERS,
@@ -140,9 +141,8 @@ from streams.topics import (
     SUPPRESSION_CHANGES,
     UNSUBSCRIBE_CLICKS,
     TopicSpec,
+    default_codec,
 )
-from streams.unsubscribe_service import free_loopback_port, serve_unsubscribes
-from streams.unsubscribe_tokens import UnsubscribeTokens
 
 __all__ = ["client_main", "main"]
 
@@ -1283,7 +1283,7 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
             names = await create_run_topics(settings, [PRODUCE_TOPIC])
             console.print(f"created {len(names)} topics under prefix {settings.topic_prefix!r}")
             # Made here, before the worker and the service start, so both read this very file.
-            tokens = unsubscribe_tokens(settings, load_policy(settings.policy_file))
+            tokens = unsubscribe_tokens(settings, load_policy(settings.policy_file).unsubscribe)
             console.print(f"unsubscribe key file: {settings.unsubscribe_keys_path}")
             worker = WorkerProcess(
                 "gate",

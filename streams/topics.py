@@ -2,15 +2,21 @@
 
 Every topic about a person is keyed by the recipient key and has the same partition count, so
 faust assigns partition N of each to the same worker (co-partitioning) and the gate finds the
-suppressions it needs in its local table. The faust app (`streams.app`) builds its topic objects
+suppressions it needs in its local table. The faust app (`streams.gate.app`) builds its topic
+objects
 from this catalogue; `sendgate topics create` creates them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 
-from streams.settings import Settings
+from streams.core.codec import Codec, load_schema_versions
+from streams.core.records import RECORD_TYPES, Record
+from streams.core.settings import Settings
+from streams.reputation import rate_inputs, rates, standing, strikes
+from streams.sending import frequency
 
 __all__ = [
     "ACCOUNT_COMMANDS",
@@ -42,6 +48,8 @@ __all__ = [
     "TOPICS",
     "UNSUBSCRIBE_CLICKS",
     "TopicSpec",
+    "all_record_types",
+    "default_codec",
 ]
 
 
@@ -131,7 +139,7 @@ ACCOUNT_COMMANDS = TopicSpec(
 SENDER_DOMAINS = TopicSpec(
     "sender-domains",
     "SenderDomains, keyed by account (the account's verified sending domains, whole set each time)",
-    # Every worker reads it whole at start (streams.broadcast): the latest set per account must
+    # Every worker reads it whole at start (streams.gate.broadcast): the latest set per account must
     # outlive any retention.
     compacted=True,
 )
@@ -145,7 +153,7 @@ ENFORCEMENT_EVENTS = TopicSpec(
     "EnforcementEvent, keyed by account (strikes, ladder steps, pauses, reviews, reinstatements, "
     "fines)",
     # Kept for ever: every worker rebuilds each account's standing from it at start
-    # (streams.broadcast), and billing and support read its history. A few records per account.
+    # (streams.gate.broadcast), and billing and support read its history. A few records per account.
     config={"retention.ms": "-1"},
 )
 RATE_INPUTS_CHANGELOG = TopicSpec(
@@ -198,3 +206,23 @@ TOPICS: tuple[TopicSpec, ...] = (
     CONTENT_MISUSE,
     SEND_HISTORY_CHANGELOG,
 )
+
+
+@cache
+def default_codec() -> Codec:
+    """The codec over the repository's schemas and every record type that travels; built once
+    per process."""
+    return Codec(load_schema_versions(), all_record_types())
+
+
+def all_record_types() -> tuple[type[Record], ...]:
+    """Every record type on our topics and tables: `streams.core.records`' and those the rate,
+    strike, standing and cadence modules define next to their logic."""
+    return (
+        *RECORD_TYPES,
+        *rates.RECORDS,
+        *strikes.RECORDS,
+        *rate_inputs.RECORDS,
+        *standing.RECORDS,
+        *frequency.RECORDS,
+    )

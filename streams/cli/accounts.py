@@ -4,7 +4,7 @@
   their beginning to their end at call time (no consumer group: nothing is committed, no worker
   is disturbed), keeps the latest value of each of the account's keys (a tombstone deletes), and
   shows the rolling window's rates per provider and account-wide as the enforcer judges them
-  (`streams.account_status`), the standing (strikes, pauses, reviews, reinstatements, a
+  (`streams.reputation.account_report`), the standing (strikes, pauses, reviews, reinstatements, a
   transactional suspension and the misuse count), and the account's latest enforcement events
   from the ledger when there is one. `--json` prints the same as one JSON document.
 - `sendgate accounts reinstate ACCOUNT --reason ... --by ...` publishes a `ReinstatementRequest`
@@ -41,7 +41,20 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import Engine, inspect, make_url, select
 
-from streams.account_status import (
+from streams.cli.consent import parse_time
+from streams.core.clock import FileClock, SystemClock
+from streams.core.errors import (
+    CodecError,
+    InvalidRecordError,
+    SendgateError,
+    ServiceUnavailableError,
+)
+from streams.core.settings import Settings
+from streams.edges.admin import describe_topics
+from streams.edges.ledger.engine import make_engine
+from streams.edges.ledger.models import EnforcementEventRow
+from streams.policy import load_policy
+from streams.reputation.account_report import (
     AccountStatusView,
     ProviderRates,
     account_status,
@@ -49,19 +62,16 @@ from streams.account_status import (
     parse_rates_key,
     percent,
 )
-from streams.accounts import ReinstatementRequest
-from streams.admin import describe_topics
-from streams.cli.consent import parse_time
-from streams.clock import FileClock, SystemClock
-from streams.codec import default_codec
-from streams.errors import CodecError, InvalidRecordError, SendgateError, ServiceUnavailableError
-from streams.ledger.engine import make_engine
-from streams.ledger.models import EnforcementEventRow
-from streams.policy import load_policy
-from streams.rates import RateState, Window
-from streams.settings import Settings
-from streams.strikes import AccountStanding
-from streams.topics import ACCOUNT_COMMANDS, RATES_CHANGELOG, STANDINGS_CHANGELOG, TopicSpec
+from streams.reputation.rates import RateState, Window
+from streams.reputation.standing import ReinstatementRequest
+from streams.reputation.strikes import AccountStanding
+from streams.topics import (
+    ACCOUNT_COMMANDS,
+    RATES_CHANGELOG,
+    STANDINGS_CHANGELOG,
+    TopicSpec,
+    default_codec,
+)
 
 __all__ = [
     "DEFAULT_EVENTS",

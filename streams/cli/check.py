@@ -40,16 +40,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from streams.clock import SystemClock
 from streams.content.message_facts import (
     MessageFacts,
     UnreadableMessageError,
     facts_from_message,
     request_from_facts,
 )
-from streams.errors import PolicyError
-from streams.policy import Policy, load_policy
-from streams.records import (
+from streams.core.clock import SystemClock
+from streams.core.errors import PolicyError
+from streams.core.records import (
     Classification,
     DmarcPolicy,
     MailAuthentication,
@@ -57,9 +56,10 @@ from streams.records import (
     SendKind,
     SendRequest,
 )
+from streams.core.settings import Settings
+from streams.policy import Policy, load_policy
 from streams.rules.base import RecipientView, Rule
 from streams.rules.content import ACCOUNT_STATE_RULES, CONTENT_RULES
-from streams.settings import Settings
 
 __all__ = [
     "EXIT_FAILED",

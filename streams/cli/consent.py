@@ -3,7 +3,7 @@
 `sendgate consent proof ADDRESS --account A` shows the person's consent history for the account as
 the ledger stored it, whether the stored chain of their consent events verifies, and whether bulk
 commercial mail from the account was permitted at a given time (default now), with the reasons in
-the gate's own words (`streams.ledger.proof`). `--json` prints the same as one JSON document,
+the gate's own words (`streams.edges.ledger.proof`). `--json` prints the same as one JSON document,
 every stored column included (IP address and user agent too: they are part of the proof).
 
 The address is turned into the recipient key with the platform secret, as the producer does; it
@@ -26,12 +26,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from streams.clock import SystemClock
-from streams.ledger.engine import make_engine
-from streams.ledger.proof import ConsentProof, ProofLine, prove_consent
+from streams.core.clock import SystemClock
+from streams.core.recipient import RecipientKeyer, is_valid_address
+from streams.core.settings import Settings
+from streams.edges.ledger.engine import make_engine
+from streams.edges.ledger.proof import ConsentProof, ProofLine, prove_consent
 from streams.policy import load_policy
-from streams.recipient import RecipientKeyer, is_valid_address
-from streams.settings import Settings
 
 __all__ = ["EXIT_CHAIN_BROKEN", "app", "parse_time", "proof_document", "render_proof"]
 

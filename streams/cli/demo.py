@@ -14,9 +14,9 @@ from typing import Annotated
 
 import typer
 
+from streams.core.settings import Settings
 from streams.demo.run import DemoOptions, run_demo
 from streams.demo.scenario import DEFAULT_SEED, DEFAULT_SENDS, MIN_SENDS
-from streams.settings import Settings
 
 __all__ = ["EXIT_MISMATCH", "demo"]
 

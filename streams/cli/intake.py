@@ -20,14 +20,14 @@ import typer
 from prometheus_client import start_http_server
 from rich.console import Console
 
-from streams.admin import check_broker, create_topics, is_problem
-from streams.errors import SendgateError
-from streams.intake import run_intake
-from streams.recipient import is_valid_address
-from streams.settings import Settings
+from streams.core.errors import SendgateError
+from streams.core.recipient import is_valid_address
+from streams.core.settings import Settings
+from streams.edges.admin import check_broker, create_topics, is_problem
+from streams.edges.intake import run_intake
+from streams.sending.signing_keys import ensure_verp_key_file, read_verp_keys
+from streams.sending.verp import VerpSigner
 from streams.topics import INBOUND_MAIL
-from streams.verp import VerpSigner
-from streams.verp_keys import ensure_verp_key_file, read_verp_keys
 
 __all__ = ["intake"]
 

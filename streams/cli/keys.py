@@ -12,8 +12,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from streams.recipient import RecipientKeyer, is_valid_address
-from streams.settings import Settings
+from streams.core.recipient import RecipientKeyer, is_valid_address
+from streams.core.settings import Settings
 
 __all__ = ["app"]
 

@@ -10,9 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from streams.ledger import ledger_counts, make_engine, run_ledger_sink, upgrade
-from streams.ledger.sink import SinkProgress
-from streams.settings import Settings
+from streams.core.settings import Settings
+from streams.edges.ledger import ledger_counts, make_engine, run_ledger_sink, upgrade
+from streams.edges.ledger.sink import SinkProgress
 
 __all__ = ["app"]
 

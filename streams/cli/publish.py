@@ -29,9 +29,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from streams.clock import Clock, SystemClock
-from streams.errors import InputFileError, SendgateError
-from streams.producer import (
+from streams.core.clock import Clock, SystemClock
+from streams.core.errors import InputFileError, SendgateError
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import ConsentEvent, SenderDomains, SendRequest, UnsubscribeClick
+from streams.core.settings import Settings
+from streams.edges.producer import (
     RowError,
     SendgateProducer,
     consent_event_from_row,
@@ -39,9 +42,6 @@ from streams.producer import (
     sender_domains_from_row,
     unsubscribe_from_row,
 )
-from streams.recipient import RecipientKeyer
-from streams.records import ConsentEvent, SenderDomains, SendRequest, UnsubscribeClick
-from streams.settings import Settings
 from streams.topics import (
     CONSENT_EVENTS,
     SEND_REQUESTS,

@@ -15,8 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from streams.admin import create_topics, describe_topics, is_problem
-from streams.settings import Settings
+from streams.core.settings import Settings
+from streams.edges.admin import create_topics, describe_topics, is_problem
 
 __all__ = ["app"]
 

@@ -1,4 +1,4 @@
-"""`sendgate web`: serve the one-click unsubscribe links (`streams.unsubscribe_service`)."""
+"""`sendgate web`: serve the one-click unsubscribe links (`streams.edges.web.serve`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from streams.settings import Settings
-from streams.unsubscribe_service import serve_unsubscribes
+from streams.core.settings import Settings
+from streams.edges.web.serve import serve_unsubscribes
 
 __all__ = ["web_command"]
 

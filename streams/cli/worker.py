@@ -6,11 +6,11 @@ import asyncio
 
 import typer
 
-from streams.admin import check_broker, create_topics, is_problem
-from streams.errors import SendgateError
-from streams.faust_fixes import UnsupportedFaustVersionError, check_faust_versions
-from streams.settings import Settings
-from streams.worker import run_worker
+from streams.core.errors import SendgateError
+from streams.core.settings import Settings
+from streams.edges.admin import check_broker, create_topics, is_problem
+from streams.gate.faust_fixes import UnsupportedFaustVersionError, check_faust_versions
+from streams.gate.worker import run_worker
 
 __all__ = ["worker"]
 

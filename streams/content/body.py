@@ -15,7 +15,7 @@ import re
 from functools import lru_cache
 
 from streams.content.text import compiled, matches_any, mentions, phrase_regex, plain
-from streams.records import BodyLink
+from streams.core.records import BodyLink
 
 __all__ = [
     "buys_positive_reviews",

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from email.utils import parseaddr
 from typing import Final, NamedTuple
 
-from streams.providers import registrable_domain
+from streams.core.providers import registrable_domain
 
 __all__ = ["DkimSignature", "dkim_tags", "reported_signature"]
 

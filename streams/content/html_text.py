@@ -24,7 +24,7 @@ import re
 from html.parser import HTMLParser
 from typing import Final, NamedTuple
 
-from streams.records import BodyLink
+from streams.core.records import BodyLink
 
 __all__ = ["MAX_URL_CHARS", "RenderedHtml", "html_to_text", "render_html"]
 

@@ -1,6 +1,7 @@
 """Read the content rules' facts from an RFC 5322 / MIME (RFC 2045-2049) message file.
 
-A send request carries facts about the message, not the message (`streams.records.SendRequest`).
+A send request carries facts about the message, not the message
+(`streams.core.records.SendRequest`).
 `sendgate check` lets a sender run the content rules on a template file before sending it, so this
 module turns a file into those facts, and the facts into a `SendRequest`, with the same limits a
 request on the topic has. It is pure: bytes in, a frozen value out; no I/O, no clock.
@@ -53,8 +54,8 @@ from pydantic import BaseModel, ConfigDict
 
 from streams.content.dkim import reported_signature
 from streams.content.html_text import MAX_URL_CHARS, render_html
-from streams.errors import SendgateError
-from streams.records import (
+from streams.core.errors import SendgateError
+from streams.core.records import (
     MAX_BODY_LINKS,
     MAX_BODY_TEXT_CHARS,
     MAX_HEADER_VALUE_CHARS,

@@ -67,7 +67,7 @@ from streams.content.misuse_patterns import (
     TRANSACTIONAL_CONTEXT,
     URGENCY,
 )
-from streams.records import MessageBody
+from streams.core.records import MessageBody
 
 __all__ = [
     "SIGNAL_LABELS",

@@ -3,12 +3,13 @@ display names, and DMARC relaxed alignment of domains (RFC 7489 §3.1).
 
 The content rules (`streams.rules.content`) judge these answers; nothing here decides what
 passes. Headers are parsed by the standard library (`email.policy.default`), addresses checked
-by email-validator (`streams.recipient`), and domains spelled as `streams.providers` spells
+by email-validator (`streams.core.recipient`), and domains spelled as `streams.core.providers`
+spells
 them (lower-case, IDNA A-labels), so a domain read here compares equal to the account's.
 
 A display name is read for what a recipient would take as a sender: an address in it, or a
 dotted word that is a host name under a real top-level domain ("Example.com", not "St.Louis";
-`streams.providers.under_public_suffix`).
+`streams.core.providers.under_public_suffix`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from email.policy import default as email_policy
 from functools import lru_cache
 
 from streams.content.text import plain
-from streams.providers import normalise_domain, registrable_domain, under_public_suffix
-from streams.recipient import is_valid_address, normalise_address
+from streams.core.providers import normalise_domain, registrable_domain, under_public_suffix
+from streams.core.recipient import is_valid_address, normalise_address
 
 __all__ = [
     "Mailbox",
@@ -51,9 +52,9 @@ class Mailbox:
 
     display_name: str
     address: str
-    """The addr-spec as `streams.recipient` normalises it (lower-case, IDNA domain)."""
+    """The addr-spec as `streams.core.recipient` normalises it (lower-case, IDNA domain)."""
     domain: str
-    """Lower-case, IDNA A-labels (`streams.providers.normalise_domain`)."""
+    """Lower-case, IDNA A-labels (`streams.core.providers.normalise_domain`)."""
 
 
 @lru_cache(maxsize=4096)

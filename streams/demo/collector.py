@@ -14,12 +14,17 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from streams.accounts import EnforcementEvent
-from streams.codec import default_codec
-from streams.errors import CodecError, InvalidRecordError, ServiceUnavailableError
-from streams.records import DeadLetter, SendDecision, SuppressionChange
-from streams.settings import Settings
-from streams.topics import DEAD_LETTERS, ENFORCEMENT_EVENTS, SEND_DECISIONS, SUPPRESSION_CHANGES
+from streams.core.errors import CodecError, InvalidRecordError, ServiceUnavailableError
+from streams.core.records import DeadLetter, SendDecision, SuppressionChange
+from streams.core.settings import Settings
+from streams.reputation.standing import EnforcementEvent
+from streams.topics import (
+    DEAD_LETTERS,
+    ENFORCEMENT_EVENTS,
+    SEND_DECISIONS,
+    SUPPRESSION_CHANGES,
+    default_codec,
+)
 
 __all__ = ["GateOutput"]
 

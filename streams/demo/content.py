@@ -24,11 +24,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from streams.consent import apply_consent_event
+from streams.consent.fold import apply_consent_event
 from streams.content.message_facts import facts_from_message, request_from_facts
-from streams.policy import Policy
-from streams.recipient import RecipientKeyer
-from streams.records import (
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import (
     BodyLink,
     ConsentEvent,
     MailAuthentication,
@@ -36,6 +35,7 @@ from streams.records import (
     SenderDomains,
     SendRequest,
 )
+from streams.policy import Policy
 from streams.rules import RecipientView, decide
 
 __all__ = [

@@ -20,12 +20,12 @@ from pathlib import Path
 
 from rich.table import Table
 
-from streams.accounts import EnforcementEvent
+from streams.core.providers import ProviderMap
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import ConsentEvent, DeliveryEvent, FeedbackReport, SendRequest
 from streams.demo.content import compliant_facts
 from streams.policy import DEFAULT_POLICY_FILE
-from streams.providers import ProviderMap
-from streams.recipient import RecipientKeyer
-from streams.records import ConsentEvent, DeliveryEvent, FeedbackReport, SendRequest
+from streams.reputation.standing import EnforcementEvent
 
 __all__ = [
     "STRUCK_ACCOUNT",

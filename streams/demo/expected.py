@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from streams.consent import apply_consent_event, apply_opt_out
+from streams.consent.fold import apply_consent_event, apply_opt_out
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import ConsentState, SendRequest, SuppressionState, UnsubscribeClick
 from streams.demo.scenario import Scenario
 from streams.policy import Policy
-from streams.recipient import RecipientKeyer
-from streams.records import ConsentState, SendRequest, SuppressionState, UnsubscribeClick
 from streams.rules import RecipientView, decide
-from streams.suppressions import apply_click
+from streams.suppression.fold import apply_click
 
 __all__ = ["expected_failed_rules"]
 

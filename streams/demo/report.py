@@ -16,9 +16,9 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from streams.accounts import EnforcementEvent
+from streams.core.records import DeadLetter, SendDecision
 from streams.demo.enforcement import enforcement_table
-from streams.records import DeadLetter, SendDecision
+from streams.reputation.standing import EnforcementEvent
 from streams.rules import RULES
 
 __all__ = [

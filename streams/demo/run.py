@@ -1,6 +1,6 @@
 """Run the demo: publish the scenario through a real gate worker, collect, report, clean up.
 
-The order is what makes the demo's promise hold (see `streams.fence`):
+The order is what makes the demo's promise hold (see `streams.gate.fence`):
 
 1. Topics are created under a fresh prefix (`demo-<yyyymmddHHMMSS>-`), so runs never mix.
 2. A gate worker starts as a subprocess with the same settings; its faust output goes to
@@ -48,15 +48,11 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 
-from streams.admin import (
-    check_broker,
-    consumed_by_group,
-    create_topics,
-    delete_topics,
-    describe_topics,
-    is_problem,
-)
-from streams.clock import SystemClock
+from streams.core.clock import SystemClock
+from streams.core.errors import SendgateError, ServiceUnavailableError
+from streams.core.providers import load_providers
+from streams.core.recipient import RecipientKeyer
+from streams.core.settings import Settings, ensure_recipient_key_secret
 from streams.demo.collector import GateOutput
 from streams.demo.content import (
     TEMPLATE_ACCOUNT,
@@ -80,8 +76,15 @@ from streams.demo.scenario import (
     build_scenario,
 )
 from streams.demo.worker_process import WorkerProcess, display_path, start_worker
-from streams.errors import SendgateError, ServiceUnavailableError
-from streams.ledger import (
+from streams.edges.admin import (
+    check_broker,
+    consumed_by_group,
+    create_topics,
+    delete_topics,
+    describe_topics,
+    is_problem,
+)
+from streams.edges.ledger import (
     ConsumerOffset,
     SinkProgress,
     ledger_consumer_group,
@@ -90,12 +93,10 @@ from streams.ledger import (
     run_ledger_sink,
     upgrade,
 )
-from streams.ledger.catalogue import LEDGER_TOPICS
+from streams.edges.ledger.catalogue import LEDGER_TOPICS
+from streams.edges.producer import SendgateProducer
+from streams.edges.web.serve import free_loopback_port, serve_unsubscribes
 from streams.policy import load_policy
-from streams.producer import SendgateProducer
-from streams.providers import load_providers
-from streams.recipient import RecipientKeyer
-from streams.settings import Settings, ensure_recipient_key_secret
 from streams.topics import (
     CONSENT_EVENTS,
     DELIVERY_EVENTS,
@@ -105,7 +106,6 @@ from streams.topics import (
     TOPICS,
     TopicSpec,
 )
-from streams.unsubscribe_service import free_loopback_port, serve_unsubscribes
 
 __all__ = ["DemoOptions", "DemoResult", "demo_settings", "run_demo"]
 

@@ -38,10 +38,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from streams.codec import Codec, default_codec
-from streams.demo.content import compliant_facts
-from streams.recipient import RecipientKeyer
-from streams.records import (
+from streams.core.codec import Codec
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import (
     Classification,
     ConsentEvent,
     Record,
@@ -50,7 +49,8 @@ from streams.records import (
     UnsubscribeClick,
     UnsubscribeMethod,
 )
-from streams.topics import SEND_REQUESTS, UNSUBSCRIBE_CLICKS, TopicSpec
+from streams.demo.content import compliant_facts
+from streams.topics import SEND_REQUESTS, UNSUBSCRIBE_CLICKS, TopicSpec, default_codec
 
 __all__ = [
     "ACCOUNTS",

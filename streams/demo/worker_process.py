@@ -1,6 +1,6 @@
 """Start and stop a gate worker as a subprocess whose output goes to a log file.
 
-The worker is `streams.worker.run_worker` in a fresh interpreter. Its `Settings()` come from
+The worker is `streams.gate.worker.run_worker` in a fresh interpreter. Its `Settings()` come from
 `SENDGATE_*` variables made from the caller's settings (`worker_environment`), so the two agree
 on broker, topic prefix, partitions and recipient-key secret without a settings file. It runs in a
 session of its own: a Ctrl-C at the terminal reaches only the caller, which then stops the worker
@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from streams.errors import SendgateError
-from streams.settings import PROJECT_ROOT, Settings, settings_environment
+from streams.core.errors import SendgateError
+from streams.core.settings import PROJECT_ROOT, Settings, settings_environment
 
 __all__ = ["WorkerProcess", "display_path", "start_worker", "worker_environment"]
 
 _WORKER_CODE = (
-    "from streams.settings import Settings\n"
-    "from streams.worker import run_worker\n"
+    "from streams.core.settings import Settings\n"
+    "from streams.gate.worker import run_worker\n"
     "run_worker(Settings(), worker_name='demo-worker', loglevel='info')\n"
 )
 _NOT_FOR_THE_WORKER = frozenset({"database_url"})

@@ -10,7 +10,8 @@ Top-level kinds are the four of the CLI contract: `dsn` (a bounce or delay notic
 why in `reason`; a human reply is `other` with reason `reply` and a `reply` detail that says
 whether it asks to unsubscribe (the contract has no `reply` kind, so replies live under `other`).
 
-Feedback types use the RFC spelling (`opt-out`, `auth-failure`); `streams.records` spells the same
+Feedback types use the RFC spelling (`opt-out`, `auth-failure`); `streams.core.records` spells the
+same
 values with underscores for Avro enum symbols, and the agent maps one to the other.
 """
 
@@ -47,7 +48,7 @@ OtherReason = Literal[
     "too-deeply-nested",  # more MIME levels than `mime.MAX_DEPTH`
 ]
 
-DIAGNOSTIC_MAX_CHARS = 2000  # the limit of `DeliveryEvent.diagnostic` in streams.records
+DIAGNOSTIC_MAX_CHARS = 2000  # the limit of `DeliveryEvent.diagnostic` in streams.core.records
 
 
 class _Frozen(BaseModel):

@@ -11,8 +11,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.policy import Policy
-from streams.records import RuleFailure, SendDecision, SendRequest, Verdict
+from streams.core.records import RuleFailure, SendDecision, SendRequest, Verdict
+from streams.policy import FLAGGABLE_RULES, Policy
 from streams.rules.accounts import (
     ACCOUNT_BROADCASTS_DISABLED,
     ACCOUNT_TERMINATED,
@@ -76,18 +76,23 @@ RULES: tuple[Rule, ...] = (
     *CONTENT_RULES,
     # Marketing sent as transactional mail, which skips consent and unsubscribes.
     TRANSACTIONAL_MISUSE,
-    # What enforcement stopped for the sender (complaint and bounce rates, streams.strikes).
+    # What enforcement stopped for the sender (complaint and bounce rates,
+    # streams.reputation.strikes).
     ACCOUNT_TERMINATED,
     ACCOUNT_BROADCASTS_DISABLED,
     PROVIDER_PAUSED,
     TRANSACTIONAL_SUSPENDED,
 )
 
-FLAGGABLE_RULES: frozenset[str] = frozenset(
+_FLAGGABLE = frozenset(
     rule.name
     for rule in (*CONTENT_RULES, TRANSACTIONAL_MISUSE, CADENCE_EXCEEDED, FREQUENCY_CAP_EXCEEDED)
 )
-"""The rules a policy may turn into flags (`ContentPolicy.flag_only_rules`)."""
+if _FLAGGABLE != FLAGGABLE_RULES:
+    raise RuntimeError(
+        "the policy's flaggable rules (streams.policy.FLAGGABLE_RULES) and the rule table differ: "
+        + ", ".join(sorted(_FLAGGABLE ^ FLAGGABLE_RULES))
+    )
 
 _BY_NAME = {rule.name: rule for rule in RULES}
 if len(_BY_NAME) != len(RULES):
@@ -157,7 +162,8 @@ def decision_fields(
     copying it to add the headers and dumping it again only repeat checks its validated parts
     have passed. `decide` validates these same fields into the record.
 
-    `return_path` (the VERP address for this recipient) and `headers` (`streams.list_headers`)
+    `return_path` (the VERP address for this recipient) and `headers`
+    (`streams.sending.list_headers`)
     go on allowed decisions only. Every part comes validated (the request, the recipient's
     state, the rule failures, the recipient key checked against the request) except
     `decided_at`, which is checked here.

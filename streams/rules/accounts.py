@@ -1,4 +1,5 @@
-"""Account rules: what enforcement (`streams.strikes`, through every worker's copy) stopped.
+"""Account rules: what enforcement (`streams.reputation.strikes`, through every worker's copy)
+stopped.
 
 Mailbox providers judge a shared IP by everyone who sends from it, so a platform stops one
 customer's damage before providers act against all of them. The ladder (after a well-known
@@ -11,14 +12,14 @@ provider, as a provider's own block would.
 
 The exception is an account that abused that privilege: transactional mail bypasses unsubscribes,
 so an account whose transactional sends carried marketing too often
-(`streams.misuse_enforcement`) has its transactional sending suspended until it is reinstated;
+(`streams.reputation.misuse`) has its transactional sending suspended until it is reinstated;
 its commercial mail is judged by the other rules as before.
 """
 
 from __future__ import annotations
 
+from streams.core.records import SendRequest
 from streams.policy import Policy
-from streams.records import SendRequest
 from streams.rules.base import RecipientView, Rule
 
 __all__ = [

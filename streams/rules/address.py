@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from streams.core.recipient import is_valid_address, normalise_address
+from streams.core.records import SendRequest
 from streams.policy import Policy
-from streams.recipient import is_valid_address, normalise_address
-from streams.records import SendRequest
 from streams.rules.base import RecipientView, Rule
 
 __all__ = ["INVALID_RECIPIENT_ADDRESS", "ROLE_ADDRESS"]

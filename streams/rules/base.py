@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from streams.frequency import SendHistory
+from streams.core.records import ConsentEntry, RuleFailure, SendRequest, SuppressionEntry
 from streams.policy import Policy
-from streams.records import ConsentEntry, RuleFailure, SendRequest, SuppressionEntry
+from streams.sending.frequency import SendHistory
 
 if TYPE_CHECKING:
-    from streams.accounts import AccountSnapshot
+    from streams.reputation.standing import AccountSnapshot
 
 __all__ = ["RecipientView", "Rule", "RuleCheck"]
 
@@ -27,13 +27,13 @@ class RecipientView:
     """The decision's time, for rules about time (implied consent lapses); `decide` sets it."""
     state_current: bool = True
     """False when the gate could not confirm it had applied every unsubscribe acknowledged
-    before the request (see `streams.fence`); the gate then fails closed."""
+    before the request (see `streams.gate.fence`); the gate then fails closed."""
     provider: str | None = None
-    """The recipient's mailbox provider (`streams.providers`)."""
+    """The recipient's mailbox provider (`streams.core.providers`)."""
     account: AccountSnapshot | None = None
     """What enforcement stopped for the sending account (None: nothing on record)."""
     send_history: SendHistory | None = None
-    """The recipient's recent allowed commercial sends (`streams.frequency`)."""
+    """The recipient's recent allowed commercial sends (`streams.sending.frequency`)."""
     sender_domains: frozenset[str] | None = None
     """The sending account's verified sending domains, lower-case (`sender-domains` topic);
     None when the gate has none on record for the account."""

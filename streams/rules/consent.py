@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from streams.consent import consent_for, implied_expiry
+from streams.consent.fold import consent_for, implied_expiry
+from streams.core.records import ConsentEntry, SendRequest
 from streams.policy import Policy, Regime
-from streams.records import ConsentEntry, SendRequest
 from streams.rules.base import RecipientView, Rule, RuleCheck
 
 __all__ = [

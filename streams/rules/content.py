@@ -10,8 +10,10 @@ Which messages each rule judges
 - Bulk mail (`send_kind == "bulk"`): no From at a free-mail domain, and the bulk-sender rules of
   Gmail and Yahoo (February 2024): SPF and DKIM, DMARC, From aligned with one of them, and, for
   commercial bulk mail, List-Unsubscribe and List-Unsubscribe-Post (which the gate adds,
-  `streams.list_headers`) signed by DKIM. Alignment is DMARC's relaxed mode (RFC 7489 §3.1): the
-  same registrable domain (`streams.providers.registrable_domain`, the Public Suffix List bundled
+  `streams.sending.list_headers`) signed by DKIM. Alignment is DMARC's relaxed mode (RFC 7489 §3.1):
+  the
+  same registrable domain (`streams.core.providers.registrable_domain`, the Public Suffix List
+  bundled
   with tldextract).
 - Commercial mail (`SendRequest.commercial`): a sender name, a postal address, a visible
   unsubscribe mechanism, no fake "Re:"/"Fwd:", and, where the policy asks, identification as an
@@ -50,7 +52,7 @@ checked instead of failing them.
 
 from __future__ import annotations
 
-from streams.consent import consent_for
+from streams.consent.fold import consent_for
 from streams.content.body import (
     buys_positive_reviews,
     has_postal_address,
@@ -70,9 +72,9 @@ from streams.content.sender import (
     sole_mailbox,
 )
 from streams.content.subject import deceptive_subject, reply_prefix
+from streams.core.providers import registrable_domain
+from streams.core.records import SendRequest
 from streams.policy import Policy
-from streams.providers import registrable_domain
-from streams.records import SendRequest
 from streams.rules.base import RecipientView, Rule
 
 __all__ = [

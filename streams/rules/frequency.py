@@ -1,7 +1,7 @@
 """Frequency rules: no more commercial mail than the person agreed to, or the platform allows.
 
 Both count the recipient's earlier allowed commercial sends from the same account in event time
-(`streams.frequency`); a send is denied while the window is full, and allowed again once the
+(`streams.sending.frequency`); a send is denied while the window is full, and allowed again once the
 oldest send in it has aged out.
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from streams.frequency import Limit, cadence_limits, cap_limit, history_reach, sends_within
+from streams.core.records import SendRequest
 from streams.policy import Policy
-from streams.records import SendRequest
 from streams.rules.base import RecipientView, Rule
+from streams.sending.frequency import Limit, cadence_limits, cap_limit, history_reach, sends_within
 
 __all__ = ["CADENCE_EXCEEDED", "FREQUENCY_CAP_EXCEEDED"]
 

@@ -12,8 +12,8 @@ as it leaves commercial mail alone.
 from __future__ import annotations
 
 from streams.content.misuse import assess_misuse
+from streams.core.records import SendRequest
 from streams.policy import Policy
-from streams.records import SendRequest
 from streams.rules.base import RecipientView, Rule
 
 __all__ = ["TRANSACTIONAL_MISUSE"]

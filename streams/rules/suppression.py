@@ -9,8 +9,8 @@ hard bounce, erasure, operator) stop every message.
 
 from __future__ import annotations
 
+from streams.core.records import SendRequest, SuppressionEntry
 from streams.policy import Policy
-from streams.records import SendRequest, SuppressionEntry
 from streams.rules.base import RecipientView, Rule
 
 __all__ = [

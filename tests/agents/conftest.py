@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from streams.agents import decide_batch, register_agents
-from streams.app import Gate, build_gate
-from streams.emit import CollectingEmitter, Emitted
-from streams.settings import Settings
+from streams.core.settings import Settings
+from streams.gate.agents import decide_batch, register_agents
+from streams.gate.app import Gate, build_gate
+from streams.gate.emit import CollectingEmitter, Emitted
 from tests.support.content import verified_domains
 
 
@@ -136,7 +136,7 @@ class RequestRecord:
 
 
 class Deciding:
-    """Hands send requests to the gate's batch decision (`streams.agents.decide_batch`) as the
+    """Hands send requests to the gate's batch decision (`streams.gate.agents.decide_batch`) as the
     decider does after reading them, one batch per `put`; offsets count up per partition."""
 
     def __init__(self, gate: Gate) -> None:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from streams.agents import decide_batch
-from streams.app import Gate
-from streams.emit import CollectingEmitter
-from streams.records import (
+from streams.core.records import (
     ConsentEvent,
     DeadLetter,
     SendDecision,
@@ -15,6 +12,9 @@ from streams.records import (
     SuppressionChange,
     UnsubscribeClick,
 )
+from streams.gate.agents import decide_batch
+from streams.gate.app import Gate
+from streams.gate.emit import CollectingEmitter
 from tests.agents.conftest import (
     RequestRecord,
     ScriptedOffsets,

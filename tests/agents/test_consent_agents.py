@@ -11,12 +11,9 @@ import fastavro
 import pytest
 from pydantic import SecretStr
 
-from streams.agents import nudge_due_consents, register_agents
-from streams.app import Gate, build_gate
-from streams.clock import FrozenClock
-from streams.codec import MARKER
-from streams.emit import CollectingEmitter
-from streams.records import (
+from streams.core.clock import FrozenClock
+from streams.core.codec import MARKER
+from streams.core.records import (
     ConsentEvent,
     ConsentNotice,
     DeadLetter,
@@ -24,7 +21,10 @@ from streams.records import (
     SendRequest,
     UnsubscribeClick,
 )
-from streams.settings import Settings
+from streams.core.settings import Settings
+from streams.gate.agents import nudge_due_consents, register_agents
+from streams.gate.app import Gate, build_gate
+from streams.gate.emit import CollectingEmitter
 from tests.agents.conftest import ScriptedOffsets, deciding, emitted_until, verify_test_domains
 from tests.support.content import compliant_content
 

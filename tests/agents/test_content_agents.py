@@ -6,11 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from streams.accounts import MisuseReport, misuse_report_id
-from streams.app import Gate
-from streams.emit import CollectingEmitter
-from streams.frequency import SendHistory
-from streams.records import (
+from streams.core.records import (
     MAX_SEND_REQUEST_BYTES,
     BodyLink,
     ConsentEvent,
@@ -19,6 +15,10 @@ from streams.records import (
     SendDecision,
     SendRequest,
 )
+from streams.gate.app import Gate
+from streams.gate.emit import CollectingEmitter
+from streams.reputation.standing import MisuseReport, misuse_report_id
+from streams.sending.frequency import SendHistory
 from tests.agents.conftest import deciding, emitted_until
 from tests.support.content import compliant_content, verified_domains
 

@@ -15,28 +15,28 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from streams.accounts import (
-    AccountSnapshot,
-    EnforcementEvent,
-    MisuseReport,
-    ReinstatementRequest,
-    misuse_report_id,
-)
-from streams.agents import register_agents
-from streams.app import Gate, build_gate
-from streams.clock import FrozenClock
-from streams.emit import CollectingEmitter, Emitted
-from streams.enforcer import tick_rates
-from streams.policy import load_policy
-from streams.rates import RatesPolicy
-from streams.records import (
+from streams.core.clock import FrozenClock
+from streams.core.records import (
     ConsentEvent,
     DeliveryEvent,
     FeedbackReport,
     SendDecision,
     SendRequest,
 )
-from streams.settings import Settings
+from streams.core.settings import Settings
+from streams.gate.agents import register_agents
+from streams.gate.app import Gate, build_gate
+from streams.gate.emit import CollectingEmitter, Emitted
+from streams.gate.enforcer import tick_rates
+from streams.policy import load_policy
+from streams.reputation.rates import RatesPolicy
+from streams.reputation.standing import (
+    AccountSnapshot,
+    EnforcementEvent,
+    MisuseReport,
+    ReinstatementRequest,
+    misuse_report_id,
+)
 from streams.topics import ACCOUNT_COMMANDS
 from tests.agents.conftest import ScriptedOffsets, deciding, verify_test_domains
 from tests.support.content import compliant_content
@@ -98,7 +98,7 @@ class Pipe:
                 for record in records:
                     await context.put(record.value, key=record.key, partition=0)
         if topic == self.gate.enforcement_events_topic:
-            # What every worker's copy of the topic reads (streams.broadcast), in log order.
+            # What every worker's copy of the topic reads (streams.gate.broadcast), in log order.
             for record in records:
                 self.gate.accounts.apply(record.key, record.value)
         return len(records)

@@ -18,8 +18,8 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from streams.ledger import make_engine, upgrade
-from streams.settings import Settings
+from streams.core.settings import Settings
+from streams.edges.ledger import make_engine, upgrade
 
 KAFKA = os.environ.get("SENDGATE_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 DATABASE_URL = os.environ.get(

@@ -18,15 +18,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from typer.testing import CliRunner
 
-from streams.accounts import ReinstatementRequest, enforcement_events
-from streams.admin import create_topics, delete_topics
 from streams.cli import app
-from streams.codec import default_codec
-from streams.ledger import LedgerItem, LedgerWriter, make_engine, upgrade
-from streams.rates import Breach, RateBucket, RateState, Window
-from streams.settings import Settings
-from streams.strikes import AccountStanding, StrikePolicy, apply_breach, breach_id
-from streams.topics import ACCOUNT_COMMANDS, RATES_CHANGELOG, STANDINGS_CHANGELOG
+from streams.core.settings import Settings
+from streams.edges.admin import create_topics, delete_topics
+from streams.edges.ledger import LedgerItem, LedgerWriter, make_engine, upgrade
+from streams.reputation.rates import Breach, RateBucket, RateState, Window
+from streams.reputation.standing import ReinstatementRequest, enforcement_events
+from streams.reputation.strikes import AccountStanding, StrikePolicy, apply_breach, breach_id
+from streams.topics import ACCOUNT_COMMANDS, RATES_CHANGELOG, STANDINGS_CHANGELOG, default_codec
 
 pytestmark = pytest.mark.integration
 

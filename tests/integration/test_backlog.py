@@ -1,7 +1,7 @@
 """A worker that starts on a backlog decides every record in it and applies every click first.
 
 faust-streaming as shipped drops records buffered at the end of table recovery (see
-streams.faust_fixes); a worker that starts while its topics hold records is exactly that case.
+streams.gate.faust_fixes); a worker that starts while its topics hold records is exactly that case.
 
 Everyone mailed opted in beforehand. The state fence orders clicks before sends, not consents, so
 the grants come first in a backlog of their own, which a first worker applies before it stops;
@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streams.codec import default_codec
-from streams.recipient import RecipientKeyer
-from streams.records import SendDecision
-from streams.settings import Settings
-from streams.topics import SEND_DECISIONS, SEND_REQUESTS, UNSUBSCRIBE_CLICKS
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import SendDecision
+from streams.core.settings import Settings
+from streams.topics import SEND_DECISIONS, SEND_REQUESTS, UNSUBSCRIBE_CLICKS, default_codec
 from tests.support.kafka import (
     TopicReader,
     click_for,

@@ -15,13 +15,18 @@ import asyncio
 import smtplib
 from pathlib import Path
 
-from streams.codec import default_codec
-from streams.intake import SmtpIntake
-from streams.recipient import RecipientKeyer
-from streams.records import DeadLetter, SendDecision, SuppressionChange
-from streams.settings import Settings
-from streams.topics import DEAD_LETTERS, SEND_DECISIONS, SEND_REQUESTS, SUPPRESSION_CHANGES
-from streams.verp_keys import verp_signer
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import DeadLetter, SendDecision, SuppressionChange
+from streams.core.settings import Settings
+from streams.edges.intake import SmtpIntake
+from streams.sending.signing_keys import verp_signer
+from streams.topics import (
+    DEAD_LETTERS,
+    SEND_DECISIONS,
+    SEND_REQUESTS,
+    SUPPRESSION_CHANGES,
+    default_codec,
+)
 from tests.support.kafka import (
     TopicReader,
     consent_for,

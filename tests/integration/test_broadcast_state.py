@@ -4,7 +4,7 @@ The account reaches strike 1 the real way (1,000 deliveries at Gmail, then two f
 complaints: 0.2 % over the 0.1 % line). The moment the `broadcasts_disabled` event can be read
 from `enforcement-events` (so Kafka has acknowledged it), the test publishes broadcasts to
 recipients on every partition, without waiting for anything: each worker must deny every one of
-them (the broadcast fence, `streams.broadcast`), while a receipt to the same people still goes.
+them (the broadcast fence, `streams.gate.broadcast`), while a receipt to the same people still goes.
 
 With the accounts in a faust GlobalTable, 286 to 312 of 600 such broadcasts were allowed in every
 one of five runs, all by the worker that did not own the event's partition, still 35 s later.
@@ -15,13 +15,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from streams.accounts import EnforcementEvent
-from streams.clock import FileClock
-from streams.codec import default_codec
-from streams.recipient import RecipientKeyer
-from streams.records import SendDecision
-from streams.settings import Settings
-from streams.topics import ENFORCEMENT_EVENTS, SEND_DECISIONS, SEND_REQUESTS
+from streams.core.clock import FileClock
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import SendDecision
+from streams.core.settings import Settings
+from streams.reputation.standing import EnforcementEvent
+from streams.topics import ENFORCEMENT_EVENTS, SEND_DECISIONS, SEND_REQUESTS, default_codec
 from tests.support.enforcement import Mailer, act_at_once_policy
 from tests.support.kafka import (
     TopicReader,

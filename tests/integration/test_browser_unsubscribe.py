@@ -17,14 +17,19 @@ from playwright.async_api import async_playwright, expect
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from streams.codec import default_codec
-from streams.ledger import make_engine, run_ledger_sink
-from streams.ledger.models import SuppressionChangeRow
-from streams.recipient import RecipientKeyer
-from streams.records import SendDecision
-from streams.settings import Settings
-from streams.topics import SEND_DECISIONS, SEND_REQUESTS, SUPPRESSION_CHANGES, UNSUBSCRIBE_CLICKS
-from streams.unsubscribe_service import free_loopback_port
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import SendDecision
+from streams.core.settings import Settings
+from streams.edges.ledger import make_engine, run_ledger_sink
+from streams.edges.ledger.models import SuppressionChangeRow
+from streams.edges.web.serve import free_loopback_port
+from streams.topics import (
+    SEND_DECISIONS,
+    SEND_REQUESTS,
+    SUPPRESSION_CHANGES,
+    UNSUBSCRIBE_CLICKS,
+    default_codec,
+)
 from tests.support.kafka import (
     TopicReader,
     consent_for,

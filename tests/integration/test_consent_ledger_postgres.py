@@ -21,8 +21,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import SecretStr
 from sqlalchemy import Engine, delete, func, select, text
 
-from streams.codec import default_codec
-from streams.ledger import (
+from streams.core.records import ConsentEvent
+from streams.core.settings import Settings
+from streams.edges.ledger import (
     LEDGER_TOPICS,
     ConsentEventRow,
     ConsumerOffset,
@@ -32,12 +33,10 @@ from streams.ledger import (
     make_engine,
     run_ledger_sink,
 )
-from streams.ledger.chain import GENESIS_HASH, verify_chain
-from streams.ledger.proof import prove_consent
+from streams.edges.ledger.chain import GENESIS_HASH, verify_chain
+from streams.edges.ledger.proof import prove_consent
 from streams.policy import load_policy
-from streams.records import ConsentEvent
-from streams.settings import Settings
-from streams.topics import CONSENT_EVENTS
+from streams.topics import CONSENT_EVENTS, default_codec
 
 pytestmark = pytest.mark.integration
 

@@ -16,15 +16,20 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from streams.clock import FileClock
-from streams.codec import default_codec
-from streams.ledger import make_engine, run_ledger_sink
-from streams.ledger.proof import prove_consent
+from streams.core.clock import FileClock
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import ConsentNotice, SendDecision
+from streams.core.settings import Settings
+from streams.edges.ledger import make_engine, run_ledger_sink
+from streams.edges.ledger.proof import prove_consent
 from streams.policy import load_policy
-from streams.recipient import RecipientKeyer
-from streams.records import ConsentNotice, SendDecision
-from streams.settings import Settings
-from streams.topics import CONSENT_NOTICES, SEND_DECISIONS, SEND_REQUESTS, UNSUBSCRIBE_CLICKS
+from streams.topics import (
+    CONSENT_NOTICES,
+    SEND_DECISIONS,
+    SEND_REQUESTS,
+    UNSUBSCRIBE_CLICKS,
+    default_codec,
+)
 from tests.support.kafka import (
     TopicReader,
     click_for,

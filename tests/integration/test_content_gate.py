@@ -19,20 +19,19 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from streams.accounts import EnforcementEvent
-from streams.clock import FileClock
-from streams.codec import default_codec
-from streams.policy import DEFAULT_POLICY_FILE
-from streams.recipient import RecipientKeyer
-from streams.records import (
+from streams.core.clock import FileClock
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import (
     BodyLink,
     MailAuthentication,
     MessageBody,
     SendDecision,
     SendRequest,
 )
-from streams.settings import Settings
-from streams.topics import ENFORCEMENT_EVENTS, SEND_DECISIONS
+from streams.core.settings import Settings
+from streams.policy import DEFAULT_POLICY_FILE
+from streams.reputation.standing import EnforcementEvent
+from streams.topics import ENFORCEMENT_EVENTS, SEND_DECISIONS, default_codec
 from tests.support.content import compliant_content
 from tests.support.kafka import (
     TopicReader,

@@ -19,17 +19,17 @@ from rich.console import Console
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from streams.admin import delete_topics
 from streams.cli.demo import demo
+from streams.core.errors import ServiceUnavailableError
+from streams.core.recipient import RecipientKeyer
+from streams.core.settings import Settings
 from streams.demo import DemoOptions, DemoResult, build_scenario, run_demo
 from streams.demo.content import TEMPLATE_READER
 from streams.demo.expected import expected_failed_rules
 from streams.demo.scenario import MIN_SENDS
-from streams.errors import ServiceUnavailableError
-from streams.ledger import SendDecisionRow, make_engine
+from streams.edges.admin import delete_topics
+from streams.edges.ledger import SendDecisionRow, make_engine
 from streams.policy import load_policy
-from streams.recipient import RecipientKeyer
-from streams.settings import Settings
 from streams.topics import SEND_DECISIONS, TOPICS, TopicSpec
 
 SMALL = 300

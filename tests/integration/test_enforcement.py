@@ -17,14 +17,13 @@ from pathlib import Path
 from pydantic import SecretStr
 from sqlalchemy import text
 
-from streams.accounts import EnforcementEvent
-from streams.clock import FileClock
-from streams.codec import default_codec
-from streams.ledger import make_engine, run_ledger_sink
-from streams.recipient import RecipientKeyer
-from streams.records import SendDecision
-from streams.settings import Settings
-from streams.topics import ENFORCEMENT_EVENTS, SEND_DECISIONS
+from streams.core.clock import FileClock
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import SendDecision
+from streams.core.settings import Settings
+from streams.edges.ledger import make_engine, run_ledger_sink
+from streams.reputation.standing import EnforcementEvent
+from streams.topics import ENFORCEMENT_EVENTS, SEND_DECISIONS, default_codec
 from tests.support.enforcement import Mailer, act_at_once_policy
 from tests.support.kafka import (
     TopicReader,

@@ -23,9 +23,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import SecretStr
 from sqlalchemy import Engine, delete, func, select
 
-from streams.accounts import EnforcementEvent, enforcement_events, fine_event
-from streams.codec import default_codec
-from streams.ledger import (
+from streams.core.settings import Settings
+from streams.edges.ledger import (
     LEDGER_TOPICS,
     ConsumerOffset,
     LedgerItem,
@@ -35,11 +34,17 @@ from streams.ledger import (
     run_ledger_sink,
     upgrade,
 )
-from streams.ledger.models import EnforcementEventRow
-from streams.rates import Breach, Window
-from streams.settings import Settings
-from streams.strikes import AccountStanding, StrikePolicy, apply_breach, breach_id, reinstate
-from streams.topics import ENFORCEMENT_EVENTS
+from streams.edges.ledger.models import EnforcementEventRow
+from streams.reputation.rates import Breach, Window
+from streams.reputation.standing import EnforcementEvent, enforcement_events, fine_event
+from streams.reputation.strikes import (
+    AccountStanding,
+    StrikePolicy,
+    apply_breach,
+    breach_id,
+    reinstate,
+)
+from streams.topics import ENFORCEMENT_EVENTS, default_codec
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,10 @@ from pathlib import Path
 from pydantic import SecretStr
 from sqlalchemy import Engine, delete, func, select
 
-from streams.codec import default_codec
-from streams.ledger import (
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import SendDecision
+from streams.core.settings import Settings
+from streams.edges.ledger import (
     ConsumerOffset,
     SendDecisionRow,
     SuppressionChangeRow,
@@ -17,10 +19,7 @@ from streams.ledger import (
     make_engine,
     run_ledger_sink,
 )
-from streams.recipient import RecipientKeyer
-from streams.records import SendDecision
-from streams.settings import Settings
-from streams.topics import SEND_DECISIONS, SEND_REQUESTS, UNSUBSCRIBE_CLICKS
+from streams.topics import SEND_DECISIONS, SEND_REQUESTS, UNSUBSCRIBE_CLICKS, default_codec
 from tests.support.kafka import (
     TopicReader,
     click_for,

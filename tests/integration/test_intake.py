@@ -18,13 +18,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import REGISTRY
 
-from streams.admin import CREATED, create_topics, delete_topics
-from streams.codec import default_codec
-from streams.intake import SmtpIntake
-from streams.records import InboundMail
-from streams.settings import Settings
-from streams.topics import INBOUND_MAIL
-from streams.verp import VerpSigner
+from streams.core.records import InboundMail
+from streams.core.settings import Settings
+from streams.edges.admin import CREATED, create_topics, delete_topics
+from streams.edges.intake import SmtpIntake
+from streams.sending.verp import VerpSigner
+from streams.topics import INBOUND_MAIL, default_codec
 
 pytestmark = pytest.mark.integration
 

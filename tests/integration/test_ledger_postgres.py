@@ -24,8 +24,18 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, MetaData, Table, delete, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
-from streams.codec import default_codec
-from streams.ledger import (
+from streams.core.records import (
+    BounceChange,
+    BounceOutcome,
+    FeedbackReport,
+    FeedbackType,
+    RuleFailure,
+    SendDecision,
+    SuppressionChange,
+    SuppressionEntry,
+)
+from streams.core.settings import Settings
+from streams.edges.ledger import (
     LEDGER_TOPICS,
     BounceChangeRow,
     ConsumerOffset,
@@ -41,18 +51,7 @@ from streams.ledger import (
     run_ledger_sink,
     upgrade,
 )
-from streams.ledger.rows import decision_row
-from streams.records import (
-    BounceChange,
-    BounceOutcome,
-    FeedbackReport,
-    FeedbackType,
-    RuleFailure,
-    SendDecision,
-    SuppressionChange,
-    SuppressionEntry,
-)
-from streams.settings import Settings
+from streams.edges.ledger.rows import decision_row
 from streams.topics import (
     BOUNCE_CHANGES,
     CONSENT_EVENTS,
@@ -60,6 +59,7 @@ from streams.topics import (
     FEEDBACK_REPORTS,
     SEND_DECISIONS,
     SUPPRESSION_CHANGES,
+    default_codec,
 )
 
 pytestmark = pytest.mark.integration

@@ -1,7 +1,8 @@
 """Ordering across topics: an acknowledged unsubscribe beats every later send for that person.
 
 Kafka orders nothing across topics, and the worker may fetch a send before a click that was
-acknowledged earlier. The state fence (streams.fence) is what keeps the promise; this test races
+acknowledged earlier. The state fence (streams.gate.fence) is what keeps the promise; this test
+races
 the two on the real broker, many at once, while other sends keep the gate busy.
 
 Racers and controls opted in to acme first (and the keeper has applied it), so a raced send the
@@ -15,11 +16,10 @@ import contextlib
 import itertools
 from pathlib import Path
 
-from streams.codec import default_codec
-from streams.recipient import RecipientKeyer
-from streams.records import SendDecision
-from streams.settings import Settings
-from streams.topics import SEND_DECISIONS, SEND_REQUESTS, UNSUBSCRIBE_CLICKS
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import SendDecision
+from streams.core.settings import Settings
+from streams.topics import SEND_DECISIONS, SEND_REQUESTS, UNSUBSCRIBE_CLICKS, default_codec
 from tests.support.kafka import (
     TopicReader,
     click_for,

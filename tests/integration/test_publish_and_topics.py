@@ -20,7 +20,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from typer.testing import CliRunner
 
-from streams.admin import (
+from streams.cli import app
+from streams.cli.publish import validate_file
+from streams.core.errors import InputFileError
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import SendRequest, UnsubscribeClick
+from streams.core.settings import PROJECT_ROOT, Settings
+from streams.edges.admin import (
     CREATED,
     EXISTS,
     check_broker,
@@ -29,15 +35,8 @@ from streams.admin import (
     describe_topics,
     is_problem,
 )
-from streams.cli import app
-from streams.cli.publish import validate_file
-from streams.codec import default_codec
-from streams.errors import InputFileError
-from streams.producer import SendgateProducer, unsubscribe_from_row
-from streams.recipient import RecipientKeyer
-from streams.records import SendRequest, UnsubscribeClick
-from streams.settings import PROJECT_ROOT, Settings
-from streams.topics import SEND_REQUESTS, TOPICS, UNSUBSCRIBE_CLICKS, TopicSpec
+from streams.edges.producer import SendgateProducer, unsubscribe_from_row
+from streams.topics import SEND_REQUESTS, TOPICS, UNSUBSCRIBE_CLICKS, TopicSpec, default_codec
 
 pytestmark = pytest.mark.integration
 

@@ -15,16 +15,16 @@ import asyncio
 import time
 from pathlib import Path
 
-from streams.codec import default_codec
-from streams.recipient import RecipientKeyer
-from streams.records import SendDecision, SuppressionChange
-from streams.settings import Settings
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import SendDecision, SuppressionChange
+from streams.core.settings import Settings
 from streams.topics import (
     CONSENT_EVENTS,
     SEND_DECISIONS,
     SEND_REQUESTS,
     SUPPRESSION_CHANGES,
     UNSUBSCRIBE_CLICKS,
+    default_codec,
 )
 from tests.support.kafka import (
     TopicReader,

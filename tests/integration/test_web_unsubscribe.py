@@ -19,16 +19,20 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import aiohttp
 
-from streams.app import unsubscribe_tokens
-from streams.codec import default_codec
-from streams.intake import SmtpIntake
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import ConsentState, SendDecision, SuppressionChange
+from streams.core.settings import Settings
+from streams.edges.intake import SmtpIntake
+from streams.edges.web.serve import free_loopback_port
 from streams.policy import load_policy
-from streams.recipient import RecipientKeyer
-from streams.records import ConsentState, SendDecision, SuppressionChange
-from streams.settings import Settings
-from streams.topics import CONSENTS_CHANGELOG, SEND_DECISIONS, SEND_REQUESTS, SUPPRESSION_CHANGES
-from streams.unsubscribe_service import free_loopback_port
-from streams.verp_keys import verp_signer
+from streams.sending.signing_keys import unsubscribe_tokens, verp_signer
+from streams.topics import (
+    CONSENTS_CHANGELOG,
+    SEND_DECISIONS,
+    SEND_REQUESTS,
+    SUPPRESSION_CHANGES,
+    default_codec,
+)
 from tests.support.kafka import (
     TopicReader,
     consent_for,
@@ -223,7 +227,7 @@ async def test_an_expired_link_mails_a_link_that_unsubscribes_and_a_cadence_choi
                     ],
                 )
                 # The key file the service signs with (it made it on start).
-                tokens = unsubscribe_tokens(settings, load_policy(settings.policy_file))
+                tokens = unsubscribe_tokens(settings, load_policy(settings.policy_file).unsubscribe)
                 now = datetime.now(UTC)
                 async with (
                     TopicReader(
@@ -322,7 +326,7 @@ async def test_the_policy_file_decides_the_platform_choice_and_the_cadences(
         }
     )
     async with serving_unsubscribes(settings):
-        tokens = unsubscribe_tokens(settings, load_policy(policy_file))
+        tokens = unsubscribe_tokens(settings, load_policy(policy_file).unsubscribe)
         link = link_for(
             settings,
             tokens.issue(

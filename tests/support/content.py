@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from streams.core.records import SenderDomains
 from streams.demo.content import compliant_facts
-from streams.records import SenderDomains
 
 __all__ = ["compliant_content", "verified_domains"]
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from streams.codec import default_codec
+from streams.core.providers import load_providers
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import DeliveryEvent, FeedbackReport
+from streams.core.settings import Settings
 from streams.policy import DEFAULT_POLICY_FILE
-from streams.providers import load_providers
-from streams.recipient import RecipientKeyer
-from streams.records import DeliveryEvent, FeedbackReport
-from streams.settings import Settings
-from streams.topics import DELIVERY_EVENTS, FEEDBACK_REPORTS
+from streams.topics import DELIVERY_EVENTS, FEEDBACK_REPORTS, default_codec
 from tests.support.kafka import new_producer
 
 __all__ = ["ACCOUNT", "Mailer", "act_at_once_policy"]

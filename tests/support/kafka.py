@@ -10,12 +10,11 @@ from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.admin import consumed_by_group, create_topics, delete_topics
-from streams.codec import default_codec
-from streams.recipient import RecipientKeyer
-from streams.records import ConsentEvent, Record, SendRequest, UnsubscribeClick
-from streams.settings import Settings
-from streams.topics import TOPICS
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import ConsentEvent, Record, SendRequest, UnsubscribeClick
+from streams.core.settings import Settings
+from streams.edges.admin import consumed_by_group, create_topics, delete_topics
+from streams.topics import TOPICS, default_codec
 from tests.support.content import compliant_content, verified_domains
 
 __all__ = [

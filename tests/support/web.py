@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
-from streams.settings import Settings
-from streams.unsubscribe_service import serve_unsubscribes
+from streams.core.settings import Settings
+from streams.edges.web.serve import serve_unsubscribes
 
 __all__ = ["serving_unsubscribes"]
 

@@ -10,8 +10,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from streams.admin import stable_group_members
-from streams.settings import Settings, settings_environment
+from streams.core.settings import Settings, settings_environment
+from streams.edges.admin import stable_group_members
 
 __all__ = ["GateWorker", "members_are", "wait_for", "worker_env"]
 

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from streams.codec import Codec, all_record_types, default_codec
+from streams.core.codec import Codec
+from streams.core.records import Record
 from streams.policy import Policy, load_policy
-from streams.records import Record
+from streams.topics import all_record_types, default_codec
 
 GOLDEN_DIR = Path(__file__).resolve().parent.parent / "data" / "golden"
 _GOLDEN_NAME = re.compile(r"^(?P<schema>[a-z0-9_]+)\.v(?P<version>[1-9][0-9]*)\.bin$")

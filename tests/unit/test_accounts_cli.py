@@ -16,18 +16,34 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 import streams.cli.accounts
-from streams.account_status import account_status, latest_values, parse_rates_key, percent
-from streams.accounts import EnforcementEvent, MisuseReport, enforcement_events, misuse_report_id
 from streams.cli import EXIT_SENDGATE_ERROR, app, main
 from streams.cli.accounts import ChangelogRead
-from streams.errors import ServiceUnavailableError
-from streams.ledger import LedgerItem, LedgerWriter, make_engine, upgrade
-from streams.misuse_enforcement import apply_misuse
+from streams.core.errors import ServiceUnavailableError
+from streams.core.settings import Settings, get_settings
+from streams.edges.ledger import LedgerItem, LedgerWriter, make_engine, upgrade
 from streams.policy import Policy, load_policy
-from streams.rate_inputs import RateEvent, rate_event_key
-from streams.rates import Breach, RateBucket, RateState, Window
-from streams.settings import Settings, get_settings
-from streams.strikes import AccountStanding, StrikePolicy, apply_breach, breach_id, reinstate
+from streams.reputation.account_report import (
+    account_status,
+    latest_values,
+    parse_rates_key,
+    percent,
+)
+from streams.reputation.misuse import apply_misuse
+from streams.reputation.rate_inputs import RateEvent, rate_event_key
+from streams.reputation.rates import Breach, RateBucket, RateState, Window
+from streams.reputation.standing import (
+    EnforcementEvent,
+    MisuseReport,
+    enforcement_events,
+    misuse_report_id,
+)
+from streams.reputation.strikes import (
+    AccountStanding,
+    StrikePolicy,
+    apply_breach,
+    breach_id,
+    reinstate,
+)
 
 AT = datetime(2025, 5, 14, 12, 0, tzinfo=UTC)
 WINDOW_START = datetime(2025, 5, 8, tzinfo=UTC)

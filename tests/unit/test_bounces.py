@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from streams.bounces import apply_delivery
+from streams.bounces.history import apply_delivery
+from streams.core.records import BounceState, DeliveryEvent
 from streams.policy import SOFT_BOUNCE_PRESETS, SoftBouncePolicy
-from streams.records import BounceState, DeliveryEvent
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 KEY = "b" * 64

@@ -1,4 +1,4 @@
-"""A worker's copy of a whole topic: the latest usable value per key (streams.broadcast).
+"""A worker's copy of a whole topic: the latest usable value per key (streams.gate.broadcast).
 
 The fence over the copies needs a broker: tests/integration/test_broadcast_state.py has it.
 """
@@ -9,11 +9,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
 
-from streams.accounts import AccountSnapshot, EnforcementEvent
-from streams.broadcast import TopicCopy
-from streams.codec import default_codec
-from streams.domains import domains_of_record
-from streams.enforcer import account_of_record
+from streams.gate.broadcast import TopicCopy
+from streams.gate.copies import account_of_record, domains_of_record
+from streams.reputation.standing import AccountSnapshot, EnforcementEvent
+from streams.topics import default_codec
 from tests.support.content import verified_domains
 
 AT = datetime(2026, 11, 23, tzinfo=UTC)

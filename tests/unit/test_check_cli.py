@@ -14,8 +14,8 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from streams.cli import app, main
+from streams.core.settings import Settings
 from streams.rules.content import ACCOUNT_STATE_RULES, CONTENT_RULES
-from streams.settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "data" / "templates"
 NEWSLETTER = str(TEMPLATES / "newsletter-compliant.eml")

@@ -16,24 +16,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.codec import (
-    MARKER,
-    SCHEMA_DIR,
-    Codec,
-    all_record_types,
-    fingerprint,
-    load_schema_versions,
-)
-from streams.consent import apply_consent_event, apply_opt_out
-from streams.errors import (
+from streams.consent.fold import apply_consent_event, apply_opt_out
+from streams.core.codec import MARKER, SCHEMA_DIR, Codec, fingerprint, load_schema_versions
+from streams.core.errors import (
     CodecError,
     InvalidRecordError,
     UndecodableError,
     UnknownSchemaError,
 )
-from streams.frequency import FrequencyPolicy, SendHistory, record_send
-from streams.policy import load_policy
-from streams.records import (
+from streams.core.records import (
     ConsentEntry,
     ConsentEvent,
     ConsentState,
@@ -46,7 +37,10 @@ from streams.records import (
     SuppressionState,
     UnsubscribeClick,
 )
-from streams.suppressions import apply_click
+from streams.policy import load_policy
+from streams.sending.frequency import FrequencyPolicy, SendHistory, record_send
+from streams.suppression.fold import apply_click
+from streams.topics import all_record_types
 
 # --- CRC-64-AVRO, written from the Avro specification ("Schema Fingerprints"), not from fastavro.
 

@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from streams.confirmation_mail import (
+from streams.core.settings import Settings
+from streams.edges.confirmation_mail import (
     CONFIRMATION_SUBJECT,
     ConfirmationMailer,
     ConfirmationNotSentError,
     build_confirmation,
     mailable_address,
 )
-from streams.settings import Settings
 from tests.support.smtp import RecordingRelay, free_loopback_port
 
 AT = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)

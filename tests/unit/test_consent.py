@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from streams.consent import (
+from streams.consent.fold import (
     apply_consent_event,
     apply_opt_out,
     check_event_time,
@@ -17,9 +17,9 @@ from streams.consent import (
     implied_expiry,
     next_deadline,
 )
-from streams.errors import InvalidRecordError
+from streams.core.errors import InvalidRecordError
+from streams.core.records import ConsentEvent, ConsentState, UnsubscribeClick
 from streams.policy import load_policy
-from streams.records import ConsentEvent, ConsentState, UnsubscribeClick
 
 POLICY = load_policy().consent
 KEY = "cd" * 32

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.ledger.chain import (
+from streams.edges.ledger.chain import (
     CHAINED_FIELDS,
     GENESIS_HASH,
     ChainLink,
@@ -20,7 +20,7 @@ from streams.ledger.chain import (
     link,
     verify_chain,
 )
-from streams.ledger.models import ConsentEventRow
+from streams.edges.ledger.models import ConsentEventRow
 
 KEY = "ab" * 32
 AT = datetime(2025, 3, 1, 12, 30, 15, 123000, tzinfo=UTC)

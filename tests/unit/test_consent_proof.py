@@ -15,8 +15,18 @@ from sqlalchemy import Engine, select, text
 from typer.testing import CliRunner
 
 from streams.cli import EXIT_SENDGATE_ERROR, app, main
-from streams.errors import SendgateError
-from streams.ledger import (
+from streams.core.errors import SendgateError
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import (
+    ConsentEvent,
+    SendDecision,
+    SuppressionChange,
+    SuppressionEntry,
+    SuppressionReason,
+    SuppressionScope,
+)
+from streams.core.settings import Settings
+from streams.edges.ledger import (
     ConsentEventRow,
     LedgerItem,
     LedgerWriter,
@@ -25,19 +35,9 @@ from streams.ledger import (
     read_offsets,
     upgrade,
 )
-from streams.ledger.chain import GENESIS_HASH, entry_hash, verify_chain
-from streams.ledger.proof import prove_consent
+from streams.edges.ledger.chain import GENESIS_HASH, entry_hash, verify_chain
+from streams.edges.ledger.proof import prove_consent
 from streams.policy import Policy
-from streams.recipient import RecipientKeyer
-from streams.records import (
-    ConsentEvent,
-    SendDecision,
-    SuppressionChange,
-    SuppressionEntry,
-    SuppressionReason,
-    SuppressionScope,
-)
-from streams.settings import Settings
 
 SECRET = "consent-proof-unit-secret-0123456789"
 ADDRESS = "jo.proof@example.com"

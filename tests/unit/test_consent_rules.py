@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
+from streams.core.records import ConsentEntry, SendRequest, SuppressionEntry
 from streams.policy import Policy, load_policy
-from streams.records import ConsentEntry, SendRequest, SuppressionEntry
 from streams.rules import RecipientView, decide
 from tests.support.content import compliant_content
 

@@ -16,8 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.content.policy import ContentPolicy, SubjectPattern
+from streams.core.records import (
+    BodyLink,
+    ConsentEntry,
+    MailAuthentication,
+    MessageBody,
+    SendRequest,
+)
 from streams.policy import Policy, load_policy
-from streams.records import BodyLink, ConsentEntry, MailAuthentication, MessageBody, SendRequest
 from streams.rules import RULES
 from streams.rules.base import RecipientView
 from streams.rules.content import ACCOUNT_STATE_RULES, CONTENT_RULES

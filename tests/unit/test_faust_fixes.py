@@ -1,4 +1,5 @@
-"""The patches of faust and mode in streams.faust_fixes, and the version check that guards them.
+"""The patches of faust and mode in streams.gate.faust_fixes, and the version check that guards
+them.
 
 The consumer here is a stand-in with the three events mode's `wait_first` reads; the real fetch
 loop runs it in every integration test (the backlog and scale-out tests watch for lost records).
@@ -17,9 +18,9 @@ import pytest
 from faust.transport.consumer import Consumer
 from mode.utils.queues import FlowControlEvent, ThrowableQueue
 
-from streams import faust_fixes
 from streams.cli import EXIT_SENDGATE_ERROR, main
-from streams.faust_fixes import (
+from streams.gate import faust_fixes
+from streams.gate.faust_fixes import (
     PATCHED_VERSIONS,
     UnsupportedFaustVersionError,
     apply_faust_fixes,
@@ -244,14 +245,16 @@ def _installed_versions(monkeypatch: pytest.MonkeyPatch, package: str, installed
             "faust-streaming",
             "0.16.0",
             "installed faust-streaming 0.16.0, mode-streaming 0.7.1, but the patches in "
-            "streams/faust_fixes.py were written for faust-streaming 0.15.3, mode-streaming 0.7.1; "
+            "streams/gate/faust_fixes.py were written for faust-streaming 0.15.3, "
+            "mode-streaming 0.7.1; "
             "they must be re-checked against the installed version before the worker may run",
         ),
         (
             "mode-streaming",
             "0.8.0",
             "installed faust-streaming 0.15.3, mode-streaming 0.8.0, but the patches in "
-            "streams/faust_fixes.py were written for faust-streaming 0.15.3, mode-streaming 0.7.1; "
+            "streams/gate/faust_fixes.py were written for faust-streaming 0.15.3, "
+            "mode-streaming 0.7.1; "
             "they must be re-checked against the installed version before the worker may run",
         ),
     ],

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from streams.feedback import suppression_for_report
-from streams.records import FeedbackReport
+from streams.core.records import FeedbackReport
+from streams.suppression.feedback import suppression_for_report
 
 AT = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -31,7 +31,7 @@ def report(feedback_type: str, account: str | None = "acme", list_id: str | None
         # of that account at once (reason complaint)".
         ("abuse", "acme", "news", ("account", "acme", None, "complaint")),
         ("fraud", "acme", None, ("account", "acme", None, "complaint")),
-        # No account recovered: platform-wide (documented choice in streams.feedback).
+        # No account recovered: platform-wide (documented choice in streams.suppression.feedback).
         ("abuse", None, None, ("platform", None, None, "complaint")),
         # "ARF opt-out becomes an unsubscribe" - from the list when it is known.
         ("opt_out", "acme", "news", ("list", "acme", "news", "unsubscribe")),

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.frequency import FrequencyPolicy, SendHistory, limits_for, record_send
+from streams.core.records import ConsentEntry, SendRequest
 from streams.policy import Policy, load_policy
-from streams.records import ConsentEntry, SendRequest
 from streams.rules.base import RecipientView
 from streams.rules.frequency import CADENCE_EXCEEDED, FREQUENCY_CAP_EXCEEDED
+from streams.sending.frequency import FrequencyPolicy, SendHistory, limits_for, record_send
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday
 

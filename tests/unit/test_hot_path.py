@@ -15,18 +15,12 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from streams.accounts import MisuseReport
-from streams.agents import decide_send
-from streams.app import Gate, build_gate
-from streams.clock import FrozenClock
-from streams.codec import Codec
-from streams.consent import apply_consent_event
+from streams.consent.fold import apply_consent_event
 from streams.content import misuse
 from streams.content.misuse import MisusePolicy, assess_misuse
-from streams.emit import CollectingEmitter, Emitted, ProducerEmitter
-from streams.list_headers import list_headers
-from streams.policy import Policy, UnsubscribePolicy
-from streams.records import (
+from streams.core.clock import FrozenClock
+from streams.core.codec import Codec
+from streams.core.records import (
     ConsentEntry,
     ConsentEvent,
     MessageBody,
@@ -34,9 +28,15 @@ from streams.records import (
     SendRequest,
     SuppressionEntry,
 )
+from streams.core.settings import Settings
+from streams.gate.agents import decide_send
+from streams.gate.app import Gate, build_gate
+from streams.gate.emit import CollectingEmitter, Emitted, ProducerEmitter
+from streams.policy import Policy, UnsubscribePolicy
+from streams.reputation.standing import MisuseReport
 from streams.rules import RecipientView, decide, decision_fields, judge
-from streams.settings import Settings
-from streams.unsubscribe_tokens import UnsubscribeTokens
+from streams.sending.list_headers import list_headers
+from streams.sending.unsubscribe_tokens import UnsubscribeTokens
 from tests.support.content import compliant_content, verified_domains
 
 KEY = "cd" * 32

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from streams.inbound import events_for, scrub_addresses
+from streams.bounces.inbound import events_for, scrub_addresses
+from streams.core.records import InboundMail
 from streams.parsing.model import (
     FeedbackDetails,
     OriginalMessage,
@@ -14,7 +15,6 @@ from streams.parsing.model import (
     RecipientOutcome,
     ReplyDetails,
 )
-from streams.records import InboundMail
 
 AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 MAIL = InboundMail(
@@ -136,7 +136,7 @@ def test_scrub_addresses_keeps_the_words() -> None:
 
 def test_bounces_and_reports_name_the_provider_of_the_address_they_report() -> None:
     """The rate keeper counts bounces and complaints per mailbox provider (issue 6)."""
-    from streams.providers import provider_of_address
+    from streams.core.providers import provider_of_address
 
     dsn = ParsedMessage(
         kind="dsn",

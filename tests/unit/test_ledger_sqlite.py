@@ -15,7 +15,18 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, Table, inspect, select
 from sqlalchemy.dialects import sqlite
 
-from streams.ledger import (
+from streams.core.records import (
+    BounceChange,
+    BounceOutcome,
+    DeadLetter,
+    FeedbackReport,
+    FeedbackType,
+    RuleFailure,
+    SendDecision,
+    SuppressionChange,
+    SuppressionEntry,
+)
+from streams.edges.ledger import (
     LEDGER_TOPICS,
     BounceChangeRow,
     FeedbackReportRow,
@@ -30,19 +41,8 @@ from streams.ledger import (
     read_offsets,
     upgrade,
 )
-from streams.ledger.migrate import alembic_config
-from streams.ledger.rows import decision_row
-from streams.records import (
-    BounceChange,
-    BounceOutcome,
-    DeadLetter,
-    FeedbackReport,
-    FeedbackType,
-    RuleFailure,
-    SendDecision,
-    SuppressionChange,
-    SuppressionEntry,
-)
+from streams.edges.ledger.migrate import alembic_config
+from streams.edges.ledger.rows import decision_row
 
 DECISIONS = "send-decisions"
 CHANGES = "suppression-changes"

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from streams.list_headers import list_headers, list_id_header
+from streams.core.records import SendRequest
 from streams.policy import UnsubscribePolicy
-from streams.records import SendRequest
-from streams.unsubscribe_tokens import UnsubscribeTokens
+from streams.sending.list_headers import list_headers, list_id_header
+from streams.sending.unsubscribe_tokens import UnsubscribeTokens
 
 AT = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 KEY = "cd" * 32

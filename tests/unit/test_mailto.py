@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from streams.mailto import is_mailto_unsubscribe, mailto_unsubscribe
-from streams.records import InboundMail
-from streams.unsubscribe_tokens import UnsubscribeTokens
-from streams.web import click_for
+from streams.core.records import InboundMail
+from streams.sending.unsubscribe_tokens import UnsubscribeTokens
+from streams.suppression.mailto import is_mailto_unsubscribe, mailto_unsubscribe
+from streams.suppression.unsubscribe import click_for
 
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 TOKENS = UnsubscribeTokens({1: b"m" * 32}, 1, valid_for=timedelta(days=365))

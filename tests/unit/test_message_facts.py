@@ -11,7 +11,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from streams.codec import Codec, default_codec
 from streams.content.dkim import dkim_tags
 from streams.content.html_text import html_to_text
 from streams.content.message_facts import (
@@ -22,7 +21,8 @@ from streams.content.message_facts import (
     facts_from_message,
     request_from_facts,
 )
-from streams.records import (
+from streams.core.codec import Codec
+from streams.core.records import (
     MAX_BODY_LINKS,
     MAX_BODY_TEXT_CHARS,
     MAX_HEADER_VALUE_CHARS,
@@ -31,6 +31,7 @@ from streams.records import (
     BodyLink,
     MailAuthentication,
 )
+from streams.topics import default_codec
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "data" / "templates"
 AT = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)

@@ -22,8 +22,8 @@ from streams.content.misuse import (
     MisusePolicy,
     assess_misuse,
 )
+from streams.core.records import BodyLink, MessageBody, SendRequest
 from streams.policy import Policy
-from streams.records import BodyLink, MessageBody, SendRequest
 from streams.rules.base import RecipientView
 from streams.rules.misuse import TRANSACTIONAL_MISUSE
 

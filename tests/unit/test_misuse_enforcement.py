@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.accounts import MisuseReport, enforcement_events, misuse_report_id
-from streams.misuse_enforcement import apply_misuse, misuse_in_window
 from streams.policy import EnforcementPolicy
-from streams.strikes import (
+from streams.reputation.misuse import apply_misuse, misuse_in_window
+from streams.reputation.standing import MisuseReport, enforcement_events, misuse_report_id
+from streams.reputation.strikes import (
     REMEMBERED_MISUSE,
     AccountStanding,
     TransactionalMisuse,

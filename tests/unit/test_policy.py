@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.errors import PolicyError
+from streams.core.errors import PolicyError
 from streams.policy import DEFAULT_POLICY_FILE, Policy, load_policy
 
 MINIMAL = 'name = "strict"\nversion = "1"\n'

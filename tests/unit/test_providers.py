@@ -12,8 +12,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from streams.errors import PolicyError
-from streams.providers import (
+from streams.core.errors import PolicyError
+from streams.core.providers import (
     DEFAULT_PROVIDERS_FILE,
     load_providers,
     normalise_domain,
@@ -156,8 +156,8 @@ def test_provider_of_address(address: str, provider: str) -> None:
 
 
 def test_the_domain_is_normalised_as_the_recipient_key_does() -> None:
-    """normalise_domain agrees with streams.recipient on the domain part."""
-    from streams.recipient import normalise_address
+    """normalise_domain agrees with streams.core.recipient on the domain part."""
+    from streams.core.recipient import normalise_address
 
     for domain in ("B\u00fccher.Example", "GMAIL.com", "foo.local", "[192.0.2.1]"):
         assert normalise_domain(domain) == normalise_address(f"x@{domain}").rpartition("@")[2]
@@ -446,7 +446,7 @@ def audit(event, args):
 
 sys.addaudithook(audit)
 
-from streams.providers import provider_of
+from streams.core.providers import provider_of
 
 result = {
     "groups": [provider_of(d) for d in ("mail.example.co.uk", "shop.example.us.com", "gmail.com")],

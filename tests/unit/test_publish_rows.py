@@ -16,17 +16,17 @@ from streams.cli.publish import (
     iter_rows,
     validate_file,
 )
-from streams.clock import FrozenClock
-from streams.errors import InputFileError, SendgateError
-from streams.producer import (
+from streams.core.clock import FrozenClock
+from streams.core.errors import InputFileError, SendgateError
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import SendRequest, UnsubscribeClick
+from streams.edges.producer import (
     CLICK_ID_NAMESPACE,
     RowError,
     click_id_for,
     send_request_from_row,
     unsubscribe_from_row,
 )
-from streams.recipient import RecipientKeyer
-from streams.records import SendRequest, UnsubscribeClick
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 KEYER = RecipientKeyer(b"unit-test-secret-0123456789abcdef")

@@ -14,9 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams import rate_inputs
-from streams.codec import default_codec
-from streams.rate_inputs import (
+from streams.reputation import rate_inputs
+from streams.reputation.rate_inputs import (
     MAX_COUNTED,
     AdmitFold,
     CountedEvent,
@@ -26,7 +25,8 @@ from streams.rate_inputs import (
     learn_provider,
     rate_event_key,
 )
-from streams.rates import RatesPolicy
+from streams.reputation.rates import RatesPolicy
+from streams.topics import default_codec
 
 POLICY = RatesPolicy()
 NOW = datetime(2026, 1, 14, 12, 0, tzinfo=UTC)  # horizon: 6 Jan 00:00

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from streams.rates import (
+from streams.reputation.rates import (
     RateSnapshot,
     RatesPolicy,
     RateState,

@@ -12,7 +12,7 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.recipient import (
+from streams.core.recipient import (
     RecipientKeyer,
     _plain_address,
     is_valid_address,
@@ -24,7 +24,7 @@ KEYER = RecipientKeyer(SECRET)
 
 
 def reference_key(normalised: str, secret: bytes = SECRET) -> str:
-    """The documented key, computed here without streams.recipient."""
+    """The documented key, computed here without streams.core.recipient."""
     return hmac.new(secret, normalised.encode("utf-8"), hashlib.sha256).hexdigest()
 
 

@@ -1,4 +1,4 @@
-"""The restore fence (streams.restored): no decision on a table partition restored short."""
+"""The restore fence (streams.gate.restored): no decision on a table partition restored short."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Iterable
 import pytest
 from faust.types import TP
 
-from streams.fence import FenceTimeoutError
-from streams.restored import RestoreFence
+from streams.gate.fence import FenceTimeoutError
+from streams.gate.restored import RestoreFence
 
 
 class ChangelogTopic:

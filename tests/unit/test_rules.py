@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from streams.core.records import ConsentEntry, SendRequest, SuppressionEntry
 from streams.policy import Policy
-from streams.records import ConsentEntry, SendRequest, SuppressionEntry
 from streams.rules import RULES, RecipientView, decide, rule_named
 from tests.support.content import compliant_content
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 import streams.rules.accounts
-from streams.accounts import AccountSnapshot
+from streams.core.records import SendRequest
 from streams.policy import Policy, load_policy
-from streams.records import SendRequest
+from streams.reputation.standing import AccountSnapshot
 from streams.rules.accounts import TRANSACTIONAL_SUSPENDED
 from streams.rules.base import RecipientView
 

@@ -22,14 +22,15 @@ from typing import Any, ClassVar
 import fastavro
 import pytest
 
-from streams.codec import SCHEMA_DIR, Codec, SchemaVersion, default_codec, load_schema_versions
-from streams.errors import CodecError, UnknownSchemaError
-from streams.records import (
+from streams.core.codec import SCHEMA_DIR, Codec, SchemaVersion, load_schema_versions
+from streams.core.errors import CodecError, UnknownSchemaError
+from streams.core.records import (
     Record,
     RuleFailure,
     SendDecision,
     SuppressionEntry,
 )
+from streams.topics import default_codec
 
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 _STRINGS = ["", "a", "acct-42", "zoë", "✉ weekly-news", "x" * 70]

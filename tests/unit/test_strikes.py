@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from streams.rates import Breach, RatesPolicy, Window, breaches, count_event, rates_at
-from streams.strikes import (
+from streams.reputation.rates import Breach, RatesPolicy, Window, breaches, count_event, rates_at
+from streams.reputation.strikes import (
     AccountStanding,
     AccountTerminated,
     BroadcastsDisabled,

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.records import SuppressionEntry, SuppressionState, UnsubscribeClick
-from streams.suppressions import REMEMBERED_EVENT_IDS, apply_click
+from streams.core.records import SuppressionEntry, SuppressionState, UnsubscribeClick
+from streams.suppression.fold import REMEMBERED_EVENT_IDS, apply_click
 
 KEY = "5f" * 32
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.unsubscribe_tokens import (
+from streams.sending.unsubscribe_tokens import (
     BadTokenError,
     ExpiredTokenError,
     UnsubscribeTokens,

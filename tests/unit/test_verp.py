@@ -14,9 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.cli.intake import ensure_verp_key_file, read_verp_keys
-from streams.errors import InputFileError, SendgateError
-from streams.recipient import RecipientKeyer
-from streams.verp import (
+from streams.core.errors import InputFileError, SendgateError
+from streams.core.recipient import RecipientKeyer
+from streams.sending.verp import (
     LOCAL_PART_MAX_OCTETS,
     TAG_BYTES,
     TOKEN_CHARS,
@@ -265,7 +265,7 @@ def test_key_file_without_keys_is_refused(tmp_path: Path) -> None:
 
 
 def _make_and_read(path: str) -> tuple[bool, dict[int, bytes]]:
-    from streams.verp_keys import ensure_verp_key_file, read_verp_keys
+    from streams.sending.signing_keys import ensure_verp_key_file, read_verp_keys
 
     created = ensure_verp_key_file(Path(path))
     keys, _ = read_verp_keys(Path(path))

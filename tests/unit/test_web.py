@@ -17,12 +17,13 @@ import pytest_asyncio
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
 
-from streams.clock import FrozenClock
-from streams.confirmation_mail import ConfirmationMailer
-from streams.recipient import RecipientKeyer
-from streams.records import ConsentEvent, FeedbackReport, UnsubscribeClick
-from streams.unsubscribe_tokens import UnsubscribeToken, UnsubscribeTokens
-from streams.web import WebSettings, cadence_event_for, click_for, make_web_app, spam_report_for
+from streams.core.clock import FrozenClock
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import ConsentEvent, FeedbackReport, UnsubscribeClick
+from streams.edges.confirmation_mail import ConfirmationMailer
+from streams.edges.web.app import WebSettings, make_web_app
+from streams.sending.unsubscribe_tokens import UnsubscribeToken, UnsubscribeTokens
+from streams.suppression.unsubscribe import cadence_event_for, click_for, spam_report_for
 from tests.support.smtp import Received, RecordingRelay
 
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)

@@ -44,19 +44,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from streams.accounts import (
-    AccountSnapshot,
-    BreachReport,
-    EnforcementEvent,
-    MisuseReport,
-    ReinstatementRequest,
-    misuse_report_id,
-)
-from streams.codec import SCHEMA_DIR, default_codec
-from streams.frequency import SendHistory, SentMark
-from streams.rate_inputs import CountedEvent, RateEvent, RateTick, RecipientRates
-from streams.rates import Breach, RateBucket, RateState, Window
-from streams.records import (
+from streams.core.codec import SCHEMA_DIR
+from streams.core.records import (
     BodyLink,
     BounceChange,
     BounceState,
@@ -81,7 +70,26 @@ from streams.records import (
     SuppressionState,
     UnsubscribeClick,
 )
-from streams.strikes import AccountStanding, CountedMisuse, Pause, Reinstatement, Review, Strike
+from streams.reputation.rate_inputs import CountedEvent, RateEvent, RateTick, RecipientRates
+from streams.reputation.rates import Breach, RateBucket, RateState, Window
+from streams.reputation.standing import (
+    AccountSnapshot,
+    BreachReport,
+    EnforcementEvent,
+    MisuseReport,
+    ReinstatementRequest,
+    misuse_report_id,
+)
+from streams.reputation.strikes import (
+    AccountStanding,
+    CountedMisuse,
+    Pause,
+    Reinstatement,
+    Review,
+    Strike,
+)
+from streams.sending.frequency import SendHistory, SentMark
+from streams.topics import default_codec
 
 GOLDEN_DIR = Path(__file__).resolve().parent
 
@@ -144,7 +152,8 @@ _CONSENT_ENTRY = ConsentEntry(
 # of 1,200 delivered at google pass the 0.1% strike line (strike 1: broadcasts disabled), 9 of
 # 1,500 at microsoft the 0.5% pause level of the `ses-pauses` preset, 2 of 1,500 at yahoo its
 # 0.1% review level. On 03-09 an operator reinstates the account. Breach and event ids are what
-# `streams.strikes.breach_id` and `streams.accounts.enforcement_events` give for this story.
+# `streams.reputation.strikes.breach_id` and `streams.reputation.standing.enforcement_events` give
+# for this story.
 _POLICY_VERSION = "default@2026.11.2+0123456789ab"
 _WEEK = Window(start=datetime(2026, 2, 23, tzinfo=UTC), end=datetime(2026, 3, 2, tzinfo=UTC))
 _JUDGED = datetime(2026, 3, 4, 0, 0, 5, tzinfo=UTC)
@@ -338,7 +347,8 @@ SAMPLES: dict[str, Record] = {
         message_id="<20260302094012.17@mail.example.net>",
         occurred_at=datetime(2026, 3, 2, 9, 40, 12, tzinfo=UTC),
         source="inbound-mail/2/17",
-        # v2 adds `provider`: here the group of a domain no provider claims (streams.providers).
+        # v2 adds `provider`: here the group of a domain no provider claims
+        # (streams.core.providers).
         provider="domain:example.org",
     ),
     "feedback_report": FeedbackReport(

@@ -1,0 +1,219 @@
+"""One frozen settings object, read once from `SENDGATE_*` environment variables.
+
+Nothing else in sendgate reads the environment. Units are in the names; secrets are SecretStr and
+never printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streams.core.errors import SendgateError
+
+__all__ = [
+    "PROJECT_ROOT",
+    "Settings",
+    "create_secret_file",
+    "ensure_recipient_key_secret",
+    "get_settings",
+    "settings_environment",
+]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    """Where the services are, how topics are named, and the secrets."""
+
+    model_config = SettingsConfigDict(env_prefix="SENDGATE_", frozen=True, extra="ignore")
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = Field(default="", description="Prepended to every topic and the app id.")
+    topic_partitions: int = Field(default=6, ge=1, le=1000)
+    topic_replication_factor: int = Field(default=1, ge=1)
+    database_url: SecretStr = SecretStr(f"sqlite:///{PROJECT_ROOT / '.data' / 'ledger.sqlite3'}")
+    recipient_key_secret: SecretStr | None = None
+    recipient_key_secret_file: Path = PROJECT_ROOT / ".data" / "recipient-key.secret"
+    verp_key_file: Path | None = Field(
+        default=None,
+        description="VERP signing keys; default <data_dir>/verp-keys (made if missing).",
+    )
+    bounce_domain: str = Field(
+        default="bounces.sendgate.example",
+        description="Domain of the VERP return paths; its MX is the SMTP intake.",
+    )
+    unsubscribe_key_file: Path | None = Field(
+        default=None,
+        description=(
+            "Unsubscribe link signing keys; default <data_dir>/unsubscribe-keys (made if "
+            "missing). Rotate by putting a new key first; old keys keep verifying old links."
+        ),
+    )
+    unsubscribe_base_url: str = Field(
+        default="https://unsubscribe.sendgate.example",
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description=(
+            "Where the unsubscribe service (sendgate web) is reached from the internet: the "
+            "one-click links are <base>/u/<token>. HTTPS in production (RFC 8058)."
+        ),
+    )
+    confirmation_smtp_host: str | None = Field(
+        default=None,
+        min_length=1,
+        description=(
+            "SMTP relay through which the unsubscribe service mails confirmation links to "
+            "addresses typed on the page of a bad or expired link (from unsubscribe@ the bounce "
+            "domain). Unset: it sends none, and those pages offer no form."
+        ),
+    )
+    confirmation_smtp_port: int = Field(
+        default=25, ge=1, le=65535, description="Port of the confirmation SMTP relay."
+    )
+    confirmation_smtp_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long to wait for the confirmation relay to connect and answer.",
+    )
+    feedback_addresses: tuple[str, ...] = ("fbl@feedback.sendgate.example",)
+    intake_host: str = "127.0.0.1"
+    intake_port: int = Field(default=2525, ge=0, le=65535)
+    intake_max_message_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    policy_file: Path | None = None
+    data_dir: Path = PROJECT_ROOT / ".data"
+    table_store: str = Field(
+        default="rocksdb://",
+        description="faust table store; faust serves rocksdb:// with rocksdict (no C build).",
+    )
+    worker_web_port: int = Field(default=6066, ge=0, le=65535)
+    worker_session_timeout_s: float = Field(
+        default=6.0,
+        gt=1,
+        description=(
+            "How long the group waits for a silent worker before moving its partitions: a killed "
+            "worker's partitions go undecided about this long plus a heartbeat and a restore "
+            "(benchmarks/takeover.py). 6 s is the broker's default minimum "
+            "(group.min.session.timeout.ms); heartbeats go every sixth of it."
+        ),
+    )
+    state_fence_timeout_s: float = Field(default=30.0, gt=0)
+    gate_batch_size: int = Field(default=500, ge=1)
+    consent_timer_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the consent timer looks for implied consents about to lapse.",
+    )
+    rates_timer_interval_s: float = Field(
+        default=300.0,
+        gt=0,
+        description=(
+            "How often the rate keeper's timer checks for a new day, when it nudges every "
+            "(account, provider) it holds to judge the windows that closed meanwhile."
+        ),
+    )
+    clock_file: Path | None = Field(
+        default=None,
+        description=(
+            "A file holding the ISO 8601 time the worker takes as now (tests that advance time, "
+            "what-if replays). Unset: the wall clock."
+        ),
+    )
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def app_id(self) -> str:
+        """The faust app id (consumer group, changelog prefix): fixed name, same prefix."""
+        return f"{self.topic_prefix}sendgate"
+
+    @property
+    def decided_group(self) -> str:
+        """The consumer group holding how far the gate has decided send-requests
+        (`streams.gate.decider`); no consumer joins it, the decider only commits to it."""
+        return f"{self.app_id}-decided"
+
+    @property
+    def verp_keys_path(self) -> Path:
+        return self.verp_key_file or self.data_dir / "verp-keys"
+
+    @property
+    def unsubscribe_keys_path(self) -> Path:
+        return self.unsubscribe_key_file or self.data_dir / "unsubscribe-keys"
+
+    def recipient_secret(self) -> bytes:
+        """The platform secret behind recipient keys: from the setting, else from its file."""
+        if self.recipient_key_secret is not None:
+            return self.recipient_key_secret.get_secret_value().encode()
+        try:
+            return self.recipient_key_secret_file.read_text(encoding="utf-8").strip().encode()
+        except FileNotFoundError:
+            raise SendgateError(
+                "no recipient key secret: set SENDGATE_RECIPIENT_KEY_SECRET or create "
+                f"{self.recipient_key_secret_file} (the demo makes one)"
+            ) from None
+
+
+def create_secret_file(path: Path, content: str) -> bool:
+    """Create `path` (mode 0600) holding `content`, unless it exists; True if this call made it.
+
+    Atomic: the content is written to a private temporary file first and then hard-linked into
+    place, so several workers starting at once on one data folder never read a half-written file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        return False
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(content)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        os.unlink(temporary)
+
+
+def ensure_recipient_key_secret(settings: Settings) -> None:
+    """Make a random secret in the ignored data folder when none is configured (demo only)."""
+    if settings.recipient_key_secret is None:
+        create_secret_file(settings.recipient_key_secret_file, secrets.token_urlsafe(32) + "\n")
+
+
+def settings_environment(
+    settings: Settings, *, leave_out: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    """The environment that makes `Settings()` in a subprocess (a worker) equal `settings`:
+    every setting as its `SENDGATE_*` variable, except those in `leave_out` and those unset.
+    Inherited `SENDGATE_*` variables are dropped first, so nothing else leaks in; a setting added
+    later reaches the subprocess without anyone listing it."""
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("SENDGATE_")
+    }
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if value is None or name in leave_out:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, dict):
+            value = json.dumps(value)
+        elif isinstance(value, list | tuple | set | frozenset):
+            value = json.dumps(list(value))
+        environment[f"SENDGATE_{name.upper()}"] = str(value)
+    environment["PYTHONUNBUFFERED"] = "1"
+    return environment
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()

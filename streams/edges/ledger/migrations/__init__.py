@@ -1,0 +1,1 @@
+"""Alembic migrations of the ledger; `streams.edges.ledger.migrate.upgrade` runs them."""

@@ -1,0 +1,249 @@
+"""The ledger sink: copy decisions, suppression and bounce changes, feedback reports and consent
+events into it.
+
+One process reads every partition of the topics in `catalogue.LEDGER_TOPICS` (`send-decisions`,
+`suppression-changes`, `bounce-changes`, `feedback-reports`, `consent-events`; all must exist,
+`sendgate topics create` makes them) by manual assignment (no consumer group): the ledger keeps
+its own read positions in `consumer_offsets`, committed in the same transaction as the rows
+("Storing Offsets Outside Kafka" in aiokafka's consumer guide), and nothing is committed to Kafka.
+On start it seeks each partition to its stored next offset, or to the beginning when it has none.
+Rows are unique on their Kafka coordinates, so a crash between two batches, a second sink over the
+same topics, or a deliberate replay (delete the `consumer_offsets` rows) never stores a record
+twice.
+
+Undecodable values are skipped with a warning that names only their coordinates; their offsets
+are committed like any other, since the agent that wrote the topic dead-letters bad input itself.
+Database work runs in a worker thread so the consumer's event loop keeps fetching meanwhile.
+Partitions added to a topic while the sink runs are picked up at its next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import ParamSpec, TypeVar
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from streams.core.errors import (
+    CodecError,
+    InvalidRecordError,
+    SendgateError,
+    ServiceUnavailableError,
+)
+from streams.core.records import Record
+from streams.core.settings import Settings
+from streams.edges.ledger.catalogue import LEDGER_TOPICS
+from streams.edges.ledger.engine import make_engine
+from streams.edges.ledger.migrate import upgrade
+from streams.edges.ledger.models import metadata
+from streams.edges.ledger.writer import LedgerItem, LedgerWriter, read_offsets
+from streams.topics import default_codec
+
+__all__ = [
+    "FETCH_MAX_RECORDS",
+    "FETCH_TIMEOUT_MS",
+    "SinkProgress",
+    "ledger_consumer_group",
+    "ledger_counts",
+    "run_ledger_sink",
+]
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+FETCH_TIMEOUT_MS = 500
+"""How long one fetch waits for records; also how quickly the sink notices `stop`."""
+FETCH_MAX_RECORDS = 2000
+"""Records per fetch, and so per ledger transaction."""
+
+
+@dataclass(frozen=True, slots=True)
+class SinkProgress:
+    """Running totals of one sink run, handed to `on_progress` after every batch."""
+
+    batches: int = 0
+    records_read: int = 0
+    rows_inserted: int = 0
+    undecodable: int = 0
+
+
+def ledger_consumer_group(settings: Settings) -> str:
+    """The name the ledger's offsets are stored under: the app id, so prefixes keep runs apart."""
+    return f"{settings.app_id}-ledger"
+
+
+def ledger_counts(engine: Engine) -> dict[str, int]:
+    """Rows per ledger table, by table name (for the CLI and the demo)."""
+    with engine.connect() as connection:
+        return {
+            name: connection.execute(select(func.count()).select_from(table)).scalar_one()
+            for name, table in sorted(metadata.tables.items())
+        }
+
+
+async def run_ledger_sink(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    on_progress: Callable[[SinkProgress], None] | None = None,
+    idle_exit_s: float | None = None,
+) -> SinkProgress:
+    """Copy records into the ledger until `stop` is set, or no record came for `idle_exit_s`.
+
+    Brings the ledger's schema to head first (idempotent), so a fresh database needs no
+    separate step. Returns the run's totals.
+    """
+    database_url = settings.database_url.get_secret_value()
+    record_types: dict[str, type[Record]] = {
+        entry.topic.full_name(settings): entry.record_type for entry in LEDGER_TOPICS
+    }
+    consumer_group = ledger_consumer_group(settings)
+    await _in_thread(upgrade, database_url)
+    engine = make_engine(database_url)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id="sendgate-ledger",
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
+    try:
+        partitions = await _partitions_of(settings.kafka_bootstrap_servers, list(record_types))
+        try:
+            await consumer.start()
+        except KafkaError as exc:
+            raise ServiceUnavailableError(f"Kafka did not answer: {exc!r}") from exc
+        consumer.assign(partitions)
+        stored = await _in_thread(read_offsets, engine, consumer_group)
+        await _seek(consumer, partitions, stored)
+        return await _copy(
+            consumer,
+            LedgerWriter(engine),
+            consumer_group,
+            record_types,
+            stop=stop or asyncio.Event(),
+            on_progress=on_progress,
+            idle_exit_s=idle_exit_s,
+        )
+    finally:
+        await consumer.stop()
+        engine.dispose()
+
+
+async def _copy(
+    consumer: AIOKafkaConsumer,
+    writer: LedgerWriter,
+    consumer_group: str,
+    record_types: Mapping[str, type[Record]],
+    *,
+    stop: asyncio.Event,
+    on_progress: Callable[[SinkProgress], None] | None,
+    idle_exit_s: float | None,
+) -> SinkProgress:
+    loop = asyncio.get_running_loop()
+    totals = SinkProgress()
+    last_record_at = loop.time()
+    while not stop.is_set():
+        fetched = await consumer.getmany(timeout_ms=FETCH_TIMEOUT_MS, max_records=FETCH_MAX_RECORDS)
+        items = [
+            _item(message, record_types[message.topic])
+            for messages in fetched.values()
+            for message in messages
+        ]
+        if not items:
+            if idle_exit_s is not None and loop.time() - last_record_at >= idle_exit_s:
+                break
+            continue
+        inserted = await _in_thread(writer.write_batch, consumer_group, items)
+        last_record_at = loop.time()
+        totals = replace(
+            totals,
+            batches=totals.batches + 1,
+            records_read=totals.records_read + len(items),
+            rows_inserted=totals.rows_inserted + inserted,
+            undecodable=totals.undecodable + sum(item.record is None for item in items),
+        )
+        if on_progress is not None:
+            on_progress(totals)
+    return totals
+
+
+def _item(message: ConsumerRecord[bytes, bytes], record_type: type[Record]) -> LedgerItem:
+    """Decode one message; an undecodable one becomes an item without a record."""
+    record: Record | None = None
+    if message.value is None:
+        log.warning(
+            "ledger: empty value at %s[%d]@%d skipped",
+            message.topic,
+            message.partition,
+            message.offset,
+        )
+    else:
+        try:
+            record = default_codec().decode(message.value, record_type)
+        except (CodecError, InvalidRecordError) as exc:
+            log.warning(
+                "ledger: undecodable value at %s[%d]@%d skipped (%s)",
+                message.topic,
+                message.partition,
+                message.offset,
+                type(exc).__name__,
+            )
+    return LedgerItem(message.topic, message.partition, message.offset, record)
+
+
+async def _partitions_of(bootstrap_servers: str, topics: list[str]) -> list[TopicPartition]:
+    """Every partition of the topics, from the broker's metadata; a missing topic is an error."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="sendgate-ledger")
+    try:
+        await admin.start()
+        described = await admin.describe_topics(topics)
+    except KafkaError as exc:
+        raise ServiceUnavailableError(f"Kafka did not answer: {exc!r}") from exc
+    finally:
+        await admin.close()
+    partitions = []
+    for topic in described:
+        if topic["error_code"] or not topic["partitions"]:
+            raise SendgateError(
+                f"topic {topic['topic']} is not available (Kafka error code "
+                f"{topic['error_code']}); create the topics first"
+            )
+        partitions += [TopicPartition(topic["topic"], p["partition"]) for p in topic["partitions"]]
+    return sorted(partitions)
+
+
+async def _seek(
+    consumer: AIOKafkaConsumer,
+    partitions: list[TopicPartition],
+    stored: Mapping[tuple[str, int], int],
+) -> None:
+    """Resume each partition at its stored next offset, or at its beginning."""
+    fresh = []
+    for partition in partitions:
+        next_offset = stored.get((partition.topic, partition.partition))
+        if next_offset is None:
+            fresh.append(partition)
+        else:
+            consumer.seek(partition, next_offset)
+    if fresh:
+        await consumer.seek_to_beginning(*fresh)
+
+
+async def _in_thread(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run blocking database work off the event loop; an unreachable database is retriable."""
+    try:
+        return await asyncio.to_thread(function, *args, **kwargs)
+    except (OperationalError, InterfaceError) as exc:
+        raise ServiceUnavailableError(
+            f"the ledger database did not answer ({type(exc.orig or exc).__name__})"
+        ) from exc

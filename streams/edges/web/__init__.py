@@ -1,0 +1,1 @@
+"""The unsubscribe service behind `sendgate web`: one-click endpoint, pages, limits."""

@@ -1,0 +1,402 @@
+"""The rate keeper and the enforcer: thin handlers over `streams.reputation.rate_inputs`,
+`streams.reputation.rates`,
+`streams.reputation.strikes` and `streams.reputation.standing`.
+
+Each stage runs where its state is partitioned (see `streams.gate.app.Enforcement`):
+
+1. Per recipient, inside the bounce and feedback agents (`count_delivery`, `count_complaint`):
+   each delivery, hard bounce and complaint is handed on once to `rate-events`, keyed
+   `account|provider` and `account|*`, with the provider the recipient's events named. A
+   complaint the recipient's consent history cannot back gets a fine assessment.
+2. Per (account, provider), `keep_rate`: count into the `rates` table, judge the window (at once
+   when the policy says so, and every closed window once its lateness has passed), and hand each
+   new breach on to `rate-breaches`, keyed by account. A daily tick per key (`tick_rates`, a
+   timer, through `rate-ticks`) judges the windows of keys that had no event since they closed.
+3. Per account, `enforce`: the strike ladder on the `standings` table, the gate's misuse
+   reports from `content-misuse` (`streams.reputation.misuse`), and operators' reinstatements
+   from `account-commands`; the actions go to `enforcement-events`.
+4. Every worker: its own copy of `enforcement-events` (`streams.gate.broadcast`) keeps each
+account's
+   latest `status_after` (`account_of_record`), fenced like the unsubscribe clicks; the
+   `check_enforcement_events` agent dead-letters what no copy can use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from streams.consent.fold import opt_in_proven
+from streams.core.errors import CodecError, InvalidRecordError
+from streams.core.records import DeliveryEvent, FeedbackReport, SendDecision
+from streams.gate.app import Gate
+from streams.gate.copies import account_of_record
+from streams.gate.handling import coordinates, dead_letter, dead_letter_unusable, read_consents
+from streams.reputation.misuse import apply_misuse
+from streams.reputation.rate_inputs import (
+    RateEvent,
+    RateTick,
+    RecipientRates,
+    admit,
+    learn_provider,
+    parse_rates_key,
+    rate_event_key,
+)
+from streams.reputation.rates import (
+    Breach,
+    EventKind,
+    RatesPolicy,
+    RateState,
+    breaches,
+    bucket_start,
+    count_event,
+    due_windows,
+    rates_at,
+    snapshot_of,
+)
+from streams.reputation.standing import (
+    AccountSnapshot,
+    BreachReport,
+    EnforcementEvent,
+    MisuseReport,
+    ReinstatementRequest,
+    enforcement_events,
+    fine_event,
+)
+from streams.reputation.strikes import AccountStanding, apply_breach, breach_id, reinstate
+
+__all__ = [
+    "check_enforcement_event",
+    "count_allowed_send",
+    "count_complaint",
+    "count_delivery",
+    "enforce",
+    "keep_rate",
+    "read_account",
+    "tick_rates",
+]
+
+log = logging.getLogger(__name__)
+
+COMPLAINT_TYPES = frozenset({"abuse"})
+"""ARF feedback types that count as complaints (RFC 5965 §7.3: `abuse` is unsolicited mail;
+`fraud`, `virus` and the rest report other things)."""
+
+
+async def _decoded(
+    gate: Gate,
+    message: Any,
+    agent: str,
+    record_types: tuple[type[Any], ...],
+    key_of: Callable[[Any], bytes] | None = None,
+    key_name: str = "",
+) -> Any:
+    """The record in `message` (one of `record_types`: an agent may read several topics), its
+    Kafka key checked against `key_of(record)`; None after dead-lettering a bad one."""
+    try:
+        record = gate.codec.decode_one_of(message.value or b"", record_types)
+        if key_of is not None and message.key != key_of(record):
+            raise InvalidRecordError(f"record key is not the record's {key_name}")
+    except (CodecError, InvalidRecordError) as exc:
+        await dead_letter(gate, message, agent, exc)
+        return None
+    return record
+
+
+# --- stage 1: per recipient ------------------------------------------------------------------
+
+
+def _read_inputs(gate: Gate, key: bytes) -> RecipientRates | None:
+    raw = gate.enforcement.rate_inputs.get(key)
+    return None if raw is None else gate.codec.decode(raw, RecipientRates)
+
+
+class Handed(NamedTuple):
+    outcome: str
+    provider: str | None
+
+
+async def _hand_on(
+    gate: Gate,
+    key: bytes,
+    *,
+    event_id: str,
+    kind: EventKind | None,
+    account_id: str | None,
+    provider: str | None,
+    occurred_at: Any,
+) -> Handed:
+    """Learn the recipient's provider, and hand the event on to the rates (kind None: learn
+    only). Returns the admission outcome (or `learnt`) and the provider now known."""
+    state = _read_inputs(gate, key)
+    if kind is None:
+        learnt = learn_provider(state, provider)
+        if learnt is not None:
+            gate.enforcement.rate_inputs[key] = gate.codec.encode(learnt)
+        known = learnt or state
+        return Handed("learnt", known.provider if known else None)
+    fold = admit(
+        state,
+        event_id=event_id,
+        kind=kind,
+        account_id=account_id,
+        provider=provider,
+        occurred_at=occurred_at,
+        now=gate.clock.now(),
+        policy=gate.policy.rates,
+    )
+    for event in fold.events:
+        await gate.emitter.emit(
+            gate.rate_events_topic, rate_event_key(event), gate.codec.encode(event)
+        )
+    if fold.state != (state or RecipientRates()):
+        gate.enforcement.rate_inputs[key] = gate.codec.encode(fold.state)
+    return Handed(fold.outcome, fold.state.provider)
+
+
+async def count_delivery(gate: Gate, message: Any, event: DeliveryEvent) -> None:
+    """A delivery counts as volume (when the policy counts deliveries), a hard bounce as a
+    bounce; every event teaches the recipient's provider."""
+    kind: EventKind | None = None
+    if event.kind == "delivered" and gate.policy.enforcement.volume == "delivered":
+        kind = "delivered"
+    elif event.kind == "bounced" and event.bounce_class == "hard":
+        kind = "hard_bounce"
+    await _hand_on(
+        gate,
+        message.key,
+        event_id=f"delivery:{event.event_id}",
+        kind=kind,
+        account_id=event.account_id,
+        provider=event.provider,
+        occurred_at=event.occurred_at,
+    )
+
+
+async def count_allowed_send(gate: Gate, message: Any) -> None:
+    """With the policy's `volume = "allowed_sends"`: an allowed decision counts as volume."""
+    decision = await _decoded(gate, message, "count_allowed_sends", (SendDecision,))
+    if decision is None or decision.verdict != "allow":
+        return
+    await _hand_on(
+        gate,
+        message.key,
+        event_id=f"send:{decision.account_id}:{decision.request_id}",
+        kind="delivered",
+        account_id=decision.account_id,
+        provider=decision.provider,
+        occurred_at=decision.decided_at,
+    )
+
+
+async def count_complaint(gate: Gate, message: Any, report: FeedbackReport) -> None:
+    """A spam complaint counts against its account at the recipient's provider, and is fined
+    when the recipient's consent history shows no opt-in for that account."""
+    if report.feedback_type not in COMPLAINT_TYPES:
+        return
+    at = report.arrival_date or report.received_at
+    handed = await _hand_on(
+        gate,
+        message.key,
+        event_id=f"report:{report.report_id}",
+        kind="complaint",
+        account_id=report.account_id,
+        provider=report.provider,
+        occurred_at=at,
+    )
+    log.debug("count_complaint: %s %s", coordinates(message), handed.outcome)
+    fines = gate.policy.enforcement
+    if report.account_id is None or fines.fine_per_complaint <= 0 or handed.outcome == "replayed":
+        return
+    consents = read_consents(gate, message.key)
+    if opt_in_proven(consents, report.account_id, report.list_id, at, gate.policy.consent):
+        return
+    fine = fine_event(
+        account_id=report.account_id,
+        report_id=report.report_id,
+        provider=handed.provider,
+        amount=fines.fine_per_complaint,
+        currency=fines.fine_currency,
+        at=at,
+        policy_version=gate.policy.policy_version,
+    )
+    await _emit_enforcement(gate, fine)
+
+
+# --- stage 2: per (account, provider) --------------------------------------------------------
+
+
+def _breach_key(breach: Breach) -> tuple[str, str, str | None, str]:
+    return (breach.kind, breach.level, breach.provider, breach.window.id)
+
+
+async def keep_rate(gate: Gate, message: Any) -> None:
+    """Count one rate event (or take the timer's tick) and hand on every breach it, or the
+    passing of time, reveals."""
+    record = await _decoded(
+        gate, message, "keep_rates", (RateEvent, RateTick), rate_event_key, "account|provider"
+    )
+    if record is None:
+        return
+    rates = gate.enforcement.rates
+    policy = gate.policy.rates
+    now = gate.clock.now()
+    raw = rates.get(message.key)
+    state = None if raw is None else gate.codec.decode(raw, RateState)
+    found: list[Breach] = []
+    if isinstance(record, RateTick):
+        if state is None:
+            return
+        new_state, judged = _judge_closed_windows(state, now, policy, record.provider)
+        found += judged
+    else:
+        fold = count_event(
+            state,
+            offset=message.offset,
+            kind=record.kind,
+            occurred_at=record.occurred_at,
+            now=now,
+            policy=policy,
+        )
+        new_state = fold.state
+        if fold.outcome == "counted":
+            if policy.act_at_once:
+                before = breaches(rates_at(state, now, policy, provider=record.provider), policy)
+                seen = {_breach_key(breach) for breach in before}
+                after = breaches(rates_at(new_state, now, policy, provider=record.provider), policy)
+                found += [breach for breach in after if _breach_key(breach) not in seen]
+            new_state, judged = _judge_closed_windows(new_state, now, policy, record.provider)
+            found += judged
+    if new_state != state:
+        rates[message.key] = gate.codec.encode(new_state)
+    account = record.account_id.encode()
+    for breach in found:
+        report = BreachReport(
+            account_id=record.account_id,
+            breach=breach,
+            policy_version=gate.policy.policy_version,
+            detected_at=now,
+        )
+        await gate.emitter.emit(gate.rate_breaches_topic, account, gate.codec.encode(report))
+
+
+def _judge_closed_windows(
+    state: RateState, now: datetime, policy: RatesPolicy, provider: str | None
+) -> tuple[RateState, list[Breach]]:
+    """The breaches of every window that closed (lateness included) since the last judged one."""
+    due = due_windows(state, last_evaluated_end=state.last_evaluated_end, now=now, policy=policy)
+    found = [
+        breach
+        for window in due.due
+        for breach in breaches(snapshot_of(state, window, policy, provider=provider), policy)
+    ]
+    return state.model_copy(update={"last_evaluated_end": due.through}), found
+
+
+async def tick_rates(gate: Gate) -> int:
+    """The rate keeper's timer: once a day (a new bucket), nudge every (account, provider) key
+    this worker holds, so windows that closed while nothing happened for a key are judged too.
+    Returns the ticks sent."""
+    policy = gate.policy.rates
+    now = gate.clock.now()
+    today = bucket_start(now, policy)
+    enforcement = gate.enforcement
+    if enforcement.last_tick_bucket == today:
+        return 0
+    sent = 0
+    try:
+        keys = list(enforcement.rates.keys())
+    except RuntimeError:  # the store changed under the scan: try again on the next tick
+        return 0
+    for key in keys:
+        parsed = parse_rates_key(key)
+        if parsed is None:
+            continue
+        account, provider = parsed
+        tick = RateTick(account_id=account, provider=provider, at=now)
+        await gate.emitter.emit(gate.rate_ticks_topic, key, gate.codec.encode(tick))
+        sent += 1
+        if sent % TICK_YIELD_EVERY == 0:
+            await asyncio.sleep(0)
+    enforcement.last_tick_bucket = today
+    return sent
+
+
+TICK_YIELD_EVERY = 1000
+
+
+# --- stage 3: per account --------------------------------------------------------------------
+
+
+async def enforce(gate: Gate, message: Any) -> None:
+    """Apply one breach (the strike ladder), one misuse report (the misuse count) or one
+    operator's reinstatement to the account."""
+    record = await _decoded(
+        gate,
+        message,
+        "enforce_accounts",
+        (BreachReport, MisuseReport, ReinstatementRequest),
+        lambda r: r.account_id.encode(),
+        "account id",
+    )
+    if record is None:
+        return
+    standings = gate.enforcement.standings
+    raw = standings.get(message.key)
+    standing = (
+        AccountStanding(account_id=record.account_id)
+        if raw is None
+        else gate.codec.decode(raw, AccountStanding)
+    )
+    now = gate.clock.now()
+    if isinstance(record, BreachReport):
+        fold = apply_breach(
+            standing,
+            record.breach,
+            breach_id=breach_id(record.account_id, record.breach),
+            now=now,
+            policy=gate.policy.strikes,
+        )
+        after, actions = fold.standing, fold.actions
+        log.info("enforce_accounts: %s %s", coordinates(message), fold.outcome)
+    elif isinstance(record, MisuseReport):
+        misuse = apply_misuse(standing, record, now=now, policy=gate.policy.enforcement)
+        after, actions = misuse.standing, misuse.actions
+        log.info("enforce_accounts: %s misuse %s", coordinates(message), misuse.outcome)
+    else:
+        reinstated = reinstate(
+            standing,
+            reinstatement_id=record.reinstatement_id,
+            by=record.by,
+            reason=record.reason,
+            now=now,
+        )
+        after = reinstated.standing
+        actions = () if reinstated.action is None else (reinstated.action,)
+    if after != standing:
+        standings[message.key] = gate.codec.encode(after)
+    for event in enforcement_events(
+        actions, standing_after=after, policy_version=gate.policy.policy_version
+    ):
+        await _emit_enforcement(gate, event)
+
+
+async def _emit_enforcement(gate: Gate, event: EnforcementEvent) -> None:
+    await gate.emitter.emit(
+        gate.enforcement_events_topic, event.account_id.encode(), gate.codec.encode(event)
+    )
+
+
+# --- every worker: its copy of the enforcement events ----------------------------------------
+
+
+async def check_enforcement_event(gate: Gate, message: Any) -> None:
+    """Dead-letter an enforcement event no worker's copy can use; good ones need nothing here."""
+    await dead_letter_unusable(gate, message, "check_enforcement_events", account_of_record)
+
+
+def read_account(gate: Gate, account_id: str) -> AccountSnapshot | None:
+    return gate.accounts.get(account_id.encode())

@@ -1,0 +1,31 @@
+"""Run one gate worker: the faust app with its agents, until SIGINT or SIGTERM.
+
+Start as many as you like with the same settings: they form one consumer group and share the
+partitions; the one that survives a crash takes the dead one's partitions, tables and all.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+
+from streams.core.settings import Settings
+from streams.gate.agents import register_agents
+from streams.gate.app import build_gate
+
+__all__ = ["run_worker"]
+
+
+def run_worker(
+    settings: Settings, *, worker_name: str = "worker-1", loglevel: str = "warning"
+) -> None:
+    """Block running a worker; returns (via SystemExit from faust) when it is stopped."""
+    gate = build_gate(settings, worker_name=worker_name)
+    register_agents(gate)
+    logging.getLogger("streams").setLevel(loglevel.upper())
+    worker = faust.Worker(gate.app, loglevel=loglevel, quiet=True)
+    # faust's terminal spinner sets the root logger to DEBUG so it can spin on log records;
+    # aiokafka then builds a debug record (with record bytes, i.e. addresses) for every send.
+    worker.spinner = None
+    worker.execute_from_commandline()

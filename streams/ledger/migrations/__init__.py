@@ -1,1 +1,0 @@
-"""Alembic migrations of the ledger; `streams.ledger.migrate.upgrade` runs them."""
