@@ -14,9 +14,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from streams.bounces.policy import SoftBouncePolicy
-from streams.core.records import BounceChange, BounceOutcome, BounceState, DeliveryEvent
+from streams.core.records import (
+    BounceChange,
+    BounceOutcome,
+    BounceState,
+    DeliveryEvent,
+    UnsubscribeClick,
+)
 
-__all__ = ["REMEMBERED_EVENT_IDS", "BounceFold", "apply_delivery", "crosses_soft_line"]
+__all__ = [
+    "REMEMBERED_EVENT_IDS",
+    "BounceFold",
+    "apply_delivery",
+    "crosses_soft_line",
+    "suppression_for_bounce",
+]
 
 REMEMBERED_EVENT_IDS = 64
 RECENT_OUTCOMES = 50
@@ -113,3 +125,16 @@ def _outcomes(state: BounceState, outcome: str) -> tuple[str, ...]:
 
 def _latest(current: datetime | None, candidate: datetime) -> datetime:
     return candidate if current is None or candidate > current else current
+
+
+def suppression_for_bounce(event: DeliveryEvent) -> UnsubscribeClick:
+    """The platform suppression a hard-bounced address (or one the soft-bounce rule gave up on)
+    gets; its id is the event's, so a replayed bounce asks for the same one."""
+    return UnsubscribeClick(
+        click_id=f"bounce:{event.event_id}",
+        recipient_key=event.recipient_key,
+        scope="platform",
+        method="bounce_policy",
+        reason="hard_bounce",
+        clicked_at=event.occurred_at,
+    )

@@ -23,7 +23,7 @@ Diagnostic texts keep the remote MTA's words but not the addresses in them.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -37,9 +37,12 @@ from streams.core.records import (
     SuppressionScope,
     UnsubscribeClick,
 )
+from streams.parsing import parse_message
 from streams.parsing.model import ParsedMessage, RecipientOutcome
+from streams.parsing.replies import DEFAULT_UNSUBSCRIBE_KEYWORDS
+from streams.sending.verp import VERP_PREFIX
 
-__all__ = ["InboundOutcome", "events_for", "scrub_addresses"]
+__all__ = ["InboundOutcome", "envelope_recipient", "events_for", "read_inbound", "scrub_addresses"]
 
 _ADDRESS = re.compile(r"<?[^\s<>()\[\]\"',;:]{1,64}@[A-Za-z0-9.\-]{1,255}>?")
 _ACTIONS: dict[str, DeliveryKind] = {
@@ -72,6 +75,40 @@ def scrub_addresses(text: str | None) -> str | None:
 
 def _kind_of(outcome: RecipientOutcome) -> DeliveryKind:
     return _ACTIONS.get((outcome.action or "").lower(), "bounced")
+
+
+def envelope_recipient(mail: InboundMail) -> str:
+    """The envelope recipient a bounce is about: the VERP address when the mail came to one
+    (it names the recipient of the send that bounced), else the first."""
+    return next(
+        (rcpt for rcpt in mail.rcpt_to if rcpt.lower().startswith(VERP_PREFIX)), mail.rcpt_to[0]
+    )
+
+
+def read_inbound(
+    mail: InboundMail,
+    *,
+    keywords: Mapping[str, Sequence[str]] | None,
+    source: str,
+    recipient_key: Callable[[str], str],
+    verp_recipient_key: Callable[[str], str | None],
+    provider_of: Callable[[str], str] | None = None,
+) -> InboundOutcome:
+    """Parse one inbound message and map it to events (`events_for`); `keywords` are the
+    policy's unsubscribe words for replies (None or empty: the defaults)."""
+    parsed = parse_message(
+        mail.raw,
+        envelope_rcpt=envelope_recipient(mail),
+        keywords=keywords or DEFAULT_UNSUBSCRIBE_KEYWORDS,
+    )
+    return events_for(
+        parsed,
+        mail,
+        source=source,
+        recipient_key=recipient_key,
+        verp_recipient_key=verp_recipient_key,
+        provider_of=provider_of,
+    )
 
 
 def events_for(

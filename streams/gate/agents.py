@@ -37,8 +37,8 @@ from aiokafka.errors import KafkaError
 from faust.streams import _current_event as faust_current_event
 from faust.types import TP
 
-from streams.bounces.history import apply_delivery
-from streams.bounces.inbound import events_for
+from streams.bounces.history import apply_delivery, suppression_for_bounce
+from streams.bounces.inbound import read_inbound
 from streams.consent.fold import (
     apply_consent_event,
     apply_opt_out,
@@ -46,12 +46,9 @@ from streams.consent.fold import (
     due_notices,
     next_deadline,
 )
-from streams.content.misuse import assess_misuse
 from streams.core.clock import from_epoch_ms, to_epoch_ms
 from streams.core.errors import CodecError, InvalidRecordError
 from streams.core.records import (
-    MAX_SEND_REQUEST_BYTES,
-    BounceState,
     ConsentDeadline,
     ConsentEvent,
     DeliveryEvent,
@@ -79,24 +76,27 @@ from streams.gate.handling import (
     coordinates,
     dead_letter,
     decode_keyed,
-    read_consents,
-    read_suppressions,
-    recipient_key_of,
-    stored,
+    decode_record,
+    decode_send_request,
 )
 from streams.gate.sender_domains import keep_sender_domains, read_sender_domains
-from streams.parsing import parse_message
-from streams.parsing.replies import DEFAULT_UNSUBSCRIBE_KEYWORDS
-from streams.reputation.standing import MisuseReport, misuse_report_id
-from streams.rules import RecipientView, decision_fields, judge
-from streams.rules.misuse import TRANSACTIONAL_MISUSE
-from streams.sending.frequency import SendHistory, cadence_of, limits_for, record_send
-from streams.sending.list_headers import list_headers
+from streams.gate.tables import stored
+from streams.rules import RecipientView
+from streams.rules.step import gate_step
 from streams.sending.verp import VERP_PREFIX, ForgedVerpError
 from streams.suppression.feedback import suppression_for_report
 from streams.suppression.fold import apply_click
 from streams.suppression.mailto import is_mailto_unsubscribe, mailto_unsubscribe
-from streams.topics import ACCOUNT_COMMANDS, SEND_DECISIONS
+from streams.topics import (
+    BOUNCE_CHANGES,
+    CONSENT_NOTICES,
+    CONTENT_MISUSE,
+    DELIVERY_EVENTS,
+    FEEDBACK_REPORTS,
+    SEND_DECISIONS,
+    SUPPRESSION_CHANGES,
+    UNSUBSCRIBE_CLICKS,
+)
 
 __all__ = ["register_agents"]
 
@@ -115,25 +115,21 @@ SCAN_YIELD_EVERY = 1000
 
 
 async def keep_suppression(gate: Gate, message: Any) -> None:
-    """Fold one unsubscribe click into the suppressions table."""
+    """Fold one unsubscribe click into the suppressions table, and into the consents (one click
+    changes both in one step, so the state fence covers both)."""
     click = await decode_keyed(gate, message, UnsubscribeClick, "keep_suppressions")
     if click is None:
         return
-    state = read_suppressions(gate, message.key)
+    state = gate.suppressions.get(message.key)
     new_state, change = apply_click(state, click, source=coordinates(message), now=gate.clock.now())
-    if new_state != state:
-        gate.suppressions[message.key] = gate.codec.encode(new_state)
-    consents = read_consents(gate, message.key)
+    gate.suppressions.update(message.key, state, new_state)
+    consents = gate.consents.get(message.key)
     new_consents = apply_opt_out(consents, click)
     if new_consents != consents:
-        gate.consents[message.key] = gate.codec.encode(new_consents)
+        gate.consents.update(message.key, consents, new_consents)
         keep_deadline(gate, message.key, next_deadline(new_consents, gate.policy.consent))
-    await gate.emitter.emit(
-        gate.suppression_changes_topic,
-        message.key,
-        gate.codec.encode(change),
-        partition=message.partition,  # co-partitioned: the click's own
-    )
+    # co-partitioned: the change goes to the click's own partition
+    await gate.emit(SUPPRESSION_CHANGES, message.key, change, partition=message.partition)
 
 
 def keep_deadline(gate: Gate, key: bytes, due: datetime | None) -> None:
@@ -164,10 +160,9 @@ async def keep_consent(gate: Gate, message: Any) -> None:
     except InvalidRecordError as exc:
         await dead_letter(gate, message, "keep_consents", exc)
         return
-    state = read_consents(gate, message.key)
+    state = gate.consents.get(message.key)
     fold = apply_consent_event(state, event, gate.policy.consent)
-    if fold.state != state:
-        gate.consents[message.key] = gate.codec.encode(fold.state)
+    gate.consents.update(message.key, state, fold.state)
     keep_deadline(gate, message.key, next_deadline(fold.state, gate.policy.consent))
     log.debug("keep_consents: %s %s", coordinates(message), fold.outcome)
 
@@ -177,16 +172,15 @@ async def check_consent_deadline(gate: Gate, message: Any) -> None:
     nudge = await decode_keyed(gate, message, ConsentDeadline, "check_consent_deadlines")
     if nudge is None:
         return
-    state = read_consents(gate, message.key)
+    state = gate.consents.get(message.key)
     if state is None:
         return
     new_state, notices = due_notices(
         state, nudge.recipient_key, gate.policy.consent, now=gate.clock.now()
     )
     for notice in notices:
-        await gate.emitter.emit(gate.consent_notices_topic, message.key, gate.codec.encode(notice))
-    if new_state != state:
-        gate.consents[message.key] = gate.codec.encode(new_state)
+        await gate.emit(CONSENT_NOTICES, message.key, notice)
+    gate.consents.update(message.key, state, new_state)
     keep_deadline(gate, message.key, next_deadline(new_state, gate.policy.consent))
 
 
@@ -200,7 +194,7 @@ async def request_suppression(
     the caller holds a record keyed by the same recipient key (it saves hashing the key again).
     """
     key = click.recipient_key.encode("ascii")
-    await gate.emitter.emit(gate.clicks_topic, key, gate.codec.encode(click), partition=partition)
+    await gate.emit(UNSUBSCRIBE_CLICKS, key, click, partition=partition)
 
 
 async def keep_bounce(gate: Gate, message: Any) -> None:
@@ -208,33 +202,15 @@ async def keep_bounce(gate: Gate, message: Any) -> None:
     event = await decode_keyed(gate, message, DeliveryEvent, "keep_bounce_history")
     if event is None:
         return
-    raw = stored(gate.bounces, message.key)
-    state = None if raw is None else gate.codec.decode_trusted(raw, BounceState)
+    state = gate.bounces.get(message.key)
     fold = apply_delivery(
         state, event, gate.policy.soft_bounce, source=coordinates(message), now=gate.clock.now()
     )
-    if fold.state != state:
-        gate.bounces[message.key] = gate.codec.encode(fold.state)
-    await gate.emitter.emit(
-        gate.bounce_changes_topic,
-        message.key,
-        gate.codec.encode(fold.change),
-        partition=message.partition,
-    )
+    gate.bounces.update(message.key, state, fold.state)
+    await gate.emit(BOUNCE_CHANGES, message.key, fold.change, partition=message.partition)
     await count_delivery(gate, message, event)
     if fold.suppress:
-        await request_suppression(
-            gate,
-            UnsubscribeClick(
-                click_id=f"bounce:{event.event_id}",
-                recipient_key=event.recipient_key,
-                scope="platform",
-                method="bounce_policy",
-                reason="hard_bounce",
-                clicked_at=event.occurred_at,
-            ),
-            partition=message.partition,
-        )
+        await request_suppression(gate, suppression_for_bounce(event), message.partition)
 
 
 async def act_on_feedback(gate: Gate, message: Any) -> None:
@@ -250,56 +226,49 @@ async def act_on_feedback(gate: Gate, message: Any) -> None:
 
 def _verp_recipient_key(gate: Gate, token: str) -> str | None:
     try:
-        return gate.verp.verify(f"{VERP_PREFIX}{token}")
+        return gate.signing.verp.verify(f"{VERP_PREFIX}{token}")
     except ForgedVerpError:
         return None
 
 
 async def parse_inbound(gate: Gate, message: Any) -> None:
     """Read one inbound message and emit the delivery events, reports or unsubscribes in it."""
-    try:
-        mail = gate.codec.decode(message.value or b"", InboundMail)
-    except (CodecError, InvalidRecordError) as exc:
-        await dead_letter(gate, message, "parse_inbound_mail", exc)
+    mail = await decode_record(gate, message, InboundMail, "parse_inbound_mail")
+    if mail is None:
         return
     if is_mailto_unsubscribe(mail, gate.settings.bounce_domain):
-        click = mailto_unsubscribe(mail, gate.unsubscribe_tokens, now=gate.clock.now())
-        if isinstance(click, str):
-            await dead_letter(gate, message, "parse_inbound_mail", InvalidRecordError(click))
-        else:
-            await request_suppression(gate, click)
+        await unsubscribe_by_mail(gate, message, mail)
         return
-    envelope = next(
-        (rcpt for rcpt in mail.rcpt_to if rcpt.lower().startswith(VERP_PREFIX)), mail.rcpt_to[0]
-    )
-    keywords = gate.policy.unsubscribe_reply_keywords or DEFAULT_UNSUBSCRIBE_KEYWORDS
-    parsed = parse_message(mail.raw, envelope_rcpt=envelope, keywords=keywords)
-    outcome = events_for(
-        parsed,
+    outcome = read_inbound(
         mail,
+        keywords=gate.policy.unsubscribe_reply_keywords,
         source=coordinates(message),
         recipient_key=gate.keyer.key,
         verp_recipient_key=lambda token: _verp_recipient_key(gate, token),
         provider_of=gate.enforcement.providers.provider_of_address,
     )
     if outcome.forged_verp:
-        log.warning(
-            "parse_inbound_mail: %s carries a VERP token that does not verify", coordinates(message)
-        )
+        log.warning("parse_inbound_mail: %s: a VERP token does not verify", coordinates(message))
     if outcome.rejection is not None:
         await dead_letter(
             gate, message, "parse_inbound_mail", InvalidRecordError(outcome.rejection)
         )
         return
     for event in outcome.delivery_events:
-        await gate.emitter.emit(
-            gate.delivery_events_topic, event.recipient_key.encode(), gate.codec.encode(event)
-        )
+        await gate.emit(DELIVERY_EVENTS, event.recipient_key.encode(), event)
     for report in outcome.feedback_reports:
-        await gate.emitter.emit(
-            gate.feedback_reports_topic, report.recipient_key.encode(), gate.codec.encode(report)
-        )
+        await gate.emit(FEEDBACK_REPORTS, report.recipient_key.encode(), report)
     for click in outcome.unsubscribes:
+        await request_suppression(gate, click)
+
+
+async def unsubscribe_by_mail(gate: Gate, message: Any, mail: InboundMail) -> None:
+    """A reply to the list headers' mailto address: the same unsubscribe as a one-click POST
+    with the token the subject carries."""
+    click = mailto_unsubscribe(mail, gate.signing.tokens, now=gate.clock.now())
+    if isinstance(click, str):
+        await dead_letter(gate, message, "parse_inbound_mail", InvalidRecordError(click))
+    else:
         await request_suppression(gate, click)
 
 
@@ -311,116 +280,70 @@ async def decide_send(
     state_current: bool,
     out: Emitter | None = None,
 ) -> None:
-    """Decide one send request and emit the decision to `out` (default: the gate's emitter)."""
-    emitter = out or gate.emitter
+    """Decide one send request (`streams.rules.step.gate_step`) and write what it leads to: the
+    decision, the recipient's send history, a misuse report (to `out`: the batch's collector)."""
     try:
-        size = len(message.value or b"")
-        if size > MAX_SEND_REQUEST_BYTES:
-            raise InvalidRecordError(
-                f"the send request is {size:,} bytes, over the gate's limit of "
-                f"{MAX_SEND_REQUEST_BYTES:,}: send the message's facts (its text and links), "
-                "not the message with its attachments"
-            )
-        request = gate.codec.decode(message.value or b"", SendRequest)
-        recipient_key = recipient_key_of(message)
-        if recipient_key != gate.keyer.key(request.recipient):
-            raise InvalidRecordError(
-                "record key is not the recipient key of its recipient address; "
-                "publish with the sendgate producer (sendgate publish) to key it correctly"
-            )
+        request, recipient_key = decode_send_request(gate, message)
     except (CodecError, InvalidRecordError) as exc:
-        await dead_letter(gate, message, "decide_sends", exc, emitter=emitter)
+        await dead_letter(gate, message, "decide_sends", exc, emitter=out)
         return
-    state = read_suppressions(gate, message.key)
-    consents = read_consents(gate, message.key)
-    for offset, raw in gate.fence.pending_for(message.partition, message.key):
-        # Clicks the keeper has not applied yet, read ahead by the fence: same fold, in memory.
-        try:
-            click = gate.codec.decode(raw, UnsubscribeClick)
-        except (CodecError, InvalidRecordError):
-            continue  # the keeper dead-letters it when it gets there
-        if click.recipient_key != recipient_key:
-            continue
+    view = recipient_view(gate, message, request, recipient_key, state_current=state_current)
+    outcome = gate_step(
+        request,
+        view,
+        gate.policy,
+        gate.clock.now(),
+        recipient_key=recipient_key,
+        signing=gate.signing,
+        request_offset=coordinates(message),
+        state_offsets=state_offsets,
+    )
+    gate.send_history.update(message.key, view.send_history, outcome.send_history)
+    decision = gate.codec.encode_fields(SendDecision, outcome.decision)
+    # send-decisions is co-partitioned with send-requests: the request's own partition
+    await (out or gate.emitter).emit(
+        gate.decisions_topic, message.key, decision, partition=message.partition
+    )
+    if outcome.misuse_report is not None:
+        account = request.account_id.encode()
+        await gate.emit(CONTENT_MISUSE, account, outcome.misuse_report, out=out)
+
+
+def recipient_view(
+    gate: Gate, message: Any, request: SendRequest, recipient_key: str, *, state_current: bool
+) -> RecipientView:
+    """What this worker knows about the recipient and the account at this request: its tables,
+    with the clicks the fence read ahead of the keeper folded in (in memory, the keeper's fold),
+    and its copies of the account's standing and verified domains."""
+    state = gate.suppressions.get(message.key)
+    consents = gate.consents.get(message.key)
+    for offset, click in pending_clicks(gate, message.partition, message.key, recipient_key):
         source = f"{gate.fence.state_topic}/{message.partition}/{offset}"
         state, _ = apply_click(state, click, source=source, now=gate.clock.now())
         consents = apply_opt_out(consents, click)
-    raw_history = stored(gate.send_history, message.key)
-    history = None if raw_history is None else gate.codec.decode_trusted(raw_history, SendHistory)
-    view = RecipientView(
+    return RecipientView(
         suppressions=state.entries if state else (),
         consents=consents.entries if consents else (),
         state_current=state_current,
         provider=gate.enforcement.providers.provider_of_address(request.recipient),
         account=read_account(gate, request.account_id),
         sender_domains=read_sender_domains(gate, request.account_id),
-        send_history=history,
+        send_history=gate.send_history.get(message.key),
     )
-    decided_at = gate.clock.now()
-    judgement = judge(request, view, gate.policy, at=decided_at)
-    headers: Mapping[str, str] | None = None
-    return_path = None
-    if judgement.verdict == "allow":
-        return_path = gate.verp.return_path(recipient_key)
-        headers = list_headers(
-            request,
-            recipient_key=recipient_key,
-            tokens=gate.unsubscribe_tokens,
-            base_url=gate.settings.unsubscribe_base_url,
-            mailto_domain=gate.settings.bounce_domain,
-            issued_at=decided_at,
-            policy=gate.policy.unsubscribe,
-            cadence=cadence_of(view.consents, request),
-        )
-        if limits_for(request, view.consents, gate.policy.frequency):
-            after = record_send(history, request, gate.policy.frequency)
-            if after != history:
-                gate.send_history[message.key] = gate.codec.encode(after)
-    # Written from its fields (`decision_fields`), not built as a SendDecision: every part is
-    # validated already, and the decision is the one record written per send. It goes to the
-    # request's own partition: send-decisions is co-partitioned with send-requests.
-    decision = decision_fields(
-        request,
-        view,
-        gate.policy,
-        judgement,
-        recipient_key=recipient_key,
-        decided_at=decided_at,
-        request_offset=coordinates(message),
-        state_offsets=state_offsets,
-        return_path=return_path,
-        headers=headers,
-    )
-    await emitter.emit(
-        gate.decisions_topic,
-        message.key,
-        gate.codec.encode_fields(SendDecision, decision),
-        partition=message.partition,
-    )
-    if judgement.failed(TRANSACTIONAL_MISUSE):
-        await report_misuse(gate, request, recipient_key, emitter)
 
 
-async def report_misuse(
-    gate: Gate, request: SendRequest, recipient_key: str, emitter: Emitter
-) -> None:
-    """Hand a transactional send denied as marketing to the enforcer, which counts it against
-    the account (`streams.reputation.misuse`); the same request always makes the same report.
-    The assessment is the one the rule just made (`assess_misuse` remembers it), not a second
-    reading of the message."""
-    assessment = assess_misuse(request.subject, request.body, gate.policy.misuse)
-    report = MisuseReport(
-        report_id=misuse_report_id(request.account_id, request.request_id),
-        account_id=request.account_id,
-        request_id=request.request_id,
-        recipient_key=recipient_key,
-        score=assessment.score,
-        signals=tuple(signal.name for signal in assessment.signals),
-        policy_version=gate.policy.policy_version,
-        detected_at=request.requested_at,
-    )
-    await emitter.emit(
-        gate.content_misuse_topic, request.account_id.encode(), gate.codec.encode(report)
-    )
+def pending_clicks(
+    gate: Gate, partition: int, key: bytes, recipient_key: str
+) -> Iterator[tuple[int, UnsubscribeClick]]:
+    """The recipient's clicks the fence read ahead of the keeper (a bad one is left for the
+    keeper to dead-letter when it gets there)."""
+    for offset, raw in gate.fence.pending_for(partition, key):
+        try:
+            click = gate.codec.decode(raw, UnsubscribeClick)
+        except (CodecError, InvalidRecordError):
+            continue
+        if click.recipient_key == recipient_key:
+            yield offset, click
 
 
 async def fence_batch(gate: Gate, partitions: set[int]) -> tuple[Mapping[int, int], bool]:
@@ -520,50 +443,63 @@ def reading_tables_of(event: Any) -> Iterator[None]:
 
 
 def register_agents(gate: Gate) -> None:
-    """Attach the agents to the gate's faust app."""
+    """Attach the agents, timers and the decider to the gate's faust app."""
+    input_topics: set[str] = set()
+    gate.agents = _register_keepers(gate, input_topics)
+    _register_timers(gate)
+    decider = _register_decider(gate)
+    _watch_partitions(gate, decider, input_topics)
+
+
+def _register_keepers(gate: Gate, input_topics: set[str]) -> dict[str, Any]:
+    """One agent per input channel, each handing every record to its handler in log order.
+    `input_topics` collects what they read: the partitions whose progress the gate watches."""
     app = gate.app
 
-    def done(message: Any) -> None:
-        gate.progress.record((message.topic, message.partition), message.offset, monotonic())
-
     def each_record(channel: Any, name: str, handle: Any) -> Any:
-        """An agent that hands every record of `channel` to `handle`, in log order."""
+        input_topics.update(channel.topics)
 
         async def agent(stream: Any) -> None:
             async for event in stream.events():
                 await handle(gate, event.message)
-                done(event.message)
+                gate.progress.record(
+                    (event.message.topic, event.message.partition),
+                    event.message.offset,
+                    monotonic(),
+                )
 
         return app.agent(channel, name=name, concurrency=1)(agent)
 
-    keep_suppressions = each_record(gate.unsubscribe_clicks, "keep_suppressions", keep_suppression)
-    keep_bounce_history = each_record(gate.delivery_events, "keep_bounce_history", keep_bounce)
-    act_on_feedback_reports = each_record(gate.feedback_reports, "act_on_feedback", act_on_feedback)
-    parse_inbound_mail = each_record(gate.inbound_mail, "parse_inbound_mail", parse_inbound)
-    keep_consents = each_record(gate.consent_events, "keep_consents", keep_consent)
-    check_consent_deadlines = each_record(
-        gate.consent_deadlines, "check_consent_deadlines", check_consent_deadline
-    )
     enforcement = gate.enforcement
-    keep_rates = each_record(enforcement.rate_keeper_inputs, "keep_rates", keep_rate)
+    registered = {
+        name: each_record(channel, name, handle)
+        for name, channel, handle in (
+            ("keep_suppressions", gate.unsubscribe_clicks, keep_suppression),
+            ("keep_bounce_history", gate.delivery_events, keep_bounce),
+            ("act_on_feedback", gate.feedback_reports, act_on_feedback),
+            ("parse_inbound_mail", gate.inbound_mail, parse_inbound),
+            ("keep_consents", gate.consent_events, keep_consent),
+            ("check_consent_deadlines", gate.consent_deadlines, check_consent_deadline),
+            ("keep_rates", enforcement.rate_keeper_inputs, keep_rate),
+            ("enforce_accounts", enforcement.enforcer_inputs, enforce),
+            ("check_enforcement_events", enforcement.enforcement_events, check_enforcement_event),
+            ("keep_sender_domains", gate.sender_domains_topic, keep_sender_domains),
+        )
+    }
+    if gate.policy.enforcement.volume == "allowed_sends":
+        decisions = raw_topic(app, gate.settings, SEND_DECISIONS)
+        registered["count_allowed_sends"] = each_record(
+            decisions, "count_allowed_sends", count_allowed_send
+        )
+    return registered
+
+
+def _register_timers(gate: Gate) -> None:
+    app = gate.app
 
     @app.timer(interval=gate.settings.rates_timer_interval_s)
     async def tick_idle_rates() -> None:
         await tick_rates(gate)
-
-    enforce_accounts = each_record(enforcement.enforcer_inputs, "enforce_accounts", enforce)
-    check_enforcement_events = each_record(
-        enforcement.enforcement_events, "check_enforcement_events", check_enforcement_event
-    )
-    keep_domains = each_record(
-        gate.sender_domains_topic, "keep_sender_domains", keep_sender_domains
-    )
-    counting_agents: dict[str, Any] = {}
-    if gate.policy.enforcement.volume == "allowed_sends":
-        decisions = raw_topic(app, gate.settings, SEND_DECISIONS)
-        counting_agents["count_allowed_sends"] = each_record(
-            decisions, "count_allowed_sends", count_allowed_send
-        )
 
     @gate.deadline_table.on_recover
     async def rescan_consent_deadlines() -> None:
@@ -577,6 +513,10 @@ def register_agents(gate: Gate) -> None:
     async def copy_broadcast_state() -> None:
         await gate.broadcast.run()
 
+
+def _register_decider(gate: Gate) -> SendDecider:
+    """The send requests are decided beside faust (`streams.gate.decider`), a batch at a time."""
+    app = gate.app
     decider = SendDecider(
         app,
         bootstrap_servers=gate.settings.kafka_bootstrap_servers,
@@ -594,23 +534,24 @@ def register_agents(gate: Gate) -> None:
     async def decide_sends() -> None:
         await decider.run()
 
-    input_topics = {
-        gate.unsubscribe_clicks.get_topic_name(),
-        gate.delivery_events.get_topic_name(),
-        gate.feedback_reports.get_topic_name(),
-        gate.inbound_mail.get_topic_name(),
-        gate.consent_events.get_topic_name(),
-        gate.consent_deadlines.get_topic_name(),
-        gate.rate_events_topic,
-        gate.rate_ticks_topic,
-        gate.rate_breaches_topic,
-        ACCOUNT_COMMANDS.full_name(gate.settings),
-        gate.enforcement_events_topic,
-        gate.content_misuse_topic,
-        gate.sender_domains_topic.get_topic_name(),
-    }
-    if counting_agents:
-        input_topics.add(gate.decisions_topic)
+    @app.on_partitions_revoked.connect
+    async def stop_deciding(app: Any, revoked: Any, **kwargs: Any) -> None:
+        """The batch in hand is written and committed before the partitions move."""
+        await decider.on_revoked(
+            tp.partition for tp in revoked if tp.topic == gate.fence.state_topic
+        )
+
+    @app.on_before_shutdown.connect
+    async def close_fence(app: Any, **kwargs: Any) -> None:
+        await gate.fence.close()
+
+    return decider
+
+
+def _watch_partitions(gate: Gate, decider: SendDecider, input_topics: set[str]) -> None:
+    """Progress per input partition, from the committed offsets on: a record faust skipped is
+    read again (`streams.gate.progress`). The decider follows the assignment too."""
+    app = gate.app
 
     @app.on_partitions_assigned.connect
     async def count_from_committed(app: Any, assigned: Any, **kwargs: Any) -> None:
@@ -647,28 +588,3 @@ def register_agents(gate: Gate) -> None:
             )
             await app.consumer.seek(TP(topic, partition), offset)
             gate.progress.touch((topic, partition), now)
-
-    @app.on_partitions_revoked.connect
-    async def stop_deciding(app: Any, revoked: Any, **kwargs: Any) -> None:
-        """The batch in hand is written and committed before the partitions move."""
-        await decider.on_revoked(
-            tp.partition for tp in revoked if tp.topic == gate.fence.state_topic
-        )
-
-    @app.on_before_shutdown.connect
-    async def close_fence(app: Any, **kwargs: Any) -> None:
-        await gate.fence.close()
-
-    gate.agents = {
-        "keep_suppressions": keep_suppressions,
-        "keep_bounce_history": keep_bounce_history,
-        "act_on_feedback": act_on_feedback_reports,
-        "parse_inbound_mail": parse_inbound_mail,
-        "keep_consents": keep_consents,
-        "check_consent_deadlines": check_consent_deadlines,
-        "keep_rates": keep_rates,
-        "enforce_accounts": enforce_accounts,
-        "check_enforcement_events": check_enforcement_events,
-        "keep_sender_domains": keep_domains,
-        **counting_agents,
-    }

@@ -32,6 +32,7 @@ from streams.core.clock import Clock, FileClock, SystemClock
 from streams.core.codec import Codec
 from streams.core.providers import ProviderMap, load_providers
 from streams.core.recipient import RecipientKeyer
+from streams.core.records import BounceState, ConsentState, Record, SuppressionState
 from streams.core.settings import Settings
 from streams.gate.broadcast import BroadcastState, TopicCopy
 from streams.gate.copies import account_of_record, domains_of_record
@@ -40,11 +41,15 @@ from streams.gate.faust_fixes import apply_faust_fixes
 from streams.gate.fence import BrokerOffsets, OffsetSource, StateFence
 from streams.gate.progress import PartitionProgress
 from streams.gate.restored import RestoreFence
+from streams.gate.tables import RecordTable
 from streams.policy import Policy, load_policy
+from streams.reputation.rate_inputs import RecipientRates
+from streams.reputation.rates import RateState
 from streams.reputation.standing import AccountSnapshot
+from streams.reputation.strikes import AccountStanding
+from streams.rules.step import Signing
+from streams.sending.frequency import SendHistory
 from streams.sending.signing_keys import unsubscribe_tokens, verp_signer
-from streams.sending.unsubscribe_tokens import UnsubscribeTokens
-from streams.sending.verp import VerpSigner
 from streams.topics import (
     ACCOUNT_COMMANDS,
     BOUNCE_CHANGES,
@@ -95,9 +100,9 @@ class Enforcement:
     rate_keeper_inputs: faust.TopicT
     enforcer_inputs: faust.TopicT
     enforcement_events: faust.TopicT
-    rate_inputs: faust.Table
-    rates: faust.Table
-    standings: faust.Table
+    rate_inputs: RecordTable[RecipientRates]
+    rates: RecordTable[RateState]
+    standings: RecordTable[AccountStanding]
     last_tick_bucket: Any = None
     """The day (bucket start) the rate keeper's timer last nudged every key in."""
 
@@ -113,23 +118,25 @@ class Gate:
     keyer: RecipientKeyer
     clock: Clock
     emitter: Emitter
-    verp: VerpSigner
-    unsubscribe_tokens: UnsubscribeTokens
+    signing: Signing
+    """The VERP return paths and unsubscribe links signed into allowed sends (and checked when
+    they come back)."""
     progress: PartitionProgress
     offsets: OffsetSource
     fence: StateFence
     send_requests: faust.TopicT
     unsubscribe_clicks: faust.TopicT
-    suppressions: faust.Table
+    suppressions: RecordTable[SuppressionState]
     delivery_events: faust.TopicT
     feedback_reports: faust.TopicT
     inbound_mail: faust.TopicT
-    bounces: faust.Table
+    bounces: RecordTable[BounceState]
     consent_events: faust.TopicT
     consent_deadlines: faust.TopicT
-    consents: faust.Table
+    consents: RecordTable[ConsentState]
     deadline_table: faust.Table
-    send_history: faust.Table
+    """recipient key -> next consent notice due, epoch ms (`streams.gate.agents.keep_deadline`)."""
+    send_history: RecordTable[SendHistory]
     """recipient key -> SendHistory (`streams.sending.frequency`), written by the gate itself."""
     enforcement: Enforcement
     sender_domains_topic: faust.TopicT
@@ -151,6 +158,20 @@ class Gate:
 
     def topic_name(self, spec: TopicSpec) -> str:
         return spec.full_name(self.settings)
+
+    async def emit(
+        self,
+        spec: TopicSpec,
+        key: bytes,
+        record: Record,
+        *,
+        partition: int | None = None,
+        out: Emitter | None = None,
+    ) -> None:
+        """Encode `record` and emit it to the topic of `spec` (through `out`, where a batch
+        collects what it writes; else the gate's emitter)."""
+        topic = self.topic_name(spec)
+        await (out or self.emitter).emit(topic, key, self.codec.encode(record), partition=partition)
 
     @property
     def decisions_topic(self) -> str:
@@ -291,25 +312,35 @@ def build_gate(
     datadir = datadir or settings.data_dir / "faust" / settings.app_id / worker_name
     datadir.mkdir(parents=True, exist_ok=True)
     app = new_faust_app(settings, settings.app_id, store=settings.table_store, datadir=datadir)
-    suppressions = _raw_table(app, settings, "suppressions", "recipient key -> SuppressionState")
-    bounces = _raw_table(app, settings, "bounces", "recipient key -> BounceState")
-    consents = _raw_table(app, settings, "consents", "recipient key -> ConsentState")
+    codec = default_codec()
+
+    def table(name: str, record_type: type[Any], help_text: str, *, trusted: bool = True) -> Any:
+        raw = _raw_table(app, settings, name, help_text)
+        return RecordTable(raw, codec, record_type, trusted=trusted)
+
+    suppressions = table("suppressions", SuppressionState, "recipient key -> SuppressionState")
+    bounces = table("bounces", BounceState, "recipient key -> BounceState")
+    consents = table("consents", ConsentState, "recipient key -> ConsentState")
+    send_history = table("send_history", SendHistory, "recipient key -> SendHistory")
     deadline_table = _raw_table(
         app, settings, "consent_deadlines", "recipient key -> next consent notice due (epoch ms)"
     )
+    # The rate keeper's and enforcer's states change with nearly every event: nothing to reuse.
     enforcement = Enforcement(
         providers=load_providers(),
         rate_keeper_inputs=raw_topic(app, settings, RATE_EVENTS, RATE_TICKS),
         enforcer_inputs=raw_topic(app, settings, RATE_BREACHES, ACCOUNT_COMMANDS, CONTENT_MISUSE),
         enforcement_events=raw_topic(app, settings, ENFORCEMENT_EVENTS),
-        rate_inputs=_raw_table(
-            app, settings, "rate_inputs", "recipient key -> RecipientRates (events handed on)"
+        rate_inputs=table(
+            "rate_inputs",
+            RecipientRates,
+            "recipient key -> RecipientRates (events handed on)",
+            trusted=False,
         ),
-        rates=_raw_table(app, settings, "rates", "account|provider -> RateState"),
-        standings=_raw_table(app, settings, "standings", "account -> AccountStanding"),
+        rates=table("rates", RateState, "account|provider -> RateState", trusted=False),
+        standings=table("standings", AccountStanding, "account -> AccountStanding", trusted=False),
     )
     clicks_topic = UNSUBSCRIBE_CLICKS.full_name(settings)
-    codec = default_codec()
     progress = PartitionProgress()
     offsets = offsets or BrokerOffsets(
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -326,15 +357,18 @@ def build_gate(
         SENDER_DOMAINS.full_name(settings), partial(domains_of_record, codec)
     )
     accounts = TopicCopy(ENFORCEMENT_EVENTS.full_name(settings), partial(account_of_record, codec))
-    send_history = _raw_table(app, settings, "send_history", "recipient key -> SendHistory")
     return Gate(
         settings=settings,
         policy=policy,
         app=app,
         codec=codec,
         keyer=RecipientKeyer(settings.recipient_secret()),
-        verp=verp_signer(settings),
-        unsubscribe_tokens=unsubscribe_tokens(settings, policy.unsubscribe),
+        signing=Signing(
+            verp=verp_signer(settings),
+            tokens=unsubscribe_tokens(settings, policy.unsubscribe),
+            unsubscribe_base_url=settings.unsubscribe_base_url,
+            bounce_domain=settings.bounce_domain,
+        ),
         clock=clock or _clock(settings),
         emitter=emitter or ProducerEmitter(app),
         progress=progress,
@@ -364,7 +398,7 @@ def build_gate(
             timeout_s=settings.state_fence_timeout_s,
         ),
         restored=RestoreFence(
-            (suppressions, consents, send_history),
+            (suppressions.table, consents.table, send_history.table),
             offsets,
             timeout_s=settings.state_fence_timeout_s,
         ),

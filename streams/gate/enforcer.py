@@ -1,6 +1,5 @@
-"""The rate keeper and the enforcer: thin handlers over `streams.reputation.rate_inputs`,
-`streams.reputation.rates`,
-`streams.reputation.strikes` and `streams.reputation.standing`.
+"""The rate keeper and the enforcer: thin handlers over the pure steps of `streams.reputation`
+(`rate_inputs` per recipient, `steps` for the rates, fines and standings).
 
 Each stage runs where its state is partitioned (see `streams.gate.app.Enforcement`):
 
@@ -16,8 +15,7 @@ Each stage runs where its state is partitioned (see `streams.gate.app.Enforcemen
    reports from `content-misuse` (`streams.reputation.misuse`), and operators' reinstatements
    from `account-commands`; the actions go to `enforcement-events`.
 4. Every worker: its own copy of `enforcement-events` (`streams.gate.broadcast`) keeps each
-account's
-   latest `status_after` (`account_of_record`), fenced like the unsubscribe clicks; the
+   account's latest `status_after` (`account_of_record`), fenced like the unsubscribe clicks; the
    `check_enforcement_events` agent dead-letters what no copy can use.
 """
 
@@ -26,16 +24,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, NamedTuple
 
-from streams.consent.fold import opt_in_proven
 from streams.core.errors import CodecError, InvalidRecordError
 from streams.core.records import DeliveryEvent, FeedbackReport, SendDecision
 from streams.gate.app import Gate
 from streams.gate.copies import account_of_record
-from streams.gate.handling import coordinates, dead_letter, dead_letter_unusable, read_consents
-from streams.reputation.misuse import apply_misuse
+from streams.gate.handling import coordinates, dead_letter, dead_letter_unusable
 from streams.reputation.rate_inputs import (
     RateEvent,
     RateTick,
@@ -46,16 +41,8 @@ from streams.reputation.rate_inputs import (
     rate_event_key,
 )
 from streams.reputation.rates import (
-    Breach,
     EventKind,
-    RatesPolicy,
-    RateState,
-    breaches,
     bucket_start,
-    count_event,
-    due_windows,
-    rates_at,
-    snapshot_of,
 )
 from streams.reputation.standing import (
     AccountSnapshot,
@@ -64,9 +51,10 @@ from streams.reputation.standing import (
     MisuseReport,
     ReinstatementRequest,
     enforcement_events,
-    fine_event,
 )
-from streams.reputation.strikes import AccountStanding, apply_breach, breach_id, reinstate
+from streams.reputation.steps import COMPLAINT_TYPES, apply_to_standing, complaint_fine, count_rate
+from streams.reputation.strikes import AccountStanding
+from streams.topics import ENFORCEMENT_EVENTS, RATE_BREACHES, RATE_EVENTS, RATE_TICKS
 
 __all__ = [
     "check_enforcement_event",
@@ -80,10 +68,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-COMPLAINT_TYPES = frozenset({"abuse"})
-"""ARF feedback types that count as complaints (RFC 5965 §7.3: `abuse` is unsolicited mail;
-`fraud`, `virus` and the rest report other things)."""
 
 
 async def _decoded(
@@ -109,11 +93,6 @@ async def _decoded(
 # --- stage 1: per recipient ------------------------------------------------------------------
 
 
-def _read_inputs(gate: Gate, key: bytes) -> RecipientRates | None:
-    raw = gate.enforcement.rate_inputs.get(key)
-    return None if raw is None else gate.codec.decode(raw, RecipientRates)
-
-
 class Handed(NamedTuple):
     outcome: str
     provider: str | None
@@ -131,11 +110,10 @@ async def _hand_on(
 ) -> Handed:
     """Learn the recipient's provider, and hand the event on to the rates (kind None: learn
     only). Returns the admission outcome (or `learnt`) and the provider now known."""
-    state = _read_inputs(gate, key)
+    state = gate.enforcement.rate_inputs.get(key)
     if kind is None:
         learnt = learn_provider(state, provider)
-        if learnt is not None:
-            gate.enforcement.rate_inputs[key] = gate.codec.encode(learnt)
+        gate.enforcement.rate_inputs.update(key, state, learnt)
         known = learnt or state
         return Handed("learnt", known.provider if known else None)
     fold = admit(
@@ -149,11 +127,9 @@ async def _hand_on(
         policy=gate.policy.rates,
     )
     for event in fold.events:
-        await gate.emitter.emit(
-            gate.rate_events_topic, rate_event_key(event), gate.codec.encode(event)
-        )
+        await gate.emit(RATE_EVENTS, rate_event_key(event), event)
     if fold.state != (state or RecipientRates()):
-        gate.enforcement.rate_inputs[key] = gate.codec.encode(fold.state)
+        gate.enforcement.rate_inputs.put(key, fold.state)
     return Handed(fold.outcome, fold.state.provider)
 
 
@@ -197,7 +173,6 @@ async def count_complaint(gate: Gate, message: Any, report: FeedbackReport) -> N
     when the recipient's consent history shows no opt-in for that account."""
     if report.feedback_type not in COMPLAINT_TYPES:
         return
-    at = report.arrival_date or report.received_at
     handed = await _hand_on(
         gate,
         message.key,
@@ -205,32 +180,23 @@ async def count_complaint(gate: Gate, message: Any, report: FeedbackReport) -> N
         kind="complaint",
         account_id=report.account_id,
         provider=report.provider,
-        occurred_at=at,
+        occurred_at=report.arrival_date or report.received_at,
     )
     log.debug("count_complaint: %s %s", coordinates(message), handed.outcome)
-    fines = gate.policy.enforcement
-    if report.account_id is None or fines.fine_per_complaint <= 0 or handed.outcome == "replayed":
-        return
-    consents = read_consents(gate, message.key)
-    if opt_in_proven(consents, report.account_id, report.list_id, at, gate.policy.consent):
-        return
-    fine = fine_event(
-        account_id=report.account_id,
-        report_id=report.report_id,
+    fine = complaint_fine(
+        report,
+        gate.consents.get(message.key),
         provider=handed.provider,
-        amount=fines.fine_per_complaint,
-        currency=fines.fine_currency,
-        at=at,
+        replayed=handed.outcome == "replayed",
+        enforcement=gate.policy.enforcement,
+        consent=gate.policy.consent,
         policy_version=gate.policy.policy_version,
     )
-    await _emit_enforcement(gate, fine)
+    if fine is not None:
+        await _emit_enforcement(gate, fine)
 
 
 # --- stage 2: per (account, provider) --------------------------------------------------------
-
-
-def _breach_key(breach: Breach) -> tuple[str, str, str | None, str]:
-    return (breach.kind, breach.level, breach.provider, breach.window.id)
 
 
 async def keep_rate(gate: Gate, message: Any) -> None:
@@ -241,59 +207,16 @@ async def keep_rate(gate: Gate, message: Any) -> None:
     )
     if record is None:
         return
-    rates = gate.enforcement.rates
-    policy = gate.policy.rates
     now = gate.clock.now()
-    raw = rates.get(message.key)
-    state = None if raw is None else gate.codec.decode(raw, RateState)
-    found: list[Breach] = []
-    if isinstance(record, RateTick):
-        if state is None:
-            return
-        new_state, judged = _judge_closed_windows(state, now, policy, record.provider)
-        found += judged
-    else:
-        fold = count_event(
-            state,
-            offset=message.offset,
-            kind=record.kind,
-            occurred_at=record.occurred_at,
-            now=now,
-            policy=policy,
-        )
-        new_state = fold.state
-        if fold.outcome == "counted":
-            if policy.act_at_once:
-                before = breaches(rates_at(state, now, policy, provider=record.provider), policy)
-                seen = {_breach_key(breach) for breach in before}
-                after = breaches(rates_at(new_state, now, policy, provider=record.provider), policy)
-                found += [breach for breach in after if _breach_key(breach) not in seen]
-            new_state, judged = _judge_closed_windows(new_state, now, policy, record.provider)
-            found += judged
-    if new_state != state:
-        rates[message.key] = gate.codec.encode(new_state)
-    account = record.account_id.encode()
-    for breach in found:
+    state = gate.enforcement.rates.get(message.key)
+    step = count_rate(state, record, offset=message.offset, now=now, policy=gate.policy.rates)
+    gate.enforcement.rates.update(message.key, state, step.state)
+    version = gate.policy.policy_version
+    for breach in step.breaches:
         report = BreachReport(
-            account_id=record.account_id,
-            breach=breach,
-            policy_version=gate.policy.policy_version,
-            detected_at=now,
+            account_id=record.account_id, breach=breach, policy_version=version, detected_at=now
         )
-        await gate.emitter.emit(gate.rate_breaches_topic, account, gate.codec.encode(report))
-
-
-def _judge_closed_windows(
-    state: RateState, now: datetime, policy: RatesPolicy, provider: str | None
-) -> tuple[RateState, list[Breach]]:
-    """The breaches of every window that closed (lateness included) since the last judged one."""
-    due = due_windows(state, last_evaluated_end=state.last_evaluated_end, now=now, policy=policy)
-    found = [
-        breach
-        for window in due.due
-        for breach in breaches(snapshot_of(state, window, policy, provider=provider), policy)
-    ]
-    return state.model_copy(update={"last_evaluated_end": due.through}), found
+        await gate.emit(RATE_BREACHES, record.account_id.encode(), report)
 
 
 async def tick_rates(gate: Gate) -> int:
@@ -308,7 +231,7 @@ async def tick_rates(gate: Gate) -> int:
         return 0
     sent = 0
     try:
-        keys = list(enforcement.rates.keys())
+        keys = enforcement.rates.keys()
     except RuntimeError:  # the store changed under the scan: try again on the next tick
         return 0
     for key in keys:
@@ -317,7 +240,7 @@ async def tick_rates(gate: Gate) -> int:
             continue
         account, provider = parsed
         tick = RateTick(account_id=account, provider=provider, at=now)
-        await gate.emitter.emit(gate.rate_ticks_topic, key, gate.codec.encode(tick))
+        await gate.emit(RATE_TICKS, key, tick)
         sent += 1
         if sent % TICK_YIELD_EVERY == 0:
             await asyncio.sleep(0)
@@ -345,49 +268,27 @@ async def enforce(gate: Gate, message: Any) -> None:
     if record is None:
         return
     standings = gate.enforcement.standings
-    raw = standings.get(message.key)
-    standing = (
-        AccountStanding(account_id=record.account_id)
-        if raw is None
-        else gate.codec.decode(raw, AccountStanding)
+    standing = standings.get(message.key) or AccountStanding(account_id=record.account_id)
+    step = apply_to_standing(
+        standing,
+        record,
+        now=gate.clock.now(),
+        strikes=gate.policy.strikes,
+        enforcement=gate.policy.enforcement,
     )
-    now = gate.clock.now()
-    if isinstance(record, BreachReport):
-        fold = apply_breach(
-            standing,
-            record.breach,
-            breach_id=breach_id(record.account_id, record.breach),
-            now=now,
-            policy=gate.policy.strikes,
-        )
-        after, actions = fold.standing, fold.actions
-        log.info("enforce_accounts: %s %s", coordinates(message), fold.outcome)
-    elif isinstance(record, MisuseReport):
-        misuse = apply_misuse(standing, record, now=now, policy=gate.policy.enforcement)
-        after, actions = misuse.standing, misuse.actions
-        log.info("enforce_accounts: %s misuse %s", coordinates(message), misuse.outcome)
-    else:
-        reinstated = reinstate(
-            standing,
-            reinstatement_id=record.reinstatement_id,
-            by=record.by,
-            reason=record.reason,
-            now=now,
-        )
-        after = reinstated.standing
-        actions = () if reinstated.action is None else (reinstated.action,)
-    if after != standing:
-        standings[message.key] = gate.codec.encode(after)
+    if step.outcome is not None:
+        log.info("enforce_accounts: %s %s", coordinates(message), step.outcome)
+    if step.standing != standing:
+        standings.put(message.key, step.standing)
+    version = gate.policy.policy_version
     for event in enforcement_events(
-        actions, standing_after=after, policy_version=gate.policy.policy_version
+        step.actions, standing_after=step.standing, policy_version=version
     ):
         await _emit_enforcement(gate, event)
 
 
 async def _emit_enforcement(gate: Gate, event: EnforcementEvent) -> None:
-    await gate.emitter.emit(
-        gate.enforcement_events_topic, event.account_id.encode(), gate.codec.encode(event)
-    )
+    await gate.emit(ENFORCEMENT_EVENTS, event.account_id.encode(), event)
 
 
 # --- every worker: its copy of the enforcement events ----------------------------------------

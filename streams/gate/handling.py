@@ -7,18 +7,17 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from faust.stores.rocksdb import Store as RocksDBStore
-
 from streams.core.codec import Codec
 from streams.core.errors import CodecError, InvalidRecordError
 from streams.core.records import (
+    MAX_SEND_REQUEST_BYTES,
     ConsentDeadline,
     ConsentEvent,
-    ConsentState,
     DeadLetter,
     DeliveryEvent,
     FeedbackReport,
-    SuppressionState,
+    Record,
+    SendRequest,
     UnsubscribeClick,
 )
 from streams.gate.app import Gate
@@ -29,15 +28,15 @@ __all__ = [
     "dead_letter",
     "dead_letter_unusable",
     "decode_keyed",
-    "read_consents",
-    "read_suppressions",
+    "decode_record",
+    "decode_send_request",
     "recipient_key_of",
-    "stored",
 ]
 
 log = logging.getLogger("streams.gate.agents")
 
 K = TypeVar("K", UnsubscribeClick, DeliveryEvent, FeedbackReport, ConsentEvent, ConsentDeadline)
+D = TypeVar("D", bound=Record)
 
 
 def coordinates(message: Any) -> str:
@@ -77,32 +76,6 @@ def recipient_key_of(message: Any) -> str:
         raise InvalidRecordError("record key is not an ASCII recipient key") from None
 
 
-def stored(table: Any, key: bytes) -> bytes | None:
-    """A table's value for `key`, or None, in one read of its store.
-
-    `Table.get` asks the store twice for a key it holds (`key in data`, then `data[key]`, as
-    the table has a default for missing keys), and each time passes the key and the value
-    through faust's serializer registry; the gate reads three tables per send. The gate's
-    tables hold raw bytes (`streams.gate.app`), so a RocksDB store is read directly, once; any other
-    store (the in-memory one of the agent tests) through its own `get`."""
-    store = table.data
-    value: bytes | None = store._get(key) if isinstance(store, RocksDBStore) else store.get(key)
-    return value
-
-
-def read_suppressions(gate: Gate, key: bytes) -> SuppressionState | None:
-    """The recipient's suppressions. Only the keeper writes this table, so its values are
-    decoded through the codec's cache (`Codec.decode_trusted`): every send reads them."""
-    raw = stored(gate.suppressions, key)
-    return None if raw is None else gate.codec.decode_trusted(raw, SuppressionState)
-
-
-def read_consents(gate: Gate, key: bytes) -> ConsentState | None:
-    """The recipient's consents, decoded through the codec's cache like the suppressions."""
-    raw = stored(gate.consents, key)
-    return None if raw is None else gate.codec.decode_trusted(raw, ConsentState)
-
-
 async def dead_letter_unusable(
     gate: Gate,
     message: Any,
@@ -118,17 +91,46 @@ async def dead_letter_unusable(
         await dead_letter(gate, message, agent, exc)
 
 
-async def decode_keyed(gate: Gate, message: Any, record_type: type[K], agent: str) -> K | None:
-    """Decode a record keyed by its own recipient key; dead-letter it (None) if it is not one.
+async def decode_record(
+    gate: Gate, message: Any, record_type: type[D], agent: str, *, keyed_by_recipient: bool = False
+) -> D | None:
+    """Decode the record in `message`; dead-letter it (None) if it is not one.
 
-    A record whose Kafka key is not its recipient key sits on another partition than the
-    recipient's state, so applying it would be wrong, not just untidy.
+    `keyed_by_recipient`: the record must also be keyed by its own recipient key. One whose
+    Kafka key is not sits on another partition than the recipient's state, so applying it
+    would be wrong, not just untidy.
     """
     try:
         record = gate.codec.decode(message.value or b"", record_type)
-        if recipient_key_of(message) != record.recipient_key:
+        if keyed_by_recipient and recipient_key_of(message) != record.recipient_key:
             raise InvalidRecordError("record key differs from its recipient_key field")
     except (CodecError, InvalidRecordError) as exc:
         await dead_letter(gate, message, agent, exc)
         return None
     return record
+
+
+async def decode_keyed(gate: Gate, message: Any, record_type: type[K], agent: str) -> K | None:
+    """Decode a record keyed by its own recipient key; dead-letter it (None) if it is not one."""
+    return await decode_record(gate, message, record_type, agent, keyed_by_recipient=True)
+
+
+def decode_send_request(gate: Gate, message: Any) -> tuple[SendRequest, str]:
+    """The send request in `message` and its recipient key, checked: within the gate's size
+    limit, decodable, and keyed by the recipient key of its own address (else it would be
+    decided on another recipient's state)."""
+    size = len(message.value or b"")
+    if size > MAX_SEND_REQUEST_BYTES:
+        raise InvalidRecordError(
+            f"the send request is {size:,} bytes, over the gate's limit of "
+            f"{MAX_SEND_REQUEST_BYTES:,}: send the message's facts (its text and links), "
+            "not the message with its attachments"
+        )
+    request = gate.codec.decode(message.value or b"", SendRequest)
+    recipient_key = recipient_key_of(message)
+    if recipient_key != gate.keyer.key(request.recipient):
+        raise InvalidRecordError(
+            "record key is not the recipient key of its recipient address; "
+            "publish with the sendgate producer (sendgate publish) to key it correctly"
+        )
+    return request, recipient_key

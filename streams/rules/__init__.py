@@ -7,7 +7,7 @@ template or a list wants all of its problems at once.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -106,10 +106,13 @@ def rule_named(name: str) -> Rule:
 @dataclass(frozen=True, slots=True)
 class Judgement:
     """What the rules found about one request: the failures that deny it, in table order, and
-    the failures the policy only flags."""
+    the failures the policy only flags, with what each failed check found."""
 
     failures: tuple[RuleFailure, ...]
     flags: tuple[RuleFailure, ...]
+    details: Mapping[str, object] = field(default_factory=dict)
+    """rule name -> what its check found (`Finding.detail`), for the rules that say more than an
+    explanation."""
 
     @property
     def verdict(self) -> Verdict:
@@ -119,19 +122,24 @@ class Judgement:
         """Whether `rule` is among the failures that deny the request (a flag is not)."""
         return any(failure.rule == rule.name for failure in self.failures)
 
+    def detail(self, rule: Rule) -> object | None:
+        """What `rule`'s check found, when it failed and said more than its explanation."""
+        return self.details.get(rule.name)
+
 
 def judge(request: SendRequest, view: RecipientView, policy: Policy, *, at: datetime) -> Judgement:
     """Run every rule on the request at the decision's time `at`; a failed rule the policy only
     flags goes under `flags` and denies nothing."""
     if view.at is None:
         view = replace(view, at=at)
-    failed = tuple(
-        failure for rule in RULES if (failure := rule.evaluate(request, view, policy)) is not None
-    )
+    assessed = [
+        found for rule in RULES if (found := rule.assess(request, view, policy)) is not None
+    ]
     flagged = policy.content.flag_only_rules
     return Judgement(
-        failures=tuple(failure for failure in failed if failure.rule not in flagged),
-        flags=tuple(failure for failure in failed if failure.rule in flagged),
+        failures=tuple(failure for failure, _ in assessed if failure.rule not in flagged),
+        flags=tuple(failure for failure, _ in assessed if failure.rule in flagged),
+        details={failure.rule: found for failure, found in assessed if found is not None},
     )
 
 

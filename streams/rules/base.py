@@ -14,7 +14,7 @@ from streams.sending.frequency import SendHistory
 if TYPE_CHECKING:
     from streams.reputation.standing import AccountSnapshot
 
-__all__ = ["RecipientView", "Rule", "RuleCheck"]
+__all__ = ["Finding", "RecipientView", "Rule", "RuleCheck"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +39,19 @@ class RecipientView:
     None when the gate has none on record for the account."""
 
 
-RuleCheck = Callable[[SendRequest, RecipientView, Policy], str | None]
-"""Returns the explanation when the request fails the rule, None when it passes."""
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A failed check's explanation together with what the check found: the gate acts on the
+    finding itself (a misuse report carries the detector's signals), so nothing is assessed
+    twice."""
+
+    explanation: str
+    detail: object
+
+
+RuleCheck = Callable[[SendRequest, RecipientView, Policy], str | Finding | None]
+"""Returns the explanation (or a `Finding`) when the request fails the rule, None when it
+passes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +66,17 @@ class Rule:
     def evaluate(
         self, request: SendRequest, view: RecipientView, policy: Policy
     ) -> RuleFailure | None:
-        explanation = self.check(request, view, policy)
-        if explanation is None:
+        assessed = self.assess(request, view, policy)
+        return None if assessed is None else assessed[0]
+
+    def assess(
+        self, request: SendRequest, view: RecipientView, policy: Policy
+    ) -> tuple[RuleFailure, object] | None:
+        """The failure and what the check found (None when it found nothing more to say)."""
+        found = self.check(request, view, policy)
+        if found is None:
             return None
-        return RuleFailure(rule=self.name, law=self.law, explanation=explanation)
+        if isinstance(found, Finding):
+            failure = RuleFailure(rule=self.name, law=self.law, explanation=found.explanation)
+            return failure, found.detail
+        return RuleFailure(rule=self.name, law=self.law, explanation=found), None

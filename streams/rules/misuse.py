@@ -14,21 +14,25 @@ from __future__ import annotations
 from streams.content.misuse import assess_misuse
 from streams.core.records import SendRequest
 from streams.policy import Policy
-from streams.rules.base import RecipientView, Rule
+from streams.rules.base import Finding, RecipientView, Rule
 
 __all__ = ["TRANSACTIONAL_MISUSE"]
 
 
-def _transactional_misuse(request: SendRequest, view: RecipientView, policy: Policy) -> str | None:
+def _transactional_misuse(
+    request: SendRequest, view: RecipientView, policy: Policy
+) -> Finding | None:
+    """The finding carries the assessment, so the misuse report is made from it."""
     if request.commercial:  # commercial by classification or by declared promotional content
         return None
     assessment = assess_misuse(request.subject, request.body, policy.misuse)
     if not assessment.is_misuse:
         return None
-    return (
+    return Finding(
         f"This message is sent as transactional but carries marketing: {assessment.describe()}. "
         "Send it as commercial mail (with the recipient's consent and an unsubscribe link), or "
-        "remove the marketing from the transactional message."
+        "remove the marketing from the transactional message.",
+        assessment,
     )
 
 

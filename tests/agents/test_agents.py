@@ -260,7 +260,7 @@ async def test_allowed_commercial_decisions_carry_the_list_headers_and_denials_d
     assert allowed.verdict == "allow"
     assert set(allowed.headers) == {"List-Unsubscribe", "List-Unsubscribe-Post", "List-Id"}
     link = allowed.headers["List-Unsubscribe"].split(",")[0].strip("<> ")
-    token = gate.unsubscribe_tokens.verify(link.rsplit("/u/", 1)[1], now=allowed.decided_at)
+    token = gate.signing.tokens.verify(link.rsplit("/u/", 1)[1], now=allowed.decided_at)
     assert (token.recipient_key, token.account_id, token.list_id, token.request_id) == (
         key.decode(),
         "acme",

@@ -18,7 +18,6 @@ from streams.core.records import (
 from streams.gate.app import Gate
 from streams.gate.emit import CollectingEmitter
 from streams.reputation.standing import MisuseReport, misuse_report_id
-from streams.sending.frequency import SendHistory
 from tests.agents.conftest import deciding, emitted_until
 from tests.support.content import compliant_content, verified_domains
 
@@ -127,7 +126,7 @@ async def test_a_weekly_consent_holds_the_account_to_one_send_a_week(
         ("mon", []),
     ]
     key = gate.keyer.key(ADDRESS).encode()
-    history = gate.codec.decode(gate.send_history.data[key], SendHistory)
+    history = gate.send_history.get(key)
     assert [mark.request_id for mark in history.sends] == ["mon", "next-mon"]
 
 
@@ -137,7 +136,7 @@ async def test_without_a_cadence_the_gate_keeps_no_history(
     await opt_in(gate)
     await decide(gate, emitter, send("a"), send("b", NOW + timedelta(hours=1)))
     assert [rules(d) for d in decisions(gate, emitter)] == [[], []]
-    assert gate.keyer.key(ADDRESS).encode() not in gate.send_history.data
+    assert gate.send_history.get(gate.keyer.key(ADDRESS).encode()) is None
 
 
 async def test_an_oversized_send_request_is_dead_lettered_with_the_limit(

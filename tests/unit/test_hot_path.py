@@ -313,11 +313,8 @@ def gate(tmp_path: Path) -> Gate:
         recipient_key_secret=SecretStr("hot-path-test-secret-0123456789abcdef"),
     )
     built = build_gate(settings, emitter=CollectingEmitter(), clock=FrozenClock(DECIDED_AT))
-    built.suppressions, built.consents, built.send_history = (  # type: ignore[assignment]
-        DictTable(),
-        DictTable(),
-        DictTable(),
-    )
+    for table in (built.suppressions, built.consents, built.send_history):
+        table.table = DictTable()
     built.sender_domains.apply(b"acme", built.codec.encode(verified_domains("acme", at=DECIDED_AT)))
     return built
 
@@ -344,7 +341,7 @@ def opt_in(gate: Gate, send: SendRequest) -> None:
         occurred_at=DECIDED_AT - timedelta(days=1),
     )
     state = apply_consent_event(None, event, gate.policy.consent).state
-    gate.consents[gate.keyer.key(send.recipient).encode()] = gate.codec.encode(state)
+    gate.consents.put(gate.keyer.key(send.recipient).encode(), state)
 
 
 async def test_decisions_go_to_the_partition_of_their_request(gate: Gate) -> None:
