@@ -34,9 +34,14 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+from email_validator import (
+    SPECIAL_USE_DOMAIN_NAMES,
+    EmailNotValidError,
+    ValidatedEmail,
+    validate_email,
+)
 
-__all__ = ["RecipientKeyer", "is_valid_address", "normalise_address"]
+__all__ = ["RecipientKeyer", "is_valid_address", "normalise_address", "validated_address"]
 
 
 _PLAIN_ADDRESS = re.compile(
@@ -68,8 +73,18 @@ def _parse(address: str) -> tuple[str, str] | None:
     plain = _plain_address(address)
     if plain is not None:
         return plain
+    valid = validated_address(address)
+    if valid is None:
+        return None
+    return unicodedata.normalize("NFC", valid.local_part), valid.ascii_domain or valid.domain
+
+
+def validated_address(address: str) -> ValidatedEmail | None:
+    """email-validator's reading of one address (syntax only, never DNS; international
+    addresses kept, as SMTPUTF8 allows), or None when it is not one. Every check of an address
+    in sendgate reads it this way."""
     try:
-        valid = validate_email(
+        return validate_email(
             address,
             check_deliverability=False,
             allow_smtputf8=True,
@@ -78,7 +93,6 @@ def _parse(address: str) -> tuple[str, str] | None:
         )
     except EmailNotValidError:
         return None
-    return unicodedata.normalize("NFC", valid.local_part), valid.ascii_domain or valid.domain
 
 
 def is_valid_address(address: str) -> bool:

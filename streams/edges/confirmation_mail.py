@@ -22,10 +22,9 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from email_validator import EmailNotValidError, validate_email
-
 from streams.core.clock import utc
 from streams.core.errors import SendgateError
+from streams.core.recipient import validated_address
 from streams.core.settings import Settings
 
 __all__ = [
@@ -47,15 +46,8 @@ class ConfirmationNotSentError(SendgateError):
 def mailable_address(text: str) -> str | None:
     """The address to send to, as email-validator normalises it (syntax only, never DNS), or
     None when `text` is not one address. International addresses are kept (SMTPUTF8)."""
-    try:
-        valid = validate_email(
-            text.strip(),
-            check_deliverability=False,
-            allow_smtputf8=True,
-            allow_quoted_local=True,
-            allow_display_name=False,
-        )
-    except EmailNotValidError:
+    valid = validated_address(text.strip())
+    if valid is None:
         return None
     return valid.ascii_email or valid.normalized
 
