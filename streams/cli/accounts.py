@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,11 +36,17 @@ from aiokafka.structs import RecordMetadata
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine, inspect, make_url, select
 
-from streams.cli.consent import parse_time
+from streams.cli.options import (
+    JsonOption,
+    LedgerUrlOption,
+    bad_parameter,
+    parse_time,
+    require_text,
+)
+from streams.cli.terminal import progress_bar, quiet_kafka_client, utc_text
 from streams.core.clock import FileClock, SystemClock
 from streams.core.errors import (
     CodecError,
@@ -100,22 +105,12 @@ _TimeoutOption = Annotated[
 ]
 
 
-def _quiet_kafka_client() -> None:
-    # The client logs each failed connection attempt; the error we raise says it once.
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-
-
 def _unreachable(settings: Settings, exc: BaseException) -> ServiceUnavailableError:
     reason = "connection failed" if isinstance(exc, KafkaConnectionError) else "no answer in time"
     return ServiceUnavailableError(
         f"Kafka broker at {settings.kafka_bootstrap_servers} is not reachable: {reason}; "
         "start it with scripts/services start"
     )
-
-
-def _require_text(value: str | None, option: str) -> None:
-    if value is not None and not value.strip():
-        raise typer.BadParameter("must not be empty", param_hint=option)
 
 
 # --- reinstate ------------------------------------------------------------------------------------
@@ -139,12 +134,7 @@ def _request(account: str, *, by: str, reason: str, reinstatement_id: str) -> Re
             requested_at=SystemClock().now(),
         )
     except ValidationError as exc:
-        error = exc.errors(include_input=False, include_url=False)[0]
-        name = str(error["loc"][0]) if error["loc"] else ""
-        raise typer.BadParameter(
-            error["msg"].removeprefix("Value error, "),
-            param_hint=_REQUEST_OPTIONS.get(name, name),
-        ) from None
+        raise bad_parameter(exc, _REQUEST_OPTIONS) from None
 
 
 async def publish_reinstatement(
@@ -230,14 +220,14 @@ def reinstate(
     enforcer applies it and emits a `reinstated` enforcement event naming --by and --reason.
     """
     settings = ctx.ensure_object(Settings)
-    _require_text(account, "ACCOUNT")
-    _require_text(reason, "--reason")
-    _require_text(by, "--by")
-    _require_text(reinstatement_id, "--id")
+    require_text(account, "ACCOUNT")
+    require_text(reason, "--reason")
+    require_text(by, "--by")
+    require_text(reinstatement_id, "--id")
     request = _request(
         account, by=by, reason=reason, reinstatement_id=reinstatement_id or uuid.uuid4().hex
     )
-    _quiet_kafka_client()
+    quiet_kafka_client()
     published = asyncio.run(publish_reinstatement(settings, request, timeout_s=timeout_s))
     console = Console(highlight=False)
     console.print(
@@ -247,7 +237,7 @@ def reinstate(
     )
     console.print(f"  by:     {escape(request.by)}")
     console.print(f"  reason: {escape(request.reason)}")
-    console.print(f"  at:     {_time(request.requested_at)}")
+    console.print(f"  at:     {utc_text(request.requested_at)}")
 
 
 # --- status: reading the tables -------------------------------------------------------------------
@@ -487,9 +477,7 @@ def status(
     account: Annotated[
         str, typer.Argument(help="The sending account.", metavar="ACCOUNT", show_default=False)
     ],
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON document instead of tables.")
-    ] = False,
+    as_json: JsonOption = False,
     at: Annotated[
         str | None,
         typer.Option(
@@ -506,14 +494,7 @@ def status(
             "--events", min=0, help="Enforcement events to show from the ledger (0: none)."
         ),
     ] = DEFAULT_EVENTS,
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url",
-            help="The ledger to read (default: SENDGATE_DATABASE_URL).",
-            show_default=False,
-        ),
-    ] = None,
+    database_url: LedgerUrlOption = None,
     no_ledger: Annotated[bool, typer.Option("--no-ledger", help="Do not read the ledger.")] = False,
     timeout_s: _TimeoutOption = 10.0,
 ) -> None:
@@ -524,7 +505,7 @@ def status(
     latest enforcement events from the ledger, when there is one.
     """
     settings = ctx.ensure_object(Settings)
-    _require_text(account, "ACCOUNT")
+    require_text(account, "ACCOUNT")
     moment = parse_time(at) if at is not None else _now(settings)
     policy = load_policy(settings.policy_file)
     if no_ledger or events == 0:
@@ -532,7 +513,7 @@ def status(
     else:
         url = database_url or settings.database_url.get_secret_value()
         history = _ledger_history(url, account, events)
-    _quiet_kafka_client()
+    quiet_kafka_client()
     read = asyncio.run(_read_with_progress(settings, account, timeout_s))
     view = account_status(
         account, rate_states=read.rate_states, standing=read.standing, at=moment, policy=policy
@@ -545,14 +526,7 @@ def status(
 
 
 async def _read_with_progress(settings: Settings, account: str, timeout_s: float) -> ChangelogRead:
-    with Progress(
-        TextColumn("reading the rates and standings changelogs"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as progress:
+    with progress_bar("reading the rates and standings changelogs") as progress:
         task = progress.add_task("changelogs", total=None)
 
         def show(done: int, total: int) -> None:
@@ -576,7 +550,7 @@ def _render(
 ) -> None:
     policy = view.policy
     console.print(
-        f"[bold]Account {escape(view.account_id)}[/] at {_time(view.at)} "
+        f"[bold]Account {escape(view.account_id)}[/] at {utc_text(view.at)} "
         f"(policy {escape(policy.policy_version)})"
     )
     if not view.known:
@@ -670,7 +644,7 @@ def _render_standing(view: AccountStatusView, console: Console) -> None:
                 f"{strike.count:,} / {strike.volume:,}",
                 percent(_fraction(strike.count, strike.volume)),
                 _line(strike.line),
-                _time(strike.at),
+                utc_text(strike.at),
             )
         console.print(table)
     active = standing.active_pauses
@@ -685,7 +659,7 @@ def _render_standing(view: AccountStatusView, console: Console) -> None:
                 pause.window.id,
                 f"{pause.count:,} / {pause.volume:,}",
                 _line(pause.line),
-                _time(pause.at),
+                utc_text(pause.at),
             )
         console.print(table)
     else:
@@ -701,7 +675,7 @@ def _render_standing(view: AccountStatusView, console: Console) -> None:
             table.add_column(column, overflow="fold")
         for reinstatement in standing.reinstatements:
             table.add_row(
-                _time(reinstatement.at),
+                utc_text(reinstatement.at),
                 escape(reinstatement.by),
                 escape(reinstatement.reason),
                 escape(", ".join(reinstatement.restored) or "nothing was restricted"),
@@ -781,7 +755,7 @@ def status_document(
     standing = view.standing
     return {
         "account_id": view.account_id,
-        "at": _time(view.at),
+        "at": utc_text(view.at),
         "policy_version": view.policy.policy_version,
         "window": _window(view.window),
         "rates": [_rates_document(rates) for rates in (*view.providers, view.account_wide)],
@@ -806,7 +780,7 @@ def status_document(
             "reinstatements": [
                 {
                     "reinstatement_id": r.reinstatement_id,
-                    "at": _time(r.at),
+                    "at": utc_text(r.at),
                     "by": r.by,
                     "reason": r.reason,
                     "restored": list(r.restored),
@@ -861,18 +835,18 @@ def _episode(episode: Any) -> dict[str, Any]:
         "count": episode.count,
         "volume": episode.volume,
         "line": _decimal(episode.line),
-        "at": _time(episode.at),
+        "at": utc_text(episode.at),
     }
 
 
 def _window(window: Window) -> dict[str, str]:
-    return {"id": window.id, "start": _time(window.start), "end": _time(window.end)}
+    return {"id": window.id, "start": utc_text(window.start), "end": utc_text(window.end)}
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     def value(item: Any) -> Any:
         if isinstance(item, datetime):
-            return _time(item)
+            return utc_text(item)
         if isinstance(item, Decimal):
             return _decimal(item)
         return item
@@ -883,7 +857,3 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
 def _decimal(value: Decimal) -> str:
     """Without the trailing zeros Avro's fixed scale adds: `0.001`, not `0.001000000`."""
     return f"{value.normalize():f}"
-
-
-def _time(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
