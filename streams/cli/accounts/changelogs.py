@@ -23,7 +23,7 @@ from streams.core.errors import (
 )
 from streams.core.settings import Settings
 from streams.edges.admin import describe_topics
-from streams.reputation.account_report import latest_values, parse_rates_key
+from streams.reputation.account_report import is_account_key, latest_values, parse_rates_key
 from streams.reputation.rates import RateState
 from streams.reputation.strikes import AccountStanding
 from streams.topics import RATES_CHANGELOG, STANDINGS_CHANGELOG, TopicSpec, default_codec
@@ -100,7 +100,7 @@ async def read_account_tables(
                     if message.offset >= ends[tp]:
                         continue  # written after the call started
                     records_read += 1
-                    if _belongs_to(account, message.key, tp.topic == rates_topic):
+                    if is_account_key(account, message.key, rates=tp.topic == rates_topic):
                         entries[tp.topic].append((message.key, message.value))
             for tp in pending:
                 # Past compacted-away offsets and transaction markers too, not only records.
@@ -123,17 +123,6 @@ async def read_account_tables(
     return _decoded(
         latest_values(entries[rates_topic]), latest_values(entries[standings_topic]), records_read
     )
-
-
-def _belongs_to(account: str, key: bytes | None, rates: bool) -> bool:
-    """Whether a changelog key is one of the account's: `account|provider` (or `account|*`) in
-    the rates changelog, the account id itself in the standings changelog."""
-    if key is None:
-        return False
-    if not rates:
-        return key == account.encode("utf-8")
-    parsed = parse_rates_key(key)
-    return parsed is not None and parsed[0] == account
 
 
 def _decoded(
