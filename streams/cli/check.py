@@ -40,6 +40,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from streams.cli.options import bad_parameter, first_problem
+from streams.cli.terminal import why_unreadable
 from streams.content.message_facts import (
     MessageFacts,
     UnreadableMessageError,
@@ -98,6 +100,9 @@ _DMARC_POLICIES: tuple[DmarcPolicy, ...] = ("none", "quarantine", "reject")
 _UNALIGNED_DOMAIN = "unaligned.sendgate-check.invalid"
 """A signer no From domain aligns with (`.invalid`, RFC 2606: no one's domain)."""
 _SIGNED_BY_A_GOOD_MAILER = ("from", "subject", "list-unsubscribe", "list-unsubscribe-post")
+_OPTIONS = {"account_id": "--account", "list_id": "--list", "jurisdiction": "--jurisdiction"}
+"""The options behind the request's fields; its other fields come from the file, whose limits
+`facts_from_message` already applied."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,9 +288,7 @@ def check(
             dmarc_policy=dmarc_policy,
         )
     except ValidationError as error:
-        raise typer.BadParameter(
-            _first_problem(error, with_field=False), param_hint=_option_of(error)
-        ) from None
+        raise bad_parameter(error, _OPTIONS) from None
     view = RecipientView(at=requested_at, sender_domains=domains)
     outcomes = run_content_rules(request, view, policy)
     if as_json:
@@ -321,8 +324,7 @@ def _verified_domains(domains: list[str] | None, at: datetime) -> frozenset[str]
             account_id="template-check", domains=tuple(domains), changed_at=at, source="check"
         )
     except ValidationError as error:
-        problem = _first_problem(error, with_field=False)
-        raise typer.BadParameter(problem, param_hint="--verified-domain") from None
+        raise typer.BadParameter(first_problem(error), param_hint="--verified-domain") from None
     return frozenset(record.domains)
 
 
@@ -330,37 +332,11 @@ def _read_facts(template: Path) -> MessageFacts:
     try:
         raw = template.read_bytes()
     except OSError as error:
-        _usage_error(f"cannot read {template}: {_why(error)}")
+        _usage_error(f"cannot read {template}: {why_unreadable(error)}")
     try:
         return facts_from_message(raw)
     except UnreadableMessageError as error:
         _usage_error(f"{template} is not an email message sendgate can check: {error}")
-
-
-def _why(error: OSError) -> str:
-    if isinstance(error, IsADirectoryError):
-        return "is a directory"
-    if isinstance(error, FileNotFoundError):
-        return "no such file"
-    return error.strerror or type(error).__name__
-
-
-_OPTIONS = {"account_id": "--account", "list_id": "--list", "jurisdiction": "--jurisdiction"}
-
-
-def _option_of(error: ValidationError) -> str:
-    """The option behind the request's first invalid field (the other fields come from the file,
-    whose limits `facts_from_message` already applied)."""
-    location = error.errors(include_input=False, include_url=False)[0]["loc"]
-    name = str(location[0]) if location else ""
-    return _OPTIONS.get(name, name)
-
-
-def _first_problem(error: ValidationError, *, with_field: bool = True) -> str:
-    problem = error.errors(include_input=False, include_url=False)[0]
-    where = ".".join(str(part) for part in problem["loc"])
-    message = problem["msg"].removeprefix("Value error, ")
-    return f"{where}: {message}" if where and with_field else message
 
 
 def _usage_error(message: str) -> NoReturn:

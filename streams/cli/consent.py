@@ -26,6 +26,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from streams.cli.options import JsonOption, LedgerUrlOption, parse_time, require_text
+from streams.cli.terminal import utc_text
 from streams.core.clock import SystemClock
 from streams.core.recipient import RecipientKeyer, is_valid_address
 from streams.core.settings import Settings
@@ -33,34 +35,11 @@ from streams.edges.ledger.engine import make_engine
 from streams.edges.ledger.proof import ConsentProof, ProofLine, prove_consent
 from streams.policy import load_policy
 
-__all__ = ["EXIT_CHAIN_BROKEN", "app", "parse_time", "proof_document", "render_proof"]
+__all__ = ["EXIT_CHAIN_BROKEN", "app", "proof_document", "render_proof"]
 
 EXIT_CHAIN_BROKEN = 1
 
 app = typer.Typer(help="Consent: the proof of what a person agreed to.", no_args_is_help=True)
-
-
-def parse_time(value: str, *, option: str = "--at") -> datetime:
-    """An ISO-8601 time with its offset (or Z), as aware UTC; a usage error otherwise.
-
-    No offset is refused rather than guessed: a proof at the wrong hour can be a wrong proof.
-    """
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise typer.BadParameter(
-            f"{value!r} is not an ISO-8601 time (e.g. 2025-03-01T12:00:00Z)", param_hint=option
-        ) from None
-    if moment.tzinfo is None:
-        raise typer.BadParameter(
-            f"{value!r} has no time zone; add Z or an offset such as +01:00", param_hint=option
-        )
-    return moment.astimezone(UTC)
-
-
-def _require_text(value: str | None, option: str) -> None:
-    if value is not None and not value.strip():
-        raise typer.BadParameter("must not be empty", param_hint=option)
 
 
 @app.command()
@@ -82,24 +61,15 @@ def proof(
             "--at", help="The time to judge, ISO-8601 with offset (default: now).", metavar="TIME"
         ),
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON document instead of tables.")
-    ] = False,
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url",
-            help="The ledger to read (default: SENDGATE_DATABASE_URL).",
-            show_default=False,
-        ),
-    ] = None,
+    as_json: JsonOption = False,
+    database_url: LedgerUrlOption = None,
 ) -> None:
     """Show the consent history of ADDRESS for an account, whether its stored chain verifies,
     and whether bulk commercial mail was permitted at --at. Exit 0 when the chain verifies, 1
     when it does not, 2 on usage errors."""
     settings = ctx.ensure_object(Settings)
-    _require_text(account, "--account")
-    _require_text(list_id, "--list")
+    require_text(account, "--account")
+    require_text(list_id, "--list")
     moment = parse_time(at) if at is not None else SystemClock().now()
     if not is_valid_address(address):
         Console(stderr=True).print(
@@ -144,7 +114,7 @@ def render_proof(proof: ConsentProof, address: str, *, as_json: bool, console: C
         console.print(_history_table(proof))
     verdict = proof.verdict
     word = "[green]PERMITTED[/]" if verdict.permitted else "[red]NOT PERMITTED[/]"
-    console.print(f"At {_time(proof.at)}: bulk commercial mail {word}.")
+    console.print(f"At {utc_text(proof.at)}: bulk commercial mail {word}.")
     console.print(escape(verdict.explanation))
     for failure in verdict.failures:
         console.print(f"  - {escape(failure.rule)} ({escape(failure.law)})")
@@ -160,7 +130,7 @@ def render_proof(proof: ConsentProof, address: str, *, as_json: bool, console: C
 
 
 def _history_table(proof: ConsentProof) -> Table:
-    table = Table(title=f"history ({len(proof.history)} rows; dim: after {_time(proof.at)})")
+    table = Table(title=f"history ({len(proof.history)} rows; dim: after {utc_text(proof.at)})")
     table.add_column("time (UTC)", no_wrap=True)
     for column in ("event", "lists", "basis", "status after", "outcome", "source", "wording"):
         table.add_column(column, overflow="fold")
@@ -189,7 +159,7 @@ def proof_document(proof: ConsentProof, address: str) -> dict[str, Any]:
         "recipient_key": proof.recipient_key,
         "account_id": proof.account_id,
         "list_id": proof.list_id,
-        "at": _time(proof.at),
+        "at": utc_text(proof.at),
         "policy_version": proof.policy_version,
         "stored": {
             "consent_events": proof.consent_events,
@@ -217,7 +187,7 @@ def proof_document(proof: ConsentProof, address: str) -> dict[str, Any]:
 
 def _line_document(line: ProofLine) -> dict[str, Any]:
     return {
-        "at": _time(line.at),
+        "at": utc_text(line.at),
         "event": line.event,
         "account_id": line.account_id,
         "lists": list(line.lists),
@@ -234,9 +204,6 @@ def _line_document(line: ProofLine) -> dict[str, Any]:
 
 def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        name: _time(value) if isinstance(value, datetime) else value for name, value in row.items()
+        name: utc_text(value) if isinstance(value, datetime) else value
+        for name, value in row.items()
     }
-
-
-def _time(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

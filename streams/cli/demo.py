@@ -9,11 +9,11 @@ the policy's expected outcome to exit code 1.
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Annotated
 
 import typer
 
+from streams.cli.terminal import quiet_kafka_client
 from streams.core.settings import Settings
 from streams.demo.run import DemoOptions, run_demo
 from streams.demo.scenario import DEFAULT_SEED, DEFAULT_SENDS, MIN_SENDS
@@ -79,7 +79,7 @@ def demo(
     Needs Kafka running (scripts/demo starts it, then runs this command).
     """
     settings = ctx.ensure_object(Settings)
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    quiet_kafka_client()
     options = DemoOptions(
         sends=sends,
         seed=seed,

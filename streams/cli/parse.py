@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from streams.cli.terminal import why_unreadable
 from streams.parsing import ParsedMessage, parse_message
 
 __all__ = ["EXIT_UNREADABLE", "parse", "summary"]
@@ -48,7 +49,9 @@ def parse(
             raw = path.read_bytes()
         except OSError as error:
             unreadable += 1
-            stderr.print(f"[red]cannot read {escape(str(path))}: {escape(_why(error))}[/red]")
+            stderr.print(
+                f"[red]cannot read {escape(str(path))}: {escape(why_unreadable(error))}[/red]"
+            )
             continue
         row = summary(str(path), parse_message(raw))
         if as_json:
@@ -79,14 +82,6 @@ def summary(file: str, parsed: ParsedMessage) -> dict[str, Any]:
         "reply": parsed.reply.model_dump(mode="json") if parsed.reply else None,
         "truncated": parsed.truncated,
     }
-
-
-def _why(error: OSError) -> str:
-    if isinstance(error, IsADirectoryError):
-        return "is a directory"
-    if isinstance(error, FileNotFoundError):
-        return "no such file"
-    return error.strerror or type(error).__name__
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:

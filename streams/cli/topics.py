@@ -8,13 +8,13 @@ error and a non-zero exit when the broker does not answer within `--timeout`.
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from streams.cli.terminal import quiet_kafka_client
 from streams.core.settings import Settings
 from streams.edges.admin import create_topics, describe_topics, is_problem
 
@@ -29,11 +29,6 @@ _TimeoutOption = Annotated[
     float,
     typer.Option("--timeout", min=0.5, help="Seconds to wait for the broker before giving up."),
 ]
-
-
-def _quiet_kafka_client() -> None:
-    # The client logs each failed connection attempt; the error we raise says it once.
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
 @app.command("create")
@@ -53,7 +48,7 @@ def create(
 ) -> None:
     """Create every missing topic; report on existing ones (exit 1 if one does not match)."""
     settings = ctx.ensure_object(Settings)
-    _quiet_kafka_client()
+    quiet_kafka_client()
     statuses = asyncio.run(create_topics(settings, partitions=partitions, timeout_s=timeout_s))
     table = Table("topic", "status")
     table.columns[0].overflow = "fold"
@@ -70,7 +65,7 @@ def create(
 def list_(ctx: typer.Context, timeout_s: _TimeoutOption = 10.0) -> None:
     """Show sendgate's topics with their partition count and cleanup policy."""
     settings = ctx.ensure_object(Settings)
-    _quiet_kafka_client()
+    quiet_kafka_client()
     infos = asyncio.run(describe_topics(settings, timeout_s=timeout_s))
     table = Table("topic", "partitions", "cleanup policy")
     table.columns[0].overflow = "fold"

@@ -32,6 +32,7 @@ __all__ = [
     "AccountStatusView",
     "ProviderRates",
     "account_status",
+    "is_account_key",
     "latest_values",
     "parse_rates_key",
     "percent",
@@ -50,6 +51,17 @@ def latest_values(entries: Iterable[tuple[bytes | None, bytes | None]]) -> dict[
         else:
             values[key] = value
     return values
+
+
+def is_account_key(account: str, key: bytes | None, *, rates: bool) -> bool:
+    """Whether a changelog key is one of the account's: `account|provider` (or `account|*`) in
+    the rates table (`rates`), the account id itself in the standings table."""
+    if key is None:
+        return False
+    if not rates:
+        return key == account.encode("utf-8")
+    parsed = parse_rates_key(key)
+    return parsed is not None and parsed[0] == account
 
 
 def percent(rate: Fraction | None) -> str:

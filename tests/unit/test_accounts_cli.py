@@ -24,6 +24,7 @@ from streams.edges.ledger import LedgerItem, LedgerWriter, make_engine, upgrade
 from streams.policy import Policy, load_policy
 from streams.reputation.account_report import (
     account_status,
+    is_account_key,
     latest_values,
     parse_rates_key,
     percent,
@@ -182,6 +183,27 @@ def test_rates_keys_parse_back_to_what_the_writer_keyed(account: str, provider: 
 @pytest.mark.parametrize("key", [b"no-separator", b"a|b|c", b"|google", b"acct|", b"\xff|x"])
 def test_foreign_rates_keys_are_not_parsed(key: bytes) -> None:
     assert parse_rates_key(key) is None
+
+
+@pytest.mark.parametrize(
+    ("key", "rates", "expected"),
+    [
+        (b"acct-1|google", True, True),
+        (b"acct-1|*", True, True),
+        (b"acct-10|google", True, False),
+        (b"acct-1", True, False),
+        (b"acct-1", False, True),
+        (b"acct-1|google", False, False),
+        (None, True, False),
+        (None, False, False),
+    ],
+)
+def test_an_accounts_keys_are_told_from_the_others(
+    key: bytes | None, rates: bool, expected: bool
+) -> None:
+    """Its rates keys by the account part (a longer id is another account), its standing by the
+    whole key; a record without a key is no one's."""
+    assert is_account_key(ACCOUNT, key, rates=rates) is expected
 
 
 def test_latest_value_wins_and_a_tombstone_deletes() -> None:
