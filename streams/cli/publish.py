@@ -34,9 +34,9 @@ from streams.core.errors import InputFileError, SendgateError
 from streams.core.recipient import RecipientKeyer
 from streams.core.records import ConsentEvent, SenderDomains, SendRequest, UnsubscribeClick
 from streams.core.settings import Settings
-from streams.edges.producer import (
+from streams.edges.producer import SendgateProducer
+from streams.edges.rows import (
     RowError,
-    SendgateProducer,
     consent_event_from_row,
     send_request_from_row,
     sender_domains_from_row,
