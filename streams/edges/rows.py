@@ -21,14 +21,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
 from streams.core.clock import Clock, SystemClock, to_epoch_ms
 from streams.core.errors import SendgateError
 from streams.core.recipient import RecipientKeyer, is_valid_address
-from streams.core.records import ConsentEvent, SenderDomains, SendRequest, UnsubscribeClick
+from streams.core.records import (
+    ConsentEvent,
+    Record,
+    SenderDomains,
+    SendRequest,
+    UnsubscribeClick,
+)
 
 __all__ = [
     "CLICK_ID_NAMESPACE",
@@ -47,6 +53,8 @@ CONSENT_ID_NAMESPACE = uuid.UUID("0c6f6d1e-3b5a-5d8e-b1f4-7a2d9e0c4b13")
 """Namespace of derived consent event ids; fixed for the same reason."""
 
 _EXAMPLE_TIME = "2025-01-31T09:00:00Z"
+
+R = TypeVar("R", bound=Record)
 
 
 class RowError(SendgateError):
@@ -102,6 +110,28 @@ def _validation_problems(exc: ValidationError, whole_record_field: str) -> list[
     return problems
 
 
+def _validated(
+    record_type: type[R],
+    fields: dict[str, Any],
+    problems: list[tuple[str, str]],
+    *,
+    whole_record_field: str = "(row)",
+) -> R:
+    """The record of the row's fields, or `RowError` with the problems found so far and the
+    record's own. Once the address was refused or missing (`_key_the_address`), the record's
+    complaint that the recipient key is missing is not news, and is left out."""
+    try:
+        record = record_type.model_validate(fields)
+    except ValidationError as exc:
+        found = _validation_problems(exc, whole_record_field)
+        if any(field == "recipient" for field, _ in problems):
+            found = [problem for problem in found if problem[0] != "recipient_key"]
+        raise RowError(problems + found) from None
+    if problems:
+        raise RowError(problems)
+    return record
+
+
 def send_request_from_row(row: Mapping[str, Any], *, clock: Clock | None = None) -> SendRequest:
     """A `SendRequest` from a row; `requested_at` defaults to now.
 
@@ -112,13 +142,7 @@ def send_request_from_row(row: Mapping[str, Any], *, clock: Clock | None = None)
     fields = _present(row)
     problems: list[tuple[str, str]] = []
     fields["requested_at"] = _time_field(fields, "requested_at", clock, problems)
-    try:
-        request = SendRequest.model_validate(fields)
-    except ValidationError as exc:
-        raise RowError(problems + _validation_problems(exc, "(row)")) from None
-    if problems:
-        raise RowError(problems)
-    return request
+    return _validated(SendRequest, fields, problems)
 
 
 def sender_domains_from_row(row: Mapping[str, Any], *, clock: Clock | None = None) -> SenderDomains:
@@ -132,13 +156,7 @@ def sender_domains_from_row(row: Mapping[str, Any], *, clock: Clock | None = Non
         fields["domains"] = [name.strip() for name in domains.split(";") if name.strip()]
     fields.setdefault("source", "sendgate publish")
     fields["changed_at"] = _time_field(fields, "changed_at", clock, problems)
-    try:
-        record = SenderDomains.model_validate(fields)
-    except ValidationError as exc:
-        raise RowError(problems + _validation_problems(exc, "(row)")) from None
-    if problems:
-        raise RowError(problems)
-    return record
+    return _validated(SenderDomains, fields, problems)
 
 
 def click_id_for(click: UnsubscribeClick) -> str:
@@ -193,15 +211,7 @@ def unsubscribe_from_row(
     derive_click_id = "click_id" not in fields
     if derive_click_id:
         fields["click_id"] = "derived-after-validation"
-    try:
-        click = UnsubscribeClick.model_validate(fields)
-    except ValidationError as exc:
-        found = _validation_problems(exc, "scope")
-        if problems:  # a missing or refused address was reported: its key's absence is not news
-            found = [problem for problem in found if problem[0] != "recipient_key"]
-        problems += found
-    if problems:
-        raise RowError(problems)
+    click = _validated(UnsubscribeClick, fields, problems, whole_record_field="scope")
     if derive_click_id:
         click = click.model_copy(update={"click_id": click_id_for(click)})
     return click
@@ -229,15 +239,7 @@ def consent_event_from_row(
     derive_id = "event_id" not in fields
     if derive_id:
         fields["event_id"] = "derived-after-validation"
-    try:
-        event = ConsentEvent.model_validate(fields)
-    except ValidationError as exc:
-        found = _validation_problems(exc, "kind")
-        if problems:
-            found = [problem for problem in found if problem[0] != "recipient_key"]
-        problems += found
-    if problems:
-        raise RowError(problems)
+    event = _validated(ConsentEvent, fields, problems, whole_record_field="kind")
     if derive_id:
         content = event.model_dump_json(exclude={"event_id"})
         event = event.model_copy(
