@@ -47,8 +47,8 @@ PUBLISHED_TOPICS: tuple[TopicSpec, ...] = (
     FEEDBACK_REPORTS,
     SENDER_DOMAINS,
 )
-"""The topics senders and the platform's own services publish to through the producer; every
-other topic is written by the gate alone."""
+"""The topics senders and the platform's mail infrastructure publish to through this producer;
+the gate, the SMTP intake and `sendgate accounts` write the others with producers of their own."""
 
 _TOPIC_OF_RECORD: dict[type[Record], TopicSpec] = {
     spec.record: spec for spec in PUBLISHED_TOPICS if spec.record is not None
