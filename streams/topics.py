@@ -1,22 +1,56 @@
-"""The catalogue of sendgate's topics: the one place that names them.
+"""The catalogue of sendgate's topics: the one place that names them, says which record each
+carries and how each record is keyed.
 
 Every topic about a person is keyed by the recipient key and has the same partition count, so
 faust assigns partition N of each to the same worker (co-partitioning) and the gate finds the
 suppressions it needs in its local table. The faust app (`streams.gate.app`) builds its topic
-objects
-from this catalogue; `sendgate topics create` creates them.
+objects from this catalogue; `sendgate topics create` creates them; the producer
+(`streams.edges.producer`) routes and keys what it publishes by it, and the ledger
+(`streams.edges.ledger.catalogue`) decodes what it copies by it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 from streams.core.codec import Codec, load_schema_versions
-from streams.core.records import RECORD_TYPES, Record
+from streams.core.recipient import RecipientKeyer
+from streams.core.records import (
+    RECORD_TYPES,
+    BounceChange,
+    BounceState,
+    ConsentDeadline,
+    ConsentEvent,
+    ConsentNotice,
+    ConsentState,
+    DeadLetter,
+    DeliveryEvent,
+    FeedbackReport,
+    InboundMail,
+    Record,
+    SendDecision,
+    SenderDomains,
+    SendRequest,
+    SuppressionChange,
+    SuppressionState,
+    UnsubscribeClick,
+)
 from streams.core.settings import Settings
 from streams.reputation import rate_inputs, rates, standing, strikes
+from streams.reputation.rate_inputs import RateEvent, RateTick, RecipientRates, rate_event_key
+from streams.reputation.rates import RateState
+from streams.reputation.standing import (
+    BreachReport,
+    EnforcementEvent,
+    MisuseReport,
+    ReinstatementRequest,
+)
+from streams.reputation.strikes import AccountStanding
 from streams.sending import frequency
+from streams.sending.frequency import SendHistory
 
 __all__ = [
     "ACCOUNT_COMMANDS",
@@ -47,20 +81,36 @@ __all__ = [
     "SUPPRESSION_CHANGES",
     "TOPICS",
     "UNSUBSCRIBE_CLICKS",
+    "RecordKey",
     "TopicSpec",
     "all_record_types",
     "default_codec",
+    "table_changelog",
 ]
+
+RecordKey = Callable[[Any, RecipientKeyer], bytes | None]
+"""How a topic keys its records: the Kafka key of a record, given the recipient keyer (a send
+request names its recipient by address; every other record carries its key). None is Kafka's
+null key."""
 
 
 @dataclass(frozen=True)
 class TopicSpec:
-    """A topic: its base name, what it carries, and its Kafka configuration."""
+    """A topic: its base name, what it carries (a sentence for people, and the record type and
+    key function for code), and its Kafka configuration.
+
+    `record` is None only where the values are not our records (a table of plain numbers);
+    `key` is None for a table's changelog, keyed by the table's key, which its values do not
+    carry; `table` names the faust table whose changelog the topic is.
+    """
 
     name: str
     carries: str
     compacted: bool = False
     config: dict[str, str] = field(default_factory=dict)
+    record: type[Record] | None = field(default=None, kw_only=True)
+    key: RecordKey | None = field(default=None, kw_only=True)
+    table: str | None = field(default=None, kw_only=True)
 
     def full_name(self, settings: Settings) -> str:
         return settings.topic(self.name)
@@ -69,72 +119,171 @@ class TopicSpec:
         policy = {"cleanup.policy": "compact" if self.compacted else "delete"}
         return {**policy, **self.config}
 
+    def key_of(self, record: Record, keyer: RecipientKeyer) -> bytes | None:
+        """The Kafka key of `record` on this topic; `TypeError` for a record it does not carry."""
+        if self.record is None or self.key is None or not isinstance(record, self.record):
+            raise TypeError(f"topic '{self.name}' does not key {type(record).__name__} records")
+        return self.key(record, keyer)
 
-SEND_REQUESTS = TopicSpec("send-requests", "SendRequest, keyed by recipient key")
-SEND_DECISIONS = TopicSpec("send-decisions", "SendDecision, keyed by recipient key")
-UNSUBSCRIBE_CLICKS = TopicSpec("unsubscribe-clicks", "UnsubscribeClick, keyed by recipient key")
+
+_APP_NAME = "sendgate"
+"""The faust app id without the topic prefix (`Settings.app_id` adds it, as `full_name` does)."""
+
+
+def table_changelog(table: str, holds: str, value: type[Record] | None) -> TopicSpec:
+    """The compacted changelog of a faust table, which faust names `<app id>-<table>-changelog`.
+
+    The app id carries the same prefix as the topics, so `full_name` gives the right name for both.
+    `holds` says what the table maps, for people; `value` is the record type of its values.
+    """
+    return TopicSpec(
+        f"{_APP_NAME}-{table}-changelog",
+        f"faust changelog of the {table} table ({holds})",
+        compacted=True,
+        record=value,
+        table=table,
+    )
+
+
+# --- how records are keyed -----------------------------------------------------------------------
+
+
+def _by_recipient_address(request: SendRequest, keyer: RecipientKeyer) -> bytes:
+    """A send request names its recipient by address: the key is that address's recipient key."""
+    return keyer.key(request.recipient).encode("ascii")
+
+
+def _by_recipient_key(record: Any, keyer: RecipientKeyer) -> bytes:
+    return record.recipient_key.encode("ascii")
+
+
+def _by_account(record: Any, keyer: RecipientKeyer) -> bytes:
+    return record.account_id.encode("utf-8")
+
+
+def _by_account_and_provider(record: RateEvent | RateTick, keyer: RecipientKeyer) -> bytes:
+    return rate_event_key(record)
+
+
+def _by_intake_id(mail: InboundMail, keyer: RecipientKeyer) -> bytes:
+    return mail.intake_id.encode("ascii")
+
+
+def _by_original_key(letter: DeadLetter, keyer: RecipientKeyer) -> bytes | None:
+    """A dead letter keeps the key of the record it sets aside, so it lands where that did."""
+    return letter.original_key
+
+
+# --- the topics ----------------------------------------------------------------------------------
+
+SEND_REQUESTS = TopicSpec(
+    "send-requests",
+    "SendRequest, keyed by recipient key",
+    record=SendRequest,
+    key=_by_recipient_address,
+)
+SEND_DECISIONS = TopicSpec(
+    "send-decisions",
+    "SendDecision, keyed by recipient key",
+    record=SendDecision,
+    key=_by_recipient_key,
+)
+UNSUBSCRIBE_CLICKS = TopicSpec(
+    "unsubscribe-clicks",
+    "UnsubscribeClick, keyed by recipient key",
+    record=UnsubscribeClick,
+    key=_by_recipient_key,
+)
 SUPPRESSION_CHANGES = TopicSpec(
-    "suppression-changes", "SuppressionChange, keyed by recipient key (audit trail)"
+    "suppression-changes",
+    "SuppressionChange, keyed by recipient key (audit trail)",
+    record=SuppressionChange,
+    key=_by_recipient_key,
 )
 INBOUND_MAIL = TopicSpec(
-    "inbound-mail", "InboundMail, keyed by intake id (raw DSNs, feedback reports, replies)"
+    "inbound-mail",
+    "InboundMail, keyed by intake id (raw DSNs, feedback reports, replies)",
+    record=InboundMail,
+    key=_by_intake_id,
 )
-DEAD_LETTERS = TopicSpec("dead-letters", "DeadLetter, keyed by the original record's key")
-SUPPRESSIONS_CHANGELOG = TopicSpec(
-    "sendgate-suppressions-changelog",
-    "faust changelog of the suppressions table (SuppressionState by recipient key)",
-    compacted=True,
+DEAD_LETTERS = TopicSpec(
+    "dead-letters",
+    "DeadLetter, keyed by the original record's key",
+    record=DeadLetter,
+    key=_by_original_key,
 )
-"""faust names a table's changelog `<app id>-<table>-changelog`; the app id carries the same
-prefix as the topics, so `settings.topic()` gives the right name for both."""
+SUPPRESSIONS_CHANGELOG = table_changelog(
+    "suppressions", "SuppressionState by recipient key", SuppressionState
+)
 
-DELIVERY_EVENTS = TopicSpec("delivery-events", "DeliveryEvent, keyed by recipient key")
-FEEDBACK_REPORTS = TopicSpec("feedback-reports", "FeedbackReport, keyed by recipient key")
+DELIVERY_EVENTS = TopicSpec(
+    "delivery-events",
+    "DeliveryEvent, keyed by recipient key",
+    record=DeliveryEvent,
+    key=_by_recipient_key,
+)
+FEEDBACK_REPORTS = TopicSpec(
+    "feedback-reports",
+    "FeedbackReport, keyed by recipient key",
+    record=FeedbackReport,
+    key=_by_recipient_key,
+)
 BOUNCE_CHANGES = TopicSpec(
-    "bounce-changes", "BounceChange, keyed by recipient key (audit trail of the bounce counts)"
+    "bounce-changes",
+    "BounceChange, keyed by recipient key (audit trail of the bounce counts)",
+    record=BounceChange,
+    key=_by_recipient_key,
 )
-BOUNCES_CHANGELOG = TopicSpec(
-    "sendgate-bounces-changelog",
-    "faust changelog of the bounces table (BounceState by recipient key)",
-    compacted=True,
-)
+BOUNCES_CHANGELOG = table_changelog("bounces", "BounceState by recipient key", BounceState)
 
 CONSENT_EVENTS = TopicSpec(
     "consent-events",
     "ConsentEvent, keyed by recipient key (grants, confirmations, withdrawals, imports, reviews)",
+    record=ConsentEvent,
+    key=_by_recipient_key,
 )
 CONSENT_NOTICES = TopicSpec(
     "consent-notices",
     "ConsentNotice, keyed by recipient key (implied consent expiring or expired)",
+    record=ConsentNotice,
+    key=_by_recipient_key,
 )
 CONSENT_DEADLINES = TopicSpec(
     "consent-deadlines",
     "ConsentDeadline, keyed by recipient key (internal: the consent timer's nudges)",
+    record=ConsentDeadline,
+    key=_by_recipient_key,
 )
-CONSENTS_CHANGELOG = TopicSpec(
-    "sendgate-consents-changelog",
-    "faust changelog of the consents table (ConsentState by recipient key)",
-    compacted=True,
-)
-CONSENT_DEADLINES_CHANGELOG = TopicSpec(
-    "sendgate-consent_deadlines-changelog",
-    "faust changelog of the consent deadlines table (next notice due, epoch ms, by recipient key)",
-    compacted=True,
+CONSENTS_CHANGELOG = table_changelog("consents", "ConsentState by recipient key", ConsentState)
+CONSENT_DEADLINES_CHANGELOG = table_changelog(
+    "consent_deadlines",
+    "next notice due, epoch ms, by recipient key",
+    None,  # big-endian epoch milliseconds (`streams.gate.agents`), not a record
 )
 
 RATE_EVENTS = TopicSpec(
     "rate-events",
     "RateEvent, keyed by `account|provider` (or `account|*`): internal, the rate keeper's input",
+    record=RateEvent,
+    key=_by_account_and_provider,
 )
 RATE_TICKS = TopicSpec(
     "rate-ticks",
     "RateTick, keyed like rate-events (internal: the rate keeper's daily nudge for idle keys)",
+    record=RateTick,
+    key=_by_account_and_provider,
 )
 RATE_BREACHES = TopicSpec(
-    "rate-breaches", "BreachReport, keyed by account (internal: rates over a line, to the enforcer)"
+    "rate-breaches",
+    "BreachReport, keyed by account (internal: rates over a line, to the enforcer)",
+    record=BreachReport,
+    key=_by_account,
 )
 ACCOUNT_COMMANDS = TopicSpec(
-    "account-commands", "ReinstatementRequest, keyed by account (operators' reinstatements)"
+    "account-commands",
+    "ReinstatementRequest, keyed by account (operators' reinstatements)",
+    record=ReinstatementRequest,
+    key=_by_account,
 )
 SENDER_DOMAINS = TopicSpec(
     "sender-domains",
@@ -142,11 +291,15 @@ SENDER_DOMAINS = TopicSpec(
     # Every worker reads it whole at start (streams.gate.broadcast): the latest set per account must
     # outlive any retention.
     compacted=True,
+    record=SenderDomains,
+    key=_by_account,
 )
 CONTENT_MISUSE = TopicSpec(
     "content-misuse",
     "MisuseReport, keyed by account (internal: transactional sends the gate found carrying "
     "marketing, to the enforcer)",
+    record=MisuseReport,
+    key=_by_account,
 )
 ENFORCEMENT_EVENTS = TopicSpec(
     "enforcement-events",
@@ -155,26 +308,16 @@ ENFORCEMENT_EVENTS = TopicSpec(
     # Kept for ever: every worker rebuilds each account's standing from it at start
     # (streams.gate.broadcast), and billing and support read its history. A few records per account.
     config={"retention.ms": "-1"},
+    record=EnforcementEvent,
+    key=_by_account,
 )
-RATE_INPUTS_CHANGELOG = TopicSpec(
-    "sendgate-rate_inputs-changelog",
-    "faust changelog of the rate_inputs table (RecipientRates by recipient key)",
-    compacted=True,
+RATE_INPUTS_CHANGELOG = table_changelog(
+    "rate_inputs", "RecipientRates by recipient key", RecipientRates
 )
-RATES_CHANGELOG = TopicSpec(
-    "sendgate-rates-changelog",
-    "faust changelog of the rates table (RateState by `account|provider`)",
-    compacted=True,
-)
-STANDINGS_CHANGELOG = TopicSpec(
-    "sendgate-standings-changelog",
-    "faust changelog of the standings table (AccountStanding by account)",
-    compacted=True,
-)
-SEND_HISTORY_CHANGELOG = TopicSpec(
-    "sendgate-send_history-changelog",
-    "faust changelog of the send_history table (SendHistory by recipient key)",
-    compacted=True,
+RATES_CHANGELOG = table_changelog("rates", "RateState by `account|provider`", RateState)
+STANDINGS_CHANGELOG = table_changelog("standings", "AccountStanding by account", AccountStanding)
+SEND_HISTORY_CHANGELOG = table_changelog(
+    "send_history", "SendHistory by recipient key", SendHistory
 )
 
 TOPICS: tuple[TopicSpec, ...] = (

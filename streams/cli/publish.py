@@ -1,8 +1,9 @@
 """`sendgate publish`: validate a whole input file, then publish it with the sendgate producer.
 
 Input files are `.jsonl` (one JSON object per line) or `.csv` (a header row naming the fields);
-the fields are those of the record (see `schemas/`), except that an unsubscribe row names its
-recipient by address in `recipient` and the producer turns it into the recipient key. Empty CSV
+the fields are those of the record (see `schemas/`), except that an unsubscribe or consent row
+names its recipient by address in `recipient`, which `streams.edges.rows` turns into the recipient
+key. Each kind of file goes to its topic of the catalogue (`streams.topics`). Empty CSV
 cells and JSON nulls mean "not given"; blank lines are skipped.
 
 Every row is validated before anything is published, so a bad file is refused as a whole rather
@@ -21,6 +22,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal, overload
@@ -32,11 +34,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from streams.core.clock import Clock, SystemClock
 from streams.core.errors import InputFileError, SendgateError
 from streams.core.recipient import RecipientKeyer
-from streams.core.records import ConsentEvent, SenderDomains, SendRequest, UnsubscribeClick
+from streams.core.records import (
+    ConsentEvent,
+    Record,
+    SenderDomains,
+    SendRequest,
+    UnsubscribeClick,
+)
 from streams.core.settings import Settings
-from streams.edges.producer import (
+from streams.edges.producer import SendgateProducer
+from streams.edges.rows import (
     RowError,
-    SendgateProducer,
     consent_event_from_row,
     send_request_from_row,
     sender_domains_from_row,
@@ -156,6 +164,28 @@ def iter_rows(path: Path | str) -> Iterator[tuple[int, dict[str, Any]]]:
 # --- validating ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Input:
+    """One kind of input file: the catalogue topic its records go to, what they are called in
+    messages, and how a row becomes one. `needs_keyer`: the row's address becomes a recipient
+    key here (a send request keeps its address; the producer keys it)."""
+
+    topic: TopicSpec
+    what: str
+    from_row: Callable[..., Record]
+    needs_keyer: bool = False
+
+
+_INPUTS: dict[InputKind, _Input] = {
+    "send-requests": _Input(SEND_REQUESTS, "send requests", send_request_from_row),
+    "unsubscribes": _Input(
+        UNSUBSCRIBE_CLICKS, "unsubscribes", unsubscribe_from_row, needs_keyer=True
+    ),
+    "consents": _Input(CONSENT_EVENTS, "consent events", consent_event_from_row, needs_keyer=True),
+    "sender-domains": _Input(SENDER_DOMAINS, "sender domain sets", sender_domains_from_row),
+}
+
+
 @overload
 def validate_file(
     path: Path | str,
@@ -196,32 +226,38 @@ def validate_file(
 ) -> list[UnsubscribeClick]: ...
 
 
+@overload
 def validate_file(
     path: Path | str,
     kind: InputKind,
     *,
     keyer: RecipientKeyer | None = None,
     clock: Clock | None = None,
-) -> list[SendRequest] | list[UnsubscribeClick] | list[ConsentEvent] | list[SenderDomains]:
+) -> Sequence[Record]: ...
+
+
+def validate_file(
+    path: Path | str,
+    kind: InputKind,
+    *,
+    keyer: RecipientKeyer | None = None,
+    clock: Clock | None = None,
+) -> Sequence[Record]:
     """Every row of the file as a record, or `InvalidInputFileError` listing what is wrong.
 
-    `keyer` is needed for unsubscribes (their address becomes a recipient key). Within one file
-    a request id may appear once: a repeated one is almost always a copy-and-paste slip.
+    `keyer` is needed for unsubscribes and consents (their address becomes a recipient key).
+    Within one file a request id may appear once: a repeated one is almost always a
+    copy-and-paste slip.
     """
     clock = clock or SystemClock()
-    convert: Callable[
-        [Mapping[str, Any]], SendRequest | UnsubscribeClick | ConsentEvent | SenderDomains
-    ]
-    if kind == "send-requests":
-        convert = partial(send_request_from_row, clock=clock)
-    elif kind == "sender-domains":
-        convert = partial(sender_domains_from_row, clock=clock)
+    source = _INPUTS[kind]
+    convert: Callable[[Mapping[str, Any]], Record]
+    if not source.needs_keyer:
+        convert = partial(source.from_row, clock=clock)
     elif keyer is None:
         raise ValueError(f"validating {kind} needs the recipient keyer")
-    elif kind == "unsubscribes":
-        convert = partial(unsubscribe_from_row, keyer=keyer, clock=clock)
     else:
-        convert = partial(consent_event_from_row, keyer=keyer, clock=clock)
+        convert = partial(source.from_row, keyer=keyer, clock=clock)
     display = str(path)
     records: list[Any] = []
     problems: list[InputFileError] = []
@@ -270,10 +306,7 @@ _DryRunOption = Annotated[
 
 
 def _publish(
-    settings: Settings,
-    records: Sequence[SendRequest | UnsubscribeClick | ConsentEvent | SenderDomains],
-    topic_spec: TopicSpec,
-    what: str,
+    settings: Settings, records: Sequence[Record], topic_spec: TopicSpec, what: str
 ) -> None:
     out = Console()
     # The client logs each failed connection attempt; the error we raise says it once.
@@ -305,6 +338,23 @@ def _publish(
     )
 
 
+def _validate_then_publish(ctx: typer.Context, file: Path, dry_run: bool, kind: InputKind) -> None:
+    """What every publish command does: validate the whole file, then publish it (or, with
+    --dry-run, say how many records are valid)."""
+    settings = ctx.ensure_object(Settings)
+    source = _INPUTS[kind]
+    keyer = RecipientKeyer(settings.recipient_secret()) if source.needs_keyer else None
+    records = validate_file(file, kind, keyer=keyer)
+    if dry_run:
+        Console().print(
+            f"{len(records)} valid {source.what} in {file}; nothing published (dry run)",
+            markup=False,
+            highlight=False,
+        )
+        return
+    _publish(settings, records, source.topic, source.what)
+
+
 @app.command("send-requests")
 def send_requests(ctx: typer.Context, file: _FileArgument, dry_run: _DryRunOption = False) -> None:
     """Publish send requests (keyed by recipient key) to the send-requests topic.
@@ -313,16 +363,7 @@ def send_requests(ctx: typer.Context, file: _FileArgument, dry_run: _DryRunOptio
     honor_list_opt_outs, send_kind, from_address, subject, requested_at (ISO-8601 with an
     offset; default now).
     """
-    settings = ctx.ensure_object(Settings)
-    records = validate_file(file, "send-requests")
-    if dry_run:
-        Console().print(
-            f"{len(records)} valid send requests in {file}; nothing published (dry run)",
-            markup=False,
-            highlight=False,
-        )
-        return
-    _publish(settings, records, SEND_REQUESTS, "send requests")
+    _validate_then_publish(ctx, file, dry_run, "send-requests")
 
 
 @app.command("unsubscribes")
@@ -333,17 +374,7 @@ def unsubscribes(ctx: typer.Context, file: _FileArgument, dry_run: _DryRunOption
     method, reason, clicked_at (ISO-8601 with an offset; default now), click_id (default: derived
     from the rest, so re-publishing rows that carry clicked_at changes nothing twice).
     """
-    settings = ctx.ensure_object(Settings)
-    keyer = RecipientKeyer(settings.recipient_secret())
-    records = validate_file(file, "unsubscribes", keyer=keyer)
-    if dry_run:
-        Console().print(
-            f"{len(records)} valid unsubscribes in {file}; nothing published (dry run)",
-            markup=False,
-            highlight=False,
-        )
-        return
-    _publish(settings, records, UNSUBSCRIBE_CLICKS, "unsubscribes")
+    _validate_then_publish(ctx, file, dry_run, "unsubscribes")
 
 
 @app.command("consents")
@@ -357,17 +388,7 @@ def consents(ctx: typer.Context, file: _FileArgument, dry_run: _DryRunOption = F
     wording_hash, wording_version, ip, user_agent, occurred_at (ISO-8601 with an offset; default
     now), event_id (default: derived from the rest).
     """
-    settings = ctx.ensure_object(Settings)
-    keyer = RecipientKeyer(settings.recipient_secret())
-    records = validate_file(file, "consents", keyer=keyer)
-    if dry_run:
-        Console().print(
-            f"{len(records)} valid consent events in {file}; nothing published (dry run)",
-            markup=False,
-            highlight=False,
-        )
-        return
-    _publish(settings, records, CONSENT_EVENTS, "consent events")
+    _validate_then_publish(ctx, file, dry_run, "consents")
 
 
 @app.command("sender-domains")
@@ -379,13 +400,4 @@ def sender_domains(ctx: typer.Context, file: _FileArgument, dry_run: _DryRunOpti
     now), source (default "sendgate publish"). The gate denies From and Reply-To addresses
     outside them.
     """
-    settings = ctx.ensure_object(Settings)
-    records = validate_file(file, "sender-domains")
-    if dry_run:
-        Console().print(
-            f"{len(records)} valid sender domain sets in {file}; nothing published (dry run)",
-            markup=False,
-            highlight=False,
-        )
-        return
-    _publish(settings, records, SENDER_DOMAINS, "sender domain sets")
+    _validate_then_publish(ctx, file, dry_run, "sender-domains")

@@ -35,7 +35,8 @@ from streams.edges.admin import (
     describe_topics,
     is_problem,
 )
-from streams.edges.producer import SendgateProducer, unsubscribe_from_row
+from streams.edges.producer import SendgateProducer
+from streams.edges.rows import unsubscribe_from_row
 from streams.topics import SEND_REQUESTS, TOPICS, UNSUBSCRIBE_CLICKS, TopicSpec, default_codec
 
 pytestmark = pytest.mark.integration

@@ -20,7 +20,7 @@ from streams.core.clock import FrozenClock
 from streams.core.errors import InputFileError, SendgateError
 from streams.core.recipient import RecipientKeyer
 from streams.core.records import SendRequest, UnsubscribeClick
-from streams.edges.producer import (
+from streams.edges.rows import (
     CLICK_ID_NAMESPACE,
     RowError,
     click_id_for,
