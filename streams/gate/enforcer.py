@@ -29,7 +29,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from streams.consent.fold import opt_in_proven
+from streams.consent.lookup import opt_in_proven
 from streams.core.errors import CodecError, InvalidRecordError
 from streams.core.records import DeliveryEvent, FeedbackReport, SendDecision
 from streams.gate.app import Gate
