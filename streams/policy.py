@@ -30,9 +30,7 @@ from streams.consent.policy import CONSENT_PRESETS, ConsentPolicy, Regime
 from streams.content.misuse import MisusePolicy
 from streams.content.policy import ContentPolicy
 from streams.core.errors import PolicyError
-from streams.reputation.policy import EnforcementPolicy
-from streams.reputation.rates import RatesPolicy
-from streams.reputation.strikes import StrikePolicy
+from streams.reputation.policy import EnforcementPolicy, RatesPolicy, StrikePolicy
 from streams.sending.frequency import FrequencyPolicy
 from streams.sending.policy import UnsubscribePolicy
 

@@ -15,7 +15,7 @@ from functools import cache
 from streams.core.codec import Codec, load_schema_versions
 from streams.core.records import RECORD_TYPES, Record
 from streams.core.settings import Settings
-from streams.reputation import rate_inputs, rates, standing, strikes
+from streams.reputation import breaches, rate_inputs, rates, standing, strikes
 from streams.sending import frequency
 
 __all__ = [
@@ -217,10 +217,11 @@ def default_codec() -> Codec:
 
 def all_record_types() -> tuple[type[Record], ...]:
     """Every record type on our topics and tables: `streams.core.records`' and those the rate,
-    strike, standing and cadence modules define next to their logic."""
+    breach, strike, standing and cadence modules define next to their logic."""
     return (
         *RECORD_TYPES,
         *rates.RECORDS,
+        *breaches.RECORDS,
         *strikes.RECORDS,
         *rate_inputs.RECORDS,
         *standing.RECORDS,

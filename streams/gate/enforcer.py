@@ -35,7 +35,10 @@ from streams.core.records import DeliveryEvent, FeedbackReport, SendDecision
 from streams.gate.app import Gate
 from streams.gate.copies import account_of_record
 from streams.gate.handling import coordinates, dead_letter, dead_letter_unusable, read_consents
+from streams.reputation.breaches import Breach, breaches, rates_at, snapshot_of
+from streams.reputation.events import enforcement_events, fine_event
 from streams.reputation.misuse import apply_misuse
+from streams.reputation.policy import RatesPolicy
 from streams.reputation.rate_inputs import (
     RateEvent,
     RateTick,
@@ -45,28 +48,16 @@ from streams.reputation.rate_inputs import (
     parse_rates_key,
     rate_event_key,
 )
-from streams.reputation.rates import (
-    Breach,
-    EventKind,
-    RatesPolicy,
-    RateState,
-    breaches,
-    bucket_start,
-    count_event,
-    due_windows,
-    rates_at,
-    snapshot_of,
-)
+from streams.reputation.rates import EventKind, RateState, bucket_start, count_event, due_windows
+from streams.reputation.reinstatement import reinstate
 from streams.reputation.standing import (
     AccountSnapshot,
     BreachReport,
     EnforcementEvent,
     MisuseReport,
     ReinstatementRequest,
-    enforcement_events,
-    fine_event,
 )
-from streams.reputation.strikes import AccountStanding, apply_breach, breach_id, reinstate
+from streams.reputation.strikes import AccountStanding, apply_breach, breach_id
 
 __all__ = [
     "check_enforcement_event",
