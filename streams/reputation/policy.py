@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from streams.core.policy_files import preset_named
+
 __all__ = [
     "MAX_WINDOW_DAYS",
     "RATES_PRESETS",
@@ -136,11 +138,7 @@ class RatesPolicy(_Frozen):
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> RatesPolicy:
         """A named preset (`RATES_PRESETS`), with `overrides` on top."""
-        try:
-            base = RATES_PRESETS[name]
-        except KeyError:
-            raise ValueError(f"unknown preset {name!r}; one of {sorted(RATES_PRESETS)}") from None
-        return cls.model_validate({**base, **overrides})
+        return cls.model_validate({**preset_named(RATES_PRESETS, name), **overrides})
 
     def pause_line(self, kind: BreachKind, provider: str | None) -> Decimal | None:
         """The pause level of `kind` at `provider` (its own if it has one)."""
