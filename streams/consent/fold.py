@@ -20,6 +20,7 @@ Protective choices (each is a platform's reason to exist, not a legal nicety):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -165,44 +166,36 @@ def _import(
 def _review_approved(
     entries: Entries, event: ConsentEvent, policy: ConsentPolicy
 ) -> tuple[Entries, ConsentOutcome]:
-    changed = False
-    out: list[ConsentEntry] = []
-    for entry in entries:
-        if (
+    def approved(entry: ConsentEntry) -> bool:
+        return (
             entry.account_id == event.account_id
             and entry.status == "pending_review"
             and entry.source_id == event.source_id
-        ):
-            status: ConsentStatus = (
-                "unconfirmed" if entry.requires_confirmation else "single_opt_in"
-            )
-            entry = entry.model_copy(update={"status": status, "last_event_id": event.event_id})
-            changed = True
-        out.append(entry)
-    return (tuple(out), "approved") if changed else (entries, "nothing_to_change")
+        )
+
+    def approve(entry: ConsentEntry) -> dict[str, object]:
+        status: ConsentStatus = "unconfirmed" if entry.requires_confirmation else "single_opt_in"
+        return {"status": status, "last_event_id": event.event_id}
+
+    return _update_where(entries, approved, approve, "approved")
 
 
 def _confirm(
     entries: Entries, event: ConsentEvent, policy: ConsentPolicy
 ) -> tuple[Entries, ConsentOutcome]:
-    changed = False
-    out: list[ConsentEntry] = []
-    for entry in entries:
-        if (
+    def confirmed(entry: ConsentEntry) -> bool:
+        return (
             entry.account_id == event.account_id
             and entry.status == "unconfirmed"
             and (not event.lists or set(entry.lists) <= set(event.lists))
-        ):
-            entry = entry.model_copy(
-                update={
-                    "status": "double_opt_in",
-                    "confirmed_at": event.occurred_at,
-                    "last_event_id": event.event_id,
-                }
-            )
-            changed = True
-        out.append(entry)
-    return (tuple(out), "confirmed") if changed else (entries, "nothing_to_change")
+        )
+
+    update = {
+        "status": "double_opt_in",
+        "confirmed_at": event.occurred_at,
+        "last_event_id": event.event_id,
+    }
+    return _update_where(entries, confirmed, lambda _: update, "confirmed")
 
 
 def _withdraw_event(
@@ -226,21 +219,17 @@ def _cadence_changed(
     """The person chose how often to hear from the account (the preference centre): every live
     consent of the account that covers the event's lists (none named: all of them) takes the
     new cadence. It grants nothing: without a live consent there is nothing to change."""
-    changed = False
-    out: list[ConsentEntry] = []
-    for entry in entries:
-        if (
+
+    def changes_cadence(entry: ConsentEntry) -> bool:
+        return (
             entry.account_id == event.account_id
             and entry.status in LIVE_STATUSES
             and (not event.lists or not entry.lists or set(event.lists) & set(entry.lists))
             and entry.cadence != event.cadence
-        ):
-            entry = entry.model_copy(
-                update={"cadence": event.cadence, "last_event_id": event.event_id}
-            )
-            changed = True
-        out.append(entry)
-    return (tuple(out), "cadence_changed") if changed else (entries, "nothing_to_change")
+        )
+
+    update = {"cadence": event.cadence, "last_event_id": event.event_id}
+    return _update_where(entries, changes_cadence, lambda _: update, "cadence_changed")
 
 
 _FOLDS = {
@@ -267,6 +256,24 @@ def _find(entries: Entries, scope: tuple[str, tuple[str, ...]]) -> ConsentEntry 
 def _put(entries: Entries, new: ConsentEntry) -> Entries:
     kept = tuple(entry for entry in entries if entry.scope() != new.scope())
     return (*kept, new)
+
+
+def _update_where(
+    entries: Entries,
+    matches: Callable[[ConsentEntry], bool],
+    update: Callable[[ConsentEntry], dict[str, object]],
+    outcome: ConsentOutcome,
+) -> tuple[Entries, ConsentOutcome]:
+    """The entries with `update` applied to those that `matches`, and `outcome`; when none
+    matches, the entries as they were and `nothing_to_change`."""
+    changed = False
+    out: list[ConsentEntry] = []
+    for entry in entries:
+        if matches(entry):
+            entry = entry.model_copy(update=update(entry))
+            changed = True
+        out.append(entry)
+    return (tuple(out), outcome) if changed else (entries, "nothing_to_change")
 
 
 def _blocked_for_good(entries: Entries, event: ConsentEvent) -> bool:

@@ -182,20 +182,10 @@ def enforcement_events(
             event_id = _event_id(action.action, action.breach_id)
             cause = action.breach_id
         elif isinstance(action, TransactionalMisuse | TransactionalSuspended):
-            extra = {
-                "report_id": action.report_id,
-                "count": action.count,
-                "window_start": action.window_start,
-                "window_end": action.window_end,
-            }
+            extra = action.model_dump(include={"report_id", "count", "window_start", "window_end"})
             event_id = _event_id(action.action, action.account_id, action.report_id)
         elif isinstance(action, Reinstated):
-            extra = {
-                "by": action.by,
-                "reason": action.reason,
-                "restored": action.restored,
-                "strikes_kept": action.strikes_kept,
-            }
+            extra = action.model_dump(include={"by", "reason", "restored", "strikes_kept"})
             event_id = _event_id(action.action, action.account_id, action.reinstatement_id)
         else:  # a ladder step, caused by the strike before it in `actions`
             extra = {"strike_number": action.strike_number}
