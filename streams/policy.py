@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
@@ -20,7 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -29,10 +28,8 @@ from streams.bounces.policy import SOFT_BOUNCE_PRESETS, SoftBouncePolicy
 from streams.consent.policy import CONSENT_PRESETS, ConsentPolicy, Regime
 from streams.content.misuse import MisusePolicy
 from streams.content.policy import ContentPolicy
-from streams.core.errors import PolicyError
-from streams.reputation.policy import EnforcementPolicy
-from streams.reputation.rates import RatesPolicy
-from streams.reputation.strikes import StrikePolicy
+from streams.core.policy_files import load_policy_file, preset_named
+from streams.reputation.policy import EnforcementPolicy, RatesPolicy, StrikePolicy
 from streams.sending.frequency import FrequencyPolicy
 from streams.sending.policy import UnsubscribePolicy
 
@@ -115,41 +112,22 @@ class Policy(BaseModel):
         ),
     )
 
-    @field_validator("soft_bounce", mode="before")
+    @field_validator("soft_bounce", "consent", "rates", mode="before")
     @classmethod
-    def _soft_bounce_preset(cls, value: Any) -> Any:
-        if isinstance(value, dict) and "preset" in value:
-            extra = set(value) - {"preset"}
-            if extra:
-                raise ValueError(f"a preset takes no other keys (got {sorted(extra)})")
-            try:
-                return SOFT_BOUNCE_PRESETS[value["preset"]]
-            except KeyError:
-                raise ValueError(
-                    f"unknown preset {value['preset']!r}; one of {sorted(SOFT_BOUNCE_PRESETS)}"
-                ) from None
-        return value
-
-    @field_validator("consent", mode="before")
-    @classmethod
-    def _consent_preset(cls, value: Any) -> Any:
-        if isinstance(value, dict) and "preset" in value:
-            rest = {key: item for key, item in value.items() if key != "preset"}
-            try:
-                return {**CONSENT_PRESETS[value["preset"]], **rest}
-            except KeyError:
-                raise ValueError(
-                    f"unknown preset {value['preset']!r}; one of {sorted(CONSENT_PRESETS)}"
-                ) from None
-        return value
-
-    @field_validator("rates", mode="before")
-    @classmethod
-    def _rates_preset(cls, value: Any) -> Any:
-        if isinstance(value, dict) and "preset" in value:
-            rest = {key: item for key, item in value.items() if key != "preset"}
-            return RatesPolicy.preset(value["preset"], **rest)
-        return value
+    def _named_preset(cls, value: Any, info: ValidationInfo) -> Any:
+        """`{ preset = "..." }` picks one of the section's named presets. Keys beside it override
+        the preset's, except in `soft_bounce`, whose presets are whole rules."""
+        if not (isinstance(value, dict) and "preset" in value):
+            return value
+        name = value["preset"]
+        rest = {key: item for key, item in value.items() if key != "preset"}
+        if info.field_name == "rates":
+            return RatesPolicy.preset(name, **rest)
+        if info.field_name == "consent":
+            return {**preset_named(CONSENT_PRESETS, name), **rest}
+        if rest:
+            raise ValueError(f"a preset takes no other keys (got {sorted(rest)})")
+        return preset_named(SOFT_BOUNCE_PRESETS, name)
 
     @model_validator(mode="after")
     def _flags_name_flaggable_rules(self) -> Policy:
@@ -190,19 +168,4 @@ def _canonical(value: Any) -> Any:
 
 def load_policy(path: Path | None = None) -> Policy:
     """Read and validate a policy file; `PolicyError` says what is wrong and where."""
-    path = path or DEFAULT_POLICY_FILE
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PolicyError(f"policy file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"cannot read policy file {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"policy file {path} is not valid TOML: {exc}") from None
-    try:
-        return Policy.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise PolicyError(f"policy file {path} is invalid: {problems}") from None
+    return load_policy_file(path or DEFAULT_POLICY_FILE, Policy, what="policy")

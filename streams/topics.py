@@ -39,7 +39,7 @@ from streams.core.records import (
     UnsubscribeClick,
 )
 from streams.core.settings import Settings
-from streams.reputation import rate_inputs, rates, standing, strikes
+from streams.reputation import breaches, rate_inputs, rates, standing, strikes
 from streams.reputation.rate_inputs import RateEvent, RateTick, RecipientRates, rate_event_key
 from streams.reputation.rates import RateState
 from streams.reputation.standing import (
@@ -360,10 +360,11 @@ def default_codec() -> Codec:
 
 def all_record_types() -> tuple[type[Record], ...]:
     """Every record type on our topics and tables: `streams.core.records`' and those the rate,
-    strike, standing and cadence modules define next to their logic."""
+    breach, strike, standing and cadence modules define next to their logic."""
     return (
         *RECORD_TYPES,
         *rates.RECORDS,
+        *breaches.RECORDS,
         *strikes.RECORDS,
         *rate_inputs.RECORDS,
         *standing.RECORDS,

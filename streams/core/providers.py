@@ -40,7 +40,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tomllib
 import unicodedata
 from functools import cache, cached_property, lru_cache
 from pathlib import Path
@@ -52,12 +51,11 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from streams.core.errors import PolicyError
+from streams.core.policy_files import load_policy_file
 from streams.core.recipient import is_valid_address, normalise_address
 
 __all__ = [
@@ -292,22 +290,7 @@ def load_providers(path: Path | None = None) -> ProviderMap:
 
 @cache
 def _load(path: Path) -> ProviderMap:
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PolicyError(f"providers file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"cannot read providers file {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"providers file {path} is not valid TOML: {exc}") from None
-    try:
-        return ProviderMap.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" if err["loc"] else err["msg"]
-            for err in exc.errors()
-        )
-        raise PolicyError(f"providers file {path} is invalid: {problems}") from None
+    return load_policy_file(path, ProviderMap, what="providers")
 
 
 def provider_of(domain: str, path: Path | None = None) -> str:

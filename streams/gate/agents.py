@@ -39,13 +39,9 @@ from faust.types import TP
 
 from streams.bounces.history import apply_delivery, suppression_for_bounce
 from streams.bounces.inbound import read_inbound
-from streams.consent.fold import (
-    apply_consent_event,
-    apply_opt_out,
-    check_event_time,
-    due_notices,
-    next_deadline,
-)
+from streams.consent.fold import apply_consent_event, apply_opt_out
+from streams.consent.notices import due_notices, next_deadline
+from streams.consent.timing import check_event_time
 from streams.core.clock import from_epoch_ms, to_epoch_ms
 from streams.core.errors import CodecError, InvalidRecordError
 from streams.core.records import (

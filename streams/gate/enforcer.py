@@ -31,6 +31,7 @@ from streams.core.records import DeliveryEvent, FeedbackReport, SendDecision
 from streams.gate.app import Gate
 from streams.gate.copies import account_of_record
 from streams.gate.handling import coordinates, dead_letter, dead_letter_unusable
+from streams.reputation.events import enforcement_events
 from streams.reputation.rate_inputs import (
     RateEvent,
     RateTick,
@@ -40,17 +41,13 @@ from streams.reputation.rate_inputs import (
     parse_rates_key,
     rate_event_key,
 )
-from streams.reputation.rates import (
-    EventKind,
-    bucket_start,
-)
+from streams.reputation.rates import EventKind, bucket_start
 from streams.reputation.standing import (
     AccountSnapshot,
     BreachReport,
     EnforcementEvent,
     MisuseReport,
     ReinstatementRequest,
-    enforcement_events,
 )
 from streams.reputation.steps import COMPLAINT_TYPES, apply_to_standing, complaint_fine, count_rate
 from streams.reputation.strikes import AccountStanding

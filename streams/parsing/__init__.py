@@ -6,7 +6,8 @@ A pure package: no Kafka, no I/O. `parse_message(raw)` is the one entry point; t
 * `mime`: bounded, defensive MIME reading;
 * `dsn`: RFC 3464 delivery-status fields; `freeform`: non-standard bounces (with flufl.bounce);
 * `arf`: RFC 5965 and ISP feedback formats; `replies`: auto-replies, challenges, unsubscribe asks;
-* `taxonomy`: RFC 3463 status codes and diagnostic text to bounce class and reason;
+* `taxonomy`: the bounce reasons, by RFC 3463 status code and by diagnostic phrase;
+* `diagnosis`: a failed recipient's bounce class and reason, from its code, text and action;
 * `original`: Message-ID, send request id, account and VERP token of the original message;
 * `classify`: the order in which the above decide the kind.
 """

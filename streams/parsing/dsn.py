@@ -13,9 +13,9 @@ from email.message import Message
 from typing import Final
 
 from streams.parsing.addresses import clean_address
+from streams.parsing.diagnosis import classify, find_status, normalise_status
 from streams.parsing.mime import field_blocks
 from streams.parsing.model import DIAGNOSTIC_MAX_CHARS, RecipientOutcome
-from streams.parsing.taxonomy import classify, find_status, normalise_status
 
 __all__ = ["STATUS_CONTENT_TYPES", "is_status_part", "parse_status_parts"]
 

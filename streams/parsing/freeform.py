@@ -6,7 +6,7 @@ in the opening of the text. Recipients come from flufl.bounce's provider detecto
 many of these layouts; when they find nothing, a generic reading of the report text (above the
 returned copy of the message) takes every address that is not the bounce's own sender, receiver
 or a role mailbox. Each recipient is then classified from the lines around its address (RFC
-3463 code if one is written there, else the phrase patterns of `taxonomy`).
+3463 code if one is written there, else the phrase patterns of `taxonomy`, through `diagnosis`).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from typing import Final
 from flufl.bounce import all_failures
 
 from streams.parsing.addresses import clean_address, find_addresses
+from streams.parsing.diagnosis import classify, find_status
 from streams.parsing.mime import header
 from streams.parsing.model import DIAGNOSTIC_MAX_CHARS, RecipientOutcome
 from streams.parsing.replies import opening_lines
-from streams.parsing.taxonomy import classify, find_status
 
 __all__ = [
     "FLUFL_MAX_BYTES",

@@ -3,9 +3,8 @@
 Pure: `sendgate accounts status` reads the changelogs of the rates and standings tables (faust's
 copies of them on Kafka), folds each to its latest value per key with `latest_values`, keeps the
 account's keys (`parse_rates_key`) and hands the decoded values to `account_status`. The numbers
-are those the enforcer judges: `streams.reputation.rates.rates_at` over the policy's rolling window
-at a
-given time, and `streams.reputation.rates.breaches` for the lines they pass.
+are those the enforcer judges: `streams.reputation.breaches.rates_at` over the policy's rolling
+window at a given time, and `streams.reputation.breaches.breaches` for the lines they pass.
 
 Keys of the rates table are `account|provider`, or `account|*` for the account-wide count, with
 `%`, `|` (and `*` in a provider) percent-escaped (`streams.reputation.rate_inputs.rate_event_key`);
@@ -21,10 +20,11 @@ from datetime import datetime
 from fractions import Fraction
 
 from streams.core.clock import utc
+from streams.reputation.breaches import Breach, RateSnapshot, breaches, rates_at
 from streams.reputation.misuse import misuse_in_window
 from streams.reputation.policy import ReputationPolicy
 from streams.reputation.rate_inputs import ACCOUNT_WIDE, parse_rates_key
-from streams.reputation.rates import Breach, RateSnapshot, RateState, Window, breaches, rates_at
+from streams.reputation.rates import RateState, Window
 from streams.reputation.strikes import AccountStanding, AccountStatus
 
 __all__ = [

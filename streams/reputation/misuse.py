@@ -12,9 +12,8 @@ each report into the account's standing with `apply_misuse`. Pure: no faust, Kaf
 - Each new report yields `transactional_misuse`, with the count in the window after it. When
   the count reaches `misuse_suspend_after` (3; 0: never suspend) the account's transactional
   sending is suspended (`transactional_suspended`, once: not again while it is suspended) until
-  an operator reinstates the account (`streams.reputation.strikes.reinstate`), which also forgives
-  the
-  reports counted so far.
+  an operator reinstates the account (`streams.reputation.reinstatement.reinstate`), which also
+  forgives the reports counted so far.
 - Reports are remembered by id while they are in the window, so a replayed report changes
   nothing; older ones are forgotten (the state stays bounded), and a report that old when it
   arrives is stale: it could be a replay of a forgotten one, and it is outside the window anyway.
@@ -30,15 +29,10 @@ from datetime import datetime, timedelta
 from typing import Literal, NamedTuple
 
 from streams.core.clock import utc
+from streams.reputation.actions import TransactionalMisuse, TransactionalSuspended
 from streams.reputation.policy import EnforcementPolicy
 from streams.reputation.standing import MisuseReport
-from streams.reputation.strikes import (
-    REMEMBERED_MISUSE,
-    AccountStanding,
-    CountedMisuse,
-    TransactionalMisuse,
-    TransactionalSuspended,
-)
+from streams.reputation.strikes import REMEMBERED_MISUSE, AccountStanding, CountedMisuse
 
 __all__ = ["MisuseFold", "MisuseOutcome", "apply_misuse", "misuse_in_window"]
 

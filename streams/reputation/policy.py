@@ -1,17 +1,209 @@
-"""What the rate keeper counts and fines, and when misuse suspends an account: the policy file's
-`enforcement`."""
+"""The reputation policies: how rates are counted and the lines they must stay under, the strike
+ladder, and what the rate keeper counts and fines (the policy file's `rates`, `strikes` and
+`enforcement`)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
-from typing import Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from streams.reputation.rates import RatesPolicy
-from streams.reputation.strikes import StrikePolicy
+from streams.core.policy_files import preset_named
 
-__all__ = ["EnforcementPolicy", "ReputationPolicy"]
+__all__ = [
+    "MAX_WINDOW_DAYS",
+    "RATES_PRESETS",
+    "BreachKind",
+    "BreachLevel",
+    "EnforcementPolicy",
+    "LadderStep",
+    "RatesPolicy",
+    "ReputationPolicy",
+    "Scope",
+    "StrikePolicy",
+]
+
+BreachKind = Literal["complaint", "bounce"]
+"""The rates a policy draws lines for: complaints per delivered, hard bounces per attempted."""
+BreachLevel = Literal["review", "strike", "pause"]
+"""The lines a rate can pass, least severe first."""
+Scope = Literal["provider", "account"]
+"""Where a rate is judged: per (account, provider), or per account across every provider."""
+LadderStep = Literal["disable_broadcasts", "warn", "terminate"]
+"""What a strike does, by its number on the ladder."""
+
+MAX_WINDOW_DAYS = 31
+"""Longest window a policy may ask for; `streams.reputation.strikes` relies on it when it forgets
+old breaches."""
+_Line = Field(default=None, gt=0, le=1)
+Rate = Annotated[Decimal, Field(gt=0, le=1)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RatesPolicy(_Frozen):
+    """How rates are counted and which lines they must stay under. Defaults and their sources:
+
+    - `window_days` 7: the platform's complaint line is "per provider per week"; `bucket_hours`
+      24: a week is a sum of days, the unit mailbox providers' dashboards report in (Gmail
+      Postmaster Tools shows a daily spam rate).
+    - `allowed_lateness_hours` 48 (a choice, not a published number): feedback-loop reports and
+      asynchronous bounces are usually sent soon after the message; two days leave room for a
+      reporting pipeline stalled over a weekend, at the price of judging a week two days late.
+    - `complaint_line` 0.1% per provider: the industry line (fewer than 1 complaint per 1,000
+      messages); `bounce_line` 7% per account: the platform's own line. Crossing either
+      is a strike (`streams.reputation.strikes`). None: no strike line for that rate.
+    - `*_review_line`, `*_pause_line`: optional further levels (none by default); a review only
+      flags the account, a pause stops its mail to the provider (or, at account scope, to every
+      provider). `provider_*_pause_lines` set a provider's own pause level.
+    - `min_delivered_for_complaint_rate` 1,000: below it one complaint is already above 0.1%, so
+      the line would strike on a single person's click; at 1,000 it takes two (2 / 1,000 = 0.2%).
+      Platforms guard against small samples in their own ways: Amazon SES computes rates over a
+      "representative volume" rather than a fixed period (its post "Announcing the Reputation
+      Dashboard" shows 1 bounce in 5 emails making a weekly rate meaningless), and Gmail's
+      bulk-sender rules start at about 5,000 messages a day. The price of 1,000: a sender whose
+      true rate is 0.02% still gets 2 complaints in about 2% of weeks of exactly 1,000 messages
+      (binomial); larger volumes make that chance fall fast. A platform can raise the minimum.
+    - `min_attempted_for_bounce_rate` 200: the bounce line is 70 times higher, so chance matters
+      less: at 200 it takes 15 hard bounces to pass 7%, which a sender whose true rate is 2% gets
+      in about 1 week of 67,000 (binomial), and a bad import of a few hundred addresses is still
+      caught.
+    - `act_at_once` False: act when a window closes (after its lateness), so a week is judged
+      whole; True acts on the event that carries the rate over the line.
+    - `complaint_scope` provider, `bounce_scope` account: where each rate is measured
+      (providers judge complaints per sender at their own mailboxes; bounces say more about the
+      account's list than about one provider).
+    - `evaluation_grace_days` 7: how long a bucket's counts are kept after the horizon has passed
+      it (events can no longer be counted into it), so that closed windows a stopped worker did
+      not judge in time can still be judged whole (see `streams.reputation.rates` and its
+      `due_windows`).
+    - `event_time_tolerance_s` 300: clock skew accepted on event times, as for consent events.
+    """
+
+    window_days: int = Field(default=7, ge=1, le=MAX_WINDOW_DAYS, strict=True)
+    bucket_hours: int = Field(default=24, ge=1, le=24, strict=True)
+    allowed_lateness_hours: int = Field(default=48, ge=0, le=14 * 24, strict=True)
+    evaluation_grace_days: int = Field(default=7, ge=0, le=MAX_WINDOW_DAYS, strict=True)
+    event_time_tolerance_s: int = Field(default=300, ge=0, le=86_400, strict=True)
+    act_at_once: bool = Field(default=False, strict=True)
+    complaint_scope: Scope = "provider"
+    bounce_scope: Scope = "account"
+    complaint_line: Decimal | None = Field(default=Decimal("0.001"), gt=0, le=1)
+    complaint_review_line: Decimal | None = _Line
+    complaint_pause_line: Decimal | None = _Line
+    provider_complaint_pause_lines: dict[str, Rate] = Field(default_factory=dict)
+    bounce_line: Decimal | None = Field(default=Decimal("0.07"), gt=0, le=1)
+    bounce_review_line: Decimal | None = _Line
+    bounce_pause_line: Decimal | None = _Line
+    provider_bounce_pause_lines: dict[str, Rate] = Field(default_factory=dict)
+    min_delivered_for_complaint_rate: int = Field(default=1000, ge=1, strict=True)
+    min_attempted_for_bounce_rate: int = Field(default=200, ge=1, strict=True)
+
+    @field_validator("bucket_hours")
+    @classmethod
+    def _bucket_divides_a_day(cls, hours: int) -> int:
+        if 24 % hours:
+            raise ValueError("bucket_hours must divide 24, so buckets align with UTC days")
+        return hours
+
+    @field_validator("provider_complaint_pause_lines", "provider_bounce_pause_lines")
+    @classmethod
+    def _providers_named(cls, lines: dict[str, Decimal]) -> dict[str, Decimal]:
+        if any(not name.strip() for name in lines):
+            raise ValueError("provider pause lines are keyed by provider names, not blanks")
+        return lines
+
+    @model_validator(mode="after")
+    def _lateness_in_whole_buckets(self) -> RatesPolicy:
+        if self.allowed_lateness_hours % self.bucket_hours:
+            raise ValueError("allowed_lateness_hours must be a whole number of buckets")
+        return self
+
+    @property
+    def bucket(self) -> timedelta:
+        return timedelta(hours=self.bucket_hours)
+
+    @property
+    def window(self) -> timedelta:
+        return timedelta(days=self.window_days)
+
+    @property
+    def lateness(self) -> timedelta:
+        return timedelta(hours=self.allowed_lateness_hours)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> RatesPolicy:
+        """A named preset (`RATES_PRESETS`), with `overrides` on top."""
+        return cls.model_validate({**preset_named(RATES_PRESETS, name), **overrides})
+
+    def pause_line(self, kind: BreachKind, provider: str | None) -> Decimal | None:
+        """The pause level of `kind` at `provider` (its own if it has one)."""
+        if kind == "complaint":
+            own, default = self.provider_complaint_pause_lines, self.complaint_pause_line
+        else:
+            own, default = self.provider_bounce_pause_lines, self.bounce_pause_line
+        return own.get(provider, default) if provider is not None else default
+
+
+RATES_PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "ses-pauses": {
+        "complaint_review_line": "0.001",
+        "complaint_pause_line": "0.005",
+        "bounce_review_line": "0.05",
+        "bounce_pause_line": "0.10",
+    },
+    "amazon-ses": {
+        "complaint_scope": "account",
+        "complaint_line": None,
+        "complaint_review_line": "0.001",
+        "complaint_pause_line": "0.005",
+        "bounce_line": None,
+        "bounce_review_line": "0.05",
+        "bounce_pause_line": "0.10",
+    },
+}
+"""Named rate policies.
+
+- `default`: the platform's lines, strikes only.
+- `ses-pauses`: the default strikes plus the review and pause levels Amazon SES publishes (Amazon
+  SES Developer Guide, "Reputation metrics messages": complaints under review at 0.1% and sending
+  paused at 0.5%; bounces under review at 5% and paused at 10%), complaints judged per provider.
+- `amazon-ses`: SES's behaviour alone: both rates per account, review and pause, no strikes.
+
+SES states its levels as "or greater"; here a level is passed only when strictly above it, so on
+the exact level (50 of 1,000 bounced = 5%) SES reviews and this preset does not yet.
+"""
+
+
+class StrikePolicy(_Frozen):
+    """The ladder and how strikes are counted. The defaults follow a well-known platform's
+    three-strike policy on the 0.1% complaint line."""
+
+    ladder: tuple[LadderStep, ...] = Field(
+        default=("disable_broadcasts", "warn", "terminate"), min_length=1, max_length=10
+    )
+    strike_period_days: int = Field(default=365, ge=MAX_WINDOW_DAYS, le=3650, strict=True)
+    bounce_breaches_strike: bool = Field(default=True, strict=True)
+    """False: a bounce breach at strike level pauses its scope instead of striking."""
+    episode_scope: Literal["account", "provider"] = "account"
+    """`account`: overlapping breaches of one kind are one episode at whatever providers (one bad
+    broadcast is one strike, not one per provider); `provider`: one episode per provider."""
+
+    @field_validator("ladder")
+    @classmethod
+    def _terminate_ends(cls, ladder: tuple[LadderStep, ...]) -> tuple[LadderStep, ...]:
+        if "terminate" in ladder[:-1]:
+            raise ValueError("terminate can only be the last step of the ladder")
+        return ladder
+
+    @property
+    def period(self) -> timedelta:
+        return timedelta(days=self.strike_period_days)
 
 
 class EnforcementPolicy(BaseModel):

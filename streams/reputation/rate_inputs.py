@@ -46,7 +46,8 @@ from pydantic import Field
 
 from streams.core.clock import utc
 from streams.core.records import Record, UtcMillis
-from streams.reputation.rates import EventKind, RatesPolicy, horizon
+from streams.reputation.policy import RatesPolicy
+from streams.reputation.rates import EventKind, horizon
 
 __all__ = [
     "ACCOUNT_WIDE",

@@ -12,36 +12,23 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from streams.consent.fold import opt_in_proven
+from streams.consent.lookup import opt_in_proven
 from streams.consent.policy import ConsentPolicy
 from streams.core.records import ConsentState, FeedbackReport
+from streams.reputation.breaches import Breach, breaches, rates_at, snapshot_of
+from streams.reputation.events import fine_event
 from streams.reputation.misuse import apply_misuse
-from streams.reputation.policy import EnforcementPolicy
+from streams.reputation.policy import EnforcementPolicy, RatesPolicy, StrikePolicy
 from streams.reputation.rate_inputs import RateEvent, RateTick
-from streams.reputation.rates import (
-    Breach,
-    RatesPolicy,
-    RateState,
-    breaches,
-    count_event,
-    due_windows,
-    rates_at,
-    snapshot_of,
-)
+from streams.reputation.rates import RateState, count_event, due_windows
+from streams.reputation.reinstatement import reinstate
 from streams.reputation.standing import (
     BreachReport,
     EnforcementEvent,
     MisuseReport,
     ReinstatementRequest,
-    fine_event,
 )
-from streams.reputation.strikes import (
-    AccountStanding,
-    StrikePolicy,
-    apply_breach,
-    breach_id,
-    reinstate,
-)
+from streams.reputation.strikes import AccountStanding, apply_breach, breach_id
 
 __all__ = [
     "COMPLAINT_TYPES",

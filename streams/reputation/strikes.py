@@ -1,9 +1,9 @@
 """The strike ladder: what a rate breach does to a sending account, and what the gate then denies.
 
-Pure: the enforcer calls `apply_breach` for each breach `streams.reputation.rates` finds, and
-`reinstate` for
-an operator's reinstatement, with the account's standing; it emits the actions they return and
-writes the standing back. The gate reads `gate_view(standing)`.
+Pure: the enforcer calls `apply_breach` for each breach `streams.reputation.breaches` finds, and
+`streams.reputation.reinstatement.reinstate` for an operator's reinstatement, with the account's
+standing; it emits the actions they return (`streams.reputation.actions`) and writes the standing
+back. What the gate then denies is `streams.reputation.denials.gate_view(standing)`.
 
 - Strike n takes step n of the ladder (default: 1 disables broadcasts and sequences until the
   account is reinstated, e.g. after a best-practice test; 2 warns; 3 terminates); a strike past
@@ -32,16 +32,26 @@ writes the standing back. The gate reads `gate_view(standing)`.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import ClassVar, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field
 
 from streams.core.clock import utc
-from streams.core.records import Record, SendKind, UtcMillis
-from streams.reputation.rates import MAX_WINDOW_DAYS, Breach, BreachKind, Window
+from streams.core.records import Record, UtcMillis
+from streams.reputation.actions import (
+    AccountTerminated,
+    BroadcastsDisabled,
+    EnforcementAction,
+    ProviderPaused,
+    ReviewFlagged,
+    StrikeIssued,
+    WarningIssued,
+)
+from streams.reputation.breaches import Breach
+from streams.reputation.policy import MAX_WINDOW_DAYS, BreachKind, StrikePolicy
+from streams.reputation.rates import Window
 
 __all__ = [
     "RECORDS",
@@ -49,35 +59,17 @@ __all__ = [
     "REMEMBERED_REINSTATEMENTS",
     "AccountStanding",
     "AccountStatus",
-    "AccountTerminated",
     "BreachOutcome",
-    "BroadcastsDisabled",
     "CountedMisuse",
-    "EnforcementAction",
     "EnforcementFold",
-    "GateDenial",
-    "GateView",
-    "LadderStep",
     "Pause",
-    "ProviderPaused",
-    "Reinstated",
     "Reinstatement",
-    "ReinstatementFold",
     "Review",
-    "ReviewFlagged",
     "Strike",
-    "StrikeIssued",
-    "StrikePolicy",
-    "TransactionalMisuse",
-    "TransactionalSuspended",
-    "WarningIssued",
     "apply_breach",
     "breach_id",
-    "gate_view",
-    "reinstate",
 ]
 
-LadderStep = Literal["disable_broadcasts", "warn", "terminate"]
 AccountStatus = Literal["active", "broadcasts_disabled", "warned", "terminated"]
 BreachOutcome = Literal[
     "struck",
@@ -89,48 +81,12 @@ BreachOutcome = Literal[
     "stale",
     "account_terminated",
 ]
-GateDenial = Literal[
-    "account-terminated",
-    "account-broadcasts-disabled",
-    "provider-paused",
-    "account-transactional-suspended",
-]
 REMEMBERED_REINSTATEMENTS = 32
 """Reinstatements kept in the standing (for replays; the ledger keeps them all)."""
 REMEMBERED_MISUSE = 1000
 """Misuse reports kept in the standing, newest first (`streams.reputation.misuse`): at least
 the policy's largest `misuse_suspend_after`, and few enough (about 80 kB) that the standings
 changelog record stays far below Kafka's 1 MB message limit however many a bad account sends."""
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class StrikePolicy(_Frozen):
-    """The ladder and how strikes are counted. The defaults follow a well-known platform's
-    three-strike policy on the 0.1% complaint line."""
-
-    ladder: tuple[LadderStep, ...] = Field(
-        default=("disable_broadcasts", "warn", "terminate"), min_length=1, max_length=10
-    )
-    strike_period_days: int = Field(default=365, ge=MAX_WINDOW_DAYS, le=3650, strict=True)
-    bounce_breaches_strike: bool = Field(default=True, strict=True)
-    """False: a bounce breach at strike level pauses its scope instead of striking."""
-    episode_scope: Literal["account", "provider"] = "account"
-    """`account`: overlapping breaches of one kind are one episode at whatever providers (one bad
-    broadcast is one strike, not one per provider); `provider`: one episode per provider."""
-
-    @field_validator("ladder")
-    @classmethod
-    def _terminate_ends(cls, ladder: tuple[LadderStep, ...]) -> tuple[LadderStep, ...]:
-        if "terminate" in ladder[:-1]:
-            raise ValueError("terminate can only be the last step of the ladder")
-        return ladder
-
-    @property
-    def period(self) -> timedelta:
-        return timedelta(days=self.strike_period_days)
 
 
 class _Episode(Record):
@@ -221,122 +177,10 @@ class AccountStanding(Record):
         return tuple(strike for strike in self.strikes if strike.at > utc(now) - policy.period)
 
 
-# --- enforcement actions: what the enforcer emits -------------------------------------------------
-
-
-class _Action(_Frozen):
-    account_id: str
-    at: UtcMillis
-
-
-class _BreachAction(_Action):
-    breach_id: str
-    provider: str | None
-    kind: BreachKind
-    window: Window
-    count: int
-    volume: int
-    line: Decimal
-
-
-class StrikeIssued(_BreachAction):
-    action: Literal["strike_issued"] = "strike_issued"
-    number: int
-    step: LadderStep
-
-
-class BroadcastsDisabled(_Action):
-    """Broadcasts and sequences (bulk commercial mail) are denied until reinstatement."""
-
-    action: Literal["broadcasts_disabled"] = "broadcasts_disabled"
-    strike_number: int
-
-
-class WarningIssued(_Action):
-    action: Literal["warning_issued"] = "warning_issued"
-    strike_number: int
-
-
-class AccountTerminated(_Action):
-    """All commercial mail is denied until reinstatement."""
-
-    action: Literal["account_terminated"] = "account_terminated"
-    strike_number: int
-
-
-class ProviderPaused(_BreachAction):
-    """The account's mail to `provider` (None: every provider) is denied until reinstatement."""
-
-    action: Literal["provider_paused"] = "provider_paused"
-
-
-class ReviewFlagged(_BreachAction):
-    action: Literal["review_flagged"] = "review_flagged"
-
-
-class Reinstated(_Action):
-    """`restored` names what reinstatement gave back: `broadcasts`, `commercial_mail`,
-    `provider:<name>` or `all_providers`; `strikes_kept` the strikes still on the record."""
-
-    action: Literal["reinstated"] = "reinstated"
-    reinstatement_id: str
-    by: str
-    reason: str
-    restored: tuple[str, ...]
-    strikes_kept: int
-
-
-class _MisuseAction(_Action):
-    """`count`: the account's misuse reports in the window (`window_start`, `window_end`], event
-    time, after this one; `suspend_after` and `window_days` the policy that counted them."""
-
-    report_id: str
-    count: int
-    window_start: UtcMillis
-    window_end: UtcMillis
-    window_days: int
-    suspend_after: int
-
-
-class TransactionalMisuse(_MisuseAction):
-    """A transactional send was denied for carrying marketing; `suspended`: the account's
-    transactional sending is suspended after it (now or before)."""
-
-    action: Literal["transactional_misuse"] = "transactional_misuse"
-    request_id: str
-    signals: tuple[str, ...]
-    suspended: bool
-
-
-class TransactionalSuspended(_MisuseAction):
-    """Every transactional (non-commercial) send of the account is denied until reinstatement."""
-
-    action: Literal["transactional_suspended"] = "transactional_suspended"
-
-
-EnforcementAction = (
-    StrikeIssued
-    | BroadcastsDisabled
-    | WarningIssued
-    | AccountTerminated
-    | ProviderPaused
-    | ReviewFlagged
-    | Reinstated
-    | TransactionalMisuse
-    | TransactionalSuspended
-)
-
-
 class EnforcementFold(NamedTuple):
     standing: AccountStanding
     actions: tuple[EnforcementAction, ...]
     outcome: BreachOutcome
-
-
-class ReinstatementFold(NamedTuple):
-    standing: AccountStanding
-    action: Reinstated | None
-    """None when the reinstatement was already applied (a replay)."""
 
 
 def breach_id(account_id: str, breach: Breach) -> str:
@@ -434,107 +278,6 @@ def apply_breach(
         update["terminated"] = True
         actions.append(AccountTerminated(account_id=account, at=now, strike_number=number))
     return EnforcementFold(standing.model_copy(update=update), tuple(actions), "struck")
-
-
-def reinstate(
-    standing: AccountStanding,
-    *,
-    reinstatement_id: str,
-    by: str,
-    reason: str,
-    now: datetime,
-) -> ReinstatementFold:
-    """Give back what enforcement took (broadcasts, commercial mail, paused providers,
-    transactional mail), keeping the strikes. Lifting a transactional suspension forgives the
-    misuse reports counted so far (the count starts again from zero). `reinstatement_id` (the
-    request's event id) makes a replay change nothing."""
-    now = utc(now)
-    if any(r.reinstatement_id == reinstatement_id for r in standing.reinstatements):
-        return ReinstatementFold(standing, None)
-    restored: list[str] = []
-    if standing.broadcasts_disabled:
-        restored.append("broadcasts")
-    if standing.terminated:
-        restored.append("commercial_mail")
-    misuse = standing.misuse
-    if standing.transactional_suspended:
-        restored.append("transactional_mail")
-        misuse = tuple(entry.model_copy(update={"forgiven": True}) for entry in misuse)
-    pauses = []
-    for pause in standing.pauses:
-        if pause.lifted_at is None:
-            restored.append(f"provider:{pause.provider}" if pause.provider else "all_providers")
-            pause = pause.model_copy(update={"lifted_at": now})
-        pauses.append(pause)
-    record = Reinstatement(
-        reinstatement_id=reinstatement_id, by=by, reason=reason, at=now, restored=tuple(restored)
-    )
-    after = standing.model_copy(
-        update={
-            "broadcasts_disabled": False,
-            "terminated": False,
-            "pauses": tuple(pauses),
-            "reinstatements": (*standing.reinstatements, record)[-REMEMBERED_REINSTATEMENTS:],
-            "misuse": misuse,
-            "transactional_suspended": False,
-        }
-    )
-    action = Reinstated(
-        account_id=standing.account_id,
-        at=now,
-        reinstatement_id=reinstatement_id,
-        by=by,
-        reason=reason,
-        restored=tuple(restored),
-        strikes_kept=len(standing.strikes),
-    )
-    return ReinstatementFold(after, action)
-
-
-@dataclass(frozen=True, slots=True)
-class GateView:
-    """What the gate must deny an account.
-
-    - `broadcasts_denied`: bulk commercial mail (broadcasts and sequences); transactional and
-      one-off mail still go.
-    - `commercial_denied`: every commercial message (terminated); transactional mail still goes.
-    - `paused_providers`, `all_providers_paused`: every message to those providers.
-    - `transactional_denied`: every transactional (non-commercial) message (transactional
-      sending suspended for misuse); commercial mail is judged as before.
-    """
-
-    broadcasts_denied: bool
-    commercial_denied: bool
-    paused_providers: frozenset[str]
-    all_providers_paused: bool
-    transactional_denied: bool = False
-
-    def denials(
-        self, *, commercial: bool, send_kind: SendKind, provider: str | None
-    ) -> tuple[GateDenial, ...]:
-        """Every reason this view denies a message (empty: it does not). `provider` None: the
-        recipient's provider is not known, so only an all-provider pause applies."""
-        found: list[GateDenial] = []
-        if commercial and self.commercial_denied:
-            found.append("account-terminated")
-        if commercial and send_kind == "bulk" and self.broadcasts_denied:
-            found.append("account-broadcasts-disabled")
-        if self.all_providers_paused or provider in self.paused_providers:
-            found.append("provider-paused")
-        if not commercial and self.transactional_denied:
-            found.append("account-transactional-suspended")
-        return tuple(found)
-
-
-def gate_view(standing: AccountStanding) -> GateView:
-    active = standing.active_pauses
-    return GateView(
-        broadcasts_denied=standing.broadcasts_disabled,
-        commercial_denied=standing.terminated,
-        paused_providers=frozenset(p.provider for p in active if p.provider is not None),
-        all_providers_paused=any(p.provider is None for p in active),
-        transactional_denied=standing.transactional_suspended,
-    )
 
 
 def _same_episode(history: tuple[_Episode, ...], breach: Breach, *, across_providers: bool) -> bool:

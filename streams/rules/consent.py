@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from streams.consent.fold import consent_for, implied_expiry
+from streams.consent.lookup import consent_for
+from streams.consent.timing import implied_expiry
 from streams.core.records import ConsentEntry, SendRequest
 from streams.policy import Policy, Regime
 from streams.rules.base import RecipientView, Rule, RuleCheck

@@ -52,7 +52,7 @@ checked instead of failing them.
 
 from __future__ import annotations
 
-from streams.consent.fold import consent_for
+from streams.consent.lookup import consent_for
 from streams.content.body import (
     buys_positive_reviews,
     has_postal_address,

@@ -29,7 +29,7 @@ from streams.gate.app import Gate, build_gate
 from streams.gate.emit import CollectingEmitter, Emitted
 from streams.gate.enforcer import tick_rates
 from streams.policy import load_policy
-from streams.reputation.rates import RatesPolicy
+from streams.reputation.policy import RatesPolicy
 from streams.reputation.standing import (
     AccountSnapshot,
     EnforcementEvent,

@@ -22,9 +22,12 @@ from streams.cli import app
 from streams.core.settings import Settings
 from streams.edges.admin import create_topics, delete_topics
 from streams.edges.ledger import LedgerItem, LedgerWriter, make_engine, upgrade
-from streams.reputation.rates import Breach, RateBucket, RateState, Window
-from streams.reputation.standing import ReinstatementRequest, enforcement_events
-from streams.reputation.strikes import AccountStanding, StrikePolicy, apply_breach, breach_id
+from streams.reputation.breaches import Breach
+from streams.reputation.events import enforcement_events
+from streams.reputation.policy import StrikePolicy
+from streams.reputation.rates import RateBucket, RateState, Window
+from streams.reputation.standing import ReinstatementRequest
+from streams.reputation.strikes import AccountStanding, apply_breach, breach_id
 from streams.topics import ACCOUNT_COMMANDS, RATES_CHANGELOG, STANDINGS_CHANGELOG, default_codec
 
 pytestmark = pytest.mark.integration

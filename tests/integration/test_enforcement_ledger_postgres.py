@@ -35,15 +35,13 @@ from streams.edges.ledger import (
     upgrade,
 )
 from streams.edges.ledger.models import EnforcementEventRow
-from streams.reputation.rates import Breach, Window
-from streams.reputation.standing import EnforcementEvent, enforcement_events, fine_event
-from streams.reputation.strikes import (
-    AccountStanding,
-    StrikePolicy,
-    apply_breach,
-    breach_id,
-    reinstate,
-)
+from streams.reputation.breaches import Breach
+from streams.reputation.events import enforcement_events, fine_event
+from streams.reputation.policy import StrikePolicy
+from streams.reputation.rates import Window
+from streams.reputation.reinstatement import reinstate
+from streams.reputation.standing import EnforcementEvent
+from streams.reputation.strikes import AccountStanding, apply_breach, breach_id
 from streams.topics import ENFORCEMENT_EVENTS, default_codec
 
 pytestmark = pytest.mark.integration

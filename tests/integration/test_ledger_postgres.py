@@ -350,12 +350,21 @@ def test_write_batch_takes_large_batches(engine: Engine) -> None:
 
 
 async def create_topics(bootstrap: str, names: list[str]) -> None:
+    """Create the topics and wait until the broker serves their metadata: CreateTopics answers
+    before a loaded broker has them in its metadata cache, and the sink refuses a topic it
+    cannot describe (as `sendgate topics create` also waits, `streams.edges.admin`)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         await admin.create_topics(
             [NewTopic(name, num_partitions=PARTITIONS, replication_factor=1) for name in names]
         )
+        for _ in range(100):
+            described = await admin.describe_topics(names)
+            if all(not topic["error_code"] and topic["partitions"] for topic in described):
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"the broker did not serve the new topics {names}")
     finally:
         await admin.close()
 

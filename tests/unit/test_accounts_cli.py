@@ -29,22 +29,15 @@ from streams.reputation.account_report import (
     parse_rates_key,
     percent,
 )
+from streams.reputation.breaches import Breach
+from streams.reputation.events import enforcement_events
 from streams.reputation.misuse import apply_misuse
+from streams.reputation.policy import StrikePolicy
 from streams.reputation.rate_inputs import RateEvent, rate_event_key
-from streams.reputation.rates import Breach, RateBucket, RateState, Window
-from streams.reputation.standing import (
-    EnforcementEvent,
-    MisuseReport,
-    enforcement_events,
-    misuse_report_id,
-)
-from streams.reputation.strikes import (
-    AccountStanding,
-    StrikePolicy,
-    apply_breach,
-    breach_id,
-    reinstate,
-)
+from streams.reputation.rates import RateBucket, RateState, Window
+from streams.reputation.reinstatement import reinstate
+from streams.reputation.standing import EnforcementEvent, MisuseReport, misuse_report_id
+from streams.reputation.strikes import AccountStanding, apply_breach, breach_id
 
 AT = datetime(2025, 5, 14, 12, 0, tzinfo=UTC)
 WINDOW_START = datetime(2025, 5, 8, tzinfo=UTC)

@@ -8,15 +8,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from streams.consent.fold import (
-    apply_consent_event,
-    apply_opt_out,
-    check_event_time,
-    consent_for,
-    due_notices,
-    implied_expiry,
-    next_deadline,
-)
+from streams.consent.fold import apply_consent_event, apply_opt_out
+from streams.consent.lookup import consent_for
+from streams.consent.notices import due_notices, next_deadline
+from streams.consent.timing import check_event_time, implied_expiry
 from streams.core.errors import InvalidRecordError
 from streams.core.records import ConsentEvent, ConsentState, UnsubscribeClick
 from streams.policy import load_policy

@@ -11,16 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.policy import EnforcementPolicy
+from streams.reputation.actions import TransactionalMisuse, TransactionalSuspended
+from streams.reputation.denials import gate_view
+from streams.reputation.events import enforcement_events
 from streams.reputation.misuse import apply_misuse, misuse_in_window
-from streams.reputation.standing import MisuseReport, enforcement_events, misuse_report_id
-from streams.reputation.strikes import (
-    REMEMBERED_MISUSE,
-    AccountStanding,
-    TransactionalMisuse,
-    TransactionalSuspended,
-    gate_view,
-    reinstate,
-)
+from streams.reputation.reinstatement import reinstate
+from streams.reputation.standing import MisuseReport, misuse_report_id
+from streams.reputation.strikes import REMEMBERED_MISUSE, AccountStanding
 
 ACCOUNT = "acct-maple"
 POLICY = EnforcementPolicy()  # 3 reports within 30 days suspend

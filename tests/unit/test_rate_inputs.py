@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.reputation import rate_inputs
+from streams.reputation.policy import RatesPolicy
 from streams.reputation.rate_inputs import (
     MAX_COUNTED,
     AdmitFold,
@@ -25,7 +26,6 @@ from streams.reputation.rate_inputs import (
     learn_provider,
     rate_event_key,
 )
-from streams.reputation.rates import RatesPolicy
 from streams.topics import default_codec
 
 POLICY = RatesPolicy()

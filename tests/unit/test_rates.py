@@ -19,21 +19,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from streams.reputation.breaches import RateSnapshot, breaches, combine, rates_at, snapshot_of
+from streams.reputation.policy import RatesPolicy
 from streams.reputation.rates import (
-    RateSnapshot,
-    RatesPolicy,
     RateState,
     Window,
-    breaches,
     bucket_start,
-    combine,
     count_event,
     current_window,
     due_windows,
     horizon,
     prune,
-    rates_at,
-    snapshot_of,
 )
 
 POLICY = RatesPolicy()

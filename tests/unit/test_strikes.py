@@ -12,22 +12,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from streams.reputation.rates import Breach, RatesPolicy, Window, breaches, count_event, rates_at
-from streams.reputation.strikes import (
-    AccountStanding,
+from streams.reputation.actions import (
     AccountTerminated,
     BroadcastsDisabled,
     ProviderPaused,
     Reinstated,
     ReviewFlagged,
     StrikeIssued,
-    StrikePolicy,
     WarningIssued,
-    apply_breach,
-    breach_id,
-    gate_view,
-    reinstate,
 )
+from streams.reputation.breaches import Breach, breaches, rates_at
+from streams.reputation.denials import gate_view
+from streams.reputation.policy import RatesPolicy, StrikePolicy
+from streams.reputation.rates import Window, count_event
+from streams.reputation.reinstatement import reinstate
+from streams.reputation.strikes import AccountStanding, apply_breach, breach_id
 
 POLICY = StrikePolicy()
 ACCOUNT = "acct-maple"

@@ -28,7 +28,8 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, inspect, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from streams.consent.fold import apply_consent_event, apply_opt_out, consent_for
+from streams.consent.fold import apply_consent_event, apply_opt_out
+from streams.consent.lookup import consent_for
 from streams.core.errors import SendgateError
 from streams.core.records import (
     ConsentEntry,

@@ -70,8 +70,9 @@ from streams.core.records import (
     SuppressionState,
     UnsubscribeClick,
 )
+from streams.reputation.breaches import Breach
 from streams.reputation.rate_inputs import CountedEvent, RateEvent, RateTick, RecipientRates
-from streams.reputation.rates import Breach, RateBucket, RateState, Window
+from streams.reputation.rates import RateBucket, RateState, Window
 from streams.reputation.standing import (
     AccountSnapshot,
     BreachReport,
@@ -152,7 +153,7 @@ _CONSENT_ENTRY = ConsentEntry(
 # of 1,200 delivered at google pass the 0.1% strike line (strike 1: broadcasts disabled), 9 of
 # 1,500 at microsoft the 0.5% pause level of the `ses-pauses` preset, 2 of 1,500 at yahoo its
 # 0.1% review level. On 03-09 an operator reinstates the account. Breach and event ids are what
-# `streams.reputation.strikes.breach_id` and `streams.reputation.standing.enforcement_events` give
+# `streams.reputation.strikes.breach_id` and `streams.reputation.events.enforcement_events` give
 # for this story.
 _POLICY_VERSION = "default@2026.11.2+0123456789ab"
 _WEEK = Window(start=datetime(2026, 2, 23, tzinfo=UTC), end=datetime(2026, 3, 2, tzinfo=UTC))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from streams.parsing.addresses import clean_address
+from streams.parsing.diagnosis import classify, normalise_status
 from streams.parsing.original import verp_token
 from streams.parsing.replies import DEFAULT_UNSUBSCRIBE_KEYWORDS, _matches, _words, opening_lines
-from streams.parsing.taxonomy import classify, normalise_status
 
 
 @pytest.mark.parametrize(
