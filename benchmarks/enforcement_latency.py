@@ -69,13 +69,20 @@ from harness.content import (
     subscriber_address,
 )
 from harness.gate import publish_sender_domains, wait_for_members, wait_until_deciding
+from harness.options import (
+    Bootstrap,
+    JsonOut,
+    Partitions,
+    ProbeTimeout,
+    bootstrap_or_default,
+)
 from harness.report import console, phase, write_figures
 from harness.run import check_json_out, require_broker, run_then_clean_up
 from harness.system import machine_info
 from harness.workers import cli_worker_code, keep_worker_log, start_worker
 
 from streams.core.recipient import RecipientKeyer
-from streams.core.settings import Settings, get_settings
+from streams.core.settings import Settings
 from streams.policy import load_policy
 from streams.reputation.standing import EnforcementEvent
 from streams.topics import DEAD_LETTERS, ENFORCEMENT_EVENTS, default_codec
@@ -190,21 +197,13 @@ def main(
         float,
         typer.Option(min=1, max=100, help="Interval between a probe account's send requests."),
     ] = 5.0,
-    partitions: Annotated[int, typer.Option(min=1, max=64, help="Partitions per topic.")] = 6,
+    partitions: Partitions = 6,
     workers: Annotated[
         int, typer.Option(min=1, max=4, help="Gate workers sharing the partitions.")
     ] = 2,
-    probe_timeout_s: Annotated[
-        float, typer.Option(min=5, max=600, help="Give up on a probe after this long.")
-    ] = 30.0,
-    json_out: Annotated[
-        Path | None,
-        typer.Option(dir_okay=False, help="Also write the figures to this JSON file."),
-    ] = None,
-    bootstrap: Annotated[
-        str | None,
-        typer.Option(help="Kafka bootstrap servers (default: SENDGATE_KAFKA_BOOTSTRAP_SERVERS)."),
-    ] = None,
+    probe_timeout_s: ProbeTimeout = 30.0,
+    json_out: JsonOut = None,
+    bootstrap: Bootstrap = None,
 ) -> None:
     """Complaint-to-enforcement latency (to the strike record and to the first denied broadcast)
     with the gate at load and the policy acting at once, beside a raw aiokafka one-hop baseline.
@@ -217,7 +216,7 @@ def main(
         partitions=partitions,
         workers=workers,
         probe_timeout_s=probe_timeout_s,
-        bootstrap=bootstrap or get_settings().kafka_bootstrap_servers,
+        bootstrap=bootstrap_or_default(bootstrap),
     )
     data_dir = Path(tempfile.mkdtemp(prefix="sendgate-bench-enforcement-"))
     settings = new_settings(bootstrap=options.bootstrap, partitions=partitions, data_dir=data_dir)

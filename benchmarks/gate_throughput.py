@@ -61,6 +61,7 @@ from harness.broker import create_run_topics, new_settings, wait_for_group_coord
 from harness.consuming import OffsetWatcher, topic_window
 from harness.content import check_content_compliant
 from harness.gate import wait_for_decisions
+from harness.options import Bootstrap, Partitions, bootstrap_or_default
 from harness.producing import publish
 from harness.report import console, phase, print_json_line
 from harness.run import run_then_clean_up
@@ -90,7 +91,7 @@ from throughput.personalise import personalised_sends
 from throughput.printing import print_results
 from throughput.workload import build_workload, probe_request
 
-from streams.core.settings import Settings, get_settings
+from streams.core.settings import Settings
 from streams.policy import load_policy
 from streams.topics import DEAD_LETTERS, SEND_DECISIONS, SEND_REQUESTS
 
@@ -329,7 +330,7 @@ def main(
     suppressed: Annotated[
         int, typer.Option(min=100, help="Recipients with an unsubscribe (clicks: ~1.1 each).")
     ] = 100_000,
-    partitions: Annotated[int, typer.Option(min=1, max=64, help="Partitions per topic.")] = 6,
+    partitions: Partitions = 6,
     probes: Annotated[int, typer.Option(min=1, help="Click-to-effective latency probes.")] = 200,
     background_rate: Annotated[
         float,
@@ -364,10 +365,7 @@ def main(
             "streams/ (repeatable; (b) and (c) only).",
         ),
     ] = None,
-    bootstrap: Annotated[
-        str | None,
-        typer.Option(help="Kafka bootstrap servers (default: SENDGATE_KAFKA_BOOTSTRAP_SERVERS)."),
-    ] = None,
+    bootstrap: Bootstrap = None,
 ) -> None:
     """Gate throughput beside raw aiokafka and a forwarding faust agent, with template and with
     personalised bodies; the state keepers' fold rate beside raw aiokafka; click-to-effective
@@ -384,7 +382,7 @@ def main(
         personalised=personalised,
         seed=seed,
         worker_patches=[str(path) for path in worker_patch or ()],
-        bootstrap=bootstrap or get_settings().kafka_bootstrap_servers,
+        bootstrap=bootstrap_or_default(bootstrap),
     )
     WorkerProcess.patches = tuple(path.resolve() for path in worker_patch or ())
     data_dir = Path(tempfile.mkdtemp(prefix="sendgate-bench-"))

@@ -64,6 +64,13 @@ from harness.content import (
 )
 from harness.errors import BenchError
 from harness.gate import publish_sender_domains, wait_until_deciding
+from harness.options import (
+    Bootstrap,
+    JsonOut,
+    Partitions,
+    ProbeTimeout,
+    bootstrap_or_default,
+)
 from harness.report import console, phase, write_figures
 from harness.run import check_json_out, require_broker, run_then_clean_up
 from harness.system import machine_info
@@ -75,7 +82,7 @@ from unsubscribe.printing import print_results
 from unsubscribe.probes import PROBE_ACCOUNT, Probe, probe_request, publish_consents
 
 from streams.core.recipient import RecipientKeyer
-from streams.core.settings import Settings, get_settings
+from streams.core.settings import Settings
 from streams.edges.web.serve import free_loopback_port, serve_unsubscribes
 from streams.policy import load_policy
 from streams.sending.signing_keys import unsubscribe_tokens
@@ -220,18 +227,10 @@ def main(
         bool,
         typer.Option(help="Keep the background load running during the endpoint test."),
     ] = True,
-    partitions: Annotated[int, typer.Option(min=1, max=64, help="Partitions per topic.")] = 6,
-    probe_timeout_s: Annotated[
-        float, typer.Option(min=5, max=600, help="Give up on a probe after this long.")
-    ] = 30.0,
-    json_out: Annotated[
-        Path | None,
-        typer.Option(dir_okay=False, help="Also write the figures to this JSON file."),
-    ] = None,
-    bootstrap: Annotated[
-        str | None,
-        typer.Option(help="Kafka bootstrap servers (default: SENDGATE_KAFKA_BOOTSTRAP_SERVERS)."),
-    ] = None,
+    partitions: Partitions = 6,
+    probe_timeout_s: ProbeTimeout = 30.0,
+    json_out: JsonOut = None,
+    bootstrap: Bootstrap = None,
 ) -> None:
     """One-click unsubscribe click-to-effective latency with the gate at load (the real worker,
     the real unsubscribe service on loopback), and the endpoint's requests per second beside a
@@ -247,7 +246,7 @@ def main(
         partitions=partitions,
         probe_timeout_s=probe_timeout_s,
         endpoint_load=endpoint_load,
-        bootstrap=bootstrap or get_settings().kafka_bootstrap_servers,
+        bootstrap=bootstrap_or_default(bootstrap),
     )
     data_dir = Path(tempfile.mkdtemp(prefix="sendgate-bench-unsubscribe-"))
     settings = new_settings(bootstrap=options.bootstrap, partitions=partitions, data_dir=data_dir)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness.report import console, ms, print_machine, print_worker_log
+from harness.report import console, latency_cells, ms, print_machine, print_worker_log
 from rich.markup import escape
 from rich.table import Table
 
@@ -67,16 +67,7 @@ def print_results(results: dict[str, Any]) -> None:
     )
     for label, hops, key in rows:
         figures = summary[key]
-        table.add_row(
-            label,
-            hops,
-            str(figures["n"]),
-            ms(figures["p50_ms"]),
-            ms(figures["p95_ms"]),
-            ms(figures["p99_ms"]),
-            ms(figures["max_ms"]),
-            ms(figures["mean_ms"]),
-        )
+        table.add_row(label, hops, *latency_cells(figures))
     console.print(table)
 
     stages = Table(title="Where the time goes (CreateTime of each stage's output record)")

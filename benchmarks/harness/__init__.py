@@ -11,8 +11,10 @@
 - `consuming`: reading topics without a group, counting records and committed offsets, timing an
   output topic by its CreateTime stamps.
 - `content`: what every benchmark's sends carry, so the rules it does not target deny nothing.
-- `gate`: the real gate worker: start it, hand it the verified domains, wait until it decides.
+- `gate`: the real gate under test: its verified domains handed over, a first decision, its
+  group settled, its decisions counted.
 - `profiles`: cProfile output summarised by whose code the time is spent in.
+- `options`: the command-line options every broker benchmark takes alike.
 - `run`: a script's outer frame: the broker check, the run, and the clean-up whatever happens.
 
 The scripts run with `benchmarks/` first on `sys.path`, so they import these as `harness.<job>`.

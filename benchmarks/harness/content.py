@@ -20,7 +20,7 @@ from typing import Any
 
 from harness.errors import BenchError
 from streams.core.recipient import RecipientKeyer
-from streams.core.records import ConsentEvent, SendRequest
+from streams.core.records import ConsentEvent, SendRequest, UnsubscribeClick
 from streams.demo.content import compliant_facts, sender_domains
 from streams.policy import Policy
 from streams.rules import RecipientView
@@ -39,6 +39,7 @@ __all__ = [
     "commercial_request",
     "compliant_content",
     "consent_grant",
+    "list_click",
     "subscriber_address",
 ]
 
@@ -119,6 +120,21 @@ def consent_grant(
         source_kind="form",
         source_id=f"{account}-signup-form",
         occurred_at=at,
+    )
+
+
+def list_click(
+    click_id: str, recipient_key: str, account: str, list_id: str, at: datetime
+) -> UnsubscribeClick:
+    """A one-click unsubscribe from one list of one account, as a mailbox provider's POST makes."""
+    return UnsubscribeClick(
+        click_id=click_id,
+        recipient_key=recipient_key,
+        scope="list",
+        account_id=account,
+        list_id=list_id,
+        method="one_click",
+        clicked_at=at,
     )
 
 

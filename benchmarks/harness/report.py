@@ -33,6 +33,7 @@ from harness.stats import json_safe
 
 __all__ = [
     "console",
+    "latency_cells",
     "ms",
     "phase",
     "print_json_line",
@@ -71,6 +72,14 @@ def phase(title: str) -> Iterator[None]:
 def ms(value: float | None) -> str:
     """Milliseconds as a table cell: one decimal, "-" for a figure not measured."""
     return "-" if value is None or math.isnan(value) else f"{value:,.1f}"
+
+
+def latency_cells(figures: Mapping[str, float]) -> list[str]:
+    """A `stats.latency_summary` as table cells: n, p50, p95, p99, max and mean in ms."""
+    return [
+        str(figures["n"]),
+        *(ms(figures[key]) for key in ("p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms")),
+    ]
 
 
 def print_machine(machine: Mapping[str, str]) -> None:

@@ -20,13 +20,14 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from harness.consuming import follow_from_end
+from harness.content import list_click
 from harness.errors import BenchError
 from harness.producing import Background, background_load
 from harness.stats import percentile
 from harness.workers import WorkerProcess
 
 from streams.core.recipient import RecipientKeyer
-from streams.core.records import SendDecision, UnsubscribeClick
+from streams.core.records import SendDecision
 from streams.core.settings import Settings
 from streams.topics import SEND_DECISIONS, SEND_REQUESTS, UNSUBSCRIBE_CLICKS, default_codec
 from throughput.workload import PROBE_ACCOUNT, PROBE_LIST, probe_request
@@ -113,14 +114,8 @@ async def measure_latency(
                 recipient_key = keyer.key(address)
                 key = recipient_key.encode()
                 now = datetime.now(UTC)
-                click = UnsubscribeClick(
-                    click_id=f"probe-{run_tag}-{number}",
-                    recipient_key=recipient_key,
-                    scope="list",
-                    account_id=PROBE_ACCOUNT,
-                    list_id=PROBE_LIST,
-                    method="one_click",
-                    clicked_at=now,
+                click = list_click(
+                    f"probe-{run_tag}-{number}", recipient_key, PROBE_ACCOUNT, PROBE_LIST, now
                 )
                 request = probe_request(f"probe-{run_tag}-{number}", address, now)
                 click_bytes, request_bytes = codec.encode(click), codec.encode(request)

@@ -25,12 +25,12 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
+from harness.content import list_click
 from harness.errors import BenchError
 from harness.report import console
 from harness.system import LoadSampler
 
 from streams.core.recipient import RecipientKeyer
-from streams.core.records import UnsubscribeClick
 from streams.core.settings import PROJECT_ROOT, Settings
 from streams.edges.web.serve import free_loopback_port
 from streams.sending.unsubscribe_tokens import UnsubscribeTokens
@@ -336,15 +336,7 @@ async def measure_endpoint(
         (
             key.encode(),
             codec.encode(
-                UnsubscribeClick(
-                    click_id=f"web-{uuid.uuid4().hex}",
-                    recipient_key=key,
-                    scope="list",
-                    account_id=PROBE_ACCOUNT,
-                    list_id=PROBE_LIST,
-                    method="one_click",
-                    clicked_at=now,
-                )
+                list_click(f"web-{uuid.uuid4().hex}", key, PROBE_ACCOUNT, PROBE_LIST, now)
             ),
         )
         for key in rps_keys

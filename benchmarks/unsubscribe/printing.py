@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.report import console, ms, print_machine, print_worker_log
+from harness.report import console, latency_cells, ms, print_machine, print_worker_log
 from rich.table import Table
 
 from unsubscribe.figures import TARGET_P99_MS
@@ -52,16 +52,7 @@ def print_results(results: dict[str, Any]) -> None:
         table.add_column(column, justify="left" if column == "measure" else "right")
 
     def add(label: str, figures: dict[str, float], style: str | None = None) -> None:
-        table.add_row(
-            label,
-            str(figures["n"]),
-            ms(figures["p50_ms"]),
-            ms(figures["p95_ms"]),
-            ms(figures["p99_ms"]),
-            ms(figures["max_ms"]),
-            ms(figures["mean_ms"]),
-            style=style,
-        )
+        table.add_row(label, *latency_cells(figures), style=style)
 
     at_load = summary["at_load"]
     rows = (
