@@ -68,7 +68,7 @@ SUBJECTS = (
 )
 """(commercial, transactional) subjects: one draw picks a pair, and the send takes the subject of
 its classification. A marketing subject on a transactional send is transactional misuse, and a
-transactional one on commercial mail is a deceptive subject (issue 8's content rules)."""
+transactional one on commercial mail is a deceptive subject (both content rules)."""
 METHODS = ("one_click", "one_click", "link", "reply", "feedback_loop")
 PROBE_ACCOUNT, PROBE_LIST = "acme", "news"
 
