@@ -27,30 +27,26 @@ minutes at full size). `--help` lists the options.
 from __future__ import annotations
 
 import io
-import json
 import platform
-import random
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import psycopg
 import typer
-from _common import BenchError, console, percentile, phase, progress_bar
+from harness.errors import BenchError
+from harness.report import console, phase, progress_bar
+from harness.stats import percentile
+from proof.ledger import add_the_person, bench_database, bulk_load, libpq
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from streams.cli.consent import render_proof
 from streams.core.recipient import RecipientKeyer
-from streams.core.records import ConsentEvent, SuppressionChange, SuppressionEntry
-from streams.edges.ledger import LedgerItem, LedgerWriter, make_engine, upgrade
-from streams.edges.ledger.chain import CHAINED_FIELDS, ChainLink, link
+from streams.edges.ledger import make_engine
 from streams.edges.ledger.proof import ConsentProof, prove_consent
 from streams.policy import load_policy
 
@@ -59,37 +55,7 @@ __all__ = ["main"]
 DEFAULT_SERVER_URL = "postgresql+psycopg://sendgate:sendgate@127.0.0.1:54329/sendgate"
 SECRET = b"consent-proof-benchmark-secret-0123456789"
 ADDRESS = "proof.person@example.com"
-ACCOUNTS = ("acme", "globex", "initech")
-LISTS = ("news", "deals", "events")
-JURISDICTIONS = ("DE", "US", "CA", "GB", "AU", None)
-SOURCES = ("form", "checkout", "api", "import")
-USER_AGENTS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
-    "Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
-)
-TOPIC = "consent-events"
-PARTITIONS = 6
-T0 = datetime(2023, 1, 1, tzinfo=UTC)
 PROOF_AT = datetime(2025, 6, 1, tzinfo=UTC)
-CONSENT_COLUMNS = (*CHAINED_FIELDS, "chain_seq", "prev_hash", "entry_hash")
-SUPPRESSION_COLUMNS = (
-    "recipient_key",
-    "scope",
-    "account_id",
-    "list_id",
-    "reason",
-    "outcome",
-    "since",
-    "changed_at",
-    "source",
-    "source_event_id",
-    "kafka_topic",
-    "kafka_partition",
-    "kafka_offset",
-)
 CONSENT_QUERY = "SELECT * FROM consent_events WHERE recipient_key = %s ORDER BY chain_seq"
 
 
@@ -102,196 +68,6 @@ class Timing:
 
     def ms(self, q: float) -> float:
         return percentile(self.seconds, q) * 1000
-
-
-# --- the database ---------------------------------------------------------------------------------
-
-
-@contextmanager
-def bench_database(server_url: str) -> Iterator[str]:
-    """A database of the run's own, migrated; dropped afterwards whatever happens."""
-    if make_url(server_url).get_backend_name() != "postgresql":
-        raise BenchError("the proof benchmark needs PostgreSQL (--database-url)")
-    name = f"sendgate_bench_{uuid.uuid4().hex[:12]}"
-    server = make_engine(server_url)
-    admin = server.execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        server.dispose()
-        raise BenchError(f"cannot create a database on {make_url(server_url).host}: {exc}") from exc
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
-        console.print(f"[dim]dropped database {name}[/]")
-
-
-def _libpq(url: str) -> str:
-    """The SQLAlchemy URL as a libpq connection string for psycopg."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-# --- the load -------------------------------------------------------------------------------------
-
-
-def _filler_events(rows: int, seed: int) -> Iterator[tuple[Any, ...]]:
-    """Consent rows for many recipients (1 to 7 events each), chained, in COPY column order."""
-    rng = random.Random(seed)
-    offsets = [0] * PARTITIONS
-    made = 0
-    recipient = 0
-    while made < rows:
-        key = f"{recipient:064x}"  # any 64 hex digits: these people are never proved
-        recipient += 1
-        partition = recipient % PARTITIONS
-        head: ChainLink | None = None
-        moment = T0 + timedelta(minutes=rng.randrange(0, 60 * 24 * 700))
-        for number in range(min(rng.randint(1, 7), rows - made)):
-            kind = "grant" if number == 0 else rng.choice(("grant", "confirm", "withdraw"))
-            fields = {
-                "event_id": f"fill-{recipient}-{number}",
-                "recipient_key": key,
-                "kind": kind,
-                "account_id": rng.choice(ACCOUNTS),
-                "lists": [rng.choice(LISTS)] if rng.random() < 0.7 else [],
-                "cadence": "weekly" if rng.random() < 0.2 else None,
-                "basis": "express" if kind == "grant" else None,
-                "requires_confirmation": rng.random() < 0.3,
-                "jurisdiction": rng.choice(JURISDICTIONS),
-                "source_kind": rng.choice(SOURCES),
-                "source_id": f"src-{rng.randrange(1000)}",
-                "wording_hash": f"{rng.getrandbits(256):064x}",
-                "wording_version": f"v{rng.randrange(1, 9)}",
-                "ip": f"198.51.100.{rng.randrange(1, 255)}",
-                "user_agent": rng.choice(USER_AGENTS),
-                "occurred_at": moment,
-                "kafka_topic": TOPIC,
-                "kafka_partition": partition,
-                "kafka_offset": offsets[partition],
-            }
-            offsets[partition] += 1
-            moment += timedelta(minutes=rng.randrange(1, 60 * 24 * 30))
-            head = link(fields, head)
-            made += 1
-            yield (
-                *(_copy_value(fields[name]) for name in CHAINED_FIELDS),
-                head.chain_seq,
-                head.prev_hash,
-                head.entry_hash,
-            )
-
-
-def _copy_value(value: Any) -> Any:
-    """JSON columns get their JSON text; everything else psycopg adapts itself."""
-    return json.dumps(value) if isinstance(value, list) else value
-
-
-def _filler_suppressions(rows: int, recipients: int, seed: int) -> Iterator[tuple[Any, ...]]:
-    rng = random.Random(seed + 1)
-    for number in range(rows):
-        account = rng.choice(ACCOUNTS)
-        since = T0 + timedelta(minutes=rng.randrange(0, 60 * 24 * 700))
-        yield (
-            f"{rng.randrange(1, recipients + 1):064x}",
-            "list",
-            account,
-            rng.choice(LISTS),
-            "unsubscribe",
-            "added",
-            since,
-            since,
-            f"unsubscribe-clicks/0/{number}",
-            f"fill-click-{number}",
-            "suppression-changes",
-            0,
-            number,
-        )
-
-
-def bulk_load(url: str, rows: int, suppression_rows: int, seed: int) -> int:
-    """COPY the filler rows in; returns the number of recipients they cover."""
-    recipients = 0
-    with psycopg.connect(_libpq(url)) as connection, progress_bar() as progress:
-        task = progress.add_task("consent_events (COPY)", total=rows, rate="")
-        started = time.perf_counter()
-        columns = ", ".join(CONSENT_COLUMNS)
-        with connection.cursor().copy(f"COPY consent_events ({columns}) FROM STDIN") as copy:
-            for done, row in enumerate(_filler_events(rows, seed), start=1):
-                copy.write_row(row)
-                if done % 20_000 == 0:
-                    rate = done / (time.perf_counter() - started)
-                    progress.update(task, completed=done, rate=f"{rate:,.0f}/s")
-                recipients = int(row[1], 16)
-        progress.update(task, completed=rows)
-        task = progress.add_task("suppression_changes (COPY)", total=suppression_rows, rate="")
-        columns = ", ".join(SUPPRESSION_COLUMNS)
-        with connection.cursor().copy(f"COPY suppression_changes ({columns}) FROM STDIN") as copy:
-            for row in _filler_suppressions(suppression_rows, recipients, seed):
-                copy.write_row(row)
-        progress.update(task, completed=suppression_rows)
-    return recipients
-
-
-def add_the_person(engine: Engine, recipient_key: str) -> int:
-    """Ten consent events and two opt-outs for the person proved, through the real writer."""
-    at = datetime(2024, 3, 1, 10, tzinfo=UTC)
-
-    def event(n: int, kind: str, days: int, **fields: Any) -> ConsentEvent:
-        values: dict[str, Any] = {
-            "event_id": f"person-{n}",
-            "recipient_key": recipient_key,
-            "kind": kind,
-            "account_id": "acme",
-            "lists": ("news",),
-            "source_kind": "form",
-            "jurisdiction": "DE",
-            "ip": "192.0.2.10",
-            "user_agent": USER_AGENTS[0],
-            "wording_version": "news-v3",
-            "occurred_at": at + timedelta(days=days),
-        }
-        if kind == "grant":
-            values["basis"] = "express"
-        return ConsentEvent.model_validate({**values, **fields})
-
-    events = [
-        event(1, "grant", 0, requires_confirmation=True),
-        event(2, "confirm", 0, source_kind="confirmation_link"),
-        event(3, "grant", 10, account_id="globex", lists=(), basis="implied_purchase"),
-        event(4, "grant", 20, lists=("deals",)),
-        event(5, "withdraw", 40, lists=("deals",)),
-        event(6, "grant", 50, account_id="initech", source_kind="api"),
-        event(7, "grant", 90, lists=("events",)),
-        event(8, "confirm", 90, lists=("events",), source_kind="confirmation_link"),
-        event(9, "withdraw", 200, account_id="globex", lists=()),
-        event(10, "grant", 300, lists=("news",), requires_confirmation=False),
-    ]
-    clicks = [
-        SuppressionChange(
-            recipient_key=recipient_key,
-            entry=SuppressionEntry(
-                scope="list",
-                account_id="acme",
-                list_id="news",
-                reason="unsubscribe",
-                since=at + timedelta(days=days),
-                source=f"unsubscribe-clicks/3/{n}",
-                source_event_id=f"person-click-{n}",
-            ),
-            outcome="added",
-            changed_at=at + timedelta(days=days),
-        )
-        for n, days in ((1, 100), (2, 400))
-    ]
-    items = [LedgerItem(TOPIC, 3, 10_000_000 + n, record) for n, record in enumerate(events)]
-    items += [LedgerItem("suppression-changes", 3, 10_000_000 + n, c) for n, c in enumerate(clicks)]
-    return LedgerWriter(engine).write_batch("bench", items)
 
 
 # --- the measurements -----------------------------------------------------------------------------
@@ -333,7 +109,7 @@ def time_runs(what: str, function: Callable[[], Any], runs: int) -> list[float]:
 
 def access_methods(url: str, recipient_key: str) -> str:
     """The scan nodes of the consent query's plan, e.g. 'Index Scan using uq_...'."""
-    with psycopg.connect(_libpq(url)) as connection:
+    with psycopg.connect(libpq(url)) as connection:
         plan = connection.execute(
             "EXPLAIN (FORMAT JSON) " + CONSENT_QUERY, (recipient_key,)
         ).fetchone()[0][0]["Plan"]
@@ -351,7 +127,7 @@ def access_methods(url: str, recipient_key: str) -> str:
 
 
 def bare_select(url: str, recipient_key: str) -> tuple[Callable[[], Any], Callable[[], None]]:
-    connection = psycopg.connect(_libpq(url))
+    connection = psycopg.connect(libpq(url))
 
     def run() -> Any:
         return connection.execute(CONSENT_QUERY, (recipient_key,)).fetchall()
@@ -436,7 +212,7 @@ def run_benchmark(server_url: str, options: dict[str, int]) -> dict[str, Any]:
                 close()
         if options["unindexed_runs"]:
             with phase("time the proof without its index"):
-                with psycopg.connect(_libpq(url), autocommit=True) as connection:
+                with psycopg.connect(libpq(url), autocommit=True) as connection:
                     connection.execute(
                         "ALTER TABLE consent_events DROP CONSTRAINT uq_consent_events_chain"
                     )

@@ -27,7 +27,6 @@ Ends with one JSON line of the figures.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import re
 import shutil
@@ -40,20 +39,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from _common import (
-    BenchError,
-    WorkerProcess,
-    compliant_content,
-    console,
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from harness.broker import (
     create_run_topics,
     delete_run_topics,
-    machine_info,
     new_settings,
     wait_for_group_coordinator,
-    wait_for_members,
-    worker_env,
 )
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from harness.content import compliant_content
+from harness.errors import BenchError
+from harness.gate import wait_for_members
+from harness.report import console, print_json_line
+from harness.system import machine_info
+from harness.workers import WorkerProcess, cli_worker_code, worker_env
 from rich.table import Table
 
 from streams.core.recipient import RecipientKeyer
@@ -62,10 +60,8 @@ from streams.core.settings import Settings, get_settings
 from streams.gate.app import heartbeat_interval_s
 from streams.topics import SEND_DECISIONS, SEND_REQUESTS, default_codec
 
-WORKER_CODE = (
-    "from streams.cli import main\n"
-    "main(['worker', '--name', {name!r}, '--loglevel', 'info', '--no-create-topics'])\n"
-)
+__all__ = ["main"]
+
 JOINED = re.compile(r"Joined group '[^']*' \(generation (\d+)\)")
 ADDRESSES = 6000
 
@@ -163,7 +159,7 @@ async def measure(
     workers = [
         WorkerProcess(
             name,
-            WORKER_CODE.format(name=name),
+            cli_worker_code(name, loglevel="info"),
             worker_env(settings),
             data_dir / f"{name}-{session_timeout_s:g}.log",
         )
@@ -271,18 +267,17 @@ def main(
         )
     console.print(table)
     shutil.rmtree(data_dir, ignore_errors=True)
-    print(
-        json.dumps(
-            {
-                "baseline_session_timeout_s": results[0]["session_timeout_s"],
-                "baseline_takeover_s": round(base, 2),
-                "takeover_s": round(results[-1]["takeover_s"], 2),
-                "session_timeout_s": results[-1]["session_timeout_s"],
-                "false_rebalances": sum(r["false_rebalances"] for r in results),
-                "runs": results,
-            },
-            default=str,
-        )
+    print_json_line(
+        {
+            "baseline_session_timeout_s": results[0]["session_timeout_s"],
+            "baseline_takeover_s": round(base, 2),
+            "takeover_s": round(results[-1]["takeover_s"], 2),
+            "session_timeout_s": results[-1]["session_timeout_s"],
+            "false_rebalances": sum(r["false_rebalances"] for r in results),
+            "runs": results,
+        },
+        allow_nan=True,
+        default=str,
     )
 
 

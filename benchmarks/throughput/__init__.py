@@ -1,0 +1,4 @@
+"""The parts of `gate_throughput.py`: its workload, the personalised twins, the contenders, the
+click-to-effective probes, the figures and the tables. The script itself holds the scenario."""
+
+__all__: list[str] = []
