@@ -146,9 +146,12 @@ def compliant_content(
 def send_request(*, domain: str | None = None, **fields: Any) -> SendRequest:
     """A bulk send of `acme`'s newsletter `news` to `RECIPIENT` at `AT`, compliant in content
     from `domain` (default `<account>.example`); a transactional one is a receipt ("Your order
-    1042") from the same domain. Any field given replaces its default."""
+    1042") from the same domain, unless it carries promotional content (then it is written as
+    the commercial mail it is judged as). Any field given replaces its default."""
     account = fields.get("account_id", ACCOUNT)
-    commercial = fields.get("classification", "commercial") == "commercial"
+    commercial = fields.get("classification", "commercial") == "commercial" or fields.get(
+        "promotional_content", False
+    )
     values: dict[str, Any] = {
         "account_id": account,
         "list_id": LIST,
