@@ -265,9 +265,8 @@ def test_a_new_event_after_a_replayed_one_continues_the_chain(engine: Engine) ->
     mixed = [
         LedgerItem(CONSENTS, 0, 0, event(event_id="evt-1")),
         LedgerItem(CONSENTS, 0, 1, event(event_id="evt-2", kind="confirm")),
-        LedgerItem(
-            CONSENTS, 0, 2, event(event_id="evt-2", kind="confirm")
-        ),  # the same event id again
+        # the same event id again
+        LedgerItem(CONSENTS, 0, 2, event(event_id="evt-2", kind="confirm")),
     ]
 
     assert writer.write_batch(GROUP, mixed) == 1
