@@ -51,6 +51,7 @@ __all__ = [
     "KEYER",
     "LIST",
     "RECIPIENT",
+    "SECRET",
     "compliant_content",
     "consent_entry",
     "consent_event",
@@ -70,8 +71,10 @@ AT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 ACCOUNT = "acme"
 LIST = "news"
 RECIPIENT = "ana@example.com"
-KEYER = RecipientKeyer(b"tests-factory-recipient-secret-0123456789")
-"""The tests' own platform secret; agent and integration tests key with their gate's keyer."""
+SECRET = "tests-factory-recipient-secret-0123456789"
+"""The tests' own platform secret. A gate built on it (tests/agents/conftest.py) keys
+`RECIPIENT` as `KEY`, so the records built here are about the person its sends go to."""
+KEYER = RecipientKeyer(SECRET.encode())
 KEY = KEYER.key(RECIPIENT)
 """The recipient key of `RECIPIENT` under `KEYER`: the person records are about by default."""
 
