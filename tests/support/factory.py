@@ -219,7 +219,7 @@ def consent_event(**fields: Any) -> ConsentEvent:
         "account_id": ACCOUNT,
         "basis": "express" if kind in ("grant", "import") else None,
         "source_kind": "import" if imported else "form",
-        "source_id": "import-1" if imported else "signup-form",
+        "source_id": "import-1" if imported else None,
         "occurred_at": AT,
         **fields,
     }
