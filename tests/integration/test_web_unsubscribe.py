@@ -114,22 +114,11 @@ async def test_one_click_and_every_scope_of_the_page_on_the_real_broker(
                 [
                     consent_event(
                         recipient_key=keyer.key(ADDRESS),
-                        event_id="grant-acme",
-                        account_id="acme",
+                        event_id=f"grant-{account}",
+                        account_id=account,
                         occurred_at=datetime.now(UTC),
-                    ),
-                    consent_event(
-                        recipient_key=keyer.key(ADDRESS),
-                        event_id="grant-globex",
-                        account_id="globex",
-                        occurred_at=datetime.now(UTC),
-                    ),
-                    consent_event(
-                        recipient_key=keyer.key(ADDRESS),
-                        event_id="grant-initech",
-                        account_id="initech",
-                        occurred_at=datetime.now(UTC),
-                    ),
+                    )
+                    for account in ("acme", "globex", "initech")
                 ],
             )
             async with (
