@@ -336,18 +336,7 @@ def test_golden_body_reads_with_plain_fastavro_and_the_schema_files(golden: Any)
 
 @pytest.fixture(scope="module")
 def request_bytes(codec: Codec) -> bytes:
-    return codec.encode(
-        SendRequest(
-            request_id="req-1",
-            account_id="acct-42",
-            list_id="weekly-news",
-            recipient="jo@example.com",
-            classification="commercial",
-            from_address="news@example.org",
-            subject="Hello",
-            requested_at=datetime(2026, 3, 2, 9, 30, tzinfo=UTC),
-        )
-    )
+    return codec.encode(send_request())
 
 
 @pytest.mark.parametrize(
