@@ -4,7 +4,8 @@ Each builder takes the record's own field names as keyword arguments and fills i
 realistic defaults: the account `acme`, its list `news`, the reader `ana@example.com` (RFC 2606
 example domains and RFC 5737 documentation networks only, never a real person or network) and
 one fixed moment, `AT`. A test names only what it is about, so a reader sees at a glance which
-fields matter to it.
+fields matter to it; a module whose tests share other values (their own account, reader or
+moment) binds them once, `functools.partial(send_request, account_id=..., requested_at=...)`.
 
 Ids a test does not give are derived from the rest of the record (`<kind>-<10 hex digits>`): the
 same record built twice carries the same id, as a redelivered record would, which is what the
