@@ -18,7 +18,7 @@ from streams.core.settings import Settings
 from streams.gate.agents import decide_batch, register_agents
 from streams.gate.app import Gate, build_gate
 from streams.gate.emit import CollectingEmitter, Emitted
-from tests.support.content import verified_domains
+from tests.support.factory import SECRET, sender_domains
 
 
 class ScriptedOffsets:
@@ -71,12 +71,14 @@ def emitter() -> CollectingEmitter:
 
 @pytest.fixture
 def gate(tmp_path: Path, offsets: ScriptedOffsets, emitter: CollectingEmitter) -> Gate:
+    """The gate, keying recipients under the factory's secret (`tests.support.factory.KEY` is
+    the key of its `RECIPIENT` here)."""
     settings = Settings(
         topic_prefix="agenttest-",
         topic_partitions=2,
         table_store="memory://",
         data_dir=tmp_path,
-        recipient_key_secret=SecretStr("agent-test-secret-0123456789abcdef"),
+        recipient_key_secret=SecretStr(SECRET),
         state_fence_timeout_s=2.0,
     )
     gate = build_gate(settings, emitter=emitter, offsets=offsets)
@@ -96,7 +98,7 @@ def verify_test_domains(gate: Gate) -> None:
     broker (tests/integration), and the fence over the copies then has nothing to wait for."""
     gate.broadcast = CopiesAlwaysCurrent()  # type: ignore[assignment]
     for account in VERIFIED_ACCOUNTS:
-        record = verified_domains(account, at=datetime(2026, 1, 1, tzinfo=UTC))
+        record = sender_domains(account_id=account, changed_at=datetime(2026, 1, 1, tzinfo=UTC))
         gate.sender_domains.apply(account.encode(), gate.codec.encode(record))
 
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 
 from streams.core.records import (
-    ConsentEvent,
     DeadLetter,
     SendDecision,
-    SendRequest,
     SuppressionChange,
-    UnsubscribeClick,
 )
 from streams.gate.agents import decide_batch
 from streams.gate.app import Gate
@@ -22,55 +20,21 @@ from tests.agents.conftest import (
     emitted_until,
     still_ours,
 )
-from tests.support.content import compliant_content
+from tests.support.factory import consent_event, send_request, unsubscribe_click
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
-
-def request(address: str = "ana@example.com", request_id: str = "r1") -> SendRequest:
-    return SendRequest(
-        request_id=request_id,
-        account_id="acme",
-        list_id="news",
-        recipient=address,
-        classification="commercial",
-        subject="Autumn offers",
-        requested_at=NOW,
-        **compliant_content("acme"),
-    )
-
-
-def click(gate: Gate, address: str = "ana@example.com", click_id: str = "c1") -> UnsubscribeClick:
-    return UnsubscribeClick(
-        click_id=click_id,
-        recipient_key=gate.keyer.key(address),
-        scope="list",
-        account_id="acme",
-        list_id="news",
-        method="one_click",
-        clicked_at=NOW,
-    )
-
-
-def grant(gate: Gate, address: str = "ana@example.com", event_id: str = "g1") -> ConsentEvent:
-    return ConsentEvent(
-        event_id=event_id,
-        recipient_key=gate.keyer.key(address),
-        kind="grant",
-        account_id="acme",
-        basis="express",
-        source_kind="form",
-        source_id="signup",
-        occurred_at=NOW,
-    )
+request = partial(send_request, request_id="r1", requested_at=NOW)
+"""Acme's newsletter to ana@example.com, request `r1` unless the test names another."""
 
 
 async def opt_in(gate: Gate, address: str = "ana@example.com", partition: int = 0) -> None:
     """The recipient signs up to everything of account acme (express consent, single opt-in), so
     only the suppression rules are left to judge the sends of these tests."""
-    key = gate.keyer.key(address).encode()
+    grant = consent_event(recipient_key=gate.keyer.key(address), occurred_at=NOW)
+    key = grant.recipient_key.encode()
     async with gate.agents["keep_consents"].test_context() as keeper:
-        await keeper.put(gate.codec.encode(grant(gate, address)), key=key, partition=partition)
+        await keeper.put(gate.codec.encode(grant), key=key, partition=partition)
 
 
 def decisions(gate: Gate, emitter: CollectingEmitter) -> list[SendDecision]:
@@ -87,7 +51,12 @@ async def test_send_after_click_is_denied_and_the_change_is_audited(
     """A folded list unsubscribe denies the next send to that list, naming the rule."""
     key = gate.keyer.key("ana@example.com").encode()
     async with gate.agents["keep_suppressions"].test_context() as keeper:
-        await keeper.put(gate.codec.encode(click(gate)), key=key, partition=0, wait=False)
+        await keeper.put(
+            gate.codec.encode(unsubscribe_click(clicked_at=NOW)),
+            key=key,
+            partition=0,
+            wait=False,
+        )
         await emitted_until(emitter, lambda got: len(got) == 1)
     offsets.end[0] = 1
     async with deciding(gate) as gate_agent:
@@ -110,7 +79,13 @@ async def test_gate_reads_ahead_a_click_the_keeper_has_not_applied(
     """The send comes first; the broker already holds the click: the gate reads it and denies."""
     key = gate.keyer.key("ana@example.com").encode()
     offsets.end[0] = 1  # the click at offset 0 is acknowledged, the keeper has not seen it
-    offsets.records[0] = [(0, key, gate.codec.encode(click(gate)))]
+    offsets.records[0] = [
+        (
+            0,
+            key,
+            gate.codec.encode(unsubscribe_click(clicked_at=NOW)),
+        )
+    ]
     async with deciding(gate) as gate_agent:
         await gate_agent.put(gate.codec.encode(request()), key=key, partition=0, wait=False)
         await emitted_until(emitter, lambda got: len(decisions(gate, emitter)) == 1)
@@ -125,7 +100,7 @@ async def test_a_click_for_someone_else_read_ahead_changes_nothing(
 ) -> None:
     """Read-ahead clicks apply only to their own recipient."""
     await opt_in(gate)
-    other = click(gate, "other@example.com")
+    other = unsubscribe_click(recipient_key=gate.keyer.key("other@example.com"), clicked_at=NOW)
     offsets.end[0] = 1
     offsets.records[0] = [(0, other.recipient_key.encode(), gate.codec.encode(other))]
     key = gate.keyer.key("ana@example.com").encode()
@@ -145,7 +120,7 @@ async def test_committed_offset_is_the_floor_after_a_restart(
     key = gate.keyer.key("bo@example.com").encode()
     async with deciding(gate) as gate_agent:
         await gate_agent.put(
-            gate.codec.encode(request("bo@example.com")), key=key, partition=1, wait=False
+            gate.codec.encode(request(recipient="bo@example.com")), key=key, partition=1, wait=False
         )
         await emitted_until(emitter, lambda got: len(got) == 1)
     [decision] = decisions(gate, emitter)
@@ -172,7 +147,7 @@ async def test_every_kind_of_bad_send_request_is_dead_lettered_and_the_gate_goes
     """Undecodable, unknown schema, invalid, mis-keyed: each to dead-letters; a good one after."""
     good_key = gate.keyer.key("ana@example.com").encode()
     unknown_schema = b"\xc3\x01" + b"\x00" * 8 + b"\x02"
-    wrong_type = gate.codec.encode(click(gate))
+    wrong_type = gate.codec.encode(unsubscribe_click(clicked_at=NOW))
     invalid = bytearray(gate.codec.encode(request()))
     bad = [
         (b"not avro at all", good_key, "undecodable"),
@@ -204,7 +179,7 @@ async def test_bad_clicks_are_dead_lettered_and_the_keeper_goes_on(
     gate: Gate, emitter: CollectingEmitter
 ) -> None:
     """A click keyed by another recipient would land on the wrong partition: dead-lettered."""
-    good = click(gate)
+    good = unsubscribe_click(clicked_at=NOW)
     async with gate.agents["keep_suppressions"].test_context() as keeper:
         await keeper.put(b"\x00garbage", key=b"k", partition=0, wait=False)
         await keeper.put(
@@ -218,7 +193,7 @@ async def test_bad_clicks_are_dead_lettered_and_the_keeper_goes_on(
 
 async def test_replayed_click_changes_nothing(gate: Gate, emitter: CollectingEmitter) -> None:
     """The same click twice: the table keeps one entry, the second is audited as a replay."""
-    good = click(gate)
+    good = unsubscribe_click(clicked_at=NOW)
     key = good.recipient_key.encode()
     async with gate.agents["keep_suppressions"].test_context() as keeper:
         for _ in range(2):
@@ -239,16 +214,8 @@ async def test_allowed_commercial_decisions_carry_the_list_headers_and_denials_d
     request (RFC 8058)."""
     await opt_in(gate)
     key = gate.keyer.key("ana@example.com").encode()
-    receipt = SendRequest.model_validate(
-        {
-            **request(request_id="r2").model_dump(),
-            "classification": "transactional",
-            "list_id": None,
-            "subject": "Your order 1042",
-            **compliant_content("acme", commercial=False),
-        }
-    )
-    role = request("info@example.com", request_id="r3")
+    receipt = request(request_id="r2", classification="transactional", list_id=None)
+    role = request(recipient="info@example.com", request_id="r3")
     async with deciding(gate) as gate_agent:
         await gate_agent.put(gate.codec.encode(request()), key=key, partition=0, wait=False)
         await gate_agent.put(gate.codec.encode(receipt), key=key, partition=0, wait=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +20,13 @@ from streams.core.records import (
     DeadLetter,
     SendDecision,
     SendRequest,
-    UnsubscribeClick,
 )
 from streams.core.settings import Settings
 from streams.gate.agents import nudge_due_consents, register_agents
 from streams.gate.app import Gate, build_gate
 from streams.gate.emit import CollectingEmitter
 from tests.agents.conftest import ScriptedOffsets, deciding, emitted_until, verify_test_domains
-from tests.support.content import compliant_content
+from tests.support.factory import KEYER, SECRET, consent_event, send_request, unsubscribe_click
 
 PURCHASE = datetime(2024, 5, 10, 15, 0, tzinfo=UTC)
 ADDRESS = "lea@example.ca"
@@ -46,7 +46,7 @@ def gate(
         topic_partitions=2,
         table_store="memory://",
         data_dir=tmp_path,
-        recipient_key_secret=SecretStr("consent-agent-test-secret-0123456789"),
+        recipient_key_secret=SecretStr(SECRET),
         state_fence_timeout_s=2.0,
     )
     gate = build_gate(settings, emitter=emitter, offsets=offsets, clock=clock)
@@ -57,39 +57,24 @@ def gate(
     return gate
 
 
-def event(gate: Gate, **fields: Any) -> ConsentEvent:
-    return ConsentEvent.model_validate(
-        {
-            "event_id": "e1",
-            "recipient_key": gate.keyer.key(ADDRESS),
-            "kind": "grant",
-            "account_id": "maple",
-            "basis": "express",
-            "jurisdiction": "CA",
-            "source_kind": "form",
-            "occurred_at": PURCHASE,
-            **fields,
-        }
-    )
-
-
-def send(**fields: Any) -> SendRequest:
-    return SendRequest.model_validate(
-        {
-            "request_id": "r1",
-            "account_id": "maple",
-            "list_id": "deals",
-            "recipient": ADDRESS,
-            "jurisdiction": "CA",
-            "classification": "commercial",
-            "subject": "Winter deals",
-            "requested_at": datetime(2026, 1, 15, 9, 0, tzinfo=UTC),
-            **compliant_content(
-                "maple", commercial=fields.get("classification", "commercial") == "commercial"
-            ),
-            **fields,
-        }
-    )
+event = partial(
+    consent_event,
+    recipient_key=KEYER.key(ADDRESS),
+    account_id="maple",
+    jurisdiction="CA",
+    occurred_at=PURCHASE,
+)
+"""Lea's consent to maple, in Canada; by default a sign-up on the day of her purchase."""
+send = partial(
+    send_request,
+    request_id="r1",
+    account_id="maple",
+    list_id="deals",
+    recipient=ADDRESS,
+    jurisdiction="CA",
+    requested_at=datetime(2026, 1, 15, 9, 0, tzinfo=UTC),
+)
+"""Maple's deals to Lea, requested at the time the gate's clock starts at."""
 
 
 def encode_unchecked(gate: Gate, fields: dict[str, Any]) -> bytes:
@@ -128,11 +113,11 @@ async def test_consent_decides_sends_from_signup_to_withdrawal(
         "consent-status-not-mailable",
         "casl-no-valid-consent",
     ]
-    await feed_consents(gate, event(gate, requires_confirmation=True))
+    await feed_consents(gate, event(requires_confirmation=True))
     assert rules(await decide(gate, emitter, send())) == ["consent-status-not-mailable"]
-    await feed_consents(gate, event(gate, event_id="e2", kind="confirm", basis=None))
+    await feed_consents(gate, event(event_id="e2", kind="confirm", basis=None))
     assert (await decide(gate, emitter, send())).verdict == "allow"
-    await feed_consents(gate, event(gate, event_id="e3", kind="withdraw", basis=None))
+    await feed_consents(gate, event(event_id="e3", kind="withdraw", basis=None))
     denied = await decide(gate, emitter, send())
     assert rules(denied) == ["consent-status-not-mailable", "casl-no-valid-consent"]
     assert "withdrew consent on 2024-05-10" in denied.failures[0].explanation
@@ -142,13 +127,11 @@ async def test_an_unsubscribe_click_withdraws_consent_and_is_named_once(
     gate: Gate, emitter: CollectingEmitter, offsets: ScriptedOffsets
 ) -> None:
     """The click changes both tables; the denial names the unsubscribe, not a second rule."""
-    await feed_consents(gate, event(gate))
-    click = UnsubscribeClick(
-        click_id="c1",
-        recipient_key=gate.keyer.key(ADDRESS),
+    await feed_consents(gate, event())
+    click = unsubscribe_click(
+        recipient_key=KEYER.key(ADDRESS),
         scope="account",
         account_id="maple",
-        method="one_click",
         clicked_at=datetime(2025, 2, 1, tzinfo=UTC),
     )
     key = gate.keyer.key(ADDRESS).encode()
@@ -159,11 +142,11 @@ async def test_an_unsubscribe_click_withdraws_consent_and_is_named_once(
     assert rules(await decide(gate, emitter, send())) == ["account-unsubscribed"]
     # Re-importing the person changes nothing: the withdrawal stands.
     await feed_consents(
-        gate, event(gate, event_id="imp-1", kind="import", source_kind="import", source_id="i-9")
+        gate, event(event_id="imp-1", kind="import", source_kind="import", source_id="i-9")
     )
     await feed_consents(
         gate,
-        event(gate, event_id="rev-1", kind="review_approved", basis=None, source_id="i-9"),
+        event(event_id="rev-1", kind="review_approved", basis=None, source_id="i-9"),
     )
     assert rules(await decide(gate, emitter, send())) == ["account-unsubscribed"]
 
@@ -182,7 +165,7 @@ async def test_bad_consent_events_are_dead_lettered_with_a_reason(
     gate: Gate, emitter: CollectingEmitter, fields: dict[str, Any], reason: str
 ) -> None:
     """Missing basis, an unknown country, a date past the 5-minute tolerance: dead letters."""
-    raw = event(gate).model_dump()
+    raw = event().model_dump()
     raw.update(fields)
     encoded = encode_unchecked(gate, raw)
     key = gate.keyer.key(ADDRESS).encode()
@@ -199,7 +182,7 @@ async def test_a_consent_event_within_the_clock_tolerance_is_kept(
     gate: Gate, emitter: CollectingEmitter
 ) -> None:
     """A grant dated 4 minutes ahead (clock skew) is not a future date."""
-    await feed_consents(gate, event(gate, occurred_at=datetime(2026, 1, 15, 9, 4, tzinfo=UTC)))
+    await feed_consents(gate, event(occurred_at=datetime(2026, 1, 15, 9, 4, tzinfo=UTC)))
     assert (await decide(gate, emitter, send())).verdict == "allow"
     assert emitter.on(gate.dead_letters_topic) == []
 
@@ -223,7 +206,7 @@ async def test_implied_consent_expiring_and_expired_are_emitted_once(
 ) -> None:
     """CASL: a purchase on 2024-05-10 implies consent to 2026-05-10; the policy warns 30 days
     before. Each notice comes once, however often the timer ticks."""
-    await feed_consents(gate, event(gate, basis="implied_purchase", source_kind="checkout"))
+    await feed_consents(gate, event(basis="implied_purchase", source_kind="checkout"))
     assert await notices_after_tick(gate, emitter) == []
     clock.advance(datetime(2026, 4, 10, 15, 0, tzinfo=UTC) - clock.now())  # 30 days before
     [expiring] = await notices_after_tick(gate, emitter)
@@ -247,7 +230,7 @@ async def test_after_a_recovery_the_timer_finds_deadlines_in_the_table(
     gate: Gate, emitter: CollectingEmitter, clock: FrozenClock
 ) -> None:
     """The index is memory only: a recovered table is read again before the next tick."""
-    await feed_consents(gate, event(gate, basis="implied_inquiry", source_kind="form"))
+    await feed_consents(gate, event(basis="implied_inquiry", source_kind="form"))
     gate.deadlines.reset()  # what a restart or rebalance leaves behind
     assert len(gate.deadlines) == 0
     # the clock (2026-01-15) is long past the inquiry's 6 months (2024-11-10)

@@ -4,12 +4,11 @@ transactional misuse handed to the enforcer."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
 
 from streams.core.records import (
     MAX_SEND_REQUEST_BYTES,
     BodyLink,
-    ConsentEvent,
     DeadLetter,
     MessageBody,
     SendDecision,
@@ -19,40 +18,19 @@ from streams.gate.app import Gate
 from streams.gate.emit import CollectingEmitter
 from streams.reputation.standing import MisuseReport, misuse_report_id
 from tests.agents.conftest import deciding, emitted_until
-from tests.support.content import compliant_content, verified_domains
+from tests.support.factory import consent_event, send_request, sender_domains
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 ADDRESS = "ana@example.com"
 
 
-def send(request_id: str = "r1", at: datetime = NOW, **fields: Any) -> SendRequest:
-    commercial = fields.get("classification", "commercial") == "commercial"
-    return SendRequest.model_validate(
-        {
-            "request_id": request_id,
-            "account_id": "acme",
-            "list_id": "news",
-            "recipient": ADDRESS,
-            "classification": "commercial",
-            "subject": "This week at Acme" if commercial else "Your order 1042",
-            "requested_at": at,
-            **compliant_content("acme", commercial=commercial),
-            **fields,
-        }
-    )
+send = partial(send_request, recipient=ADDRESS, requested_at=NOW)
+"""Acme's newsletter, or a receipt, to `ADDRESS`."""
 
 
 async def opt_in(gate: Gate, cadence: str | None = None) -> None:
-    grant = ConsentEvent(
-        event_id="g1",
-        recipient_key=gate.keyer.key(ADDRESS),
-        kind="grant",
-        account_id="acme",
-        cadence=cadence,
-        basis="express",
-        source_kind="form",
-        source_id="signup",
-        occurred_at=NOW - timedelta(days=30),
+    grant = consent_event(
+        recipient_key=gate.keyer.key(ADDRESS), cadence=cadence, occurred_at=NOW - timedelta(days=30)
     )
     async with gate.agents["keep_consents"].test_context() as keeper:
         await keeper.put(gate.codec.encode(grant), key=grant.recipient_key.encode(), partition=0)
@@ -84,11 +62,11 @@ async def test_the_gate_allows_only_from_domains_the_platform_verified(
     the worker's copy, allowed; a record keyed by another account is dead-lettered by the
     agent and left out of the copy."""
     await opt_in(gate)
-    globex = send("g1", from_address="Globex <news@globex.example>", account_id="globex")
+    globex = send(request_id="g1", from_address="Globex <news@globex.example>", account_id="globex")
     await decide(gate, emitter, globex)
     assert "from-domain-not-verified" in rules(decisions(gate, emitter)[-1])
 
-    record = gate.codec.encode(verified_domains("globex", "globex.example", at=NOW))
+    record = gate.codec.encode(sender_domains(account_id="globex", changed_at=NOW))
     async with gate.agents["keep_sender_domains"].test_context() as keeper:
         await keeper.put(record, key=b"acme", partition=0)  # mis-keyed
         await keeper.put(record, key=b"globex", partition=0)
@@ -109,13 +87,13 @@ async def test_a_weekly_consent_holds_the_account_to_one_send_a_week(
     """Event time: Monday goes, Wednesday waits, next Monday goes; replaying Monday's request
     decides it the same way and records nothing twice."""
     await opt_in(gate, cadence="weekly")
-    monday = send("mon", NOW)
+    monday = send(request_id="mon", requested_at=NOW)
     await decide(
         gate,
         emitter,
         monday,
-        send("wed", NOW + timedelta(days=2)),
-        send("next-mon", NOW + timedelta(days=7)),
+        send(request_id="wed", requested_at=NOW + timedelta(days=2)),
+        send(request_id="next-mon", requested_at=NOW + timedelta(days=7)),
         monday,
     )
     got = decisions(gate, emitter)
@@ -134,7 +112,12 @@ async def test_without_a_cadence_the_gate_keeps_no_history(
     gate: Gate, emitter: CollectingEmitter
 ) -> None:
     await opt_in(gate)
-    await decide(gate, emitter, send("a"), send("b", NOW + timedelta(hours=1)))
+    await decide(
+        gate,
+        emitter,
+        send(request_id="a"),
+        send(request_id="b", requested_at=NOW + timedelta(hours=1)),
+    )
     assert [rules(d) for d in decisions(gate, emitter)] == [[], []]
     assert gate.send_history.get(gate.keyer.key(ADDRESS).encode()) is None
 
@@ -148,12 +131,12 @@ async def test_an_oversized_send_request_is_dead_lettered_with_the_limit(
     links = tuple(
         BodyLink(url=f"https://www.acme.example/p/{i}", text="x" * 999) for i in range(300)
     )
-    big = send("big", body=MessageBody(text="Acme Inc., 100 Main Street", links=links))
+    big = send(request_id="big", body=MessageBody(text="Acme Inc., 100 Main Street", links=links))
     assert len(gate.codec.encode(big)) > MAX_SEND_REQUEST_BYTES
     async with deciding(gate) as agent:
         key = gate.keyer.key(ADDRESS).encode()
         await agent.put(gate.codec.encode(big), key=key, partition=0, wait=False)
-        await agent.put(gate.codec.encode(send("ok")), key=key, partition=0, wait=False)
+        await agent.put(gate.codec.encode(send(request_id="ok")), key=key, partition=0, wait=False)
         await emitted_until(emitter, lambda _: len(emitter.on(gate.decisions_topic)) == 1)
     [letter] = [gate.codec.decode(e.value, DeadLetter) for e in emitter.on(gate.dead_letters_topic)]
     assert letter.error_kind == "invalid"
@@ -174,7 +157,7 @@ async def test_marketing_sent_as_transactional_is_denied_and_reported_to_the_enf
         ),
         links=(BodyLink(url="https://www.acme.example/sale", text="Shop now"),),
     )
-    receipt = send("receipt-1", classification="transactional", body=coupon)
+    receipt = send(request_id="receipt-1", classification="transactional", body=coupon)
     await decide(gate, emitter, receipt, receipt)
     first, again = decisions(gate, emitter)
     assert rules(first) == rules(again) == ["transactional-misuse"]
@@ -188,6 +171,6 @@ async def test_marketing_sent_as_transactional_is_denied_and_reported_to_the_enf
 
 
 async def test_a_clean_receipt_is_not_reported(gate: Gate, emitter: CollectingEmitter) -> None:
-    await decide(gate, emitter, send("receipt-2", classification="transactional"))
+    await decide(gate, emitter, send(request_id="receipt-2", classification="transactional"))
     assert decisions(gate, emitter)[0].verdict == "allow"
     assert emitter.on(gate.content_misuse_topic) == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,6 @@ from pydantic import SecretStr
 
 from streams.core.clock import FrozenClock
 from streams.core.records import (
-    ConsentEvent,
     DeliveryEvent,
     FeedbackReport,
     SendDecision,
@@ -39,7 +39,12 @@ from streams.reputation.standing import (
 )
 from streams.topics import ACCOUNT_COMMANDS
 from tests.agents.conftest import ScriptedOffsets, deciding, verify_test_domains
-from tests.support.content import compliant_content
+from tests.support.factory import (
+    consent_event,
+    delivery_event,
+    feedback_report,
+    send_request,
+)
 
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 ACCOUNT = "acme"
@@ -109,44 +114,29 @@ def address(index: int, domain: str = "gmail.com") -> str:
 
 
 def delivered(gate: Gate, index: int, domain: str = "gmail.com") -> DeliveryEvent:
-    return DeliveryEvent(
+    """The MTA delivered the account's mail to reader `index` at `domain`."""
+    reader = address(index, domain)
+    return delivery_event(
         event_id=f"d{index}@{domain}",
-        recipient_key=gate.keyer.key(address(index, domain)),
-        kind="delivered",
-        account_id=ACCOUNT,
+        recipient_key=gate.keyer.key(reader),
         occurred_at=NOW - timedelta(hours=2),
         source="mta",
-        provider=gate.enforcement.providers.provider_of_address(address(index, domain)),
+        provider=gate.enforcement.providers.provider_of_address(reader),
     )
 
 
 def complaint(gate: Gate, index: int) -> FeedbackReport:
-    return FeedbackReport(
+    """The Gmail reader `index` reports the account's mail as spam."""
+    return feedback_report(
         report_id=f"arf-{index}",
         recipient_key=gate.keyer.key(address(index)),
-        feedback_type="abuse",
         reporter="Yahoo! Inc.",
-        account_id=ACCOUNT,
         received_at=NOW - timedelta(hours=1),
-        source="fbl",
     )
 
 
-def request(
-    recipient: str, request_id: str, *, classification: str = "commercial", kind: str = "bulk"
-) -> SendRequest:
-    return SendRequest.model_validate(
-        {
-            "request_id": request_id,
-            "account_id": ACCOUNT,
-            "recipient": recipient,
-            "classification": classification,
-            "send_kind": kind,
-            "subject": "Spring offers",
-            "requested_at": NOW,
-            **compliant_content(ACCOUNT, "acme.example", commercial=classification == "commercial"),
-        }
-    )
+request = partial(send_request, list_id=None, subject="Spring offers", requested_at=NOW)
+"""A broadcast of the account (another `classification` or `send_kind` if the test says)."""
 
 
 async def deliver_and_complain(gate: Gate, pipe: Pipe, *, volume: int, complaints: int) -> None:
@@ -177,13 +167,9 @@ async def decide(gate: Gate, emitter: CollectingEmitter, *requests: SendRequest)
     before = len(emitter.on(gate.decisions_topic))
     async with gate.agents["keep_consents"].test_context() as keeper:
         for item in requests:  # everyone opted in: only the account rules can deny
-            grant = ConsentEvent(
+            grant = consent_event(
                 event_id=f"g-{item.request_id}",
                 recipient_key=gate.keyer.key(item.recipient),
-                kind="grant",
-                account_id=ACCOUNT,
-                basis="express",
-                source_kind="form",
                 occurred_at=NOW - timedelta(days=30),
             )
             await keeper.put(gate.codec.encode(grant), key=grant.recipient_key.encode())
@@ -239,10 +225,11 @@ async def test_two_complaints_in_1000_at_one_provider_strike_and_disable_broadca
     decisions = await decide(
         gate,
         emitter,
-        request("new1@yahoo.com", "bulk-yahoo"),  # another provider: still a broadcast
-        request("new2@gmail.com", "bulk-gmail"),
-        request("new3@yahoo.com", "one-off", kind="one_off"),
-        request("new4@gmail.com", "receipt", classification="transactional"),
+        # another provider: still a broadcast
+        request(recipient="new1@yahoo.com", request_id="bulk-yahoo"),
+        request(recipient="new2@gmail.com", request_id="bulk-gmail"),
+        request(recipient="new3@yahoo.com", request_id="one-off", send_kind="one_off"),
+        request(recipient="new4@gmail.com", request_id="receipt", classification="transactional"),
     )
     verdicts = {d.request_id: (d.verdict, [f.rule for f in d.failures]) for d in decisions}
     assert verdicts == {
@@ -305,18 +292,16 @@ async def test_reinstatement_reenables_broadcasts_and_keeps_the_strike(
     )
     status = gate.accounts.get(ACCOUNT.encode())
     assert (status.broadcasts_denied, status.strikes) == (False, 1)
-    decisions = await decide(gate, emitter, request("new5@yahoo.com", "bulk-after"))
+    decisions = await decide(
+        gate, emitter, request(recipient="new5@yahoo.com", request_id="bulk-after")
+    )
     assert [d.verdict for d in decisions] == ["allow"]
 
 
 async def test_an_opted_in_complainer_costs_no_fine(gate: Gate, emitter: CollectingEmitter) -> None:
-    grant = ConsentEvent(
+    grant = consent_event(
         event_id="g-complainer",
         recipient_key=gate.keyer.key(address(0)),
-        kind="grant",
-        account_id=ACCOUNT,
-        basis="express",
-        source_kind="form",
         occurred_at=NOW - timedelta(days=60),
     )
     async with gate.agents["keep_consents"].test_context() as keeper:
@@ -357,8 +342,12 @@ async def test_a_complaint_rate_over_the_ses_pause_level_pauses_that_provider_on
     decisions = await decide(
         gate,
         emitter,
-        request("buyer@gmail.com", "receipt-gmail", classification="transactional"),
-        request("buyer@yahoo.com", "receipt-yahoo", classification="transactional"),
+        request(
+            recipient="buyer@gmail.com", request_id="receipt-gmail", classification="transactional"
+        ),
+        request(
+            recipient="buyer@yahoo.com", request_id="receipt-yahoo", classification="transactional"
+        ),
     )
     verdicts = {d.request_id: [f.rule for f in d.failures] for d in decisions}
     assert verdicts == {"receipt-gmail": ["provider-paused"], "receipt-yahoo": []}
@@ -445,8 +434,8 @@ async def test_allowed_sends_count_as_volume_when_the_policy_says_so(
     verify_test_domains(gate)
     assert "count_allowed_sends" in gate.agents
 
-    requests = [request(address(index), f"r{index}") for index in range(1000)]
-    requests.append(request("info@gmail.com", "to-a-role"))  # denied: role address
+    requests = [request(recipient=address(index), request_id=f"r{index}") for index in range(1000)]
+    requests.append(request(recipient="info@gmail.com", request_id="to-a-role"))  # a role: denied
     await decide(gate, emitter, *requests)
     pipe = Pipe(gate, emitter)
     await pipe(gate.decisions_topic, "count_allowed_sends")

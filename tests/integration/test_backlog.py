@@ -11,21 +11,20 @@ consents table from its changelog while the backlog waits in its buffers.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from streams.core.recipient import RecipientKeyer
 from streams.core.records import SendDecision
 from streams.core.settings import Settings
 from streams.topics import SEND_DECISIONS, SEND_REQUESTS, UNSUBSCRIBE_CLICKS, default_codec
+from tests.support.factory import consent_event, send_request, unsubscribe_click
 from tests.support.kafka import (
     TopicReader,
-    click_for,
-    consent_for,
     create_all_topics,
     delete_all_topics,
     new_producer,
     publish_consents,
-    send_for,
 )
 from tests.support.workers import GateWorker
 
@@ -47,11 +46,21 @@ async def test_worker_started_on_a_backlog_loses_nothing(
     try:
         # Earlier, everyone mailed opted in, those who unsubscribe later included: a send is
         # allowed unless a click denies it.
-        opt_ins = [consent_for(keyer, a, f"opt-in-{a}") for a in sorted(set(addresses))]
+        opt_ins = [
+            consent_event(
+                recipient_key=keyer.key(a), event_id=f"opt-in-{a}", occurred_at=datetime.now(UTC)
+            )
+            for a in sorted(set(addresses))
+        ]
         with GateWorker(settings, "consent-worker", tmp_path):
             await publish_consents(settings, opt_ins, timeout_s=180)
         for i in range(CLICKS):
-            click = click_for(keyer, f"out{i}@example.com", f"c-{i}", scope="account")
+            click = unsubscribe_click(
+                recipient_key=keyer.key(f"out{i}@example.com"),
+                click_id=f"c-{i}",
+                scope="account",
+                clicked_at=datetime.now(UTC),
+            )
             await producer.send(
                 UNSUBSCRIBE_CLICKS.full_name(settings),
                 key=click.recipient_key.encode(),
@@ -62,7 +71,11 @@ async def test_worker_started_on_a_backlog_loses_nothing(
             await producer.send(
                 SEND_REQUESTS.full_name(settings),
                 key=keyer.key(address).encode(),
-                value=codec.encode(send_for(address, f"s-{i}")),
+                value=codec.encode(
+                    send_request(
+                        recipient=address, request_id=f"s-{i}", requested_at=datetime.now(UTC)
+                    )
+                ),
             )
         await producer.flush()
         with GateWorker(settings, "backlog-worker", tmp_path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+from datetime import UTC, datetime
 from pathlib import Path
 
 from streams.core.recipient import RecipientKeyer
@@ -27,14 +28,13 @@ from streams.topics import (
     SUPPRESSION_CHANGES,
     default_codec,
 )
+from tests.support.factory import consent_event, send_request
 from tests.support.kafka import (
     TopicReader,
-    consent_for,
     create_all_topics,
     delete_all_topics,
     new_producer,
     publish_consents,
-    send_for,
 )
 from tests.support.mail import arf_report, dsn, jmrp_report, reply
 from tests.support.workers import GateWorker
@@ -71,7 +71,12 @@ async def test_mail_through_the_intake_suppresses_the_right_people(
     async def decide(requests: list[tuple[str, str, str]]) -> dict[str, SendDecision]:
         """Publish (request id, address, account) sends and wait for their decisions."""
         for request_id, address, account in requests:
-            request = send_for(address, request_id, account=account)
+            request = send_request(
+                recipient=address,
+                request_id=request_id,
+                account_id=account,
+                requested_at=datetime.now(UTC),
+            )
             await producer.send(sends, key=keyer.key(address).encode(), value=codec.encode(request))
         await producer.flush()
         wanted = {request_id for request_id, _, _ in requests}
@@ -98,7 +103,12 @@ async def test_mail_through_the_intake_suppresses_the_right_people(
             await publish_consents(
                 settings,
                 [
-                    consent_for(keyer, address, f"opt-in-{account}-{address}", account=account)
+                    consent_event(
+                        recipient_key=keyer.key(address),
+                        event_id=f"opt-in-{account}-{address}",
+                        account_id=account,
+                        occurred_at=datetime.now(UTC),
+                    )
                     for address, account in (
                         (hard, "acme"),
                         (soft, "acme"),

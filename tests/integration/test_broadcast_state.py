@@ -22,14 +22,13 @@ from streams.core.settings import Settings
 from streams.reputation.standing import EnforcementEvent
 from streams.topics import ENFORCEMENT_EVENTS, SEND_DECISIONS, SEND_REQUESTS, default_codec
 from tests.support.enforcement import Mailer, act_at_once_policy
+from tests.support.factory import consent_event, send_request
 from tests.support.kafka import (
     TopicReader,
-    consent_for,
     create_all_topics,
     delete_all_topics,
     new_producer,
     publish_consents,
-    send_for,
 )
 from tests.support.workers import GateWorker, members_are, wait_for
 
@@ -65,7 +64,11 @@ async def test_a_strike_denies_broadcasts_on_every_worker_the_moment_it_is_ackno
         await publish_consents(
             settings,
             [
-                consent_for(keyer, reader, f"grant-{i}", occurred_at=NOW - timedelta(days=60))
+                consent_event(
+                    recipient_key=keyer.key(reader),
+                    event_id=f"grant-{i}",
+                    occurred_at=NOW - timedelta(days=60),
+                )
                 for i, reader in enumerate(readers)
             ],
             timeout_s=120,
@@ -74,7 +77,12 @@ async def test_a_strike_denies_broadcasts_on_every_worker_the_moment_it_is_ackno
         async def publish(kind: str, classification: str) -> set[str]:
             ids = set()
             for i, reader in enumerate(readers):
-                request = send_for(reader, f"{kind}-{i}", classification=classification)
+                request = send_request(
+                    recipient=reader,
+                    request_id=f"{kind}-{i}",
+                    classification=classification,
+                    requested_at=datetime.now(UTC),
+                )
                 await producer.send(
                     SEND_REQUESTS.full_name(settings),
                     codec.encode(request),

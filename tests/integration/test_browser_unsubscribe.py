@@ -10,6 +10,7 @@ screenshots go to `artifacts/browser/` at the project root (ignored by git):
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -30,13 +31,12 @@ from streams.topics import (
     UNSUBSCRIBE_CLICKS,
     default_codec,
 )
+from tests.support.factory import consent_event, send_request
 from tests.support.kafka import (
     TopicReader,
-    consent_for,
     create_all_topics,
     new_producer,
     publish_consents,
-    send_for,
 )
 from tests.support.web import serving_unsubscribes
 from tests.support.workers import GateWorker
@@ -69,7 +69,13 @@ class Sender:
     async def send(self, list_id: str) -> SendDecision:
         self.sent += 1
         request_id = f"req-{self.sent}"
-        request = send_for(ADDRESS, request_id, account="acme", list_id=list_id)
+        request = send_request(
+            recipient=ADDRESS,
+            request_id=request_id,
+            account_id="acme",
+            list_id=list_id,
+            requested_at=datetime.now(UTC),
+        )
         producer = await new_producer(self.settings)
         try:
             await producer.send_and_wait(
@@ -147,7 +153,15 @@ async def test_a_person_unsubscribes_from_an_account_in_headless_chromium(
     try:
         async with serving_unsubscribes(settings):
             await publish_consents(
-                settings, [consent_for(keyer, ADDRESS, "opt-in", account="acme")]
+                settings,
+                [
+                    consent_event(
+                        recipient_key=keyer.key(ADDRESS),
+                        event_id="opt-in",
+                        account_id="acme",
+                        occurred_at=datetime.now(UTC),
+                    )
+                ],
             )
             async with TopicReader(
                 settings, SEND_DECISIONS.full_name(settings), SendDecision

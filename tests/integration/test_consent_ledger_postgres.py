@@ -37,6 +37,7 @@ from streams.edges.ledger.chain import GENESIS_HASH, verify_chain
 from streams.edges.ledger.proof import prove_consent
 from streams.policy import load_policy
 from streams.topics import CONSENT_EVENTS, default_codec
+from tests.support.factory import consent_event
 
 pytestmark = pytest.mark.integration
 
@@ -53,21 +54,17 @@ def key_of(run: str, n: int) -> str:
 
 
 def event(run: str, n: int, key: str, kind: str = "grant", **fields: Any) -> ConsentEvent:
-    values: dict[str, Any] = {
-        "event_id": f"{run}-evt-{n}",
-        "recipient_key": key,
-        "kind": kind,
-        "account_id": "acme",
-        "lists": ("news",),
-        "source_kind": "form",
-        "ip": "203.0.113.9",
-        "user_agent": "Mozilla/5.0",
-        "occurred_at": T0 + timedelta(minutes=n),
-    }
-    if kind == "grant":
-        values["basis"] = "express"
-    values.update(fields)
-    return ConsentEvent.model_validate(values)
+    """The run's n-th consent event, n minutes after `T0`: a sign-up to acme's news by default."""
+    return consent_event(
+        event_id=f"{run}-evt-{n}",
+        recipient_key=key,
+        kind=kind,
+        lists=("news",),
+        ip="203.0.113.9",
+        user_agent="Mozilla/5.0",
+        occurred_at=T0 + timedelta(minutes=n),
+        **fields,
+    )
 
 
 @pytest.fixture

@@ -30,14 +30,12 @@ from streams.topics import (
     UNSUBSCRIBE_CLICKS,
     default_codec,
 )
+from tests.support.factory import consent_event, send_request, unsubscribe_click
 from tests.support.kafka import (
     TopicReader,
-    click_for,
-    consent_for,
     create_all_topics,
     new_producer,
     publish_consents,
-    send_for,
 )
 from tests.support.workers import GateWorker
 
@@ -64,11 +62,10 @@ class Person:
         await asyncio.sleep(0.5)
 
     async def consent(self, event_id: str, at: datetime, **fields: Any) -> None:
-        event = consent_for(
-            self.keyer,
-            ADDRESS,
-            event_id,
-            account="maple",
+        event = consent_event(
+            recipient_key=self.keyer.key(ADDRESS),
+            event_id=event_id,
+            account_id="maple",
             jurisdiction="CA",
             occurred_at=at,
             **fields,
@@ -78,7 +75,13 @@ class Person:
     async def unsubscribe(self, list_id: str, at: datetime) -> None:
         producer = await new_producer(self.settings)
         try:
-            click = click_for(self.keyer, ADDRESS, "click-1", account="maple", list_id=list_id)
+            click = unsubscribe_click(
+                recipient_key=self.keyer.key(ADDRESS),
+                click_id="click-1",
+                account_id="maple",
+                list_id=list_id,
+                clicked_at=datetime.now(UTC),
+            )
             click = click.model_copy(update={"clicked_at": at})
             await producer.send_and_wait(
                 UNSUBSCRIBE_CLICKS.full_name(self.settings),
@@ -92,7 +95,13 @@ class Person:
         """The failed rules of a commercial bulk send to `list_id` (empty: allowed)."""
         self.sent += 1
         request_id = f"req-{self.sent}"
-        request = send_for(ADDRESS, request_id, account="maple", list_id=list_id)
+        request = send_request(
+            recipient=ADDRESS,
+            request_id=request_id,
+            account_id="maple",
+            list_id=list_id,
+            requested_at=datetime.now(UTC),
+        )
         request = request.model_copy(update={"jurisdiction": "CA"})
         producer = await new_producer(self.settings)
         try:

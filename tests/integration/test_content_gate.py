@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from streams.core.clock import FileClock
@@ -32,10 +33,9 @@ from streams.core.settings import Settings
 from streams.policy import DEFAULT_POLICY_FILE
 from streams.reputation.standing import EnforcementEvent
 from streams.topics import ENFORCEMENT_EVENTS, SEND_DECISIONS, default_codec
-from tests.support.content import compliant_content
+from tests.support.factory import consent_event, send_request
 from tests.support.kafka import (
     TopicReader,
-    consent_for,
     create_all_topics,
     new_producer,
     publish_consents,
@@ -87,31 +87,19 @@ def strict_policy(tmp_path: Path) -> Path:
     return path
 
 
-def request(request_id: str, recipient: str = READER, **fields: object) -> SendRequest:
-    commercial = fields.get("classification", "commercial") == "commercial"
-    return SendRequest.model_validate(
-        {
-            "request_id": request_id,
-            "account_id": "acme",
-            "list_id": "news",
-            "recipient": recipient,
-            "jurisdiction": "US",
-            "classification": "commercial",
-            "subject": "Advertisement: this week at Acme" if commercial else "Your order 1042",
-            "requested_at": NOW,
-            **compliant_content("acme", commercial=commercial),
-            **fields,
-        }
-    )
+send = partial(send_request, recipient=READER, jurisdiction="US", requested_at=NOW)
+"""Acme's mail to a reader in the US, compliant in content: a receipt when transactional."""
+advertisement = partial(send, subject="Advertisement: this week at Acme")
+"""Acme's newsletter, labelled as an advertisement as the test's policy asks."""
 
 
 def broken_everywhere() -> SendRequest:
     """A commercial bulk send to a role address from a spoofed free-mail sender, unaligned and
     unsigned, whose body has no address, no way out, no ad label and no reminder, and which
     pays for five-star reviews under a fake-reply, shipping-notice subject."""
-    return request(
-        "broken-everywhere",
-        ROLE,
+    return advertisement(
+        request_id="broken-everywhere",
+        recipient=ROLE,
         from_address='"support@paypal.example" <deals@gmail.com>',
         reply_to="offers@unverified.example",
         subject="Re: Your order has shipped",
@@ -132,8 +120,8 @@ def broken_everywhere() -> SendRequest:
 
 
 def marketing_receipt(index: int) -> SendRequest:
-    return request(
-        f"receipt-with-coupon-{index}",
+    return send(
+        request_id=f"receipt-with-coupon-{index}",
         classification="transactional",
         send_kind="one_off",
         body=MessageBody(
@@ -186,14 +174,14 @@ async def test_content_rules_frequency_and_misuse_on_the_real_broker(
     try:
         # Soft opt-in customers (not express consent, so the ad label is owed: CAN-SPAM
         # §7704(a)(5)(B) exempts only affirmative consent), one with a weekly cadence.
-        opted_in = dict(basis="soft_opt_in", occurred_at=NOW - timedelta(days=60))
+        opted_in = partial(consent_event, basis="soft_opt_in", occurred_at=NOW - timedelta(days=60))
         await publish_consents(
             settings,
             [
-                consent_for(keyer, READER, "c-reader", **opted_in),
-                consent_for(keyer, ROLE, "c-role", **opted_in),
-                consent_for(keyer, WEEKLY, "c-weekly", cadence="weekly", **opted_in),
-                *(consent_for(keyer, who, f"c-{who}", **opted_in) for who in OTHERS),
+                opted_in(recipient_key=keyer.key(READER), event_id="c-reader"),
+                opted_in(recipient_key=keyer.key(ROLE), event_id="c-role"),
+                opted_in(recipient_key=keyer.key(WEEKLY), event_id="c-weekly", cadence="weekly"),
+                *(opted_in(recipient_key=keyer.key(who), event_id=f"c-{who}") for who in OTHERS),
             ],
         )
         async with (
@@ -202,16 +190,22 @@ async def test_content_rules_frequency_and_misuse_on_the_real_broker(
                 settings, ENFORCEMENT_EVENTS.full_name(settings), EnforcementEvent
             ) as enforcement,
         ):
-            compliant = request("compliant")
+            compliant = advertisement(request_id="compliant")
             got = await decide(
                 settings,
                 answers,
                 [
                     compliant,
                     broken_everywhere(),
-                    request("unreadable-from", OTHERS[0], from_address="not an address at all"),
-                    request("no-body-facts", OTHERS[1], body=None),
-                    request("no-authentication", OTHERS[2], authentication=None),
+                    advertisement(
+                        request_id="unreadable-from",
+                        recipient=OTHERS[0],
+                        from_address="not an address at all",
+                    ),
+                    advertisement(request_id="no-body-facts", recipient=OTHERS[1], body=None),
+                    advertisement(
+                        request_id="no-authentication", recipient=OTHERS[2], authentication=None
+                    ),
                 ],
             )
             assert rules(got["compliant"]) == []
@@ -232,9 +226,17 @@ async def test_content_rules_frequency_and_misuse_on_the_real_broker(
                 settings,
                 answers,
                 [
-                    request("weekly-1", WEEKLY),
-                    request("weekly-2", WEEKLY, requested_at=NOW + timedelta(days=6)),
-                    request("weekly-3", WEEKLY, requested_at=NOW + timedelta(days=7)),
+                    advertisement(request_id="weekly-1", recipient=WEEKLY),
+                    advertisement(
+                        request_id="weekly-2",
+                        recipient=WEEKLY,
+                        requested_at=NOW + timedelta(days=6),
+                    ),
+                    advertisement(
+                        request_id="weekly-3",
+                        recipient=WEEKLY,
+                        requested_at=NOW + timedelta(days=7),
+                    ),
                 ],
             )
             assert [rules(week[f"weekly-{n}"]) for n in (1, 2, 3)] == [
@@ -261,7 +263,13 @@ async def test_content_rules_frequency_and_misuse_on_the_real_broker(
             clean = await decide(
                 settings,
                 answers,
-                [request("clean-receipt", classification="transactional", send_kind="one_off")],
+                [
+                    send(
+                        request_id="clean-receipt",
+                        classification="transactional",
+                        send_kind="one_off",
+                    )
+                ],
             )
             assert rules(clean["clean-receipt"]) == ["account-transactional-suspended"]
     finally:

@@ -25,13 +25,12 @@ from streams.edges.ledger import make_engine, run_ledger_sink
 from streams.reputation.standing import EnforcementEvent
 from streams.topics import ENFORCEMENT_EVENTS, SEND_DECISIONS, default_codec
 from tests.support.enforcement import Mailer, act_at_once_policy
+from tests.support.factory import consent_event, send_request
 from tests.support.kafka import (
     TopicReader,
-    consent_for,
     create_all_topics,
     new_producer,
     publish_consents,
-    send_for,
 )
 from tests.support.workers import GateWorker
 
@@ -52,7 +51,12 @@ async def decide(settings: Settings, answers: TopicReader, sends: dict[str, tupl
     producer = await new_producer(settings)
     try:
         for request_id, (address, classification, kind) in sends.items():
-            request = send_for(address, request_id, classification=classification)
+            request = send_request(
+                recipient=address,
+                request_id=request_id,
+                classification=classification,
+                requested_at=datetime.now(UTC),
+            )
             request = request.model_copy(update={"send_kind": kind})
             await producer.send_and_wait(
                 settings.topic("send-requests"),
@@ -91,7 +95,11 @@ async def test_strikes_one_two_three_from_complaints_at_one_provider(
         await publish_consents(
             settings,
             [
-                consent_for(keyer, probe, f"grant-{n}", occurred_at=WEEK_1 - timedelta(days=90))
+                consent_event(
+                    recipient_key=keyer.key(probe),
+                    event_id=f"grant-{n}",
+                    occurred_at=WEEK_1 - timedelta(days=90),
+                )
                 for n, probe in enumerate(PROBES)
             ],
         )

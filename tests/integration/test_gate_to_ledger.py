@@ -3,6 +3,7 @@ ledger once, however often the topics are replayed into it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -20,15 +21,13 @@ from streams.edges.ledger import (
     run_ledger_sink,
 )
 from streams.topics import SEND_DECISIONS, SEND_REQUESTS, UNSUBSCRIBE_CLICKS, default_codec
+from tests.support.factory import consent_event, send_request, unsubscribe_click
 from tests.support.kafka import (
     TopicReader,
-    click_for,
-    consent_for,
     create_all_topics,
     delete_all_topics,
     new_producer,
     publish_consents,
-    send_for,
 )
 from tests.support.workers import GateWorker
 
@@ -58,7 +57,14 @@ async def test_decisions_and_suppression_changes_land_in_postgres_once(
     addresses = [
         f"gone{i}@example.com" if i < CLICKS else f"here{i}@example.org" for i in range(SENDS)
     ]
-    opt_ins = [consent_for(keyer, address, f"opt-in-{address}") for address in addresses]
+    opt_ins = [
+        consent_event(
+            recipient_key=keyer.key(address),
+            event_id=f"opt-in-{address}",
+            occurred_at=datetime.now(UTC),
+        )
+        for address in addresses
+    ]
     await create_all_topics(settings)
     producer = await new_producer(settings)
     try:
@@ -66,7 +72,12 @@ async def test_decisions_and_suppression_changes_land_in_postgres_once(
             # Everyone mailed opted in first; a hundred of them unsubscribe before the sends.
             await publish_consents(settings, opt_ins, timeout_s=120)
             for i in range(CLICKS):
-                click = click_for(keyer, f"gone{i}@example.com", f"gone-{i}", scope="account")
+                click = unsubscribe_click(
+                    recipient_key=keyer.key(f"gone{i}@example.com"),
+                    click_id=f"gone-{i}",
+                    scope="account",
+                    clicked_at=datetime.now(UTC),
+                )
                 await producer.send(
                     UNSUBSCRIBE_CLICKS.full_name(settings),
                     key=click.recipient_key.encode(),
@@ -77,7 +88,11 @@ async def test_decisions_and_suppression_changes_land_in_postgres_once(
                 await producer.send(
                     SEND_REQUESTS.full_name(settings),
                     key=keyer.key(address).encode(),
-                    value=codec.encode(send_for(address, f"req-{i}")),
+                    value=codec.encode(
+                        send_request(
+                            recipient=address, request_id=f"req-{i}", requested_at=datetime.now(UTC)
+                        )
+                    ),
                 )
             await producer.flush()
             async with TopicReader(

@@ -14,21 +14,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from datetime import UTC, datetime
 from pathlib import Path
 
 from streams.core.recipient import RecipientKeyer
 from streams.core.records import SendDecision
 from streams.core.settings import Settings
 from streams.topics import SEND_DECISIONS, SEND_REQUESTS, UNSUBSCRIBE_CLICKS, default_codec
+from tests.support.factory import consent_event, send_request, unsubscribe_click
 from tests.support.kafka import (
     TopicReader,
-    click_for,
-    consent_for,
     create_all_topics,
     delete_all_topics,
     new_producer,
     publish_consents,
-    send_for,
 )
 from tests.support.workers import GateWorker
 
@@ -54,13 +53,19 @@ async def test_an_acknowledged_click_denies_every_later_send(
     producer = await new_producer(settings)
     stop_load = asyncio.Event()
     opt_ins = [
-        consent_for(keyer, f"{who}{i}@example.{tld}", f"opt-in-{who}-{i}")
+        consent_event(
+            recipient_key=keyer.key(f"{who}{i}@example.{tld}"),
+            event_id=f"opt-in-{who}-{i}",
+            occurred_at=datetime.now(UTC),
+        )
         for i in range(RACES)
         for who, tld in (("racer", "com"), ("control", "net"))
     ]
 
     async def publish_send(address: str, request_id: str) -> None:
-        request = send_for(address, request_id)
+        request = send_request(
+            recipient=address, request_id=request_id, requested_at=datetime.now(UTC)
+        )
         await producer.send(sends, key=keyer.key(address).encode(), value=codec.encode(request))
 
     async def background_load() -> None:
@@ -73,7 +78,11 @@ async def test_an_acknowledged_click_denies_every_later_send(
             if stop_load.is_set():
                 return
             for n in range(BACKGROUND_CLICKS_PER_BATCH):
-                other = click_for(keyer, f"loadclick{batch}-{n}@example.org", f"lc-{batch}-{n}")
+                other = unsubscribe_click(
+                    recipient_key=keyer.key(f"loadclick{batch}-{n}@example.org"),
+                    click_id=f"lc-{batch}-{n}",
+                    clicked_at=datetime.now(UTC),
+                )
                 await producer.send(
                     clicks, key=other.recipient_key.encode(), value=codec.encode(other)
                 )
@@ -83,7 +92,9 @@ async def test_an_acknowledged_click_denies_every_later_send(
 
     async def race(i: int) -> None:
         address = f"racer{i}@example.com"
-        click = click_for(keyer, address, f"click-{i}")
+        click = unsubscribe_click(
+            recipient_key=keyer.key(address), click_id=f"click-{i}", clicked_at=datetime.now(UTC)
+        )
         ack = await producer.send(
             clicks, key=click.recipient_key.encode(), value=codec.encode(click)
         )
@@ -104,7 +115,11 @@ async def test_an_acknowledged_click_denies_every_later_send(
         # A burst of unrelated clicks first: the keeper is still working through it while the
         # races start, so raced clicks queue behind it while raced sends find an idle gate.
         for n in range(CLICK_BACKLOG):
-            other = click_for(keyer, f"backlog{n}@example.org", f"backlog-{n}")
+            other = unsubscribe_click(
+                recipient_key=keyer.key(f"backlog{n}@example.org"),
+                click_id=f"backlog-{n}",
+                clicked_at=datetime.now(UTC),
+            )
             await producer.send(clicks, key=other.recipient_key.encode(), value=codec.encode(other))
         load = asyncio.create_task(background_load())
         await asyncio.gather(*(bounded_race(i) for i in range(RACES)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from streams.core.recipient import RecipientKeyer
@@ -26,14 +27,12 @@ from streams.topics import (
     UNSUBSCRIBE_CLICKS,
     default_codec,
 )
+from tests.support.factory import consent_event, send_request, unsubscribe_click
 from tests.support.kafka import (
     TopicReader,
-    click_for,
-    consent_for,
     create_all_topics,
     delete_all_topics,
     new_producer,
-    send_for,
     wait_until_consumed,
 )
 from tests.support.workers import GateWorker, members_are, wait_for
@@ -77,12 +76,21 @@ async def test_killed_worker_hands_over_without_letting_a_suppressed_send_throug
             + [f"late{i}@example.net" for i in range(LATE)]
         )
         for address in mailed:
-            grant = consent_for(keyer, address, f"opt-in-{address}")
+            grant = consent_event(
+                recipient_key=keyer.key(address),
+                event_id=f"opt-in-{address}",
+                occurred_at=datetime.now(UTC),
+            )
             await producer.send(
                 consents, key=grant.recipient_key.encode(), value=codec.encode(grant)
             )
         for i in range(SUPPRESSED):
-            click = click_for(keyer, f"supp{i}@example.com", f"supp-{i}", scope="account")
+            click = unsubscribe_click(
+                recipient_key=keyer.key(f"supp{i}@example.com"),
+                click_id=f"supp-{i}",
+                scope="account",
+                clicked_at=datetime.now(UTC),
+            )
             await producer.send(clicks, key=click.recipient_key.encode(), value=codec.encode(click))
         await producer.flush()
 
@@ -107,7 +115,9 @@ async def test_killed_worker_hands_over_without_letting_a_suppressed_send_throug
                 (f"supp{i % SUPPRESSED}@example.com", f"supp-send-{i}"),
                 (f"free{i}@example.org", f"free-send-{i}"),
             ):
-                request = send_for(address, request_id)
+                request = send_request(
+                    recipient=address, request_id=request_id, requested_at=datetime.now(UTC)
+                )
                 await producer.send(
                     sends, key=keyer.key(address).encode(), value=codec.encode(request)
                 )
@@ -126,13 +136,20 @@ async def test_killed_worker_hands_over_without_letting_a_suppressed_send_throug
         late = []
         for i in range(LATE):
             address = f"late{i}@example.net"
-            click = click_for(keyer, address, f"late-{i}", scope="account")
+            click = unsubscribe_click(
+                recipient_key=keyer.key(address),
+                click_id=f"late-{i}",
+                scope="account",
+                clicked_at=datetime.now(UTC),
+            )
             await (
                 await producer.send(
                     clicks, key=click.recipient_key.encode(), value=codec.encode(click)
                 )
             )
-            request = send_for(address, f"late-send-{i}")
+            request = send_request(
+                recipient=address, request_id=f"late-send-{i}", requested_at=datetime.now(UTC)
+            )
             await producer.send(sends, key=keyer.key(address).encode(), value=codec.encode(request))
             late.append(f"late-send-{i}")
         await stream(range(ROUNDS_BEFORE_KILL, ROUNDS_BEFORE_KILL + ROUNDS_AFTER_KILL))

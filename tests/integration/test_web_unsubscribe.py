@@ -33,13 +33,12 @@ from streams.topics import (
     SUPPRESSION_CHANGES,
     default_codec,
 )
+from tests.support.factory import consent_event, send_request
 from tests.support.kafka import (
     TopicReader,
-    consent_for,
     create_all_topics,
     new_producer,
     publish_consents,
-    send_for,
 )
 from tests.support.smtp import RecordingRelay
 from tests.support.web import serving_unsubscribes
@@ -57,7 +56,13 @@ class Sender:
     async def send(self, list_id: str | None = "news", account: str = "acme") -> SendDecision:
         self.sent += 1
         request_id = f"req-{self.sent}"
-        request = send_for(ADDRESS, request_id, account=account, list_id=list_id)
+        request = send_request(
+            recipient=ADDRESS,
+            request_id=request_id,
+            account_id=account,
+            list_id=list_id,
+            requested_at=datetime.now(UTC),
+        )
         producer = await new_producer(self.settings)
         try:
             await producer.send_and_wait(
@@ -107,9 +112,13 @@ async def test_one_click_and_every_scope_of_the_page_on_the_real_broker(
             await publish_consents(
                 settings,
                 [
-                    consent_for(keyer, ADDRESS, "grant-acme", account="acme"),
-                    consent_for(keyer, ADDRESS, "grant-globex", account="globex"),
-                    consent_for(keyer, ADDRESS, "grant-initech", account="initech"),
+                    consent_event(
+                        recipient_key=keyer.key(ADDRESS),
+                        event_id=f"grant-{account}",
+                        account_id=account,
+                        occurred_at=datetime.now(UTC),
+                    )
+                    for account in ("acme", "globex", "initech")
                 ],
             )
             async with (
@@ -220,9 +229,18 @@ async def test_an_expired_link_mails_a_link_that_unsubscribes_and_a_cadence_choi
                 await publish_consents(
                     settings,
                     [
-                        consent_for(keyer, ADDRESS, "grant-acme", account="acme"),
-                        consent_for(
-                            keyer, ADDRESS, "grant-globex", account="globex", cadence="daily"
+                        consent_event(
+                            recipient_key=keyer.key(ADDRESS),
+                            event_id="grant-acme",
+                            account_id="acme",
+                            occurred_at=datetime.now(UTC),
+                        ),
+                        consent_event(
+                            recipient_key=keyer.key(ADDRESS),
+                            event_id="grant-globex",
+                            account_id="globex",
+                            cadence="daily",
+                            occurred_at=datetime.now(UTC),
                         ),
                     ],
                 )

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from streams.core.providers import load_providers
 from streams.core.recipient import RecipientKeyer
-from streams.core.records import DeliveryEvent, FeedbackReport
 from streams.core.settings import Settings
 from streams.policy import DEFAULT_POLICY_FILE
 from streams.topics import DELIVERY_EVENTS, FEEDBACK_REPORTS, default_codec
+from tests.support.factory import delivery_event, feedback_report
 from tests.support.kafka import new_producer
 
 __all__ = ["ACCOUNT", "Mailer", "act_at_once_policy"]
@@ -42,13 +42,11 @@ class Mailer:
         try:
             for index in range(count):
                 address = f"reader{index}.w{week}@{domain}"
-                event = DeliveryEvent(
+                event = delivery_event(
                     event_id=f"w{week}-{domain}-{index}",
                     recipient_key=self.keyer.key(address),
-                    kind="delivered",
                     account_id=ACCOUNT,
                     occurred_at=at,
-                    source="mta-1",
                     provider=self.providers.provider_of_address(address),
                 )
                 await producer.send(
@@ -61,14 +59,12 @@ class Mailer:
     async def complain(self, week: int, index: int, at: datetime) -> None:
         """A Gmail reader of that week reports the mail as spam (no provider on the report: the
         rate keeper knows it from the reader's delivery)."""
-        report = FeedbackReport(
+        report = feedback_report(
             report_id=f"arf-w{week}-{index}",
             recipient_key=self.keyer.key(f"reader{index}.w{week}@gmail.com"),
-            feedback_type="abuse",
             reporter="Google",
             account_id=ACCOUNT,
             received_at=at,
-            source="fbl",
         )
         producer = await new_producer(self.settings)
         try:

@@ -10,21 +10,17 @@ from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.core.recipient import RecipientKeyer
-from streams.core.records import ConsentEvent, Record, SendRequest, UnsubscribeClick
+from streams.core.records import ConsentEvent, Record
 from streams.core.settings import Settings
 from streams.edges.admin import consumed_by_group, create_topics, delete_topics
 from streams.topics import TOPICS, default_codec
-from tests.support.content import compliant_content, verified_domains
+from tests.support.factory import sender_domains
 
 __all__ = [
     "TopicReader",
-    "click_for",
-    "consent_for",
     "create_all_topics",
     "delete_all_topics",
     "publish_consents",
-    "send_for",
     "wait_until_consumed",
 ]
 
@@ -43,7 +39,7 @@ async def create_all_topics(settings: Settings) -> None:
     codec = default_codec()
     try:
         for account in TEST_ACCOUNTS:
-            record = verified_domains(account, at=datetime.now(UTC))
+            record = sender_domains(account_id=account, changed_at=datetime.now(UTC))
             await producer.send(
                 settings.topic("sender-domains"), codec.encode(record), key=account.encode()
             )
@@ -54,77 +50,6 @@ async def create_all_topics(settings: Settings) -> None:
 
 async def delete_all_topics(settings: Settings) -> None:
     await delete_topics(settings, TOPICS)
-
-
-def send_for(
-    address: str,
-    request_id: str,
-    *,
-    account: str = "acme",
-    list_id: str | None = "news",
-    classification: str = "commercial",
-) -> SendRequest:
-    return SendRequest(
-        request_id=request_id,
-        account_id=account,
-        list_id=list_id,
-        recipient=address,
-        classification=classification,
-        subject="Autumn offers" if classification == "commercial" else "Your order 1042",
-        requested_at=datetime.now(UTC),
-        **compliant_content(account, commercial=classification == "commercial"),
-    )
-
-
-def click_for(
-    keyer: RecipientKeyer,
-    address: str,
-    click_id: str,
-    *,
-    scope: str = "list",
-    account: str = "acme",
-    list_id: str | None = "news",
-) -> UnsubscribeClick:
-    return UnsubscribeClick(
-        click_id=click_id,
-        recipient_key=keyer.key(address),
-        scope=scope,
-        account_id=account if scope != "platform" else None,
-        list_id=list_id if scope == "list" else None,
-        method="one_click",
-        clicked_at=datetime.now(UTC),
-    )
-
-
-def consent_for(
-    keyer: RecipientKeyer,
-    address: str,
-    event_id: str,
-    *,
-    account: str = "acme",
-    kind: str = "grant",
-    basis: str | None = "express",
-    lists: tuple[str, ...] = (),
-    jurisdiction: str | None = None,
-    occurred_at: datetime | None = None,
-    **fields: object,
-) -> ConsentEvent:
-    """A consent event; by default the person opts in to everything of `account` by a form."""
-    return ConsentEvent.model_validate(
-        {
-            "event_id": event_id,
-            "recipient_key": keyer.key(address),
-            "kind": kind,
-            "account_id": account,
-            "lists": lists,
-            "basis": basis,
-            "jurisdiction": jurisdiction,
-            "source_kind": "form",
-            "source_id": "signup-form",
-            "occurred_at": occurred_at or datetime.now(UTC),
-            **fields,
-        }
-    )
 
 
 async def publish_consents(

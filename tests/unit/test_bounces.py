@@ -14,6 +14,7 @@ import pytest
 from streams.bounces.history import apply_delivery
 from streams.core.records import BounceState, DeliveryEvent
 from streams.policy import SOFT_BOUNCE_PRESETS, SoftBouncePolicy
+from tests.support.factory import delivery_event
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 KEY = "b" * 64
@@ -23,7 +24,7 @@ def event(n: int, code: str) -> DeliveryEvent:
     """`S` soft bounce, `H` hard, `U` undetermined, `D` delivered, `F` deferred; day n."""
     kind = {"D": "delivered", "F": "deferred"}.get(code, "bounced")
     bounce_class = {"S": "soft", "H": "hard", "U": "undetermined", "F": "soft"}.get(code)
-    return DeliveryEvent(
+    return delivery_event(
         event_id=f"ev-{n}",
         recipient_key=KEY,
         kind=kind,

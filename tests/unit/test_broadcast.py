@@ -13,7 +13,7 @@ from streams.gate.broadcast import TopicCopy
 from streams.gate.copies import account_of_record, domains_of_record
 from streams.reputation.standing import AccountSnapshot, EnforcementEvent
 from streams.topics import default_codec
-from tests.support.content import verified_domains
+from tests.support.factory import sender_domains
 
 AT = datetime(2026, 11, 23, tzinfo=UTC)
 CODEC = default_codec()
@@ -21,8 +21,10 @@ CODEC = default_codec()
 
 def test_the_latest_record_of_a_key_wins_and_unusable_ones_change_nothing() -> None:
     copy: TopicCopy[frozenset[str]] = TopicCopy("sender-domains", partial(domains_of_record, CODEC))
-    first = CODEC.encode(verified_domains("acme", "acme.example", at=AT))
-    second = CODEC.encode(verified_domains("acme", "acme.example", "mail.acme.example", at=AT))
+    first = CODEC.encode(sender_domains(changed_at=AT))
+    second = CODEC.encode(
+        sender_domains(domains=("acme.example", "mail.acme.example"), changed_at=AT)
+    )
     copy.apply(b"acme", first)
     copy.apply(b"acme", second)
     copy.apply(b"acme", b"not avro")  # undecodable: the agent dead-letters it

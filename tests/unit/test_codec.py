@@ -6,6 +6,7 @@ import io
 import json
 import struct
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,6 @@ from streams.core.errors import (
     UnknownSchemaError,
 )
 from streams.core.records import (
-    ConsentEntry,
-    ConsentEvent,
     ConsentState,
     DeadLetter,
     Record,
@@ -41,6 +40,7 @@ from streams.policy import load_policy
 from streams.sending.frequency import FrequencyPolicy, SendHistory, record_send
 from streams.suppression.fold import apply_click
 from streams.topics import all_record_types
+from tests.support.factory import consent_entry, consent_event, send_request, unsubscribe_click
 
 # --- CRC-64-AVRO, written from the Avro specification ("Schema Fingerprints"), not from fastavro.
 
@@ -336,18 +336,7 @@ def test_golden_body_reads_with_plain_fastavro_and_the_schema_files(golden: Any)
 
 @pytest.fixture(scope="module")
 def request_bytes(codec: Codec) -> bytes:
-    return codec.encode(
-        SendRequest(
-            request_id="req-1",
-            account_id="acct-42",
-            list_id="weekly-news",
-            recipient="jo@example.com",
-            classification="commercial",
-            from_address="news@example.org",
-            subject="Hello",
-            requested_at=datetime(2026, 3, 2, 9, 30, tzinfo=UTC),
-        )
-    )
+    return codec.encode(send_request())
 
 
 @pytest.mark.parametrize(
@@ -597,49 +586,26 @@ _T0 = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)  # sub-millisecond: tr
 _KEY = "ab" * 32
 
 
-def _click(click_id: str, scope: str, **fields: Any) -> UnsubscribeClick:
-    return UnsubscribeClick.model_validate(
-        {
-            "click_id": click_id,
-            "recipient_key": _KEY,
-            "scope": scope,
-            "account_id": None if scope == "platform" else "acme",
-            "list_id": "news" if scope == "list" else None,
-            "method": "one_click",
-            "clicked_at": _T0,
-            **fields,
-        }
-    )
+_click = partial(unsubscribe_click, recipient_key=_KEY, clicked_at=_T0)
+_consent_event = partial(consent_event, recipient_key=_KEY, account_id="maple", occurred_at=_T0)
+"""Records about one recipient at one sub-millisecond moment."""
 
 
 def _suppression_states() -> list[SuppressionState]:
     """A list, an account and a platform suppression folded in one by one (as the keeper
     does), and every state on the way, the empty one included."""
     clicks = [
-        _click("c-list", "list"),
-        _click("c-account", "account", account_id="maple", reason="complaint"),
-        _click("c-platform", "platform", method="bounce_policy", reason="hard_bounce"),
+        _click(click_id="c-list", scope="list"),
+        _click(click_id="c-account", scope="account", account_id="maple", reason="complaint"),
+        _click(
+            click_id="c-platform", scope="platform", method="bounce_policy", reason="hard_bounce"
+        ),
     ]
     states = [SuppressionState()]
     for offset, click in enumerate(clicks):
         state, _ = apply_click(states[-1], click, source=f"unsubscribe-clicks/3/{offset}", now=_T0)
         states.append(state)
     return states
-
-
-def _consent_event(event_id: str, kind: str = "grant", **fields: Any) -> ConsentEvent:
-    return ConsentEvent.model_validate(
-        {
-            "event_id": event_id,
-            "recipient_key": _KEY,
-            "kind": kind,
-            "account_id": "maple",
-            "source_kind": "form",
-            "source_id": "signup-form",
-            "occurred_at": _T0,
-            **fields,
-        }
-    )
 
 
 def _consent_states() -> list[ConsentState]:
@@ -649,7 +615,7 @@ def _consent_states() -> list[ConsentState]:
     policy = load_policy().consent
     events = [
         _consent_event(
-            "g-news",
+            event_id="g-news",
             basis="express",
             lists=("news", "deals"),
             cadence="weekly",
@@ -658,7 +624,7 @@ def _consent_states() -> list[ConsentState]:
             wording_hash="0f" * 32,
         ),
         _consent_event(
-            "g-purchase",
+            event_id="g-purchase",
             account_id="acme",
             basis="implied_purchase",
             jurisdiction="CA",
@@ -666,15 +632,20 @@ def _consent_states() -> list[ConsentState]:
             source_id="order-1042",
         ),
         _consent_event(
-            "g-double", account_id="globex", basis="express", requires_confirmation=True
+            event_id="g-double", account_id="globex", basis="express", requires_confirmation=True
         ),
-        _consent_event("c-double", "confirm", account_id="globex", source_kind="confirmation_link"),
+        _consent_event(
+            event_id="c-double",
+            kind="confirm",
+            account_id="globex",
+            source_kind="confirmation_link",
+        ),
     ]
     states = [ConsentState()]
     for event in events:
         states.append(apply_consent_event(states[-1], event, policy).state)
-    states.append(apply_opt_out(states[-1], _click("c-acme", "account")))
-    everything = ConsentEntry(
+    states.append(apply_opt_out(states[-1], _click(click_id="c-acme", scope="account")))
+    everything = consent_entry(
         account_id="northwind",
         lists=("a", "b", "c"),
         status="transactional_only",
@@ -707,15 +678,8 @@ def _send_histories() -> list[SendHistory]:
     policy = FrequencyPolicy(cap_per_recipient=5)
     histories: list[SendHistory] = [SendHistory()]
     for number, (list_id, hours) in enumerate([("news", 0), (None, 5), ("deals", -3)]):
-        request = SendRequest(
-            request_id=f"r-{number}",
-            account_id="acme",
-            list_id=list_id,
-            recipient="ana@example.com",
-            classification="commercial",
-            from_address="news@acme.example",
-            subject="News",
-            requested_at=_T0 + timedelta(hours=hours),
+        request = send_request(
+            request_id=f"r-{number}", list_id=list_id, requested_at=_T0 + timedelta(hours=hours)
         )
         histories.append(record_send(histories[-1], request, policy))
     return histories

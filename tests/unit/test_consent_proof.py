@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,6 @@ from streams.core.records import (
     ConsentEvent,
     SendDecision,
     SuppressionChange,
-    SuppressionEntry,
     SuppressionReason,
     SuppressionScope,
 )
@@ -38,6 +38,7 @@ from streams.edges.ledger import (
 from streams.edges.ledger.chain import GENESIS_HASH, entry_hash, verify_chain
 from streams.edges.ledger.proof import prove_consent
 from streams.policy import Policy
+from tests.support.factory import consent_event, suppression_entry
 
 SECRET = "consent-proof-unit-secret-0123456789"
 ADDRESS = "jo.proof@example.com"
@@ -51,20 +52,8 @@ T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
-def event(n: int, kind: str = "grant", *, key: str = KEY, **fields: Any) -> ConsentEvent:
-    values: dict[str, Any] = {
-        "event_id": f"evt-{n}",
-        "recipient_key": key,
-        "kind": kind,
-        "account_id": "acme",
-        "lists": ("news",),
-        "source_kind": "form",
-        "occurred_at": T0,
-    }
-    if kind in ("grant", "import"):
-        values["basis"] = "express"
-    values.update(fields)
-    return ConsentEvent.model_validate(values)
+event = partial(consent_event, recipient_key=KEY, lists=("news",), occurred_at=T0)
+"""Jo's consent events about acme's news; the ledger tests name each `evt-<n>`."""
 
 
 def opt_out(
@@ -77,7 +66,7 @@ def opt_out(
     reason: SuppressionReason = "unsubscribe",
     key: str = KEY,
 ) -> SuppressionChange:
-    entry = SuppressionEntry(
+    entry = suppression_entry(
         scope=scope,
         account_id=account_id,
         list_id=list_id,
@@ -93,7 +82,7 @@ def story() -> list[LedgerItem]:
     """Jo signs up to acme's news (double opt-in, in Germany), confirms, unsubscribes a month
     later and signs up again ten days after; in between Jo also buys from globex."""
     signup = event(
-        1,
+        event_id="evt-1",
         requires_confirmation=True,
         jurisdiction="DE",
         source_id="signup-form",
@@ -103,10 +92,13 @@ def story() -> list[LedgerItem]:
         user_agent="Mozilla/5.0 (X11; Linux x86_64)",
     )
     confirm = event(
-        2, "confirm", source_kind="confirmation_link", occurred_at=T0 + timedelta(minutes=10)
+        event_id="evt-2",
+        kind="confirm",
+        source_kind="confirmation_link",
+        occurred_at=T0 + timedelta(minutes=10),
     )
     purchase = event(
-        3,
+        event_id="evt-3",
         account_id="globex",
         lists=(),
         basis="implied_purchase",
@@ -115,7 +107,7 @@ def story() -> list[LedgerItem]:
         occurred_at=T0 + 20 * DAY,
     )
     again = event(
-        4,
+        event_id="evt-4",
         jurisdiction="DE",
         source_id="signup-form",
         wording_version="news-v3",
@@ -175,14 +167,18 @@ def test_events_are_chained_per_recipient_across_batches(engine: Engine) -> None
     """Two recipients interleaved over two batches: each gets 1, 2, 3 linked from 64 zeros."""
     writer = LedgerWriter(engine)
     first = [
-        LedgerItem(CONSENTS, 0, 0, event(1)),
-        LedgerItem(CONSENTS, 0, 1, event(2, key=OTHER_KEY)),
-        LedgerItem(CONSENTS, 0, 2, event(3, "confirm")),
+        LedgerItem(CONSENTS, 0, 0, event(event_id="evt-1")),
+        LedgerItem(CONSENTS, 0, 1, event(event_id="evt-2", recipient_key=OTHER_KEY)),
+        LedgerItem(CONSENTS, 0, 2, event(event_id="evt-3", kind="confirm")),
     ]
     second = [
-        LedgerItem(CONSENTS, 0, 3, event(4, key=OTHER_KEY, account_id="globex")),
-        LedgerItem(CONSENTS, 0, 4, event(5, "withdraw")),
-        LedgerItem(CONSENTS, 0, 5, event(6, "withdraw", key=OTHER_KEY)),
+        LedgerItem(
+            CONSENTS, 0, 3, event(event_id="evt-4", recipient_key=OTHER_KEY, account_id="globex")
+        ),
+        LedgerItem(CONSENTS, 0, 4, event(event_id="evt-5", kind="withdraw")),
+        LedgerItem(
+            CONSENTS, 0, 5, event(event_id="evt-6", kind="withdraw", recipient_key=OTHER_KEY)
+        ),
     ]
 
     assert writer.write_batch(GROUP, first) == 3
@@ -211,9 +207,9 @@ def test_events_are_chained_per_recipient_across_batches(engine: Engine) -> None
 def test_a_batch_is_chained_in_offset_order(engine: Engine) -> None:
     """Items handed over out of order are chained by their offsets."""
     items = [
-        LedgerItem(CONSENTS, 0, 9, event(3, "withdraw")),
-        LedgerItem(CONSENTS, 0, 7, event(1)),
-        LedgerItem(CONSENTS, 0, 8, event(2, "confirm")),
+        LedgerItem(CONSENTS, 0, 9, event(event_id="evt-3", kind="withdraw")),
+        LedgerItem(CONSENTS, 0, 7, event(event_id="evt-1")),
+        LedgerItem(CONSENTS, 0, 8, event(event_id="evt-2", kind="confirm")),
     ]
     LedgerWriter(engine).write_batch(GROUP, items)
 
@@ -265,11 +261,12 @@ def test_a_replay_adds_nothing_and_leaves_the_chains_alone(engine: Engine) -> No
 def test_a_new_event_after_a_replayed_one_continues_the_chain(engine: Engine) -> None:
     """In a batch that repeats stored events, only the new one is numbered, after the head."""
     writer = LedgerWriter(engine)
-    writer.write_batch(GROUP, [LedgerItem(CONSENTS, 0, 0, event(1))])
+    writer.write_batch(GROUP, [LedgerItem(CONSENTS, 0, 0, event(event_id="evt-1"))])
     mixed = [
-        LedgerItem(CONSENTS, 0, 0, event(1)),
-        LedgerItem(CONSENTS, 0, 1, event(2, "confirm")),
-        LedgerItem(CONSENTS, 0, 2, event(2, "confirm")),  # the same event id again
+        LedgerItem(CONSENTS, 0, 0, event(event_id="evt-1")),
+        LedgerItem(CONSENTS, 0, 1, event(event_id="evt-2", kind="confirm")),
+        # the same event id again
+        LedgerItem(CONSENTS, 0, 2, event(event_id="evt-2", kind="confirm")),
     ]
 
     assert writer.write_batch(GROUP, mixed) == 1
@@ -400,7 +397,11 @@ def test_the_history_is_the_accounts_in_event_time(engine: Engine, policy: Polic
 def test_casl_implied_consent_lapses_after_two_years(engine: Engine, policy: Policy) -> None:
     """A Canadian purchase allows commercial mail for 24 months (CASL s.10(10)), then not."""
     purchase = event(
-        1, lists=(), basis="implied_purchase", jurisdiction="CA", source_kind="checkout"
+        event_id="evt-1",
+        lists=(),
+        basis="implied_purchase",
+        jurisdiction="CA",
+        source_kind="checkout",
     )
     LedgerWriter(engine).write_batch(GROUP, [LedgerItem(CONSENTS, 0, 0, purchase)])
 
@@ -421,7 +422,8 @@ def test_a_platform_opt_out_through_another_account_counts(engine: Engine, polic
         9, T0 + DAY, scope="platform", account_id=None, list_id=None, reason="complaint"
     )
     LedgerWriter(engine).write_batch(
-        GROUP, [LedgerItem(CONSENTS, 0, 0, event(1)), LedgerItem(CHANGES, 0, 0, complaint)]
+        GROUP,
+        [LedgerItem(CONSENTS, 0, 0, event(event_id="evt-1")), LedgerItem(CHANGES, 0, 0, complaint)],
     )
 
     proof = proof_at(engine, policy, T0 + 2 * DAY)

@@ -20,14 +20,15 @@ their own words (not a call into the code under test), one line per rule with it
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import pytest
 
 from streams.core.records import ConsentEntry, SendRequest, SuppressionEntry
 from streams.policy import Policy, load_policy
-from streams.rules import RecipientView, decide
-from tests.support.content import compliant_content
+from streams.rules import decide
+from tests.support.factory import consent_entry, recipient_view, send_request, suppression_entry
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 KEY = "ab" * 32
@@ -73,48 +74,29 @@ def policy_named(preset: str) -> Policy:
 
 
 def entry(status: str | None, basis: str = "express", **fields: Any) -> tuple[ConsentEntry, ...]:
+    """The recipient's consents to the account in `status` (None: no record at all); the statuses
+    a withdrawal leaves carry its time and reason."""
     if status is None:
         return ()
     withdrawn = status in ("transactional_only", "hard_bounce")
-    return (
-        ConsentEntry.model_validate(
-            {
-                "account_id": ACCOUNT,
-                "status": status,
-                "basis": basis,
-                "source_kind": "form",
-                "granted_at": datetime(2025, 6, 1, tzinfo=UTC),
-                "withdrawn_at": datetime(2025, 9, 1, tzinfo=UTC) if withdrawn else None,
-                "withdrawn_reason": (
-                    ("hard_bounce" if status == "hard_bounce" else "unsubscribe")
-                    if withdrawn
-                    else None
-                ),
-                "last_event_id": "consent-1",
-                **fields,
-            }
+    values: dict[str, Any] = {
+        "account_id": ACCOUNT,
+        "status": status,
+        "basis": basis,
+        "granted_at": datetime(2025, 6, 1, tzinfo=UTC),
+        "withdrawn_at": datetime(2025, 9, 1, tzinfo=UTC) if withdrawn else None,
+        "withdrawn_reason": (
+            ("hard_bounce" if status == "hard_bounce" else "unsubscribe") if withdrawn else None
         ),
-    )
+    }
+    return (consent_entry(**values | fields),)
 
 
 MAPLE = frozenset({"maple.example"})
-"""The account's verified domain: the content rules (issue 8) stay silent in these tests."""
+"""The account's verified domain: the content rules stay silent in these tests."""
 
-
-def request(jurisdiction: str | None, **fields: Any) -> SendRequest:
-    return SendRequest.model_validate(
-        {
-            "request_id": "r-1",
-            "account_id": ACCOUNT,
-            "list_id": LIST,
-            "recipient": "lea@example.net",
-            "jurisdiction": jurisdiction,
-            "subject": "Deals",
-            "requested_at": NOW,
-            **compliant_content(ACCOUNT, "maple.example"),
-            **fields,
-        }
-    )
+request = partial(send_request, account_id=ACCOUNT, list_id=LIST, recipient="lea@example.net")
+"""A send of the account's list `deals` to Lea, compliant in content from `maple.example`."""
 
 
 def consent_failures(
@@ -125,7 +107,7 @@ def consent_failures(
 ) -> list[str]:
     decision = decide(
         req,
-        RecipientView(suppressions=suppressions, consents=consents, sender_domains=MAPLE),
+        recipient_view(suppressions=suppressions, consents=consents, sender_domains=MAPLE),
         policy,
         recipient_key=KEY,
         decided_at=NOW,
@@ -172,7 +154,9 @@ def test_status_classification_jurisdiction_matrix(
 ) -> None:
     jurisdiction, preset = JURISDICTIONS[where]
     kind = KINDS[kind_name]
-    failed = consent_failures(request(jurisdiction, **kind), entry(status), policy_named(preset))
+    failed = consent_failures(
+        request(jurisdiction=jurisdiction, **kind), entry(status), policy_named(preset)
+    )
     assert failed == expected_rules(status, kind, jurisdiction, preset)
 
 
@@ -205,7 +189,7 @@ def test_status_classification_jurisdiction_matrix(
 def test_each_law_accepts_its_own_bases(jurisdiction: str, basis: str, failed: list[str]) -> None:
     consents = entry("single_opt_in", basis, granted_at=datetime(2025, 12, 1, tzinfo=UTC))
     got = consent_failures(
-        request(jurisdiction, classification="commercial"), consents, load_policy()
+        request(jurisdiction=jurisdiction, classification="commercial"), consents, load_policy()
     )
     assert got == failed
 
@@ -225,8 +209,8 @@ def test_casl_implied_consent_lapses_and_the_denial_names_the_day(
 ) -> None:
     consents = entry("single_opt_in", basis, granted_at=granted)
     decision = decide(
-        request("CA", classification="commercial"),
-        RecipientView(consents=consents, sender_domains=MAPLE),
+        request(jurisdiction="CA", classification="commercial"),
+        recipient_view(consents=consents, sender_domains=MAPLE),
         load_policy(),
         recipient_key=KEY,
         decided_at=NOW,
@@ -242,7 +226,10 @@ def test_implied_consent_one_day_before_it_lapses_still_allows() -> None:
         "single_opt_in", "implied_purchase", granted_at=datetime(2024, 3, 3, tzinfo=UTC)
     )
     assert (
-        consent_failures(request("CA", classification="commercial"), consents, load_policy()) == []
+        consent_failures(
+            request(jurisdiction="CA", classification="commercial"), consents, load_policy()
+        )
+        == []
     )
 
 
@@ -252,7 +239,10 @@ def test_implied_consent_lapses_only_under_casl() -> None:
         "single_opt_in", "implied_purchase", granted_at=datetime(2020, 1, 1, tzinfo=UTC)
     )
     assert (
-        consent_failures(request("AU", classification="commercial"), consents, load_policy()) == []
+        consent_failures(
+            request(jurisdiction="AU", classification="commercial"), consents, load_policy()
+        )
+        == []
     )
 
 
@@ -262,26 +252,24 @@ def test_the_most_specific_consent_speaks_for_a_list() -> None:
         *entry("double_opt_in"),
         *entry("transactional_only", lists=(LIST,), last_event_id="withdraw-9"),
     )
-    req = request("US", classification="commercial")
+    req = request(jurisdiction="US", classification="commercial")
     assert consent_failures(req, consents, load_policy()) == [STATUS]
-    other_list = request("US", classification="commercial", list_id="news")
+    other_list = request(jurisdiction="US", classification="commercial", list_id="news")
     assert consent_failures(other_list, consents, load_policy()) == []
 
 
 def test_a_withdrawal_that_is_also_a_suppression_is_named_once() -> None:
     """The click that withdrew consent made a suppression; the suppression rule names it."""
     consents = entry("transactional_only", last_event_id="click-5")
-    suppression = SuppressionEntry(
+    suppression = suppression_entry(
         scope="account",
         account_id=ACCOUNT,
-        reason="unsubscribe",
         since=datetime(2025, 9, 1, tzinfo=UTC),
-        source="unsubscribe-clicks/0/4",
         source_event_id="click-5",
     )
     decision = decide(
-        request("CA", classification="commercial"),
-        RecipientView(suppressions=(suppression,), consents=consents, sender_domains=MAPLE),
+        request(jurisdiction="CA", classification="commercial"),
+        recipient_view(suppressions=(suppression,), consents=consents, sender_domains=MAPLE),
         load_policy(),
         recipient_key=KEY,
         decided_at=NOW,
@@ -294,8 +282,8 @@ def test_a_withdrawal_that_is_also_a_suppression_is_named_once() -> None:
 def test_mixed_content_is_explained() -> None:
     """R5: the explanation says why a transactional message was judged as commercial."""
     decision = decide(
-        request("DE", classification="transactional", promotional_content=True),
-        RecipientView(sender_domains=MAPLE),
+        request(jurisdiction="DE", classification="transactional", promotional_content=True),
+        recipient_view(sender_domains=MAPLE),
         load_policy(),
         recipient_key=KEY,
         decided_at=NOW,
@@ -315,7 +303,7 @@ def test_a_stricter_one_off_policy_denies_unconfirmed_one_offs() -> None:
             "consent": {"one_off_allowed_statuses": ["single_opt_in", "double_opt_in"]},
         }
     )
-    req = request("US", classification="commercial", send_kind="one_off")
+    req = request(jurisdiction="US", classification="commercial", send_kind="one_off")
     assert consent_failures(req, entry("unconfirmed"), strict) == [STATUS]
     assert consent_failures(req, entry("unconfirmed"), load_policy()) == []
 
@@ -328,26 +316,25 @@ def test_a_list_unsubscribe_under_an_account_opt_in_is_named_once(
     rule names it, and no law's rule repeats it as "no consent on record"."""
     consents = (
         *entry("double_opt_in"),
-        ConsentEntry(
+        consent_entry(
             account_id=ACCOUNT,
             lists=(LIST,),
             status="transactional_only",
+            basis=None,
             source_kind="unsubscribe",
+            granted_at=None,
             withdrawn_at=datetime(2025, 9, 1, tzinfo=UTC),
             withdrawn_reason="unsubscribe",
             last_event_id="click-7",
         ),
     )
-    suppression = SuppressionEntry(
-        scope="list",
+    suppression = suppression_entry(
         account_id=ACCOUNT,
         list_id=LIST,
-        reason="unsubscribe",
         since=datetime(2025, 9, 1, tzinfo=UTC),
-        source="unsubscribe-clicks/0/7",
         source_event_id="click-7",
     )
-    req = request(jurisdiction, classification="commercial")
+    req = request(jurisdiction=jurisdiction, classification="commercial")
     assert consent_failures(req, consents, load_policy(), (suppression,)) == []
     # without the suppression (a withdraw consent event), the law's rule does speak
     assert consent_failures(req, consents, load_policy()) == [STATUS, law]

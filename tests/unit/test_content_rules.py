@@ -9,6 +9,7 @@ message that answers nothing misleads; relaxed DMARC alignment compares registra
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import pytest
@@ -18,7 +19,6 @@ from hypothesis import strategies as st
 from streams.content.policy import ContentPolicy, SubjectPattern
 from streams.core.records import (
     BodyLink,
-    ConsentEntry,
     MailAuthentication,
     MessageBody,
     SendRequest,
@@ -27,6 +27,7 @@ from streams.policy import Policy, load_policy
 from streams.rules import RULES
 from streams.rules.base import RecipientView
 from streams.rules.content import ACCOUNT_STATE_RULES, CONTENT_RULES
+from tests.support.factory import consent_entry, recipient_view, send_request
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 ACCOUNT = "outfitters"
@@ -154,36 +155,27 @@ DEFAULT = policy_with()
 STRICT = policy_with(require_ad_identification=True, require_permission_reminder=True)
 
 
-def request(**fields: Any) -> SendRequest:
-    """A clean commercial bulk message of a verified sender; `fields` make it worse."""
-    return SendRequest.model_validate(
-        {
-            "request_id": "spring-1",
-            "account_id": ACCOUNT,
-            "list_id": "newsletter",
-            "recipient": RECIPIENT,
-            "classification": "commercial",
-            "send_kind": "bulk",
-            "from_address": '"Example Outfitters" <news@example.com>',
-            "subject": "Spring is here: new trail boots",
-            "body": GOOD_BODY,
-            "authentication": GOOD_AUTH,
-            "requested_at": NOW,
-            **fields,
-        }
-    )
+request = partial(
+    send_request,
+    request_id="spring-1",
+    account_id=ACCOUNT,
+    list_id="newsletter",
+    recipient=RECIPIENT,
+    from_address='"Example Outfitters" <news@example.com>',
+    subject="Spring is here: new trail boots",
+    body=GOOD_BODY,
+    authentication=GOOD_AUTH,
+    requested_at=NOW,
+)
+"""A clean commercial bulk message of a verified sender; fields given make it worse."""
 
+transactional = partial(
+    request, classification="transactional", send_kind="one_off", subject="Your receipt"
+)
+"""A transactional one-off message (a receipt) of the same sender."""
 
-def transactional(**fields: Any) -> SendRequest:
-    """A transactional one-off message (a receipt) of the same sender."""
-    return request(
-        **{"classification": "transactional", "send_kind": "one_off", "subject": "Your receipt"}
-        | fields
-    )
-
-
-def view(**fields: Any) -> RecipientView:
-    return RecipientView(**{"sender_domains": VERIFIED, **fields})
+view = partial(recipient_view, consents=(), sender_domains=VERIFIED)
+"""The sender's verified domain, and no consent on record."""
 
 
 def body(text: str, *links: BodyLink) -> MessageBody:
@@ -751,13 +743,11 @@ def test_an_advertisement_label_passes_where_required(subject: str, text: str) -
 def test_an_unlabelled_advertisement_fails_where_required() -> None:
     """ "Read:" is no "Ad:"; the consent on record rests on a purchase, not an express opt-in."""
     req = request(subject="Read: our spring story")
-    implied = ConsentEntry(
+    implied = consent_entry(
         account_id=ACCOUNT,
-        status="single_opt_in",
         basis="implied_purchase",
         source_kind="checkout",
         granted_at=datetime(2025, 6, 1, tzinfo=UTC),
-        last_event_id="checkout-1",
     )
     said = assert_fails(AD_LABEL, req, view(consents=(implied,)), policy=STRICT)
     assert "advertisement" in said
@@ -765,14 +755,11 @@ def test_an_unlabelled_advertisement_fails_where_required() -> None:
 
 def test_an_express_opt_in_exempts_from_the_label() -> None:
     """CAN-SPAM §7704(a)(5)(B): prior affirmative consent."""
-    express = ConsentEntry(
+    express = consent_entry(
         account_id=ACCOUNT,
         status="double_opt_in",
-        basis="express",
-        source_kind="form",
         granted_at=datetime(2025, 6, 1, tzinfo=UTC),
         confirmed_at=datetime(2025, 6, 1, 0, 5, tzinfo=UTC),
-        last_event_id="signup-1",
     )
     assert_passes(AD_LABEL, request(), view(consents=(express,)), policy=STRICT)
 

@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
-from streams.core.records import FeedbackReport
 from streams.suppression.feedback import suppression_for_report
-
-AT = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-
-
-def report(feedback_type: str, account: str | None = "acme", list_id: str | None = "news"):
-    return FeedbackReport(
-        report_id="inbound-mail/0/7",
-        recipient_key="c" * 64,
-        feedback_type=feedback_type,
-        account_id=account,
-        list_id=list_id,
-        received_at=AT,
-        source="inbound-mail/0/7",
-    )
+from tests.support.factory import feedback_report
 
 
 @pytest.mark.parametrize(
@@ -45,7 +29,14 @@ def report(feedback_type: str, account: str | None = "acme", list_id: str | None
 )
 def test_feedback_types(feedback_type, account, list_id, expected) -> None:
     """Each feedback type becomes the suppression the policy names, or none."""
-    click = suppression_for_report(report(feedback_type, account, list_id))
+    report = feedback_report(
+        report_id="inbound-mail/0/7",
+        feedback_type=feedback_type,
+        account_id=account,
+        list_id=list_id,
+        source="inbound-mail/0/7",
+    )
+    click = suppression_for_report(report)
     if expected is None:
         assert click is None
         return

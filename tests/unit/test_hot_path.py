@@ -21,12 +21,9 @@ from streams.content.misuse import MisusePolicy, assess_misuse
 from streams.core.clock import FrozenClock
 from streams.core.codec import Codec
 from streams.core.records import (
-    ConsentEntry,
-    ConsentEvent,
     MessageBody,
     SendDecision,
     SendRequest,
-    SuppressionEntry,
 )
 from streams.core.settings import Settings
 from streams.gate.agents import decide_send
@@ -37,7 +34,14 @@ from streams.reputation.standing import MisuseReport
 from streams.rules import RecipientView, decide, decision_fields, judge
 from streams.sending.list_headers import list_headers
 from streams.sending.unsubscribe_tokens import UnsubscribeTokens
-from tests.support.content import compliant_content, verified_domains
+from tests.support.factory import (
+    consent_entry,
+    consent_event,
+    recipient_view,
+    send_request,
+    sender_domains,
+    suppression_entry,
+)
 
 KEY = "cd" * 32
 DECIDED_AT = datetime(2026, 3, 4, 12, 0, 7, 654321, tzinfo=UTC)  # sub-millisecond on purpose
@@ -46,45 +50,7 @@ RETURN_PATH = "b-abcdefgh@bounces.example.net"
 COUPON = "Thanks for your order.\nUse code SAVE20 for 20% off your next order!"
 
 
-def request(**fields: Any) -> SendRequest:
-    commercial = fields.get("classification", "commercial") == "commercial"
-    return SendRequest.model_validate(
-        {
-            "request_id": "req-7",
-            "account_id": "acme",
-            "list_id": "news",
-            "recipient": "ana@example.com",
-            "classification": "commercial",
-            "subject": "Autumn news",
-            "requested_at": DECIDED_AT - timedelta(seconds=3),
-            **compliant_content("acme", commercial=commercial),
-            **fields,
-        }
-    )
-
-
-def opted_in(account: str = "acme") -> ConsentEntry:
-    return ConsentEntry(
-        account_id=account,
-        status="single_opt_in",
-        basis="express",
-        cadence="weekly",
-        source_kind="form",
-        granted_at=DECIDED_AT - timedelta(days=30),
-        last_event_id="g-1",
-    )
-
-
-def suppressed(scope: str, account: str | None, list_id: str | None) -> SuppressionEntry:
-    return SuppressionEntry(
-        scope=scope,  # type: ignore[arg-type]
-        account_id=account,
-        list_id=list_id,
-        reason="unsubscribe",
-        since=DECIDED_AT - timedelta(days=2, microseconds=1500),
-        source=f"unsubscribe-clicks/1/{len(str(list_id))}",
-        source_event_id=f"click-{scope}",
-    )
+SUPPRESSED_SINCE = DECIDED_AT - timedelta(days=2, microseconds=1500)  # sub-millisecond too
 
 
 def headers_for(send: SendRequest) -> Mapping[str, str]:
@@ -149,55 +115,53 @@ NO_ADDRESS = MessageBody.model_validate(
         "links": [{"url": "https://acme.example/unsubscribe", "text": "Unsubscribe"}],
     }
 )
-VERIFIED = frozenset({"acme.example"})
 
 
 def cases(policy: Policy) -> dict[str, tuple[SendRequest, RecipientView, Policy, str]]:
     """(request, view, policy, expected verdict) per kind of decision."""
     return {
         "allowed with headers": (
-            request(),
-            RecipientView(
-                consents=(opted_in(), opted_in("maple")),
-                suppressions=(suppressed("list", "acme", "other-list"),),
-                sender_domains=VERIFIED,
+            send_request(),
+            recipient_view(
+                consents=(consent_entry(), consent_entry(account_id="maple")),
+                suppressions=(suppression_entry(list_id="other-list", since=SUPPRESSED_SINCE),),
                 provider="gmail",
             ),
             policy,
             "allow",
         ),
         "denied, several failures": (
-            request(body=NO_ADDRESS, from_address="Acme <news@elsewhere.example>"),
-            RecipientView(
+            send_request(body=NO_ADDRESS, from_address="Acme <news@elsewhere.example>"),
+            recipient_view(
+                consents=(),
                 suppressions=(
-                    suppressed("list", "acme", "news"),
-                    suppressed("account", "maple", None),
-                    suppressed("platform", None, None),
+                    suppression_entry(since=SUPPRESSED_SINCE),
+                    suppression_entry(scope="account", account_id="maple", since=SUPPRESSED_SINCE),
+                    suppression_entry(scope="platform", since=SUPPRESSED_SINCE),
                 ),
                 state_current=False,
-                sender_domains=VERIFIED,
             ),
             policy,
             "deny",
         ),
         "allowed with a flag": (
-            request(body=NO_ADDRESS),
-            RecipientView(consents=(opted_in(),), sender_domains=VERIFIED, provider="yahoo"),
+            send_request(body=NO_ADDRESS),
+            recipient_view(provider="yahoo"),
             flagging(policy, "postal-address-missing"),
             "allow",
         ),
         "denied with flags": (
-            request(body=NO_ADDRESS, subject="Re: your order"),
-            RecipientView(sender_domains=VERIFIED),
+            send_request(body=NO_ADDRESS, subject="Re: your order"),
+            recipient_view(consents=()),
             flagging(policy, "postal-address-missing", "subject-fake-reply"),
             "deny",
         ),
         "transactional misuse": (
-            request(
+            send_request(
                 classification="transactional",
                 body=MessageBody(text=COUPON + "\nAcme, 1 Main Street, Springfield, IL 62701"),
             ),
-            RecipientView(sender_domains=VERIFIED),
+            recipient_view(consents=()),
             policy,
             "deny",
         ),
@@ -315,7 +279,7 @@ def gate(tmp_path: Path) -> Gate:
     built = build_gate(settings, emitter=CollectingEmitter(), clock=FrozenClock(DECIDED_AT))
     for table in (built.suppressions, built.consents, built.send_history):
         table.table = DictTable()
-    built.sender_domains.apply(b"acme", built.codec.encode(verified_domains("acme", at=DECIDED_AT)))
+    built.sender_domains.apply(b"acme", built.codec.encode(sender_domains(changed_at=DECIDED_AT)))
     return built
 
 
@@ -331,13 +295,9 @@ def message(gate: Gate, send: SendRequest, partition: int) -> Any:
 
 
 def opt_in(gate: Gate, send: SendRequest) -> None:
-    event = ConsentEvent(
-        event_id="g-1",
+    event = consent_event(
         recipient_key=gate.keyer.key(send.recipient),
-        kind="grant",
         account_id=send.account_id,
-        basis="express",
-        source_kind="form",
         occurred_at=DECIDED_AT - timedelta(days=1),
     )
     state = apply_consent_event(None, event, gate.policy.consent).state
@@ -345,7 +305,7 @@ def opt_in(gate: Gate, send: SendRequest) -> None:
 
 
 async def test_decisions_go_to_the_partition_of_their_request(gate: Gate) -> None:
-    send = request()
+    send = send_request()
     opt_in(gate, send)
     for partition in (2, 3):
         await decide_send(gate, message(gate, send, partition), {}, state_current=True)
@@ -376,7 +336,7 @@ async def test_a_misuse_report_reads_the_message_once_and_is_keyed_by_account(
 ) -> None:
     """The rule and the report share one reading of the message; the report, keyed by the
     account, is left to the producer's partitioner."""
-    send = request(
+    send = send_request(
         classification="transactional",
         subject=f"Your order {uuid.uuid4().hex}",  # a message never read before in this process
         body=MessageBody(text=COUPON + "\nAcme, 1 Main Street, Springfield, IL 62701"),

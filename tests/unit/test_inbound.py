@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 import pytest
 
 from streams.bounces.inbound import events_for, scrub_addresses
-from streams.core.records import InboundMail
 from streams.parsing.model import (
     FeedbackDetails,
     OriginalMessage,
@@ -15,15 +14,11 @@ from streams.parsing.model import (
     RecipientOutcome,
     ReplyDetails,
 )
+from tests.support.factory import inbound_mail
 
 AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-MAIL = InboundMail(
-    intake_id="in-1",
-    received_at=AT,
-    mail_from="",
-    rcpt_to=("b-token@bounces.example.net",),
-    raw=b"From: reader@example.com\r\nSubject: Re: offers\r\n\r\nunsubscribe\r\n",
-)
+MAIL = inbound_mail(received_at=AT)
+"""A reply asking to unsubscribe, sent to a VERP return path."""
 
 
 def key_of(address: str) -> str:

@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from streams.core.records import SendRequest
 from streams.policy import UnsubscribePolicy
 from streams.sending.list_headers import list_headers, list_id_header
 from streams.sending.unsubscribe_tokens import UnsubscribeTokens
+from tests.support.factory import send_request
 
 AT = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 KEY = "cd" * 32
 TOKENS = UnsubscribeTokens({3: b"k" * 32}, 3, valid_for=timedelta(days=365))
-
-
-def send(**fields: Any) -> SendRequest:
-    return SendRequest.model_validate(
-        {
-            "request_id": "req-7",
-            "account_id": "acme",
-            "list_id": "weekly-deals",
-            "recipient": "ana@example.com",
-            "classification": "commercial",
-            "from_address": "deals@acme.example",
-            "subject": "Deals",
-            "requested_at": AT,
-            **fields,
-        }
-    )
 
 
 def headers(request: SendRequest, policy: UnsubscribePolicy | None = None) -> dict[str, str]:
@@ -47,7 +31,7 @@ def headers(request: SendRequest, policy: UnsubscribePolicy | None = None) -> di
 
 
 def test_commercial_mail_gets_one_click_unsubscribe_and_a_list_id() -> None:
-    got = headers(send())
+    got = headers(send_request(request_id="req-7", list_id="weekly-deals"))
     assert got["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"  # RFC 8058 §3.1, verbatim
     link, mailto = (part.strip().strip("<>") for part in got["List-Unsubscribe"].split(","))
     url = urlsplit(link)
@@ -69,11 +53,11 @@ def test_commercial_mail_gets_one_click_unsubscribe_and_a_list_id() -> None:
 
 
 def test_no_list_no_list_id() -> None:
-    assert "List-Id" not in headers(send(list_id=None))
+    assert "List-Id" not in headers(send_request(list_id=None))
 
 
 def test_transactional_mail_gets_none_unless_the_policy_says_or_it_carries_promotion() -> None:
-    receipt = send(classification="transactional", list_id=None)
+    receipt = send_request(classification="transactional", list_id=None)
     assert headers(receipt) == {}
     assert "List-Unsubscribe" in headers(receipt, UnsubscribePolicy(headers_on_transactional=True))
     assert "List-Unsubscribe" in headers(receipt.model_copy(update={"promotional_content": True}))
@@ -90,7 +74,7 @@ def test_the_link_carries_the_cadence_of_the_consent_the_mail_goes_under() -> No
     """The page behind the link offers other cadences only where the consent names one."""
     with_cadence = dict(
         list_headers(
-            send(),
+            send_request(),
             recipient_key=KEY,
             tokens=TOKENS,
             base_url="https://unsubscribe.example.net/",
@@ -100,7 +84,7 @@ def test_the_link_carries_the_cadence_of_the_consent_the_mail_goes_under() -> No
             cadence="weekly",
         )
     )
-    for got, expected in ((with_cadence, "weekly"), (headers(send()), None)):
+    for got, expected in ((with_cadence, "weekly"), (headers(send_request()), None)):
         link = got["List-Unsubscribe"].split(",")[0].strip().strip("<>")
         token = TOKENS.verify(urlsplit(link).path.removeprefix("/u/"), now=AT)
         assert token.cadence == expected

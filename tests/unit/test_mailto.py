@@ -10,6 +10,7 @@ from streams.core.records import InboundMail
 from streams.sending.unsubscribe_tokens import UnsubscribeTokens
 from streams.suppression.mailto import is_mailto_unsubscribe, mailto_unsubscribe
 from streams.suppression.unsubscribe import click_for
+from tests.support.factory import inbound_mail
 
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 TOKENS = UnsubscribeTokens({1: b"m" * 32}, 1, valid_for=timedelta(days=365))
@@ -25,9 +26,7 @@ def token(at: datetime = NOW) -> str:
 def mail(subject: str | None, to: str = f"unsubscribe-mail@{DOMAIN}") -> InboundMail:
     header = f"Subject: {subject}\r\n" if subject is not None else ""
     raw = f"From: someone@example.org\r\nTo: {to}\r\n{header}\r\nunsubscribe\r\n".encode()
-    return InboundMail(
-        intake_id="in-1", received_at=NOW, mail_from="someone@example.org", rcpt_to=(to,), raw=raw
-    )
+    return inbound_mail(received_at=NOW, mail_from="someone@example.org", rcpt_to=(to,), raw=raw)
 
 
 @pytest.mark.parametrize("subject", ["{t}", "Re: {t}", "RE: Fwd: {t}", "unsubscribe {t}"])

@@ -8,7 +8,7 @@ detector's measured precision and recall on the set's heldout half.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -26,6 +26,7 @@ from streams.core.records import BodyLink, MessageBody, SendRequest
 from streams.policy import Policy
 from streams.rules.base import RecipientView
 from streams.rules.misuse import TRANSACTIONAL_MISUSE
+from tests.support.factory import send_request
 
 POLICY = MisusePolicy()
 RECIPIENT = "dana.reyes@mail.example.net"
@@ -458,22 +459,20 @@ def gate_policy(misuse: MisusePolicy = POLICY) -> Any:
     return SimpleNamespace(misuse=misuse)
 
 
-def request(**fields: Any) -> SendRequest:
-    values: dict[str, Any] = {
-        "request_id": "req-1",
-        "account_id": "acct-42",
-        "recipient": RECIPIENT,
-        "classification": "transactional",
-        "from_address": "orders@lanternbooks.example",
-        "subject": "Your receipt, order LB-3392",
-        "body": MessageBody(
-            text=f"Receipt for {RECIPIENT}. Total: $22.49.\nUse code READMORE15 on your next "
-            "order.\nShop now",
-            links=(BodyLink(url="https://lanternbooks.example/shop", text="Shop now"),),
-        ),
-        "requested_at": datetime(2026, 3, 2, 9, 30, tzinfo=UTC),
-    }
-    return SendRequest(**{**values, **fields})
+receipt = partial(
+    send_request,
+    list_id=None,
+    recipient=RECIPIENT,
+    classification="transactional",
+    from_address="orders@lanternbooks.example",
+    subject="Your receipt, order LB-3392",
+    body=MessageBody(
+        text=f"Receipt for {RECIPIENT}. Total: $22.49.\nUse code READMORE15 on your next "
+        "order.\nShop now",
+        links=(BodyLink(url="https://lanternbooks.example/shop", text="Shop now"),),
+    ),
+)
+"""A receipt from a bookshop that also sells: a discount code and a call to buy."""
 
 
 def check(send: SendRequest, misuse: MisusePolicy = POLICY) -> str | None:
@@ -487,7 +486,7 @@ def test_rule_names_its_law() -> None:
 
 
 def test_rule_denies_transactional_mail_carrying_marketing() -> None:
-    failure = TRANSACTIONAL_MISUSE.evaluate(request(), RecipientView(), gate_policy())
+    failure = TRANSACTIONAL_MISUSE.evaluate(receipt(), RecipientView(), gate_policy())
     assert failure is not None
     assert failure.rule == "transactional-misuse"
     explanation = failure.explanation
@@ -500,21 +499,21 @@ def test_rule_denies_transactional_mail_carrying_marketing() -> None:
 
 
 def test_rule_passes_clean_transactional_mail() -> None:
-    clean = request(body=MessageBody(text="Total: $22.49 charged to card ending 1182."))
+    clean = receipt(body=MessageBody(text="Total: $22.49 charged to card ending 1182."))
     assert check(clean) is None
-    assert check(request(body=None)) is None
+    assert check(receipt(body=None)) is None
 
 
 def test_rule_leaves_commercial_mail_to_the_other_rules() -> None:
     """Commercial mail, by classification or by declared promotional content, is judged by the
     consent and content rules, not by this one."""
-    assert check(request(classification="commercial")) is None
-    assert check(request(promotional_content=True)) is None
+    assert check(receipt(classification="commercial")) is None
+    assert check(receipt(promotional_content=True)) is None
 
 
 def test_rule_reads_the_threshold_from_the_policy() -> None:
-    assert check(request()) is not None
-    assert check(request(), MisusePolicy(threshold=100)) is None
+    assert check(receipt()) is not None
+    assert check(receipt(), MisusePolicy(threshold=100)) is None
 
 
 # --- The labelled set ---

@@ -8,16 +8,14 @@ from typing import Any
 
 import pytest
 
-from streams.core.records import ConsentEntry, SendRequest, SuppressionEntry
+from streams.core.records import SuppressionEntry
 from streams.policy import Policy
-from streams.rules import RULES, RecipientView, decide, rule_named
-from tests.support.content import compliant_content
+from streams.rules import RULES, decide, rule_named
+from tests.support.factory import ACCOUNT, recipient_view, send_request, suppression_entry
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 KEY = "c0ffee" + "0" * 58
-ACCOUNT = "acct-42"
 OTHER_ACCOUNT = "acct-7"
-LIST = "weekly-news"
 OTHER_LIST = "product-updates"
 
 # Names are spelled out here, not read from the code, so a renamed rule fails loudly.
@@ -28,79 +26,13 @@ LIST_UNSUB = "list-unsubscribed"
 ROLE = "role-address"
 NOT_CURRENT = "suppressions-not-current"
 
-
-def platform_entry(reason: str = "complaint") -> SuppressionEntry:
-    return SuppressionEntry(
-        scope="platform",
-        reason=reason,
-        since=datetime(2026, 2, 1, tzinfo=UTC),
-        source="unsubscribe-clicks/0/1",
-        source_event_id=f"{reason}-1",
-    )
-
-
-def account_entry(account: str = ACCOUNT) -> SuppressionEntry:
-    return SuppressionEntry(
-        scope="account",
-        account_id=account,
-        reason="unsubscribe",
-        since=datetime(2026, 2, 2, tzinfo=UTC),
-        source="unsubscribe-clicks/0/2",
-        source_event_id=f"click-account-{account}",
-    )
-
-
-def list_entry(account: str = ACCOUNT, list_id: str = LIST) -> SuppressionEntry:
-    return SuppressionEntry(
-        scope="list",
-        account_id=account,
-        list_id=list_id,
-        reason="unsubscribe",
-        since=datetime(2026, 2, 3, tzinfo=UTC),
-        source="unsubscribe-clicks/0/3",
-        source_event_id=f"click-list-{account}-{list_id}",
-    )
-
-
-OPTED_IN = (
-    ConsentEntry(
-        account_id=ACCOUNT,
-        status="double_opt_in",
-        basis="express",
-        source_kind="form",
-        granted_at=datetime(2025, 1, 5, tzinfo=UTC),
-        confirmed_at=datetime(2025, 1, 5, 0, 10, tzinfo=UTC),
-        last_event_id="signup-1",
-    ),
-)
-"""The suppression and address rules are judged here for someone who opted in to the account
-with express consent, so the consent rules (tests/unit/test_consent_rules.py) stay silent."""
-
-
-def opted_in(**fields: Any) -> RecipientView:
-    """Opted in, and the account's From domain verified: the content rules (issue 8, tested in
-    tests/unit/test_content_rules.py) stay silent too."""
-    return RecipientView(
-        **{"consents": OPTED_IN, "sender_domains": frozenset({"example.org"}), **fields}
-    )
-
-
-def make_request(**fields: Any) -> SendRequest:
-    commercial = fields.get("classification", "commercial") == "commercial"
-    return SendRequest.model_validate(
-        {
-            "request_id": "req-1",
-            "account_id": ACCOUNT,
-            "list_id": LIST,
-            "recipient": "jo@example.com",
-            "classification": "commercial",
-            "subject": "Spring sale" if commercial else "Your order 1042",
-            "requested_at": NOW,
-            **compliant_content(ACCOUNT, "example.org", commercial=commercial),
-            **fields,
-        }
-    )
-
+COMPLAINED = suppression_entry(scope="platform", reason="complaint")
+LEFT_ACCOUNT = suppression_entry(scope="account")
+LEFT_LIST = suppression_entry()
+"""The recipient's suppressions: a complaint (platform-wide), an unsubscribe from the account, one
+from its list. Every request here goes to someone opted in to the account (`recipient_view`), so
+the consent rules (tests/unit/test_consent_rules.py) and the content rules
+(tests/unit/test_content_rules.py) stay silent."""
 
 COMMERCIAL: dict[str, Any] = {"classification": "commercial"}
 TRANSACTIONAL: dict[str, Any] = {"classification": "transactional", "send_kind": "one_off"}
@@ -119,10 +51,10 @@ ROWS: list[Any] = [
     pytest.param(COMMERCIAL, [], {}, {}, [], id="allow: nothing against it"),
     pytest.param(TRANSACTIONAL, [], {}, {}, [], id="allow: transactional, nothing against it"),
     # Platform scope: the platform's own policy, every classification.
-    pytest.param(COMMERCIAL, [platform_entry()], {}, {}, [PLATFORM], id="platform: commercial"),
+    pytest.param(COMMERCIAL, [COMPLAINED], {}, {}, [PLATFORM], id="platform: commercial"),
     pytest.param(
         TRANSACTIONAL,
-        [platform_entry("hard_bounce")],
+        [suppression_entry(scope="platform", reason="hard_bounce")],
         {},
         {},
         [PLATFORM],
@@ -130,20 +62,20 @@ ROWS: list[Any] = [
     ),
     pytest.param(
         TRANSACTIONAL,
-        [platform_entry("erasure")],
+        [suppression_entry(scope="platform", reason="erasure")],
         {},
         {},
         [PLATFORM],
         id="platform: erasure (GDPR Art. 17) stops transactional",
     ),
     # Account scope: §7704(a)(4)(A) forbids commercial mail after an opt-out from that sender.
-    pytest.param(COMMERCIAL, [account_entry()], {}, {}, [ACCOUNT_UNSUB], id="account: commercial"),
+    pytest.param(COMMERCIAL, [LEFT_ACCOUNT], {}, {}, [ACCOUNT_UNSUB], id="account: commercial"),
     pytest.param(
-        TRANSACTIONAL, [account_entry()], {}, {}, [], id="account: transactional not covered"
+        TRANSACTIONAL, [LEFT_ACCOUNT], {}, {}, [], id="account: transactional not covered"
     ),
     pytest.param(
         TRANSACTIONAL_HONOURING,
-        [account_entry()],
+        [LEFT_ACCOUNT],
         {},
         {},
         [ACCOUNT_UNSUB],
@@ -151,7 +83,7 @@ ROWS: list[Any] = [
     ),
     pytest.param(
         TRANSACTIONAL,
-        [account_entry()],
+        [LEFT_ACCOUNT],
         {},
         {"transactional_honors_opt_outs_by_default": True},
         [ACCOUNT_UNSUB],
@@ -159,7 +91,7 @@ ROWS: list[Any] = [
     ),
     pytest.param(
         COMMERCIAL,
-        [account_entry(OTHER_ACCOUNT)],
+        [suppression_entry(scope="account", account_id=OTHER_ACCOUNT)],
         {},
         {},
         [],
@@ -167,10 +99,10 @@ ROWS: list[Any] = [
         id="account: another account's unsubscribe",
     ),
     # List scope: the same account's same list only.
-    pytest.param(COMMERCIAL, [list_entry()], {}, {}, [LIST_UNSUB], id="list: commercial"),
+    pytest.param(COMMERCIAL, [LEFT_LIST], {}, {}, [LIST_UNSUB], id="list: commercial"),
     pytest.param(
         COMMERCIAL,
-        [list_entry(ACCOUNT, OTHER_LIST)],
+        [suppression_entry(list_id=OTHER_LIST)],
         {},
         {},
         [],
@@ -179,7 +111,7 @@ ROWS: list[Any] = [
     ),
     pytest.param(
         COMMERCIAL,
-        [list_entry(OTHER_ACCOUNT, LIST)],
+        [suppression_entry(account_id=OTHER_ACCOUNT)],
         {},
         {},
         [],
@@ -188,16 +120,16 @@ ROWS: list[Any] = [
     ),
     pytest.param(
         {**COMMERCIAL, "list_id": None},
-        [list_entry()],
+        [LEFT_LIST],
         {},
         {},
         [],
         id="list: a message to no list",
     ),
-    pytest.param(TRANSACTIONAL, [list_entry()], {}, {}, [], id="list: transactional not covered"),
+    pytest.param(TRANSACTIONAL, [LEFT_LIST], {}, {}, [], id="list: transactional not covered"),
     pytest.param(
         TRANSACTIONAL_HONOURING,
-        [list_entry()],
+        [LEFT_LIST],
         {},
         {},
         [LIST_UNSUB],
@@ -261,7 +193,7 @@ ROWS: list[Any] = [
     # Several failures: every one is listed, in table order.
     pytest.param(
         {**COMMERCIAL, "recipient": "info@example.com"},
-        [list_entry(), account_entry(), platform_entry()],
+        [LEFT_LIST, LEFT_ACCOUNT, COMPLAINED],
         {},
         {},
         [PLATFORM, ACCOUNT_UNSUB, LIST_UNSUB, ROLE],
@@ -269,7 +201,7 @@ ROWS: list[Any] = [
     ),
     pytest.param(
         {**TRANSACTIONAL, "recipient": "info@example.com"},
-        [list_entry(), account_entry(), platform_entry()],
+        [LEFT_LIST, LEFT_ACCOUNT, COMPLAINED],
         {},
         {},
         [PLATFORM],
@@ -277,7 +209,7 @@ ROWS: list[Any] = [
     ),
     pytest.param(
         {**COMMERCIAL, "recipient": "not an address"},
-        [platform_entry()],
+        [COMPLAINED],
         {},
         {},
         [INVALID, PLATFORM],
@@ -286,7 +218,7 @@ ROWS: list[Any] = [
     # Fail closed when the gate cannot confirm its suppressions are current (platform policy).
     pytest.param(
         COMMERCIAL,
-        [list_entry()],
+        [LEFT_LIST],
         {"state_current": False},
         {},
         [NOT_CURRENT, LIST_UNSUB],
@@ -309,9 +241,9 @@ def test_decision_table(
     """Each request is denied by exactly the expected rules, in table order."""
     if policy_changes:
         policy = Policy.model_validate({**policy.model_dump(), **policy_changes})
-    view = opted_in(suppressions=tuple(suppressions), **view_fields)
+    view = recipient_view(suppressions=tuple(suppressions), **view_fields)
     decision = decide(
-        make_request(**fields),
+        send_request(**fields),
         view,
         policy,
         recipient_key=KEY,
@@ -325,12 +257,12 @@ def test_decision_table(
 
 def test_decision_carries_what_it_was_decided_on(policy: Policy) -> None:
     """The decision names the request, the policy version and the state it saw."""
-    entries = (list_entry(OTHER_ACCOUNT), account_entry())
+    entries = (suppression_entry(account_id=OTHER_ACCOUNT), LEFT_ACCOUNT)
     offsets = {"unsubscribe-clicks": 18, "suppressions-changelog": 7}
-    request = make_request(request_id="req-77")
+    request = send_request(request_id="req-77")
     decision = decide(
         request,
-        opted_in(suppressions=entries),
+        recipient_view(suppressions=entries),
         policy,
         recipient_key=KEY,
         decided_at=NOW,
@@ -352,8 +284,8 @@ def test_decision_carries_what_it_was_decided_on(policy: Policy) -> None:
 def test_allow_has_no_failures(policy: Policy) -> None:
     """An allowed request carries no failure at all."""
     decision = decide(
-        make_request(),
-        opted_in(),
+        send_request(),
+        recipient_view(),
         policy,
         recipient_key=KEY,
         decided_at=NOW,
@@ -368,8 +300,8 @@ def test_failures_carry_law_and_explanation_without_the_address(policy: Policy) 
     """Each failure repeats its rule's law and explains itself without the recipient address."""
     address = "info@example.com"
     decision = decide(
-        make_request(recipient=address),
-        opted_in(suppressions=(platform_entry(), account_entry(), list_entry())),
+        send_request(recipient=address),
+        recipient_view(suppressions=(COMPLAINED, LEFT_ACCOUNT, LEFT_LIST)),
         policy,
         recipient_key=KEY,
         decided_at=NOW,
@@ -412,7 +344,7 @@ def test_a_rule_the_policy_only_flags_is_reported_without_denying() -> None:
             "content": {"flag_only_rules": ["postal-address-missing"]},
         }
     )
-    no_address = make_request(
+    no_address = send_request(
         body={
             "text": "New season, new soles.\nUnsubscribe",
             "links": [{"url": "https://example.org/unsubscribe", "text": "Unsubscribe"}],
@@ -420,7 +352,7 @@ def test_a_rule_the_policy_only_flags_is_reported_without_denying() -> None:
     )
     decision = decide(
         no_address,
-        opted_in(),
+        recipient_view(),
         base,
         recipient_key=KEY,
         decided_at=NOW,
@@ -432,7 +364,7 @@ def test_a_rule_the_policy_only_flags_is_reported_without_denying() -> None:
     assert decision.failures == ()
     both = decide(
         no_address,
-        opted_in(suppressions=(list_entry(),)),
+        recipient_view(suppressions=(LEFT_LIST,)),
         base,
         recipient_key=KEY,
         decided_at=NOW,

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import pytest
 
 import streams.rules.accounts
-from streams.core.records import SendRequest
 from streams.policy import Policy, load_policy
 from streams.reputation.standing import AccountSnapshot
 from streams.rules.accounts import TRANSACTIONAL_SUSPENDED
 from streams.rules.base import RecipientView
+from tests.support.factory import recipient_view, send_request
 
 NOW = datetime(2026, 3, 12, 10, 0, tzinfo=UTC)
 ACCOUNT = "acct-maple"
@@ -26,27 +27,24 @@ def policy() -> Policy:
     return load_policy()
 
 
-def request(**fields: Any) -> SendRequest:
-    return SendRequest.model_validate(
-        {
-            "request_id": "req-1",
-            "account_id": ACCOUNT,
-            "recipient": "jo@example.com",
-            "classification": "transactional",
-            "send_kind": "one_off",
-            "from_address": "orders@example.org",
-            "subject": "Your receipt",
-            "requested_at": NOW,
-            **fields,
-        }
-    )
+request = partial(
+    send_request,
+    account_id=ACCOUNT,
+    list_id=None,
+    recipient="jo@example.com",
+    classification="transactional",
+    send_kind="one_off",
+    subject="Your receipt",
+    requested_at=NOW,
+)
+"""A receipt of the account to Jo."""
 
 
 def account(*, suspended: bool) -> RecipientView:
     snapshot = AccountSnapshot(
         account_id=ACCOUNT, status="active", transactional_suspended=suspended, as_of=NOW
     )
-    return RecipientView(account=snapshot, provider="google")
+    return recipient_view(account=snapshot, provider="google")
 
 
 def test_the_rule_is_named_explained_and_exported() -> None:

@@ -28,9 +28,9 @@ from streams.core.records import (
     Record,
     RuleFailure,
     SendDecision,
-    SuppressionEntry,
 )
 from streams.topics import default_codec
+from tests.support.factory import suppression_entry
 
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 _STRINGS = ["", "a", "acct-42", "zoë", "✉ weekly-news", "x" * 70]
@@ -307,13 +307,7 @@ def test_schema_changed_in_place_makes_old_values_unknown(tmp_path: Path) -> Non
 def test_record_embedding_a_changed_type_needs_its_own_history(tmp_path: Path) -> None:
     """Changing RuleFailure changes SendDecision's fingerprint too; a self-contained history copy
     of the old SendDecision makes old decisions readable again."""
-    entry = SuppressionEntry(
-        scope="platform",
-        reason="complaint",
-        since=datetime(2026, 3, 1, tzinfo=UTC),
-        source="unsubscribe-clicks/0/1",
-        source_event_id="fbl-1",
-    )
+    entry = suppression_entry(scope="platform", reason="complaint")
     decision = SendDecision(
         request_id="req-1",
         account_id="acct-42",

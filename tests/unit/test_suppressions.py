@@ -3,37 +3,23 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.core.records import SuppressionEntry, SuppressionState, UnsubscribeClick
 from streams.suppression.fold import REMEMBERED_EVENT_IDS, apply_click
+from tests.support.factory import unsubscribe_click
 
 KEY = "5f" * 32
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 T0 = datetime(2026, 3, 1, 18, 0, tzinfo=UTC)
+LIST = "weekly-news"
 
 
-def click(
-    click_id: str,
-    scope: str = "list",
-    account_id: str | None = "acct-42",
-    list_id: str | None = "weekly-news",
-    *,
-    reason: str = "unsubscribe",
-    at: datetime = T0,
-) -> UnsubscribeClick:
-    return UnsubscribeClick(
-        click_id=click_id,
-        recipient_key=KEY,
-        scope=scope,
-        account_id=account_id,
-        list_id=list_id if scope == "list" else None,
-        method="one_click",
-        reason=reason,
-        clicked_at=at,
-    )
+click = partial(unsubscribe_click, recipient_key=KEY, account_id="acct-42", clicked_at=T0)
+"""A click of one recipient for account `acct-42` (its list `LIST` when the test says)."""
 
 
 def fold(state: SuppressionState | None, *clicks: UnsubscribeClick) -> SuppressionState:
@@ -44,7 +30,9 @@ def fold(state: SuppressionState | None, *clicks: UnsubscribeClick) -> Suppressi
 
 def test_first_click_adds_its_entry() -> None:
     """A first click adds one entry made from it and remembers its id."""
-    state, change = apply_click(None, click("c1"), source="unsubscribe-clicks/3/17", now=NOW)
+    state, change = apply_click(
+        None, click(click_id="c1", list_id=LIST), source="unsubscribe-clicks/3/17", now=NOW
+    )
     expected = SuppressionEntry(
         scope="list",
         account_id="acct-42",
@@ -64,16 +52,18 @@ def test_first_click_adds_its_entry() -> None:
 
 def test_same_click_again_is_replayed_and_changes_nothing() -> None:
     """Applying the very same click again leaves the state as it was."""
-    once = fold(None, click("c1"))
-    again, change = apply_click(once, click("c1"), source="unsubscribe-clicks/3/17", now=NOW)
+    once = fold(None, click(click_id="c1", list_id=LIST))
+    again, change = apply_click(
+        once, click(click_id="c1", list_id=LIST), source="unsubscribe-clicks/3/17", now=NOW
+    )
     assert change.outcome == "replayed"
     assert again == once
 
 
 def test_new_click_for_an_existing_target_is_already_suppressed() -> None:
     """Another click for the same scope, account and list adds no entry; the first one stays."""
-    once = fold(None, click("c1"))
-    later = click("c2", at=T0 + timedelta(days=3), reason="manual")
+    once = fold(None, click(click_id="c1", list_id=LIST))
+    later = click(click_id="c2", clicked_at=T0 + timedelta(days=3), reason="manual", list_id=LIST)
     state, change = apply_click(once, later, source="unsubscribe-clicks/3/40", now=NOW)
     assert change.outcome == "already_suppressed"
     assert state.entries == once.entries
@@ -85,11 +75,11 @@ def test_other_targets_are_added_beside_each_other() -> None:
     """Each different target (other list, account scope, platform) is its own entry."""
     state = fold(
         None,
-        click("c1"),
-        click("c2", list_id="product-updates"),
-        click("c3", scope="account"),
-        click("c4", scope="account", account_id="acct-7"),
-        click("c5", scope="platform", account_id=None),
+        click(click_id="c1", list_id=LIST),
+        click(click_id="c2", list_id="product-updates"),
+        click(click_id="c3", scope="account"),
+        click(click_id="c4", scope="account", account_id="acct-7"),
+        click(click_id="c5", scope="platform", account_id=None),
     )
     assert [entry.target() for entry in state.entries] == [
         ("list", "acct-42", "weekly-news"),
@@ -103,7 +93,7 @@ def test_other_targets_are_added_beside_each_other() -> None:
 def test_platform_click_drops_the_account_from_its_entry() -> None:
     """A platform click may say which account's mail it came from; the entry names no account."""
     state, change = apply_click(
-        None, click("c1", scope="platform"), source="unsubscribe-clicks/0/1", now=NOW
+        None, click(click_id="c1", scope="platform"), source="unsubscribe-clicks/0/1", now=NOW
     )
     assert change.entry.account_id is None
     assert change.entry.list_id is None
@@ -111,7 +101,7 @@ def test_platform_click_drops_the_account_from_its_entry() -> None:
     # So a platform click from another account's mail is the same suppression.
     _, second = apply_click(
         state,
-        click("c2", scope="platform", account_id="acct-7"),
+        click(click_id="c2", scope="platform", account_id="acct-7"),
         source="unsubscribe-clicks/0/2",
         now=NOW,
     )
@@ -122,7 +112,7 @@ def test_list_click_entry_keeps_account_and_list() -> None:
     """A list entry names the account and the list it was clicked for."""
     _, change = apply_click(
         None,
-        click("c1", account_id="acct-7", list_id="offers"),
+        click(click_id="c1", account_id="acct-7", list_id="offers"),
         source="unsubscribe-clicks/0/1",
         now=NOW,
     )
@@ -131,9 +121,9 @@ def test_list_click_entry_keeps_account_and_list() -> None:
 
 def test_old_replay_beyond_memory_still_changes_nothing() -> None:
     """A replay older than the remembered ids finds its entry and adds nothing."""
-    first = click("c0")
+    first = click(click_id="c0", list_id=LIST)
     others = [
-        click(f"c{i}", scope="account", account_id=f"acct-{i}")
+        click(click_id=f"c{i}", scope="account", account_id=f"acct-{i}")
         for i in range(1, REMEMBERED_EVENT_IDS + 2)
     ]
     state = fold(None, first, *others)
@@ -148,15 +138,15 @@ def test_suppression_is_never_lifted_by_a_click() -> None:
     """No click removes or replaces an entry: complaints and erasures stay."""
     state = fold(
         None,
-        click("c1", scope="platform", account_id=None, reason="complaint"),
-        click("c2", scope="platform", account_id=None, reason="unsubscribe"),
+        click(click_id="c1", scope="platform", account_id=None, reason="complaint"),
+        click(click_id="c2", scope="platform", account_id=None, reason="unsubscribe"),
     )
     assert [entry.reason for entry in state.entries] == ["complaint"]
 
 
 # A few accounts and lists so that sequences hit the same targets often.
 _POOL = [
-    click(f"p{i}", scope, account, list_id)
+    click(click_id=f"p{i}", scope=scope, account_id=account, list_id=list_id)
     for i, (scope, account, list_id) in enumerate(
         [
             ("list", "acct-1", "news"),
