@@ -125,7 +125,7 @@ async def keep_suppression(gate: Gate, message: Any) -> None:
         gate.consents.update(message.key, consents, new_consents)
         keep_deadline(gate, message.key, next_deadline(new_consents, gate.policy.consent))
     # co-partitioned: the change goes to the click's own partition
-    await gate.emit(SUPPRESSION_CHANGES, message.key, change, partition=message.partition)
+    await gate.emit(SUPPRESSION_CHANGES, change, partition=message.partition)
 
 
 def keep_deadline(gate: Gate, key: bytes, due: datetime | None) -> None:
@@ -175,7 +175,7 @@ async def check_consent_deadline(gate: Gate, message: Any) -> None:
         state, nudge.recipient_key, gate.policy.consent, now=gate.clock.now()
     )
     for notice in notices:
-        await gate.emit(CONSENT_NOTICES, message.key, notice)
+        await gate.emit(CONSENT_NOTICES, notice)
     gate.consents.update(message.key, state, new_state)
     keep_deadline(gate, message.key, next_deadline(new_state, gate.policy.consent))
 
@@ -189,8 +189,7 @@ async def request_suppression(
     and the gate's fence then covers it like any unsubscribe. `partition` is that partition when
     the caller holds a record keyed by the same recipient key (it saves hashing the key again).
     """
-    key = click.recipient_key.encode("ascii")
-    await gate.emit(UNSUBSCRIBE_CLICKS, key, click, partition=partition)
+    await gate.emit(UNSUBSCRIBE_CLICKS, click, partition=partition)
 
 
 async def keep_bounce(gate: Gate, message: Any) -> None:
@@ -203,7 +202,7 @@ async def keep_bounce(gate: Gate, message: Any) -> None:
         state, event, gate.policy.soft_bounce, source=coordinates(message), now=gate.clock.now()
     )
     gate.bounces.update(message.key, state, fold.state)
-    await gate.emit(BOUNCE_CHANGES, message.key, fold.change, partition=message.partition)
+    await gate.emit(BOUNCE_CHANGES, fold.change, partition=message.partition)
     await count_delivery(gate, message, event)
     if fold.suppress:
         await request_suppression(gate, suppression_for_bounce(event), message.partition)
@@ -251,9 +250,9 @@ async def parse_inbound(gate: Gate, message: Any) -> None:
         )
         return
     for event in outcome.delivery_events:
-        await gate.emit(DELIVERY_EVENTS, event.recipient_key.encode(), event)
+        await gate.emit(DELIVERY_EVENTS, event)
     for report in outcome.feedback_reports:
-        await gate.emit(FEEDBACK_REPORTS, report.recipient_key.encode(), report)
+        await gate.emit(FEEDBACK_REPORTS, report)
     for click in outcome.unsubscribes:
         await request_suppression(gate, click)
 
@@ -301,8 +300,7 @@ async def decide_send(
         gate.decisions_topic, message.key, decision, partition=message.partition
     )
     if outcome.misuse_report is not None:
-        account = request.account_id.encode()
-        await gate.emit(CONTENT_MISUSE, account, outcome.misuse_report, out=out)
+        await gate.emit(CONTENT_MISUSE, outcome.misuse_report, out=out)
 
 
 def recipient_view(

@@ -162,16 +162,17 @@ class Gate:
     async def emit(
         self,
         spec: TopicSpec,
-        key: bytes,
         record: Record,
         *,
         partition: int | None = None,
         out: Emitter | None = None,
     ) -> None:
-        """Encode `record` and emit it to the topic of `spec` (through `out`, where a batch
-        collects what it writes; else the gate's emitter)."""
-        topic = self.topic_name(spec)
-        await (out or self.emitter).emit(topic, key, self.codec.encode(record), partition=partition)
+        """Encode `record` and emit it to the topic of `spec`, keyed as the catalogue keys that
+        topic (a record the topic does not carry is a `TypeError`), through `out` where a batch
+        collects what it writes, else the gate's emitter."""
+        key = spec.key_of(record, self.keyer)
+        value = self.codec.encode(record)
+        await (out or self.emitter).emit(self.topic_name(spec), key, value, partition=partition)
 
     @property
     def decisions_topic(self) -> str:

@@ -23,35 +23,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from streams.core.errors import CodecError, InvalidRecordError
-from streams.core.records import DeliveryEvent, FeedbackReport, SendDecision
+from streams.core.records import DeliveryEvent, FeedbackReport
 from streams.gate.app import Gate
 from streams.gate.copies import account_of_record
 from streams.gate.handling import coordinates, dead_letter, dead_letter_unusable
 from streams.reputation.events import enforcement_events
 from streams.reputation.rate_inputs import (
-    RateEvent,
     RateTick,
     RecipientRates,
     admit,
     learn_provider,
     parse_rates_key,
-    rate_event_key,
 )
 from streams.reputation.rates import EventKind, bucket_start
 from streams.reputation.standing import (
     AccountSnapshot,
     BreachReport,
     EnforcementEvent,
-    MisuseReport,
-    ReinstatementRequest,
 )
 from streams.reputation.steps import COMPLAINT_TYPES, apply_to_standing, complaint_fine, count_rate
 from streams.reputation.strikes import AccountStanding
-from streams.topics import ENFORCEMENT_EVENTS, RATE_BREACHES, RATE_EVENTS, RATE_TICKS
+from streams.topics import (
+    ACCOUNT_COMMANDS,
+    CONTENT_MISUSE,
+    ENFORCEMENT_EVENTS,
+    RATE_BREACHES,
+    RATE_EVENTS,
+    RATE_TICKS,
+    SEND_DECISIONS,
+    TopicSpec,
+)
 
 __all__ = [
     "check_enforcement_event",
@@ -68,19 +72,17 @@ log = logging.getLogger(__name__)
 
 
 async def _decoded(
-    gate: Gate,
-    message: Any,
-    agent: str,
-    record_types: tuple[type[Any], ...],
-    key_of: Callable[[Any], bytes] | None = None,
-    key_name: str = "",
+    gate: Gate, message: Any, agent: str, *specs: TopicSpec, check_key: bool = True
 ) -> Any:
-    """The record in `message` (one of `record_types`: an agent may read several topics), its
-    Kafka key checked against `key_of(record)`; None after dead-lettering a bad one."""
+    """The record in `message`, of one of the types the topics of `specs` carry (an agent may
+    read several), its Kafka key checked against the key the catalogue gives it on its topic;
+    None after dead-lettering a bad one."""
+    carried = {spec.record: spec for spec in specs if spec.record is not None}
     try:
-        record = gate.codec.decode_one_of(message.value or b"", record_types)
-        if key_of is not None and message.key != key_of(record):
-            raise InvalidRecordError(f"record key is not the record's {key_name}")
+        record = gate.codec.decode_one_of(message.value or b"", tuple(carried))
+        spec = carried[type(record)]
+        if check_key and message.key != spec.key_of(record, gate.keyer):
+            raise InvalidRecordError(f"record key is not the key {spec.name} records carry")
     except (CodecError, InvalidRecordError) as exc:
         await dead_letter(gate, message, agent, exc)
         return None
@@ -124,7 +126,7 @@ async def _hand_on(
         policy=gate.policy.rates,
     )
     for event in fold.events:
-        await gate.emit(RATE_EVENTS, rate_event_key(event), event)
+        await gate.emit(RATE_EVENTS, event)
     if fold.state != (state or RecipientRates()):
         gate.enforcement.rate_inputs.put(key, fold.state)
     return Handed(fold.outcome, fold.state.provider)
@@ -151,7 +153,7 @@ async def count_delivery(gate: Gate, message: Any, event: DeliveryEvent) -> None
 
 async def count_allowed_send(gate: Gate, message: Any) -> None:
     """With the policy's `volume = "allowed_sends"`: an allowed decision counts as volume."""
-    decision = await _decoded(gate, message, "count_allowed_sends", (SendDecision,))
+    decision = await _decoded(gate, message, "count_allowed_sends", SEND_DECISIONS, check_key=False)
     if decision is None or decision.verdict != "allow":
         return
     await _hand_on(
@@ -199,9 +201,7 @@ async def count_complaint(gate: Gate, message: Any, report: FeedbackReport) -> N
 async def keep_rate(gate: Gate, message: Any) -> None:
     """Count one rate event (or take the timer's tick) and hand on every breach it, or the
     passing of time, reveals."""
-    record = await _decoded(
-        gate, message, "keep_rates", (RateEvent, RateTick), rate_event_key, "account|provider"
-    )
+    record = await _decoded(gate, message, "keep_rates", RATE_EVENTS, RATE_TICKS)
     if record is None:
         return
     now = gate.clock.now()
@@ -213,7 +213,7 @@ async def keep_rate(gate: Gate, message: Any) -> None:
         report = BreachReport(
             account_id=record.account_id, breach=breach, policy_version=version, detected_at=now
         )
-        await gate.emit(RATE_BREACHES, record.account_id.encode(), report)
+        await gate.emit(RATE_BREACHES, report)
 
 
 async def tick_rates(gate: Gate) -> int:
@@ -237,7 +237,7 @@ async def tick_rates(gate: Gate) -> int:
             continue
         account, provider = parsed
         tick = RateTick(account_id=account, provider=provider, at=now)
-        await gate.emit(RATE_TICKS, key, tick)
+        await gate.emit(RATE_TICKS, tick)
         sent += 1
         if sent % TICK_YIELD_EVERY == 0:
             await asyncio.sleep(0)
@@ -255,12 +255,7 @@ async def enforce(gate: Gate, message: Any) -> None:
     """Apply one breach (the strike ladder), one misuse report (the misuse count) or one
     operator's reinstatement to the account."""
     record = await _decoded(
-        gate,
-        message,
-        "enforce_accounts",
-        (BreachReport, MisuseReport, ReinstatementRequest),
-        lambda r: r.account_id.encode(),
-        "account id",
+        gate, message, "enforce_accounts", RATE_BREACHES, ACCOUNT_COMMANDS, CONTENT_MISUSE
     )
     if record is None:
         return
@@ -285,7 +280,7 @@ async def enforce(gate: Gate, message: Any) -> None:
 
 
 async def _emit_enforcement(gate: Gate, event: EnforcementEvent) -> None:
-    await gate.emit(ENFORCEMENT_EVENTS, event.account_id.encode(), event)
+    await gate.emit(ENFORCEMENT_EVENTS, event)
 
 
 # --- every worker: its copy of the enforcement events ----------------------------------------
