@@ -40,10 +40,10 @@ __all__ = [
     "UNSUBSCRIBE_MECHANISM_MISSING",
 ]
 
-Shows = Callable[[SendRequest, MessageBody, ContentPolicy], bool]
+_Shows = Callable[[SendRequest, MessageBody, ContentPolicy], bool]
 """Whether a commercial message (its body, and for some rules its subject) shows what a rule
 looks for."""
-Requires = Callable[[SendRequest, RecipientView, ContentPolicy], bool]
+_Requires = Callable[[SendRequest, RecipientView, ContentPolicy], bool]
 """Whether the policy requires that for this message and recipient."""
 
 
@@ -51,7 +51,7 @@ def _always(request: SendRequest, view: RecipientView, content: ContentPolicy) -
     return True
 
 
-def _body_must_show(shows: Shows, missing: str, *, required: Requires = _always) -> RuleCheck:
+def _body_must_show(shows: _Shows, missing: str, *, required: _Requires = _always) -> RuleCheck:
     """The check of a rule about what the body of commercial mail must show: silent when the
     message is not commercial, when the request carries no body facts (`body-facts-missing`) or
     when the policy does not require it; `missing` when the message does not show it."""
