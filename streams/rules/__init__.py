@@ -21,14 +21,7 @@ from streams.rules.accounts import (
 )
 from streams.rules.address import INVALID_RECIPIENT_ADDRESS, ROLE_ADDRESS
 from streams.rules.base import RecipientView, Rule
-from streams.rules.consent import (
-    CASL_IMPLIED_CONSENT_EXPIRED,
-    CASL_NO_VALID_CONSENT,
-    CONSENT_HARD_BOUNCE,
-    CONSENT_STATUS_NOT_MAILABLE,
-    GDPR_PECR_NO_VALID_CONSENT,
-    SPAM_ACT_NO_VALID_CONSENT,
-)
+from streams.rules.consent import CONSENT_RULES
 from streams.rules.content import CONTENT_RULES
 from streams.rules.frequency import CADENCE_EXCEEDED, FREQUENCY_CAP_EXCEEDED
 from streams.rules.misuse import TRANSACTIONAL_MISUSE
@@ -61,12 +54,8 @@ RULES: tuple[Rule, ...] = (
     ACCOUNT_UNSUBSCRIBED,
     LIST_UNSUBSCRIBED,
     # Who gave this sender permission, and whether their law accepts it.
-    CONSENT_HARD_BOUNCE,
-    CONSENT_STATUS_NOT_MAILABLE,
-    CASL_NO_VALID_CONSENT,
-    CASL_IMPLIED_CONSENT_EXPIRED,
-    GDPR_PECR_NO_VALID_CONSENT,
-    SPAM_ACT_NO_VALID_CONSENT,
+    # (hard bounce, mailable status, then CASL, GDPR/PECR, the Spam Act: streams.rules.consent)
+    *CONSENT_RULES,
     # Who cannot consent to marketing.
     ROLE_ADDRESS,
     # How often this person agreed to hear from the sender.

@@ -18,9 +18,12 @@ its commercial mail is judged by the other rules as before.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from streams.core.records import SendRequest
 from streams.policy import Policy
-from streams.rules.base import RecipientView, Rule
+from streams.reputation.standing import AccountSnapshot
+from streams.rules.base import RecipientView, Rule, RuleCheck
 
 __all__ = [
     "ACCOUNT_BROADCASTS_DISABLED",
@@ -35,10 +38,23 @@ _STRIKE_POLICY = (
 )
 
 
-def _terminated(request: SendRequest, view: RecipientView, policy: Policy) -> str | None:
-    account = view.account
-    if account is None or not account.commercial_denied or not request.commercial:
-        return None
+def _stopped_when(
+    stops: Callable[[AccountSnapshot, SendRequest], bool],
+    explain: Callable[[SendRequest, AccountSnapshot], str],
+) -> RuleCheck:
+    """The check of a rule that the account's enforcement state decides: silent when the gate
+    has nothing on record for the account or its state does not stop this request."""
+
+    def check(request: SendRequest, view: RecipientView, policy: Policy) -> str | None:
+        account = view.account
+        if account is None or not stops(account, request):
+            return None
+        return explain(request, account)
+
+    return check
+
+
+def _terminated(request: SendRequest, account: AccountSnapshot) -> str:
     return (
         f"Account {request.account_id} was terminated after {account.strikes} strikes for "
         "complaint or bounce rates over the platform's lines: it may send no commercial mail "
@@ -46,18 +62,36 @@ def _terminated(request: SendRequest, view: RecipientView, policy: Policy) -> st
     )
 
 
-def _broadcasts_disabled(request: SendRequest, view: RecipientView, policy: Policy) -> str | None:
-    account = view.account
-    if account is None or not account.broadcasts_denied or not request.commercial:
-        return None
-    if request.send_kind != "bulk":
-        return None
+ACCOUNT_TERMINATED = Rule(
+    name="account-terminated",
+    law=f"{_STRIKE_POLICY}: the last strike of the ladder terminates the account",
+    description="A terminated account sends no commercial mail.",
+    check=_stopped_when(
+        lambda account, request: account.commercial_denied and request.commercial, _terminated
+    ),
+)
+
+
+def _is_stopped_broadcast(account: AccountSnapshot, request: SendRequest) -> bool:
+    """Broadcasts and sequences are the commercial bulk mail; one-off mail still goes."""
+    return account.broadcasts_denied and request.commercial and request.send_kind == "bulk"
+
+
+def _broadcasts_disabled(request: SendRequest, account: AccountSnapshot) -> str:
     return (
         f"Broadcasts and follow-up sequences of account {request.account_id} are disabled after a "
         f"strike ({account.strikes} on record) for a complaint rate over the platform's line; "
         "one-off and transactional messages still go. The account is re-enabled once it passes "
         "the best-practice review."
     )
+
+
+ACCOUNT_BROADCASTS_DISABLED = Rule(
+    name="account-broadcasts-disabled",
+    law=f"{_STRIKE_POLICY}: strike 1 disables broadcasts and sequences",
+    description="A struck account sends no broadcasts or sequences until it is reinstated.",
+    check=_stopped_when(_is_stopped_broadcast, _broadcasts_disabled),
+)
 
 
 def _provider_paused(request: SendRequest, view: RecipientView, policy: Policy) -> str | None:
@@ -76,32 +110,6 @@ def _provider_paused(request: SendRequest, view: RecipientView, policy: Policy) 
     )
 
 
-def _transactional_suspended(
-    request: SendRequest, view: RecipientView, policy: Policy
-) -> str | None:
-    account = view.account
-    if account is None or not account.transactional_suspended or request.commercial:
-        return None
-    return (
-        f"Transactional sending of account {request.account_id} is suspended: its transactional "
-        "messages carried marketing more often than the platform allows. Transactional mail "
-        "skips unsubscribe choices, so none is sent until the account is reinstated; commercial "
-        "mail, which honours them, is judged as usual."
-    )
-
-
-ACCOUNT_TERMINATED = Rule(
-    name="account-terminated",
-    law=f"{_STRIKE_POLICY}: the last strike of the ladder terminates the account",
-    description="A terminated account sends no commercial mail.",
-    check=_terminated,
-)
-ACCOUNT_BROADCASTS_DISABLED = Rule(
-    name="account-broadcasts-disabled",
-    law=f"{_STRIKE_POLICY}: strike 1 disables broadcasts and sequences",
-    description="A struck account sends no broadcasts or sequences until it is reinstated.",
-    check=_broadcasts_disabled,
-)
 PROVIDER_PAUSED = Rule(
     name="provider-paused",
     law=(
@@ -111,6 +119,17 @@ PROVIDER_PAUSED = Rule(
     description="No mail from an account to a provider its rates got it paused at.",
     check=_provider_paused,
 )
+
+
+def _transactional_suspended(request: SendRequest, account: AccountSnapshot) -> str:
+    return (
+        f"Transactional sending of account {request.account_id} is suspended: its transactional "
+        "messages carried marketing more often than the platform allows. Transactional mail "
+        "skips unsubscribe choices, so none is sent until the account is reinstated; commercial "
+        "mail, which honours them, is judged as usual."
+    )
+
+
 TRANSACTIONAL_SUSPENDED = Rule(
     name="account-transactional-suspended",
     law=(
@@ -118,5 +137,8 @@ TRANSACTIONAL_SUSPENDED = Rule(
         "marketing as transactional loses them until reinstated"
     ),
     description="An account whose transactional sending is suspended sends no transactional mail.",
-    check=_transactional_suspended,
+    check=_stopped_when(
+        lambda account, request: account.transactional_suspended and not request.commercial,
+        _transactional_suspended,
+    ),
 )

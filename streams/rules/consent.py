@@ -250,4 +250,4 @@ CONSENT_RULES: tuple[Rule, ...] = (
     GDPR_PECR_NO_VALID_CONSENT,
     SPAM_ACT_NO_VALID_CONSENT,
 )
-"""Every consent rule (the rule table in `streams.rules` fixes their order among the others)."""
+"""Every consent rule, in the order the rule table (`streams.rules`) runs them."""

@@ -1,6 +1,6 @@
 """The content rules (issue 8): each rule on realistic passing and failing messages.
 
-Expectations come from the laws and the decisions in `streams/rules/content.py`'s docstring, not
+Expectations come from the laws and the decisions in the docstrings of `streams/rules/content/`, not
 from running the code: a CAN-SPAM footer has a street address or a registered PO box; a "Re:" on a
 message that answers nothing misleads; relaxed DMARC alignment compares registrable domains, so
 `example.co.uk` and `other.co.uk` do not align although both end in `co.uk`.

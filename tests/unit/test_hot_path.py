@@ -16,8 +16,7 @@ import pytest
 from pydantic import SecretStr
 
 from streams.consent.fold import apply_consent_event
-from streams.content import misuse
-from streams.content.misuse import MisusePolicy, assess_misuse
+from streams.content.misuse import MisusePolicy, assess_misuse, memory
 from streams.core.clock import FrozenClock
 from streams.core.codec import Codec
 from streams.core.records import (
@@ -321,13 +320,13 @@ async def test_decisions_go_to_the_partition_of_their_request(gate: Gate) -> Non
 def readings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The subject of every message the misuse detector really reads (not remembered)."""
     read: list[str] = []
-    real = misuse._assess
+    real = memory.read_message
 
     def counting(subject: str, *args: Any) -> Any:
         read.append(subject)
         return real(subject, *args)
 
-    monkeypatch.setattr(misuse, "_assess", counting)
+    monkeypatch.setattr(memory, "read_message", counting)
     return read
 
 
@@ -359,7 +358,7 @@ def test_a_remembered_assessment_is_the_assessment() -> None:
     policy = MisusePolicy()
     first = assess_misuse("Your order 1042", body, policy)
     assert assess_misuse("Your order 1042", body, policy) is first
-    fresh = misuse._assess(
+    fresh = memory.read_message(
         "Your order 1042", body.text, tuple((link.url, link.text) for link in body.links), policy
     )
     assert first == fresh and first.is_misuse
@@ -399,11 +398,11 @@ def test_what_the_detector_reads_all_keys_the_memory(readings: list[str]) -> Non
 
 
 def test_the_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(misuse, "ASSESSMENTS_REMEMBERED", 3)
+    monkeypatch.setattr(memory, "ASSESSMENTS_REMEMBERED", 3)
     policy = MisusePolicy()
     for number in range(10):
         assess_misuse(f"Receipt {number} of {uuid.uuid4().hex}", None, policy)
-    assert len(misuse._ASSESSMENTS) <= 3
+    assert len(memory._ASSESSMENTS) <= 3
 
 
 def test_a_personalised_copy_reads_like_a_first_reading() -> None:
@@ -417,7 +416,7 @@ def test_a_personalised_copy_reads_like_a_first_reading() -> None:
     assess_misuse("Your order", MessageBody(text=template), policy)
     copy = MessageBody(text=f"Dear Ana, use code ANA2026 first.\n{template}")
     remembered = assess_misuse("Your order, Ana", copy, policy)
-    fresh = misuse._assess("Your order, Ana", copy.text, (), policy)
+    fresh = memory.read_message("Your order, Ana", copy.text, (), policy)
     assert remembered == fresh
     [codes] = [signal for signal in fresh.signals if signal.name == "discount_code"]
     assert len(codes.evidence) == 3 and "ANA2026" in codes.evidence[0]
