@@ -16,7 +16,7 @@ and for flufl.bounce's `all_failures` (parsing with `email.message_from_bytes`, 
 * msgs/s: files parsed per second, best of `--repeat` timed passes over the bytes in memory.
 
 Recipients compare case-insensitively as sets, and a null expectation is "don't care"
-(corpus README). The targets from issue 4 are printed below the table.
+(corpus README). The targets are printed below the table.
 """
 
 from __future__ import annotations

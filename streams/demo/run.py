@@ -272,16 +272,15 @@ async def _race(
     """Once the gate answers, publish each racing send right after its click's acknowledgement."""
     with _progress(console, bar=False) as progress:
         task = progress.add_task("waiting for the gate worker to answer", total=1)
-        deadline = time.monotonic() + timeout_s
-        while not output.first_decision.is_set():
-            worker.check_alive("its first decision")
-            output.check_reading()
-            if time.monotonic() > deadline:
-                raise SendgateError(
-                    f"the gate worker gave no decision within {timeout_s:.0f} s; "
-                    f"see its log: {display_path(worker.log_path)}"
-                )
-            await asyncio.sleep(0.1)
+        await _until(
+            output.first_decision.is_set,
+            worker,
+            output,
+            "its first decision",
+            timeout_s,
+            f"the gate worker gave no decision within {timeout_s:.0f} s; "
+            f"see its log: {display_path(worker.log_path)}",
+        )
         progress.update(task, completed=1, description="the gate worker answers")
     with _progress(console) as progress:
         task = progress.add_task(
@@ -375,16 +374,15 @@ async def _strike(
                 await producer.publish(report)
                 progress.advance(complaints)
             waiting = progress.add_task("waiting for the strike", total=1)
-            deadline = time.monotonic() + timeout_s
-            while not struck():
-                worker.check_alive("the strike")
-                output.check_reading()
-                if time.monotonic() > deadline:
-                    raise SendgateError(
-                        f"no strike within {timeout_s:.0f} s of the complaints; "
-                        f"see the worker's log: {display_path(worker.log_path)}"
-                    )
-                await asyncio.sleep(0.1)
+            await _until(
+                struck,
+                worker,
+                output,
+                "the strike",
+                timeout_s,
+                f"no strike within {timeout_s:.0f} s of the complaints; "
+                f"see the worker's log: {display_path(worker.log_path)}",
+            )
             # Every worker's accounts table has the strike once the enforcement events are read.
             await _wait_until_applied(
                 settings, enforcement_topic, worker, timeout_s, lambda _: None, "enforcement events"
@@ -392,12 +390,35 @@ async def _strike(
             progress.update(waiting, completed=1, description="strike 1 issued")
             for request in case.probe_sends:
                 await producer.publish(request)
+    await _until(
+        lambda: all(request.request_id in output.decisions for request in case.probe_sends),
+        worker,
+        output,
+        "the struck account's sends",
+        timeout_s,
+        f"the struck account's sends were not decided in {timeout_s:.0f} s",
+    )
+
+
+async def _until(
+    done: Callable[[], bool],
+    worker: WorkerProcess,
+    output: GateOutput,
+    what: str,
+    timeout_s: float,
+    failure: str,
+    *,
+    every_s: float = 0.1,
+) -> None:
+    """Wait until `done()`, the worker alive (`what` names what it is awaited for) and the
+    output still read; `failure` is the error after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
-    while not all(request.request_id in output.decisions for request in case.probe_sends):
-        worker.check_alive("the struck account's sends")
+    while not done():
+        worker.check_alive(what)
+        output.check_reading()
         if time.monotonic() > deadline:
-            raise SendgateError(f"the struck account's sends were not decided in {timeout_s:.0f} s")
-        await asyncio.sleep(0.1)
+            raise SendgateError(failure)
+        await asyncio.sleep(every_s)
 
 
 async def _templates(
@@ -408,7 +429,7 @@ async def _templates(
     console: Console,
     timeout_s: float,
 ) -> None:
-    """Issue 8: two templates sent as they are, to a customer who opted in (the files in
+    """Two templates sent as they are, to a customer who opted in (the files in
     streams/demo/templates; `sendgate check` reads them the same way)."""
     async with SendgateProducer(settings) as producer:
         with _progress(console) as progress:
@@ -422,13 +443,14 @@ async def _templates(
             for request in case.sends:
                 await producer.publish(request)
                 progress.advance(task)
-    deadline = time.monotonic() + timeout_s
-    while not all(request.request_id in output.decisions for request in case.sends):
-        worker.check_alive("the template sends")
-        output.check_reading()
-        if time.monotonic() > deadline:
-            raise SendgateError(f"the template sends were not decided in {timeout_s:.0f} s")
-        await asyncio.sleep(0.1)
+    await _until(
+        lambda: all(request.request_id in output.decisions for request in case.sends),
+        worker,
+        output,
+        "the template sends",
+        timeout_s,
+        f"the template sends were not decided in {timeout_s:.0f} s",
+    )
 
 
 async def _one_click(
@@ -479,12 +501,15 @@ async def _one_click(
         again = request.model_copy(update={"request_id": f"{request.request_id}-after-one-click"})
         async with SendgateProducer(settings) as producer:
             await producer.publish(again)
-        deadline = time.monotonic() + timeout_s
-        while again.request_id not in output.decisions:
-            worker.check_alive("the send after the one-click unsubscribe")
-            if time.monotonic() > deadline:
-                raise SendgateError("the send after the one-click unsubscribe was not decided")
-            await asyncio.sleep(0.05)
+        await _until(
+            lambda: again.request_id in output.decisions,
+            worker,
+            output,
+            "the send after the one-click unsubscribe",
+            timeout_s,
+            "the send after the one-click unsubscribe was not decided",
+            every_s=0.05,
+        )
     finally:
         stop.set()
         await asyncio.gather(server, return_exceptions=True)

@@ -1,4 +1,4 @@
-"""The gate's content side as agents (issue 8): verified domains, cadences, the size limit, and
+"""The gate's content side as agents: verified domains, cadences, the size limit, and
 transactional misuse handed to the enforcer."""
 
 from __future__ import annotations

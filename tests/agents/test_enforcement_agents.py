@@ -471,7 +471,7 @@ def account_status(gate: Gate) -> AccountSnapshot:
 async def test_three_misuse_reports_suspend_transactional_sending_until_reinstated(
     gate: Gate, emitter: CollectingEmitter
 ) -> None:
-    """Issue 8: three transactional sends denied as marketing within 30 days (default policy)
+    """Three transactional sends denied as marketing within 30 days (default policy)
     give two `transactional_misuse` events, then the third with `transactional_suspended`; a
     replayed report changes nothing; reinstatement lifts the suspension."""
     pipe = Pipe(gate, emitter)

@@ -1,4 +1,4 @@
-"""Issue 8 on the real broker: what a message must and must not carry, with a real worker.
+"""On the real broker: what a message must and must not carry, with a real worker.
 
 - One commercial bulk send breaks every content rule that can fail together, and its one
   decision lists each of them (and only them), in table order, with its law and explanation;

@@ -39,7 +39,7 @@ DENIAL_RULES = {
     "account-unsubscribed",
     "list-unsubscribed",
     "role-address",
-    # issue 5: people who never opted in, are unconfirmed or pending review, whose implied
+    # people who never opted in, are unconfirmed or pending review, whose implied
     # consent lapsed (CASL), or whose basis their country's law does not accept
     "consent-status-not-mailable",
     "casl-no-valid-consent",
@@ -48,7 +48,7 @@ DENIAL_RULES = {
     "spam-act-no-valid-consent",
 }
 STRIKE_RULES = {"account-broadcasts-disabled"}
-# Issue 8: what streams/demo/templates/acme-spring-sale.eml breaks, read off the file: a free-mail
+# what streams/demo/templates/acme-spring-sale.eml breaks, read off the file: a free-mail
 # From (gmail.com, so not the account's verified domain) whose display name is an address of
 # another domain and no name; a Reply-To at an unverified domain; no DKIM-Signature or
 # Return-Path; no postal address and no way to unsubscribe in the body; "Re:" with no
@@ -69,7 +69,7 @@ SPRING_SALE_RULES = [
 EXTRA_SENDS = 5
 """Sends besides the scenario's: the struck account's broadcast and receipt, the send after the
 one-click unsubscribe, and the two template sends."""
-"""issue 6: the account struck for its complaint rate sends no broadcasts (its own phase)."""
+"""The account struck for its complaint rate sends no broadcasts (its own phase)."""
 
 
 async def _topics_with_prefix(settings: Settings, prefix: str) -> list[str]:
@@ -126,7 +126,7 @@ def test_every_kind_of_denial_appears(demo_run: tuple[Settings, DemoResult, str]
 def test_the_templates_are_denied_with_every_rule_they_break(
     demo_run: tuple[Settings, DemoResult, str],
 ) -> None:
-    """Issue 8: the spring-sale template lists all it breaks in one decision; the receipt with a
+    """The spring-sale template lists all it breaks in one decision; the receipt with a
     coupon is transactional misuse, reported to the enforcer."""
     _, result, text = demo_run
     decided = {d.request_id: d for d in result.report.content_decisions}

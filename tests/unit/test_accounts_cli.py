@@ -425,7 +425,7 @@ def test_an_unreachable_ledger_is_a_note_without_the_url(
     assert "Standing: active" in result.stdout
 
 
-# --- transactional misuse (issue 8) ---------------------------------------------------------------
+# --- transactional misuse ---------------------------------------------------------------
 
 
 def suspended_for_misuse() -> tuple[AccountStanding, list[EnforcementEvent]]:

@@ -1,4 +1,4 @@
-"""The consent rules: every status x classification x jurisdiction case of issue 5, each traced.
+"""The consent rules: every status x classification x jurisdiction case, each traced.
 
 The matrix's expectations come from `expected_rules` below, a restatement of the issue's rules in
 their own words (not a call into the code under test), one line per rule with its source:

@@ -1,4 +1,4 @@
-"""The content rules (issue 8): each rule on realistic passing and failing messages.
+"""The content rules: each rule on realistic passing and failing messages.
 
 Expectations come from the laws and the decisions in the docstrings of `streams/rules/content/`, not
 from running the code: a CAN-SPAM footer has a street address or a registered PO box; a "Re:" on a

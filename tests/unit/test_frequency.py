@@ -1,5 +1,5 @@
 """Frequency: a consent's cadence and the platform's cap, counted per recipient and account in
-event time (issue 8)."""
+event time."""
 
 from __future__ import annotations
 

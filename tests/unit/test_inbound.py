@@ -130,7 +130,7 @@ def test_scrub_addresses_keeps_the_words() -> None:
 
 
 def test_bounces_and_reports_name_the_provider_of_the_address_they_report() -> None:
-    """The rate keeper counts bounces and complaints per mailbox provider (issue 6)."""
+    """The rate keeper counts bounces and complaints per mailbox provider."""
     from streams.core.providers import provider_of_address
 
     dsn = ParsedMessage(

@@ -1,4 +1,4 @@
-"""Transactional misuse (issue 8): reports counted per account in a 30-day event-time window;
+"""Transactional misuse: reports counted per account in a 30-day event-time window;
 the third suspends transactional sending once; a replay changes nothing; reinstatement lifts the
 suspension and forgives the reports that led to it."""
 

@@ -36,7 +36,8 @@ def test_default_policy_loads() -> None:
     assert (policy.rates.complaint_line, policy.rates.window_days) == (Decimal("0.001"), 7)
     assert policy.rates.bounce_line == Decimal("0.07")
     assert policy.rates.act_at_once is False
-    # Issue 6: strike 1 disables broadcasts, strike 2 warns, strike 3 terminates; $250 fines.
+    # The product's enforcement ladder: strike 1 disables broadcasts, strike 2 warns, strike 3
+    # terminates; $250 fines.
     assert policy.strikes.ladder == ("disable_broadcasts", "warn", "terminate")
     assert policy.enforcement.fine_per_complaint == Decimal("250")
     assert load_policy(DEFAULT_POLICY_FILE) == policy

@@ -83,7 +83,7 @@ def test_known_domains_belong_to_their_provider(domain: str, provider: str) -> N
 
 
 def test_the_issue_names_these_providers() -> None:
-    """The providers issue 6 asks for have these stable ids."""
+    """The providers the enforcement policy names have these stable ids."""
     ids = set(load_providers().providers)
     assert {"google", "microsoft", "yahoo", "apple", "comcast", "gmx", "mailru", "yandex"} <= ids
 

@@ -1,4 +1,4 @@
-"""The `account-transactional-suspended` rule (issue 8): an account suspended for sending
+"""The `account-transactional-suspended` rule: an account suspended for sending
 marketing as transactional sends no transactional mail until reinstated; its commercial mail is
 left to the other rules."""
 

@@ -1,4 +1,4 @@
-"""The strike ladder: strike 1 disables broadcasts, 2 warns, 3 terminates (issue 6); strikes
+"""The strike ladder: strike 1 disables broadcasts, 2 warns, 3 terminates; strikes
 count over 365 days; the same breach is never struck twice; reinstatement gives back what was
 taken and keeps the strikes."""
 

@@ -208,7 +208,7 @@ _REINSTATEMENT = Reinstatement(
     at=_REINSTATED,
     restored=("broadcasts", "provider:microsoft"),
 )
-# Transactional misuse (issue 8): after the reinstatement, three transactional sends of acme-shoes
+# Transactional misuse: after the reinstatement, three transactional sends of acme-shoes
 # carry marketing (03-10, 03-11, 03-12); the third reaches the default 3 in 30 days and suspends
 # its transactional sending. Report and event ids are what `misuse_report_id` and
 # `enforcement_events` give for this story.
