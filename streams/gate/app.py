@@ -135,7 +135,7 @@ class Gate:
     consent_deadlines: faust.TopicT
     consents: RecordTable[ConsentState]
     deadline_table: faust.Table
-    """recipient key -> next consent notice due, epoch ms (`streams.gate.agents.keep_deadline`)."""
+    """recipient key -> next consent notice due, epoch ms (`streams.gate.keepers.keep_deadline`)."""
     send_history: RecordTable[SendHistory]
     """recipient key -> SendHistory (`streams.sending.frequency`), written by the gate itself."""
     enforcement: Enforcement

@@ -47,7 +47,7 @@ async def dead_letter(
     gate: Gate, message: Any, agent: str, exc: Exception, *, emitter: Emitter | None = None
 ) -> None:
     """Set a record aside with where it came from and why; log coordinates, never content.
-    `emitter` is where a batch collects what it writes (`streams.gate.agents.decide_batch`)."""
+    `emitter` is where a batch collects what it writes (`streams.gate.deciding.decide_batch`)."""
     kind = getattr(exc, "error_kind", "invalid")
     letter = DeadLetter(
         origin_topic=message.topic,

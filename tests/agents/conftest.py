@@ -15,8 +15,9 @@ import pytest
 from pydantic import SecretStr
 
 from streams.core.settings import Settings
-from streams.gate.agents import decide_batch, register_agents
+from streams.gate.agents import register_agents
 from streams.gate.app import Gate, build_gate
+from streams.gate.deciding import decide_batch
 from streams.gate.emit import CollectingEmitter, Emitted
 from tests.support.factory import SECRET, sender_domains
 
@@ -138,8 +139,9 @@ class RequestRecord:
 
 
 class Deciding:
-    """Hands send requests to the gate's batch decision (`streams.gate.agents.decide_batch`) as the
-    decider does after reading them, one batch per `put`; offsets count up per partition."""
+    """Hands send requests to the gate's batch decision (`streams.gate.deciding.decide_batch`)
+    as the decider does after reading them, one batch per `put`; offsets count up per
+    partition."""
 
     def __init__(self, gate: Gate) -> None:
         self._gate = gate

@@ -10,8 +10,8 @@ from streams.core.records import (
     SendDecision,
     SuppressionChange,
 )
-from streams.gate.agents import decide_batch
 from streams.gate.app import Gate
+from streams.gate.deciding import decide_batch
 from streams.gate.emit import CollectingEmitter
 from tests.agents.conftest import (
     RequestRecord,

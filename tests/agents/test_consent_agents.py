@@ -22,9 +22,10 @@ from streams.core.records import (
     SendRequest,
 )
 from streams.core.settings import Settings
-from streams.gate.agents import nudge_due_consents, register_agents
+from streams.gate.agents import register_agents
 from streams.gate.app import Gate, build_gate
 from streams.gate.emit import CollectingEmitter
+from streams.gate.keepers import nudge_due_consents
 from tests.agents.conftest import ScriptedOffsets, deciding, emitted_until, verify_test_domains
 from tests.support.factory import KEYER, SECRET, consent_event, send_request, unsubscribe_click
 

@@ -25,8 +25,8 @@ from streams.core.records import (
     SendRequest,
 )
 from streams.core.settings import Settings
-from streams.gate.agents import decide_send
 from streams.gate.app import Gate, build_gate
+from streams.gate.deciding import decide_send
 from streams.gate.emit import CollectingEmitter, Emitted, ProducerEmitter
 from streams.policy import Policy, UnsubscribePolicy
 from streams.reputation.standing import MisuseReport

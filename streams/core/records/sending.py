@@ -44,7 +44,7 @@ MAX_HEADERS = 100
 MAX_HEADER_VALUE_CHARS = 4_000
 MAX_SEND_REQUEST_BYTES = 256 * 1024
 """A send request carries the facts the content rules need, not the message: past these limits
-it goes to dead-letters with the limit named (`streams.gate.agents.decide_send`)."""
+it goes to dead-letters with the limit named (`streams.gate.deciding.decide_send`)."""
 
 
 class BodyLink(Record):

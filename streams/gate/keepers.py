@@ -1,0 +1,255 @@
+"""The keepers' handlers: one record in, a table folded and what it implies emitted.
+
+Each handler decodes its record (bad input goes to dead-letters with its origin and the reason),
+reads the recipient's state through the typed tables, calls the pure fold of its domain, writes
+the result and emits what follows: suppression changes, bounce changes, consent notices, and the
+suppressions a hard bounce, a complaint or an unsubscribe reply asks for, which go through
+`unsubscribe-clicks` like every suppression so the state fence orders them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from datetime import datetime
+from typing import Any
+
+from streams.bounces.history import apply_delivery, suppression_for_bounce
+from streams.bounces.inbound import read_inbound
+from streams.consent.fold import apply_consent_event, apply_opt_out
+from streams.consent.notices import due_notices, next_deadline
+from streams.consent.timing import check_event_time
+from streams.core.clock import from_epoch_ms, to_epoch_ms
+from streams.core.errors import InvalidRecordError
+from streams.core.records import (
+    ConsentDeadline,
+    ConsentEvent,
+    DeliveryEvent,
+    FeedbackReport,
+    InboundMail,
+    UnsubscribeClick,
+)
+from streams.gate.app import Gate
+from streams.gate.enforcer import (
+    count_complaint,
+    count_delivery,
+)
+from streams.gate.handling import (
+    coordinates,
+    dead_letter,
+    decode_keyed,
+    decode_record,
+)
+from streams.gate.tables import stored
+from streams.sending.verp import VERP_PREFIX, ForgedVerpError
+from streams.suppression.feedback import suppression_for_report
+from streams.suppression.fold import apply_click
+from streams.suppression.mailto import is_mailto_unsubscribe, mailto_unsubscribe
+from streams.topics import (
+    BOUNCE_CHANGES,
+    CONSENT_NOTICES,
+    DELIVERY_EVENTS,
+    FEEDBACK_REPORTS,
+    SUPPRESSION_CHANGES,
+    UNSUBSCRIBE_CLICKS,
+)
+
+__all__ = [
+    "act_on_feedback",
+    "check_consent_deadline",
+    "keep_bounce",
+    "keep_consent",
+    "keep_deadline",
+    "keep_suppression",
+    "nudge_due_consents",
+    "parse_inbound",
+    "request_suppression",
+]
+
+log = logging.getLogger("streams.gate.agents")
+
+_DEADLINE = struct.Struct(">q")
+"""A consent deadline in its table: epoch milliseconds, big-endian."""
+
+SCAN_YIELD_EVERY = 1000
+"""The consent timer's table scan (after a recovery) gives the event loop back this often."""
+
+
+async def keep_suppression(gate: Gate, message: Any) -> None:
+    """Fold one unsubscribe click into the suppressions table, and into the consents (one click
+    changes both in one step, so the state fence covers both)."""
+    click = await decode_keyed(gate, message, UnsubscribeClick, "keep_suppressions")
+    if click is None:
+        return
+    state = gate.suppressions.get(message.key)
+    new_state, change = apply_click(state, click, source=coordinates(message), now=gate.clock.now())
+    gate.suppressions.update(message.key, state, new_state)
+    consents = gate.consents.get(message.key)
+    new_consents = apply_opt_out(consents, click)
+    if new_consents != consents:
+        gate.consents.update(message.key, consents, new_consents)
+        keep_deadline(gate, message.key, next_deadline(new_consents, gate.policy.consent))
+    # co-partitioned: the change goes to the click's own partition
+    await gate.emit(SUPPRESSION_CHANGES, change, partition=message.partition)
+
+
+def keep_deadline(gate: Gate, key: bytes, due: datetime | None) -> None:
+    """Remember the recipient's next consent deadline in the index and in its small table.
+
+    The table (recipient key -> epoch ms) holds only recipients with a deadline (implied consents),
+    so the scan that rebuilds the index after a recovery reads a few bytes per such person instead
+    of decoding every consent state.
+    """
+    gate.deadlines.watch(key, due)
+    held = stored(gate.deadline_table, key)
+    if due is None:
+        if held is not None:
+            del gate.deadline_table[key]
+        return
+    encoded = _DEADLINE.pack(to_epoch_ms(due))
+    if held != encoded:
+        gate.deadline_table[key] = encoded
+
+
+async def keep_consent(gate: Gate, message: Any) -> None:
+    """Fold one consent event into the consents table."""
+    event = await decode_keyed(gate, message, ConsentEvent, "keep_consents")
+    if event is None:
+        return
+    try:
+        check_event_time(event, gate.clock.now(), gate.policy.consent)
+    except InvalidRecordError as exc:
+        await dead_letter(gate, message, "keep_consents", exc)
+        return
+    state = gate.consents.get(message.key)
+    fold = apply_consent_event(state, event, gate.policy.consent)
+    gate.consents.update(message.key, state, fold.state)
+    keep_deadline(gate, message.key, next_deadline(fold.state, gate.policy.consent))
+    log.debug("keep_consents: %s %s", coordinates(message), fold.outcome)
+
+
+async def check_consent_deadline(gate: Gate, message: Any) -> None:
+    """Emit the consent notices due for one recipient, each once (the table remembers)."""
+    nudge = await decode_keyed(gate, message, ConsentDeadline, "check_consent_deadlines")
+    if nudge is None:
+        return
+    state = gate.consents.get(message.key)
+    if state is None:
+        return
+    new_state, notices = due_notices(
+        state, nudge.recipient_key, gate.policy.consent, now=gate.clock.now()
+    )
+    for notice in notices:
+        await gate.emit(CONSENT_NOTICES, notice)
+    gate.consents.update(message.key, state, new_state)
+    keep_deadline(gate, message.key, next_deadline(new_state, gate.policy.consent))
+
+
+async def request_suppression(
+    gate: Gate, click: UnsubscribeClick, partition: int | None = None
+) -> None:
+    """Ask the suppression keeper for a suppression, through the topic every suppression takes.
+
+    Same key, same partition count: the click lands on the partition of the recipient's state,
+    and the gate's fence then covers it like any unsubscribe. `partition` is that partition when
+    the caller holds a record keyed by the same recipient key (it saves hashing the key again).
+    """
+    await gate.emit(UNSUBSCRIBE_CLICKS, click, partition=partition)
+
+
+async def keep_bounce(gate: Gate, message: Any) -> None:
+    """Fold one delivery event into the bounce history; suppress a hard-bounced address."""
+    event = await decode_keyed(gate, message, DeliveryEvent, "keep_bounce_history")
+    if event is None:
+        return
+    state = gate.bounces.get(message.key)
+    fold = apply_delivery(
+        state, event, gate.policy.soft_bounce, source=coordinates(message), now=gate.clock.now()
+    )
+    gate.bounces.update(message.key, state, fold.state)
+    await gate.emit(BOUNCE_CHANGES, fold.change, partition=message.partition)
+    await count_delivery(gate, message, event)
+    if fold.suppress:
+        await request_suppression(gate, suppression_for_bounce(event), message.partition)
+
+
+async def act_on_feedback(gate: Gate, message: Any) -> None:
+    """Turn a complaint or opt-out report into the suppression it implies."""
+    report = await decode_keyed(gate, message, FeedbackReport, "act_on_feedback")
+    if report is None:
+        return
+    await count_complaint(gate, message, report)
+    click = suppression_for_report(report)
+    if click is not None:
+        await request_suppression(gate, click, partition=message.partition)
+
+
+def _verp_recipient_key(gate: Gate, token: str) -> str | None:
+    try:
+        return gate.signing.verp.verify(f"{VERP_PREFIX}{token}")
+    except ForgedVerpError:
+        return None
+
+
+async def parse_inbound(gate: Gate, message: Any) -> None:
+    """Read one inbound message and emit the delivery events, reports or unsubscribes in it."""
+    mail = await decode_record(gate, message, InboundMail, "parse_inbound_mail")
+    if mail is None:
+        return
+    if is_mailto_unsubscribe(mail, gate.settings.bounce_domain):
+        await unsubscribe_by_mail(gate, message, mail)
+        return
+    outcome = read_inbound(
+        mail,
+        keywords=gate.policy.unsubscribe_reply_keywords,
+        source=coordinates(message),
+        recipient_key=gate.keyer.key,
+        verp_recipient_key=lambda token: _verp_recipient_key(gate, token),
+        provider_of=gate.enforcement.providers.provider_of_address,
+    )
+    if outcome.forged_verp:
+        log.warning("parse_inbound_mail: %s: a VERP token does not verify", coordinates(message))
+    if outcome.rejection is not None:
+        await dead_letter(
+            gate, message, "parse_inbound_mail", InvalidRecordError(outcome.rejection)
+        )
+        return
+    for event in outcome.delivery_events:
+        await gate.emit(DELIVERY_EVENTS, event)
+    for report in outcome.feedback_reports:
+        await gate.emit(FEEDBACK_REPORTS, report)
+    for click in outcome.unsubscribes:
+        await request_suppression(gate, click)
+
+
+async def unsubscribe_by_mail(gate: Gate, message: Any, mail: InboundMail) -> None:
+    """A reply to the list headers' mailto address: the same unsubscribe as a one-click POST
+    with the token the subject carries."""
+    click = mailto_unsubscribe(mail, gate.signing.tokens, now=gate.clock.now())
+    if isinstance(click, str):
+        await dead_letter(gate, message, "parse_inbound_mail", InvalidRecordError(click))
+    else:
+        await request_suppression(gate, click)
+
+
+async def nudge_due_consents(gate: Gate) -> int:
+    """The consent timer's tick: ask the consent agent to look at every recipient with a notice
+    due (after a recovery, first read the table into the index). Returns the nudges sent."""
+    index = gate.deadlines
+    if index.needs_scan:
+        index.needs_scan = False
+        try:
+            for scanned, (key, raw) in enumerate(gate.deadline_table.items(), start=1):
+                (due_ms,) = _DEADLINE.unpack(raw)
+                index.watch(key, from_epoch_ms(due_ms))
+                if scanned % SCAN_YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # a large table must not stall the agents
+        except RuntimeError:  # the in-memory store changed under the scan: scan again next tick
+            index.needs_scan = True
+    now = gate.clock.now()
+    due = index.pop_due(now)
+    for key in due:
+        nudge = ConsentDeadline(recipient_key=key.decode("ascii"), due_at=now, requested_at=now)
+        await gate.emitter.emit(gate.consent_deadlines_topic, key, gate.codec.encode(nudge))
+    return len(due)
