@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from streams.core.codec import Codec, load_schema_versions
 from streams.core.recipient import RecipientKeyer
@@ -94,8 +94,11 @@ request names its recipient by address; every other record carries its key). Non
 null key."""
 
 
+R = TypeVar("R", bound=Record)
+
+
 @dataclass(frozen=True)
-class TopicSpec:
+class TopicSpec(Generic[R]):
     """A topic: its base name, what it carries (a sentence for people, and the record type and
     key function for code), and its Kafka configuration.
 
@@ -108,7 +111,7 @@ class TopicSpec:
     carries: str
     compacted: bool = False
     config: dict[str, str] = field(default_factory=dict)
-    record: type[Record] | None = field(default=None, kw_only=True)
+    record: type[R] | None = field(default=None, kw_only=True)
     key: RecordKey | None = field(default=None, kw_only=True)
     table: str | None = field(default=None, kw_only=True)
 
@@ -118,6 +121,12 @@ class TopicSpec:
     def kafka_config(self) -> dict[str, str]:
         policy = {"cleanup.policy": "compact" if self.compacted else "delete"}
         return {**policy, **self.config}
+
+    def table_name(self) -> str:
+        """The faust table this topic is the changelog of; `TypeError` for any other topic."""
+        if self.table is None:
+            raise TypeError(f"topic '{self.name}' is no table's changelog")
+        return self.table
 
     def key_of(self, record: Record, keyer: RecipientKeyer) -> bytes | None:
         """The Kafka key of `record` on this topic; `TypeError` for a record it does not carry."""

@@ -53,9 +53,12 @@ from streams.sending.signing_keys import unsubscribe_tokens, verp_signer
 from streams.topics import (
     ACCOUNT_COMMANDS,
     BOUNCE_CHANGES,
+    BOUNCES_CHANGELOG,
     CONSENT_DEADLINES,
+    CONSENT_DEADLINES_CHANGELOG,
     CONSENT_EVENTS,
     CONSENT_NOTICES,
+    CONSENTS_CHANGELOG,
     CONTENT_MISUSE,
     DEAD_LETTERS,
     DELIVERY_EVENTS,
@@ -64,11 +67,16 @@ from streams.topics import (
     INBOUND_MAIL,
     RATE_BREACHES,
     RATE_EVENTS,
+    RATE_INPUTS_CHANGELOG,
     RATE_TICKS,
+    RATES_CHANGELOG,
     SEND_DECISIONS,
+    SEND_HISTORY_CHANGELOG,
     SEND_REQUESTS,
     SENDER_DOMAINS,
+    STANDINGS_CHANGELOG,
     SUPPRESSION_CHANGES,
+    SUPPRESSIONS_CHANGELOG,
     UNSUBSCRIBE_CLICKS,
     TopicSpec,
     default_codec,
@@ -315,31 +323,28 @@ def build_gate(
     app = new_faust_app(settings, settings.app_id, store=settings.table_store, datadir=datadir)
     codec = default_codec()
 
-    def table(name: str, record_type: type[Any], help_text: str, *, trusted: bool = True) -> Any:
-        raw = _raw_table(app, settings, name, help_text)
-        return RecordTable(raw, codec, record_type, trusted=trusted)
+    def table(changelog: TopicSpec[Any], *, trusted: bool = True) -> Any:
+        """The table whose changelog the catalogue names, of the record type it holds."""
+        if changelog.record is None:
+            raise TypeError(f"the catalogue names no record for {changelog.name}")
+        raw = _raw_table(app, settings, changelog.table_name(), changelog.carries)
+        return RecordTable(raw, codec, changelog.record, trusted=trusted)
 
-    suppressions = table("suppressions", SuppressionState, "recipient key -> SuppressionState")
-    bounces = table("bounces", BounceState, "recipient key -> BounceState")
-    consents = table("consents", ConsentState, "recipient key -> ConsentState")
-    send_history = table("send_history", SendHistory, "recipient key -> SendHistory")
-    deadline_table = _raw_table(
-        app, settings, "consent_deadlines", "recipient key -> next consent notice due (epoch ms)"
-    )
+    suppressions = table(SUPPRESSIONS_CHANGELOG)
+    bounces = table(BOUNCES_CHANGELOG)
+    consents = table(CONSENTS_CHANGELOG)
+    send_history = table(SEND_HISTORY_CHANGELOG)
+    deadlines = CONSENT_DEADLINES_CHANGELOG
+    deadline_table = _raw_table(app, settings, deadlines.table_name(), deadlines.carries)
     # The rate keeper's and enforcer's states change with nearly every event: nothing to reuse.
     enforcement = Enforcement(
         providers=load_providers(),
         rate_keeper_inputs=raw_topic(app, settings, RATE_EVENTS, RATE_TICKS),
         enforcer_inputs=raw_topic(app, settings, RATE_BREACHES, ACCOUNT_COMMANDS, CONTENT_MISUSE),
         enforcement_events=raw_topic(app, settings, ENFORCEMENT_EVENTS),
-        rate_inputs=table(
-            "rate_inputs",
-            RecipientRates,
-            "recipient key -> RecipientRates (events handed on)",
-            trusted=False,
-        ),
-        rates=table("rates", RateState, "account|provider -> RateState", trusted=False),
-        standings=table("standings", AccountStanding, "account -> AccountStanding", trusted=False),
+        rate_inputs=table(RATE_INPUTS_CHANGELOG, trusted=False),
+        rates=table(RATES_CHANGELOG, trusted=False),
+        standings=table(STANDINGS_CHANGELOG, trusted=False),
     )
     clicks_topic = UNSUBSCRIBE_CLICKS.full_name(settings)
     progress = PartitionProgress()

@@ -22,6 +22,7 @@ from streams.core.records import (
 )
 from streams.gate.app import Gate
 from streams.gate.emit import Emitter
+from streams.topics import TopicSpec
 
 __all__ = [
     "coordinates",
@@ -92,16 +93,19 @@ async def dead_letter_unusable(
 
 
 async def decode_record(
-    gate: Gate, message: Any, record_type: type[D], agent: str, *, keyed_by_recipient: bool = False
+    gate: Gate, message: Any, spec: TopicSpec[D], agent: str, *, keyed_by_recipient: bool = False
 ) -> D | None:
-    """Decode the record in `message`; dead-letter it (None) if it is not one.
+    """Decode the record in `message` as the catalogue says its topic carries; dead-letter it
+    (None) if it is not one.
 
     `keyed_by_recipient`: the record must also be keyed by its own recipient key. One whose
     Kafka key is not sits on another partition than the recipient's state, so applying it
     would be wrong, not just untidy.
     """
+    if spec.record is None:
+        raise TypeError(f"topic '{spec.name}' carries no record the agents decode")
     try:
-        record = gate.codec.decode(message.value or b"", record_type)
+        record = gate.codec.decode(message.value or b"", spec.record)
         if keyed_by_recipient and recipient_key_of(message) != record.recipient_key:
             raise InvalidRecordError("record key differs from its recipient_key field")
     except (CodecError, InvalidRecordError) as exc:
@@ -110,9 +114,9 @@ async def decode_record(
     return record
 
 
-async def decode_keyed(gate: Gate, message: Any, record_type: type[K], agent: str) -> K | None:
+async def decode_keyed(gate: Gate, message: Any, spec: TopicSpec[K], agent: str) -> K | None:
     """Decode a record keyed by its own recipient key; dead-letter it (None) if it is not one."""
-    return await decode_record(gate, message, record_type, agent, keyed_by_recipient=True)
+    return await decode_record(gate, message, spec, agent, keyed_by_recipient=True)
 
 
 def decode_send_request(gate: Gate, message: Any) -> tuple[SendRequest, str]:

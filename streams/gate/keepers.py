@@ -24,9 +24,6 @@ from streams.core.clock import from_epoch_ms, to_epoch_ms
 from streams.core.errors import InvalidRecordError
 from streams.core.records import (
     ConsentDeadline,
-    ConsentEvent,
-    DeliveryEvent,
-    FeedbackReport,
     InboundMail,
     UnsubscribeClick,
 )
@@ -48,9 +45,12 @@ from streams.suppression.fold import apply_click
 from streams.suppression.mailto import is_mailto_unsubscribe, mailto_unsubscribe
 from streams.topics import (
     BOUNCE_CHANGES,
+    CONSENT_DEADLINES,
+    CONSENT_EVENTS,
     CONSENT_NOTICES,
     DELIVERY_EVENTS,
     FEEDBACK_REPORTS,
+    INBOUND_MAIL,
     SUPPRESSION_CHANGES,
     UNSUBSCRIBE_CLICKS,
 )
@@ -79,7 +79,7 @@ SCAN_YIELD_EVERY = 1000
 async def keep_suppression(gate: Gate, message: Any) -> None:
     """Fold one unsubscribe click into the suppressions table, and into the consents (one click
     changes both in one step, so the state fence covers both)."""
-    click = await decode_keyed(gate, message, UnsubscribeClick, "keep_suppressions")
+    click = await decode_keyed(gate, message, UNSUBSCRIBE_CLICKS, "keep_suppressions")
     if click is None:
         return
     state = gate.suppressions.get(message.key)
@@ -114,7 +114,7 @@ def keep_deadline(gate: Gate, key: bytes, due: datetime | None) -> None:
 
 async def keep_consent(gate: Gate, message: Any) -> None:
     """Fold one consent event into the consents table."""
-    event = await decode_keyed(gate, message, ConsentEvent, "keep_consents")
+    event = await decode_keyed(gate, message, CONSENT_EVENTS, "keep_consents")
     if event is None:
         return
     try:
@@ -131,7 +131,7 @@ async def keep_consent(gate: Gate, message: Any) -> None:
 
 async def check_consent_deadline(gate: Gate, message: Any) -> None:
     """Emit the consent notices due for one recipient, each once (the table remembers)."""
-    nudge = await decode_keyed(gate, message, ConsentDeadline, "check_consent_deadlines")
+    nudge = await decode_keyed(gate, message, CONSENT_DEADLINES, "check_consent_deadlines")
     if nudge is None:
         return
     state = gate.consents.get(message.key)
@@ -160,7 +160,7 @@ async def request_suppression(
 
 async def keep_bounce(gate: Gate, message: Any) -> None:
     """Fold one delivery event into the bounce history; suppress a hard-bounced address."""
-    event = await decode_keyed(gate, message, DeliveryEvent, "keep_bounce_history")
+    event = await decode_keyed(gate, message, DELIVERY_EVENTS, "keep_bounce_history")
     if event is None:
         return
     state = gate.bounces.get(message.key)
@@ -176,7 +176,7 @@ async def keep_bounce(gate: Gate, message: Any) -> None:
 
 async def act_on_feedback(gate: Gate, message: Any) -> None:
     """Turn a complaint or opt-out report into the suppression it implies."""
-    report = await decode_keyed(gate, message, FeedbackReport, "act_on_feedback")
+    report = await decode_keyed(gate, message, FEEDBACK_REPORTS, "act_on_feedback")
     if report is None:
         return
     await count_complaint(gate, message, report)
@@ -194,7 +194,7 @@ def _verp_recipient_key(gate: Gate, token: str) -> str | None:
 
 async def parse_inbound(gate: Gate, message: Any) -> None:
     """Read one inbound message and emit the delivery events, reports or unsubscribes in it."""
-    mail = await decode_record(gate, message, InboundMail, "parse_inbound_mail")
+    mail = await decode_record(gate, message, INBOUND_MAIL, "parse_inbound_mail")
     if mail is None:
         return
     if is_mailto_unsubscribe(mail, gate.settings.bounce_domain):
