@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from streams.bounces.history import apply_delivery, suppression_for_bounce
-from streams.bounces.inbound import read_inbound
+from streams.bounces.inbound import InboundOutcome, read_inbound
 from streams.consent.fold import apply_consent_event, apply_opt_out
 from streams.consent.notices import due_notices, next_deadline
 from streams.consent.timing import check_event_time
@@ -214,7 +214,12 @@ async def parse_inbound(gate: Gate, message: Any) -> None:
         await dead_letter(
             gate, message, "parse_inbound_mail", InvalidRecordError(outcome.rejection)
         )
-        return
+    else:
+        await emit_inbound(gate, outcome)
+
+
+async def emit_inbound(gate: Gate, outcome: InboundOutcome) -> None:
+    """What one inbound message said, each to the topic the state keepers read it from."""
     for event in outcome.delivery_events:
         await gate.emit(DELIVERY_EVENTS, event)
     for report in outcome.feedback_reports:
@@ -251,5 +256,5 @@ async def nudge_due_consents(gate: Gate) -> int:
     due = index.pop_due(now)
     for key in due:
         nudge = ConsentDeadline(recipient_key=key.decode("ascii"), due_at=now, requested_at=now)
-        await gate.emitter.emit(gate.consent_deadlines_topic, key, gate.codec.encode(nudge))
+        await gate.emit(CONSENT_DEADLINES, nudge)
     return len(due)
