@@ -19,7 +19,7 @@ unsubscribe as a duplicate) would not be.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -208,13 +208,9 @@ def unsubscribe_from_row(
     fields = _present(row)
     problems = _key_the_address(fields, keyer)
     fields["clicked_at"] = _time_field(fields, "clicked_at", clock, problems)
-    derive_click_id = "click_id" not in fields
-    if derive_click_id:
-        fields["click_id"] = "derived-after-validation"
-    click = _validated(UnsubscribeClick, fields, problems, whole_record_field="scope")
-    if derive_click_id:
-        click = click.model_copy(update={"click_id": click_id_for(click)})
-    return click
+    return _with_derived_id(
+        UnsubscribeClick, fields, problems, "click_id", "scope", derive=click_id_for
+    )
 
 
 def consent_event_from_row(
@@ -236,13 +232,31 @@ def consent_event_from_row(
         flag = fields["requires_confirmation"].strip().lower()
         fields["requires_confirmation"] = flag in ("true", "yes", "1")
     fields["occurred_at"] = _time_field(fields, "occurred_at", clock, problems)
-    derive_id = "event_id" not in fields
+    return _with_derived_id(
+        ConsentEvent, fields, problems, "event_id", "kind", derive=_event_id_for
+    )
+
+
+def _event_id_for(event: ConsentEvent) -> str:
+    """The deterministic event id of a consent event's content."""
+    return str(uuid.uuid5(CONSENT_ID_NAMESPACE, event.model_dump_json(exclude={"event_id"})))
+
+
+def _with_derived_id(
+    record_type: type[R],
+    fields: dict[str, Any],
+    problems: list[tuple[str, str]],
+    id_field: str,
+    whole_record_field: str,
+    *,
+    derive: Callable[[R], str],
+) -> R:
+    """The row's record; an id the row leaves out is derived from the rest of the validated
+    record, so publishing the same file again makes the same records, not new ones."""
+    derive_id = id_field not in fields
     if derive_id:
-        fields["event_id"] = "derived-after-validation"
-    event = _validated(ConsentEvent, fields, problems, whole_record_field="kind")
+        fields[id_field] = "derived-after-validation"
+    record = _validated(record_type, fields, problems, whole_record_field=whole_record_field)
     if derive_id:
-        content = event.model_dump_json(exclude={"event_id"})
-        event = event.model_copy(
-            update={"event_id": str(uuid.uuid5(CONSENT_ID_NAMESPACE, content))}
-        )
-    return event
+        record = record.model_copy(update={id_field: derive(record)})
+    return record
