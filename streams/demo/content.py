@@ -46,6 +46,7 @@ __all__ = [
     "build_content_case",
     "compliant_facts",
     "sender_domains",
+    "signup",
     "template_send",
 ]
 
@@ -170,19 +171,37 @@ class ContentCase:
     expected: Mapping[str, tuple[str, ...]]
 
 
+def signup(
+    event_id: str,
+    recipient_key: str,
+    account_id: str,
+    at: datetime,
+    *,
+    jurisdiction: str | None = None,
+) -> ConsentEvent:
+    """Express consent given on the account's sign-up form: the demo's ordinary opt-in."""
+    return ConsentEvent(
+        event_id=event_id,
+        recipient_key=recipient_key,
+        kind="grant",
+        account_id=account_id,
+        basis="express",
+        jurisdiction=jurisdiction,
+        source_kind="form",
+        source_id="signup-form",
+        occurred_at=at,
+    )
+
+
 def build_content_case(keyer: RecipientKeyer, policy: Policy, *, now: datetime) -> ContentCase:
     """The template sends, to a customer who opted in: what they break is the content alone.
     The expected rules come from the gate's pure rule table over the same records."""
-    consent = ConsentEvent(
-        event_id="template-reader-signup",
-        recipient_key=keyer.key(TEMPLATE_READER),
-        kind="grant",
-        account_id=TEMPLATE_ACCOUNT,
-        basis="express",
+    consent = signup(
+        "template-reader-signup",
+        keyer.key(TEMPLATE_READER),
+        TEMPLATE_ACCOUNT,
+        now - timedelta(days=40),
         jurisdiction="CA",
-        source_kind="form",
-        source_id="signup-form",
-        occurred_at=now - timedelta(days=40),
     )
     sends = tuple(template_send(*row, recipient=TEMPLATE_READER, now=now) for row in TEMPLATE_SENDS)
     state = apply_consent_event(None, consent, policy.consent).state

@@ -23,7 +23,7 @@ from rich.table import Table
 from streams.core.providers import ProviderMap
 from streams.core.recipient import RecipientKeyer
 from streams.core.records import ConsentEvent, DeliveryEvent, FeedbackReport, SendRequest
-from streams.demo.content import compliant_facts
+from streams.demo.content import compliant_facts, signup
 from streams.policy import DEFAULT_POLICY_FILE
 from streams.reputation.standing import EnforcementEvent
 
@@ -91,16 +91,7 @@ def build_enforcement_case(
     )
     probes = {"newsletter": "shopper@yahoo.com", "receipt": "buyer@gmail.com"}
     probe_consents = tuple(
-        ConsentEvent(
-            event_id=f"blast-signup-{name}",
-            recipient_key=keyer.key(address),
-            kind="grant",
-            account_id=STRUCK_ACCOUNT,
-            basis="express",
-            source_kind="form",
-            source_id="signup-form",
-            occurred_at=now - timedelta(days=20),
-        )
+        signup(f"blast-signup-{name}", keyer.key(address), STRUCK_ACCOUNT, now - timedelta(days=20))
         for name, address in probes.items()
     )
     probe_sends = (
