@@ -48,6 +48,7 @@ from streams.content.message_facts import (
     facts_from_message,
     request_from_facts,
 )
+from streams.content.misuse import assess_misuse
 from streams.core.clock import SystemClock
 from streams.core.errors import PolicyError
 from streams.core.records import (
@@ -62,14 +63,17 @@ from streams.core.settings import Settings
 from streams.policy import Policy, load_policy
 from streams.rules.base import RecipientView, Rule
 from streams.rules.content import ACCOUNT_STATE_RULES, CONTENT_RULES
+from streams.rules.misuse import TRANSACTIONAL_MISUSE
 
 __all__ = [
+    "CHECKED_RULES",
     "EXIT_FAILED",
     "EXIT_USAGE",
     "Outcome",
     "RuleOutcome",
     "check",
     "check_document",
+    "misuse_document",
     "run_content_rules",
 ]
 
@@ -105,6 +109,10 @@ _OPTIONS = {"account_id": "--account", "list_id": "--list", "jurisdiction": "--j
 `facts_from_message` already applied."""
 
 
+CHECKED_RULES = (*CONTENT_RULES, TRANSACTIONAL_MISUSE)
+"""What a message file can answer: every content rule, in table order, then the misuse rule."""
+
+
 @dataclass(frozen=True, slots=True)
 class RuleOutcome:
     """One rule's result on the template."""
@@ -119,7 +127,8 @@ class RuleOutcome:
 def run_content_rules(
     request: SendRequest, view: RecipientView, policy: Policy
 ) -> tuple[RuleOutcome, ...]:
-    """Every content rule on `request`, in table order, each outcome only where the file decides it.
+    """Every content rule on `request`, in table order, then the transactional-misuse rule (a
+    message that sells, sent as transactional), each outcome only where the file decides it.
 
     Some facts a rule reads do not come from a template, and a rule that needs one the caller
     did not give is `not_checked`, never failed for want of it nor passed by default:
@@ -134,7 +143,7 @@ def run_content_rules(
     """
     fillings = _fillings(request)
     outcomes = []
-    for rule in CONTENT_RULES:
+    for rule in CHECKED_RULES:
         if rule.name in ACCOUNT_STATE_RULES and view.sender_domains is None:
             outcomes.append(RuleOutcome(rule, "not_checked", _NEEDS_DOMAINS))
             continue
@@ -405,7 +414,35 @@ def _print_report(
         console.print(f"[{style}]{escape(outcome.rule.name)}[/]: {_SHOWN[outcome.outcome]}")
         console.print(f"  {escape(outcome.explanation or '')}", soft_wrap=False)
         console.print(f"  [dim]law: {escape(outcome.rule.law)}[/]")
+    if request.classification == "transactional":
+        misuse = misuse_document(request, policy)
+        signals = ", ".join(signal["label"] for signal in misuse["signals"]) or "none"
+        console.print(
+            f"Marketing signals (transactional-misuse): score {misuse['score']} of the "
+            f"{misuse['threshold']} that make it marketing; {escape(signals)}."
+        )
     console.print(_summary(outcomes), style="bold red" if _counts(outcomes)["fail"] else "bold")
+
+
+def misuse_document(request: SendRequest, policy: Policy) -> dict[str, Any]:
+    """What the marketing detector read in the message (`streams.content.misuse`): the score,
+    the threshold at which transactional mail counts as marketing, and each signal with the
+    words that showed it. The transactional-misuse rule judges transactional mail only."""
+    assessment = assess_misuse(request.subject, request.body, policy.misuse)
+    return {
+        "applies": request.classification == "transactional" and not request.commercial,
+        "score": assessment.score,
+        "threshold": assessment.threshold,
+        "signals": [
+            {
+                "name": signal.name,
+                "label": signal.label,
+                "weight": signal.weight,
+                "evidence": list(signal.evidence),
+            }
+            for signal in assessment.signals
+        ],
+    }
 
 
 def check_document(
@@ -429,6 +466,7 @@ def check_document(
         },
         "facts": facts.model_dump(mode="json", exclude={"warnings"}),
         "warnings": list(facts.warnings),
+        "misuse": misuse_document(request, policy),
         "rules": [
             {
                 "rule": outcome.rule.name,

@@ -44,19 +44,29 @@ def offers_unsubscribe(
     url_markers: tuple[str, ...],
     reply_patterns: tuple[str, ...],
 ) -> bool:
-    """A link that works (http, https or mailto) whose text or URL names an opt-out, a bare URL
-    in the text that names one, or instructions to opt out by reply. A link to "#" or to
-    javascript: with the text "Unsubscribe" is no mechanism (Spam Act s.18: "functional")."""
+    """What a reader takes for a way out: a link that works (http, https or mailto) whose text,
+    URL or line names an opt-out ("Unsubscribe: https://..." in a plain-text footer, where the
+    link's text is its URL; "To opt out, click here"), a URL in the text on a line that names
+    one, or instructions to opt out by reply. A link to "#" or to javascript: with the text
+    "Unsubscribe" is no mechanism (Spam Act s.18: "functional")."""
     wording = phrase_regex(phrases)
     markers = tuple(marker.lower() for marker in url_markers)
-    for link in links:
-        if _ACTIONABLE_URL.match(link.url) and (
-            wording.search(plain(link.text)) or any(m in link.url.lower() for m in markers)
-        ):
-            return True
     folded = plain(text)
-    if any(any(m in url.lower() for m in markers) for url in _URL_IN_TEXT.findall(folded)):
-        return True
+    lines = folded.splitlines()
+    for link in links:
+        if not _ACTIONABLE_URL.match(link.url):
+            continue
+        if wording.search(plain(link.text)) or any(m in link.url.lower() for m in markers):
+            return True
+        shown = {part for part in (plain(link.text).strip(), link.url) if part}
+        if any(wording.search(line) for line in lines if any(part in line for part in shown)):
+            return True
+    for line in lines:
+        urls = _URL_IN_TEXT.findall(line)
+        if any(any(m in url.lower() for m in markers) for url in urls):
+            return True
+        if urls and wording.search(line):
+            return True
     return matches_any(compiled(reply_patterns, re.IGNORECASE), folded)
 
 

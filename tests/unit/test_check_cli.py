@@ -14,8 +14,9 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from streams.cli import app, main
+from streams.cli.check import CHECKED_RULES
 from streams.core.settings import Settings
-from streams.rules.content import ACCOUNT_STATE_RULES, CONTENT_RULES
+from streams.rules.content import ACCOUNT_STATE_RULES
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "data" / "templates"
 NEWSLETTER = str(TEMPLATES / "newsletter-compliant.eml")
@@ -78,7 +79,7 @@ def test_bad_template_json_lists_every_rule_in_table_order() -> None:
     """The JSON has one entry per content rule, in the table's order, and the failures."""
     code, document = run_json(BAD, "--classification", "commercial", "--jurisdiction", "CA")
     assert code == 1
-    assert [row["rule"] for row in document["rules"]] == [rule.name for rule in CONTENT_RULES]
+    assert [row["rule"] for row in document["rules"]] == [rule.name for rule in CHECKED_RULES]
     results = outcomes(document)
     failed_rules = {rule for rule, outcome in results.items() if outcome == "fail"}
     assert failed_rules >= BAD_TEMPLATE_FAILURES
@@ -142,7 +143,7 @@ def test_compliant_newsletter_json_with_dmarc_policy_passes_every_rule() -> None
     assert all(row["explanation"] is None and row["description"] for row in document["rules"])
     assert document["facts"]["authentication"]["dmarc_policy"] is None  # the file's facts
     assert document["summary"] == {
-        "passed": len(CONTENT_RULES),
+        "passed": len(CHECKED_RULES),
         "failed": 0,
         "not_checked": 0,
         "exit_code": 0,
@@ -331,3 +332,39 @@ def test_help_says_what_the_command_does() -> None:
     assert "Run the content rules on a message file" in result.output
     for option in ("--classification", "--jurisdiction", "--verified-domain", "--json"):
         assert option in result.output
+
+
+def test_a_shipping_notice_that_sells_fails_as_transactional_with_the_signals_shown() -> None:
+    """A coupon code, a discount and a call to shop in a transactional message: CAN-SPAM
+    16 CFR 316.3 makes its primary purpose commercial, so the gate denies it as transactional;
+    the check says so, with what the detector read."""
+    code, document = run_json(
+        str(TEMPLATES / "shipping-with-coupon.eml"),
+        "--classification",
+        "transactional",
+        "--verified-domain",
+        "example.com",
+        "--dmarc-policy",
+        "reject",
+    )
+    assert code == 1
+    assert outcomes(document)["transactional-misuse"] == "fail"
+    misuse = document["misuse"]
+    assert misuse["applies"] is True
+    assert misuse["score"] >= misuse["threshold"]
+    assert "discount_code" in {signal["name"] for signal in misuse["signals"]}
+
+
+def test_a_plain_receipt_passes_the_misuse_rule_and_shows_its_score() -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "check",
+            str(TEMPLATES / "receipt-transactional.eml"),
+            "--classification",
+            "transactional",
+        ],
+        obj=SETTINGS,
+    )
+    assert "transactional-misuse" in result.stdout
+    assert "Marketing signals (transactional-misuse): score" in result.stdout

@@ -680,6 +680,22 @@ def test_postal_address_is_asked_of_commercial_mail_where_the_policy_says() -> N
         ((BodyLink(url="mailto:leave@example.com?subject=unsubscribe", text="Email us"),), ""),
         ((), "To stop receiving these emails, reply with UNSUBSCRIBE in the subject."),
         ((), "Unsubscribe: https://example.com/unsubscribe/7f3a"),
+        # A plain-text footer: the URL names nothing, the line does (and the link's text is the
+        # URL, as a plain-text part's links read).
+        ((), "Unsubscribe: https://lists.example.com/l/7f3a"),
+        (
+            (
+                BodyLink(
+                    url="https://lists.example.com/l/7f3a", text="https://lists.example.com/l/7f3a"
+                ),
+            ),
+            "Unsubscribe: https://lists.example.com/l/7f3a",
+        ),
+        (
+            (BodyLink(url="https://lists.example.com/l/7f3a", text="here"),),
+            "To opt out, click here.",
+        ),
+        ((), "Newsletter abbestellen: https://example.de/n/7f3a"),
     ],
 )
 def test_a_visible_unsubscribe_mechanism_passes(links_and_text: tuple[Any, str]) -> None:
@@ -696,6 +712,11 @@ def test_a_visible_unsubscribe_mechanism_passes(links_and_text: tuple[Any, str])
         ((BodyLink(url="javascript:void(0)", text="Unsubscribe"),), ""),
         ((BodyLink(url="https://shop.example.com/boots", text="Shop boots"),), ""),
         ((), "You can unsubscribe at any time."),
+        # A link whose line says nothing of leaving, while another line mentions it.
+        (
+            (BodyLink(url="https://shop.example.com/boots", text="Shop boots"),),
+            "Shop boots: https://shop.example.com/boots\nYou can unsubscribe at any time.",
+        ),
         ((), "Please do not reply to this email. We hope you stop by soon."),
     ],
 )
