@@ -25,13 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from streams.consent.fold import apply_consent_event
+from streams.content.compliant import compliant_facts as content_facts
 from streams.content.message_facts import facts_from_message, request_from_facts
 from streams.core.recipient import RecipientKeyer
 from streams.core.records import (
-    BodyLink,
     ConsentEvent,
-    MailAuthentication,
-    MessageBody,
     SenderDomains,
     SendRequest,
 )
@@ -58,25 +56,12 @@ TEMPLATE_SENDS: tuple[tuple[str, str, str, str | None], ...] = (
 )
 TEMPLATE_ACCOUNT = "acme-shoes"
 
-_SIGNED = (
-    "from",
-    "to",
-    "subject",
-    "date",
-    "message-id",
-    "list-unsubscribe",
-    "list-unsubscribe-post",
-)
 _ADDRESSES = {
     "acme-shoes": "Acme Shoes Inc., 200 Market Street, Portland, OR 97204, USA",
     "northwind-news": "Northwind News Ltd, 12 Harbour Road, Halifax, NS B3H 1A1, Canada",
     "globex-saas": "Globex Software GmbH, Hauptstraße 5, 10115 Berlin, Germany",
     "blastmail": "Blastmail LLC, 9 Commerce Way, Austin, TX 78701, USA",
 }
-
-
-def _name(account: str) -> str:
-    return account.replace("-", " ").title()
 
 
 def sender_domains(accounts: Iterable[str], *, now: datetime) -> list[SenderDomains]:
@@ -93,44 +78,11 @@ def sender_domains(accounts: Iterable[str], *, now: datetime) -> list[SenderDoma
 
 
 def compliant_facts(account: str, *, commercial: bool, domain: str | None = None) -> dict[str, Any]:
-    """The From, body and authentication facts of the account's ordinary mail, from its
-    verified `domain` (default `<account>.example`): a named sender, DKIM and SPF aligned,
-    DMARC published, the postal address in the footer and, for commercial mail, the reason the
-    person gets it and an unsubscribe link."""
-    domain = domain or f"{account}.example"
-    footer = _ADDRESSES.get(account, f"{_name(account)}, 1 Main Street, Springfield, IL 62701")
-    if commercial:
-        body = MessageBody(
-            text=(
-                f"News from {_name(account)}: read it on the web.\n"
-                f"You receive this because you signed up at {domain}.\n"
-                f"{footer}\nUnsubscribe or manage your preferences"
-            ),
-            links=(
-                BodyLink(url=f"https://www.{domain}/news", text="read it on the web"),
-                BodyLink(url=f"https://www.{domain}/preferences", text="Unsubscribe"),
-            ),
-        )
-        sender = f"{_name(account)} <hello@{domain}>"
-    else:
-        body = MessageBody(
-            text=(
-                "Thank you. The details of your account and orders are in your account.\n"
-                f"View your account\n\n{footer}"
-            ),
-            links=(BodyLink(url=f"https://www.{domain}/account", text="View your account"),),
-        )
-        sender = f"{_name(account)} <receipts@{domain}>"
-    return {
-        "from_address": sender,
-        "body": body,
-        "authentication": MailAuthentication(
-            dkim_domain=domain,
-            dkim_signed_headers=_SIGNED,
-            spf_domain=f"mail.{domain}",
-            dmarc_policy="quarantine",
-        ),
-    }
+    """The account's ordinary, compliant mail (`streams.content.compliant`), with the postal
+    address the demo gives each of its accounts."""
+    return content_facts(
+        account, commercial=commercial, domain=domain, postal_address=_ADDRESSES.get(account)
+    )
 
 
 def template_send(

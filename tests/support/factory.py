@@ -26,16 +26,14 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from streams.content.compliant import compliant_facts
 from streams.core.recipient import RecipientKeyer
 from streams.core.records import (
-    BodyLink,
     ConsentEntry,
     ConsentEvent,
     DeliveryEvent,
     FeedbackReport,
     InboundMail,
-    MailAuthentication,
-    MessageBody,
     Record,
     SenderDomains,
     SendRequest,
@@ -81,16 +79,6 @@ KEY = KEYER.key(RECIPIENT)
 
 R = TypeVar("R", bound=Record)
 
-_SIGNED_HEADERS = (
-    "from",
-    "to",
-    "subject",
-    "date",
-    "message-id",
-    "list-unsubscribe",
-    "list-unsubscribe-post",
-)
-
 
 def _build(record_type: type[R], id_field: str, kind: str, values: dict[str, Any]) -> R:
     """The record, its id derived from every other field when the test gives none."""
@@ -101,50 +89,13 @@ def _build(record_type: type[R], id_field: str, kind: str, values: dict[str, Any
     return record_type.model_validate({**values, id_field: f"{kind}-{digest[:10]}"})
 
 
-def _sender_name(account: str) -> str:
-    return account.replace("-", " ").title()
-
-
 def compliant_content(
     account: str = ACCOUNT, domain: str | None = None, *, commercial: bool = True
 ) -> dict[str, Any]:
     """The From, body and authentication of the account's ordinary mail from its verified
-    `domain` (default `<account>.example`), as SendRequest fields that pass every content rule."""
-    domain = domain or f"{account}.example"
-    name = _sender_name(account)
-    footer = f"{name}, 1 Main Street, Springfield, IL 62701"
-    if commercial:
-        body = MessageBody(
-            text=(
-                f"News from {name}: read it on the web.\n"
-                f"You receive this because you signed up at {domain}.\n"
-                f"{footer}\nUnsubscribe or manage your preferences"
-            ),
-            links=(
-                BodyLink(url=f"https://www.{domain}/news", text="read it on the web"),
-                BodyLink(url=f"https://www.{domain}/preferences", text="Unsubscribe"),
-            ),
-        )
-        sender = f"{name} <hello@{domain}>"
-    else:
-        body = MessageBody(
-            text=(
-                "Thank you. The details of your account and orders are in your account.\n"
-                f"View your account\n\n{footer}"
-            ),
-            links=(BodyLink(url=f"https://www.{domain}/account", text="View your account"),),
-        )
-        sender = f"{name} <receipts@{domain}>"
-    return {
-        "from_address": sender,
-        "body": body,
-        "authentication": MailAuthentication(
-            dkim_domain=domain,
-            dkim_signed_headers=_SIGNED_HEADERS,
-            spf_domain=f"mail.{domain}",
-            dmarc_policy="quarantine",
-        ),
-    }
+    `domain` (default `<account>.example`), as SendRequest fields that pass every content rule
+    (`streams.content.compliant`)."""
+    return compliant_facts(account, commercial=commercial, domain=domain)
 
 
 def send_request(*, domain: str | None = None, **fields: Any) -> SendRequest:
