@@ -7,6 +7,7 @@ values are flattened into JSON here.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from streams.core.records import (
@@ -47,9 +48,20 @@ def _copied(record: Record, table: type[Base], **converted: Any) -> dict[str, An
     the `converted` ones (flattened to JSON, or taken apart) which are given here. A field
     reaches the ledger only where its table has a column of its name: the models say what is
     kept."""
-    fields = type(record).model_fields
-    names = (column.key for column in table.__table__.columns if column.key in fields)
-    return {**{name: getattr(record, name) for name in names if name not in converted}, **converted}
+    copied = {
+        name: getattr(record, name)
+        for name in _shared_names(table, type(record))
+        if name not in converted
+    }
+    return {**copied, **converted}
+
+
+@cache
+def _shared_names(table: type[Base], record_type: type[Record]) -> tuple[str, ...]:
+    """The columns of `table` named like a field of `record_type`: worked out once per pair, not
+    once per row the sink writes."""
+    fields = record_type.model_fields
+    return tuple(column.key for column in table.__table__.columns if column.key in fields)
 
 
 def decision_row(decision: SendDecision, topic: str, partition: int, offset: int) -> dict[str, Any]:
