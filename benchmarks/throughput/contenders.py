@@ -180,8 +180,7 @@ def forward_worker_main(source_name: str = SEND_REQUESTS.name) -> None:
     """(b), run in a worker process: a faust app whose one agent forwards each value.
 
     It is built by the gate's own `new_faust_app` and `raw_topic` (`streams/gate/app.py`): raw
-    bytes,
-    at-least-once, acks from every in-sync replica, the same buffer and poll sizes.
+    bytes, at-least-once, acks from every in-sync replica, the same buffer and poll sizes.
     """
     import faust
 

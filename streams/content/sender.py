@@ -4,8 +4,7 @@ display names, and DMARC relaxed alignment of domains (RFC 7489 §3.1).
 The content rules (`streams.rules.content`) judge these answers; nothing here decides what
 passes. Headers are parsed by the standard library (`email.policy.default`), addresses checked
 by email-validator (`streams.core.recipient`), and domains spelled as `streams.core.providers`
-spells
-them (lower-case, IDNA A-labels), so a domain read here compares equal to the account's.
+spells them (lower-case, IDNA A-labels), so a domain read here compares equal to the account's.
 
 A display name is read for what a recipient would take as a sender: an address in it, or a
 dotted word that is a host name under a real top-level domain ("Example.com", not "St.Louis";

@@ -3,8 +3,8 @@ lets someone who typed an address on the unsubscribe page prove it is theirs.
 
 The unsubscribe page of a forged or expired link offers to mail a fresh link to an address the
 visitor types (`streams.edges.web.app`). Nothing is unsubscribed on the strength of a typed-in
-address: the
-mail carries a link to the ordinary preference page (`<unsubscribe_base_url>/u/<token>`), and
+address: the mail carries a link to the ordinary preference page
+(`<unsubscribe_base_url>/u/<token>`), and
 only the person who can read that mailbox can open it and choose.
 
 The message is plain text, from `unsubscribe@<bounce domain>`, and says what to do if the reader

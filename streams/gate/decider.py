@@ -5,8 +5,7 @@ queue, an `Event`, an ack, the commit bookkeeping): measured on the same broker,
 that only forwards ran at under half of raw aiokafka, before it decided anything. The decider
 reads `send-requests` with its own aiokafka consumer, a batch at a time, and hands each batch to
 `streams.gate.deciding.decide_batch`: the same fences, the same pure rules, the same records out.
-faust
-still owns everything else: the group and its assignment, the tables and their changelogs, the
+faust still owns everything else: the group and its assignment, the tables and their changelogs, the
 keepers, the timers.
 
 How the promises hold without faust's stream:
@@ -58,8 +57,7 @@ is still this worker's (no rebalance began since it was read)."""
 
 DecideBatch = Callable[[Sequence[ConsumerRecord], Hold], Awaitable[bool]]
 """Decides a batch and writes what it decides (`streams.gate.deciding.decide_batch`): the fences
-first,
-then, inside `hold` and only if it says the batch is still ours, the decisions. Returns False
+first, then, inside `hold` and only if it says the batch is still ours, the decisions. Returns False
 when it dropped the batch undecided."""
 
 

@@ -40,9 +40,7 @@ from streams.gate.sender_domains import read_sender_domains
 from streams.rules import RecipientView
 from streams.rules.step import gate_step
 from streams.suppression.fold import apply_click
-from streams.topics import (
-    CONTENT_MISUSE,
-)
+from streams.topics import CONTENT_MISUSE
 
 __all__ = ["decide_batch", "decide_send", "fence_batch", "recipient_view"]
 
@@ -126,9 +124,8 @@ async def fence_batch(gate: Gate, partitions: set[int]) -> tuple[Mapping[int, in
     """Wait until this worker's state holds everything acknowledged before the batch's sends were
     produced: the tables of newly assigned partitions restored (`streams.gate.restored`), the clicks
     of their partitions (`streams.gate.fence`) and the whole broadcast state
-    (`streams.gate.broadcast`),
-    asked of the broker at once. Returns the clicks' fence offsets and whether the state is
-    current; when it cannot be confirmed, the batch fails closed."""
+    (`streams.gate.broadcast`), asked of the broker at once. Returns the clicks' fence offsets and
+    whether the state is current; when it cannot be confirmed, the batch fails closed."""
     try:
         fence, _, _ = await asyncio.gather(
             gate.fence.wait(partitions),

@@ -16,11 +16,9 @@ produced afterwards is denied. The fence keeps it without trusting any clock:
 The gate never waits for the keeper: waiting on another agent of the same worker can deadlock
 inside faust (its delivery loop is shared) and stalls whenever faust skips records (see
 `streams.gate.faust_fixes`). Reading ahead costs one ListOffsets round trip per batch, plus one
-fetch
-of the keeper's lag when there is any; what was read is kept until the keeper's (contiguous,
+fetch of the keeper's lag when there is any; what was read is kept until the keeper's (contiguous,
 `streams.gate.progress`) count passes it. After a restart or a partition takeover the keeper resumes
-at
-the consumer group's committed offset, and everything below it is already in the table (restored
+at the consumer group's committed offset, and everything below it is already in the table (restored
 from its changelog), so the committed offset is the floor. If the broker cannot be read, the
 batch fails closed (`FenceTimeoutError`).
 """

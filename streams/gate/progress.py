@@ -3,8 +3,7 @@
 faust-streaming can drop records it has already fetched (at the end of table recovery, and when
 flow is suspended mid-delivery) and then commits over the hole as if it were a compaction gap
 (`streams.gate.faust_fixes` closes one such path; this module is the safety net for all of them).
-For
-the gate a lost unsubscribe click is a compliance failure, so progress here is contiguous: an
+For the gate a lost unsubscribe click is a compliance failure, so progress here is contiguous: an
 offset counts only when every offset before it (from the floor set at assignment, the group's
 committed offset) has been processed. Two things follow:
 

@@ -11,8 +11,7 @@ why in `reason`; a human reply is `other` with reason `reply` and a `reply` deta
 whether it asks to unsubscribe (the contract has no `reply` kind, so replies live under `other`).
 
 Feedback types use the RFC spelling (`opt-out`, `auth-failure`); `streams.core.records` spells the
-same
-values with underscores for Avro enum symbols, and the agent maps one to the other.
+same values with underscores for Avro enum symbols, and the agent maps one to the other.
 """
 
 from __future__ import annotations

@@ -8,8 +8,7 @@ window at a given time, and `streams.reputation.breaches.breaches` for the lines
 
 Keys of the rates table are `account|provider`, or `account|*` for the account-wide count, with
 `%`, `|` (and `*` in a provider) percent-escaped (`streams.reputation.rate_inputs.rate_event_key`);
-keys of
-the standings table are the account id.
+keys of the standings table are the account id.
 """
 
 from __future__ import annotations

@@ -18,10 +18,9 @@ no mailbox provider, but the recipient's earlier decisions and delivery events d
 says where the recipient's mail goes, not whether this event counts). The last one named wins.
 
 Time follows `streams.reputation.rates`: an event older than the horizon (the end of the current
-bucket minus
-window and lateness) can no longer be counted there, so it is `too_late` here too, and its id
-need not be remembered any longer; the horizon is kept in the state and only moves forward. An
-event more than `event_time_tolerance_s` ahead of the clock is `from_future`.
+bucket minus window and lateness) can no longer be counted there, so it is `too_late` here too, and
+its id need not be remembered any longer; the horizon is kept in the state and only moves forward.
+An event more than `event_time_tolerance_s` ahead of the clock is `from_future`.
 
 A bound anyway: `MAX_COUNTED` (2,000) ids per recipient. At the default 9 days that is over 200
 events a day for one address, which no person receives; a spam trap, a test address or a role
@@ -231,8 +230,7 @@ def _escaped(text: str, special: str) -> str:
 
 def _horizon(state: RecipientRates, now: datetime, policy: RatesPolicy) -> datetime:
     """As `streams.reputation.rates.horizon`: events older than this can no longer be counted there;
-    or the
-    state's own horizon, if a faster clock or a full list already moved it further."""
+    or the state's own horizon, if a faster clock or a full list already moved it further."""
     at_now = horizon(None, now, policy)
     if state.horizon is not None and state.horizon > at_now:
         return state.horizon

@@ -2,9 +2,8 @@
 
 - `List-Unsubscribe` (RFC 2369) with an HTTPS one-click link carrying a signed token
   (`streams.sending.unsubscribe_tokens`), and a mailto address at the bounce domain (the SMTP
-  intake)
-  whose subject carries the same token, since the local part has no room for it (RFC 5321: 64
-  octets);
+  intake) whose subject carries the same token, since the local part has no room for it (RFC 5321:
+  64 octets);
 - `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058), which Gmail and Yahoo require
   of bulk senders since February 2024: a POST to the link unsubscribes without a confirmation step;
 - `List-Id` (RFC 2919) when the send names a list: the list's name and an identifier in the

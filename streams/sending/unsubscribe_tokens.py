@@ -6,16 +6,14 @@ the consent the message was sent under names one, its cadence. It is signed with
 under a platform key, so an altered, truncated or made-up token is refused, and it names its key,
 so keys rotate: a new key signs new tokens while old keys, kept in the key file
 (`streams.sending.signing_keys` format, `<data_dir>/unsubscribe-keys`), still verify the links in
-mail
-already sent. A token is valid for the policy's `token_valid_days` (CAN-SPAM, 15 U.S.C.
+mail already sent. A token is valid for the policy's `token_valid_days` (CAN-SPAM, 15 U.S.C.
 §7704(a)(3)(A)(ii): the mechanism must work for at least 30 days after the message; the default
 is longer, since people unsubscribe from old mail too).
 
 Two purposes: a `message` token rides in the `List-Unsubscribe` header of a message the gate
 allowed; a `confirmation` token is mailed by the unsubscribe service to an address someone typed
 on the page of a bad or expired link (`streams.edges.web.app`). A confirmation may name no account
-(the
-typed-in address came with a forged link, so only the platform-wide choice is known to apply).
+(the typed-in address came with a forged link, so only the platform-wide choice is known to apply).
 
 Layouts (then base64url without padding, about 120 characters for ordinary ids):
 

@@ -2,8 +2,7 @@
 
 The gate's header is `<mailto:unsubscribe-mail@<bounce domain>?subject=<token>>`
 (`streams.sending.list_headers`): a local part has no room for a token, so the subject carries it,
-and
-mail clients send the subject a mailto URI names (RFC 6068). The intake accepts the address;
+and mail clients send the subject a mailto URI names (RFC 6068). The intake accepts the address;
 here the mail becomes the same unsubscribe a one-click POST makes
 (`streams.edges.web.app.click_for`, so the
 two are one click id and a second one changes nothing), judged by the token alone: the From

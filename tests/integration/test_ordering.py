@@ -2,8 +2,7 @@
 
 Kafka orders nothing across topics, and the worker may fetch a send before a click that was
 acknowledged earlier. The state fence (streams.gate.fence) is what keeps the promise; this test
-races
-the two on the real broker, many at once, while other sends keep the gate busy.
+races the two on the real broker, many at once, while other sends keep the gate busy.
 
 Racers and controls opted in to acme first (and the keeper has applied it), so a raced send the
 click did not reach would be allowed: only the click can deny it.

@@ -269,8 +269,7 @@ class ConsentEventRow(_KafkaCoordinates, Base):
     ... in the order the ledger stored them, `prev_hash` is the previous entry's `entry_hash` (64
     zeros for the first) and `entry_hash` the SHA-256 of the entry's canonical bytes
     (`streams.edges.ledger.chain`). Unique on (recipient_key, chain_seq), so two writers can never
-    fork
-    a chain; that constraint's index is also the proof's: `sendgate consent proof` reads one
+    fork a chain; that constraint's index is also the proof's: `sendgate consent proof` reads one
     recipient's whole chain in order, to verify it.
     """
 

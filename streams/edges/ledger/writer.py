@@ -12,8 +12,7 @@ feeds it.
 Consent events (the catalogue's one `chained` entry) take a second path, `_insert_chained`, in the
 same transaction: each row is numbered and linked to its recipient's hash chain
 (`streams.edges.ledger.chain`) before it is inserted, and an event already stored is skipped before
-it
-gets a number, so a replay neither adds rows nor disturbs a chain.
+it gets a number, so a replay neither adds rows nor disturbs a chain.
 """
 
 from __future__ import annotations

@@ -56,8 +56,7 @@ addresses. Forms post to paths relative to the page, so the service also works b
 that serves it under a path prefix. Prometheus metrics on `/metrics`.
 
 This module holds the routes and what they decide; the pages' HTML is in `streams.edges.web.pages`
-and
-the per-client and per-address limits in `streams.edges.web.limits`.
+and the per-client and per-address limits in `streams.edges.web.limits`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """The unsubscribe service's in-memory limits (`streams.edges.web.app`): requests per client,
-confirmation
-mails per recipient key and for the whole service.
+confirmation mails per recipient key and for the whole service.
 
 Kept apart from the routes so the arithmetic can be read on its own. Both limits live in this
 process's memory only, bounded in size (the oldest entries go first), and never logged: they hold

@@ -1,7 +1,6 @@
 """The HTML of the unsubscribe service's pages (`streams.edges.web.app`): the preference page and
-its
-choices, the bad and expired link pages with the form that mails a link, the answers to that form,
-and the pages that say a choice is done.
+its choices, the bad and expired link pages with the form that mails a link, the answers to that
+form, and the pages that say a choice is done.
 
 The handlers decide what happened; these functions only say it. They are pure, from plain values
 (a token, the paths the request came in on, what the policy offers) to HTML or to an aiohttp

@@ -1,6 +1,5 @@
 """Running the unsubscribe service (`streams.edges.web.app`) against the broker: the demo, the
-tests, the
-benchmarks and `sendgate web` all start it this way."""
+tests, the benchmarks and `sendgate web` all start it this way."""
 
 from __future__ import annotations
 
