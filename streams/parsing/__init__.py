@@ -25,7 +25,7 @@ from streams.parsing.model import (
     ReplyDetails,
 )
 from streams.parsing.replies import DEFAULT_UNSUBSCRIBE_KEYWORDS
-from streams.parsing.taxonomy import Reason
+from streams.core.bounce_reasons import BounceReason as Reason
 
 __all__ = [
     "DEFAULT_UNSUBSCRIBE_KEYWORDS",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from email.message import Message
 from typing import Final
 
+from streams.core.bounce_reasons import BounceReason
 from streams.parsing.addresses import clean_address
 from streams.parsing.diagnosis import classify, find_status, normalise_status
 from streams.parsing.mime import field_blocks
@@ -85,12 +86,16 @@ def _outcome(record: dict[str, str], context_text: str) -> RecipientOutcome | No
     if action is None and status is not None:
         action = "delayed" if status.startswith("4") else "failed"
     temporary = action == "delayed" or (status or "").startswith("4")
+    permanent = action in ("failed", "failure")
     bounce_class, reason = classify(
-        status,
-        diagnostic or context_text,
-        temporary=temporary,
-        permanent=action in ("failed", "failure"),
+        status, diagnostic or context_text, temporary=temporary, permanent=permanent
     )
+    if diagnostic and context_text and reason in (BounceReason.UNDEFINED, BounceReason.ON_HOLD):
+        # The diagnostic says nothing ("Reason 1 (Unable-To-Transfer)"); a lone recipient's
+        # report text may ("... gives error message 5.7.1 Unable to relay").
+        bounce_class, reason = classify(
+            status, context_text, temporary=temporary, permanent=permanent
+        )
     return RecipientOutcome(
         address=address,
         action=action,

@@ -19,6 +19,7 @@ from typing import Final
 
 from flufl.bounce import all_failures
 
+from streams.core.bounce_reasons import BounceReason
 from streams.parsing.addresses import clean_address, find_addresses
 from streams.parsing.diagnosis import classify, find_status
 from streams.parsing.mime import header
@@ -222,8 +223,9 @@ def extract_recipients(
         bounce_class, reason = classify(
             status, context, temporary=is_temporary, permanent=permanent
         )
-        if len(found) == 1 and reason == "undetermined":
-            # A lone recipient: the whole report text is about it.
+        if reason in (BounceReason.UNDEFINED, BounceReason.ON_HOLD):
+            # Its own lines say nothing: the report's text is about every recipient it names
+            # ("... the following addresses failed: <a> <b> ... 550 user unknown").
             status = status or find_status(above)
             bounce_class, reason = classify(
                 status, above, temporary=is_temporary, permanent=permanent

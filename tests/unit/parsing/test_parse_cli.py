@@ -40,7 +40,7 @@ def test_json_one_object_per_file_in_input_order() -> None:
     assert (dsn["status"], dsn["class"], dsn["reason"]) == (
         "5.1.1",
         "hard",
-        "mailbox-does-not-exist",
+        "userunknown",
     )
     assert dsn["per_recipient"][1]["bounce_class"] == "soft"
     assert (reply["kind"], reply["reason"], reply["class"]) == ("other", "reply", None)

