@@ -4,7 +4,11 @@ Pure: the bounce keeper agent calls `apply_delivery` with the table's value and 
 it returns. A hard bounce, or soft bounces past the policy's line, make the address hard-bounced:
 the agent then asks for a platform-wide suppression (reason `hard_bounce`) through the same
 unsubscribe-clicks topic every other suppression takes, so the gate's state fence covers it too.
-Applying an event twice changes nothing (its id is remembered; an older replay of a soft bounce
+A bounce that refuses the *sender* (a blocklisted IP, the receiver's policy, the content, missing
+authentication, the sending rate: `streams.core.bounce_reasons.SENDER_REFUSALS`) says nothing about
+the address, so it is not counted here at all (outcome `sender_refused`): a customer's blocked IP
+must not walk a real person towards the soft-bounce line. It counts against the sending account
+instead (`streams.reputation`, the block rate). Applying an event twice changes nothing (its id is remembered; an older replay of a soft bounce
 could count twice only if more than `REMEMBERED_EVENT_IDS` events came in between).
 """
 
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from streams.bounces.policy import SoftBouncePolicy
+from streams.core.bounce_reasons import is_sender_refusal
 from streams.core.records import (
     BounceChange,
     BounceOutcome,
@@ -105,6 +110,8 @@ def apply_delivery(
             update={"hard_bounced": True, "recent_outcomes": _outcomes(before, "hard")}
         )
         return fold(after, "hard_bounce", suppress=True)
+    if is_sender_refusal(event.reason):
+        return fold(before, "sender_refused")
     # A soft or undetermined bounce: counted.
     counted = before.model_copy(
         update={

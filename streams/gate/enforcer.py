@@ -25,6 +25,7 @@ import asyncio
 import logging
 from typing import Any, NamedTuple
 
+from streams.core.bounce_reasons import is_sender_refusal
 from streams.core.errors import CodecError, InvalidRecordError
 from streams.core.records import DeliveryEvent, FeedbackReport
 from streams.gate.app import Gate
@@ -134,12 +135,15 @@ async def _hand_on(
 
 async def count_delivery(gate: Gate, message: Any, event: DeliveryEvent) -> None:
     """A delivery counts as volume (when the policy counts deliveries), a hard bounce as a
-    bounce; every event teaches the recipient's provider."""
+    bounce, a bounce that refused the sender as a block; every event teaches the recipient's
+    provider."""
     kind: EventKind | None = None
     if event.kind == "delivered" and gate.policy.enforcement.volume == "delivered":
         kind = "delivered"
     elif event.kind == "bounced" and event.bounce_class == "hard":
         kind = "hard_bounce"
+    elif event.kind == "bounced" and is_sender_refusal(event.reason):
+        kind = "block"
     await _hand_on(
         gate,
         message.key,

@@ -803,7 +803,8 @@ def reason_for_text(text: str | None) -> R | None:
     """The reason of the first phrase of `TEXT_PATTERNS` found in `text`; None if none."""
     if not text:
         return None
-    folded = text[:TEXT_LIMIT].casefold()
+    # Whitespace runs as one space: reports wrap long replies ("554 No\n    Resent-From ...").
+    folded = " ".join(text[:TEXT_LIMIT].split()).casefold()
     for phrase, reason in TEXT_PATTERNS:
         if phrase in folded:
             return reason

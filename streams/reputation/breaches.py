@@ -46,10 +46,13 @@ class RateSnapshot:
     complained: int
     complaint_volume_enough: bool
     bounce_volume_enough: bool
+    blocked: int = 0
+    block_volume_enough: bool = False
 
     @property
     def attempted(self) -> int:
-        return self.delivered + self.hard_bounced
+        """Messages the receivers answered for: delivered, bounced as dead, or refused."""
+        return self.delivered + self.hard_bounced + self.blocked
 
     @property
     def complaint_rate(self) -> Fraction | None:
@@ -59,10 +62,14 @@ class RateSnapshot:
     def bounce_rate(self) -> Fraction | None:
         return Fraction(self.hard_bounced, self.attempted) if self.attempted else None
 
+    @property
+    def block_rate(self) -> Fraction | None:
+        return Fraction(self.blocked, self.attempted) if self.attempted else None
+
 
 class Breach(Record):
-    """A rate strictly above one of its lines in one window: `count` complaints (or hard bounces)
-    of `volume` delivered (or attempted) messages."""
+    """A rate strictly above one of its lines in one window: `count` complaints (hard bounces,
+    refusals of the sender) of `volume` delivered (attempted) messages."""
 
     AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.RateBreach"
 
@@ -80,7 +87,7 @@ class Breach(Record):
 
     def describe(self) -> str:
         """E.g. `2 complaints of 1000 delivered (0.2%) > complaint strike line 0.1%`."""
-        what = "complaints" if self.kind == "complaint" else "hard bounces"
+        what = {"complaint": "complaints", "bounce": "hard bounces", "block": "blocks"}[self.kind]
         of = "delivered" if self.kind == "complaint" else "attempted"
         line = (self.line * 100).normalize()
         return (
@@ -102,14 +109,13 @@ def snapshot_of(
         for bucket in (state.buckets if state else ())
         if window.start <= bucket.start < window.end
     ]
-    delivered = sum(bucket.delivered for bucket in inside)
-    hard_bounced = sum(bucket.hard_bounced for bucket in inside)
     return _snapshot(
         provider,
         window,
-        delivered=delivered,
-        hard_bounced=hard_bounced,
+        delivered=sum(bucket.delivered for bucket in inside),
+        hard_bounced=sum(bucket.hard_bounced for bucket in inside),
         complained=sum(bucket.complained for bucket in inside),
+        blocked=sum(bucket.blocked for bucket in inside),
         policy=policy,
     )
 
@@ -134,6 +140,7 @@ def combine(snapshots: tuple[RateSnapshot, ...], policy: RatesPolicy) -> RateSna
         delivered=sum(snapshot.delivered for snapshot in snapshots),
         hard_bounced=sum(snapshot.hard_bounced for snapshot in snapshots),
         complained=sum(snapshot.complained for snapshot in snapshots),
+        blocked=sum(snapshot.blocked for snapshot in snapshots),
         policy=policy,
     )
 
@@ -145,23 +152,27 @@ def _snapshot(
     delivered: int,
     hard_bounced: int,
     complained: int,
+    blocked: int,
     policy: RatesPolicy,
 ) -> RateSnapshot:
+    attempted = delivered + hard_bounced + blocked
     return RateSnapshot(
         provider=provider,
         window=window,
         delivered=delivered,
         hard_bounced=hard_bounced,
         complained=complained,
+        blocked=blocked,
         complaint_volume_enough=delivered >= policy.min_delivered_for_complaint_rate,
-        bounce_volume_enough=delivered + hard_bounced >= policy.min_attempted_for_bounce_rate,
+        bounce_volume_enough=attempted >= policy.min_attempted_for_bounce_rate,
+        block_volume_enough=attempted >= policy.min_attempted_for_block_rate,
     )
 
 
 def breaches(snapshot: RateSnapshot, policy: RatesPolicy) -> tuple[Breach, ...]:
     """Every line the snapshot's rates are strictly above, least severe first.
 
-    A rate is judged only at its scope (complaints per provider and bounces per account, by
+    A rate is judged only at its scope (complaints and blocks per provider, bounces per account, by
     default: a provider snapshot is never judged for bounces then) and only with enough volume.
     """
     scope: Scope = "account" if snapshot.provider is None else "provider"
@@ -177,6 +188,12 @@ def breaches(snapshot: RateSnapshot, policy: RatesPolicy) -> tuple[Breach, ...]:
             snapshot.hard_bounced,
             snapshot.attempted,
             policy.bounce_scope == scope and snapshot.bounce_volume_enough,
+        ),
+        (
+            "block",
+            snapshot.blocked,
+            snapshot.attempted,
+            policy.block_scope == scope and snapshot.block_volume_enough,
         ),
     )
     found: list[Breach] = []
@@ -204,8 +221,10 @@ def _lines(
 ) -> tuple[tuple[BreachLevel, Decimal | None], ...]:
     if kind == "complaint":
         review, strike = policy.complaint_review_line, policy.complaint_line
-    else:
+    elif kind == "bounce":
         review, strike = policy.bounce_review_line, policy.bounce_line
+    else:
+        review, strike = policy.block_review_line, policy.block_line
     return (("review", review), ("strike", strike), ("pause", policy.pause_line(kind, provider)))
 
 

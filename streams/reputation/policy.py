@@ -25,8 +25,9 @@ __all__ = [
     "StrikePolicy",
 ]
 
-BreachKind = Literal["complaint", "bounce"]
-"""The rates a policy draws lines for: complaints per delivered, hard bounces per attempted."""
+BreachKind = Literal["complaint", "bounce", "block"]
+"""The rates a policy draws lines for: complaints per delivered, hard bounces per attempted, and
+blocks (bounces that refused the sender, not the address) per attempted."""
 BreachLevel = Literal["review", "strike", "pause"]
 """The lines a rate can pass, least severe first."""
 Scope = Literal["provider", "account"]
@@ -77,6 +78,18 @@ class RatesPolicy(_Frozen):
     - `complaint_scope` provider, `bounce_scope` account: where each rate is measured
       (providers judge complaints per sender at their own mailboxes; bounces say more about the
       account's list than about one provider).
+    - `block_line` 10% and `block_review_line` 2% per provider, from 200 attempted
+      (`min_attempted_for_block_rate`): bounces that refuse the *sender* (its IP on a
+      blocklist, its reputation, the receiver's policy, its content, missing SPF/DKIM/DMARC, its
+      sending rate; `streams.core.bounce_reasons.SENDER_REFUSALS`) never suppress the recipient,
+      so they must count somewhere: against the account at the provider that refused it. No
+      provider publishes a line for them (they publish spam-rate lines, Gmail's 0.3%); these are
+      the platform's: one refusal in fifty is worth a look, one in ten at one provider for a week
+      means the provider has stopped trusting the account, and sending on into the refusal only
+      deepens it. A platform whose accounts share IPs may see a listing of one IP refuse mail of
+      several accounts at once; it can keep the review line and set `block_line = "none"` to
+      strike on blocks only by hand. `attempted` counts blocks too, so a refused message also
+      weighs in the bounce rate's denominator.
     - `evaluation_grace_days` 7: how long a bucket's counts are kept after the horizon has passed
       it (events can no longer be counted into it), so that closed windows a stopped worker did
       not judge in time can still be judged whole (see `streams.reputation.rates` and its
@@ -100,8 +113,33 @@ class RatesPolicy(_Frozen):
     bounce_review_line: Decimal | None = _Line
     bounce_pause_line: Decimal | None = _Line
     provider_bounce_pause_lines: dict[str, Rate] = Field(default_factory=dict)
+    block_scope: Scope = "provider"
+    block_line: Decimal | None = Field(default=Decimal("0.10"), gt=0, le=1)
+    block_review_line: Decimal | None = Field(default=Decimal("0.02"), gt=0, le=1)
+    block_pause_line: Decimal | None = _Line
+    provider_block_pause_lines: dict[str, Rate] = Field(default_factory=dict)
     min_delivered_for_complaint_rate: int = Field(default=1000, ge=1, strict=True)
     min_attempted_for_bounce_rate: int = Field(default=200, ge=1, strict=True)
+    min_attempted_for_block_rate: int = Field(default=200, ge=1, strict=True)
+
+    @field_validator(
+        "complaint_line",
+        "complaint_review_line",
+        "complaint_pause_line",
+        "bounce_line",
+        "bounce_review_line",
+        "bounce_pause_line",
+        "block_line",
+        "block_review_line",
+        "block_pause_line",
+        mode="before",
+    )
+    @classmethod
+    def _line_off(cls, value: Any) -> Any:
+        """TOML has no null: `"none"` (or `false`) in a policy file turns a line off."""
+        if value is False or (isinstance(value, str) and value.strip().lower() == "none"):
+            return None
+        return value
 
     @field_validator("bucket_hours")
     @classmethod
@@ -110,7 +148,9 @@ class RatesPolicy(_Frozen):
             raise ValueError("bucket_hours must divide 24, so buckets align with UTC days")
         return hours
 
-    @field_validator("provider_complaint_pause_lines", "provider_bounce_pause_lines")
+    @field_validator(
+        "provider_complaint_pause_lines", "provider_bounce_pause_lines", "provider_block_pause_lines"
+    )
     @classmethod
     def _providers_named(cls, lines: dict[str, Decimal]) -> dict[str, Decimal]:
         if any(not name.strip() for name in lines):
@@ -144,8 +184,10 @@ class RatesPolicy(_Frozen):
         """The pause level of `kind` at `provider` (its own if it has one)."""
         if kind == "complaint":
             own, default = self.provider_complaint_pause_lines, self.complaint_pause_line
-        else:
+        elif kind == "bounce":
             own, default = self.provider_bounce_pause_lines, self.bounce_pause_line
+        else:
+            own, default = self.provider_block_pause_lines, self.block_pause_line
         return own.get(provider, default) if provider is not None else default
 
 

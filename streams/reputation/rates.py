@@ -77,7 +77,7 @@ __all__ = [
     "prune",
 ]
 
-EventKind = Literal["delivered", "hard_bounce", "complaint"]
+EventKind = Literal["delivered", "hard_bounce", "complaint", "block"]
 CountOutcome = Literal["counted", "replayed", "too_late", "from_future"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -85,6 +85,7 @@ _COUNTERS: dict[EventKind, str] = {
     "delivered": "delivered",
     "hard_bounce": "hard_bounced",
     "complaint": "complained",
+    "block": "blocked",
 }
 
 
@@ -120,6 +121,8 @@ class RateBucket(Record):
     delivered: int = Field(default=0, ge=0)
     hard_bounced: int = Field(default=0, ge=0)
     complained: int = Field(default=0, ge=0)
+    blocked: int = Field(default=0, ge=0)
+    """Bounces that refused the sender, not the address (`streams.core.bounce_reasons`)."""
 
 
 class RateState(Record):
@@ -189,8 +192,8 @@ def count_event(
     now: datetime,
     policy: RatesPolicy,
 ) -> RateFold:
-    """The state after the rate event at `offset` on `rate-events` (a delivery, hard bounce or
-    complaint), and whether it was counted.
+    """The state after the rate event at `offset` on `rate-events` (a delivery, hard bounce,
+    complaint or refusal of the sender), and whether it was counted.
 
     An offset at or below the state's `last_offset` is `replayed`: the state comes back as given.
     Any other offset becomes `last_offset`. A counted event also adds to its bucket and prunes

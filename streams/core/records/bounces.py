@@ -23,7 +23,9 @@ __all__ = [
 DeliveryKind = Literal["delivered", "deferred", "bounced"]
 BounceClass = Literal["hard", "soft", "undetermined"]
 FeedbackType = Literal["abuse", "fraud", "opt_out", "not_spam", "virus", "auth_failure", "other"]
-BounceOutcome = Literal["counted", "reset", "became_hard", "hard_bounce", "ignored", "replayed"]
+BounceOutcome = Literal[
+    "counted", "reset", "became_hard", "hard_bounce", "ignored", "replayed", "sender_refused"
+]
 
 
 class DeliveryEvent(Record):
