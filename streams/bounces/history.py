@@ -8,7 +8,9 @@ A bounce that refuses the *sender* (a blocklisted IP, the receiver's policy, the
 authentication, the sending rate: `streams.core.bounce_reasons.SENDER_REFUSALS`) says nothing about
 the address, so it is not counted here at all (outcome `sender_refused`): a customer's blocked IP
 must not walk a real person towards the soft-bounce line. It counts against the sending account
-instead (`streams.reputation`, the block rate). Applying an event twice changes nothing (its id is remembered; an older replay of a soft bounce
+instead (`streams.reputation`, the block rate).
+
+Applying an event twice changes nothing (its id is remembered; an older replay of a soft bounce
 could count twice only if more than `REMEMBERED_EVENT_IDS` events came in between).
 """
 

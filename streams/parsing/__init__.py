@@ -12,6 +12,7 @@ A pure package: no Kafka, no I/O. `parse_message(raw)` is the one entry point; t
 * `classify`: the order in which the above decide the kind.
 """
 
+from streams.core.bounce_reasons import BounceReason as Reason
 from streams.parsing.classify import parse_message
 from streams.parsing.model import (
     AutoReplyDetails,
@@ -25,7 +26,6 @@ from streams.parsing.model import (
     ReplyDetails,
 )
 from streams.parsing.replies import DEFAULT_UNSUBSCRIBE_KEYWORDS
-from streams.core.bounce_reasons import BounceReason as Reason
 
 __all__ = [
     "DEFAULT_UNSUBSCRIBE_KEYWORDS",

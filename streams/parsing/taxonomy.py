@@ -6,35 +6,35 @@ are `streams.core.bounce_reasons`.
 RFC 5248: RFC 4954 for X.7.8-X.7.13, RFC 7372 for X.7.20-X.7.26, RFC 7505 for the null MX codes
 X.1.10 and X.7.27):
 
-| code (subject.detail)  | registry meaning                                 | reason                   |
-|------------------------|--------------------------------------------------|--------------------------|
-| X.0.0, X.1.0, X.2.0    | other / undefined status                         | undefined (weak)         |
-| X.1.1, X.1.3, X.1.4    | bad destination mailbox; its syntax; ambiguous   | userunknown              |
-| X.1.2                  | bad destination system address                   | hostunknown              |
-| X.1.6                  | destination mailbox has moved                    | hasmoved                 |
-| X.1.7, X.1.8           | bad sender's mailbox syntax; sender's system     | rejected                 |
-| X.1.10, X.7.27         | null MX: the domain accepts no mail              | notaccept                |
-| X.2.1                  | mailbox disabled, not accepting messages         | suspend (weak)           |
-| X.2.2                  | mailbox full                                     | mailboxfull              |
-| X.2.3                  | message length exceeds administrative limit      | exceedlimit              |
-| X.2.4, X.3.0, X.3.2-3, X.3.5 | list expansion; mail system status         | systemerror (X.3.0 weak) |
-| X.3.1                  | mail system full                                 | systemfull               |
-| X.3.4                  | message too big for system                       | mesgtoobig               |
-| X.4.0-X.4.3, X.4.6     | network and routing                              | networkerror (weak)      |
-| X.4.4                  | unable to route (no such domain, or no MX)       | hostunknown (weak)       |
-| X.4.5                  | mail system congestion                           | toomanyconn (weak)       |
-| X.4.7                  | delivery time expired                            | expired                  |
-| X.5.x                  | protocol: bad command, syntax, too many rcpts    | syntaxerror (X.5.0 weak) |
-| X.6.x                  | media / content not supported                    | contenterror             |
-| X.7.0                  | other security or policy status                  | securityerror (weak)     |
-| X.7.1                  | delivery not authorised, message refused         | policyviolation (weak)   |
-| X.7.7                  | message integrity failure                        | contenterror             |
-| X.7.8-X.7.13           | authentication: credentials, mechanism, account  | securityerror (weak)     |
-| X.7.14-X.7.19          | trust relationship, priority                     | securityerror (weak)     |
-| X.7.20-X.7.26          | DKIM, SPF, DMARC and ARC failures                | authfailure              |
-| X.7.25                 | reverse DNS validation failed                    | requireptr               |
-| X.7.28                 | mail flood (too much mail from the sender)       | speeding                 |
-| other X.7.x            | security or policy                               | securityerror            |
+| code (subject.detail) | registry meaning | reason |
+|---|---|---|
+| X.0.0, X.1.0, X.2.0 | other / undefined status | undefined (weak) |
+| X.1.1, X.1.3, X.1.4 | bad destination mailbox; its syntax; ambiguous | userunknown |
+| X.1.2 | bad destination system address | hostunknown |
+| X.1.6 | destination mailbox has moved | hasmoved |
+| X.1.7, X.1.8 | bad sender's mailbox syntax; sender's system | rejected |
+| X.1.10, X.7.27 | null MX: the domain accepts no mail | notaccept |
+| X.2.1 | mailbox disabled, not accepting messages | suspend (weak) |
+| X.2.2 | mailbox full | mailboxfull |
+| X.2.3 | message length exceeds administrative limit | exceedlimit |
+| X.2.4, X.3.0, X.3.2-3, X.3.5 | list expansion; mail system status | systemerror (X.3.0 weak) |
+| X.3.1 | mail system full | systemfull |
+| X.3.4 | message too big for system | mesgtoobig |
+| X.4.0-X.4.3, X.4.6 | network and routing | networkerror (weak) |
+| X.4.4 | unable to route (no such domain, or no MX) | hostunknown (weak) |
+| X.4.5 | mail system congestion | toomanyconn (weak) |
+| X.4.7 | delivery time expired | expired |
+| X.5.x | protocol: bad command, syntax, too many rcpts | syntaxerror (X.5.0 weak) |
+| X.6.x | media / content not supported | contenterror |
+| X.7.0 | other security or policy status | securityerror (weak) |
+| X.7.1 | delivery not authorised, message refused | policyviolation (weak) |
+| X.7.7 | message integrity failure | contenterror |
+| X.7.8-X.7.13 | authentication: credentials, mechanism, account | securityerror (weak) |
+| X.7.14-X.7.19 | trust relationship, priority | securityerror (weak) |
+| X.7.20-X.7.26 | DKIM, SPF, DMARC and ARC failures | authfailure |
+| X.7.25 | reverse DNS validation failed | requireptr |
+| X.7.28 | mail flood (too much mail from the sender) | speeding |
+| other X.7.x | security or policy | securityerror |
 
 A *weak* code says too little on its own, or is one that providers use for many things (5.7.1
 covers blocklists, spam filters and restricted groups; Microsoft 365 answers an unknown recipient

@@ -149,7 +149,9 @@ class RatesPolicy(_Frozen):
         return hours
 
     @field_validator(
-        "provider_complaint_pause_lines", "provider_bounce_pause_lines", "provider_block_pause_lines"
+        "provider_complaint_pause_lines",
+        "provider_bounce_pause_lines",
+        "provider_block_pause_lines",
     )
     @classmethod
     def _providers_named(cls, lines: dict[str, Decimal]) -> dict[str, Decimal]:

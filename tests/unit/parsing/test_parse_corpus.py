@@ -25,6 +25,7 @@ def _readings() -> dict[str, dict]:
     rows = [json.loads(line) for line in READINGS.read_text("utf-8").splitlines() if line]
     return {row["file"]: row for row in rows}
 
+
 # Files the parser deliberately disagrees with, each with the concrete reason; the expectations
 # themselves are never edited.
 XFAIL: dict[str, str] = {
