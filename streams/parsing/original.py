@@ -21,6 +21,7 @@ __all__ = [
     "ACCOUNT_HEADER",
     "LIST_ID_HEADER",
     "REQUEST_ID_HEADER",
+    "header_blocks",
     "recover_original",
     "verp_token",
 ]
@@ -60,7 +61,7 @@ def recover_original(
     """
     found: dict[str, str] = {}
     for part in parts:
-        for source in _header_sources(part):
+        for source in header_blocks(part):
             for name, key in _WANTED.items():
                 if key not in found:
                     value = _clean_id(header(source, name))
@@ -73,18 +74,38 @@ def recover_original(
     return OriginalMessage(**found, verp_token=verp_token(envelope_rcpt))
 
 
-def _header_sources(part: Message) -> list[Message]:
-    """The header block(s) a part carries: the embedded message, or parsed rfc822-headers."""
+def header_blocks(part: Message) -> list[Message]:
+    """The header block(s) a part carries: the embedded message, or parsed rfc822-headers.
+
+    An embedded message sent base64- or quoted-printable-encoded (RFC 2046 section 5.2.1 forbids
+    it, some feedback loops do it) parses as one header-less child whose body is the encoded
+    message, so that body is decoded and read again.
+    """
     content_type = part.get_content_type()
     payload = part.get_payload()
     if content_type == "message/rfc822" or isinstance(payload, list):
-        return (
+        children = (
             [child for child in payload if isinstance(child, Message)]
             if isinstance(payload, list)
             else []
         )
+        encoding = header(part, "Content-Transfer-Encoding").strip().lower()
+        if encoding in ("base64", "quoted-printable") and children and not children[0].keys():
+            decoded = headers_of_text(text_of(_encoded_body(children[0], encoding)))
+            return [decoded] if decoded is not None else []
+        return children
     parsed = headers_of_text(text_of(part))
     return [parsed] if parsed is not None else []
+
+
+def _encoded_body(child: Message, encoding: str) -> Message:
+    """`child`'s body under the enclosing part's transfer encoding, which `text_of` reads from
+    the part it decodes and the header-less child does not carry."""
+    carrier = Message()
+    carrier["Content-Transfer-Encoding"] = encoding
+    body = child.get_payload()
+    carrier.set_payload(body if isinstance(body, str) else "")
+    return carrier
 
 
 def _scan_pasted(text: str, found: dict[str, str]) -> None:

@@ -64,8 +64,10 @@ SAMPLES = (
 
 
 def test_every_sample_file_has_a_row() -> None:
-    """No sample file sits in tests/data/mail without an expectation."""
-    assert {path.name for path in MAIL.iterdir()} == {sample.file for sample in SAMPLES}
+    """No sample file sits in tests/data/mail without an expectation (feedback-loop samples in
+    its `arf` folder have theirs in test_parse_arf)."""
+    files = {path.name for path in MAIL.iterdir() if path.is_file()}
+    assert files == {sample.file for sample in SAMPLES}
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=[sample.file for sample in SAMPLES])
