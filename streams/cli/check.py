@@ -36,12 +36,13 @@ from typing import Annotated, Any, Literal, NoReturn
 import pycountry
 import typer
 from pydantic import ValidationError
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from streams.cli.options import bad_parameter, first_problem
-from streams.cli.terminal import why_unreadable
+from streams.cli.terminal import NameCell, print_wrapped, stdout_console, why_unreadable
 from streams.content.message_facts import (
     MessageFacts,
     UnreadableMessageError,
@@ -100,6 +101,10 @@ _NEEDS_AUTHENTICATION = (
     "needs the DKIM and SPF facts of the message as the mailer sends it, and this file has no "
     "DKIM-Signature or Return-Path field: check a copy of a sent message, headers and all"
 )
+_TABLE_FRAME = 10
+"""The report table's borders (4) and cell padding (2 for each of 3 columns)."""
+_DESCRIPTION_MIN_WIDTH = 20
+"""The narrowest the table's description column reads well at, beside whole rule names."""
 _DMARC_POLICIES: tuple[DmarcPolicy, ...] = ("none", "quarantine", "reject")
 _UNALIGNED_DOMAIN = "unaligned.sendgate-check.invalid"
 """A signer no From domain aligns with (`.invalid`, RFC 2606: no one's domain)."""
@@ -383,25 +388,30 @@ def _print_report(
     outcomes: tuple[RuleOutcome, ...],
     policy: Policy,
 ) -> None:
-    console = Console(highlight=False)
+    console = stdout_console(highlight=False)
     where = f" to a recipient in {request.jurisdiction}" if request.jurisdiction else ""
-    console.print(
+    print_wrapped(
+        console,
         f"Checked {escape(file)} as a {request.classification} {request.send_kind} send{where} "
-        f"under policy {escape(policy.policy_version)}."
+        f"under policy {escape(policy.policy_version)}.",
     )
     console.print(f"  From:    {escape(facts.from_address)}")
     console.print(f"  Subject: {escape(facts.subject)}")
     for warning in facts.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     # One row per rule, short enough for a terminal; what failed (or could not be checked) is
-    # then spelled out below with its law, as a support agent would paste it.
+    # then spelled out below with its law, as a support agent would paste it. Nothing is cut:
+    # where the description keeps a readable width beside them (80 columns do) the rule names
+    # keep their whole length, one line each; narrower, they break after a hyphen (`NameCell`).
+    longest = max(cell_len(outcome.rule.name) for outcome in outcomes)
+    room = console.width - longest - cell_len("not checked") - _TABLE_FRAME
     table = Table()
-    table.add_column("rule", no_wrap=True)
-    table.add_column("outcome", no_wrap=True)
+    table.add_column("rule", no_wrap=room >= _DESCRIPTION_MIN_WIDTH)
+    table.add_column("outcome", overflow="fold")
     table.add_column("fails when", overflow="fold")
     for outcome in outcomes:
         table.add_row(
-            escape(outcome.rule.name),
+            NameCell(outcome.rule.name),
             _SHOWN[outcome.outcome],
             escape(outcome.rule.description),
             style="dim" if outcome.outcome == "pass" else None,
@@ -412,16 +422,18 @@ def _print_report(
             continue
         style = "bold red" if outcome.outcome == "fail" else "bold yellow"
         console.print(f"[{style}]{escape(outcome.rule.name)}[/]: {_SHOWN[outcome.outcome]}")
-        console.print(f"  {escape(outcome.explanation or '')}", soft_wrap=False)
-        console.print(f"  [dim]law: {escape(outcome.rule.law)}[/]")
+        print_wrapped(console, escape(outcome.explanation or ""), indent=2)
+        print_wrapped(console, f"[dim]law: {escape(outcome.rule.law)}[/]", indent=2)
     if request.classification == "transactional":
         misuse = misuse_document(request, policy)
         signals = ", ".join(signal["label"] for signal in misuse["signals"]) or "none"
-        console.print(
+        print_wrapped(
+            console,
             f"Marketing signals (transactional-misuse): score {misuse['score']} of the "
-            f"{misuse['threshold']} that make it marketing; {escape(signals)}."
+            f"{misuse['threshold']} that make it marketing; {escape(signals)}.",
         )
-    console.print(_summary(outcomes), style="bold red" if _counts(outcomes)["fail"] else "bold")
+    style = "bold red" if _counts(outcomes)["fail"] else "bold"
+    print_wrapped(console, f"[{style}]{escape(_summary(outcomes))}[/]")
 
 
 def misuse_document(request: SendRequest, policy: Policy) -> dict[str, Any]:

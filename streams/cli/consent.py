@@ -27,7 +27,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from streams.cli.options import JsonOption, LedgerUrlOption, parse_time, require_text
-from streams.cli.terminal import utc_text
+from streams.cli.terminal import stdout_console, utc_text
 from streams.core.clock import SystemClock
 from streams.core.recipient import RecipientKeyer, is_valid_address
 from streams.core.settings import Settings
@@ -84,7 +84,7 @@ def proof(
         )
     finally:
         engine.dispose()
-    render_proof(result, address, as_json=as_json, console=Console())
+    render_proof(result, address, as_json=as_json, console=stdout_console())
     if not result.chain.verified:
         raise typer.Exit(EXIT_CHAIN_BROKEN)
 

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from streams.cli.terminal import why_unreadable
+from streams.cli.terminal import stdout_console, why_unreadable
 from streams.parsing import ParsedMessage, parse_message
 
 __all__ = ["EXIT_UNREADABLE", "parse", "summary"]
@@ -104,4 +104,4 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
             row["status"] or "",
             escape(detail),
         )
-    Console(soft_wrap=True).print(table)
+    stdout_console(soft_wrap=True).print(table)

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from streams.cli.terminal import quiet_kafka_client
+from streams.cli.terminal import quiet_kafka_client, stdout_console
 from streams.core.settings import Settings
 from streams.edges.admin import create_topics, describe_topics, is_problem
 
@@ -54,7 +54,7 @@ def create(
     table.columns[0].overflow = "fold"
     for name, status in statuses.items():
         table.add_row(name, f"[red]{status}[/]" if is_problem(status) else status)
-    Console().print(table)
+    stdout_console().print(table)
     problems = sum(is_problem(status) for status in statuses.values())
     if problems:
         Console(stderr=True).print(f"[red]{problems} topic(s) are not as sendgate needs them[/]")
@@ -74,7 +74,7 @@ def list_(ctx: typer.Context, timeout_s: _TimeoutOption = 10.0) -> None:
             table.add_row(info.name, str(info.partitions), info.cleanup_policy or "?")
         else:
             table.add_row(info.name, "[red]missing[/]", "")
-    Console().print(table)
+    stdout_console().print(table)
     missing = sum(not info.exists for info in infos)
     if missing:
         Console(stderr=True).print(f"{missing} topic(s) missing: run 'sendgate topics create'")

@@ -5,6 +5,7 @@ arguments or a file that is no message."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -368,3 +369,79 @@ def test_a_plain_receipt_passes_the_misuse_rule_and_shows_its_score() -> None:
     )
     assert "transactional-misuse" in result.stdout
     assert "Marketing signals (transactional-misuse): score" in result.stdout
+
+
+# --- the table in a pipe: 80 columns, wrapped, nothing cut ----------------------------------------
+
+
+def run_piped(monkeypatch: pytest.MonkeyPatch, *args: str, columns: int | None = None) -> Result:
+    """The report as a pipe or a CI log gets it: stdout is no terminal, and the window the
+    command was started from (which rich would otherwise measure through stdin or stderr) is
+    far wider than the width the output is read at."""
+    monkeypatch.setattr("os.get_terminal_size", lambda fd=1: os.terminal_size((200, 50)))
+    env = {
+        "COLUMNS": None if columns is None else str(columns),
+        "TERM": "xterm-256color",
+        "FORCE_COLOR": None,
+        "TTY_COMPATIBLE": None,
+    }
+    return CliRunner().invoke(app, ["check", *args], obj=SETTINGS, env=env)
+
+
+PIPED = [
+    (BAD, "commercial"),
+    (str(TEMPLATES / "shipping-with-coupon.eml"), "transactional"),
+]
+
+
+@pytest.mark.parametrize(("template", "classification"), PIPED, ids=["bad", "shipping"])
+def test_piped_report_fits_80_columns_and_shows_each_failure_whole(
+    monkeypatch: pytest.MonkeyPatch, template: str, classification: str
+) -> None:
+    """Every line fits 80 columns, without colour codes or `…`; each failed rule's name is
+    whole on its table row, and its explanation and law are there word for word."""
+    code, document = run_json(template, "--classification", classification)
+    result = run_piped(monkeypatch, template, "--classification", classification)
+    assert result.exit_code == code == 1, result.output
+    output = result.stdout
+    assert max(len(line) for line in output.splitlines()) <= 80, output
+    assert "…" not in output
+    assert "\x1b" not in output
+    words = " ".join(output.split())
+    failed = [row for row in document["rules"] if row["outcome"] == "fail"]
+    assert failed
+    for row in failed:
+        assert "FAIL" in row_of(output, row["rule"])
+        assert f"{row['rule']}: FAIL" in output
+        assert " ".join(row["explanation"].split()) in words
+        assert " ".join(f"law: {row['law']}".split()) in words
+    if classification == "transactional":
+        assert "Marketing signals (transactional-misuse): score" in output
+
+
+def test_piped_report_takes_its_width_from_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_piped(monkeypatch, BAD, "--classification", "commercial", columns=120)
+    widths = [len(line) for line in result.stdout.splitlines()]
+    assert max(widths) == 120, result.stdout
+
+
+def test_a_narrow_table_breaks_rule_names_after_a_hyphen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Too narrow for whole names, the rule column still shows every word of each, in order,
+    each line of it ending at a hyphen or at the end of the name."""
+    result = run_piped(monkeypatch, BAD, "--classification", "commercial", columns=60)
+    output = result.stdout
+    assert max(len(line) for line in output.splitlines()) <= 60, output
+    assert "…" not in output
+    body = [line for line in output.splitlines() if line.startswith("│")]
+    pieces = [line.split("│")[1].strip() for line in body]
+    names = [rule.name for rule in CHECKED_RULES]
+    shown = [""]
+    for piece in filter(None, pieces):
+        name = names[len(shown) - 1]
+        shown[-1] += piece
+        if shown[-1] == name:
+            shown.append("")
+        else:
+            assert piece.endswith("-") and name.startswith(shown[-1]), (piece, name)
+    assert shown[:-1] == names
+    assert len([piece for piece in pieces if piece]) > len(names)  # some did break

@@ -52,7 +52,7 @@ from streams.cli.options import (
     parse_time,
     require_text,
 )
-from streams.cli.terminal import quiet_kafka_client
+from streams.cli.terminal import quiet_kafka_client, stdout_console
 from streams.core.clock import FileClock, SystemClock
 from streams.core.errors import SendgateError
 from streams.core.settings import Settings
@@ -155,7 +155,7 @@ def reinstate(
     )
     quiet_kafka_client()
     published = asyncio.run(publish_reinstatement(settings, request, timeout_s=timeout_s))
-    render_reinstatement(request, published, Console(highlight=False))
+    render_reinstatement(request, published, stdout_console(highlight=False))
 
 
 # --- status ---------------------------------------------------------------------------------------
@@ -225,4 +225,4 @@ def status(
         document = status_document(view, history, read)
         Console().file.write(json.dumps(document, indent=2) + "\n")
         return
-    render_status(view, history, read, Console(highlight=False))
+    render_status(view, history, read, stdout_console(highlight=False))

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from streams.cli.accounts.changelogs import ChangelogRead, ProgressCallback
 from streams.cli.accounts.ledger import LedgerHistory
-from streams.cli.terminal import progress_bar, utc_text
+from streams.cli.terminal import NameCell, progress_bar, utc_text
 from streams.reputation.account_report import AccountStatusView, ProviderRates, percent
 from streams.reputation.rates import Window
 from streams.reputation.standing import ReinstatementRequest
@@ -112,8 +112,8 @@ def _rates_table(view: AccountStatusView) -> Table:
     table = Table(title=f"rates in {view.window.id} (the rolling {days}-day window)")
     table.add_column("provider", overflow="fold")
     for column in ("delivered", "hard bounces", "complaints", "complaint rate", "bounce rate"):
-        table.add_column(column, justify="right", no_wrap=True)
-    table.add_column("enough volume", no_wrap=True)
+        table.add_column(column, justify="right", overflow="fold")
+    table.add_column("enough volume", overflow="fold")
     table.add_column("over a line", overflow="fold")
     rows = [*view.providers, view.account_wide]
     for rates in rows:
@@ -239,11 +239,11 @@ def _render_history(history: LedgerHistory, console: Console) -> None:
     for row in history.events:
         table.add_row(
             row["at"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-            escape(row["action"]),
+            NameCell(row["action"]),
             "" if row["strike_number"] is None else str(row["strike_number"]),
             escape(row["provider"] or ("all providers" if row["breach_kind"] else "")),
             escape(_detail(row)),
-            escape(row["status_after"] or ""),
+            NameCell(row["status_after"] or ""),
         )
     console.print(table)
 
