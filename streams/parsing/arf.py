@@ -260,8 +260,14 @@ def parse_feedback(
     subject = " ".join(header(message, "Subject").lower().split())
     from_aol = "scomp@aol" in sender or subject.startswith(_AOL_SUBJECT)
     gmail = _is_gmail_fbl(message, text)
+    inline = False
     if fields is None:
         jmrp = _first_header(attached, "X-HmXmrOriginalRecipient")
+        if not jmrp and not attached and header(message, "X-HmXmrOriginalRecipient"):
+            # The oldest JMRP form: the complained-about message itself, re-sent by Hotmail
+            # with the recipient in its own header.
+            jmrp, attached = header(message, "X-HmXmrOriginalRecipient"), [message]
+            inline = True
         opening = _OPENING.search(text[:4000])
         if jmrp:
             fields, report_format = {"feedback-type": "abuse"}, "microsoft-jmrp"
@@ -277,7 +283,9 @@ def parse_feedback(
         else:
             return None
     feedback_type = _feedback_type(fields, text, from_aol)
-    recipients = [] if gmail else _recipients(message, fields, attached or pasted)
+    # An inline report's own headers are the reported message's, not the reporter's.
+    reporter = Message() if inline else message
+    recipients = [] if gmail else _recipients(reporter, fields, attached or pasted)
     details = FeedbackDetails(
         feedback_type=feedback_type,
         format=report_format,

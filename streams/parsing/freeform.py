@@ -118,6 +118,7 @@ _WARNING_PHRASES: Final = (
 _COPY_MARKERS: Final = (
     "below this line is a copy of the message",
     "original message follows",
+    "original message follow:",
     "returned mail follows",
     "returned message follows",
     "the header and top",
@@ -289,7 +290,9 @@ def _generic(message: Message, above: str) -> list[str]:
     found: list[str] = []
     for line in above.splitlines():
         stripped = line.strip().casefold()
-        if stripped.startswith(_HEADER_LINE_PREFIXES):
+        # A header line, or any `>`-quoted line (a returned copy quoted inline), names the
+        # message's own senders and relays, never a failed recipient.
+        if stripped.startswith(_HEADER_LINE_PREFIXES) or stripped.startswith(">"):
             continue
         for _, address in find_addresses(line, limit=10):
             local = address.partition("@")[0]

@@ -69,6 +69,9 @@ def load(raw: bytes) -> Loaded:
     """Parse raw bytes into a `Message`; `ParseFailure("empty")` when there is nothing to read."""
     if not raw or not raw.strip():
         raise ParseFailure("empty")
+    # Blank lines before the header (some mail stores and copy-pastes prepend them) would make
+    # the parser read an empty header and take the whole message for its body.
+    raw = raw.lstrip(b" \t\r\n")
     truncated = len(raw) > MAX_MESSAGE_BYTES
     if truncated:
         cut = raw.rfind(b"\n", 0, MAX_MESSAGE_BYTES)

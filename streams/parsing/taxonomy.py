@@ -594,6 +594,8 @@ TEXT_PATTERNS: Final[tuple[tuple[str, R], ...]] = (
         "unknown recipient",
         "recipient unknown",
         "unknown address",
+        "unknown e-mail",
+        "unknown email",
         "address unknown",
         "addressee unknown",
         "unknown local part",
@@ -764,6 +766,18 @@ TEXT_PATTERNS: Final[tuple[tuple[str, R], ...]] = (
 TEXT_LIMIT: Final = 8192
 """Characters of diagnostic text read: beyond this it says nothing new and costs time."""
 
+_BOILERPLATE: Final = (
+    "scanned for viruses",
+    "virus scanned",
+    "virus-scanned",
+    "checked for viruses",
+    "anti-virus",
+    "antivirus",
+    "anti-spam",
+    "antispam",
+)
+"""Footers that mail systems add to every message; they name no reason."""
+
 _RCPT_STAGE: Final = ("in reply to rcpt to", "rcpt to:", "after rcpt to", "rcpt to command")
 
 
@@ -805,6 +819,9 @@ def reason_for_text(text: str | None) -> R | None:
         return None
     # Whitespace runs as one space: reports wrap long replies ("554 No\n    Resent-From ...").
     folded = " ".join(text[:TEXT_LIMIT].split()).casefold()
+    for boilerplate in _BOILERPLATE:
+        if boilerplate in folded:
+            folded = folded.replace(boilerplate, " ")
     for phrase, reason in TEXT_PATTERNS:
         if phrase in folded:
             return reason

@@ -5,8 +5,8 @@ folder is listed in SOURCES.md with a permissive licence and keeps that licence'
 message duplicates another one here or one of the development corpus in `../shared/corpora/`.
 How well the parser reads these messages is measured elsewhere.
 
-The corpus is read from `tests/data/mail/public/` when the project holds it, else from
-`../shared/corpora/public/`; where neither exists the tests skip.
+The corpus is part of the project (`tests/data/mail/public/`, each source's licence beside its
+messages); the development corpus lives beside the project and is read in place.
 """
 
 from __future__ import annotations
@@ -16,16 +16,9 @@ import json
 import re
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[3]
 SHARED = (ROOT / ".." / "shared" / "corpora").resolve()
-CANDIDATES = (ROOT / "tests" / "data" / "mail" / "public", SHARED / "public")
-CORPUS = next((path for path in CANDIDATES if (path / "expected.jsonl").is_file()), None)
-
-pytestmark = pytest.mark.skipif(
-    CORPUS is None, reason=f"public corpus not found in {', '.join(map(str, CANDIDATES))}"
-)
+CORPUS = ROOT / "tests" / "data" / "mail" / "public"
 
 # Files beside the messages that are not messages.
 META = {"SOURCES.md", "expected.jsonl"}
@@ -143,9 +136,9 @@ def test_no_message_duplicates_another() -> None:
         seen[digest] = path.name
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason=f"development corpus not found at {SHARED}")
 def test_no_message_duplicates_the_development_corpus() -> None:
     """No message is also in ../shared/corpora (outside its public/ folder)."""
+    assert SHARED.is_dir(), f"development corpus not found at {SHARED}"
     shared = {
         _digest(path.read_bytes()): path
         for path in SHARED.rglob("*")
