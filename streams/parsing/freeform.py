@@ -158,7 +158,7 @@ _HEADER_LINE_PREFIXES: Final = (
     "(envelope-from",
     "by ",
 )
-FLUFL_MAX_BYTES: Final = 64 * 1024
+FLUFL_MAX_BYTES: Final = 8 * 1024
 FLUFL_MAX_LINE: Final = 512
 _MAX_FALLBACK_RECIPIENTS = 20
 _OPENING_CHARS = 4096
