@@ -136,3 +136,39 @@ def test_ratio_window_must_hold_the_threshold() -> None:
     """A rule that can never fire is refused when the policy is read."""
     with pytest.raises(ValueError, match="window must be at least threshold"):
         SoftBouncePolicy(rule="ratio", threshold=6, window=5)
+
+
+@pytest.mark.parametrize("reason", ["blocked", "spamdetected", "authfailure", "requireptr"])
+def test_a_refusal_of_the_sender_never_walks_the_recipient_towards_suppression(
+    reason: str,
+) -> None:
+    """Bounces that blame the sender (blocklisted IP, spam filter, SPF/DKIM/DMARC, PTR) are
+    recorded and not counted: ten of them in a row leave the address mailable."""
+    state: BounceState | None = None
+    for n in range(10):
+        ev = event(n, "S").model_copy(update={"reason": reason})
+        fold = apply_delivery(state, ev, CONSECUTIVE, source=ev.source, now=T0)
+        assert fold.change.outcome == "sender_refused"
+        assert not fold.suppress
+        state = fold.state
+    assert state is not None and state.consecutive_soft == 0 and not state.hard_bounced
+
+
+def test_a_full_mailbox_still_counts_towards_the_soft_line() -> None:
+    """A full mailbox is the recipient's own condition: four in a row suppress (consecutive-4)."""
+    state: BounceState | None = None
+    suppressed = []
+    for n in range(4):
+        ev = event(n, "S").model_copy(update={"reason": "mailboxfull"})
+        fold = apply_delivery(state, ev, CONSECUTIVE, source=ev.source, now=T0)
+        suppressed.append(fold.suppress)
+        state = fold.state
+    assert suppressed == [False, False, False, True]
+
+
+def test_a_legacy_reason_name_is_read_as_its_new_one() -> None:
+    """An event written before the taxonomy ("blocked-or-reputation") is still a sender refusal."""
+    ev = event(0, "S").model_copy(update={"reason": "blocked-or-reputation"})
+    assert apply_delivery(None, ev, CONSECUTIVE, source="s", now=T0).change.outcome == (
+        "sender_refused"
+    )

@@ -274,6 +274,53 @@ def test_breach_describes_itself() -> None:
     assert breach.window.id == "2026-01-08T00:00Z/2026-01-15T00:00Z"
 
 
+# --- the block rate: refusals of the sender, per provider -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("delivered", "blocked", "expected"),
+    [
+        (196, 4, set()),  # 4 / 200 attempted = 2%: on the review line
+        (195, 5, {("block", "review")}),  # 2.5%
+        (180, 20, {("block", "review")}),  # 10%: on the strike line
+        (179, 21, {("block", "review"), ("block", "strike")}),  # 10.5%
+        (180, 19, set()),  # 19 / 199 = 9.5%, but 199 attempted is below the minimum of 200
+    ],
+)
+def test_block_lines_per_provider(delivered: int, blocked: int, expected: set) -> None:
+    """Block rate = blocks / (delivered + hard bounces + blocks), judged at each provider: the
+    defaults review above 2% and strike above 10%, from 200 attempted."""
+    state = fold({"delivered": delivered, "block": blocked})
+    snapshot = rates_at(state, NOW, POLICY, provider="google")
+    assert snapshot.attempted == delivered + blocked
+    assert snapshot.block_rate == Fraction(blocked, delivered + blocked)
+    assert strike_lines(breaches(snapshot, POLICY)) == expected
+
+
+def test_blocks_weigh_in_the_bounce_rate_denominator() -> None:
+    """A refused message was attempted: 14 hard bounces of 186 delivered + 14 + 10 blocked is
+    14 / 210 = 6.67%, under the 7% line that 14 / 200 would sit on."""
+    state = fold({"delivered": 186, "hard_bounce": 14, "block": 10})
+    account = combine((rates_at(state, NOW, POLICY, provider="google"),), POLICY)
+    assert account.bounce_rate == Fraction(14, 210)
+    assert ("bounce", "strike") not in strike_lines(breaches(account, POLICY))
+
+
+def test_a_block_line_can_be_turned_off_in_a_policy_file() -> None:
+    """TOML has no null: "none" turns the strike line off and keeps the review."""
+    policy = RatesPolicy.model_validate({"block_line": "none"})
+    state = fold({"delivered": 150, "block": 50})
+    found = strike_lines(breaches(rates_at(state, NOW, policy, provider="google"), policy))
+    assert found == {("block", "review")}
+
+
+def test_a_block_breach_describes_itself() -> None:
+    state = fold({"delivered": 179, "block": 21})
+    found = breaches(rates_at(state, NOW, POLICY, provider="google"), POLICY)
+    strike = next(breach for breach in found if breach.level == "strike")
+    assert strike.describe() == "21 blocks of 200 attempted (10.5%) > block strike line 10%"
+
+
 # --- event time: the window, lateness, the future -------------------------------------------------
 
 

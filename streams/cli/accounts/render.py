@@ -88,7 +88,11 @@ def render_status(
         f"Complaint rate judged {_scope(rates.complaint_scope)} (strike line "
         f"{_line(rates.complaint_line)}, from {rates.min_delivered_for_complaint_rate:,} "
         f"delivered); bounce rate judged {_scope(rates.bounce_scope)} (strike line "
-        f"{_line(rates.bounce_line)}, from {rates.min_attempted_for_bounce_rate:,} attempted).",
+        f"{_line(rates.bounce_line)}, from {rates.min_attempted_for_bounce_rate:,} attempted); "
+        f"block rate (bounces that refused the sender, never held against the recipient) judged "
+        f"{_scope(rates.block_scope)} (review {_line(rates.block_review_line)}, strike line "
+        f"{_line(rates.block_line)}, from {rates.min_attempted_for_block_rate:,} attempted). "
+        "* below that volume: shown, not judged.",
         style="dim",
     )
     _render_standing(view, console)
@@ -111,9 +115,9 @@ def _rates_table(view: AccountStatusView) -> Table:
     days = view.policy.rates.window_days
     table = Table(title=f"rates in {view.window.id} (the rolling {days}-day window)")
     table.add_column("provider", overflow="fold")
-    for column in ("delivered", "hard bounces", "complaints", "complaint rate", "bounce rate"):
+    columns = ("delivered", "hard bounced", "blocked", "complaints", "complaint rate")
+    for column in (*columns, "bounce rate", "block rate"):
         table.add_column(column, justify="right", overflow="fold")
-    table.add_column("enough volume", overflow="fold")
     table.add_column("over a line", overflow="fold")
     rows = [*view.providers, view.account_wide]
     for rates in rows:
@@ -122,10 +126,11 @@ def _rates_table(view: AccountStatusView) -> Table:
             escape(_provider_name(rates.provider)),
             f"{snapshot.delivered:,}",
             f"{snapshot.hard_bounced:,}",
+            f"{snapshot.blocked:,}",
             f"{snapshot.complained:,}",
-            percent(snapshot.complaint_rate),
-            percent(snapshot.bounce_rate),
-            _volume(rates),
+            _rate(snapshot.complaint_rate, snapshot.complaint_volume_enough),
+            _rate(snapshot.bounce_rate, snapshot.bounce_volume_enough),
+            _rate(snapshot.block_rate, snapshot.block_volume_enough),
             ", ".join(f"{b.kind} {b.level} ({_line(b.line)})" for b in rates.breaches) or "-",
             style="bold" if rates.provider is None else None,
             end_section=rates is rows[-2] if len(rows) > 1 else False,
@@ -133,11 +138,10 @@ def _rates_table(view: AccountStatusView) -> Table:
     return table
 
 
-def _volume(rates: ProviderRates) -> str:
-    snapshot = rates.snapshot
-    complaints = "yes" if snapshot.complaint_volume_enough else "no"
-    bounces = "yes" if snapshot.bounce_volume_enough else "no"
-    return f"complaints {complaints}, bounces {bounces}"
+def _rate(rate: Fraction | None, enough: bool) -> str:
+    """The rate, marked `*` while its volume is below the minimum its lines need."""
+    shown = percent(rate)
+    return shown if enough or rate is None else f"{shown}*"
 
 
 def _render_standing(view: AccountStatusView, console: Console) -> None:
@@ -321,20 +325,24 @@ def status_document(
 
 def _rates_document(rates: ProviderRates) -> dict[str, Any]:
     snapshot = rates.snapshot
-    complaint, bounce = snapshot.complaint_rate, snapshot.bounce_rate
+    complaint, bounce, block = snapshot.complaint_rate, snapshot.bounce_rate, snapshot.block_rate
     return {
         "provider": snapshot.provider,
         "counted": rates.counted,
         "delivered": snapshot.delivered,
         "hard_bounced": snapshot.hard_bounced,
         "complained": snapshot.complained,
+        "blocked": snapshot.blocked,
         "attempted": snapshot.attempted,
         "complaint_rate": None if complaint is None else float(complaint),
         "complaint_rate_percent": percent(complaint),
         "bounce_rate": None if bounce is None else float(bounce),
         "bounce_rate_percent": percent(bounce),
+        "block_rate": None if block is None else float(block),
+        "block_rate_percent": percent(block),
         "complaint_volume_enough": snapshot.complaint_volume_enough,
         "bounce_volume_enough": snapshot.bounce_volume_enough,
+        "block_volume_enough": snapshot.block_volume_enough,
         "breaches": [
             {
                 "kind": breach.kind,
