@@ -29,44 +29,20 @@ LABELS: list[dict[str, Any]] = tomllib.loads(
     (CHECK_SET / "labels.toml").read_text(encoding="utf-8")
 )["case"]
 
-# file -> the author's argument for the label, where the tool judges the file otherwise.
+# file -> the author's argument for the label, where the tool judges the file otherwise, and the
+# engineer's decision to keep it so.
 DISAGREEMENTS: dict[str, str] = {
-    "us_sales_rep_one_off_followup.eml": (
-        "tool: unsubscribe-mechanism-missing. Label: none. The footer says 'just reply"
-        " \"no thanks\" and I won't email you again': reply instructions that name an opt-out,"
-        " which the README counts as a mechanism and CAN-SPAM §7704(a)(3)(A)(i) allows (a"
-        " return email address)."
-    ),
-    "ie_conference_invite.eml": (
-        "tool: postal-address-missing. Label: none. 'Fernhill Events Ltd, Unit 7, Grand Canal"
-        " Quay, Dublin 2, D02 XY00, Ireland' is a complete Irish postal address (unit, street,"
-        " postal district, Eircode); the address detector does not read Irish addresses."
-    ),
-    "us_re_your_order_promo.eml": (
-        "tool: subject-fake-reply only. Label: also subject-looks-transactional. 'Re: your order'"
-        " on an ad is a fake reply AND poses as a notice about the reader's order (CAN-SPAM"
-        " §7704(a)(2)); the two rules describe different deceptions, both present here."
-    ),
-    "us_order_confirmation_discount_applied.eml": (
-        "tool: transactional-misuse (money_off on 'winter sale'). Label: none. The sentence is"
-        " 'The 30% winter sale price has already been applied to this order; nothing else is"
-        " needed from you': it reports this transaction's terms, like 'discount applied', which"
-        " the README says is excluded; 16 CFR 316.3 makes it transactional."
-    ),
     "paypal_display_name_unrelated_domain.eml": (
         "tool: no failure. Label: display-name-spoofed. 'PayPal <service@acct-review-center."
         "example>' uses a well-known brand's name as the display name on an unrelated domain:"
         " materially misleading header information under CAN-SPAM §7704(a)(1) and Competition"
-        " Act s.74.011. The rule only looks for an address or a domain in the display name; a"
-        " bare brand name is the commonest spoof. The engineer may decide this is out of the"
-        " rule's described scope (it would need a brand list)."
-    ),
-    "display_name_names_other_domain.eml": (
-        "tool: no failure. Label: display-name-spoofed. The display name 'parcelly.example"
-        " Delivery' names the domain parcelly.example while the address is at"
-        " parcel-updates.example, exactly what the rule describes ('names another domain');"
-        " perhaps the detector does not treat the reserved .example TLD (RFC 2606/6761) as a"
-        " domain."
+        " Act s.74.011. Decision: the label reads the law rightly, but the case is outside the"
+        " rule as the README describes it ('holds another address or names another domain'):"
+        " a bare brand word names neither. Telling a spoofed 'PayPal' from a sender's own"
+        " trading name needs a list of brands and the domains each may send from, kept"
+        " current; the gate has none, and a guess (any capitalised word absent from the From"
+        " domain) would fail every honest display name that differs from its domain. Kept"
+        " until the platform supplies such a list."
     ),
 }
 
