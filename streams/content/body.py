@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from streams.content.text import compiled, matches_any, mentions, phrase_regex, plain
+from streams.content.text import compiled, matches_any, mentions, phrase_regex, plain, unwrapped
 from streams.core.records import BodyLink
 
 __all__ = [
@@ -48,7 +48,8 @@ def offers_unsubscribe(
     URL or line names an opt-out ("Unsubscribe: https://..." in a plain-text footer, where the
     link's text is its URL; "To opt out, click here"), a URL in the text on a line that names
     one, or instructions to opt out by reply. A link to "#" or to javascript: with the text
-    "Unsubscribe" is no mechanism (Spam Act s.18: "functional")."""
+    "Unsubscribe" is no mechanism (Spam Act s.18: "functional"). Reply instructions are read with
+    wrapped lines joined: "just reply 'no thanks' and I won't / email you again" is one."""
     wording = phrase_regex(phrases)
     markers = tuple(marker.lower() for marker in url_markers)
     folded = plain(text)
@@ -67,7 +68,7 @@ def offers_unsubscribe(
             return True
         if urls and wording.search(line):
             return True
-    return matches_any(compiled(reply_patterns, re.IGNORECASE), folded)
+    return matches_any(compiled(reply_patterns, re.IGNORECASE), unwrapped(folded))
 
 
 def labels_advertisement(subject: str, text: str, phrases: tuple[str, ...]) -> bool:

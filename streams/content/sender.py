@@ -8,7 +8,11 @@ spells them (lower-case, IDNA A-labels), so a domain read here compares equal to
 
 A display name is read for what a recipient would take as a sender: an address in it, or a
 dotted word that is a host name under a real top-level domain ("Example.com", not "St.Louis";
-`streams.core.providers.under_public_suffix`).
+`streams.core.providers.under_public_suffix`) or under a top-level name reserved for examples
+and tests (RFC 2606 §2; RFC 6761 §6.2, §6.4, §6.5: `.test`, `.invalid`, `.example`). Those are
+in no public suffix list, yet a reader takes "parcelly.example" for a domain as readily as
+"parcelly.com": templates, documentation and test sets are written with them, and a rule that
+let them pass would pass every such sample of the spoof it exists to catch.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ _ADDRESS_IN_TEXT = re.compile(
 _DOMAIN_IN_TEXT = re.compile(
     r"(?<![\w@.-])(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}(?![\w-])"
 )
+_RESERVED_TOP_LEVEL = frozenset({"example", "test", "invalid"})
+"""Top-level names reserved for examples and tests (RFC 2606 §2; RFC 6761 §6.2, §6.4, §6.5)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,11 +140,20 @@ def foreign_address_in_name(mailbox: Mailbox) -> bool:
 def foreign_domain_in_name(mailbox: Mailbox) -> str | None:
     """The first domain the display name names (addresses aside) that is not aligned with the
     mailbox's own, normalised; None when it names none. A dotted word counts as a domain only
-    under a real public suffix, so "St.Louis" or "J.Doe" is a name."""
+    under a real public suffix or a reserved example name, so "St.Louis" or "J.Doe" is a name."""
     if not mailbox.display_name:
         return None
     rest = _ADDRESS_IN_TEXT.sub(" ", plain(mailbox.display_name))
     for token in _DOMAIN_IN_TEXT.findall(rest):
-        if under_public_suffix(token) and not dmarc_aligned(token, mailbox.domain):
+        if _names_host(token) and not dmarc_aligned(token, mailbox.domain):
             return normalise_domain(token)
     return None
+
+
+def _names_host(token: str) -> bool:
+    """Whether a dotted word reads as a host name: one label at least below a real public suffix
+    or below a reserved example top-level name ("parcelly.example", not "example" alone)."""
+    if under_public_suffix(token):
+        return True
+    labels = normalise_domain(token).split(".")
+    return len(labels) >= 2 and labels[-1] in _RESERVED_TOP_LEVEL and all(labels)

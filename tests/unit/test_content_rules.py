@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.content.policy import ContentPolicy, SubjectPattern
+from streams.content.text import unwrapped
 from streams.core.records import (
     BodyLink,
     MailAuthentication,
@@ -98,6 +99,13 @@ FOOTERS = {
     ),
     "FR place": "Exemple Plein Air SARL, 5 place Bellecour, Lyon",
     "FR boîte postale": "Exemple Plein Air SA\nBP 120\n13001 Marseille CEDEX 01",
+    # Ireland (Eircode: routing key, space, four of 0-9 and A C D E F H K N P R T V W X Y).
+    "IE Eircode": "Example Events Ltd\nUnit 7, Example Business Park\nA65 F4E2",
+    "IE Eircode D6W": "Example Events Ltd · The Old Mill, Rathfarnham · D6W XY14",
+    "IE Eircode all digits": "Example Events Ltd, The Old Mill, Ballincollig, T12 3456",
+    "IE Dublin district": "Example Events Ltd, Example House, Harcourt Street, Dublin 2",
+    "IE county": "Example Events Teoranta, The Square, Ennistymon, Co. Clare",
+    "IE quay": "Example Events Ltd, Unit 7, Grand Canal Quay, Dublin 2, D02 XY00, Ireland.",
 }
 NOT_ADDRESSES = {
     "phone and email": "Questions? Call us at 1-800-555-0100 or write to help@example.com.",
@@ -110,6 +118,10 @@ NOT_ADDRESSES = {
     "an id that looks like a state and ZIP": "Your member ID 48213 is ready.",
     "directions": "Our store is 2 miles down the road from the station.",
     "a rating": "Rated 5 stars by 2000 customers; open 9am-5pm, 7 days a week.",
+    # Eircode-shaped, but a cricket final in a sentence; a city's name in an event's.
+    "a T20 final": "Watch the T20 2024 final highlights with us tonight.",
+    "an event in Dublin": "Dublin Data Day 2027: 600 engineers, 40 talks, one day.",
+    "an office in Dublin": "Our Dublin 2 office is hiring engineers.",
 }
 
 UNSUBSCRIBE_LINK = BodyLink(url="https://example.com/unsubscribe?t=7f3a", text="Unsubscribe")
@@ -465,11 +477,16 @@ def test_free_mail_list_comes_from_the_policy() -> None:
         '"Example Bank <alerts@bank.example.org>" <news@example.com>',
         '"example.org Security" <news@example.com>',
         '"Outfitters.shop" <news@example.com>',
+        # Top-level names reserved for examples and tests (RFC 2606 §2, RFC 6761).
+        "parcelly.example Delivery <notify@parcel-updates.example>",
+        '"Parcelly.Test Support" <news@example.com>',
+        '"billing.example.invalid" <news@example.com>',
     ],
 )
 def test_display_name_posing_as_another_sender_fails(from_address: str) -> None:
     """Another address in the display name, or a name under a real public suffix (.org, .shop)
-    that is not the From's registrable domain."""
+    or a reserved example name (.example, .test, .invalid) that is not the From's registrable
+    domain."""
     assert_fails(SPOOFED, request(from_address=from_address))
 
 
@@ -479,6 +496,8 @@ def test_display_name_posing_as_another_sender_fails(from_address: str) -> None:
         '"Example Outfitters" <news@example.com>',
         '"news@example.com" <news@example.com>',
         '"Example.com Deals" <deals@mail.example.com>',
+        '"Parcelly.example Delivery" <notify@mail.parcelly.example>',
+        '"Example Delivery" <notify@parcel-updates.example>',
         '"St.Louis Bakery" <news@example.com>',
         '"Team@Home Bakery" <news@example.com>',
         '"Example Outfitters Inc." <news@example.com>',
@@ -728,6 +747,77 @@ def test_no_working_unsubscribe_mechanism_fails(links_and_text: tuple[Any, str])
     assert "unsubscribe" in said
 
 
+@pytest.mark.parametrize(
+    "instruction",
+    [
+        "Reply STOP to end these emails.",
+        "Reply 'unsubscribe' and we'll take care of it.",
+        'Reply with "remove" to stop receiving these.',
+        # A plain-text part wraps mid-sentence.
+        "If you'd rather not hear from me, just reply \"no thanks\" and I won't\nemail you again.",
+        "Not for you? Reply \u201cno\u201d and you won't hear from us again.",
+        "Reply to rosa@quill.example and I'll take you off my list.",
+        "If you no longer want to receive these emails, reply to this message.",
+        "Antworten Sie einfach mit \u201eAbmelden\u201c.",
+        "Um sich abzumelden, antworten Sie auf diese E-Mail.",
+        "Antworte mit STOPP, dann schreiben wir dir nicht mehr.",
+        "Répondez STOP pour ne plus recevoir nos offres.",
+        "Répondez simplement « non merci » et nous ne vous écrirons plus.",
+        "Pour ne plus recevoir nos courriels, répondez à ce message.",
+        "Responde BAJA a este correo.",
+        "Responda con «no, gracias» y no le volveremos a escribir.",
+        "Para dejar de recibir estos correos, contesta a este mensaje.",
+    ],
+)
+def test_reply_instructions_that_name_an_opt_out_pass(instruction: str) -> None:
+    """A return address is a mechanism (CAN-SPAM §7704(a)(3)(A)(i)) when the message says the
+    reply opts out: the word to send, or what the reply does."""
+    text = f"New trail boots are in.\n\n{instruction}\n{FOOTERS['UK']}"
+    assert_passes(UNSUBSCRIBE, request(body=body(text)))
+
+
+@pytest.mark.parametrize(
+    "instruction",
+    [
+        "Reply to this email with questions.",
+        "Questions about this order? Reply to this email and we'll help.",
+        "Please reply no later than Friday.",
+        "Need to cancel? Reply to this email by Friday and we'll release the court.",
+        "We'll email you again when it ships. Questions? Reply to\nthis email.",
+        "Reply with your order number and we'll email you again with tracking.",
+        "Please do not reply to this email; you can unsubscribe at any time.",
+        "Fragen zur Lieferung? Antworten Sie einfach auf diese E-Mail.",
+        "Bitte antworten Sie nicht auf diese E-Mail, um sich abzumelden.",
+        "Répondez à ce message pour toute question.",
+        "Ne répondez pas à ce message : pour vous désabonner, voyez votre compte.",
+        "Responde a este correo si tienes preguntas.",
+        "No responda a este correo para darse de baja.",
+    ],
+)
+def test_reply_instructions_that_name_no_opt_out_fail(instruction: str) -> None:
+    """Replying for help, to a booking, or told not to reply at all is no way out."""
+    text = f"New trail boots are in.\n\n{instruction}\n{FOOTERS['UK']}"
+    assert_fails(UNSUBSCRIBE, request(body=body(text)))
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ("has already been\napplied to this order", "has already been applied to this order"),
+        ("and I won't \n  email you again", "and I won't email you again"),
+        ("a plan for just\n$79 a year", "a plan for just $79 a year"),
+        ("order LO-310077\n2 items", "order LO-310077\n2 items"),
+        # A stop, a label's colon or a capital: the next line is an item of its own.
+        ("Thanks for your order.\nsee you soon", "Thanks for your order.\nsee you soon"),
+        ("Unsubscribe:\nhttps://example.com/u", "Unsubscribe:\nhttps://example.com/u"),
+        ("Shop now\nUnsubscribe", "Shop now\nUnsubscribe"),
+        ("Hello,\n\nwelcome", "Hello,\n\nwelcome"),
+    ],
+)
+def test_a_line_wrapped_mid_sentence_is_read_with_the_next(text: str, read: str) -> None:
+    assert unwrapped(text) == read
+
+
 def test_unsubscribe_is_not_asked_of_transactional_mail() -> None:
     assert_passes(UNSUBSCRIBE, transactional(body=body("Your receipt for order 12345.")))
 
@@ -842,6 +932,12 @@ def test_every_configured_prefix_is_a_fake_reply(prefix: str, rest: str) -> None
         "Ihre Bestellung wurde versandt",
         "Votre commande a été expédiée",
         "Tu pedido ha sido enviado",
+        # Nothing but the reader's order: what an order notice's subject says.
+        "Your order",
+        "About your order #4411",
+        "Zu Ihrer Bestellung Nr. 1234",
+        "Votre commande n° 5512",
+        "Su pedido",
     ],
 )
 def test_a_transactional_looking_subject_on_marketing_fails(subject: str) -> None:
@@ -856,10 +952,22 @@ def test_a_transactional_looking_subject_on_marketing_fails(subject: str) -> Non
         "Free shipping on every order this week",
         "New: invoicing templates for freelancers",
         "Our delivery promise",
+        "Your order, your way: 20% off custom boots",
+        "Complete your order and get free shipping",
     ],
 )
 def test_an_honest_subject_passes(subject: str) -> None:
     assert_passes(TRANSACTIONAL_SUBJECT, request(subject=subject))
+
+
+def test_a_fake_reply_about_the_readers_order_is_two_deceptions() -> None:
+    """ "Re:" claims an earlier exchange, "your order" a purchase the ad is not about: CAN-SPAM
+    §7704(a)(2) forbids each, and each rule names its own."""
+    found = failures(request(subject="Re: your order"))
+    assert {FAKE_REPLY, TRANSACTIONAL_SUBJECT} <= set(found)
+    assert (
+        "Re" in found[FAKE_REPLY] and "order the recipient placed" in found[TRANSACTIONAL_SUBJECT]
+    )
 
 
 def test_a_real_shipping_notice_with_a_promotion_may_say_so() -> None:

@@ -271,6 +271,35 @@ def test_transactional_context_does_not_fire_by_itself(text: str) -> None:
     assert assessment.score == 0, assessment
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A plain-text part wraps where the line is full, not where the sentence ends.
+        "Paid with card ending 5100. The 30% winter sale price has already been\n"
+        "applied to this order; nothing else is needed from you.",
+        "Der Rabatt aus dem Sommerschlussverkauf wurde bei dieser Bestellung\nbereits angewendet.",
+        "Le code BIENVENUE10 (10 % de réduction) a bien été\nappliqué à cette commande.",
+        "Tu código de descuento VERANO15 ya ha sido\naplicado a este pedido.",
+    ],
+)
+def test_a_sentence_wrapped_over_two_lines_keeps_its_transactional_context(text: str) -> None:
+    """The words that place an offer in this transaction may fall on the line after it."""
+    assert assess("Order confirmation LO-310077", text).score == 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Each line its own item: the second starts with a capital after a full stop.
+        "Your refund of $12.00 has been credited.\nWinter sale: 30% off everything this week.",
+        # A wrapped offer is still an offer, and still one for a future purchase.
+        "We've refunded $5.00 to your card, and here is 10% off\nyour next order.",
+    ],
+)
+def test_an_offer_beside_a_transactional_line_still_counts(text: str) -> None:
+    assert "money_off" in fired(assess("Refund issued", text))
+
+
 def test_a_future_purchase_is_marketing_even_beside_a_refund() -> None:
     """A code for the next order is an offer, even in the sentence that confirms a refund."""
     assessment = assess("Refund issued", "We've refunded $5 and here is 10% off your next order.")

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
+from streams.content.text import unwrapped
+
 __all__ = [
     "Segment",
     "alternation",
@@ -85,9 +87,11 @@ def collapsed(text: str) -> str:
 
 
 def shown_segments(text: str) -> list[str]:
-    """A text's segments as shown: its lines, each cut into sentences, white space collapsed."""
+    """A text's segments as shown: its lines (a line wrapped in mid-sentence joined to the next,
+    so a sentence's transactional context is read with its offer words), each cut into
+    sentences, white space collapsed."""
     found = []
-    for line in normalise(text).splitlines():
+    for line in unwrapped(normalise(text)).splitlines():
         for sentence in _SENTENCE_END.split(line):
             shown = collapsed(sentence)
             if shown:

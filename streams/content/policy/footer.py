@@ -62,14 +62,61 @@ UNSUBSCRIBE_URL_MARKERS = (
     "desinscri",
 )
 
+# Reply instructions (CAN-SPAM §7704(a)(3)(A)(i) accepts "a functioning return electronic mail
+# address" as the opt-out): a reply verb, not negated ("do not reply", "ne répondez pas", "no
+# responda"), and in the same sentence either the word to send ("reply STOP", "reply 'no
+# thanks'"; a bare "no" only in quotes, "reply no later than" is no opt-out) or what the reply
+# does ("and I won't email you again", "to be taken off our list"), or, before the verb, the
+# wish it serves ("if you'd rather not hear from me, reply"). "Reply to this email with
+# questions" names no way out and does not count. Matched case-insensitively on the body with
+# lines wrapped in mid-sentence joined (`streams.content.text.unwrapped`); a sentence may hold an
+# address ("reply to hello@example.com"), so only a stop before a space ends it.
+_GAP = r"(?:[^.!?\n]|[.!?](?=\S))"
+_REPLY_EN = r"(?<!not )(?<!n't )(?<!never )\b(?:reply|replying|respond|responding)\b"
+_REPLY_DE = r"(?<!nicht )\bantwort(?:e|en|et)?\b(?!(?: sie)? nicht\b)"
+_REPLY_FR = r"(?<!ne )(?<!n')(?<!pas )\br[ée]pond(?:ez|s|re|ant)\b(?! pas\b)"
+_REPLY_ES = r"(?<!no )\b(?:respond(?:e|a|er|an|iendo)|contest(?:a|e|ar|ando))\b"
+_QUOTE_OPEN = r"[\"'«\u201c\u201e]\s*"  # curly single quotes are "'" once folded
+_QUOTE_CLOSE = r"\W{0,2}[\"'»\u201d\u201c]"
+
 UNSUBSCRIBE_REPLY_PATTERNS = (
-    # "Reply with UNSUBSCRIBE", "reply 'remove' to stop receiving these" (not "do not reply").
-    r"(?<!not )(?<!n't )\breply\b[^.\n]{0,40}\b(unsubscribe|remove|stop|opt[ -]?out)\b",
+    # "Reply with UNSUBSCRIBE", "reply 'remove' to stop receiving these", "reply 'no thanks'",
+    # "reply 'no'", "just reply no thanks".
+    rf"{_REPLY_EN}{_GAP}{{0,60}}\b(?:unsubscribe|remove|stop|opt[ -]?out|no,? thanks|"
+    rf"no,? thank you|not interested)\b",
+    rf"{_REPLY_EN}{_GAP}{{0,60}}{_QUOTE_OPEN}no{_QUOTE_CLOSE}",
+    # "... reply and I won't email you again", "... and we'll take you off our list".
+    rf"{_REPLY_EN}{_GAP}{{0,80}}\b(?:(?:won't|wont|will not|never|not) (?:e-?mail|mail|contact|"
+    rf"write to|message|bother) (?:you|u)\b|(?:won't|will not|never) hear from (?:me|us)\b|"
+    rf"(?:take|remove|drop|delete) you (?:off|from)\b|off (?:our|the|my|this) (?:mailing |e-?mail "
+    rf")?list\b|no (?:more|further) (?:e-?mails|messages|mail)\b)",
+    # "If you'd rather not hear from me, just reply", "Don't want these emails? Reply ...".
+    rf"\b(?:rather not|don't want to|do not want to|no longer (?:want|wish) to|prefer not to)"
+    rf" (?:hear from|receive|get)\b{_GAP}{{0,60}}{_REPLY_EN}",
     # "Send an email to ... with the subject Unsubscribe".
     r"\b(send|email|write)\b[^.\n]{0,80}\bsubject( line)?\b[^.\n]{0,20}\b(unsubscribe|remove)\b",
-    r"\bantworten sie\b[^.\n]{0,40}\b(abmelden|abbestellen|stopp?)\b",
-    r"\brépondez\b[^.\n]{0,40}\b(désabonner|désinscrire|stop)\b",
-    r"\bresponde[rn]?\b[^.\n]{0,40}\b(baja|stop)\b",
+    # "Antworten Sie mit „Abmelden“", "antworte einfach mit STOPP", "antworten Sie mit „Nein
+    # danke“, dann schreibe ich Ihnen nicht mehr", "um sich abzumelden, antworten Sie ...".
+    rf"{_REPLY_DE}{_GAP}{{0,60}}\b(?:abmelden|abmeldung|abbestellen|austragen|stopp?|nein,? danke|"
+    rf"kein interesse|abzumelden|abzubestellen|auszutragen|keine (?:e-mails?|mails?|nachrichten|"
+    rf"werbung|post) mehr|nicht mehr (?:an)?schreiben|nicht mehr kontaktieren|(?:aus|von) "
+    rf"(?:dem|der|unserem|unserer|meinem|meiner) (?:verteiler|liste|mailingliste|newsletter))\b",
+    rf"\b(?:abzumelden|abzubestellen|auszutragen|keine (?:e-mails?|mails?|nachrichten|werbung)"
+    rf" mehr)\b{_GAP}{{0,60}}{_REPLY_DE}",
+    # "Répondez STOP", "répondez « désabonner »", "répondez simplement « non merci » et nous ne
+    # vous écrirons plus", "pour ne plus recevoir nos courriels, répondez ...".
+    rf"{_REPLY_FR}{_GAP}{{0,60}}(?:\b(?:stop|d[ée]sabonn\w*|d[ée]sinscri\w*|non,? merci|"
+    rf"pas int[ée]ress[ée]e?s?|ne plus recevoir|plus de (?:courriels?|e-?mails?|messages?))\b|"
+    rf"\bne (?:vous |te )?(?:[ée]crir|recontacter|contacter|solliciter)\w* plus\b|"
+    rf"\b(?:retir|supprim)\w* de (?:la|notre|ma|nos) (?:liste|listes)\b)",
+    rf"\bne plus (?:recevoir|[êe]tre contact[ée]e?)\b{_GAP}{{0,60}}{_REPLY_FR}",
+    # "Responde BAJA", "responda con «no, gracias» y no le volveremos a escribir", "para dejar
+    # de recibir estos correos, contesta ...".
+    rf"{_REPLY_ES}{_GAP}{{0,60}}\b(?:baja|stop|no,? gracias|no me interesa|cancelar (?:la |mi )?"
+    rf"suscripción|dejar(?:á|ás|án)? de recibir|no (?:te|le|les|os) volver\w* a (?:escribir|"
+    rf"contactar|enviar)|no (?:te|le|les|os) (?:escribir|contactar|enviar)\w* más|(?:eliminar|"
+    rf"quitar|sacar|borrar)(?:te|le|lo|la)? de (?:la|nuestra|mi|nuestras) (?:lista|listas))\b",
+    rf"\b(?:dejar de recibir|darte de baja|darse de baja|darle de baja)\b{_GAP}{{0,60}}{_REPLY_ES}",
 )
 
 AD_PHRASES = (
@@ -133,7 +180,7 @@ POSTAL_ADDRESS_PATTERNS = (
     # suffixes; Canada Post, Royal Mail and Australia Post use the same English words).
     r"\b\d{1,6}[A-Z]?(?:[-/]\d{1,5}[A-Z]?)?,? (?:[A-Z0-9][\w'.-]{0,40} ){0,4}"
     r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Parkway|Pkwy|Highway|Hwy|"
-    r"Terrace|Tce|Crescent|Cres|Close|Square|Sq|Circle|Cir|Trail|Parade|Pde|Row|Mews|Broadway)\b",
+    r"Terrace|Tce|Crescent|Cres|Close|Square|Sq|Circle|Cir|Trail|Parade|Pde|Row|Mews|Broadway|Quay)\b",
     # German, Austrian, Swiss, Dutch: the street name, then the number (Deutsche Post; PostNL):
     # "Musterstraße 12", "Konrad-Adenauer-Straße 3a", "Berliner Str. 5", "Keizersgracht 123".
     r"\b(?:[A-ZÄÖÜ][\wäöüß'-]{0,40}?(?:[Ss]tra(?:ß|ss)e|[Ss]tr\.|[Ww]eg|[Gg]asse|[Pp]latz|"
@@ -158,6 +205,19 @@ POSTAL_ADDRESS_PATTERNS = (
     r"\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] \d[ABCEGHJ-NPRSTV-Z]\d\b",
     # UK: outward code, space, inward code (Royal Mail PAF).
     r"\b(?:GIR 0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]? \d[ABD-HJLNP-UW-Z]{2})\b",
+    # Ireland: an Eircode (the Eircode guide: a routing key, a letter and two
+    # digits or D6W, then a space and four of 0-9 and A C D E F H K N P R T V W X Y). With a
+    # letter in the last four anywhere ("D02 XY00", "A65 F4E2"); all digits only as an address
+    # part of its own, after a comma or at a line start ("the T20 2024 final" is no address).
+    r"\b(?:[ACDEFHKNPRTV-Y]\d{2}|D6W) (?=[\dACDEFHKNPRTV-Y]{0,3}[ACDEFHKNPRTV-Y])"
+    r"[\dACDEFHKNPRTV-Y]{4}\b"
+    r"|(?:^|, ?)(?:[ACDEFHKNPRTV-Y]\d{2}|D6W) \d{4}(?= ?(?:$|[,.;|·•\u2013\u2014]))",
+    # Ireland without an Eircode (An Post): a Dublin postal district (1-18, 20, 22, 24, 6W) or
+    # one of the 26 counties as an address part: ", Dublin 2", ", Co. Clare", ", County Cork".
+    r"(?:^|, ?)(?:Dublin (?:6W|1[0-8]|[1-9]|2[024])|(?:Co\.?|County) (?:Carlow|Cavan|Clare|Cork|"
+    r"Donegal|Dublin|Galway|Kerry|Kildare|Kilkenny|Laois|Leitrim|Limerick|Longford|Louth|Mayo|"
+    r"Meath|Monaghan|Offaly|Roscommon|Sligo|Tipperary|Waterford|Westmeath|Wexford|Wicklow))"
+    r"(?= ?(?:$|[,.;|·•\u2013\u2014]))",
     # Australia: suburb, state, 4-digit postcode (Australia Post).
     r"\b[A-Z][\w'-]{0,40},? (?:NSW|VIC|QLD|SA|WA|TAS|NT|ACT) \d{4}\b",
     # EU 5-digit postcodes (DE, FR, ES, IT, FI, ...) with a capitalised city, at the start of a

@@ -44,6 +44,21 @@ DECEPTIVE_SUBJECTS = (
         r"|\b(tu|su) (pedido|paquete) (ha sido enviado|está en camino|ha sido entregado)",
         "it reads like a shipping notice for an order",
     ),
+    # A subject about nothing but the reader's order ("Your order", "Re: your order", "About
+    # your order #4411") is what an order notice's subject says; on an ad it claims a purchase
+    # the message is not about. Only the whole subject counts (reply, forward or other short
+    # prefixes aside): "Your order, your way: 20% off" and "Complete your order" say what
+    # they offer.
+    _subject(
+        r"^\W*(?:[^\W\d_]{1,4}\s*(?:\[\d+\]|\(\d+\))?\s*:\s*)*(?:"
+        r"(?:about |regarding |concerning |an update on |update on |a question about )?"
+        r"your (?:recent |latest )?(?:order|purchase)"
+        r"|(?:zu |zur |bezüglich )?(?:ihre[rn]?|deine[rn]?) bestellung"
+        r"|(?:à propos de |au sujet de |concernant )?votre (?:commande|achat)"
+        r"|(?:sobre |acerca de )?(?:tu|su) (?:pedido|compra)"
+        r")(?:\s*(?:#|no\.?|nr\.?|n°|number)?\s*[\w-]*\d[\w-]*)?\W*$",
+        "it reads like a notice about an order the recipient placed",
+    ),
     _subject(
         r"\bpassword (reset|change|expir\w*)|\breset your password\b"
         r"|\bpasswort (zurücksetzen|ändern|abgelaufen)"
