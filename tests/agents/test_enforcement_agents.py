@@ -381,6 +381,37 @@ async def test_hard_bounces_over_7_percent_of_the_account_strike(
     )
 
 
+async def test_refusals_of_the_sender_strike_the_account_at_that_provider_and_suppress_nobody(
+    gate: Gate, emitter: CollectingEmitter
+) -> None:
+    """21 of 200 Gmail readers' mail refused because of the sender (10.5% blocks, over the 10%
+    line): the account is struck at Gmail for blocks, and not one reader is suppressed."""
+    pipe = Pipe(gate, emitter)
+    async with gate.agents["keep_bounce_history"].test_context() as bounces:
+        for index in range(200):
+            event = delivered(gate, index)
+            if index >= 179:
+                event = event.model_copy(
+                    update={
+                        "kind": "bounced",
+                        "bounce_class": "soft",
+                        "reason": "blocked",
+                        "status": "5.7.1",
+                    }
+                )
+            await bounces.put(gate.codec.encode(event), key=event.recipient_key.encode())
+    assert emitter.on(gate.clicks_topic) == []
+    await pipe(gate.rate_events_topic, "keep_rates")
+    await run_enforcement(gate, pipe)
+    [strike] = [e for e in enforcement(gate, emitter) if e.action == "strike_issued"]
+    assert (strike.breach_kind, strike.provider, strike.count, strike.volume) == (
+        "block",
+        "google",
+        21,
+        200,
+    )
+
+
 async def test_the_daily_tick_judges_a_window_that_closed_with_no_event_since(
     tmp_path: Path, offsets: ScriptedOffsets, emitter: CollectingEmitter, clock: FrozenClock
 ) -> None:
