@@ -19,10 +19,19 @@ def _original_headers(recipient: str, account: str, request_id: str) -> str:
 
 
 def dsn(
-    recipient: str, *, status: str, action: str, account: str, request_id: str, return_path: str
+    recipient: str,
+    *,
+    status: str,
+    action: str,
+    account: str,
+    request_id: str,
+    return_path: str,
+    diagnostic: str | None = None,
 ) -> bytes:
     """A multipart/report delivery status notification (RFC 3464) for one recipient."""
-    diagnostic = {"5": "550 5.1.1 user unknown", "4": "452 4.2.2 mailbox full"}[status[0]]
+    diagnostic = (
+        diagnostic or {"5": "550 5.1.1 user unknown", "4": "452 4.2.2 mailbox full"}[status[0]]
+    )
     return (
         "From: Mail Delivery System <MAILER-DAEMON@mx.example.org>\r\n"
         f"To: {return_path}\r\n"
