@@ -16,7 +16,7 @@ X.1.10 and X.7.27):
 | X.1.10, X.7.27 | null MX: the domain accepts no mail | notaccept |
 | X.2.1 | mailbox disabled, not accepting messages | suspend (weak) |
 | X.2.2 | mailbox full | mailboxfull |
-| X.2.3 | message length exceeds administrative limit | exceedlimit |
+| X.2.3 | message length exceeds administrative limit | exceedlimit (weak) |
 | X.2.4, X.3.0, X.3.2-3, X.3.5 | list expansion; mail system status | systemerror (X.3.0 weak) |
 | X.3.1 | mail system full | systemfull |
 | X.3.4 | message too big for system | mesgtoobig |
@@ -127,6 +127,7 @@ _WEAK: Final = frozenset(
         (1, 0),
         (2, 0),
         (2, 1),
+        (2, 3),
         (3, 0),
         (4, 0),
         (4, 1),
@@ -228,6 +229,9 @@ TEXT_PATTERNS: Final[tuple[tuple[str, R], ...]] = (
         "storage allocation",
         "disk quota",
         "out of storage",
+        "storage space in",
+        "not enough storage",
+        "not enough space",
         "mailbox would exceed",
         "user's quota",
         "user quota",
@@ -299,6 +303,24 @@ TEXT_PATTERNS: Final[tuple[tuple[str, R], ...]] = (
         "too many smtp sessions",
         "maximum number of connections",
     ),
+    # A spam filter's verdict on the message (before the blocklists: Gmail's "... likely unsolicited
+    # mail. To reduce the amount of spam sent to Gmail, this message has been blocked").
+    *_group(
+        R.SPAM_DETECTED,
+        "likely unsolicited",
+        "unsolicited mail",
+        "detected as spam",
+        "classified as spam",
+        "considered spam",
+        "considered as spam",
+        "looks like spam",
+        "appears to be spam",
+        "identified as spam",
+        "message is spam",
+        "spam content",
+        "spam message",
+        "spam score",
+    ),
     # The sender's IP or host: blocklists, reputation, the HELO name (before the content words:
     # "spamhaus" contains "spam"; after "not listed in", Domino's wording for an unknown user).
     ("not listed in", R.USER_UNKNOWN),
@@ -319,6 +341,7 @@ TEXT_PATTERNS: Final[tuple[tuple[str, R], ...]] = (
         "blocked using",
         "blocked by",
         "blocked for",
+        "block for",
         "blocked because",
         "blocked due",
         "has been blocked",
@@ -512,6 +535,8 @@ TEXT_PATTERNS: Final[tuple[tuple[str, R], ...]] = (
         "not active",
         "no longer active",
         "temporarily disabled",
+        "falta de uso",  # es: "expired for lack of use"
+        "por inactividad",  # es
         "suspended",
     ),
     # Moved away; a domain that accepts no mail at all.
@@ -738,6 +763,7 @@ TEXT_PATTERNS: Final[tuple[tuple[str, R], ...]] = (
         "internal error",
         "server error",
         "local error",
+        "local problem",
         "system failure",
         "temporary failure",
         "service not available",
@@ -766,6 +792,7 @@ TEXT_PATTERNS: Final[tuple[tuple[str, R], ...]] = (
 TEXT_LIMIT: Final = 8192
 """Characters of diagnostic text read: beyond this it says nothing new and costs time."""
 
+_CONTINUATION: Final = re.compile(r"(?<=\S) [245]\d\d-(?:[245]\.\d{1,3}\.\d{1,3} )?")
 _BOILERPLATE: Final = (
     "scanned for viruses",
     "virus scanned",
@@ -819,6 +846,9 @@ def reason_for_text(text: str | None) -> R | None:
         return None
     # Whitespace runs as one space: reports wrap long replies ("554 No\n    Resent-From ...").
     folded = " ".join(text[:TEXT_LIMIT].split()).casefold()
+    # A multi-line SMTP reply repeats its code on every line ("... this message is 550-5.7.1
+    # likely unsolicited mail"): the repeats would split the very phrases that name the reason.
+    folded = _CONTINUATION.sub(" ", folded)
     for boilerplate in _BOILERPLATE:
         if boilerplate in folded:
             folded = folded.replace(boilerplate, " ")

@@ -92,6 +92,14 @@ CASES = [
         "speeding",
     ),
     ("5.3.4", "552-5.3.4 Your message exceeded Google's message size limits.", True, "mesgtoobig"),
+    # The same reply as a multi-line SMTP answer: the repeated code splits the sentence.
+    (
+        "5.7.1",
+        "550-5.7.1 Our system has detected that this message is 550-5.7.1 likely unsolicited "
+        "mail. To reduce the amount of spam sent to Gmail, this message has been blocked.",
+        True,
+        "spamdetected",
+    ),
     # Microsoft Exchange Online NDR reference.
     (
         "5.1.10",
