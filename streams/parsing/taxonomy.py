@@ -213,6 +213,8 @@ TEXT_PATTERNS: Final[tuple[tuple[str, R], ...]] = (
         "mailbox size limit",
         "mailfolder is full",
         "mail box full",
+        "full mailbox",
+        "mailbox is over",
         "box is full",
         "inbox is full",
         "over quota",
