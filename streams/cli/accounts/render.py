@@ -82,7 +82,8 @@ def render_status(
         )
     for key in read.undecodable:
         console.print(f"[yellow]warning:[/] the latest value of key {escape(key)} did not decode")
-    console.print(_rates_table(view))
+    for table in _rates_tables(view, console.width):
+        console.print(table)
     rates = policy.rates
     console.print(
         f"Complaint rate judged {_scope(rates.complaint_scope)} (strike line "
@@ -112,28 +113,55 @@ def _provider_name(provider: str | None) -> str:
 
 
 def _rates_table(view: AccountStatusView) -> Table:
+    """Counts and rates in one table on a wide terminal; at 80 columns its nine columns would
+    break every word, so `_rates_tables` splits it in two there."""
+    return _table(view, counts=True, rates=True)
+
+
+def _rates_tables(view: AccountStatusView, width: int) -> tuple[Table, ...]:
+    if width >= _ONE_TABLE_WIDTH:
+        return (_rates_table(view),)
+    return (_table(view, counts=True, rates=False), _table(view, counts=False, rates=True))
+
+
+_ONE_TABLE_WIDTH = 120
+"""Columns from which counts and rates share one table."""
+
+
+def _table(view: AccountStatusView, *, counts: bool, rates: bool) -> Table:
     days = view.policy.rates.window_days
-    table = Table(title=f"rates in {view.window.id} (the rolling {days}-day window)")
-    table.add_column("provider", overflow="fold")
-    columns = ("delivered", "hard bounced", "blocked", "complaints", "complaint rate")
-    for column in (*columns, "bounce rate", "block rate"):
-        table.add_column(column, justify="right", overflow="fold")
-    table.add_column("over a line", overflow="fold")
+    what = "counts and rates" if counts and rates else "counts" if counts else "rates"
+    table = Table(title=f"{what} in {view.window.id} (the rolling {days}-day window)")
+    table.add_column("provider", overflow="fold", min_width=9)
+    if counts:
+        for column in ("delivered", "hard bounced", "blocked", "complaints"):
+            table.add_column(column, justify="right", no_wrap=True)
+    if rates:
+        for column in ("complaint rate", "bounce rate", "block rate"):
+            table.add_column(column, justify="right", no_wrap=True)
+        table.add_column("over a line", overflow="fold", ratio=1)
     rows = [*view.providers, view.account_wide]
-    for rates in rows:
-        snapshot = rates.snapshot
+    for row in rows:
+        snapshot = row.snapshot
+        cells = [escape(_provider_name(row.provider))]
+        if counts:
+            cells += [
+                f"{snapshot.delivered:,}",
+                f"{snapshot.hard_bounced:,}",
+                f"{snapshot.blocked:,}",
+                f"{snapshot.complained:,}",
+            ]
+        if rates:
+            cells += [
+                _rate(snapshot.complaint_rate, snapshot.complaint_volume_enough),
+                _rate(snapshot.bounce_rate, snapshot.bounce_volume_enough),
+                _rate(snapshot.block_rate, snapshot.block_volume_enough),
+                "\n".join(f"{b.kind} {b.level} ({_line(b.line)})" for b in row.breaches) or "-",
+            ]
         table.add_row(
-            escape(_provider_name(rates.provider)),
-            f"{snapshot.delivered:,}",
-            f"{snapshot.hard_bounced:,}",
-            f"{snapshot.blocked:,}",
-            f"{snapshot.complained:,}",
-            _rate(snapshot.complaint_rate, snapshot.complaint_volume_enough),
-            _rate(snapshot.bounce_rate, snapshot.bounce_volume_enough),
-            _rate(snapshot.block_rate, snapshot.block_volume_enough),
-            ", ".join(f"{b.kind} {b.level} ({_line(b.line)})" for b in rates.breaches) or "-",
-            style="bold" if rates.provider is None else None,
-            end_section=rates is rows[-2] if len(rows) > 1 else False,
+            *cells,
+            style="bold" if row.provider is None else None,
+            end_section=row is rows[-2] if len(rows) > 1 else False,
         )
     return table
 
