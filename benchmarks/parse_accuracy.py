@@ -164,7 +164,7 @@ def public_expectations(corpus: Path) -> list[dict]:
     for row in _rows(corpus / "expected.jsonl"):
         merged = {
             key: row.get(key) if row.get(key) is not None else row.get(f"{key}_reading")
-            for key in ("recipients", "class", "reason", "status")
+            for key in ("recipients", "class", "reason", "status", "feedback_type")
         }
         found.append(
             {
