@@ -106,6 +106,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "consent": Subcommand(
         "streams.cli.consent", "app", "Consent: the proof of what a person agreed to."
     ),
+    "status": Subcommand(
+        "streams.cli.status",
+        "status",
+        "Show lag, decision rate, last decision and dead letters per group of workers.",
+    ),
     "accounts": Subcommand(
         "streams.cli.accounts",
         "app",

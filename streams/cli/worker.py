@@ -26,6 +26,14 @@ def worker(
     create: bool = typer.Option(
         True, "--create-topics/--no-create-topics", help="Create missing topics before starting."
     ),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        min=0,
+        max=65535,
+        help="Serve /metrics, /healthz and /readyz here (default: the worker_metrics_port "
+        "setting, 9464; 0: none). Each worker on one machine needs its own.",
+    ),
 ) -> None:
     """Run a gate worker: fold unsubscribes into suppressions and decide send requests.
 
@@ -51,4 +59,5 @@ def worker(
                 "topics are not as the gate needs them: "
                 + "; ".join(f"{name}: {status}" for name, status in problems.items())
             )
-    run_worker(settings, worker_name=name, loglevel=loglevel)
+    port = settings.worker_metrics_port if metrics_port is None else metrics_port
+    run_worker(settings, worker_name=name, loglevel=loglevel, metrics_port=port)

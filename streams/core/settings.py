@@ -93,6 +93,15 @@ class Settings(BaseSettings):
         description="faust table store; faust serves rocksdb:// with rocksdict (no C build).",
     )
     worker_web_port: int = Field(default=6066, ge=0, le=65535)
+    worker_metrics_port: int = Field(
+        default=9464,
+        ge=0,
+        le=65535,
+        description="The worker's /metrics, /healthz and /readyz (0: none); one per worker.",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address the metrics and health endpoints listen on."
+    )
     worker_session_timeout_s: float = Field(
         default=6.0,
         gt=1,

@@ -91,6 +91,23 @@ class SendDecider:
         self._writing = asyncio.Lock()
         """Held from deciding a batch until its offsets are committed."""
         self._changed = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._next: dict[TopicPartition, int] = {}
+        """Per partition, the offset after the last request decided here (for the lag)."""
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Send requests not yet decided on the partitions being read: the broker's highwater
+        as last fetched minus the next offset to decide (partitions not fetched yet: absent)."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        behind = {}
+        for tp in self._assigned_tps(self._reading):
+            highwater = consumer.highwater(tp)
+            at = self._next.get(tp)
+            if highwater is not None and at is not None:
+                behind[(tp.topic, tp.partition)] = max(0, highwater - at)
+        return behind
 
     # --- faust's assignment ------------------------------------------------------------------
 
@@ -122,6 +139,7 @@ class SendDecider:
             max_poll_records=self._batch_size,
         )
         await consumer.start()
+        self._consumer = consumer
         try:
             while not self._app.should_stop:
                 await self._follow_assignment(consumer)
@@ -135,6 +153,7 @@ class SendDecider:
                 if fetched:
                     await self._decide_fetched(consumer, fetched, rebalance)
         finally:
+            self._consumer = None
             await consumer.stop()
 
     async def _idle(self) -> None:
@@ -172,7 +191,9 @@ class SendDecider:
         """Flush the batch's decisions, then commit its offsets (the caller holds `_writing`)."""
         try:
             await self._flush()
-            await consumer.commit({tp: batch[-1].offset + 1 for tp, batch in fetched.items()})
+            offsets = {tp: batch[-1].offset + 1 for tp, batch in fetched.items()}
+            await consumer.commit(offsets)
+            self._next.update(offsets)
         except KafkaError as exc:
             # The next owner decides these requests again, the same way (at-least-once).
             log.warning("decider: offsets not committed (%s); they are decided again", exc)
@@ -199,4 +220,7 @@ class SendDecider:
         if missing:
             for (topic, partition), offset in (await self._earlier_offsets(missing)).items():
                 consumer.seek(TopicPartition(topic, partition), offset)
+        for partition in sorted(added):
+            tp = TopicPartition(self._topic, partition)
+            self._next[tp] = await consumer.position(tp)
         log.info("decider: deciding %s partitions %s", self._topic, sorted(ready))

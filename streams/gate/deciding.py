@@ -36,6 +36,7 @@ from streams.gate.handling import (
     dead_letter,
     decode_send_request,
 )
+from streams.gate.metrics import count_decision
 from streams.gate.sender_domains import read_sender_domains
 from streams.rules import RecipientView
 from streams.rules.step import gate_step
@@ -74,6 +75,12 @@ async def decide_send(
         state_offsets=state_offsets,
     )
     gate.send_history.update(message.key, view.send_history, outcome.send_history)
+    count_decision(
+        outcome.decision,
+        classification=request.classification,
+        now=gate.clock.now(),
+        requested_at=request.requested_at,
+    )
     decision = gate.codec.encode_fields(SendDecision, outcome.decision)
     # send-decisions is co-partitioned with send-requests: the request's own partition
     await (out or gate.emitter).emit(

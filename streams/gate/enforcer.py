@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 from streams.core.bounce_reasons import is_sender_refusal
 from streams.core.errors import CodecError, InvalidRecordError
 from streams.core.records import DeliveryEvent, FeedbackReport
+from streams.gate import metrics
 from streams.gate.app import Gate
 from streams.gate.copies import account_of_record
 from streams.gate.handling import coordinates, dead_letter, dead_letter_unusable
@@ -285,6 +286,7 @@ async def enforce(gate: Gate, message: Any) -> None:
 
 async def _emit_enforcement(gate: Gate, event: EnforcementEvent) -> None:
     await gate.emit(ENFORCEMENT_EVENTS, event)
+    metrics.ENFORCEMENT_EVENTS.labels(event.action).inc()
 
 
 # --- every worker: its copy of the enforcement events ----------------------------------------

@@ -34,6 +34,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from streams.gate.metrics import FENCE_READ_AHEAD, FENCE_WAIT_SECONDS, FENCE_WAITS
 from streams.gate.progress import PartitionProgress, TopicPartitionKey
 
 __all__ = [
@@ -95,8 +96,10 @@ class StateFence:
     async def wait(self, partitions: Iterable[int]) -> dict[int, int]:
         """Return, per partition, the end offset the state is now current up to."""
         wanted = sorted(set(partitions))
+        FENCE_WAITS.inc()
         try:
-            return await asyncio.wait_for(self._read_ahead(wanted), timeout=self._timeout_s)
+            with FENCE_WAIT_SECONDS.time():
+                return await asyncio.wait_for(self._read_ahead(wanted), timeout=self._timeout_s)
         except (TimeoutError, KafkaError) as exc:
             raise FenceTimeoutError(
                 f"{self.state_topic} could not be read up to the fence within "
@@ -128,6 +131,7 @@ class StateFence:
             by_key = self._pending.setdefault(partition, {})
             async for offset, key, value in self._offsets.read_range(partition, start, end):
                 by_key.setdefault(key, []).append((offset, value))
+                FENCE_READ_AHEAD.inc()
             self._read_until[partition] = end
         return fence
 

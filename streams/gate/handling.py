@@ -22,6 +22,7 @@ from streams.core.records import (
 )
 from streams.gate.app import Gate
 from streams.gate.emit import Emitter
+from streams.gate.metrics import DEAD_LETTERS
 from streams.topics import TopicSpec
 
 __all__ = [
@@ -64,6 +65,7 @@ async def dead_letter(
     await (emitter or gate.emitter).emit(
         gate.dead_letters_topic, message.key, gate.codec.encode(letter)
     )
+    DEAD_LETTERS.labels(message.topic, kind).inc()
     log.warning("%s: dead-lettered %s (%s)", agent, coordinates(message), kind)
 
 

@@ -13,16 +13,24 @@ import faust
 from streams.core.settings import Settings
 from streams.gate.agents import register_agents
 from streams.gate.app import build_gate
+from streams.gate.health import register_health
 
 __all__ = ["run_worker"]
 
 
 def run_worker(
-    settings: Settings, *, worker_name: str = "worker-1", loglevel: str = "warning"
+    settings: Settings,
+    *,
+    worker_name: str = "worker-1",
+    loglevel: str = "warning",
+    metrics_port: int | None = None,
 ) -> None:
-    """Block running a worker; returns (via SystemExit from faust) when it is stopped."""
+    """Block running a worker; returns (via SystemExit from faust) when it is stopped.
+    `metrics_port` serves /metrics, /healthz and /readyz (None: the setting; 0: none)."""
     gate = build_gate(settings, worker_name=worker_name)
     register_agents(gate)
+    port = settings.worker_metrics_port if metrics_port is None else metrics_port
+    register_health(gate, port, host=settings.metrics_host)
     logging.getLogger("streams").setLevel(loglevel.upper())
     worker = faust.Worker(gate.app, loglevel=loglevel, quiet=True)
     # faust's terminal spinner sets the root logger to DEBUG so it can spin on log records;

@@ -24,9 +24,14 @@ def worker_env(settings: Settings) -> dict[str, str]:
 class GateWorker:
     """One `sendgate worker` process; its output goes to a log file in the test's folder."""
 
-    def __init__(self, settings: Settings, name: str, log_dir: Path) -> None:
+    def __init__(
+        self, settings: Settings, name: str, log_dir: Path, *, metrics_port: int = 0
+    ) -> None:
         self.settings = settings
         self.name = name
+        self.metrics_port = metrics_port
+        """Where the worker serves /metrics, /healthz and /readyz; 0: nowhere (several workers
+        of one test would otherwise ask for the same port)."""
         self.log_path = log_dir / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -34,7 +39,18 @@ class GateWorker:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams", "worker", "--name", self.name, "--loglevel", "info"],
+            [
+                sys.executable,
+                "-m",
+                "streams",
+                "worker",
+                "--name",
+                self.name,
+                "--loglevel",
+                "info",
+                "--metrics-port",
+                str(self.metrics_port),
+            ],
             env=worker_env(self.settings),
             stdout=log,
             stderr=subprocess.STDOUT,
