@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from streams.core.codec import Codec
 from streams.core.errors import CodecError, InvalidRecordError
+from streams.core.logs import where
 from streams.core.records import (
     MAX_SEND_REQUEST_BYTES,
     ConsentDeadline,
@@ -64,7 +65,9 @@ async def dead_letter(
     await (emitter or gate.emitter).emit(
         gate.dead_letters_topic, message.key, gate.codec.encode(letter)
     )
-    log.warning("%s: dead-lettered %s (%s)", agent, coordinates(message), kind)
+    log.warning(
+        "%s: dead-lettered %s (%s)", agent, coordinates(message), kind, extra=where(message)
+    )
 
 
 def recipient_key_of(message: Any) -> str:
