@@ -28,6 +28,7 @@ from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
 from streams.core.errors import SendgateError
+from streams.core.logs import configure_process_logging
 from streams.core.settings import Settings, get_settings
 
 __all__ = [
@@ -169,6 +170,8 @@ def _root(ctx: typer.Context) -> None:
     """Hand every command the settings (unless a test passed its own as `obj`)."""
     if not isinstance(ctx.obj, Settings):
         ctx.obj = get_settings()
+    # Every command logs the same way; `sendgate worker` refines it with the worker's name.
+    configure_process_logging(ctx.obj, service=ctx.invoked_subcommand or "sendgate")
 
 
 def _database_unreachable(error: BaseException) -> str | None:

@@ -183,7 +183,6 @@ def intake(
             raise SendgateError(
                 f"cannot serve metrics on {host} port {metrics_port}: {exc.strerror or exc}"
             ) from None
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
 
     def listening(bound_port: int) -> None:
         console.print(f"SMTP intake for {verp.domain} on {host} port {bound_port}; Ctrl-C stops it")

@@ -12,6 +12,7 @@ import secrets
 import tempfile
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -125,6 +126,21 @@ class Settings(BaseSettings):
         description=(
             "How often the rate keeper's timer checks for a new day, when it nudges every "
             "(account, provider) it holds to judge the windows that closed meanwhile."
+        ),
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description=(
+            "How every process writes its log to stderr: text lines for a person at a terminal, "
+            "or one JSON object a line for a log collector (streams.core.logs)."
+        ),
+    )
+    log_repeat_interval_s: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "A repeated warning or error of a Kafka client is written once per this interval, "
+            "with how often it recurred, so a broker outage does not flood the log."
         ),
     )
     clock_file: Path | None = Field(

@@ -61,6 +61,8 @@ from streams.topics import (
 __all__ = ["register_agents"]
 
 log = logging.getLogger(__name__)
+watch_log = logging.getLogger("streams.gate.watchdog")
+"""The watchdog's own trouble (the broker away), repeated every check: throttled."""
 
 STALL_CHECK_INTERVAL_S = 3.0
 STALL_AFTER_S = 12.0
@@ -206,11 +208,25 @@ def _watch_partitions(gate: Gate, decider: SendDecider, input_topics: set[str]) 
         ]
         if not mine:
             return
-        ends = await gate.offsets.end_offsets_of(mine)
+        asked_at = monotonic()
+        try:
+            ends = await gate.offsets.end_offsets_of(mine)
+        except KafkaError as exc:
+            # Nothing can be fetched either: the time the broker is away is no stall.
+            gate.progress.lost_sight()
+            watch_log.warning(
+                "skipped-records check: end offsets not readable (%s: %s)", type(exc).__name__, exc
+            )
+            return
         now = monotonic()
-        for (topic, partition), offset in gate.progress.stalled(ends, now, STALL_AFTER_S).items():
+        stalled = gate.progress.stalled(ends, now, STALL_AFTER_S, asked_at=asked_at)
+        for (topic, partition), offset in stalled.items():
             log.warning(
-                "re-reading %s/%s from offset %s: records were skipped", topic, partition, offset
+                "re-reading %s/%s from offset %s: records were skipped",
+                topic,
+                partition,
+                offset,
+                extra={"topic": topic, "partition": partition, "offset": offset},
             )
             await app.consumer.seek(TP(topic, partition), offset)
             gate.progress.touch((topic, partition), now)

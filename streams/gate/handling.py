@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from streams.core.codec import Codec
 from streams.core.errors import CodecError, InvalidRecordError
+from streams.core.logs import where
 from streams.core.records import (
     MAX_SEND_REQUEST_BYTES,
     ConsentDeadline,
@@ -66,7 +67,9 @@ async def dead_letter(
         gate.dead_letters_topic, message.key, gate.codec.encode(letter)
     )
     DEAD_LETTERS.labels(message.topic, kind).inc()
-    log.warning("%s: dead-lettered %s (%s)", agent, coordinates(message), kind)
+    log.warning(
+        "%s: dead-lettered %s (%s)", agent, coordinates(message), kind, extra=where(message)
+    )
 
 
 def recipient_key_of(message: Any) -> str:

@@ -22,6 +22,7 @@ from streams.consent.notices import due_notices, next_deadline
 from streams.consent.timing import check_event_time
 from streams.core.clock import from_epoch_ms, to_epoch_ms
 from streams.core.errors import InvalidRecordError
+from streams.core.logs import where
 from streams.core.records import (
     ConsentDeadline,
     InboundMail,
@@ -209,7 +210,11 @@ async def parse_inbound(gate: Gate, message: Any) -> None:
         provider_of=gate.enforcement.providers.provider_of_address,
     )
     if outcome.forged_verp:
-        log.warning("parse_inbound_mail: %s: a VERP token does not verify", coordinates(message))
+        log.warning(
+            "parse_inbound_mail: %s: a VERP token does not verify",
+            coordinates(message),
+            extra=where(message),
+        )
     if outcome.rejection is not None:
         await dead_letter(
             gate, message, "parse_inbound_mail", InvalidRecordError(outcome.rejection)

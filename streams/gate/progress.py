@@ -12,6 +12,13 @@ committed offset) has been processed. Two things follow:
 - `stalled()` names the partitions that have records waiting beyond their contiguous progress
   and have not moved for a while; the worker then seeks them back, and the lost records are
   fetched again (processing them twice is harmless: every effect is idempotent).
+
+"Has not moved for a while" counts only time in which the partition could have moved. While the
+broker is away nothing is fetched, so every partition with records beyond its progress looks
+stalled the moment the broker answers again, though nothing was skipped: a check the broker did
+not answer (`lost_sight`), or answered only after the stall limit, restarts every partition's
+clock, and a partition is named only after a full stall limit with the broker in sight. A record
+faust really dropped is still named then, at most one stall limit later than without the outage.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ class PartitionProgress:
         self._pending: dict[TopicPartitionKey, set[int]] = {}
         self._moved_at: dict[TopicPartitionKey, float] = {}
         self._change: asyncio.Future[None] | None = None
+        self._blind = False
 
     def set_floor(self, tp: TopicPartitionKey, floor: int, now: float) -> None:
         """Start counting at `floor` (the committed offset at assignment); forgets the rest."""
@@ -65,7 +73,10 @@ class PartitionProgress:
                 pending.add(offset)
             return  # a hole: the contiguous count has not moved
         else:
-            return  # a record processed again (at-least-once): nothing new
+            # A record processed again (at-least-once, a replay after the group moved back to
+            # its committed offsets): nothing new, but records are flowing toward the progress.
+            self._moved_at[tp] = now
+            return
         self._moved_at[tp] = now
         self._notify()
 
@@ -73,11 +84,28 @@ class PartitionProgress:
         """The first offset not yet processed (everything below it is), or None if unknown."""
         return self._next.get(tp)
 
+    def lost_sight(self) -> None:
+        """The broker could not be asked: until it answers, no partition can be judged stalled
+        (nothing could be fetched either)."""
+        self._blind = True
+
     def stalled(
-        self, end_offsets: Mapping[TopicPartitionKey, int], now: float, after_s: float
+        self,
+        end_offsets: Mapping[TopicPartitionKey, int],
+        now: float,
+        after_s: float,
+        *,
+        asked_at: float | None = None,
     ) -> dict[TopicPartitionKey, int]:
         """Partitions with records beyond their progress that have not moved for `after_s`,
-        each with the offset to seek back to."""
+        each with the offset to seek back to. `end_offsets` is the broker's answer to a question
+        asked at `asked_at`; an answer that took `after_s` or longer, or the first after
+        `lost_sight`, ends a time the broker was away: the clocks restart and none is named."""
+        if self._blind or (asked_at is not None and now - asked_at >= after_s):
+            self._blind = False
+            for tp in {*self._moved_at, *end_offsets}:
+                self._moved_at[tp] = now
+            return {}
         stuck = {}
         for tp, end in end_offsets.items():
             expected = self._next.get(tp)

@@ -37,6 +37,7 @@ from streams.core.errors import (
     SendgateError,
     ServiceUnavailableError,
 )
+from streams.core.logs import where
 from streams.core.records import Record
 from streams.core.settings import Settings
 from streams.edges.ledger.catalogue import LEDGER_TOPICS
@@ -186,6 +187,7 @@ def _item(message: ConsumerRecord[bytes, bytes], record_type: type[Record]) -> L
             message.topic,
             message.partition,
             message.offset,
+            extra=where(message),
         )
     else:
         try:
@@ -197,6 +199,7 @@ def _item(message: ConsumerRecord[bytes, bytes], record_type: type[Record]) -> L
                 message.partition,
                 message.offset,
                 type(exc).__name__,
+                extra=where(message),
             )
     return LedgerItem(message.topic, message.partition, message.offset, record)
 
