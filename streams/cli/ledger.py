@@ -40,7 +40,8 @@ def run(
     """Copy decisions, suppression and bounce changes, feedback reports and consent events in.
 
     Rows are unique by Kafka topic, partition and offset and written in one transaction with the
-    ledger's own read positions, so a restart or a replay writes nothing twice.
+    ledger's own read positions, so a restart or a replay writes nothing twice. A record whose
+    event is stored with other content goes to dead-letters with the reason.
     """
     settings = ctx.ensure_object(Settings)
 
@@ -65,7 +66,8 @@ def run(
     progress = asyncio.run(sink())
     console.print(
         f"read {progress.records_read:,} records, wrote {progress.rows_inserted:,} new rows "
-        f"({progress.undecodable:,} undecodable skipped)"
+        f"({progress.undecodable:,} undecodable skipped, {progress.dead_lettered:,} in conflict "
+        "with stored rows dead-lettered)"
     )
 
 

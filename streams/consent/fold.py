@@ -4,6 +4,12 @@ Pure: the consent keeper calls `apply_consent_event`, the suppression keeper `ap
 with the table's current value, and writes back what they return. Applying an event twice changes
 nothing (its id is remembered). The passing of time is folded in by `streams.consent.notices`.
 
+Accounts choose their consent event ids, so one id can name two accounts' events for one person:
+a consent event is remembered by account and id (`remembered_as`), never by the id alone, which
+would take one account's sign-up or withdrawal for a replay of another's. Ids remembered alone by
+earlier versions still count as applied (never apply twice what may have been applied); they leave
+the memory as newer ones come in.
+
 One entry per (account, lists) scope; an entry without lists covers all of the account's mail.
 The entry that speaks for a message is the most specific one covering its list
 (`streams.consent.lookup.consent_for`), so a withdrawal from one list outranks an account-wide
@@ -44,6 +50,7 @@ __all__ = [
     "ConsentOutcome",
     "apply_consent_event",
     "apply_opt_out",
+    "remembered_as",
 ]
 
 REMEMBERED_EVENT_IDS = 32
@@ -80,10 +87,17 @@ def apply_consent_event(
 ) -> ConsentFold:
     """The recipient's consents after `event`, and what the event did."""
     state = state or ConsentState()
-    if event.event_id in state.applied_event_ids:
+    remembered = remembered_as(event)
+    if remembered in state.applied_event_ids or event.event_id in state.applied_event_ids:
         return ConsentFold(state, "replayed")
     entries, outcome = _FOLDS[event.kind](state.entries, event, policy)
-    return ConsentFold(_remember(entries, state, event.event_id), outcome)
+    return ConsentFold(_remember(entries, state, remembered), outcome)
+
+
+def remembered_as(event: ConsentEvent) -> str:
+    """How a consent event is kept among a state's applied ids: its account and id. The length
+    prefix keeps account `a:b` with event `c` apart from account `a` with event `b:c`."""
+    return f"{len(event.account_id)}:{event.account_id}:{event.event_id}"
 
 
 def apply_opt_out(state: ConsentState | None, click: UnsubscribeClick) -> ConsentState:

@@ -65,7 +65,7 @@ from streams.topics import (
 pytestmark = pytest.mark.integration
 
 AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-HEAD = "0005"
+HEAD = "0006"
 PARTITIONS = 3
 DECISION_COUNT = 300
 CHANGE_COUNT = 200
@@ -124,7 +124,7 @@ def change(n: int) -> SuppressionChange:
 def bounce_change(
     n: int, run: str, *, outcome: BounceOutcome = "counted", source_offset: int | None = None
 ) -> BounceChange:
-    """Event ids carry the run's token: `bounce_changes` is unique on them across the session."""
+    """Event ids carry the run's token: tests share the session's database."""
     return BounceChange(
         recipient_key=recipient_key(n),
         event_id=f"{run}-delivery-{n}",

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from streams.consent.fold import apply_consent_event, apply_opt_out
+from streams.consent.fold import apply_consent_event, apply_opt_out, remembered_as
 from streams.consent.lookup import consent_for
 from streams.consent.notices import due_notices, next_deadline
 from streams.consent.timing import check_event_time, implied_expiry
@@ -150,6 +150,34 @@ def test_a_replayed_event_changes_nothing() -> None:
     state, _ = fold(ev(event_id="g"), ev(event_id="w", kind="withdraw"))
     again, outcomes = fold(ev(event_id="g"), state=state)
     assert (again, outcomes) == (state, ["replayed"])
+
+
+def test_two_accounts_events_with_one_id_are_both_applied() -> None:
+    """Accounts choose their event ids: birch's withdrawal `w` is not a replay of maple's `w`."""
+    state, outcomes = fold(
+        ev(event_id="g"),
+        ev(event_id="g", account_id="birch"),
+        ev(event_id="w", kind="withdraw"),
+        ev(event_id="w", account_id="birch", kind="withdraw"),
+    )
+
+    assert outcomes == ["granted", "granted", "withdrawn", "withdrawn"]
+    assert {(entry.account_id, entry.status) for entry in state.entries} == {
+        ("maple", "transactional_only"),
+        ("birch", "transactional_only"),
+    }
+    again, replayed = fold(ev(event_id="w", account_id="birch", kind="withdraw"), state=state)
+    assert (again, replayed) == (state, ["replayed"])
+
+
+def test_an_id_remembered_alone_still_counts_as_applied() -> None:
+    """State written before ids were remembered per account: its bare ids are never re-applied."""
+    earlier = ConsentState(applied_event_ids=("g",))
+
+    assert fold(ev(event_id="g"), state=earlier)[1] == ["replayed"]
+    assert remembered_as(ev(event_id="b:c", account_id="a")) != remembered_as(
+        ev(event_id="c", account_id="a:b")
+    )
 
 
 def test_a_platform_hard_bounce_reaches_every_account() -> None:

@@ -2,9 +2,41 @@
 events in PostgreSQL (SQLite for the demo).
 
 `models` defines the tables, `migrations` creates them (`migrate.upgrade`), `catalogue` says which
-topic lands in which table, `writer` stores batches idempotently by Kafka coordinates together
-with the ledger's offsets, and `sink` feeds the writer from the topics. `chain` hash-chains each
+topic lands in which table and what identifies its rows, `writer` stores batches idempotently
+together with the ledger's offsets (`identity` telling a replay from a conflict), and `sink` feeds
+the writer from the topics and dead-letters the conflicts. `chain` hash-chains each
 recipient's consent events, and `proof` reads them back as the proof of consent.
+
+Identities. Every row is unique on its Kafka coordinates (the same record read again adds
+nothing). Most are also unique on the event they record, scoped the way that event's id is issued,
+so the same event published again at other coordinates adds nothing either, while two events that
+merely share an id are both kept (`catalogue.LedgerTopic.identity`):
+- `consent_events`: (account_id, event_id). Accounts choose their event ids (a form post's id, an
+  import's row), so two accounts, or two deployments sharing a database, can use one id for
+  different events; the bare id would lose one of them, and with it proof of consent.
+- `bounce_changes`: (recipient_key, event_id). The bounce keeper tells delivery events apart per
+  recipient (the ids it applied are part of each recipient's state), so one delivery id reported
+  for two recipients is two changes.
+- `suppression_changes`: source, the click's Kafka coordinates. They name one click of one
+  deployment (the topic name carries its prefix), so they are global already.
+- `feedback_reports`: report_id. The platform issues it (the inbound mail's coordinates, or a
+  digest of the unsubscribe token), never an account, so it is global.
+- `enforcement_events`: event_id. The enforcer derives it from the cause, account or breach
+  included, so it is global.
+- `send_decisions`: the coordinates only. Each decision is its own fact: a request sent again is
+  decided again, and both decisions are the history.
+Deployments sharing one database keep apart by their topic prefix, which the topic names in the
+coordinates, the click sources and the ledger's consumer group all carry.
+
+Same content. When a row's identity is stored already, the two are compared by a digest
+(`identity.content_digest`) of every column the record fills, leaving out what the ledger adds
+(row id, Kafka coordinates, chain columns) and the columns a keeper legitimately changes when it
+reports one event again after a crash (`catalogue.LedgerTopic.varying`: a suppression change's
+outcome and time; everything of a bounce change but its recipient and event id, since the keeper
+itself says "replayed"; a feedback report's receipt time). Equal digests are a replay and change
+nothing; different ones are a conflict: the stored row stands (a proof or a chain never changes
+under it) and the newcomer goes to dead-letters with a reason naming both and the differing
+columns (`writer`, `sink`).
 
 The sink's names load the Kafka client only when asked for, so reading the ledger (`sendgate
 consent proof`) needs no broker library.
@@ -25,7 +57,13 @@ from streams.edges.ledger.models import (
     UtcDateTime,
     metadata,
 )
-from streams.edges.ledger.writer import LedgerItem, LedgerWriter, read_offsets
+from streams.edges.ledger.writer import (
+    LedgerConflict,
+    LedgerConflictError,
+    LedgerItem,
+    LedgerWriter,
+    read_offsets,
+)
 
 __all__ = [
     "LEDGER_TOPICS",
@@ -33,6 +71,8 @@ __all__ = [
     "ConsentEventRow",
     "ConsumerOffset",
     "FeedbackReportRow",
+    "LedgerConflict",
+    "LedgerConflictError",
     "LedgerItem",
     "LedgerTopic",
     "LedgerWriter",

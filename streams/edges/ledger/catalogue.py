@@ -9,11 +9,17 @@ migration, a row function and one entry here, and no new branch in the writer or
 One entry is `chained`: consent events are stored as a hash chain per recipient
 (`streams.edges.ledger.chain`), so the writer numbers and links those rows instead of inserting them
 as they are (`LedgerWriter._insert_chained`).
+
+Each entry also says what a row's identity is (`identity`: the columns naming the event it
+records, unique together in its table) and which of its columns may differ between two reports
+of one event (`varying`); the rest is its content, compared by digest (`ledger.identity`) when a
+row's identity is already stored. The identities, and why, are the ledger package's docstring.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
@@ -48,9 +54,15 @@ from streams.topics import (
     TopicSpec,
 )
 
-__all__ = ["LEDGER_TOPICS", "LedgerTopic"]
+__all__ = ["COORDINATES", "LEDGER_TOPICS", "WRITTEN_BY_THE_LEDGER", "LedgerTopic"]
 
 R = TypeVar("R", bound=Record)
+
+COORDINATES: tuple[str, ...] = ("kafka_topic", "kafka_partition", "kafka_offset")
+"""Where a row's record was read; unique in every ledger table."""
+WRITTEN_BY_THE_LEDGER = frozenset({"id", *COORDINATES, "chain_seq", "prev_hash", "entry_hash"})
+"""Columns the ledger fills as it stores a row, not the record: ingestion metadata, never part
+of a row's content (the same event read at other coordinates is the same event)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,16 +72,27 @@ class LedgerTopic(Generic[R]):
     `row` takes the record and its Kafka coordinates (topic, partition, offset) and returns the
     column values. `chained` rows are appended to a per-recipient hash chain (they need
     `recipient_key` and `event_id` columns and the chain columns of `ConsentEventRow`).
+
+    `identity` names the columns that identify the event a row records, as the table's unique
+    constraint does; empty when the row is only its Kafka record (its coordinates identify it).
+    `varying` names columns that legitimately differ between two reports of one event (a
+    keeper's outcome and clock when it reports an event again after a crash): they are not
+    compared. Every other column the record fills is the row's content.
     """
 
     topic: TopicSpec
     model: type[Base]
     row: Callable[[R, str, int, int], dict[str, Any]]
     chained: bool = False
+    identity: tuple[str, ...] = ()
+    varying: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.topic.record is None:
             raise ValueError(f"the ledger copies records; topic '{self.topic.name}' has none")
+        unknown = {*self.identity, *self.varying} - {c.key for c in self.table.columns}
+        if unknown:
+            raise ValueError(f"{self.table.name} has no column {', '.join(sorted(unknown))}")
 
     @property
     def record_type(self) -> type[R]:
@@ -80,13 +103,69 @@ class LedgerTopic(Generic[R]):
     def table(self) -> Table:
         return metadata.tables[self.model.__tablename__]
 
+    @property
+    def content(self) -> tuple[str, ...]:
+        """The columns two rows of one identity must agree on to be the same: every column but
+        the ones the ledger writes itself (row id, Kafka coordinates, chain) and `varying`."""
+        skipped = {*WRITTEN_BY_THE_LEDGER, *self.varying}
+        return tuple(c.key for c in self.table.columns if c.key not in skipped)
+
+    @property
+    def noun(self) -> str:
+        """What one row is, for people: `consent event` for a ConsentEvent."""
+        return re.sub(r"(?<!^)(?=[A-Z])", " ", self.record_type.__name__).lower()
+
+    def identity_of(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The row's identity; its Kafka coordinates when the table has none of its own."""
+        return tuple(row[name] for name in self.identity or COORDINATES)
+
+    def describe(self, row: Mapping[str, Any]) -> str:
+        """The row as a conflict's reason names it: `consent event acme/e-1`."""
+        return f"{self.noun} {'/'.join(str(value) for value in self.identity_of(row))}"
+
 
 LEDGER_TOPICS: tuple[LedgerTopic[Any], ...] = (
     LedgerTopic(SEND_DECISIONS, SendDecisionRow, decision_row),
-    LedgerTopic(SUPPRESSION_CHANGES, SuppressionChangeRow, suppression_change_row),
-    LedgerTopic(BOUNCE_CHANGES, BounceChangeRow, bounce_change_row),
-    LedgerTopic(FEEDBACK_REPORTS, FeedbackReportRow, feedback_report_row),
-    LedgerTopic(CONSENT_EVENTS, ConsentEventRow, consent_event_row, chained=True),
-    LedgerTopic(ENFORCEMENT_EVENTS, EnforcementEventRow, enforcement_event_row),
+    LedgerTopic(
+        SUPPRESSION_CHANGES,
+        SuppressionChangeRow,
+        suppression_change_row,
+        identity=("source",),
+        varying=("outcome", "changed_at"),
+    ),
+    LedgerTopic(
+        BOUNCE_CHANGES,
+        BounceChangeRow,
+        bounce_change_row,
+        identity=("recipient_key", "event_id"),
+        varying=(
+            "outcome",
+            "consecutive_soft_before",
+            "consecutive_soft_after",
+            "policy",
+            "source",
+            "changed_at",
+        ),
+    ),
+    LedgerTopic(
+        FEEDBACK_REPORTS,
+        FeedbackReportRow,
+        feedback_report_row,
+        identity=("report_id",),
+        varying=("received_at",),
+    ),
+    LedgerTopic(
+        CONSENT_EVENTS,
+        ConsentEventRow,
+        consent_event_row,
+        chained=True,
+        identity=("account_id", "event_id"),
+    ),
+    LedgerTopic(
+        ENFORCEMENT_EVENTS,
+        EnforcementEventRow,
+        enforcement_event_row,
+        identity=("event_id",),
+    ),
 )
 """In this order the writer inserts a batch's rows, table by table."""

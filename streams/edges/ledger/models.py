@@ -2,7 +2,9 @@
 
 Each row of `send_decisions`, `suppression_changes`, `bounce_changes`, `feedback_reports`,
 `consent_events` and `enforcement_events` is one record of a Kafka topic, unique on its
-coordinates (topic, partition, offset), so replaying a topic into the ledger adds nothing.
+coordinates (topic, partition, offset), so replaying a topic into the ledger adds nothing. Most
+are also unique on the identity of the event they record, scoped the way its id is issued (the
+package docstring says which, per table), so the same event published again adds nothing either.
 `consent_events` is also a hash chain per recipient (`streams.edges.ledger.chain`), so an edited or
 deleted row of it is detected. `consumer_offsets` holds the ledger's own read positions, written
 in the same transaction as the rows ("Storing Offsets Outside Kafka", aiokafka's consumer guide):
@@ -208,9 +210,10 @@ class BounceChangeRow(_KafkaCoordinates, Base):
         UniqueConstraint(
             "kafka_topic", "kafka_partition", "kafka_offset", name="uq_bounce_changes_kafka"
         ),
-        # One row per delivery event: the keeper reports an event again when it re-reads it after
-        # a crash (outcome "replayed"); that report adds nothing to the audit trail.
-        UniqueConstraint("event_id", name="uq_bounce_changes_event_id"),
+        # One row per delivery event of a recipient: the keeper reports an event again when it
+        # re-reads it after a crash (outcome "replayed"); that report adds nothing to the audit
+        # trail. Per recipient, as the keeper remembers the event ids it applied.
+        UniqueConstraint("recipient_key", "event_id", name="uq_bounce_changes_recipient_event"),
         Index(None, "recipient_key"),
     )
 
@@ -278,9 +281,10 @@ class ConsentEventRow(_KafkaCoordinates, Base):
         UniqueConstraint(
             "kafka_topic", "kafka_partition", "kafka_offset", name="uq_consent_events_kafka"
         ),
-        # One row per event: a redelivered event (a retried form post, a re-run import) carries
-        # the same id and adds nothing.
-        UniqueConstraint("event_id", name="uq_consent_events_event_id"),
+        # One row per event of an account: a redelivered event (a retried form post, a re-run
+        # import) carries the same id and adds nothing. Accounts choose their event ids, so two
+        # accounts may well use the same one for different events.
+        UniqueConstraint("account_id", "event_id", name="uq_consent_events_account_event"),
         UniqueConstraint("recipient_key", "chain_seq", name="uq_consent_events_chain"),
     )
 

@@ -13,6 +13,12 @@ twice.
 
 Undecodable values are skipped with a warning that names only their coordinates; their offsets
 are committed like any other, since the agent that wrote the topic dead-letters bad input itself.
+A record the writer finds in conflict with a stored one (its identity stored with other content)
+is the ledger's own finding, so the sink dead-letters it: a `DeadLetter` with the record's origin
+and whole message, error kind `invalid` and the writer's reason, on `dead-letters`, acknowledged
+by every in-sync replica before the batch's transaction commits. So a conflict is never lost:
+if Kafka does not take the letter the batch is not committed and comes back on the next start;
+if the commit fails after the letter was sent, the retry sends it again (at least once).
 Database work runs in a worker thread so the consumer's event loop keeps fetching meanwhile.
 Partitions added to a topic while the sink runs are picked up at its next start.
 """
@@ -21,16 +27,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import ParamSpec, TypeVar
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from streams.core.clock import Clock, SystemClock
 from streams.core.errors import (
     CodecError,
     InvalidRecordError,
@@ -38,16 +46,17 @@ from streams.core.errors import (
     ServiceUnavailableError,
 )
 from streams.core.logs import where
-from streams.core.records import Record
+from streams.core.records import DeadLetter, Record
 from streams.core.settings import Settings
 from streams.edges.ledger.catalogue import LEDGER_TOPICS
 from streams.edges.ledger.engine import make_engine
 from streams.edges.ledger.migrate import upgrade
 from streams.edges.ledger.models import metadata
-from streams.edges.ledger.writer import LedgerItem, LedgerWriter, read_offsets
-from streams.topics import default_codec
+from streams.edges.ledger.writer import LedgerConflict, LedgerItem, LedgerWriter, read_offsets
+from streams.topics import DEAD_LETTERS, default_codec
 
 __all__ = [
+    "DEAD_LETTER_AGENT",
     "FETCH_MAX_RECORDS",
     "FETCH_TIMEOUT_MS",
     "SinkProgress",
@@ -64,6 +73,13 @@ FETCH_TIMEOUT_MS = 500
 """How long one fetch waits for records; also how quickly the sink notices `stop`."""
 FETCH_MAX_RECORDS = 2000
 """Records per fetch, and so per ledger transaction."""
+DEAD_LETTER_AGENT = "ledger"
+"""The `agent` of the dead letters the sink writes."""
+DEAD_LETTER_TIMEOUT_S = 30.0
+"""How long the writer's transaction waits for Kafka to take a batch's dead letters."""
+
+Publish = Callable[[Sequence[DeadLetter]], Awaitable[None]]
+"""Puts dead letters on the dead-letters topic, returning once Kafka has acknowledged them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +90,8 @@ class SinkProgress:
     records_read: int = 0
     rows_inserted: int = 0
     undecodable: int = 0
+    dead_lettered: int = 0
+    """Records not stored because they conflict with a stored row; each went to dead-letters."""
 
 
 def ledger_consumer_group(settings: Settings) -> str:
@@ -117,10 +135,27 @@ async def run_ledger_sink(
         auto_offset_reset="earliest",
         isolation_level="read_committed",
     )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id="sendgate-ledger",
+        acks="all",
+        enable_idempotence=True,
+    )
+    dead_letters = DEAD_LETTERS.full_name(settings)
+    codec = default_codec()
+
+    async def publish(letters: Sequence[DeadLetter]) -> None:
+        sent = [
+            await producer.send(dead_letters, codec.encode(letter), key=letter.original_key)
+            for letter in letters
+        ]
+        await asyncio.gather(*sent)
+
     try:
         partitions = await _partitions_of(settings.kafka_bootstrap_servers, list(record_types))
         try:
             await consumer.start()
+            await producer.start()
         except KafkaError as exc:
             raise ServiceUnavailableError(f"Kafka did not answer: {exc!r}") from exc
         consumer.assign(partitions)
@@ -131,12 +166,14 @@ async def run_ledger_sink(
             LedgerWriter(engine),
             consumer_group,
             record_types,
+            publish=publish,
             stop=stop or asyncio.Event(),
             on_progress=on_progress,
             idle_exit_s=idle_exit_s,
         )
     finally:
         await consumer.stop()
+        await producer.stop()
         engine.dispose()
 
 
@@ -146,13 +183,40 @@ async def _copy(
     consumer_group: str,
     record_types: Mapping[str, type[Record]],
     *,
+    publish: Publish,
     stop: asyncio.Event,
     on_progress: Callable[[SinkProgress], None] | None,
     idle_exit_s: float | None,
+    clock: Clock | None = None,
 ) -> SinkProgress:
     loop = asyncio.get_running_loop()
+    clock = clock or SystemClock()
     totals = SinkProgress()
     last_record_at = loop.time()
+    dead_lettered = 0
+
+    def dead_letter(conflicts: Sequence[LedgerConflict]) -> None:
+        """Called by the writer in its thread, inside the batch's transaction: publish on the
+        event loop and wait for the acknowledgements, so the batch commits only after them."""
+        nonlocal dead_lettered
+        now = clock.now()
+        letters = [_dead_letter(conflict, now) for conflict in conflicts]
+        sent = asyncio.run_coroutine_threadsafe(publish(letters), loop)
+        try:
+            sent.result(timeout=DEAD_LETTER_TIMEOUT_S)
+        except (KafkaError, TimeoutError) as exc:
+            sent.cancel()
+            raise ServiceUnavailableError(
+                f"Kafka did not take the ledger's dead letters ({type(exc).__name__}); "
+                "the batch is not committed and is read again on the next start"
+            ) from exc
+        for conflict in conflicts:
+            item = conflict.item
+            log.warning(
+                "ledger: dead-lettered %s/%d/%d (conflict)", item.topic, item.partition, item.offset
+            )
+        dead_lettered += len(conflicts)
+
     while not stop.is_set():
         fetched = await consumer.getmany(timeout_ms=FETCH_TIMEOUT_MS, max_records=FETCH_MAX_RECORDS)
         items = [
@@ -164,7 +228,10 @@ async def _copy(
             if idle_exit_s is not None and loop.time() - last_record_at >= idle_exit_s:
                 break
             continue
-        inserted = await _in_thread(writer.write_batch, consumer_group, items)
+        dead_lettered = 0
+        inserted = await _in_thread(
+            writer.write_batch, consumer_group, items, on_conflicts=dead_letter
+        )
         last_record_at = loop.time()
         totals = replace(
             totals,
@@ -172,6 +239,7 @@ async def _copy(
             records_read=totals.records_read + len(items),
             rows_inserted=totals.rows_inserted + inserted,
             undecodable=totals.undecodable + sum(item.record is None for item in items),
+            dead_lettered=totals.dead_lettered + dead_lettered,
         )
         if on_progress is not None:
             on_progress(totals)
@@ -201,7 +269,26 @@ def _item(message: ConsumerRecord[bytes, bytes], record_type: type[Record]) -> L
                 type(exc).__name__,
                 extra=where(message),
             )
-    return LedgerItem(message.topic, message.partition, message.offset, record)
+    return LedgerItem(
+        message.topic, message.partition, message.offset, record, message.key, message.value
+    )
+
+
+def _dead_letter(conflict: LedgerConflict, now: datetime) -> DeadLetter:
+    """The conflicting record set aside whole, with its origin: `invalid`, as it decoded but the
+    ledger cannot take it (the schema's kinds name no other fitting one)."""
+    item = conflict.item
+    return DeadLetter(
+        origin_topic=item.topic,
+        origin_partition=item.partition,
+        origin_offset=item.offset,
+        original_key=item.key,
+        original_value=item.value,
+        error_kind="invalid",
+        reason=conflict.reason,
+        agent=DEAD_LETTER_AGENT,
+        failed_at=now,
+    )
 
 
 async def _partitions_of(bootstrap_servers: str, topics: list[str]) -> list[TopicPartition]:

@@ -5,19 +5,27 @@ replayed record adds nothing) and the ledger's next offset for every partition t
 Either both are committed or neither, so the stored offsets never run ahead of the rows, and rows
 behind the stored offsets are never written twice.
 
+A row whose identity (`catalogue.LedgerTopic.identity`: a consent event's account and event id,
+say) is stored already is compared with the stored row by a digest of its content
+(`streams.edges.ledger.identity`): the same content is a replay and adds nothing, silently; other
+content is a conflict. A conflict is not stored (the first record of an identity stands, and a
+proof or a chain never changes under it) and not dropped either: the batch hands it to its
+`on_conflicts` handler inside the transaction, before the commit, and the sink dead-letters it
+there. Its offset is committed with the batch, so the sink goes on past it.
+
 Which table a record lands in, and how, is `catalogue.LEDGER_TOPICS`; the writer only looks a
 record's type up there. It does no Kafka I/O and holds no state besides the engine; the sink
 feeds it.
 
 Consent events (the catalogue's one `chained` entry) take a second path, `_insert_chained`, in the
 same transaction: each row is numbered and linked to its recipient's hash chain
-(`streams.edges.ledger.chain`) before it is inserted, and an event already stored is skipped before
-it gets a number, so a replay neither adds rows nor disturbs a chain.
+(`streams.edges.ledger.chain`) before it is inserted, and an event already stored is sorted out
+before it gets a number, so a replay neither adds rows nor disturbs a chain.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,11 +36,19 @@ from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 
 from streams.core.errors import SendgateError
 from streams.core.records import Record
-from streams.edges.ledger.catalogue import LEDGER_TOPICS, LedgerTopic
+from streams.edges.ledger.catalogue import COORDINATES, LEDGER_TOPICS, LedgerTopic
 from streams.edges.ledger.chain import ChainLink, link
+from streams.edges.ledger.identity import content_digest, differing_columns
 from streams.edges.ledger.models import ConsumerOffset, metadata
 
-__all__ = ["LedgerItem", "LedgerWriter", "read_offsets"]
+__all__ = [
+    "ConflictHandler",
+    "LedgerConflict",
+    "LedgerConflictError",
+    "LedgerItem",
+    "LedgerWriter",
+    "read_offsets",
+]
 
 _BY_RECORD_TYPE: dict[type[Record], LedgerTopic[Any]] = {
     entry.record_type: entry for entry in LEDGER_TOPICS
@@ -55,12 +71,47 @@ class LedgerItem:
     `record` is None for a value that could not be decoded: it makes no row, but its offset is
     still committed, since the agent that produced the topic has dead-lettered bad input already.
     Records of a type the ledger does not store (a DeadLetter, say) are treated the same way.
+    `key` and `value` are the message as read, so a conflicting record can be dead-lettered whole;
+    writers fed from elsewhere than Kafka may leave them out.
     """
 
     topic: str
     partition: int
     offset: int
     record: Record | None
+    key: bytes | None = None
+    value: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerConflict:
+    """A record not stored because what it names is stored already with other content.
+
+    `reason` says which row it clashed with, where that one came from and which columns differ
+    (their names only: a reason ends up in dead letters, logs and terminals, values do not)."""
+
+    item: LedgerItem
+    reason: str
+
+
+class LedgerConflictError(SendgateError):
+    """A batch held conflicts and its writer was given nowhere to send them, so nothing of it was
+    committed: a conflict is never dropped without a word."""
+
+
+ConflictHandler = Callable[[Sequence[LedgerConflict]], None]
+"""Called with a batch's conflicts inside its transaction, before the commit: if it raises,
+neither the batch's rows nor its offsets are committed, so the conflicts come back on the retry."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    item: LedgerItem
+    row: dict[str, Any]
+
+    @property
+    def coordinates(self) -> tuple[str, int, int]:
+        return (self.item.topic, self.item.partition, self.item.offset)
 
 
 class LedgerWriter:
@@ -76,23 +127,31 @@ class LedgerWriter:
         self._insert = insert
         self._offsets_upsert = self._offsets_statement()
 
-    def write_batch(self, consumer_group: str, items: Sequence[LedgerItem]) -> int:
+    def write_batch(
+        self,
+        consumer_group: str,
+        items: Sequence[LedgerItem],
+        *,
+        on_conflicts: ConflictHandler | None = None,
+    ) -> int:
         """Store the batch's rows and its next offsets in one transaction; return rows added.
 
-        Rows already in the ledger (same coordinates, or the same event reported again) are
-        skipped. The stored next offset of a partition only moves forward, so an older batch
-        written late cannot rewind it.
+        Rows already in the ledger (same coordinates, or the same event reported again with the
+        same content) are skipped without a word. A record whose identity is stored with other
+        content is not stored: it goes to `on_conflicts` before the commit, and without a handler
+        the batch fails with `LedgerConflictError`. Its offset is committed with the others, so
+        the sink goes on past it. The stored next offset of a partition only moves forward, so
+        an older batch written late cannot rewind it.
         """
         if not items:
             return 0
-        rows: dict[Table, list[dict[str, Any]]] = {entry.table: [] for entry in LEDGER_TOPICS}
+        pending: dict[str, list[_Pending]] = {entry.table.name: [] for entry in LEDGER_TOPICS}
         next_offsets: dict[tuple[str, int], int] = {}
         for item in items:
             entry = _BY_RECORD_TYPE.get(type(item.record))
             if entry is not None:
-                rows[entry.table].append(
-                    entry.row(item.record, item.topic, item.partition, item.offset)
-                )
+                row = entry.row(item.record, item.topic, item.partition, item.offset)
+                pending[entry.table.name].append(_Pending(item, row))
             position = (item.topic, item.partition)
             next_offsets[position] = max(next_offsets.get(position, 0), item.offset + 1)
         offsets = [
@@ -104,57 +163,99 @@ class LedgerWriter:
             }
             for (topic, partition), next_offset in sorted(next_offsets.items())
         ]
+        inserted = 0
+        conflicts: list[LedgerConflict] = []
         with self._engine.begin() as connection:
-            inserted = sum(
-                self._insert_chained(connection, entry.table, rows[entry.table])
-                if entry.chained
-                else self._insert_new(connection, entry.table, rows[entry.table])
-                for entry in LEDGER_TOPICS
-            )
+            for entry in LEDGER_TOPICS:
+                rows = sorted(pending[entry.table.name], key=lambda p: p.coordinates)
+                if not rows:
+                    continue
+                insert = self._insert_chained if entry.chained else self._insert_new
+                added, found = insert(connection, entry, rows)
+                inserted += added
+                conflicts += found
             connection.execute(self._offsets_upsert, offsets)
+            if conflicts:
+                conflicts.sort(key=lambda c: (c.item.topic, c.item.partition, c.item.offset))
+                if on_conflicts is None:
+                    raise LedgerConflictError(
+                        "the ledger refused the batch: " + "; ".join(c.reason for c in conflicts)
+                    )
+                on_conflicts(conflicts)
         return inserted
 
-    def _insert_new(self, connection: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
-        """INSERT ... ON CONFLICT DO NOTHING RETURNING id, as multi-row statements.
+    def _insert_new(
+        self, connection: Connection, entry: LedgerTopic[Any], rows: list[_Pending]
+    ) -> tuple[int, list[LedgerConflict]]:
+        """INSERT ... ON CONFLICT DO NOTHING RETURNING the coordinates, as multi-row statements.
 
-        RETURNING reports only the rows actually inserted, which is the count we want; with
-        it SQLAlchemy batches the executemany into multi-row VALUES ("insertmanyvalues").
-        No conflict target: a row is skipped when it breaks any unique constraint, the Kafka
-        coordinates or the event it reports on (the click of a suppression change, the delivery
-        event of a bounce change, the id of a feedback report).
+        Rows whose identity is stored already are compared first, and only new ones are sent.
+        RETURNING reports the rows actually inserted; one that was not lost a race (another
+        writer stored its identity meanwhile) or met its own coordinates (a replayed record), and
+        is compared with what is stored now. No conflict target: a row is skipped when it breaks
+        any unique constraint, its coordinates or its identity. With RETURNING SQLAlchemy batches
+        the executemany into multi-row VALUES ("insertmanyvalues").
         """
-        if not rows:
-            return 0
-        statement = self._insert(table).on_conflict_do_nothing().returning(table.c.id)
-        return len(connection.execute(statement, rows).all())
+        table = entry.table
+        stored = _stored_by_identity(connection, entry, rows) if entry.identity else {}
+        fresh, conflicts = _sort_out(entry, rows, stored, {})
+        if not fresh:
+            return 0, conflicts
+        statement = (
+            self._insert(table)
+            .on_conflict_do_nothing()
+            .returning(*(table.c[name] for name in COORDINATES))
+        )
+        inserted = {tuple(row) for row in connection.execute(statement, [p.row for p in fresh])}
+        missed = [p for p in fresh if p.coordinates not in inserted]
+        if missed:
+            again, late = _sort_out(
+                entry,
+                missed,
+                _stored_by_identity(connection, entry, missed) if entry.identity else {},
+                _stored_by_coordinates(connection, table, missed),
+            )
+            if again:  # refused by a unique constraint, yet nothing stored matches it
+                raise SendgateError(
+                    f"the ledger refused {entry.describe(again[0].row)} for no stored row"
+                )
+            conflicts += late
+        return len(inserted), conflicts
 
     def _insert_chained(
-        self, connection: Connection, table: Table, rows: list[dict[str, Any]]
-    ) -> int:
+        self, connection: Connection, entry: LedgerTopic[Any], rows: list[_Pending]
+    ) -> tuple[int, list[LedgerConflict]]:
         """Append rows to their recipients' hash chains, in offset order; return rows added.
 
         1. On PostgreSQL, lock each recipient's chain until the transaction ends (an advisory
            lock per recipient, taken in one order by every writer, so two cannot deadlock). A row
            lock on the chain's head (SELECT ... FOR UPDATE) would not do: a recipient without
            entries has no row to lock. SQLite lets one writer in at a time anyway.
-        2. Drop rows already stored (same coordinates or event id: an earlier batch, a replay,
-           another writer) and repeats within the batch.
+        2. Sort out rows already stored (same coordinates or identity: an earlier batch, a
+           replay, another writer) and repeats within the batch; conflicts among them are
+           returned, not stored.
         3. Read each recipient's head (highest `chain_seq`), number and link the rows, insert.
         A plain INSERT, not ON CONFLICT DO NOTHING: after 1 and 2 a conflict means a forked
-        chain, and failing the batch is better than an event silently missing from a proof.
+        chain, or an identity another writer stored for another recipient meanwhile (the lock is
+        per recipient, an identity is not); failing the batch is better than an event silently
+        missing from a proof, and its retry finds the stored row and sorts the record out.
         """
-        if not rows:
-            return 0
-        ordered = sorted(rows, key=_coordinates_of)
+        table = entry.table
         if connection.dialect.name == "postgresql":
-            keys = sorted({_chain_lock_key(row["recipient_key"]) for row in ordered})
+            keys = sorted({_chain_lock_key(p.row["recipient_key"]) for p in rows})
             connection.execute(_LOCK_CHAIN, [{"space": _CHAIN_LOCK_SPACE, "key": k} for k in keys])
-        fresh = _unstored(connection, table, ordered)
+        fresh, conflicts = _sort_out(
+            entry,
+            rows,
+            _stored_by_identity(connection, entry, rows),
+            _stored_by_coordinates(connection, table, rows),
+        )
         if not fresh:
-            return 0
-        heads = _chain_heads(connection, table, {row["recipient_key"] for row in fresh})
+            return 0, conflicts
+        heads = _chain_heads(connection, table, {p.row["recipient_key"] for p in fresh})
         chained = []
-        for row in fresh:
+        for pending in fresh:
+            row = pending.row
             place = link(row, heads.get(row["recipient_key"]))
             heads[row["recipient_key"]] = place
             chained.append(
@@ -165,7 +266,8 @@ class LedgerWriter:
                     "entry_hash": place.entry_hash,
                 }
             )
-        return len(connection.execute(table.insert().returning(table.c.id), chained).all())
+        added = len(connection.execute(table.insert().returning(table.c.id), chained).all())
+        return added, conflicts
 
     def _offsets_statement(self) -> PostgresInsert | SqliteInsert:
         upsert = self._insert(_OFFSETS)
@@ -179,8 +281,13 @@ class LedgerWriter:
         )
 
 
-def _coordinates_of(row: dict[str, Any]) -> tuple[str, int, int]:
+def _coordinates_of(row: Mapping[str, Any]) -> tuple[str, int, int]:
     return (row["kafka_topic"], row["kafka_partition"], row["kafka_offset"])
+
+
+def _where(row: Mapping[str, Any]) -> str:
+    """A row's origin the way dead letters and agents' logs write it: topic/partition/offset."""
+    return "/".join(str(part) for part in _coordinates_of(row))
 
 
 def _chain_lock_key(recipient_key: str) -> int:
@@ -189,39 +296,85 @@ def _chain_lock_key(recipient_key: str) -> int:
     return int(recipient_key[:8], 16) - 2**31
 
 
-def _unstored(
-    connection: Connection, table: Table, rows: Iterable[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """The rows whose event and coordinates are not stored yet, first occurrence only."""
-    rows = list(rows)
-    seen_ids = set(
-        connection.execute(
-            select(table.c.event_id).where(table.c.event_id.in_({row["event_id"] for row in rows}))
-        ).scalars()
-    )
-    offsets_by_partition: dict[tuple[str, int], set[int]] = {}
-    for topic, partition, offset in map(_coordinates_of, rows):
-        offsets_by_partition.setdefault((topic, partition), set()).add(offset)
-    seen_coordinates = {
-        (topic, partition, offset)
-        for (topic, partition), offsets in offsets_by_partition.items()
-        for offset in connection.execute(
-            select(table.c.kafka_offset).where(
-                table.c.kafka_topic == topic,
-                table.c.kafka_partition == partition,
-                table.c.kafka_offset.in_(offsets),
-            )
-        ).scalars()
-    }
-    fresh = []
-    for row in rows:
-        coordinates = _coordinates_of(row)
-        if row["event_id"] in seen_ids or coordinates in seen_coordinates:
+def _sort_out(
+    entry: LedgerTopic[Any],
+    rows: Sequence[_Pending],
+    by_identity: Mapping[tuple[Any, ...], Mapping[str, Any]],
+    by_coordinates: Mapping[tuple[str, int, int], Mapping[str, Any]],
+) -> tuple[list[_Pending], list[LedgerConflict]]:
+    """Split rows (in offset order) into new ones, replays (dropped: nothing to add) and
+    conflicts, against the stored rows given and the batch's own earlier rows.
+
+    A row is compared with the row stored at its coordinates, else with the row stored under its
+    identity, else with the batch's first row of that identity; it is a replay when both have
+    one identity and one content digest, a conflict otherwise.
+    """
+    recorded: dict[tuple[Any, ...], Mapping[str, Any]] = dict(by_identity)
+    fresh: list[_Pending] = []
+    conflicts: list[LedgerConflict] = []
+    for pending in rows:
+        identity = entry.identity_of(pending.row)
+        earlier = by_coordinates.get(pending.coordinates) or recorded.get(identity)
+        if earlier is None:
+            recorded[identity] = pending.row
+            fresh.append(pending)
             continue
-        seen_ids.add(row["event_id"])
-        seen_coordinates.add(coordinates)
-        fresh.append(row)
-    return fresh
+        if entry.identity_of(earlier) != identity:
+            reason = (
+                f"{_where(pending.row)} already recorded as {entry.describe(earlier)}, not "
+                f"{entry.describe(pending.row)} (was the topic deleted and created again?)"
+            )
+        elif content_digest(earlier, entry.content) != content_digest(pending.row, entry.content):
+            differ = differing_columns(earlier, pending.row, entry.content)
+            verb = "differs" if len(differ) == 1 else "differ"
+            reason = (
+                f"{entry.describe(pending.row)} already recorded with different content "
+                f"({', '.join(differ)} {verb} from the record stored from {_where(earlier)})"
+            )
+        else:
+            continue
+        conflicts.append(LedgerConflict(pending.item, reason))
+    return fresh, conflicts
+
+
+def _stored_by_identity(
+    connection: Connection, entry: LedgerTopic[Any], rows: Iterable[_Pending]
+) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """The stored rows with the identity of one of `rows`, by identity.
+
+    One IN list per identity column, then the exact identities picked out here: portable (no row
+    values), and a handful of extra rows at most (another account's event with a shared id)."""
+    table = entry.table
+    wanted = {entry.identity_of(p.row) for p in rows}
+    conditions = [
+        table.c[name].in_({identity[n] for identity in wanted})
+        for n, name in enumerate(entry.identity)
+    ]
+    found: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in connection.execute(select(table).where(*conditions)).mappings():
+        identity = entry.identity_of(row)
+        if identity in wanted:
+            found.setdefault(identity, dict(row))
+    return found
+
+
+def _stored_by_coordinates(
+    connection: Connection, table: Table, rows: Iterable[_Pending]
+) -> dict[tuple[str, int, int], dict[str, Any]]:
+    """The stored rows read from the coordinates of one of `rows`, by coordinates."""
+    offsets_by_partition: dict[tuple[str, int], set[int]] = {}
+    for topic, partition, offset in (p.coordinates for p in rows):
+        offsets_by_partition.setdefault((topic, partition), set()).add(offset)
+    found: dict[tuple[str, int, int], dict[str, Any]] = {}
+    for (topic, partition), offsets in offsets_by_partition.items():
+        query = select(table).where(
+            table.c.kafka_topic == topic,
+            table.c.kafka_partition == partition,
+            table.c.kafka_offset.in_(offsets),
+        )
+        for row in connection.execute(query).mappings():
+            found[_coordinates_of(row)] = dict(row)
+    return found
 
 
 def _chain_heads(
