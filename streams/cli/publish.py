@@ -115,6 +115,14 @@ def _iter_jsonl(path: Path, display: str) -> Iterator[tuple[int, dict[str, Any]]
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputFileError(display, line_number, _ROW, f"not JSON: {exc.msg}") from None
+        except ValueError:  # a number of more digits than int() reads (4300)
+            raise InputFileError(
+                display, line_number, _ROW, "not JSON: a number too long"
+            ) from None
+        except RecursionError:
+            raise InputFileError(
+                display, line_number, _ROW, "not JSON: nested too deeply"
+            ) from None
         if not isinstance(row, dict):
             raise InputFileError(display, line_number, _ROW, "not a JSON object")
         yield line_number, row

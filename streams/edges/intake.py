@@ -14,6 +14,7 @@ side may still land, so a retry can duplicate a message: at-least-once, like the
 Replies (RFC 3463 enhanced codes in the text; ENHANCEDSTATUSCODES is not advertised because
 aiosmtpd's own replies do not carry them):
 
+    MAIL  553 5.1.7  a sender address that is not UTF-8 or longer than 512 characters
     RCPT  250 2.1.5  a return path whose VERP token verifies, a feedback address, unsubscribe-…
           550 5.7.1  a return path at the bounce domain whose token does not verify (counted)
           550 5.1.1  anything else
@@ -65,6 +66,7 @@ __all__ = [
     "DEFAULT_MAX_RECIPIENTS",
     "FORGED_VERP",
     "INBOUND_MESSAGES",
+    "MAX_SENDER_CHARS",
     "UNSUBSCRIBE_PREFIX",
     "InboundPublisher",
     "IntakeHandler",
@@ -81,6 +83,8 @@ DEFAULT_MAX_RECIPIENTS = 100
 UNSUBSCRIBE_PREFIX = "unsubscribe-"
 _UNSUBSCRIBE_LOCAL = re.compile(re.escape(UNSUBSCRIBE_PREFIX) + r"[a-z0-9][a-z0-9._=-]{0,51}")
 _PEER_MAX_CHARS = 255
+MAX_SENDER_CHARS = 512
+"""The longest MAIL FROM kept (`InboundMail.mail_from`); RFC 5321 §4.5.3.1.3 allows 256 octets."""
 _TEMPORARY_FAILURE = "451 4.3.0 temporary failure, try again"
 
 FORGED_VERP = Counter(
@@ -174,14 +178,24 @@ class KafkaInboundPublisher:
 
 
 def _peer_name(helo_name: str | None) -> str | None:
-    """The HELO/EHLO name to keep: None for an address literal or an IP (no IPs are kept)."""
-    if not helo_name or helo_name.startswith("["):
+    """The HELO/EHLO name to keep: None for an address literal or an IP (no IPs are kept), and
+    for a name that is not UTF-8 (aiosmtpd hands such bytes over as surrogate escapes, which no
+    record can hold)."""
+    if not helo_name or helo_name.startswith("[") or not _is_utf8(helo_name):
         return None
     try:
         ipaddress.ip_address(helo_name)
     except ValueError:
         return helo_name[:_PEER_MAX_CHARS]
     return None
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _normalised(address: str) -> str:
@@ -245,6 +259,23 @@ class IntakeHandler:
         if local == "postmaster" and domain in {self._verp.domain, self._unsubscribe_domain}:
             return "postmaster"
         return None
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        """Refuse, at once and for good, a sender the `InboundMail` record cannot hold: one not
+        in UTF-8, or longer than its field. Taken at DATA, it would fail there as a temporary
+        error, and the sending MTA would retry the message for days."""
+        if len(address) > MAX_SENDER_CHARS or not _is_utf8(address):
+            return "553 5.1.7 sender address not accepted"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(
         self,

@@ -220,16 +220,16 @@ def extract_recipients(
         context = _context(above, address)
         is_temporary = address in temporary or (warning and address not in permanent)
         status = find_status(context)
-        permanent = not is_temporary
+        is_permanent = not is_temporary
         bounce_class, reason = classify(
-            status, context, temporary=is_temporary, permanent=permanent
+            status, context, temporary=is_temporary, permanent=is_permanent
         )
         if reason in (BounceReason.UNDEFINED, BounceReason.ON_HOLD):
             # Its own lines say nothing: the report's text is about every recipient it names
             # ("... the following addresses failed: <a> <b> ... 550 user unknown").
             status = status or find_status(above)
             bounce_class, reason = classify(
-                status, above, temporary=is_temporary, permanent=permanent
+                status, above, temporary=is_temporary, permanent=is_permanent
             )
         outcomes.append(
             RecipientOutcome(

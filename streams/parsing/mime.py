@@ -4,6 +4,11 @@ Inbound mail is hostile or broken often enough that every step here is capped an
 
 * Only the first `MAX_MESSAGE_BYTES` are parsed. Reports put their machine-readable parts first
   and the returned original last, so the head is what matters (`Loaded.truncated` says it).
+* The stdlib parser checks every line against the delimiter of every multipart level it is
+  inside, so its time grows with lines times depth: hostile nesting of a megabyte of short
+  lines takes seconds. The declared boundaries are counted before it runs: more levels than
+  `MAX_DEPTH` are refused at once, and a deep message of very many lines is read only as far
+  as `LINE_LEVELS` lines times levels go (ordinary mail never comes near it).
 * The stdlib parser with the `compat32` policy: several times faster than `email.policy.default`
   and it never raises on bad headers (it records defects instead).
 * Parts are walked iteratively; more than `MAX_DEPTH` levels or `MAX_PARTS` parts is refused.
@@ -19,6 +24,7 @@ import codecs
 import email
 import email.header
 import quopri
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email import policy
@@ -26,6 +32,7 @@ from email.message import Message
 from typing import Final
 
 __all__ = [
+    "LINE_LEVELS",
     "MAX_DEPTH",
     "MAX_MESSAGE_BYTES",
     "MAX_PARTS",
@@ -38,6 +45,7 @@ __all__ = [
     "headers_text",
     "load",
     "parse_fields",
+    "payload",
     "text_of",
     "walk",
 ]
@@ -45,6 +53,9 @@ __all__ = [
 MAX_MESSAGE_BYTES: Final = 1 << 20
 MAX_DEPTH: Final = 40
 MAX_PARTS: Final = 400
+LINE_LEVELS: Final = 1_000_000
+"""Lines times multipart levels the stdlib parser may face: about 0.3 s on one core here; a
+report of a megabyte in lines of 76 characters has some 14,000 lines."""
 TEXT_LIMIT: Final = 64 * 1024
 _MAX_FIELD_LINES = 400
 
@@ -76,6 +87,14 @@ def load(raw: bytes) -> Loaded:
     if truncated:
         cut = raw.rfind(b"\n", 0, MAX_MESSAGE_BYTES)
         raw = raw[: cut + 1 if cut > 0 else MAX_MESSAGE_BYTES]
+    depth, end = _nesting(raw)
+    if depth > MAX_DEPTH:
+        raise ParseFailure("too-deeply-nested")
+    if end < len(raw):  # more multipart parts than the walk reads
+        raw, truncated = raw[:end], True
+    if depth > 1 and raw.count(b"\n") * depth > LINE_LEVELS:
+        cut = _nth_line_end(raw, LINE_LEVELS // depth)
+        raw, truncated = raw[:cut], True
     try:
         message = email.message_from_bytes(raw, policy=policy.compat32)
     except (RecursionError, MemoryError, ValueError, LookupError, TypeError) as error:
@@ -83,6 +102,52 @@ def load(raw: bytes) -> Loaded:
     if not message.keys():
         raise ParseFailure("empty")
     return Loaded(message, truncated)
+
+
+_BOUNDARY_PARAMETER: Final = re.compile(
+    rb'boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))', re.IGNORECASE
+)
+
+
+def _nesting(raw: bytes) -> tuple[int, int]:
+    """How deep the declared multipart boundaries nest, and where the parse should end.
+
+    A boundary is taken to be open from its declaration to its closing delimiter (`--b--`, or
+    the end when there is none), so an unclosed multipart counts as enclosing what follows, as
+    the stdlib parser reads it. Beyond `MAX_PARTS` declarations the rest is left unread.
+    """
+    closes: list[int] = []  # where each enclosing boundary closes, innermost last
+    deepest = 0
+    for count, match in enumerate(_BOUNDARY_PARAMETER.finditer(raw)):
+        if count >= MAX_PARTS:
+            return deepest, match.start()
+        start = match.start()
+        while closes and closes[-1] <= start:
+            closes.pop()
+        boundary = match.group(1) or match.group(2)
+        limit = closes[-1] if closes else len(raw)
+        close = raw.find(b"--" + boundary + b"--", match.end(), limit)
+        closes.append(limit if close < 0 else close)
+        deepest = max(deepest, len(closes))
+    return deepest, len(raw)
+
+
+def _nth_line_end(raw: bytes, lines: int) -> int:
+    at = -1
+    for _ in range(lines):
+        at = raw.find(b"\n", at + 1)
+        if at < 0:
+            return len(raw)
+    return at + 1
+
+
+def payload(part: Message) -> object:
+    """`part.get_payload()`, or None when even that fails (compat32 decodes a leaf's 8-bit text
+    with its declared charset, and some codecs raise despite errors="replace")."""
+    try:
+        return part.get_payload()
+    except Exception:
+        return None
 
 
 def walk(message: Message) -> Iterator[tuple[Message, int, bool]]:
@@ -101,10 +166,10 @@ def walk(message: Message) -> Iterator[tuple[Message, int, bool]]:
         if count > MAX_PARTS:
             return
         yield part, depth, attached
-        payload = part.get_payload()
-        if isinstance(payload, list):
+        content = payload(part)
+        if isinstance(content, list):
             inside = attached or part.get_content_maintype() == "message"
-            children = [child for child in payload if isinstance(child, Message)]
+            children = [child for child in content if isinstance(child, Message)]
             stack.extend((child, depth + 1, inside) for child in reversed(children))
 
 
@@ -160,7 +225,7 @@ def text_of(part: Message, limit: int = TEXT_LIMIT) -> str:
             return ""
         encoding = header(part, "Content-Transfer-Encoding").strip().lower()
         if encoding == "base64":
-            chunk = payload[: limit * 2].encode("utf-8", "surrogateescape")
+            chunk = _payload_bytes(payload[: limit * 2])
             data = _decode_transfer(chunk, encoding)
         else:
             # compat32 undoes quoted-printable and keeps 8-bit bytes as they arrived.
@@ -169,6 +234,16 @@ def text_of(part: Message, limit: int = TEXT_LIMIT) -> str:
         return _decode_charset(data[:limit], part.get_content_charset(None))
     except Exception:  # whatever the part holds, reading it must not stop the parse
         return ""
+
+
+def _payload_bytes(text: str) -> bytes:
+    """A payload's text back to bytes. compat32 holds 8-bit bytes as surrogate escapes, but a
+    payload can also hold real non-ASCII characters (an RFC 2047 word decoded into a sub-part's
+    body, a forwarded report) and stray surrogates; none of them may stop the parse."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")
 
 
 def _decode_transfer(data: bytes, encoding: str) -> bytes:
@@ -198,9 +273,12 @@ def _decode_charset(data: bytes, charset: str | None) -> str:
     if charset:
         try:
             codecs.lookup(charset)
-            return data.decode(charset, errors="replace")
+            text = data.decode(charset, errors="replace")
         except (LookupError, ValueError, TypeError):
             pass
+        else:
+            # UTF-7 and the escape codecs can decode to lone surrogates, which no record holds.
+            return text.encode("utf-8", "replace").decode("utf-8")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -245,20 +323,20 @@ def field_blocks(part: Message) -> list[list[tuple[str, str]]]:
     is the encoded text, so it is decoded and split here.
     """
     encoding = header(part, "Content-Transfer-Encoding").strip().lower()
-    payload = part.get_payload()
-    if isinstance(payload, str):
+    content = payload(part)
+    if isinstance(content, str):
         return parse_fields(text_of(part))
-    if not isinstance(payload, list):
+    if not isinstance(content, list):
         return []
     blocks: list[list[tuple[str, str]]] = []
-    for sub in payload:
+    for sub in content:
         if not isinstance(sub, Message):
             continue
         fields = headers_text(sub)
-        body = sub.get_payload()
+        body = payload(sub)
         if fields:
             blocks.append(fields)
         if isinstance(body, str) and body.strip():
-            data = _decode_transfer(body[:TEXT_LIMIT].encode("ascii", "surrogateescape"), encoding)
+            data = _decode_transfer(_payload_bytes(body[:TEXT_LIMIT]), encoding)
             blocks.extend(parse_fields(_decode_charset(data, None)))
     return blocks

@@ -390,3 +390,37 @@ def test_consent_file_problems_name_line_and_field(tmp_path: Path) -> None:
         validate_file(path, "consents", keyer=KEYER)
     assert _problems(excinfo) == [(1, "kind"), (2, "jurisdiction"), (3, "recipient")]
     assert "nobody.example.com" not in str(excinfo.value)
+
+
+# --- found by fuzzing ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("[" * 100_000, "not JSON: nested too deeply"),
+        ('{"request_id": ' + "9" * 5000 + "}", "not JSON: a number too long"),
+    ],
+    ids=["deep-nesting", "huge-number"],
+)
+def test_json_the_reader_cannot_take_is_a_problem_of_its_line(
+    tmp_path: Path, line: str, problem: str
+) -> None:
+    """These escaped as RecursionError and ValueError tracebacks before."""
+    path = tmp_path / "requests.jsonl"
+    path.write_text(json.dumps(_request_row()) + "\n" + line + "\n", encoding="utf-8")
+    with pytest.raises(InvalidInputFileError) as excinfo:
+        validate_file(path, "send-requests")
+    assert [(p.line, p.field, p.problem) for p in excinfo.value.problems] == [(2, "(row)", problem)]
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_time_out_of_range_once_in_utc_is_a_problem_of_its_field(
+    tmp_path: Path, moment: str
+) -> None:
+    """An OverflowError from the conversion to UTC escaped pydantic as a traceback before."""
+    path = _write_jsonl(tmp_path / "requests.jsonl", [_request_row(requested_at=moment)])
+    with pytest.raises(InvalidInputFileError) as excinfo:
+        validate_file(path, "send-requests")
+    assert [(p.line, p.field) for p in excinfo.value.problems] == [(1, "requested_at")]
+    assert "out of range" in excinfo.value.problems[0].problem

@@ -602,3 +602,18 @@ async def test_cadences_not_offered_are_refused(client, published, link, choice)
     response = await client.post(f"/u/{link}/choose", data={"choice": choice})
     assert response.status == 400
     assert published == []
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain"])
+async def test_a_body_in_a_charset_python_does_not_know_is_a_bad_body(
+    client, published, content_type
+) -> None:
+    """Found by fuzzing: the charset's LookupError escaped the handler as a 500."""
+    response = await client.post(
+        f"/u/{token()}",
+        data=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": f"{content_type}; charset=no-such-charset"},
+    )
+    assert response.status == 400
+    assert await response.text() == "expected List-Unsubscribe=One-Click\n"
+    assert published == []

@@ -25,7 +25,11 @@ def _utc_millis(moment: datetime) -> datetime:
     every time field on the gate's hot path: it is returned as it is."""
     if moment.tzinfo is UTC and moment.microsecond % 1000 == 0:
         return moment
-    moment = moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 falls in year 0 in UTC
+        # pydantic turns a ValueError into a problem of the field; an OverflowError escapes it.
+        raise ValueError("out of range once in UTC") from None
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 

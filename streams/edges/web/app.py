@@ -338,7 +338,7 @@ def make_web_app(
                 one_click_asked = (await request.post()).get("List-Unsubscribe") == "One-Click"
             else:
                 one_click_asked = (await request.text()).strip() == ONE_CLICK_BODY
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, LookupError):  # undecodable, or a charset Python does not know
             one_click_asked = False
         if not one_click_asked:
             REFUSED.labels("bad_body").inc()
