@@ -7,9 +7,11 @@ import contextlib
 import signal
 
 import typer
+from prometheus_client import start_http_server
 from rich.console import Console
 from rich.table import Table
 
+from streams.core.errors import SendgateError
 from streams.core.settings import Settings
 from streams.edges.ledger import ledger_counts, make_engine, run_ledger_sink, upgrade
 from streams.edges.ledger.sink import SinkProgress
@@ -36,6 +38,14 @@ def run(
     until_idle: float | None = typer.Option(
         None, "--until-idle", help="Stop after this many seconds without a new record."
     ),
+    metrics_port: int = typer.Option(
+        0,
+        "--metrics-port",
+        min=0,
+        max=65535,
+        help="Serve Prometheus metrics (rows written, records read, sink lag) on this port of "
+        "the metrics_host setting (0: off).",
+    ),
 ) -> None:
     """Copy decisions, suppression and bounce changes, feedback reports and consent events in.
 
@@ -44,6 +54,14 @@ def run(
     event is stored with other content goes to dead-letters with the reason.
     """
     settings = ctx.ensure_object(Settings)
+    if metrics_port:
+        try:
+            start_http_server(metrics_port, addr=settings.metrics_host)
+        except OSError as exc:
+            raise SendgateError(
+                f"cannot serve metrics on {settings.metrics_host} port {metrics_port}: "
+                f"{exc.strerror or exc}"
+            ) from None
 
     async def sink() -> SinkProgress:
         stop = asyncio.Event()

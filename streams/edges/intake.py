@@ -92,6 +92,12 @@ FORGED_VERP = Counter(
     "RCPT TO addresses at the bounce domain whose VERP token did not verify, by reason.",
     ["reason"],
 )
+REPLIES = Counter(
+    "sendgate_intake_replies",
+    "Replies the intake gave, by SMTP command and reply code (aiosmtpd's own, such as a 552 for "
+    "an oversized message, are not among them).",
+    ["command", "code"],
+)
 INBOUND_MESSAGES = Counter(
     "sendgate_intake_messages",
     "Messages at the end of DATA: queued (published and acknowledged) or temporary_failure.",
@@ -272,10 +278,10 @@ class IntakeHandler:
         in UTF-8, or longer than its field. Taken at DATA, it would fail there as a temporary
         error, and the sending MTA would retry the message for days."""
         if len(address) > MAX_SENDER_CHARS or not _is_utf8(address):
-            return "553 5.1.7 sender address not accepted"
+            return _reply("MAIL", "553 5.1.7 sender address not accepted")
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
-        return "250 OK"
+        return _reply("MAIL", "250 OK")
 
     async def handle_RCPT(
         self,
@@ -286,19 +292,19 @@ class IntakeHandler:
         rcpt_options: list[str],
     ) -> str:
         if len(envelope.rcpt_tos) >= self._max_recipients:
-            return "452 4.5.3 too many recipients"
+            return _reply("RCPT", "452 4.5.3 too many recipients")
         try:
             kind = self.classify(address)
         except ForgedVerpError as error:
             self.forged_verp_total += 1
             FORGED_VERP.labels(reason=error.reason).inc()
             log.warning("refused a VERP return path that does not verify (%s)", error.reason)
-            return f"550 5.7.1 <{address}>: return path not valid"
+            return _reply("RCPT", f"550 5.7.1 <{address}>: return path not valid")
         if kind is None:
-            return f"550 5.1.1 <{address}>: recipient not accepted here"
+            return _reply("RCPT", f"550 5.1.1 <{address}>: recipient not accepted here")
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
-        return "250 2.1.5 recipient ok"
+        return _reply("RCPT", "250 2.1.5 recipient ok")
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         intake_id = str(uuid.uuid4())
@@ -318,19 +324,19 @@ class IntakeHandler:
         except ServiceUnavailableError as error:
             INBOUND_MESSAGES.labels(outcome="temporary_failure").inc()
             log.warning("message not accepted (sender will retry): %s", error)
-            return _TEMPORARY_FAILURE
+            return _reply("DATA", _TEMPORARY_FAILURE)
         finally:
             self._publishing -= 1
             if not self._publishing:
                 self._idle.set()
         INBOUND_MESSAGES.labels(outcome="queued").inc()
         log.debug("queued inbound mail %s", intake_id)
-        return f"250 2.0.0 queued as {intake_id}"
+        return _reply("DATA", f"250 2.0.0 queued as {intake_id}")
 
     async def handle_exception(self, error: Exception) -> str:
         """Any other failure in a session: a temporary refusal, logged without its data."""
         log.error("SMTP session failed: %s", type(error).__name__)
-        return _TEMPORARY_FAILURE
+        return _reply("session", _TEMPORARY_FAILURE)
 
     async def wait_idle(self, timeout_s: float) -> bool:
         """Wait until no DATA is being published; False if that took longer than `timeout_s`."""
@@ -378,6 +384,12 @@ def _redact_aiosmtpd_log() -> None:
     smtp_log = logging.getLogger("mail.log")
     if _SMTP_LOG_FILTER not in smtp_log.filters:
         smtp_log.addFilter(_SMTP_LOG_FILTER)
+
+
+def _reply(command: str, reply: str) -> str:
+    """Count the reply by command and code, and give it back."""
+    REPLIES.labels(command, reply[:3]).inc()
+    return reply
 
 
 class SmtpIntake:

@@ -35,6 +35,7 @@ from typing import ParamSpec, TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from prometheus_client import Counter, Gauge
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -233,6 +234,7 @@ async def _copy(
             writer.write_batch, consumer_group, items, on_conflicts=dead_letter
         )
         last_record_at = loop.time()
+        _count_batch(fetched, consumer, items, inserted, dead_lettered)
         totals = replace(
             totals,
             batches=totals.batches + 1,
@@ -244,6 +246,45 @@ async def _copy(
         if on_progress is not None:
             on_progress(totals)
     return totals
+
+
+RECORDS_READ = Counter(
+    "sendgate_ledger_records_read", "Records the ledger sink read, by topic.", ["topic"]
+)
+ROWS_WRITTEN = Counter("sendgate_ledger_rows_written", "New rows the ledger sink wrote.")
+UNDECODABLE = Counter("sendgate_ledger_undecodable", "Records the ledger sink could not decode.")
+CONFLICTS = Counter(
+    "sendgate_ledger_dead_lettered",
+    "Records in conflict with a stored row, set aside on dead-letters by the ledger sink.",
+)
+SINK_LAG = Gauge(
+    "sendgate_ledger_sink_lag",
+    "Records on the broker the ledger sink has not stored yet, as of its last batch.",
+    ["topic", "partition"],
+)
+LAST_BATCH = Gauge(
+    "sendgate_ledger_last_batch_timestamp_seconds", "When the ledger sink last wrote a batch."
+)
+
+
+def _count_batch(
+    fetched: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]],
+    consumer: AIOKafkaConsumer,
+    items: Sequence[LedgerItem],
+    inserted: int,
+    dead_lettered: int,
+) -> None:
+    for tp, messages in fetched.items():
+        RECORDS_READ.labels(tp.topic).inc(len(messages))
+        highwater = consumer.highwater(tp)
+        if messages and highwater is not None:
+            SINK_LAG.labels(tp.topic, str(tp.partition)).set(
+                max(0, highwater - messages[-1].offset - 1)
+            )
+    ROWS_WRITTEN.inc(inserted)
+    UNDECODABLE.inc(sum(item.record is None for item in items))
+    CONFLICTS.inc(dead_lettered)
+    LAST_BATCH.set_to_current_time()
 
 
 def _item(message: ConsumerRecord[bytes, bytes], record_type: type[Record]) -> LedgerItem:
