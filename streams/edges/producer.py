@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Self
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from aiokafka.structs import RecordMetadata
 
 from streams.core.codec import Codec
@@ -74,10 +74,17 @@ ProgressCallback = Callable[[int], None]
 def _kafka_failure(settings: Settings, action: str, exc: BaseException) -> SendgateError:
     """A Kafka client error as ours: retriable ones say the broker is unavailable."""
     detail = str(exc) or type(exc).__name__
-    if isinstance(exc, TimeoutError | OSError) or getattr(exc, "retriable", False):
+    if isinstance(exc, KafkaTimeoutError | TimeoutError):
+        # The broker never answered in time: not a refusal, and worth saying apart from one.
         return ServiceUnavailableError(
-            f"Kafka broker at {settings.kafka_bootstrap_servers} did not answer while {action}: "
-            f"{detail}; is it running? (scripts/services status)"
+            f"Kafka broker at {settings.kafka_bootstrap_servers} timed out while {action} (no "
+            f"acknowledgement in time; the record may or may not be written); is it running? "
+            "(scripts/services status)"
+        )
+    if isinstance(exc, OSError | KafkaConnectionError) or getattr(exc, "retriable", False):
+        return ServiceUnavailableError(
+            f"Kafka broker at {settings.kafka_bootstrap_servers} could not be reached while "
+            f"{action}: {detail}; is it running? (scripts/services status)"
         )
     return SendgateError(f"Kafka refused {action}: {detail}")
 

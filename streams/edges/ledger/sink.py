@@ -30,6 +30,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from typing import ParamSpec, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -160,7 +161,11 @@ async def run_ledger_sink(
         except KafkaError as exc:
             raise ServiceUnavailableError(f"Kafka did not answer: {exc!r}") from exc
         consumer.assign(partitions)
-        stored = await _in_thread(read_offsets, engine, consumer_group)
+        stored = await _until_stored(
+            lambda: _in_thread(read_offsets, engine, consumer_group), stop or asyncio.Event()
+        )
+        if stored is None:
+            return SinkProgress()
         await _seek(consumer, partitions, stored)
         return await _copy(
             consumer,
@@ -230,9 +235,14 @@ async def _copy(
                 break
             continue
         dead_lettered = 0
-        inserted = await _in_thread(
-            writer.write_batch, consumer_group, items, on_conflicts=dead_letter
+        inserted = await _until_stored(
+            partial(
+                _in_thread, writer.write_batch, consumer_group, items, on_conflicts=dead_letter
+            ),
+            stop,
         )
+        if inserted is None:  # stopped while the database was away: read again on next start
+            break
         last_record_at = loop.time()
         _count_batch(fetched, consumer, items, inserted, dead_lettered)
         totals = replace(
@@ -368,6 +378,55 @@ async def _seek(
             consumer.seek(partition, next_offset)
     if fresh:
         await consumer.seek_to_beginning(*fresh)
+
+
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 30.0
+"""Backoff while the database (or Kafka, for dead letters) is away: 1 s, doubling, at most 30 s."""
+DATABASE_UP = Gauge(
+    "sendgate_ledger_database_up", "1 while the ledger database answers the sink, 0 while not."
+)
+OUTAGE_RETRIES = Counter(
+    "sendgate_ledger_outage_retries",
+    "Attempts the ledger sink made to store a batch while its database (or Kafka) was away.",
+)
+
+
+async def _until_stored(attempt: Callable[[], Awaitable[T]], stop: asyncio.Event) -> T | None:
+    """`attempt` until it succeeds, backing off while it fails with a retriable outage; None if
+    `stop` is set first. An outage is logged once when it starts and once when it ends (the
+    metrics count the attempts), so a long one does not flood the log, and the sink never exits
+    over it: nothing is committed while it lasts, so the batch is stored whole once it is over."""
+    loop = asyncio.get_running_loop()
+    delay = RETRY_FIRST_S
+    down_since: float | None = None
+    while True:
+        try:
+            result = await attempt()
+        except ServiceUnavailableError as exc:
+            OUTAGE_RETRIES.inc()
+            DATABASE_UP.set(0)
+            if down_since is None:
+                down_since = loop.time()
+                log.error(
+                    "ledger: %s; the sink waits and retries (every %.0f s at most) until it "
+                    "answers; nothing is lost meanwhile",
+                    exc,
+                    RETRY_MAX_S,
+                )
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except TimeoutError:
+                delay = min(delay * 2, RETRY_MAX_S)
+                continue
+            return None
+        DATABASE_UP.set(1)
+        if down_since is not None:
+            log.warning(
+                "ledger: storing again after %.0f s of outage; the sink went on where it stopped",
+                loop.time() - down_since,
+            )
+        return result
 
 
 async def _in_thread(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
