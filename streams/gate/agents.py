@@ -27,6 +27,7 @@ record's recipient key) goes to dead-letters with its origin and the reason, and
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from time import monotonic
 from typing import Any
@@ -176,6 +177,36 @@ def _register_decider(gate: Gate) -> SendDecider:
     return decider
 
 
+FLOOR_RETRY_FOR_S = 300.0
+"""How long an assignment waits for the broker to say where the group committed."""
+
+
+async def _committed_while_the_broker_returns(
+    gate: Gate, app: Any, partitions: list[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    """The group's committed offsets of `partitions`, asked again (1 s, doubling, at most 10 s
+    apart) while the broker does not answer: an assignment can land in the middle of a broker
+    outage, and without these floors a record faust skipped could go unnoticed, so the worker
+    waits for them (nothing can be fetched meanwhile anyway) instead of crashing or guessing.
+    Gives up after `FLOOR_RETRY_FOR_S`, or when the worker is stopping."""
+    delay, waited = 1.0, 0.0
+    while True:
+        try:
+            return await gate.offsets.committed_offsets_of(partitions)
+        except KafkaError as exc:
+            if app.should_stop or waited >= FLOOR_RETRY_FOR_S:
+                raise
+            if not waited:
+                log.warning(
+                    "committed offsets not readable at assignment (%s); asking again until the "
+                    "broker answers",
+                    type(exc).__name__,
+                )
+        await asyncio.sleep(delay)
+        waited += delay
+        delay = min(delay * 2, 10.0)
+
+
 def _watch_partitions(gate: Gate, decider: SendDecider, input_topics: set[str]) -> None:
     """Progress per input partition, from the committed offsets on: a record faust skipped is
     read again (`streams.gate.progress`). The decider follows the assignment too."""
@@ -195,7 +226,7 @@ def _watch_partitions(gate: Gate, decider: SendDecider, input_topics: set[str]) 
         decider.on_assigned(ours)
         if not mine:
             return
-        committed = await gate.offsets.committed_offsets_of(mine)
+        committed = await _committed_while_the_broker_returns(gate, app, mine)
         now = monotonic()
         for tp, offset in committed.items():
             gate.progress.set_floor(tp, offset, now)

@@ -142,7 +142,16 @@ class SendDecider:
         self._consumer = consumer
         try:
             while not self._app.should_stop:
-                await self._follow_assignment(consumer)
+                try:
+                    await self._follow_assignment(consumer)
+                except KafkaError as exc:
+                    # The broker went away while the new partitions were being positioned:
+                    # read none until it answers, then position them all again.
+                    log.warning("decider: partitions not positioned (%s); retrying", exc)
+                    consumer.assign([])
+                    self._reading = frozenset()
+                    await asyncio.sleep(1.0)
+                    continue
                 if not self._reading:
                     await self._idle()
                     continue

@@ -38,6 +38,7 @@ from streams.edges.ledger import (
     ledger_counts,
     make_engine,
     read_offsets,
+    sink,
     upgrade,
 )
 from streams.edges.ledger.chain import verify_chain
@@ -548,29 +549,37 @@ async def test_the_sink_dead_letters_a_conflict_and_goes_on(engine: Engine) -> N
     assert read_offsets(engine, GROUP) == {(CONSENTS, 0): 4}
 
 
-async def test_the_sink_commits_nothing_when_kafka_refuses_the_dead_letter(
-    engine: Engine,
+async def test_the_sink_commits_nothing_while_kafka_refuses_the_dead_letter(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The dead letter not acknowledged: the batch is not committed, the sink stops retriably."""
+    """The dead letter not acknowledged: the batch is not committed; the sink waits and asks
+    again (it does not exit over an outage), and a stop meanwhile leaves the batch to be read
+    again on the next start."""
+    monkeypatch.setattr(sink, "RETRY_FIRST_S", 0.01)
     record_types = {entry.topic.name: entry.record_type for entry in LEDGER_TOPICS}
     key = KEY.encode()
     LedgerWriter(engine).write_batch(GROUP, [LedgerItem(CONSENTS, 0, 0, event(event_id="e-1"))])
     fetches = [[message(CONSENTS, 1, event(event_id="e-1", ip="192.0.2.77"), key)]]
+    stop = asyncio.Event()
+    attempts = []
 
     async def publish(letters: Sequence[DeadLetter]) -> None:
+        attempts.append(len(letters))
+        if len(attempts) >= 3:
+            stop.set()
         raise KafkaTimeoutError()
 
-    with pytest.raises(ServiceUnavailableError, match="dead letters"):
-        await _copy(
-            FakeConsumer(fetches),  # type: ignore[arg-type]
-            LedgerWriter(engine),
-            GROUP,
-            record_types,
-            publish=publish,
-            stop=asyncio.Event(),
-            on_progress=None,
-            idle_exit_s=0,
-        )
+    progress = await _copy(
+        FakeConsumer(fetches),  # type: ignore[arg-type]
+        LedgerWriter(engine),
+        GROUP,
+        record_types,
+        publish=publish,
+        stop=stop,
+        on_progress=None,
+        idle_exit_s=0,
+    )
+    assert len(attempts) == 3 and progress.rows_inserted == 0
     assert read_offsets(engine, GROUP) == {(CONSENTS, 0): 1}
 
 

@@ -284,12 +284,18 @@ def _count_batch(
     inserted: int,
     dead_lettered: int,
 ) -> None:
-    for tp, messages in fetched.items():
-        RECORDS_READ.labels(tp.topic).inc(len(messages))
-        highwater = consumer.highwater(tp)
-        if messages and highwater is not None:
-            SINK_LAG.labels(tp.topic, str(tp.partition)).set(
-                max(0, highwater - messages[-1].offset - 1)
+    for messages in fetched.values():
+        if not messages:
+            continue
+        last = messages[-1]
+        RECORDS_READ.labels(last.topic).inc(len(messages))
+        try:
+            highwater = consumer.highwater(TopicPartition(last.topic, last.partition))
+        except Exception:  # no figure this batch (a partition just moved): the next one has it
+            highwater = None
+        if highwater is not None:
+            SINK_LAG.labels(last.topic, str(last.partition)).set(
+                max(0, highwater - last.offset - 1)
             )
     ROWS_WRITTEN.inc(inserted)
     UNDECODABLE.inc(sum(item.record is None for item in items))
