@@ -11,6 +11,14 @@ than half-published. Up to `MAX_REPORTED_PROBLEMS` problems are collected, so on
 usually suffices; each names file, line (as an editor numbers it) and field, never the value.
 A line that cannot be read at all (broken JSON, a CSV row with the wrong number of cells) ends
 the reading there. The file and its valid records are held in memory until they are published.
+
+A broker that is away is waited for (`Settings.publish_retry_s`, 90 s without an acknowledgement)
+with "waiting for Kafka (retrying, N s left)" on the status line. When the producer gives up, the
+command says how many records were acknowledged and writes the rest beside the input
+(`NAME.unacknowledged.jsonl` or `.csv`): publishing that file finishes the job without publishing
+again what was acknowledged. Re-publishing a record publishes the same ids (request ids are the
+sender's, click and consent event ids derive from the row), but the gate decides a repeated
+request id again (README, "Publishing through an outage"), so the remainder file is the safe re-run.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from streams.core.clock import Clock, SystemClock
-from streams.core.errors import InputFileError, SendgateError
+from streams.core.errors import InputFileError, SendgateError, ServiceUnavailableError
 from streams.core.recipient import RecipientKeyer
 from streams.core.records import (
     ConsentEvent,
@@ -65,6 +73,7 @@ __all__ = [
     "app",
     "iter_rows",
     "validate_file",
+    "write_unacknowledged",
 ]
 
 MAX_REPORTED_PROBLEMS = 20
@@ -314,36 +323,102 @@ _DryRunOption = Annotated[
 
 
 def _publish(
-    settings: Settings, records: Sequence[Record], topic_spec: TopicSpec, what: str
+    settings: Settings, records: Sequence[Record], topic_spec: TopicSpec, what: str, file: Path
 ) -> None:
+    """Publish the validated records, waiting out a broker that is away (`publish_retry_s`);
+    when the producer gives up, say what was acknowledged and leave the rest in a file of its
+    own, so finishing the job publishes nothing twice that was acknowledged."""
     out = Console()
     # The client logs each failed connection attempt; the error we raise says it once.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     topic = topic_spec.full_name(settings)
     started = time.monotonic()
+    acknowledged: set[int] = set()
+    publishing = f"publishing {what}"
 
     async def run() -> int:
-        async with SendgateProducer(settings) as producer:
-            await producer.require_topics([topic_spec])
-            with Progress(
-                TextColumn(f"publishing {what}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            ) as progress:
-                task = progress.add_task(what, total=len(records))
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        ) as progress:
+            task = progress.add_task("connecting to Kafka", total=len(records))
+
+            def waiting(left_s: float) -> None:
+                description = f"waiting for Kafka (retrying, {left_s:.0f} s left)"
+                progress.update(task, description=description)
+
+            def advanced(acked: int) -> None:
+                progress.update(task, advance=acked, description=publishing)
+
+            async with SendgateProducer(settings, on_retry=waiting) as producer:
+                progress.update(task, description=publishing)
+                await producer.require_topics([topic_spec])
                 counts = await producer.publish_many(
-                    records, on_progress=lambda acked: progress.advance(task, acked)
+                    records, on_progress=advanced, acknowledged=acknowledged
                 )
         return counts.total
 
-    published = asyncio.run(run())
+    try:
+        published = asyncio.run(run())
+    except SendgateError as exc:
+        if acknowledged or isinstance(exc, ServiceUnavailableError):
+            _say_what_was_acknowledged(out, file, len(records), acknowledged, what)
+        raise
     elapsed = time.monotonic() - started
     out.print(
         f"published {published} {what} to {topic} in {elapsed:.1f} s", markup=False, highlight=False
     )
+
+
+def _say_what_was_acknowledged(
+    out: Console, file: Path, total: int, acknowledged: set[int], what: str
+) -> None:
+    """After giving up: how many records Kafka acknowledged and where the others are."""
+    if not acknowledged:
+        out.print(
+            f"none of the {total} {what} in {file} was acknowledged; publish the file again",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    rest = total - len(acknowledged)
+    try:
+        remainder = write_unacknowledged(file, acknowledged)
+    except OSError as exc:
+        note = f"the rest could not be written beside it ({exc.strerror or exc})"
+    else:
+        note = f"the {rest} others are in {remainder}: publish that file to finish"
+    out.print(
+        f"{len(acknowledged)} of the {total} {what} in {file} were acknowledged; {note} (those "
+        "in flight at the end may be on the topic already, and are then published twice)",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def write_unacknowledged(file: Path, acknowledged: set[int]) -> Path:
+    """Write the rows of a validated file whose records were not acknowledged (positions not in
+    `acknowledged`) beside it, in its format: a file that validated became one record per row,
+    in order, so positions are rows. Returns the new file's path."""
+    rows = [row for _, row in iter_rows(file)]
+    rest = [row for position, row in enumerate(rows) if position not in acknowledged]
+    target = file.with_name(f"{file.stem}.unacknowledged{file.suffix}")
+    if file.suffix.lower() == ".jsonl":
+        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rest)
+    else:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [])
+        writer.writeheader()
+        writer.writerows(rest)
+        text = buffer.getvalue()
+    target.write_text(text, encoding="utf-8", newline="")
+    return target
 
 
 def _validate_then_publish(ctx: typer.Context, file: Path, dry_run: bool, kind: InputKind) -> None:
@@ -360,7 +435,7 @@ def _validate_then_publish(ctx: typer.Context, file: Path, dry_run: bool, kind: 
             highlight=False,
         )
         return
-    _publish(settings, records, source.topic, source.what)
+    _publish(settings, records, source.topic, source.what, file)
 
 
 @app.command("send-requests")

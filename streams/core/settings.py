@@ -128,6 +128,15 @@ class Settings(BaseSettings):
             "(account, provider) it holds to judge the windows that closed meanwhile."
         ),
     )
+    publish_retry_s: float = Field(
+        default=90.0,
+        ge=0,
+        description=(
+            "How long the producer senders use (and sendgate publish) keeps retrying while the "
+            "broker does not answer, from its last acknowledgement, before it gives up: long "
+            "enough to ride out a broker restart of a minute."
+        ),
+    )
     log_format: Literal["text", "json"] = Field(
         default="text",
         description=(
