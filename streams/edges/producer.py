@@ -104,12 +104,19 @@ class SendgateProducer:
         codec: Codec | None = None,
         connect_timeout_s: float = 10.0,
         request_timeout_ms: int = 30_000,
+        idempotent: bool = True,
     ) -> None:
+        """`idempotent=False` is for a caller that must be able to say "not written": the
+        idempotent producer retries a batch until the broker takes it, so a publish given up on
+        during an outage still lands once the broker is back; without idempotence a batch the
+        broker never got fails after `request_timeout_ms` and is dropped. Its retries may write a
+        record twice, so only records whose ids make a second copy harmless go that way."""
         self._settings = settings
         self._keyer = keyer or RecipientKeyer(settings.recipient_secret())
         self._codec = codec or default_codec()
         self._connect_timeout_s = connect_timeout_s
         self._request_timeout_ms = request_timeout_ms
+        self._idempotent = idempotent
         self._producer: AIOKafkaProducer | None = None
         self._known_topics: set[str] = set()
 
@@ -118,7 +125,7 @@ class SendgateProducer:
             bootstrap_servers=self._settings.kafka_bootstrap_servers,
             client_id="sendgate-producer",
             acks="all",
-            enable_idempotence=True,
+            enable_idempotence=self._idempotent,
             linger_ms=5,
             request_timeout_ms=self._request_timeout_ms,
         )
@@ -170,7 +177,12 @@ class SendgateProducer:
             try:
                 metadata = await producer.client.fetch_all_metadata()
             except (KafkaError, OSError, TimeoutError) as exc:
-                raise _kafka_failure(self._settings, "reading topic metadata", exc) from None
+                # aiokafka says "no broker answered" with a plain, non-retriable KafkaError.
+                raise ServiceUnavailableError(
+                    f"Kafka broker at {self._settings.kafka_bootstrap_servers} could not be "
+                    f"reached while reading topic metadata: {str(exc) or type(exc).__name__}; "
+                    "is it running? (scripts/services status)"
+                ) from None
             missing = sorted(names - metadata.topics())
             if not missing or asyncio.get_running_loop().time() >= deadline:
                 break
