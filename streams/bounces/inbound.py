@@ -18,10 +18,19 @@ Pure: the `parse_inbound_mail` agent parses the raw bytes (`streams.parsing`), c
 - Whatever could not be read (unparseable, empty, too deeply nested, or a readable message that
   is none of the above) is returned as a rejection, which the agent dead-letters with the reason.
 Diagnostic texts keep the remote MTA's words but not the addresses in them.
+
+Ids. The events' ids come from the message itself (`inbound_id`: a digest of the envelope and the
+raw bytes), not from where it sits on `inbound-mail`. A sending MTA whose `250` got lost, or
+whose message was answered `451` although the publish landed after all, sends the same message
+again; the intake then publishes a second record at other coordinates. With ids from the content
+both copies give the same delivery event, report and unsubscribe ids, which every keeper already
+applies once (the bounce history's applied ids, the rate inputs' counted ids, the suppression
+fold, the ledger's identities). `source` still says which record an event was read from.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -42,7 +51,14 @@ from streams.parsing.model import ParsedMessage, RecipientOutcome
 from streams.parsing.replies import DEFAULT_UNSUBSCRIBE_KEYWORDS
 from streams.sending.verp import VERP_PREFIX
 
-__all__ = ["InboundOutcome", "envelope_recipient", "events_for", "read_inbound", "scrub_addresses"]
+__all__ = [
+    "InboundOutcome",
+    "envelope_recipient",
+    "events_for",
+    "inbound_id",
+    "read_inbound",
+    "scrub_addresses",
+]
 
 _ADDRESS = re.compile(r"<?[^\s<>()\[\]\"',;:]{1,64}@[A-Za-z0-9.\-]{1,255}>?")
 _ACTIONS: dict[str, DeliveryKind] = {
@@ -83,6 +99,21 @@ def envelope_recipient(mail: InboundMail) -> str:
     return next(
         (rcpt for rcpt in mail.rcpt_to if rcpt.lower().startswith(VERP_PREFIX)), mail.rcpt_to[0]
     )
+
+
+def inbound_id(mail: InboundMail) -> str:
+    """The id of the message, the same each time a sender delivers it.
+
+    The intake's `intake_id` and the arrival time are new at each delivery, so they are left out;
+    the recipients are sorted because a retry need not list them in the same order. Two different
+    messages with the same envelope and the same bytes cannot be told apart, and need not be: a
+    DSN or report names its own Message-ID and date."""
+    digest = hashlib.sha256(b"inbound-v1")
+    for text in (mail.mail_from, *sorted(mail.rcpt_to)):
+        part = text.encode("utf-8", "surrogateescape")
+        digest.update(len(part).to_bytes(4, "big") + part)
+    digest.update(mail.raw)
+    return "inbound-" + digest.hexdigest()[:40]
 
 
 def read_inbound(
@@ -140,6 +171,7 @@ def _events_for(
     provider_of: Callable[[str], str] | None,
 ) -> InboundOutcome:
     original = parsed.original
+    message_id = inbound_id(mail)
 
     def provider(address: str | None) -> str | None:
         return provider_of(address) if provider_of is not None and address else None
@@ -149,7 +181,7 @@ def _events_for(
             return InboundOutcome(rejection="a delivery status notice that names no recipient")
         events = tuple(
             DeliveryEvent(
-                event_id=f"{source}#{n}",
+                event_id=f"{message_id}#{n}",
                 recipient_key=(
                     token_key
                     if token_key and len(parsed.recipients) == 1
@@ -180,7 +212,7 @@ def _events_for(
         if feedback is None or key is None:
             return InboundOutcome(rejection="a feedback report that names no original recipient")
         report = FeedbackReport(
-            report_id=source,
+            report_id=message_id,
             recipient_key=key,
             feedback_type=feedback.feedback_type.replace("-", "_"),
             reporter=feedback.reporting_isp,
@@ -209,7 +241,7 @@ def _events_for(
         if original.account_id:
             scope = "list" if original.list_id else "account"
         click = UnsubscribeClick(
-            click_id=f"reply:{source}",
+            click_id=f"reply:{message_id}",
             recipient_key=key,
             scope=scope,
             account_id=original.account_id if scope != "platform" else None,

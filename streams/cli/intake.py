@@ -20,7 +20,7 @@ import typer
 from prometheus_client import start_http_server
 from rich.console import Console
 
-from streams.core.errors import SendgateError
+from streams.core.errors import SendgateError, ServiceUnavailableError
 from streams.core.recipient import is_valid_address
 from streams.core.settings import Settings
 from streams.edges.admin import check_broker, create_topics, is_problem
@@ -30,6 +30,8 @@ from streams.sending.verp import VerpSigner
 from streams.topics import INBOUND_MAIL
 
 __all__ = ["intake"]
+
+log = logging.getLogger(__name__)
 
 
 async def _serve(
@@ -46,12 +48,23 @@ async def _serve(
 ) -> None:
     kafka_log = logging.getLogger("aiokafka")
     level = kafka_log.level
-    kafka_log.setLevel(logging.CRITICAL)  # the error below says it once; the client says it often
+    kafka_log.setLevel(logging.CRITICAL)  # the warning below says it once; the client says it often
     try:
         await check_broker(settings)
+    except ServiceUnavailableError as exc:
+        # A closed port makes MTAs retry just as a 451 does, but an intake that is running takes
+        # their retries as soon as Kafka is back, without waiting for someone to restart it.
+        log.warning(
+            "starting without Kafka (inbound-mail topic not checked); every message is answered "
+            "451 until it is back: %s",
+            exc,
+        )
+        reachable = False
+    else:
+        reachable = True
     finally:
         kafka_log.setLevel(level)
-    if create:
+    if create and reachable:
         statuses = await create_topics(settings, [INBOUND_MAIL])
         problems = [f"{name}: {status}" for name, status in statuses.items() if is_problem(status)]
         if problems:
@@ -156,7 +169,8 @@ def intake(
 ) -> None:
     """Accept DSNs, feedback reports and unsubscribe mails by SMTP; publish them to inbound-mail.
 
-    A message is answered 250 only once Kafka has acknowledged it; stop with Ctrl-C or SIGTERM.
+    A message is answered 250 only once Kafka has acknowledged it, 451 (try again) while Kafka is
+    down, also when it starts without Kafka; stop with Ctrl-C or SIGTERM.
     """
     settings = ctx.ensure_object(Settings)
     bounce_domain = bounce_domain or settings.bounce_domain

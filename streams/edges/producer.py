@@ -197,7 +197,13 @@ class SendgateProducer:
         client_factory: ClientFactory = AIOKafkaProducer,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        idempotent: bool = True,
     ) -> None:
+        """`idempotent=False` is for a caller that must be able to say "not written": the
+        idempotent producer retries a batch until the broker takes it, so a publish given up on
+        during an outage still lands once the broker is back; without idempotence a batch the
+        broker never got fails after `request_timeout_ms` and is dropped. Its retries may write a
+        record twice, so only records whose ids make a second copy harmless go that way."""
         self._settings = settings
         self._keyer = keyer or RecipientKeyer(settings.recipient_secret())
         self._codec = codec or default_codec()
@@ -209,6 +215,7 @@ class SendgateProducer:
         self._sleep = sleep
         self._monotonic = monotonic
         self._producer: Any = None
+        self._idempotent = idempotent
         self._known_topics: set[str] = set()
 
     @property
@@ -239,7 +246,7 @@ class SendgateProducer:
                 bootstrap_servers=self._settings.kafka_bootstrap_servers,
                 client_id="sendgate-producer",
                 acks="all",
-                enable_idempotence=True,
+                enable_idempotence=self._idempotent,
                 linger_ms=5,
                 request_timeout_ms=self._request_timeout_ms,
             )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from streams.bounces.inbound import events_for, scrub_addresses
+from streams.bounces.history import apply_delivery
+from streams.bounces.inbound import events_for, inbound_id, read_inbound, scrub_addresses
+from streams.bounces.policy import SoftBouncePolicy
+from streams.core.records import InboundMail
 from streams.parsing.model import (
     FeedbackDetails,
     OriginalMessage,
@@ -15,6 +18,7 @@ from streams.parsing.model import (
     ReplyDetails,
 )
 from tests.support.factory import inbound_mail
+from tests.support.mail import arf_report, dsn, reply
 
 AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 MAIL = inbound_mail(received_at=AT)
@@ -166,3 +170,101 @@ def test_bounces_and_reports_name_the_provider_of_the_address_they_report() -> N
     [report] = with_providers(arf).feedback_reports
     assert report.provider == provider_of_address("reader@yahoo.co.jp")
     assert run(arf).feedback_reports[0].provider is None  # no map given: not guessed
+
+
+# --- a message delivered twice is one message ----------------------------------------------------
+
+RETURN_PATH = "b-token@bounces.example.net"
+FBL = "fbl@feedback.example.net"
+
+
+def delivered(raw: bytes, rcpt: str, n: int, *, mail_from: str = "") -> InboundMail:
+    """The `n`th delivery of one message: a fresh intake id and arrival time each time."""
+    return inbound_mail(
+        intake_id=f"intake-{n}",
+        received_at=AT + timedelta(minutes=5 * n),
+        mail_from=mail_from,
+        rcpt_to=(rcpt,),
+        raw=raw,
+    )
+
+
+def read(mail: InboundMail, offset: int):
+    return read_inbound(
+        mail,
+        keywords=None,
+        source=f"inbound-mail/{offset % 2}/{offset}",
+        recipient_key=key_of,
+        verp_recipient_key=lambda token: None,
+    )
+
+
+HARD = dsn(
+    "gone@example.org",
+    status="5.1.1",
+    action="failed",
+    account="acme",
+    request_id="r-1",
+    return_path=RETURN_PATH,
+)
+
+
+def test_a_bounce_delivered_twice_gives_the_same_event_ids_and_is_counted_once() -> None:
+    """The sender's retry after a 451 (or a lost 250) is a second inbound record: other intake
+    id, arrival time and coordinates, the same bytes. Its events have the same ids, so the bounce
+    history applies it once."""
+    first, again = (
+        read(delivered(HARD, RETURN_PATH, 0), 7),
+        read(delivered(HARD, RETURN_PATH, 1), 12),
+    )
+    assert [e.event_id for e in first.delivery_events] == [
+        e.event_id for e in again.delivery_events
+    ]
+    assert first.delivery_events[0].event_id.startswith("inbound-")
+    # Where each was read stays told apart.
+    assert (first.delivery_events[0].source, again.delivery_events[0].source) == (
+        "inbound-mail/1/7",
+        "inbound-mail/0/12",
+    )
+    policy = SoftBouncePolicy()
+    fold = apply_delivery(None, first.delivery_events[0], policy, source="d/0/1", now=AT)
+    replay = apply_delivery(fold.state, again.delivery_events[0], policy, source="d/0/2", now=AT)
+    assert (fold.change.outcome, fold.suppress) == ("hard_bounce", True)
+    assert (replay.change.outcome, replay.suppress) == ("replayed", False)
+
+
+def test_a_feedback_report_and_an_unsubscribe_reply_delivered_twice_keep_their_ids() -> None:
+    report = arf_report("angry@example.net", feedback_type="abuse", account="acme", request_id="r")
+    [one] = read(delivered(report, FBL, 0), 3).feedback_reports
+    [two] = read(delivered(report, FBL, 1), 4).feedback_reports
+    assert one.report_id == two.report_id
+    assert one.received_at != two.received_at  # each copy still says when it came
+
+    text = reply("leaver@example.com", RETURN_PATH, "Unsubscribe me please")
+    [click] = read(delivered(text, RETURN_PATH, 0, mail_from="leaver@example.com"), 5).unsubscribes
+    [same] = read(delivered(text, RETURN_PATH, 1, mail_from="leaver@example.com"), 6).unsubscribes
+    assert click.click_id == same.click_id
+
+
+def test_other_messages_or_envelopes_have_other_ids() -> None:
+    """Another bounce (another send) is another message; so is the same bytes to another
+    recipient or from another sender. The recipients' order is not part of the message."""
+    other = HARD.replace(b"r-1", b"r-2")
+    base = delivered(HARD, RETURN_PATH, 0)
+    ids = {
+        inbound_id(base),
+        inbound_id(delivered(other, RETURN_PATH, 0)),
+        inbound_id(delivered(HARD, "postmaster@bounces.example.net", 0)),
+        inbound_id(delivered(HARD, RETURN_PATH, 0, mail_from="mailer-daemon@mx.example.org")),
+    }
+    assert len(ids) == 4
+    both = base.model_copy(update={"rcpt_to": (RETURN_PATH, FBL)})
+    assert inbound_id(both) == inbound_id(both.model_copy(update={"rcpt_to": (FBL, RETURN_PATH)}))
+
+
+def test_the_id_derivation_is_what_it_was() -> None:
+    """Ids already applied downstream must still match after an upgrade: a change here makes the
+    next retry of an old message count again."""
+    assert inbound_id(delivered(b"Subject: x\r\n\r\nbody\r\n", RETURN_PATH, 0)) == (
+        "inbound-09e0fe86daeb82a828b73c959efc294fdfb9d9af"
+    )

@@ -318,7 +318,11 @@ def test_a_keepers_re_report_is_a_replay_not_a_conflict(engine: Engine) -> None:
             REPORTS,
             0,
             1,
-            feedback_report(report_id="report-1", received_at=T0 + timedelta(hours=1)),
+            feedback_report(
+                report_id="report-1",
+                received_at=T0 + timedelta(hours=1),
+                source="inbound-mail/1/12",  # the same report, delivered to us twice
+            ),
         ),
     ]
 

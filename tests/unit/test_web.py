@@ -18,10 +18,11 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
 
 from streams.core.clock import FrozenClock
+from streams.core.errors import ServiceUnavailableError
 from streams.core.recipient import RecipientKeyer
 from streams.core.records import ConsentEvent, FeedbackReport, UnsubscribeClick
 from streams.edges.confirmation_mail import ConfirmationMailer
-from streams.edges.web.app import WebSettings, make_web_app
+from streams.edges.web.app import REFUSED, WebSettings, make_web_app
 from streams.sending.unsubscribe_tokens import UnsubscribeToken, UnsubscribeTokens
 from streams.suppression.unsubscribe import cadence_event_for, click_for, spam_report_for
 from tests.support.smtp import Received, RecordingRelay
@@ -617,3 +618,86 @@ async def test_a_body_in_a_charset_python_does_not_know_is_a_bad_body(
     assert response.status == 400
     assert await response.text() == "expected List-Unsubscribe=One-Click\n"
     assert published == []
+
+
+# --- Kafka down ----------------------------------------------------------------------------------
+
+
+class Broker:
+    """Takes records while `up`; otherwise fails the way the service's publisher does."""
+
+    def __init__(self) -> None:
+        self.up = False
+        self.records: list = []
+
+    async def publish(self, record: UnsubscribeClick | FeedbackReport | ConsentEvent) -> None:
+        if not self.up:
+            raise ServiceUnavailableError("Kafka broker at kafka:9092 could not be reached")
+        self.records.append(record)
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def outage() -> AsyncIterator[tuple[TestClient, Broker]]:
+    broker = Broker()
+    app = make_web_app(TOKENS, broker.publish, FrozenClock(NOW), keyer=KEYER)
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client, broker
+
+
+def refused_for_kafka() -> float:
+    return REFUSED.labels("kafka-unavailable")._value.get()
+
+
+async def test_a_one_click_post_while_kafka_is_down_is_503_and_its_retry_is_recorded(
+    outage,
+) -> None:
+    """Never 200 unless acknowledged: the mailbox provider is told to come back, and the retry
+    records the click once Kafka is back."""
+    client, broker = outage
+    before = refused_for_kafka()
+    link = f"/u/{token()}"
+
+    refused = await client.post(link, data="List-Unsubscribe=One-Click")
+    assert refused.status == 503
+    assert refused.headers["Retry-After"] == "30"
+    assert refused.content_type == "text/plain"
+    assert "not recorded" in await refused.text()
+    assert broker.records == []
+    assert refused_for_kafka() == before + 1
+
+    broker.up = True
+    retried = await client.post(link, data="List-Unsubscribe=One-Click")
+    assert retried.status == 200
+    [click] = broker.records
+    assert click == click_for(read(link), "list", NOW)
+    assert refused_for_kafka() == before + 1
+    metrics = await (await client.get("/metrics")).text()
+    assert 'sendgate_web_refused_total{reason="kafka-unavailable"}' in metrics
+
+
+@pytest.mark.parametrize("choice", ["account", "spam", "cadence:weekly"])
+async def test_a_choice_on_the_page_while_kafka_is_down_says_it_is_not_done(outage, choice) -> None:
+    """A person gets a page, not an error: nothing is done yet, try again; the retry is a first
+    time, not "you had already done this"."""
+    client, broker = outage
+    path = f"/u/{token(cadence='daily')}/choose"
+
+    refused = await client.post(path, data={"choice": choice})
+    assert refused.status == 503
+    assert refused.headers["Retry-After"] == "30"
+    text = await refused.text()
+    assert refused.content_type == "text/html"
+    assert "<strong>not</strong> taken effect" in text
+    assert broker.records == []
+
+    broker.up = True
+    done = await client.post(path, data={"choice": choice})
+    assert done.status == 200
+    assert "already done this" not in await done.text()
+    assert len(broker.records) == 1
+
+
+async def test_pages_that_publish_nothing_work_while_kafka_is_down(outage) -> None:
+    client, _ = outage
+    assert (await client.get(f"/u/{token()}")).status == 200
+    assert (await client.post(f"/u/{token()}", data="nonsense")).status == 400

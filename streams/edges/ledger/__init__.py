@@ -19,8 +19,8 @@ merely share an id are both kept (`catalogue.LedgerTopic.identity`):
   for two recipients is two changes.
 - `suppression_changes`: source, the click's Kafka coordinates. They name one click of one
   deployment (the topic name carries its prefix), so they are global already.
-- `feedback_reports`: report_id. The platform issues it (the inbound mail's coordinates, or a
-  digest of the unsubscribe token), never an account, so it is global.
+- `feedback_reports`: report_id. The platform issues it (a digest of the inbound message, or of
+  the unsubscribe token), never an account, so it is global.
 - `enforcement_events`: event_id. The enforcer derives it from the cause, account or breach
   included, so it is global.
 - `send_decisions`: the coordinates only. Each decision is its own fact: a request sent again is
@@ -33,10 +33,11 @@ Same content. When a row's identity is stored already, the two are compared by a
 (row id, Kafka coordinates, chain columns) and the columns a keeper legitimately changes when it
 reports one event again after a crash (`catalogue.LedgerTopic.varying`: a suppression change's
 outcome and time; everything of a bounce change but its recipient and event id, since the keeper
-itself says "replayed"; a feedback report's receipt time). Equal digests are a replay and change
-nothing; different ones are a conflict: the stored row stands (a proof or a chain never changes
-under it) and the newcomer goes to dead-letters with a reason naming both and the differing
-columns (`writer`, `sink`).
+itself says "replayed"; a feedback report's receipt time and source, since a report its sender
+delivered twice is one report read from two inbound records). Equal digests are a replay and
+change nothing; different ones are a conflict: the stored row stands (a proof or a chain never
+changes under it) and the newcomer goes to dead-letters with a reason naming both and the
+differing columns (`writer`, `sink`).
 
 The sink's names load the Kafka client only when asked for, so reading the ledger (`sendgate
 consent proof`) needs no broker library.

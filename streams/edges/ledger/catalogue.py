@@ -152,7 +152,7 @@ LEDGER_TOPICS: tuple[LedgerTopic[Any], ...] = (
         FeedbackReportRow,
         feedback_report_row,
         identity=("report_id",),
-        varying=("received_at",),
+        varying=("received_at", "source"),
     ),
     LedgerTopic(
         CONSENT_EVENTS,

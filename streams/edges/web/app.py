@@ -22,6 +22,14 @@ state rather than adding to it (the last choice must win, also after going back 
 page), so its event id also holds the moment of the choice; a repeated choice sets the same
 cadence again, which changes nothing either.
 
+Kafka down. Nothing is answered 200 (or "done") unless Kafka has acknowledged the record. When
+it cannot be handed over (the broker is unreachable, or did not acknowledge in time), the answer
+is 503 with `Retry-After` saying the unsubscribe is not recorded yet: plain text for the one-click
+POST, whose sender (a mailbox provider) retries, and a page for a person, who can. Retrying is
+safe: the record's id is the same, so a click that landed after all is not counted twice. Such
+answers count as `sendgate_web_refused_total{reason="kafka-unavailable"}`. The service itself
+runs without Kafka (`streams.edges.web.serve`).
+
 Bad links. A forged, altered or truncated token gets a 400 page, an expired one a 410 page; both
 say what happened and, where possible, offer a labelled form (no script needed) to have a link
 mailed to an address the visitor types. Nothing is ever unsubscribed on the strength of a typed-in
@@ -73,6 +81,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from streams.core.clock import Clock
+from streams.core.errors import ServiceUnavailableError
 from streams.core.recipient import RecipientKeyer, is_valid_address
 from streams.core.records import ConsentEvent, FeedbackReport, UnsubscribeClick
 from streams.edges.confirmation_mail import (
@@ -109,6 +118,8 @@ ONE_CLICK_BODY = "List-Unsubscribe=One-Click"
 REMEMBERED_ACTIONS = 100_000
 SHUTDOWN_GRACE_S = 30.0
 """How long stopping the service waits for confirmation mails still being handed to the relay."""
+RETRY_AFTER_S = 30
+"""What a 503 asks the client to wait: about what a broker takes to restart."""
 
 ACTIONS = Counter("sendgate_web_actions", "Unsubscribe actions published, by choice.", ["choice"])
 REFUSED = Counter("sendgate_web_refused", "Requests refused, by reason.", ["reason"])
@@ -188,6 +199,16 @@ def make_web_app(
             except web.HTTPRequestEntityTooLarge:
                 REFUSED.labels("too_large").inc()
                 return pages.too_large()
+            except ServiceUnavailableError as exc:
+                REFUSED.labels("kafka-unavailable").inc()
+                log.warning("%s: not recorded, answered 503: %s", route, exc)
+                if route == "one_click":
+                    return web.Response(
+                        text="unsubscribe not recorded yet: service unavailable, try again later\n",
+                        status=503,
+                        headers={"Retry-After": str(RETRY_AFTER_S)},
+                    )
+                return pages.not_recorded(RETRY_AFTER_S)
         finally:
             LATENCY.labels(route).observe(time.perf_counter() - started)
 
@@ -318,13 +339,13 @@ def make_web_app(
             return expired(exc, token_text, page_path)
 
     async def act(token: UnsubscribeToken, choice: Choice) -> bool:
-        """Publish the choice; True if this process had already published it."""
+        """Publish the choice; True if this process had already published it. Remembered only
+        once acknowledged: a retry after a 503 is the first time it was recorded."""
         now = clock.now()
         record = spam_report_for(token, now) if choice == "spam" else click_for(token, choice, now)
-        again = remember(action_id(token, choice))
         await publish(record)
         ACTIONS.labels(choice).inc()
-        return again
+        return remember(action_id(token, choice))
 
     async def one_click(request: web.Request) -> web.Response:
         token = read_token(request)

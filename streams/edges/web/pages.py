@@ -33,6 +33,7 @@ __all__ = [
     "document",
     "expired",
     "no_confirmations",
+    "not_recorded",
     "nothing_to_confirm",
     "offers",
     "preferences",
@@ -76,6 +77,19 @@ def _relative(page_path: str, target: str) -> str:
 def too_many_requests() -> web.Response:
     """429 for a client over its request rate."""
     return document("Too many requests", _TOO_MANY, 429)
+
+
+def not_recorded(retry_after_s: int) -> web.Response:
+    """503 when Kafka could not take a choice: the person must not leave believing it is done."""
+    response = document(
+        "Not done yet",
+        "<p>We could not record your choice just now, so it has <strong>not</strong> taken "
+        "effect yet.</p><p>Please try again in a minute: reload this page, or go back and choose "
+        "again. Choosing twice does no harm.</p>",
+        503,
+    )
+    response.headers["Retry-After"] = str(retry_after_s)
+    return response
 
 
 def too_large() -> web.Response:

@@ -1,26 +1,34 @@
 """Running the unsubscribe service (`streams.edges.web.app`) against the broker: the demo, the
-tests, the benchmarks and `sendgate web` all start it this way."""
+tests, the benchmarks and `sendgate web` all start it this way.
+
+The service starts and listens whether or not Kafka is up: a link clicked during an outage must
+get a page saying to try again (503), not a refused connection, and the click's retry must find
+the service there. The producer connects when first needed and again after a failure
+(`streams.edges.web.publishing`); at startup it is tried once so the log says at once whether
+Kafka is reachable."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import Callable
 
 from aiohttp import web
 
 from streams.core.clock import SystemClock
-from streams.core.errors import SendgateError
+from streams.core.errors import SendgateError, ServiceUnavailableError
 from streams.core.recipient import RecipientKeyer
 from streams.core.settings import Settings
-from streams.edges.admin import check_broker
 from streams.edges.confirmation_mail import ConfirmationMailer
-from streams.edges.producer import SendgateProducer
 from streams.edges.web.app import WebSettings, make_web_app
+from streams.edges.web.publishing import WebPublisher
 from streams.policy import load_policy
 from streams.sending.signing_keys import unsubscribe_tokens
 
 __all__ = ["free_loopback_port", "serve_unsubscribes"]
+
+log = logging.getLogger(__name__)
 
 
 def free_loopback_port() -> int:
@@ -40,11 +48,11 @@ async def serve_unsubscribes(
     stop: asyncio.Event,
     on_listening: Callable[[int], None] | None = None,
 ) -> None:
-    """Serve until `stop` is set; each action is published and acknowledged before the answer.
+    """Serve until `stop` is set; each action is published and acknowledged before the answer,
+    and answered 503 when Kafka cannot take it.
 
     The choices offered come from the policy's `[unsubscribe]` table; confirmation links are
     mailed through `confirmation_smtp_host` when it is set (`streams.edges.confirmation_mail`)."""
-    await check_broker(settings)
     policy = load_policy(settings.policy_file)
     tokens = unsubscribe_tokens(settings, policy.unsubscribe)
     web_settings = WebSettings(
@@ -53,9 +61,16 @@ async def serve_unsubscribes(
     )
     keyer = RecipientKeyer(settings.recipient_secret())
     mailer = ConfirmationMailer.from_settings(settings)
-    async with SendgateProducer(settings, keyer=keyer) as producer:
+    publisher = WebPublisher(settings, keyer=keyer)
+    try:
+        try:
+            await publisher.connect()
+        except ServiceUnavailableError as exc:
+            log.warning(
+                "serving without Kafka; unsubscribes are answered 503 until it is back: %s", exc
+            )
         app = make_web_app(
-            tokens, producer.publish, SystemClock(), web_settings, keyer=keyer, mailer=mailer
+            tokens, publisher.publish, SystemClock(), web_settings, keyer=keyer, mailer=mailer
         )
         runner = web.AppRunner(app, access_log=None)  # access logs would hold client addresses
         await runner.setup()
@@ -73,3 +88,5 @@ async def serve_unsubscribes(
             await stop.wait()
         finally:
             await runner.cleanup()
+    finally:
+        await publisher.close()
