@@ -62,9 +62,9 @@ class WebPublisher:
             connect_timeout_s=self._connect_timeout_s,
             request_timeout_ms=max(1000, int(self._ack_timeout_s * 1000)),
             idempotent=False,
-            # A person is waiting on the page: answer 503 now rather than after the producer's
-            # own patience for a file being published.
-            retry_for_s=0.0,
+            # A person is waiting on the page: answer 503 within seconds, not after the
+            # producer's patience for a file being published.
+            retry_for_s=5.0,
         )
         await producer.__aenter__()
         return producer
