@@ -18,7 +18,7 @@ let them pass would pass every such sample of the spoof it exists to catch.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from email.errors import ObsoleteHeaderDefect
 from email.policy import default as email_policy
@@ -147,6 +147,18 @@ def foreign_domain_in_name(mailbox: Mailbox) -> str | None:
     for token in _DOMAIN_IN_TEXT.findall(rest):
         if _names_host(token) and not dmarc_aligned(token, mailbox.domain):
             return normalise_domain(token)
+    return None
+
+
+def brand_posed_as(mailbox: Mailbox, brands: Mapping[str, Collection[str]]) -> str | None:
+    """The protected brand the display name carries as a word while the mailbox is at none of
+    the brand's domains (or their subdomains); None when there is none."""
+    if not mailbox.display_name or not brands:
+        return None
+    words = set(re.findall(r"[a-z0-9]+", plain(mailbox.display_name).casefold()))
+    for brand, domains in sorted(brands.items()):
+        if brand.casefold() in words and not domain_within(mailbox.domain, domains):
+            return brand
     return None
 
 

@@ -31,20 +31,7 @@ LABELS: list[dict[str, Any]] = tomllib.loads(
 
 # file -> the author's argument for the label, where the tool judges the file otherwise, and the
 # engineer's decision to keep it so.
-DISAGREEMENTS: dict[str, str] = {
-    "paypal_display_name_unrelated_domain.eml": (
-        "tool: no failure. Label: display-name-spoofed. 'PayPal <service@acct-review-center."
-        "example>' uses a well-known brand's name as the display name on an unrelated domain:"
-        " materially misleading header information under CAN-SPAM §7704(a)(1) and Competition"
-        " Act s.74.011. Decision: the label reads the law rightly, but the case is outside the"
-        " rule as the README describes it ('holds another address or names another domain'):"
-        " a bare brand word names neither. Telling a spoofed 'PayPal' from a sender's own"
-        " trading name needs a list of brands and the domains each may send from, kept"
-        " current; the gate has none, and a guess (any capitalised word absent from the From"
-        " domain) would fail every honest display name that differs from its domain. Kept"
-        " until the platform supplies such a list."
-    ),
-}
+DISAGREEMENTS: dict[str, str] = {}
 
 
 def _args(case: dict[str, Any]) -> list[str]:

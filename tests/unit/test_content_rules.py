@@ -1071,3 +1071,23 @@ def test_an_incentive_for_any_review_or_a_request_without_one_passes(text: str) 
     16 CFR 255.5); so is asking happy customers without paying them; and a promotion far from
     the ask is not tied to it."""
     assert_passes(REVIEW, transactional(subject="How did we do?", body=body(text)))
+
+
+def test_a_protected_brand_in_the_display_name_needs_the_brands_own_domain() -> None:
+    """ "PayPal" on mail from an unrelated domain poses as PayPal (CAN-SPAM §7704(a)(1)); from
+    paypal.com or a subdomain of it, it is PayPal's own; a name that only contains the letters
+    ("Applebee's") is no brand word."""
+    from streams.content.policy.senders import PROTECTED_BRANDS
+    from streams.content.sender import brand_posed_as, sole_mailbox
+
+    def posed(value: str) -> str | None:
+        mailbox = sole_mailbox(value)
+        assert mailbox is not None
+        return brand_posed_as(mailbox, PROTECTED_BRANDS)
+
+    assert posed("PayPal <service@acct-review-center.example>") == "paypal"
+    assert posed("PayPal Security Team <alerts@mail.paypal-support.example>") == "paypal"
+    assert posed("PayPal <service@paypal.com>") is None
+    assert posed("PayPal <service@mail.paypal.com>") is None
+    assert posed("Applebee's Grill <deals@applebees.example>") is None
+    assert posed("Jane from Acme <jane@acme.example>") is None

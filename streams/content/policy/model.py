@@ -25,7 +25,11 @@ from streams.content.policy.reviews import (
     REVIEW_INCENTIVE_PATTERNS,
     REVIEW_REQUEST_PATTERNS,
 )
-from streams.content.policy.senders import FREE_MAIL_DOMAINS, NON_SENDER_NAMES
+from streams.content.policy.senders import (
+    FREE_MAIL_DOMAINS,
+    NON_SENDER_NAMES,
+    PROTECTED_BRANDS,
+)
 from streams.content.policy.subjects import DECEPTIVE_SUBJECTS, REPLY_SUBJECT_PREFIXES
 
 __all__ = ["ContentPolicy"]
@@ -94,6 +98,10 @@ class ContentPolicy(BaseModel):
       domain. The list: widely used free-mail services.
     - `reply_to_allowed_domains` (none): domains a Reply-To may use besides the account's
       verified ones (a platform's shared reply-handling domain, for example).
+    - `protected_brands`: brand names a From display name may carry only on mail from the
+      brand's own domains ("PayPal" <service@acct-review-center.example> poses as PayPal without
+      naming any domain). A short default of the brands phishing poses as most; a platform adds
+      its own customers' brands, or sets it empty.
 
     Postal addresses
     - `postal_address_patterns`: the address formats a body's postal address is recognised by:
@@ -130,6 +138,9 @@ class ContentPolicy(BaseModel):
 
     free_mail_domains: frozenset[str] = FREE_MAIL_DOMAINS
     reply_to_allowed_domains: frozenset[str] = frozenset()
+    protected_brands: dict[str, frozenset[str]] = Field(
+        default_factory=lambda: dict(PROTECTED_BRANDS)
+    )
 
     postal_address_patterns: tuple[Pattern, ...] = Field(
         default=POSTAL_ADDRESS_PATTERNS, min_length=1

@@ -6,7 +6,7 @@ free-mail domains bulk mail may not come From.
 
 from __future__ import annotations
 
-__all__ = ["FREE_MAIL_DOMAINS", "NON_SENDER_NAMES"]
+__all__ = ["FREE_MAIL_DOMAINS", "NON_SENDER_NAMES", "PROTECTED_BRANDS"]
 
 NON_SENDER_NAMES = frozenset(
     {
@@ -59,3 +59,19 @@ FREE_MAIL_DOMAINS = frozenset(
         "163.com",
     }
 )
+
+
+PROTECTED_BRANDS: dict[str, frozenset[str]] = {
+    "paypal": frozenset({"paypal.com", "paypal.me"}),
+    "apple": frozenset({"apple.com", "icloud.com"}),
+    "microsoft": frozenset({"microsoft.com", "outlook.com", "office.com", "live.com"}),
+    "amazon": frozenset({"amazon.com", "amazon.co.uk", "amazon.de", "amazon.fr", "amazon.ca"}),
+    "netflix": frozenset({"netflix.com"}),
+    "docusign": frozenset({"docusign.com", "docusign.net"}),
+    "dhl": frozenset({"dhl.com", "dhl.de"}),
+    "fedex": frozenset({"fedex.com"}),
+    "usps": frozenset({"usps.com"}),
+}
+"""Brands phishing mail most often poses as in a display name (the Anti-Phishing Working
+Group's quarterly "Phishing Activity Trends" reports name payment, webmail, retail and delivery
+brands as the most targeted sectors), each with the domains it sends from."""

@@ -15,6 +15,7 @@ checked instead of failing them.
 from __future__ import annotations
 
 from streams.content.sender import (
+    brand_posed_as,
     canonical_domains,
     domain_within,
     foreign_address_in_name,
@@ -194,12 +195,19 @@ def _display_name_spoofed(request: SendRequest, view: RecipientView, policy: Pol
             "name as the display name."
         )
     shown = foreign_domain_in_name(sender)
-    if shown is None:
+    if shown is not None:
+        return (
+            f"The From display name names the domain {shown}, but the message is From "
+            f"{sender.domain}; a display name must not pose as another domain. Use the "
+            "sender's name instead."
+        )
+    brand = brand_posed_as(sender, policy.content.protected_brands)
+    if brand is None:
         return None
     return (
-        f"The From display name names the domain {shown}, but the message is From "
-        f"{sender.domain}; a display name must not pose as another domain. Use the "
-        "sender's name instead."
+        f'The From display name carries the brand "{brand}", but the message is From '
+        f"{sender.domain}, none of that brand's domains; a display name must not pose as "
+        "another company. Use the sender's own name."
     )
 
 
@@ -209,7 +217,10 @@ DISPLAY_NAME_SPOOFED = Rule(
         "CAN-SPAM, 15 U.S.C. §7704(a)(1): a From line that does not accurately identify the "
         "sender is misleading header information; Competition Act (Canada) s.74.011"
     ),
-    description="The From display name holds another address or names another domain.",
+    description=(
+        "The From display name holds another address, names another domain, or carries a "
+        "protected brand it is not sent from."
+    ),
     check=_display_name_spoofed,
 )
 
