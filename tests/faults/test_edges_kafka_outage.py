@@ -210,7 +210,12 @@ async def test_a_click_while_the_broker_is_stopped_is_503_and_its_retry_lands_on
         clicks = await everything_on(
             settings, UNSUBSCRIBE_CLICKS.full_name(settings), UnsubscribeClick
         )
-        assert sorted(click.click_id for click in clicks) == sorted([warm_up_id, during_id])
+        ids = [click.click_id for click in clicks]
+        # No click lost. The attempt answered 503 may still have reached the broker before it
+        # died (its reply lost with it), so a second copy of the retried click can be on the
+        # topic: same id, and the suppression keeper applies an id once.
+        assert set(ids) == {warm_up_id, during_id}
+        assert ids.count(warm_up_id) == 1 and ids.count(during_id) <= 2
     finally:
         if stopped:
             services("start", "kafka")
