@@ -18,7 +18,13 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from streams.gate.app import Gate
-from streams.gate.metrics import REBALANCES, WorkerCollector, is_recovered, readiness
+from streams.gate.metrics import (
+    REBALANCES,
+    WorkerCollector,
+    assigned_partitions,
+    is_recovered,
+    readiness,
+)
 
 __all__ = ["BROKER_CHECK_INTERVAL_S", "Health", "register_health"]
 
@@ -40,11 +46,7 @@ class Health:
 
     def state(self) -> tuple[bool, dict[str, Any]]:
         app = self._gate.app
-        consumer = getattr(app, "_consumer", None)
-        try:
-            assigned = len(consumer.assignment()) if consumer is not None else 0
-        except Exception:
-            assigned = 0
+        assigned = len(assigned_partitions(app))
         seen = None if self.broker_seen_at is None else time.monotonic() - self.broker_seen_at
         verdict = readiness(recovered=is_recovered(app), assigned=assigned, broker_seen_s=seen)
         return verdict.ready, {

@@ -39,6 +39,7 @@ __all__ = [
     "RULE_FAILURES",
     "Readiness",
     "WorkerCollector",
+    "assigned_partitions",
     "count_decision",
     "readiness",
 ]
@@ -149,7 +150,7 @@ class WorkerCollector(Collector):
             "sendgate_tables_recovered", "1 once every table has been recovered, else 0."
         )
         consumer = self._app.consumer if _started(self._app) else None
-        partitions = _assignment(consumer)
+        partitions = assigned_partitions(self._app)
         assigned.add_metric([], len(partitions))
         for tp in partitions:
             behind = _lag(consumer, tp)
@@ -174,11 +175,13 @@ def _started(app: Any) -> bool:
     return getattr(app, "_consumer", None) is not None
 
 
-def _assignment(consumer: Any) -> list[Any]:
-    if consumer is None:
+def assigned_partitions(app: Any) -> list[Any]:
+    """The partitions faust has assigned this worker, in order; none before its consumer is
+    built (reading `app.consumer` earlier would build it) or while it is being rebuilt."""
+    if not _started(app):
         return []
     try:
-        return sorted(consumer.assignment(), key=lambda tp: (tp.topic, tp.partition))
+        return sorted(app.consumer.assignment(), key=lambda tp: (tp.topic, tp.partition))
     except Exception:
         return []
 
