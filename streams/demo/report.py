@@ -270,7 +270,11 @@ def summary_text(report: DemoReport) -> Text:
             "enforcement events"
         )
     decisions_in_ledger = report.ledger_run_counts.get("send_decisions", 0)
-    parts.append(f"{decisions_in_ledger:,} decisions in the ledger")
+    repeats_in_ledger = report.ledger_run_counts.get("send_decision_repeats", 0)
+    in_ledger = f"{decisions_in_ledger:,} decisions in the ledger"
+    if repeats_in_ledger:
+        in_ledger += f" (and {repeats_in_ledger:,} repeats of requests decided twice)"
+    parts.append(in_ledger)
     line = Text("; ".join(parts) + ". ")
     if report.mismatched_request_ids:
         shown = ", ".join(report.mismatched_request_ids[:5])

@@ -540,10 +540,11 @@ async def _fill_ledger(settings: Settings, expected_rows: int, console: Console)
 def _run_counts(engine: Engine, settings: Settings) -> dict[str, int]:
     """Ledger rows that came from this run's topics (the ledger may hold earlier runs)."""
     queries = {
-        entry.model.__tablename__: select(func.count()).where(
-            entry.model.kafka_topic == entry.topic.full_name(settings)
-        )
+        table.name: select(func.count())
+        .select_from(table)
+        .where(table.c.kafka_topic == entry.topic.full_name(settings))
         for entry in LEDGER_TOPICS
+        for table in entry.tables
     }
     queries[ConsumerOffset.__tablename__] = select(func.count()).where(
         ConsumerOffset.consumer_group == ledger_consumer_group(settings)

@@ -24,7 +24,12 @@ from sqlalchemy import func, select
 from streams.core.records import SendDecision
 from streams.core.settings import Settings
 from streams.edges.admin import create_topics, delete_topics
-from streams.edges.ledger import SendDecisionRow, make_engine, run_ledger_sink
+from streams.edges.ledger import (
+    SendDecisionRepeatRow,
+    SendDecisionRow,
+    make_engine,
+    run_ledger_sink,
+)
 from streams.edges.ledger import sink as sink_module
 from streams.topics import SEND_DECISIONS, TOPICS, default_codec
 
@@ -94,10 +99,14 @@ async def test_the_sink_rides_out_a_database_outage(
     topic = SEND_DECISIONS.full_name(settings)
 
     def rows() -> int:
+        """Rows of this topic's records: decisions, and repeats if a request came twice."""
         with engine.connect() as connection:
-            return connection.execute(
-                select(func.count()).where(SendDecisionRow.kafka_topic == topic)
-            ).scalar_one()
+            return sum(
+                connection.execute(
+                    select(func.count()).where(model.kafka_topic == topic)
+                ).scalar_one()
+                for model in (SendDecisionRow, SendDecisionRepeatRow)
+            )
 
     stop = asyncio.Event()
     sink = asyncio.create_task(run_ledger_sink(settings, stop=stop))

@@ -1,5 +1,6 @@
 """From send request to PostgreSQL: the gate's decisions and suppression changes reach the
-ledger once, however often the topics are replayed into it."""
+ledger once, however often the topics are replayed into it, and each request has one decision
+there."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from streams.core.records import SendDecision
 from streams.core.settings import Settings
 from streams.edges.ledger import (
     ConsumerOffset,
+    SendDecisionRepeatRow,
     SendDecisionRow,
     SuppressionChangeRow,
     ledger_consumer_group,
@@ -39,7 +41,7 @@ def rows_of_this_test(engine: Engine, settings: Settings) -> dict[str, int]:
             row.__tablename__: connection.execute(
                 select(func.count()).where(row.kafka_topic.startswith(settings.topic_prefix))
             ).scalar_one()
-            for row in (SendDecisionRow, SuppressionChangeRow)
+            for row in (SendDecisionRow, SendDecisionRepeatRow, SuppressionChangeRow)
         }
 
 
@@ -103,10 +105,24 @@ async def test_decisions_and_suppression_changes_land_in_postgres_once(
         first = await run_ledger_sink(settings, idle_exit_s=2)
         engine = make_engine(ledger_database_url)
         counts = rows_of_this_test(engine, settings)
+        # One decision per request; a request the gate decided twice (at-least-once) has its
+        # second decision among the repeats, so that rows still equal records.
+        repeats = counts["send_decision_repeats"]
         # The opt-ins are ledger rows too (the proof of consent), and replayed like the others.
-        records = SENDS + CLICKS + len(opt_ins)
+        records = SENDS + repeats + CLICKS + len(opt_ins)
         assert first.rows_inserted == records
-        assert counts == {"send_decisions": SENDS, "suppression_changes": CLICKS}
+        assert counts == {
+            "send_decisions": SENDS,
+            "send_decision_repeats": repeats,
+            "suppression_changes": CLICKS,
+        }
+        with engine.connect() as connection:
+            requests = connection.execute(
+                select(func.count(func.distinct(SendDecisionRow.request_id))).where(
+                    SendDecisionRow.kafka_topic == SEND_DECISIONS.full_name(settings)
+                )
+            ).scalar_one()
+        assert requests == SENDS
 
         with engine.begin() as connection:
             # Forget where this ledger was: the next run replays both topics from the start.

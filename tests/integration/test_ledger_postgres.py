@@ -65,7 +65,7 @@ from streams.topics import (
 pytestmark = pytest.mark.integration
 
 AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-HEAD = "0006"
+HEAD = "0007"
 PARTITIONS = 3
 DECISION_COUNT = 300
 CHANGE_COUNT = 200
@@ -169,7 +169,8 @@ def rows_from(engine: Engine, topic: str) -> int:
             connection.execute(
                 select(func.count()).select_from(table).where(table.c.kafka_topic == topic)
             ).scalar_one()
-            for table in (entry.table for entry in LEDGER_TOPICS)
+            for entry in LEDGER_TOPICS
+            for table in entry.tables
         )
 
 

@@ -51,13 +51,14 @@ REPORTS = "feedback-reports"
 CONSENTS = "consent-events"
 GROUP = "sendgate-ledger"
 AT = datetime(2025, 3, 1, 12, 30, 15, 123000, tzinfo=UTC)
-HEAD = "0006"
+HEAD = "0007"
 LEDGER_TABLES = {
     "bounce_changes",
     "consent_events",
     "consumer_offsets",
     "enforcement_events",
     "feedback_reports",
+    "send_decision_repeats",
     "send_decisions",
     "suppression_changes",
 }
@@ -224,7 +225,7 @@ def test_0002_downgrades_to_0001_and_upgrades_again(database_url: str) -> None:
 
 def test_every_ledger_table_has_one_topic_in_the_catalogue() -> None:
     """A model without a catalogue entry would be migrated but never filled."""
-    tables = [entry.table.name for entry in LEDGER_TOPICS]
+    tables = [table.name for entry in LEDGER_TOPICS for table in entry.tables]
     record_types = [entry.record_type for entry in LEDGER_TOPICS]
     topics = [entry.topic.name for entry in LEDGER_TOPICS]
 
@@ -383,6 +384,7 @@ def test_undecodable_and_foreign_records_only_advance_offsets(engine: Engine) ->
         "consumer_offsets": 2,
         "enforcement_events": 0,
         "feedback_reports": 0,
+        "send_decision_repeats": 0,
         "send_decisions": 0,
         "suppression_changes": 0,
     }

@@ -23,8 +23,20 @@ merely share an id are both kept (`catalogue.LedgerTopic.identity`):
   the unsubscribe token), never an account, so it is global.
 - `enforcement_events`: event_id. The enforcer derives it from the cause, account or breach
   included, so it is global.
-- `send_decisions`: the coordinates only. Each decision is its own fact: a request sent again is
-  decided again, and both decisions are the history.
+- `send_decisions`: (account_id, request_id, kafka_topic). Request ids are the senders', per
+  account; the topic, whose name carries the deployment's prefix, keeps apart deployments (and
+  demo runs) that share a database and reuse ids. Unlike the others, a second record of a request
+  is not the same event reported again but the gate deciding it again (at-least-once: the request
+  published twice, or re-read after a commit the broker never took), made on the state of its
+  moment, so it may differ and always carries new tokens and a new time. Comparing it would make
+  it a conflict, and dropping it would lose a record; instead `send_decisions` keeps the first
+  (the lowest offset: both copies are on the recipient's partition, which the sink writes in
+  order) as the request's one decision, and every later one goes whole to
+  `send_decision_repeats` (unique by coordinates only, so a replay adds nothing there either),
+  with `same_decision` saying whether it came to the same verdict and rules
+  (`catalogue.LedgerTopic.repeats`). The first is kept, not the latest: it is the decision a
+  mailer that acts on a request id once has acted on, and the ledger never rewrites a row it
+  stored. Decisions and repeats together are the topic, record for record.
 Deployments sharing one database keep apart by their topic prefix, which the topic names in the
 coordinates, the click sources and the ledger's consumer group all carry.
 
@@ -37,7 +49,9 @@ itself says "replayed"; a feedback report's receipt time and source, since a rep
 delivered twice is one report read from two inbound records). Equal digests are a replay and
 change nothing; different ones are a conflict: the stored row stands (a proof or a chain never
 changes under it) and the newcomer goes to dead-letters with a reason naming both and the
-differing columns (`writer`, `sink`).
+differing columns (`writer`, `sink`). A decision is compared only with what is stored at its own
+coordinates (the same record again, or another one if the topic was created anew); at other
+coordinates it is a repeat, never a conflict.
 
 The sink's names load the Kafka client only when asked for, so reading the ledger (`sendgate
 consent proof`) needs no broker library.
@@ -53,6 +67,7 @@ from streams.edges.ledger.models import (
     ConsentEventRow,
     ConsumerOffset,
     FeedbackReportRow,
+    SendDecisionRepeatRow,
     SendDecisionRow,
     SuppressionChangeRow,
     UtcDateTime,
@@ -77,6 +92,7 @@ __all__ = [
     "LedgerItem",
     "LedgerTopic",
     "LedgerWriter",
+    "SendDecisionRepeatRow",
     "SendDecisionRow",
     "SinkProgress",
     "SuppressionChangeRow",

@@ -14,6 +14,12 @@ Each entry also says what a row's identity is (`identity`: the columns naming th
 records, unique together in its table) and which of its columns may differ between two reports
 of one event (`varying`); the rest is its content, compared by digest (`ledger.identity`) when a
 row's identity is already stored. The identities, and why, are the ledger package's docstring.
+
+An entry with `repeats` takes a record whose identity is stored already not for a report of the
+same event but for a fact of its own that happens again: the gate deciding a request it has
+decided before. Such a record is not compared with the stored row; it goes whole to the repeats
+table, marked with whether it agrees with the first. So the first stays the one row of its
+identity, and still no record of the topic is missing from the ledger.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from streams.edges.ledger.models import (
     ConsentEventRow,
     EnforcementEventRow,
     FeedbackReportRow,
+    SendDecisionRepeatRow,
     SendDecisionRow,
     SuppressionChangeRow,
     metadata,
@@ -42,6 +49,7 @@ from streams.edges.ledger.rows import (
     decision_row,
     enforcement_event_row,
     feedback_report_row,
+    same_decision,
     suppression_change_row,
 )
 from streams.topics import (
@@ -54,7 +62,7 @@ from streams.topics import (
     TopicSpec,
 )
 
-__all__ = ["COORDINATES", "LEDGER_TOPICS", "WRITTEN_BY_THE_LEDGER", "LedgerTopic"]
+__all__ = ["COORDINATES", "LEDGER_TOPICS", "WRITTEN_BY_THE_LEDGER", "LedgerTopic", "Repeats"]
 
 R = TypeVar("R", bound=Record)
 
@@ -63,6 +71,25 @@ COORDINATES: tuple[str, ...] = ("kafka_topic", "kafka_partition", "kafka_offset"
 WRITTEN_BY_THE_LEDGER = frozenset({"id", *COORDINATES, "chain_seq", "prev_hash", "entry_hash"})
 """Columns the ledger fills as it stores a row, not the record: ingestion metadata, never part
 of a row's content (the same event read at other coordinates is the same event)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Repeats:
+    """Where the later records of a stored identity go, and how they are set beside the first.
+
+    `model` has every column of the entry's table (a repeat is read like the row it repeats),
+    unique by Kafka coordinates only, and the boolean column `agrees`, which `same` fills: given
+    the row stored first and the repeat, whether they come to the same outcome (less than the
+    same content, which never holds for two facts made at two moments).
+    """
+
+    model: type[Base]
+    same: Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
+    agrees: str
+
+    @property
+    def table(self) -> Table:
+        return metadata.tables[self.model.__tablename__]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +105,10 @@ class LedgerTopic(Generic[R]):
     `varying` names columns that legitimately differ between two reports of one event (a
     keeper's outcome and clock when it reports an event again after a crash): they are not
     compared. Every other column the record fills is the row's content.
+
+    `repeats`, for a topic whose records can be the same fact happening again rather than one
+    event reported twice: a record whose identity is stored already (at other coordinates) is
+    stored there instead of being compared (the module docstring says why).
     """
 
     topic: TopicSpec
@@ -86,13 +117,37 @@ class LedgerTopic(Generic[R]):
     chained: bool = False
     identity: tuple[str, ...] = ()
     varying: tuple[str, ...] = ()
+    repeats: Repeats | None = None
 
     def __post_init__(self) -> None:
         if self.topic.record is None:
             raise ValueError(f"the ledger copies records; topic '{self.topic.name}' has none")
-        unknown = {*self.identity, *self.varying} - {c.key for c in self.table.columns}
+        columns = {c.key for c in self.table.columns}
+        unknown = {*self.identity, *self.varying} - columns
         if unknown:
             raise ValueError(f"{self.table.name} has no column {', '.join(sorted(unknown))}")
+        if self.repeats is not None:
+            self._check_repeats(self.repeats, columns)
+
+    def _check_repeats(self, repeats: Repeats, columns: set[str]) -> None:
+        """A repeats table that could not hold a row of the entry would fail on the first repeat,
+        which may come months after the deployment."""
+        if not self.identity or self.chained:
+            raise ValueError(
+                f"{self.table.name}: only rows with an identity of their own, not chained, "
+                "can have repeats"
+            )
+        kept = {c.key for c in repeats.table.columns}
+        missing = (columns - kept) | ({repeats.agrees} - kept)
+        if missing:
+            raise ValueError(f"{repeats.table.name} has no column {', '.join(sorted(missing))}")
+
+    @property
+    def tables(self) -> tuple[Table, ...]:
+        """Every table the topic's records land in: its own, then its repeats table if any."""
+        if self.repeats is None:
+            return (self.table,)
+        return (self.table, self.repeats.table)
 
     @property
     def record_type(self) -> type[R]:
@@ -125,7 +180,13 @@ class LedgerTopic(Generic[R]):
 
 
 LEDGER_TOPICS: tuple[LedgerTopic[Any], ...] = (
-    LedgerTopic(SEND_DECISIONS, SendDecisionRow, decision_row),
+    LedgerTopic(
+        SEND_DECISIONS,
+        SendDecisionRow,
+        decision_row,
+        identity=("account_id", "request_id", "kafka_topic"),
+        repeats=Repeats(SendDecisionRepeatRow, same_decision, agrees="same_decision"),
+    ),
     LedgerTopic(
         SUPPRESSION_CHANGES,
         SuppressionChangeRow,

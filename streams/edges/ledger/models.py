@@ -1,10 +1,11 @@
 """The ledger's tables: durable proof of what the gate decided, suppressed, was told and enforced.
 
-Each row of `send_decisions`, `suppression_changes`, `bounce_changes`, `feedback_reports`,
-`consent_events` and `enforcement_events` is one record of a Kafka topic, unique on its
-coordinates (topic, partition, offset), so replaying a topic into the ledger adds nothing. Most
-are also unique on the identity of the event they record, scoped the way its id is issued (the
-package docstring says which, per table), so the same event published again adds nothing either.
+Each row of `send_decisions`, `send_decision_repeats`, `suppression_changes`, `bounce_changes`,
+`feedback_reports`, `consent_events` and `enforcement_events` is one record of a Kafka topic,
+unique on its coordinates (topic, partition, offset), so replaying a topic into the ledger adds
+nothing. Most are also unique on the identity of the event they record, scoped the way its id is
+issued (the package docstring says which, per table), so the same event published again adds
+nothing either; a request decided again is kept apart, as a repeat of its one decision.
 `consent_events` is also a hash chain per recipient (`streams.edges.ledger.chain`), so an edited or
 deleted row of it is detected. `consumer_offsets` holds the ledger's own read positions, written
 in the same transaction as the rows ("Storing Offsets Outside Kafka", aiokafka's consumer guide):
@@ -52,6 +53,7 @@ __all__ = [
     "EnforcementEventRow",
     "ExactDecimal",
     "FeedbackReportRow",
+    "SendDecisionRepeatRow",
     "SendDecisionRow",
     "SuppressionChangeRow",
     "UtcDateTime",
@@ -143,19 +145,10 @@ class _KafkaCoordinates:
     kafka_offset: Mapped[int] = mapped_column(BigInteger)
 
 
-class SendDecisionRow(_KafkaCoordinates, Base):
-    """One `SendDecision`: the verdict, every failed rule and the state it was made on."""
+class _DecisionColumns:
+    """What a `SendDecision` leaves in the ledger; shared by the decision kept for a request and
+    its repeats, so a repeat can be read (and compared) exactly like the decision it repeats."""
 
-    __tablename__ = "send_decisions"
-    __table_args__ = (
-        UniqueConstraint(
-            "kafka_topic", "kafka_partition", "kafka_offset", name="uq_send_decisions_kafka"
-        ),
-        Index(None, "account_id", "decided_at"),
-        Index(None, "recipient_key"),
-    )
-
-    id: Mapped[int] = mapped_column(_RowId, primary_key=True, autoincrement=True)
     request_id: Mapped[str] = mapped_column(String(200))
     account_id: Mapped[str] = mapped_column(String(200))
     recipient_key: Mapped[str] = mapped_column(CHAR(64))
@@ -172,6 +165,59 @@ class SendDecisionRow(_KafkaCoordinates, Base):
     suppressions_seen: Mapped[list[dict[str, Any]]]
     state_offsets: Mapped[dict[str, Any]]
     request_offset: Mapped[str] = mapped_column(Text)
+
+
+class SendDecisionRow(_KafkaCoordinates, _DecisionColumns, Base):
+    """One `SendDecision`: the verdict, every failed rule and the state it was made on.
+
+    One row per request: the first decision the ledger read of it (the lowest offset, as both
+    copies of a request share its recipient's partition). The gate is at-least-once, so a
+    request can be decided again; the later decisions are `SendDecisionRepeatRow`s.
+    """
+
+    __tablename__ = "send_decisions"
+    __table_args__ = (
+        UniqueConstraint(
+            "kafka_topic", "kafka_partition", "kafka_offset", name="uq_send_decisions_kafka"
+        ),
+        # One decision per request of an account. The topic is part of it because request ids
+        # are the senders', so deployments sharing the database (each with its topic prefix),
+        # or the demo run again on its own ledger, reuse them for requests of their own.
+        Index("uq_send_decisions_request", "account_id", "request_id", "kafka_topic", unique=True),
+        Index(None, "account_id", "decided_at"),
+        Index(None, "recipient_key"),
+    )
+
+    id: Mapped[int] = mapped_column(_RowId, primary_key=True, autoincrement=True)
+
+
+class SendDecisionRepeatRow(_KafkaCoordinates, _DecisionColumns, Base):
+    """A later `SendDecision` of a request that has its row in `send_decisions` already.
+
+    The gate decides a request again when it reads it again (published twice, or re-read after
+    a commit the broker never took); that is at-least-once working as designed, not a conflict,
+    so the repeat is kept here whole rather than dead-lettered or dropped: every record of the
+    topic is a row of one of the two tables. Unique by its Kafka coordinates only (a replay of
+    the topic adds nothing), and indexed by request, to be found beside its first decision.
+    """
+
+    __tablename__ = "send_decision_repeats"
+    __table_args__ = (
+        UniqueConstraint(
+            "kafka_topic",
+            "kafka_partition",
+            "kafka_offset",
+            name="uq_send_decision_repeats_kafka",
+        ),
+        Index(None, "account_id", "request_id"),
+    )
+
+    id: Mapped[int] = mapped_column(_RowId, primary_key=True, autoincrement=True)
+    same_decision: Mapped[bool] = mapped_column(Boolean)
+    """Whether the repeat came to the decision kept in `send_decisions`: the same verdict, failed
+    rules and flagged rules (`rows.same_decision`). False when the state changed in between (an
+    unsubscribe, a pause): the request was then denied one time and allowed the other, which is
+    what an auditor looks for."""
 
 
 class SuppressionChangeRow(_KafkaCoordinates, Base):

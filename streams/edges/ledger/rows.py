@@ -7,6 +7,7 @@ values are flattened into JSON here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
@@ -35,6 +36,7 @@ __all__ = [
     "decision_row",
     "enforcement_event_row",
     "feedback_report_row",
+    "same_decision",
     "suppression_change_row",
 ]
 
@@ -79,6 +81,23 @@ def decision_row(decision: SendDecision, topic: str, partition: int, offset: int
         "failed_rules": ",".join(failure.rule for failure in decision.failures),
         **_coordinates(topic, partition, offset),
     }
+
+
+def same_decision(first: Mapping[str, Any], repeat: Mapping[str, Any]) -> bool:
+    """Whether a repeated decision of a request decided it as the first did: the same verdict,
+    the same failed rules and the same flagged rules, by name and in order.
+
+    Explanations are left out (a rule may quote a count of the moment), and so is everything the
+    gate makes anew each time (decision time, list-header tokens, the state's offsets): they
+    differ between any two decisions and would hide the ones that matter. The rows compared may
+    be new or read back from either database, where no flags is NULL or an empty list alike.
+    """
+
+    def outcome(row: Mapping[str, Any]) -> tuple[str, str, list[str]]:
+        flagged = [flag["rule"] for flag in row.get("flags") or ()]
+        return (row["verdict"], row["failed_rules"], flagged)
+
+    return outcome(first) == outcome(repeat)
 
 
 def suppression_change_row(

@@ -9,7 +9,8 @@ its own read positions in `consumer_offsets`, committed in the same transaction 
 On start it seeks each partition to its stored next offset, or to the beginning when it has none.
 Rows are unique on their Kafka coordinates, so a crash between two batches, a second sink over the
 same topics, or a deliberate replay (delete the `consumer_offsets` rows) never stores a record
-twice.
+twice. A request the gate decided twice is two records, and both are stored, neither as a
+conflict: the first decision in `send_decisions`, the other in `send_decision_repeats` (`writer`).
 
 Undecodable values are skipped with a warning that names only their coordinates; their offsets
 are committed like any other, since the agent that wrote the topic dead-letters bad input itself.
@@ -91,6 +92,8 @@ class SinkProgress:
     batches: int = 0
     records_read: int = 0
     rows_inserted: int = 0
+    """Rows added, in any table: a decision made again is a row too (in the repeats), so on a
+    fresh ledger every decodable decision read adds one."""
     undecodable: int = 0
     dead_lettered: int = 0
     """Records not stored because they conflict with a stored row; each went to dead-letters."""
@@ -261,7 +264,10 @@ async def _copy(
 RECORDS_READ = Counter(
     "sendgate_ledger_records_read", "Records the ledger sink read, by topic.", ["topic"]
 )
-ROWS_WRITTEN = Counter("sendgate_ledger_rows_written", "New rows the ledger sink wrote.")
+ROWS_WRITTEN = Counter(
+    "sendgate_ledger_rows_written",
+    "New rows the ledger sink wrote, in any table (a decision's repeats included).",
+)
 UNDECODABLE = Counter("sendgate_ledger_undecodable", "Records the ledger sink could not decode.")
 CONFLICTS = Counter(
     "sendgate_ledger_dead_lettered",

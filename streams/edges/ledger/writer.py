@@ -13,6 +13,11 @@ proof or a chain never changes under it) and not dropped either: the batch hands
 `on_conflicts` handler inside the transaction, before the commit, and the sink dead-letters it
 there. Its offset is committed with the batch, so the sink goes on past it.
 
+Decisions are the exception (the catalogue's entry with `repeats`): a decision whose request is
+stored already is the gate deciding it again, at least once as designed, so it is neither
+compared nor a conflict. It is stored in the repeats table instead (`_insert_with_repeats`),
+marked with whether it came to the same decision; the first stays the request's one decision.
+
 Which table a record lands in, and how, is `catalogue.LEDGER_TOPICS`; the writer only looks a
 record's type up there. It does no Kafka I/O and holds no state besides the engine; the sink
 feeds it.
@@ -36,7 +41,7 @@ from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 
 from streams.core.errors import SendgateError
 from streams.core.records import Record
-from streams.edges.ledger.catalogue import COORDINATES, LEDGER_TOPICS, LedgerTopic
+from streams.edges.ledger.catalogue import COORDINATES, LEDGER_TOPICS, LedgerTopic, Repeats
 from streams.edges.ledger.chain import ChainLink, link
 from streams.edges.ledger.identity import content_digest, differing_columns
 from streams.edges.ledger.models import ConsumerOffset, metadata
@@ -134,14 +139,16 @@ class LedgerWriter:
         *,
         on_conflicts: ConflictHandler | None = None,
     ) -> int:
-        """Store the batch's rows and its next offsets in one transaction; return rows added.
+        """Store the batch's rows and its next offsets in one transaction; return rows added, in
+        any table (repeats included, so that rows added add up to records stored).
 
         Rows already in the ledger (same coordinates, or the same event reported again with the
-        same content) are skipped without a word. A record whose identity is stored with other
-        content is not stored: it goes to `on_conflicts` before the commit, and without a handler
-        the batch fails with `LedgerConflictError`. Its offset is committed with the others, so
-        the sink goes on past it. The stored next offset of a partition only moves forward, so
-        an older batch written late cannot rewind it.
+        same content) are skipped without a word, and a request decided again is a repeat. A
+        record whose identity is stored with other content is not stored: it goes to
+        `on_conflicts` before the commit, and without a handler the batch fails with
+        `LedgerConflictError`. Its offset is committed with the others, so the sink goes on past
+        it. The stored next offset of a partition only moves forward, so an older batch written
+        late cannot rewind it.
         """
         if not items:
             return 0
@@ -170,8 +177,12 @@ class LedgerWriter:
                 rows = sorted(pending[entry.table.name], key=lambda p: p.coordinates)
                 if not rows:
                     continue
-                insert = self._insert_chained if entry.chained else self._insert_new
-                added, found = insert(connection, entry, rows)
+                if entry.chained:
+                    added, found = self._insert_chained(connection, entry, rows)
+                elif entry.repeats is not None:
+                    added, found = self._insert_with_repeats(connection, entry, rows)
+                else:
+                    added, found = self._insert_new(connection, entry, rows)
                 inserted += added
                 conflicts += found
             connection.execute(self._offsets_upsert, offsets)
@@ -198,7 +209,7 @@ class LedgerWriter:
         """
         table = entry.table
         stored = _stored_by_identity(connection, entry, rows) if entry.identity else {}
-        fresh, conflicts = _sort_out(entry, rows, stored, {})
+        fresh, _, conflicts = _sort_out(entry, rows, stored, {})
         if not fresh:
             return 0, conflicts
         statement = (
@@ -209,7 +220,7 @@ class LedgerWriter:
         inserted = {tuple(row) for row in connection.execute(statement, [p.row for p in fresh])}
         missed = [p for p in fresh if p.coordinates not in inserted]
         if missed:
-            again, late = _sort_out(
+            again, _, late = _sort_out(
                 entry,
                 missed,
                 _stored_by_identity(connection, entry, missed) if entry.identity else {},
@@ -220,6 +231,112 @@ class LedgerWriter:
                     f"the ledger refused {entry.describe(again[0].row)} for no stored row"
                 )
             conflicts += late
+        return len(inserted), conflicts
+
+    def _insert_with_repeats(
+        self, connection: Connection, entry: LedgerTopic[Any], rows: list[_Pending]
+    ) -> tuple[int, list[LedgerConflict]]:
+        """Store the first record of each identity in the entry's table and every later one in
+        its repeats table; return rows added to both, and conflicts.
+
+        1. Look up what is stored: rows of the batch's identities, and rows at its coordinates in
+           either table (a record read again is a replay, or a conflict if the topic was created
+           anew and its offsets name other records now). Sort the rest, in offset order, into
+           firsts (no row of the identity stored, nor earlier in the batch) and repeats.
+        2. Insert the firsts with ON CONFLICT DO NOTHING RETURNING their coordinates. One that
+           was refused lost a race: another writer stored its coordinates or its identity
+           meanwhile. Sort the refused rows again, with the batch's repeats (whose first may be
+           the refused row), against what is stored now, which this transaction sees (its own
+           rows and, read committed, the other writer's): the refused row is a replay, a
+           conflict or a repeat now, and a repeat whose first was a conflict becomes a first
+           itself; and so on until no first is refused. A row refused once that finds nothing
+           stored fails the batch, as in `_insert_new`.
+        3. Only then insert the repeats, each marked against the first now stored for it, with
+           ON CONFLICT DO NOTHING on their coordinates; one refused there was stored meanwhile
+           by another writer, and is a replay or a conflict like any other.
+        """
+        repeats = entry.repeats
+        if repeats is None:
+            raise ValueError(f"{entry.table.name} has no repeats table")
+        table = entry.table
+        statement = (
+            self._insert(table)
+            .on_conflict_do_nothing()
+            .returning(*(table.c[name] for name in COORDINATES))
+        )
+        firsts: dict[tuple[Any, ...], Mapping[str, Any]] = {}
+        refused: set[tuple[str, int, int]] = set()
+        conflicts: list[LedgerConflict] = []
+        added = 0
+        todo = rows
+        while True:
+            stored = _stored_by_identity(connection, entry, todo)
+            firsts.update(stored)
+            at = {
+                coordinates: row
+                for stored_table in entry.tables
+                for coordinates, row in _stored_by_coordinates(
+                    connection, stored_table, todo
+                ).items()
+            }
+            fresh, later, found = _sort_out(entry, todo, stored, at)
+            conflicts += found
+            again = [p for p in fresh if p.coordinates in refused]
+            if again:  # refused by a unique constraint, yet nothing stored matches it
+                raise SendgateError(
+                    f"the ledger refused {entry.describe(again[0].row)} for no stored row"
+                )
+            if not fresh:
+                break
+            inserted = {tuple(row) for row in connection.execute(statement, [p.row for p in fresh])}
+            added += len(inserted)
+            firsts.update(
+                (entry.identity_of(p.row), p.row) for p in fresh if p.coordinates in inserted
+            )
+            missed = [p for p in fresh if p.coordinates not in inserted]
+            if not missed:
+                break
+            refused.update(p.coordinates for p in missed)
+            todo = sorted([*missed, *later], key=lambda p: p.coordinates)
+        if not later:
+            return added, conflicts
+        repeated, late = self._insert_repeats(connection, entry, repeats, later, firsts)
+        return added + repeated, conflicts + late
+
+    def _insert_repeats(
+        self,
+        connection: Connection,
+        entry: LedgerTopic[Any],
+        repeats: Repeats,
+        rows: list[_Pending],
+        firsts: Mapping[tuple[Any, ...], Mapping[str, Any]],
+    ) -> tuple[int, list[LedgerConflict]]:
+        """Insert repeats (each first among `firsts`) into the repeats table; return rows added,
+        and conflicts among the ones another writer stored meanwhile."""
+        table = repeats.table
+        values = [
+            {**p.row, repeats.agrees: repeats.same(firsts[entry.identity_of(p.row)], p.row)}
+            for p in rows
+        ]
+        statement = (
+            self._insert(table)
+            .on_conflict_do_nothing()
+            .returning(*(table.c[name] for name in COORDINATES))
+        )
+        inserted = {tuple(row) for row in connection.execute(statement, values)}
+        missed = [p for p in rows if p.coordinates not in inserted]
+        conflicts: list[LedgerConflict] = []
+        if missed:
+            stored = _stored_by_coordinates(connection, table, missed)
+            for pending in missed:
+                earlier = stored.get(pending.coordinates)
+                if earlier is None:
+                    raise SendgateError(
+                        f"the ledger refused {entry.describe(pending.row)} for no stored row"
+                    )
+                conflict = _compare(entry, pending, earlier)
+                if conflict is not None:
+                    conflicts.append(conflict)
         return len(inserted), conflicts
 
     def _insert_chained(
@@ -244,7 +361,7 @@ class LedgerWriter:
         if connection.dialect.name == "postgresql":
             keys = sorted({_chain_lock_key(p.row["recipient_key"]) for p in rows})
             connection.execute(_LOCK_CHAIN, [{"space": _CHAIN_LOCK_SPACE, "key": k} for k in keys])
-        fresh, conflicts = _sort_out(
+        fresh, _, conflicts = _sort_out(
             entry,
             rows,
             _stored_by_identity(connection, entry, rows),
@@ -301,40 +418,57 @@ def _sort_out(
     rows: Sequence[_Pending],
     by_identity: Mapping[tuple[Any, ...], Mapping[str, Any]],
     by_coordinates: Mapping[tuple[str, int, int], Mapping[str, Any]],
-) -> tuple[list[_Pending], list[LedgerConflict]]:
-    """Split rows (in offset order) into new ones, replays (dropped: nothing to add) and
+) -> tuple[list[_Pending], list[_Pending], list[LedgerConflict]]:
+    """Split rows (in offset order) into new ones, repeats, replays (dropped: nothing to add) and
     conflicts, against the stored rows given and the batch's own earlier rows.
 
     A row is compared with the row stored at its coordinates, else with the row stored under its
     identity, else with the batch's first row of that identity; it is a replay when both have
-    one identity and one content digest, a conflict otherwise.
+    one identity and one content digest, a conflict otherwise. Except for an entry with repeats:
+    there a row whose identity is recorded at other coordinates is a repeat, not compared.
     """
     recorded: dict[tuple[Any, ...], Mapping[str, Any]] = dict(by_identity)
     fresh: list[_Pending] = []
+    repeats: list[_Pending] = []
     conflicts: list[LedgerConflict] = []
     for pending in rows:
         identity = entry.identity_of(pending.row)
-        earlier = by_coordinates.get(pending.coordinates) or recorded.get(identity)
+        earlier = by_coordinates.get(pending.coordinates)
         if earlier is None:
-            recorded[identity] = pending.row
-            fresh.append(pending)
-            continue
-        if entry.identity_of(earlier) != identity:
-            reason = (
-                f"{_where(pending.row)} already recorded as {entry.describe(earlier)}, not "
-                f"{entry.describe(pending.row)} (was the topic deleted and created again?)"
-            )
-        elif content_digest(earlier, entry.content) != content_digest(pending.row, entry.content):
-            differ = differing_columns(earlier, pending.row, entry.content)
-            verb = "differs" if len(differ) == 1 else "differ"
-            reason = (
-                f"{entry.describe(pending.row)} already recorded with different content "
-                f"({', '.join(differ)} {verb} from the record stored from {_where(earlier)})"
-            )
-        else:
-            continue
-        conflicts.append(LedgerConflict(pending.item, reason))
-    return fresh, conflicts
+            earlier = recorded.get(identity)
+            if earlier is None:
+                recorded[identity] = pending.row
+                fresh.append(pending)
+                continue
+            if entry.repeats is not None and _coordinates_of(earlier) != pending.coordinates:
+                repeats.append(pending)
+                continue
+        conflict = _compare(entry, pending, earlier)
+        if conflict is not None:
+            conflicts.append(conflict)
+    return fresh, repeats, conflicts
+
+
+def _compare(
+    entry: LedgerTopic[Any], pending: _Pending, earlier: Mapping[str, Any]
+) -> LedgerConflict | None:
+    """None when `pending` is a replay of the stored or earlier row, else the conflict."""
+    identity = entry.identity_of(pending.row)
+    if entry.identity_of(earlier) != identity:
+        reason = (
+            f"{_where(pending.row)} already recorded as {entry.describe(earlier)}, not "
+            f"{entry.describe(pending.row)} (was the topic deleted and created again?)"
+        )
+    elif content_digest(earlier, entry.content) != content_digest(pending.row, entry.content):
+        differ = differing_columns(earlier, pending.row, entry.content)
+        verb = "differs" if len(differ) == 1 else "differ"
+        reason = (
+            f"{entry.describe(pending.row)} already recorded with different content "
+            f"({', '.join(differ)} {verb} from the record stored from {_where(earlier)})"
+        )
+    else:
+        return None
+    return LedgerConflict(pending.item, reason)
 
 
 def _stored_by_identity(
