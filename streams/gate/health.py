@@ -26,7 +26,7 @@ from streams.gate.metrics import (
     readiness,
 )
 
-__all__ = ["BROKER_CHECK_INTERVAL_S", "Health", "register_health"]
+__all__ = ["BROKER_CHECK_INTERVAL_S", "Health", "HealthServer", "register_health"]
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +84,9 @@ def make_web_app(health: Health) -> web.Application:
 _COLLECTORS: dict[int, WorkerCollector] = {}
 
 
-def register_health(gate: Gate, port: int, host: str = "127.0.0.1") -> Health:
-    """Count rebalances, watch the broker, and serve the three paths on `port` (0: count and
-    watch only, serve nothing) while the worker runs."""
+def register_health(gate: Gate) -> Health:
+    """Count rebalances, watch the broker and register the worker's gauges; `HealthServer`
+    serves them."""
     app = gate.app
     health = Health(gate)
     collector = WorkerCollector(app, gate.app.tables.values(), getattr(gate, "decider", None))
@@ -112,30 +112,42 @@ def register_health(gate: Gate, port: int, host: str = "127.0.0.1") -> Health:
             return
         health.broker_answered()
 
-    if port:
-        runner: dict[str, web.AppRunner] = {}
-
-        @app.task
-        async def serve_health() -> None:
-            web_runner = web.AppRunner(make_web_app(health), access_log=None)
-            await web_runner.setup()
-            runner["runner"] = web_runner
-            try:
-                await web.TCPSite(web_runner, host, port).start()
-            except OSError as exc:  # a worker without its endpoints still decides sends
-                log.error(
-                    "cannot serve metrics and health on %s port %s: %s; give each worker on "
-                    "one machine its own --metrics-port",
-                    host,
-                    port,
-                    exc.strerror or exc,
-                )
-                return
-            log.info("metrics and health on http://%s:%s", host, port)
-
-        @app.on_before_shutdown.connect
-        async def stop_health(app: Any, **kwargs: Any) -> None:
-            if "runner" in runner:
-                await runner["runner"].cleanup()
-
     return health
+
+
+class HealthServer:
+    """The three paths on one port, served from before the app starts until it stops.
+
+    faust starts an app's tasks only once its tables are recovered, and a long restore is
+    exactly when an operator wants `/readyz` saying "recovering" and `/metrics` showing how
+    many records are left; so the worker starts this itself, before the app
+    (`streams.gate.worker`)."""
+
+    def __init__(self, health: Health, port: int, host: str = "127.0.0.1") -> None:
+        self._health = health
+        self._port = port
+        self._host = host
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        runner = web.AppRunner(make_web_app(self._health), access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self._host, self._port).start()
+        except OSError as exc:  # a worker without its endpoints still decides sends
+            await runner.cleanup()
+            log.error(
+                "cannot serve metrics and health on %s port %s: %s; give each worker on "
+                "one machine its own --metrics-port",
+                self._host,
+                self._port,
+                exc.strerror or exc,
+            )
+            return
+        self._runner = runner
+        log.info("metrics and health on http://%s:%s", self._host, self._port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

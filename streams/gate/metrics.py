@@ -149,6 +149,12 @@ class WorkerCollector(Collector):
         recovered = GaugeMetricFamily(
             "sendgate_tables_recovered", "1 once every table has been recovered, else 0."
         )
+        remaining = GaugeMetricFamily(
+            "sendgate_recovery_remaining_records",
+            "Changelog records still to restore: for the partitions this worker decides "
+            "(active) and for the copies it keeps for a fast takeover (standby).",
+            labels=["kind"],
+        )
         consumer = self._app.consumer if _started(self._app) else None
         partitions = assigned_partitions(self._app)
         assigned.add_metric([], len(partitions))
@@ -164,10 +170,13 @@ class WorkerCollector(Collector):
             if entries is not None:
                 sizes.add_metric([table.name], entries)
         recovered.add_metric([], 1.0 if is_recovered(self._app) else 0.0)
+        for kind, records in recovery_remaining(self._app).items():
+            remaining.add_metric([kind], records)
         yield lag
         yield assigned
         yield sizes
         yield recovered
+        yield remaining
 
 
 def _started(app: Any) -> bool:
@@ -205,6 +214,8 @@ def table_entries(table: Any) -> int | None:
     """Keys in a table: RocksDB's own estimate for a RocksDB store (counting its keys would read
     every one of them at each scrape, a second or more for a million suppressions, on the
     worker's event loop), the exact count for an in-memory one; None while it cannot be read."""
+    if getattr(table, "_data", True) is None:
+        return None  # no store yet (the app has not started): reading `data` would make one
     try:
         store = table.data
         databases = getattr(store, "_dbs", None)
@@ -216,6 +227,19 @@ def table_entries(table: Any) -> int | None:
         )
     except Exception:  # a table being rebuilt mid-scrape is left out of this scrape
         return None
+
+
+def recovery_remaining(app: Any) -> dict[str, int]:
+    """Changelog records faust has yet to restore, active and standby; none while its recovery
+    is not built or is being rebuilt (a rebalance)."""
+    try:
+        recovery = app.tables.recovery
+        return {
+            "active": int(recovery.active_remaining_total()),
+            "standby": int(recovery.standby_remaining_total()),
+        }
+    except Exception:
+        return {}
 
 
 def is_recovered(app: Any) -> bool:

@@ -7,6 +7,7 @@ partitions; the one that survives a crash takes the dead one's partitions, table
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import faust
 
@@ -14,9 +15,28 @@ from streams.core.logs import configure_process_logging
 from streams.core.settings import Settings
 from streams.gate.agents import register_agents
 from streams.gate.app import build_gate
-from streams.gate.health import register_health
+from streams.gate.health import HealthServer, register_health
 
 __all__ = ["run_worker"]
+
+
+class _Worker(faust.Worker):
+    """faust's worker, serving the health endpoints from before the app starts (so during table
+    recovery too) until it has stopped."""
+
+    def __init__(self, *args: Any, health_server: HealthServer | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._health_server = health_server
+
+    async def on_start(self) -> None:
+        if self._health_server is not None:
+            await self._health_server.start()
+        await super().on_start()
+
+    async def on_stop(self) -> None:
+        await super().on_stop()
+        if self._health_server is not None:
+            await self._health_server.stop()
 
 
 def run_worker(
@@ -32,12 +52,15 @@ def run_worker(
     gate = build_gate(settings, worker_name=worker_name)
     register_agents(gate)
     port = settings.worker_metrics_port if metrics_port is None else metrics_port
-    register_health(gate, port, host=settings.metrics_host)
+    health = register_health(gate)
+    server = HealthServer(health, port, host=settings.metrics_host) if port else None
     logging.getLogger("streams").setLevel(loglevel.upper())
     # faust (mode) would replace the root logger's handlers with its own coloured ones; the
     # handler configured above is the one every process writes through (text or JSON lines,
     # repeated client errors throttled), so faust leaves logging alone.
-    worker = faust.Worker(gate.app, loglevel=loglevel, quiet=True, override_logging=False)
+    worker = _Worker(
+        gate.app, loglevel=loglevel, quiet=True, override_logging=False, health_server=server
+    )
     # faust's terminal spinner sets the root logger to DEBUG so it can spin on log records;
     # aiokafka then builds a debug record (with record bytes, i.e. addresses) for every send.
     worker.spinner = None

@@ -37,7 +37,7 @@ class GateWorker:
 
     def start(self) -> GateWorker:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("wb")
+        log = self.log_path.open("ab")  # a restarted worker adds to its log
         self.process = subprocess.Popen(
             [
                 sys.executable,

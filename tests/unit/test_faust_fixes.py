@@ -12,11 +12,15 @@ from __future__ import annotations
 import asyncio
 import importlib
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
+from faust.types import TP
 from mode.utils.queues import FlowControlEvent, ThrowableQueue
+from yarl import URL
 
 from streams.cli import EXIT_SENDGATE_ERROR, main
 from streams.gate import faust_fixes
@@ -163,6 +167,7 @@ def unpatched(monkeypatch: pytest.MonkeyPatch) -> None:
     """faust and mode as shipped, whatever an earlier test applied; put back afterwards."""
     monkeypatch.setattr(FlowControlEvent, "resume", faust_fixes._mode_resume)
     monkeypatch.setattr(Consumer, "wait_first", faust_fixes._mode_wait_first)
+    monkeypatch.setattr(Recovery, "_build_offsets", faust_fixes._faust_build_offsets)
 
 
 async def test_resume_keeps_buffered_records_unless_flow_was_suspended(unpatched: None) -> None:
@@ -306,3 +311,42 @@ def test_the_worker_command_refuses_in_one_line(
     assert len(lines) == 1
     assert "faust-streaming 0.16.0" in lines[0]
     assert "faust-streaming 0.15.3" in lines[0]
+
+
+async def test_recovery_restores_active_partitions_in_bulk_only(
+    unpatched: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After faust built a partition's offsets to restore from, an active one (never a standby)
+    goes to the bulk restore with its table's store, the offsets to move, and the changelog's
+    last offsets, read through the brokers faust's consumer uses."""
+    apply_faust_fixes()
+    built: list[str] = []
+    bulk: list[tuple[Any, ...]] = []
+
+    async def faust_builds(
+        self: Any, consumer: Any, tps: Any, destination: Any, title: str
+    ) -> None:
+        built.append(title)
+        destination.update({tp: -1 for tp in tps})
+
+    async def restore(bootstrap: str, stores: Any, applied: Any, last: Any) -> int:
+        bulk.append((bootstrap, stores, dict(applied), last))
+        return 0
+
+    monkeypatch.setattr(faust_fixes, "_faust_build_offsets", faust_builds)
+    monkeypatch.setattr(faust_fixes, "restore_in_bulk", restore)
+    tp = TP("gate-suppressions-changelog", 3)
+
+    class Table:
+        data = object()
+
+    recovery = SimpleNamespace(
+        app=SimpleNamespace(conf=SimpleNamespace(broker_consumer=[URL("kafka://k1:9093")])),
+        tp_to_table={tp: Table},
+        active_highwaters={tp: 99_999},
+    )
+    await Recovery._build_offsets(recovery, None, {tp}, {}, "standby")  # type: ignore[arg-type]
+    await Recovery._build_offsets(recovery, None, {tp}, {}, "active")  # type: ignore[arg-type]
+
+    assert built == ["standby", "active"]
+    assert bulk == [("k1:9093", {tp: Table.data}, {tp: -1}, {tp: 99_999})]

@@ -42,8 +42,8 @@ def test_run_worker_logs_json_lines_through_one_throttled_handler(
 
     monkeypatch.setattr(worker_module, "build_gate", lambda settings, worker_name: FakeGate())
     monkeypatch.setattr(worker_module, "register_agents", lambda gate: None)
-    monkeypatch.setattr(worker_module, "register_health", lambda gate, port, host: None)
-    monkeypatch.setattr(worker_module.faust, "Worker", FakeWorker)
+    monkeypatch.setattr(worker_module, "register_health", lambda gate: None)
+    monkeypatch.setattr(worker_module, "_Worker", FakeWorker)
     worker_module.run_worker(Settings(log_format="json"), worker_name="worker-3", loglevel="info")
     assert started["ran"]
     assert started["override_logging"] is False
