@@ -59,7 +59,7 @@ from enforcement.chain import (
 from enforcement.figures import summarise
 from enforcement.measure import Options, measure
 from enforcement.printing import print_results
-from enforcement.state import act_at_once_policy, prepare_state
+from enforcement.state import prepare_state
 from harness.broker import create_run_topics, new_settings, wait_for_group_coordinator
 from harness.consuming import OffsetWatcher, read_topic
 from harness.content import (
@@ -68,7 +68,12 @@ from harness.content import (
     commercial_request,
     subscriber_address,
 )
-from harness.gate import publish_sender_domains, wait_for_members, wait_until_deciding
+from harness.gate import (
+    act_at_once_policy,
+    publish_sender_domains,
+    wait_for_members,
+    wait_until_deciding,
+)
 from harness.options import (
     Bootstrap,
     JsonOut,

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import re
 import shutil
 import tempfile
 import time
@@ -51,7 +50,7 @@ from harness.errors import BenchError
 from harness.gate import wait_for_members
 from harness.report import console, print_json_line
 from harness.system import machine_info
-from harness.workers import WorkerProcess, cli_worker_code, worker_env
+from harness.workers import WorkerProcess, cli_worker_code, group_joins, worker_env
 from rich.table import Table
 
 from streams.core.recipient import RecipientKeyer
@@ -62,7 +61,6 @@ from streams.topics import SEND_DECISIONS, SEND_REQUESTS, default_codec
 
 __all__ = ["main"]
 
-JOINED = re.compile(r"Joined group '[^']*' \(generation (\d+)\)")
 ADDRESSES = 6000
 
 
@@ -76,13 +74,6 @@ class Timeline:
         times = [t for t in self.reads.get(partition, []) if start <= t <= end]
         edges = [start, *times, end]
         return max(b - a for a, b in pairwise(edges))
-
-
-def _joins(worker: WorkerProcess) -> int:
-    try:
-        return len(JOINED.findall(worker.log_path.read_text(errors="replace")))
-    except OSError:
-        return 0
 
 
 async def _load(settings: Settings, rate: float, stop: asyncio.Event, sent: list[int]) -> None:
@@ -172,10 +163,10 @@ async def measure(
         reader = asyncio.create_task(_read(settings, timeline, stop_read))
         load = asyncio.create_task(_load(settings, options["rate"], stop_load, sent))
         await asyncio.sleep(5)  # past the first assignments' recoveries
-        joins_before = sum(_joins(w) for w in workers)
+        joins_before = sum(group_joins(w) for w in workers)
         with console.status(f"session timeout {session_timeout_s:g} s: steady load"):
             await asyncio.sleep(options["steady_s"])
-        false_rebalances = sum(_joins(w) for w in workers) - joins_before
+        false_rebalances = sum(group_joins(w) for w in workers) - joins_before
         victim, survivor = workers
         killed_at = time.monotonic()
         victim.process.kill()

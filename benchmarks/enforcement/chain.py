@@ -16,13 +16,12 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from harness.consuming import follow_from_end
 
-from streams.core.records import FeedbackReport, SendDecision
+from streams.core.records import SendDecision
 from streams.core.settings import Settings
 from streams.reputation.rate_inputs import RateEvent
 from streams.reputation.standing import BreachReport, EnforcementEvent
@@ -50,7 +49,6 @@ __all__ = [
     "HopSample",
     "Probe",
     "Seen",
-    "complaint",
     "reader_address",
 ]
 
@@ -127,18 +125,6 @@ class HopSample:
 
 def reader_address(tag: str, number: int, index: int) -> str:
     return f"reader{index}.p{number}.{tag}@{PROVIDER_DOMAIN}"
-
-
-def complaint(report_id: str, recipient_key: str, account: str) -> FeedbackReport:
-    return FeedbackReport(
-        report_id=report_id,
-        recipient_key=recipient_key,
-        feedback_type="abuse",
-        reporter="Google",
-        account_id=account,
-        received_at=datetime.now(UTC),
-        source="fbl",
-    )
 
 
 class ChainReader:

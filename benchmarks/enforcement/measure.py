@@ -21,7 +21,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from harness.consuming import OffsetWatcher, read_topic
-from harness.content import background_pool, commercial_request
+from harness.content import background_pool, commercial_request, complaint
 from harness.errors import BenchError
 from harness.gate import wait_for_decisions
 from harness.producing import Background, background_load, send_at_interval
@@ -37,7 +37,6 @@ from enforcement.chain import (
     HopReader,
     HopSample,
     Probe,
-    complaint,
 )
 from enforcement.figures import probe_row
 from streams.core.recipient import RecipientKeyer

@@ -6,29 +6,31 @@ minutes ago by the wall clock, which is the worker's clock) and one complaint fr
 recipients: 1 in 1,000 is on the 0.1 % line, not over it. Nobody complaining opted in, so each
 complaint is fined. One recipient per probe opts in to `probe-k`, so its broadcasts pass the
 consent rules; the background account's recipients opt in to it. The policy acts on the event
-that carries a rate over its line (`act_at_once_policy`).
+that carries a rate over its line (`harness.gate.act_at_once_policy`).
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from harness.consuming import OffsetWatcher, read_topic, wait_until_consumed
-from harness.content import BACKGROUND_RECIPIENTS, background_grants, consent_grant
+from harness.content import (
+    BACKGROUND_RECIPIENTS,
+    background_grants,
+    complaint,
+    consent_grant,
+    delivered,
+)
 from harness.errors import BenchError
 from harness.producing import produce_pipelined
 from harness.workers import WorkerProcess
 
-from enforcement.chain import DELIVERIES, PROVIDER, Probe, complaint, reader_address
+from enforcement.chain import DELIVERIES, PROVIDER, Probe, reader_address
 from streams.core.recipient import RecipientKeyer
-from streams.core.records import DeliveryEvent
 from streams.core.settings import Settings
-from streams.policy import DEFAULT_POLICY_FILE
 from streams.reputation.standing import EnforcementEvent
 from streams.topics import (
     CONSENT_EVENTS,
@@ -39,20 +41,7 @@ from streams.topics import (
     default_codec,
 )
 
-__all__ = ["act_at_once_policy", "prepare_state"]
-
-
-def act_at_once_policy(folder: Path) -> Path:
-    """The default policy, acting on the event that carries a rate over its line."""
-    source = DEFAULT_POLICY_FILE.read_text(encoding="utf-8")
-    changed, count = re.subn(
-        r"(?m)^act_at_once\s*=\s*false\b", "act_at_once = true", source, count=1
-    )
-    if count != 1:
-        raise BenchError(f"no `act_at_once = false` line in {DEFAULT_POLICY_FILE} to switch on")
-    path = folder / "policy-act-at-once.toml"
-    path.write_text(changed, encoding="utf-8")
-    return path
+__all__ = ["prepare_state"]
 
 
 def state_records(
@@ -74,14 +63,8 @@ def state_records(
     for probe in probes:
         for index in range(DELIVERIES):
             key = keyer.key(reader_address(tag, probe.number, index))
-            event = DeliveryEvent(
-                event_id=f"dlv-{tag}-{probe.account}-{index}",
-                recipient_key=key,
-                kind="delivered",
-                account_id=probe.account,
-                occurred_at=delivered_at,
-                source="mta-bench",
-                provider=PROVIDER,
+            event = delivered(
+                f"dlv-{tag}-{probe.account}-{index}", key, probe.account, delivered_at, PROVIDER
             )
             yield deliveries, key.encode(), codec.encode(event)
 

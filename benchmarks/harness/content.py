@@ -20,7 +20,13 @@ from typing import Any
 
 from harness.errors import BenchError
 from streams.core.recipient import RecipientKeyer
-from streams.core.records import ConsentEvent, SendRequest, UnsubscribeClick
+from streams.core.records import (
+    ConsentEvent,
+    DeliveryEvent,
+    FeedbackReport,
+    SendRequest,
+    UnsubscribeClick,
+)
 from streams.demo.content import compliant_facts, sender_domains
 from streams.policy import Policy
 from streams.rules import RecipientView
@@ -37,8 +43,10 @@ __all__ = [
     "background_pool",
     "check_content_compliant",
     "commercial_request",
+    "complaint",
     "compliant_content",
     "consent_grant",
+    "delivered",
     "list_click",
     "subscriber_address",
 ]
@@ -135,6 +143,35 @@ def list_click(
         list_id=list_id,
         method="one_click",
         clicked_at=at,
+    )
+
+
+def complaint(report_id: str, recipient_key: str, account: str) -> FeedbackReport:
+    """A spam complaint from a mailbox provider's feedback loop about the account's mail."""
+    return FeedbackReport(
+        report_id=report_id,
+        recipient_key=recipient_key,
+        feedback_type="abuse",
+        reporter="Google",
+        account_id=account,
+        received_at=datetime.now(UTC),
+        source="fbl",
+    )
+
+
+def delivered(
+    event_id: str, recipient_key: str, account: str, at: datetime, provider: str
+) -> DeliveryEvent:
+    """The mail infrastructure's word that the account's mail reached the recipient at
+    `provider`: the volume a complaint rate is counted against."""
+    return DeliveryEvent(
+        event_id=event_id,
+        recipient_key=recipient_key,
+        kind="delivered",
+        account_id=account,
+        occurred_at=at,
+        source="mta-bench",
+        provider=provider,
     )
 
 

@@ -1,5 +1,5 @@
-"""The real gate under test: its verified sending domains handed over before the first send, a
-first decision awaited before the state goes in, its group settled, its decisions counted.
+"""The real gate under test: its policy, its verified sending domains handed over before the first
+send, a first decision awaited before the state goes in, its group settled, its decisions counted.
 
 The waits read the gate's committed offsets and output counts from outside (`OffsetWatcher`), so
 they time the worker as it runs in production, in a process of its own.
@@ -8,9 +8,11 @@ they time the worker as it runs in production, in a process of its own.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from harness.consuming import OffsetWatcher, wait_until_consumed
 from harness.content import BACKGROUND_ACCOUNT, background_address, commercial_request
@@ -23,14 +25,30 @@ from streams.core.settings import Settings
 from streams.demo.content import sender_domains
 from streams.edges.admin import stable_group_members
 from streams.edges.producer import SendgateProducer
+from streams.policy import DEFAULT_POLICY_FILE
 from streams.topics import SEND_DECISIONS, SEND_REQUESTS, SENDER_DOMAINS, default_codec
 
 __all__ = [
+    "act_at_once_policy",
     "publish_sender_domains",
     "wait_for_decisions",
     "wait_for_members",
     "wait_until_deciding",
 ]
+
+
+def act_at_once_policy(folder: Path) -> Path:
+    """The default policy, acting on the event that carries a rate over its line rather than
+    when the week's window closes, so a strike comes within the run."""
+    source = DEFAULT_POLICY_FILE.read_text(encoding="utf-8")
+    changed, count = re.subn(
+        r"(?m)^act_at_once\s*=\s*false\b", "act_at_once = true", source, count=1
+    )
+    if count != 1:
+        raise BenchError(f"no `act_at_once = false` line in {DEFAULT_POLICY_FILE} to switch on")
+    path = folder / "policy-act-at-once.toml"
+    path.write_text(changed, encoding="utf-8")
+    return path
 
 
 async def publish_sender_domains(

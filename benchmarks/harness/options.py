@@ -10,7 +10,14 @@ import typer
 
 from streams.core.settings import get_settings
 
-__all__ = ["Bootstrap", "JsonOut", "Partitions", "ProbeTimeout", "bootstrap_or_default"]
+__all__ = [
+    "Bootstrap",
+    "JsonOut",
+    "Partitions",
+    "ProbeTimeout",
+    "WorkerPatch",
+    "bootstrap_or_default",
+]
 
 Bootstrap = Annotated[
     str | None,
@@ -23,6 +30,15 @@ JsonOut = Annotated[
 ]
 ProbeTimeout = Annotated[
     float, typer.Option(min=5, max=600, help="Give up on a probe after this long.")
+]
+WorkerPatch = Annotated[
+    list[Path] | None,
+    typer.Option(
+        exists=True,
+        dir_okay=False,
+        help="Python file each worker runs first, to try a change without editing streams/ "
+        "(repeatable).",
+    ),
 ]
 
 

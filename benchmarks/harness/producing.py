@@ -25,6 +25,7 @@ __all__ = [
     "Background",
     "background_load",
     "collect_errors",
+    "paced_load",
     "produce_pipelined",
     "publish",
     "send_at_interval",
@@ -117,7 +118,21 @@ async def background_load(
     state: Background,
     stop: asyncio.Event,
 ) -> None:
-    """`state.target_per_s` requests a second, pipelined, until `stop`."""
+    """`state.target_per_s` requests a second from `pool` (over and over), pipelined, until
+    `stop`."""
+    await paced_load(producer, topic, lambda number: pool[number % len(pool)], state, stop)
+
+
+async def paced_load(
+    producer: AIOKafkaProducer,
+    topic: str,
+    record_for: Callable[[int], tuple[bytes, bytes]],
+    state: Background,
+    stop: asyncio.Event,
+) -> None:
+    """`state.target_per_s` records a second, (key, value) = `record_for(0)`, `record_for(1)`,
+    ..., pipelined, until `stop`. Behind schedule (a slow acknowledgement, a busy machine), it
+    catches up at once, so the rate offered over the run is the target."""
     on_ack = collect_errors(state.errors)
     loop = asyncio.get_running_loop()
     state.started = loop.time()
@@ -125,7 +140,7 @@ async def background_load(
         while not stop.is_set():
             due = int((loop.time() - state.started) * state.target_per_s)
             while state.sent < due:
-                key, value = pool[state.sent % len(pool)]
+                key, value = record_for(state.sent)
                 (await producer.send(topic, value=value, key=key)).add_done_callback(on_ack)
                 state.sent += 1
             if state.errors:

@@ -1,5 +1,5 @@
-"""System probes: the CPU a process, the local broker or the whole machine used (Linux /proc),
-and the machine's description printed beside the figures.
+"""System probes: the CPU a process, the local broker or the whole machine used, and a process's
+resident memory (Linux /proc), and the machine's description printed beside the figures.
 
 A figure only means something beside the load it was measured under: a contender at one full
 core is bound by its own work, one well below it is waiting; a busy machine (someone else's
@@ -23,6 +23,7 @@ __all__ = [
     "machine_busy_cpu_seconds",
     "machine_info",
     "process_cpu_seconds",
+    "process_rss_bytes",
 ]
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -35,6 +36,20 @@ def process_cpu_seconds(pid: int) -> float | None:
     except (OSError, IndexError):
         return None
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def process_rss_bytes(pid: int) -> int | None:
+    """A process's resident memory now (VmRSS of Linux /proc), None if unknown (it has exited).
+
+    Resident, not virtual: what the process holds in RAM, the figure that grows when it leaks
+    and that the kernel's OOM killer looks at."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024  # kB
+    except (OSError, IndexError, ValueError):
+        return None
+    return None
 
 
 def machine_busy_cpu_seconds() -> float | None:

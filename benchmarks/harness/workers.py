@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from streams.core.settings import PROJECT_ROOT, Settings, settings_environment
 __all__ = [
     "WorkerProcess",
     "cli_worker_code",
+    "group_joins",
     "keep_worker_log",
     "start_worker",
     "worker_env",
@@ -33,6 +35,8 @@ __all__ = [
 
 _LOG_PROBLEM = re.compile(r"\b(Traceback|ERROR|CRITICAL|WARNING|Exception)\b")
 _LOG_PREFIX = re.compile(r"^\[[^\]]*\]\s*\[\d+\]\s*")
+_LOG_STAMP = re.compile(r"^\[?(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})")
+_JOINED = re.compile(r"Joined group '[^']*' \(generation (\d+)\)")
 
 
 def cli_worker_code(name: str, loglevel: str = "warning") -> str:
@@ -123,13 +127,21 @@ class WorkerProcess:
             worker.stop(stop_timeout_s=30.0)
 
 
-def worker_log_findings(path: Path) -> dict[str, Any]:
+def worker_log_findings(
+    path: Path, *, between: tuple[datetime, datetime] | None = None
+) -> dict[str, Any]:
     """Tracebacks, errors and warnings in the worker's log, grouped by their text with the numbers
-    taken out, most frequent first."""
+    taken out, most frequent first.
+
+    With `between` (local wall clock, as the log stamps its lines), only the lines stamped in that
+    span, a line without a stamp (a traceback's) going with the stamped line before it: what the
+    worker said during one phase, apart from its start-up and set-up."""
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return {"read": False}
+    if between is not None:
+        lines = _lines_between(lines, *between)
     hits = [line for line in lines if _LOG_PROBLEM.search(line)]
     kinds = Counter(re.sub(r"\d+", "N", _LOG_PREFIX.sub("", line)).strip()[:160] for line in hits)
     return {
@@ -141,10 +153,33 @@ def worker_log_findings(path: Path) -> dict[str, Any]:
     }
 
 
+def _lines_between(lines: list[str], start: datetime, end: datetime) -> list[str]:
+    first, last = start.replace(microsecond=0), end
+    kept: list[str] = []
+    stamp: datetime | None = None
+    for line in lines:
+        found = _LOG_STAMP.match(line)
+        if found:
+            stamp = datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S")
+        if stamp is not None and first <= stamp <= last:
+            kept.append(line)
+    return kept
+
+
+def group_joins(worker: WorkerProcess) -> int:
+    """How often the worker has joined its consumer group so far: once at start, once more for
+    every rebalance it took part in. Counted from its log's "Joined group" lines, which faust
+    writes at loglevel info (`cli_worker_code(..., loglevel="info")`)."""
+    try:
+        return len(_JOINED.findall(worker.log_path.read_text(errors="replace")))
+    except OSError:
+        return 0
+
+
 def keep_worker_log(worker: WorkerProcess, settings: Settings) -> dict[str, Any]:
     """Copy the worker's log out of the run's data folder (removed after a good run) and say
     where it is and what it holds."""
-    kept = Path(tempfile.gettempdir()) / f"{settings.topic_prefix}worker-gate.log"
+    kept = Path(tempfile.gettempdir()) / f"{settings.topic_prefix}worker-{worker.name}.log"
     shutil.copy(worker.log_path, kept)
     return {"path": str(kept), **worker_log_findings(kept)}
 

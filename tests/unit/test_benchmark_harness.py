@@ -60,6 +60,7 @@ SCRIPTS = (
     "enforcement_latency",
     "unsubscribe_latency",
     "takeover",
+    "soak",
     "consent_proof",
     "misuse_accuracy",
     "parse_accuracy",
@@ -483,6 +484,8 @@ def test_gate_throughput_options_reach_the_run(monkeypatch: pytest.MonkeyPatch) 
         ("gate_throughput", ["--partitions", "0"]),
         ("enforcement_latency", ["--probe-timeout-s", "1"]),
         ("unsubscribe_latency", ["--partitions", "65"]),
+        ("soak", ["--load", "2"]),
+        ("soak", ["--minutes", "0.1"]),
     ],
 )
 def test_options_out_of_range_are_refused(script: str, arguments: list[str]) -> None:
