@@ -60,6 +60,7 @@ SCRIPTS = (
     "enforcement_latency",
     "unsubscribe_latency",
     "takeover",
+    "large_state",
     "soak",
     "consent_proof",
     "misuse_accuracy",
@@ -486,6 +487,7 @@ def test_gate_throughput_options_reach_the_run(monkeypatch: pytest.MonkeyPatch) 
         ("unsubscribe_latency", ["--partitions", "65"]),
         ("soak", ["--load", "2"]),
         ("soak", ["--minutes", "0.1"]),
+        ("large_state", ["--recipients", "5"]),
     ],
 )
 def test_options_out_of_range_are_refused(script: str, arguments: list[str]) -> None:
@@ -504,3 +506,34 @@ def test_json_out_into_a_missing_folder_is_refused_before_the_run(tmp_path: Path
     )
     assert result.exit_code == 2
     assert f"folder {missing} does not exist" in result.output
+
+
+def test_the_seeded_state_holds_what_it_says_for_whom() -> None:
+    """Consents for the first n recipients, account suppressions from n/2 to 3n/2 - 1, each for
+    the recipient's own account, values as the folds make them."""
+    from harness.seed import SeededState, account_of, address_of, seed_records
+
+    from streams.core.recipient import RecipientKeyer
+    from streams.core.records import ConsentState, SuppressionState
+    from streams.policy import load_policy
+
+    keyer = RecipientKeyer(b"seed-test-secret-0123456789abcdef")
+    codec = default_codec()
+    seeded = SeededState(200)
+    held: dict[bytes, dict[str, Any]] = {}
+    for topic, key, value in seed_records(
+        seeded, keyer, codec, load_policy(None), suppressions_topic="s", consents_topic="c"
+    ):
+        held.setdefault(key, {})[topic] = value
+    assert len(held) == 300
+    for index in (0, 99, 100, 199, 200, 299):
+        state = held[keyer.key(address_of(index)).encode()]
+        assert ("c" in state) == (index < 200)
+        assert ("s" in state) == (index >= 100)
+        assert seeded.allowed(index) == (index < 100)
+        if "c" in state:
+            (entry,) = codec.decode(state["c"], ConsentState).entries
+            assert (entry.account_id, entry.basis) == (account_of(index), "express")
+        if "s" in state:
+            (entry,) = codec.decode(state["s"], SuppressionState).entries
+            assert (entry.scope, entry.account_id) == ("account", account_of(index))

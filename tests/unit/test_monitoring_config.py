@@ -24,6 +24,7 @@ COLLECTED = {
     "sendgate_assigned_partitions",
     "sendgate_table_entries",
     "sendgate_tables_recovered",
+    "sendgate_recovery_remaining_records",
 }
 
 

@@ -38,7 +38,10 @@ merely share an id are both kept (`catalogue.LedgerTopic.identity`):
   mailer that acts on a request id once has acted on, and the ledger never rewrites a row it
   stored. Decisions and repeats together are the topic, record for record.
 Deployments sharing one database keep apart by their topic prefix, which the topic names in the
-coordinates, the click sources and the ledger's consumer group all carry.
+coordinates, the click sources, the decisions' identity and the ledger's consumer group all
+carry. Consent events are the exception: their identity is the account's, so two deployments
+sharing a database and an account name, and reusing an event id, meet as a conflict (dead-lettered
+with its reason, never dropped); give each deployment its own database, or its own account names.
 
 Same content. When a row's identity is stored already, the two are compared by a digest
 (`identity.content_digest`) of every column the record fills, leaving out what the ledger adds

@@ -24,7 +24,7 @@ cadence again, which changes nothing either.
 
 Kafka down. Nothing is answered 200 (or "done") unless Kafka has acknowledged the record. When
 it cannot be handed over (the broker is unreachable, or did not acknowledge in time), the answer
-is 503 with `Retry-After` saying the unsubscribe is not recorded yet: plain text for the one-click
+is 503 with `Retry-After` saying the unsubscribe is not confirmed: plain text for the one-click
 POST, whose sender (a mailbox provider) retries, and a page for a person, who can. Retrying is
 safe: the record's id is the same, so a click that landed after all is not counted twice. Such
 answers count as `sendgate_web_refused_total{reason="kafka-unavailable"}`. The service itself
@@ -204,7 +204,7 @@ def make_web_app(
                 log.warning("%s: not recorded, answered 503: %s", route, exc)
                 if route == "one_click":
                     return web.Response(
-                        text="unsubscribe not recorded yet: service unavailable, try again later\n",
+                        text="unsubscribe not confirmed: service unavailable, try again later\n",
                         status=503,
                         headers={"Retry-After": str(RETRY_AFTER_S)},
                     )

@@ -82,9 +82,9 @@ def too_many_requests() -> web.Response:
 def not_recorded(retry_after_s: int) -> web.Response:
     """503 when Kafka could not take a choice: the person must not leave believing it is done."""
     response = document(
-        "Not done yet",
-        "<p>We could not record your choice just now, so it has <strong>not</strong> taken "
-        "effect yet.</p><p>Please try again in a minute: reload this page, or go back and choose "
+        "Not confirmed yet",
+        "<p>We could not confirm your choice just now, so it may <strong>not</strong> have "
+        "taken effect.</p><p>Please try again in a minute: reload this page, or go back and choose "
         "again. Choosing twice does no harm.</p>",
         503,
     )

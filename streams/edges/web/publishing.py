@@ -1,6 +1,6 @@
 """How the unsubscribe service hands its records to Kafka, also while Kafka is down.
 
-A person who clicks while the broker is down must be told the truth (503: not recorded yet, try
+A person who clicks while the broker is down must be told the truth (503: not confirmed, try
 again) and the service must still be there to tell them, and to take the retry once the broker is
 back. So the producer connects when first needed rather than before the service listens, and a
 failed connection is tried again by the next request (requests arriving meanwhile share the one
@@ -9,8 +9,10 @@ attempt instead of queueing their own).
 Once connected, the producer is not idempotent on purpose (`SendgateProducer(idempotent=False)`):
 the idempotent one retries a batch until the broker takes it, so a click answered 503 during an
 outage would still land when the broker comes back, and its retry would land again. Here a batch
-the broker never got fails after `ack_timeout_s` and is dropped, so a 503 means what it says. The
-records are safe to write twice anyway (a click's or report's id comes from the token and the
+the broker never got fails after `ack_timeout_s` and is dropped, so a 503 nearly always means
+the record is not there. Nearly: a broker that wrote the batch and died before answering leaves it
+written, which is why the answer says "not confirmed" and not "not recorded". The records are
+safe to write twice anyway (a click's or report's id comes from the token and the
 choice), so the rare duplicate a retried produce request can leave changes nothing downstream.
 """
 
