@@ -8,11 +8,16 @@ import typer
 
 from streams.core.errors import SendgateError
 from streams.core.settings import Settings
-from streams.edges.admin import check_broker, create_topics, is_problem
+from streams.edges.admin import create_topics, is_problem, wait_for_broker
 from streams.gate.faust_fixes import UnsupportedFaustVersionError, check_faust_versions
 from streams.gate.worker import run_worker
 
 __all__ = ["worker"]
+
+
+def say_waiting(line: str) -> None:
+    """A worker's start-up line on stderr, before its logging is set up."""
+    typer.echo(f"waiting for the broker: {line}", err=True)
 
 
 def worker(
@@ -25,6 +30,12 @@ def worker(
     loglevel: str = typer.Option("warning", "--loglevel", help="debug, info, warning or error."),
     create: bool = typer.Option(
         True, "--create-topics/--no-create-topics", help="Create missing topics before starting."
+    ),
+    wait_for_broker_s: float = typer.Option(
+        60.0,
+        "--wait-for-broker",
+        min=0,
+        help="Seconds to wait for the Kafka broker at start before giving up (0: not at all).",
     ),
     metrics_port: int | None = typer.Option(
         None,
@@ -45,7 +56,7 @@ def worker(
         check_faust_versions()
     except UnsupportedFaustVersionError as error:
         raise SendgateError(str(error)) from None
-    asyncio.run(check_broker(settings))
+    asyncio.run(wait_for_broker(settings, wait_for_broker_s, say=say_waiting))
     if create:
         problems = {
             name: status

@@ -16,7 +16,7 @@ requests that consult it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -118,6 +118,36 @@ async def check_broker(settings: Settings, timeout_s: float = _DEFAULT_TIMEOUT_S
     async with _admin(settings, timeout_s) as client:
         cluster = await asyncio.wait_for(client.describe_cluster(), timeout_s)
     return len(cluster["brokers"])
+
+
+async def wait_for_broker(
+    settings: Settings,
+    wait_s: float,
+    *,
+    say: Callable[[str], None],
+    retry_every_s: float = 2.0,
+    say_every_s: float = 15.0,
+) -> int:
+    """`check_broker`, tried again for up to `wait_s` seconds: a worker started with its broker
+    (a machine booting, `docker compose up`) waits for it instead of exiting. `say` hears the
+    first failure and then one line every `say_every_s` with the attempts so far, never one per
+    attempt; the last failure is raised once the time is up."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    attempts = 0
+    said_at: float | None = None
+    while True:
+        attempts += 1
+        try:
+            return await check_broker(settings, timeout_s=min(_DEFAULT_TIMEOUT_S, max(wait_s, 1)))
+        except ServiceUnavailableError as exc:
+            now = loop.time()
+            if now + retry_every_s > deadline:
+                raise
+            if said_at is None or now - said_at >= say_every_s:
+                say(f"{exc} (attempt {attempts}; waiting up to {deadline - now:.0f} s more)")
+                said_at = now
+            await asyncio.sleep(retry_every_s)
 
 
 async def _partition_counts(
