@@ -38,8 +38,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
-from itertools import pairwise
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -51,7 +50,7 @@ from harness.broker import (
     new_settings,
     wait_for_group_coordinator,
 )
-from harness.consuming import OffsetWatcher
+from harness.consuming import DecisionTimeline, OffsetWatcher, follow_decisions
 from harness.content import commercial_request
 from harness.errors import BenchError
 from harness.gate import publish_sender_domains, wait_for_members
@@ -64,12 +63,10 @@ from harness.workers import WorkerProcess, worker_env
 from rich.table import Table
 
 from streams.core.recipient import RecipientKeyer
-from streams.core.records import SendDecision
 from streams.core.settings import Settings, get_settings
 from streams.policy import load_policy
 from streams.topics import (
     CONSENTS_CHANGELOG,
-    SEND_DECISIONS,
     SEND_REQUESTS,
     SUPPRESSIONS_CHANGELOG,
     default_codec,
@@ -177,44 +174,6 @@ async def raw_read(settings: Settings, topics: list[str]) -> tuple[int, float]:
         await consumer.stop()
 
 
-@dataclass
-class Decisions:
-    """Every decision read back, with when this process read each partition's."""
-
-    by_request: dict[str, list[SendDecision]] = field(default_factory=dict)
-    reads: dict[int, list[float]] = field(default_factory=dict)
-
-    def longest_gap(self, partition: int, start: float, end: float) -> float:
-        times = [t for t in self.reads.get(partition, []) if start <= t <= end]
-        return max(b - a for a, b in pairwise([start, *times, end]))
-
-
-async def read_decisions(settings: Settings, into: Decisions, stop: asyncio.Event) -> None:
-    codec = default_codec()
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        tps = [
-            TopicPartition(SEND_DECISIONS.full_name(settings), p)
-            for p in range(settings.topic_partitions)
-        ]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        while not stop.is_set():
-            batches = await consumer.getmany(timeout_ms=50)
-            now = time.monotonic()
-            for tp, records in batches.items():
-                if records:
-                    into.reads.setdefault(tp.partition, []).append(now)
-                for record in records:
-                    decision = codec.decode(record.value, SendDecision)
-                    into.by_request.setdefault(decision.request_id, []).append(decision)
-    finally:
-        await consumer.stop()
-
-
 def _request(settings: Settings, keyer: RecipientKeyer, request_id: str, index: int) -> Any:
     address = address_of(index)
     request = commercial_request(request_id, account_of(index), address)
@@ -225,7 +184,7 @@ def _request(settings: Settings, keyer: RecipientKeyer, request_id: str, index: 
     )
 
 
-def check_decisions(decisions: Decisions, seeded: SeededState) -> dict[str, int]:
+def check_decisions(decisions: DecisionTimeline, seeded: SeededState) -> dict[str, int]:
     """Every decision against the seed: (kind -> count). A request id carries its recipient's
     seed index after its last dash."""
     counts = {"allowed": 0, "denied": 0, "wrongly_allowed": 0, "wrongly_denied": 0}
@@ -252,7 +211,7 @@ async def measure(settings: Settings, options: dict[str, Any], data_dir: Path) -
         SUPPRESSIONS_CHANGELOG.full_name(settings),
         CONSENTS_CHANGELOG.full_name(settings),
     ]
-    decisions = Decisions()
+    decisions = DecisionTimeline(by_request={})
     stop_reading = asyncio.Event()
     reader: asyncio.Task[None] | None = None
     workers: list[Worker] = []
@@ -300,7 +259,7 @@ async def measure(settings: Settings, options: dict[str, Any], data_dir: Path) -
             await publish_sender_domains(
                 settings, [f"acct-{n}" for n in range(ACCOUNTS)], watcher, first.process
             )
-        reader = asyncio.create_task(read_decisions(settings, decisions, stop_reading))
+        reader = asyncio.create_task(follow_decisions(settings, decisions, stop_reading))
         rng = random.Random(11)
         half = seeded.recipients // 2
         groups = {

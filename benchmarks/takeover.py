@@ -31,20 +31,19 @@ import random
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from harness.broker import (
     create_run_topics,
     delete_run_topics,
     new_settings,
     wait_for_group_coordinator,
 )
+from harness.consuming import DecisionTimeline, follow_decisions
 from harness.content import compliant_content
 from harness.errors import BenchError
 from harness.gate import wait_for_members
@@ -57,23 +56,11 @@ from streams.core.recipient import RecipientKeyer
 from streams.core.records import SendRequest
 from streams.core.settings import Settings, get_settings
 from streams.gate.app import heartbeat_interval_s
-from streams.topics import SEND_DECISIONS, SEND_REQUESTS, default_codec
+from streams.topics import SEND_REQUESTS, default_codec
 
 __all__ = ["main"]
 
 ADDRESSES = 6000
-
-
-@dataclass
-class Timeline:
-    """When this process read a decision of each partition (monotonic seconds)."""
-
-    reads: dict[int, list[float]] = field(default_factory=dict)
-
-    def longest_gap(self, partition: int, start: float, end: float) -> float:
-        times = [t for t in self.reads.get(partition, []) if start <= t <= end]
-        edges = [start, *times, end]
-        return max(b - a for a, b in pairwise(edges))
 
 
 async def _load(settings: Settings, rate: float, stop: asyncio.Event, sent: list[int]) -> None:
@@ -114,28 +101,6 @@ async def _load(settings: Settings, rate: float, stop: asyncio.Event, sent: list
         await producer.stop()
 
 
-async def _read(settings: Settings, timeline: Timeline, stop: asyncio.Event) -> None:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        tps = [
-            TopicPartition(SEND_DECISIONS.full_name(settings), p)
-            for p in range(settings.topic_partitions)
-        ]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        while not stop.is_set():
-            batches = await consumer.getmany(timeout_ms=50)
-            now = time.monotonic()
-            for tp, records in batches.items():
-                if records:
-                    timeline.reads.setdefault(tp.partition, []).append(now)
-    finally:
-        await consumer.stop()
-
-
 async def measure(
     bootstrap: str, session_timeout_s: float, options: dict[str, Any], data_dir: Path
 ) -> dict[str, Any]:
@@ -157,10 +122,10 @@ async def measure(
         for name in ("worker-a", "worker-b")
     ]
     stop_load, stop_read = asyncio.Event(), asyncio.Event()
-    timeline, sent = Timeline(), [0]
+    timeline, sent = DecisionTimeline(), [0]
     try:
         await wait_for_members(settings, workers)
-        reader = asyncio.create_task(_read(settings, timeline, stop_read))
+        reader = asyncio.create_task(follow_decisions(settings, timeline, stop_read))
         load = asyncio.create_task(_load(settings, options["rate"], stop_load, sent))
         await asyncio.sleep(5)  # past the first assignments' recoveries
         joins_before = sum(group_joins(w) for w in workers)

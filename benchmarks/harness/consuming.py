@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import pairwise
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -22,10 +23,15 @@ from harness.errors import BenchError
 from harness.report import progress_bar
 from harness.system import CpuMeter
 from harness.workers import WorkerProcess
+from streams.core.records import SendDecision
+from streams.core.settings import Settings
+from streams.topics import SEND_DECISIONS, default_codec
 
 __all__ = [
+    "DecisionTimeline",
     "OffsetWatcher",
     "TopicWindow",
+    "follow_decisions",
     "follow_from_end",
     "read_topic",
     "topic_partitions",
@@ -55,6 +61,49 @@ async def follow_from_end(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> 
     await consumer.seek_to_end(*tps)
     for tp in tps:
         await consumer.position(tp)  # resolve now, so nothing later slips past
+
+
+@dataclass
+class DecisionTimeline:
+    """When this process read decisions of each partition (monotonic seconds), and, when asked
+    for, the decisions themselves by request id (a request may have several: at-least-once)."""
+
+    reads: dict[int, list[float]] = field(default_factory=dict)
+    by_request: dict[str, list[SendDecision]] | None = None
+
+    def longest_gap(self, partition: int, start: float, end: float) -> float:
+        """The longest stretch from `start` to `end` in which no decision of the partition was
+        read: how long it went undecided."""
+        times = [t for t in self.reads.get(partition, []) if start <= t <= end]
+        return max(b - a for a, b in pairwise([start, *times, end]))
+
+
+async def follow_decisions(
+    settings: Settings, timeline: DecisionTimeline, stop: asyncio.Event
+) -> None:
+    """Read `send-decisions` from its start until `stop`, noting when each partition's arrived
+    (and decoding them into `timeline.by_request` if it keeps them)."""
+    codec = default_codec()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        tps = await topic_partitions(consumer, SEND_DECISIONS.full_name(settings))
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=50)
+            now = time.monotonic()
+            for tp, records in batches.items():
+                if records:
+                    timeline.reads.setdefault(tp.partition, []).append(now)
+                if timeline.by_request is not None:
+                    for record in records:
+                        decision = codec.decode(record.value, SendDecision)
+                        timeline.by_request.setdefault(decision.request_id, []).append(decision)
+    finally:
+        await consumer.stop()
 
 
 class OffsetWatcher:
