@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, KafkaError, for_code
@@ -148,6 +149,20 @@ async def wait_for_broker(
                 say(f"{exc} (attempt {attempts}; waiting up to {deadline - now:.0f} s more)")
                 said_at = now
             await asyncio.sleep(retry_every_s)
+
+
+async def partitions_of(
+    client: AIOKafkaAdminClient, topics: list[str]
+) -> dict[str, list[TopicPartition]]:
+    """Each topic's partitions, in order, as the broker describes them now; a topic it does not
+    have, or cannot describe, has none."""
+    described = await client.describe_topics(topics)
+    found: dict[str, list[TopicPartition]] = {topic: [] for topic in topics}
+    for entry in described:
+        if entry["topic"] in found and not entry["error_code"]:
+            numbers = sorted(part["partition"] for part in entry["partitions"])
+            found[entry["topic"]] = [TopicPartition(entry["topic"], n) for n in numbers]
+    return found
 
 
 async def _partition_counts(

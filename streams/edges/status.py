@@ -28,6 +28,7 @@ from aiokafka.errors import KafkaError
 from streams.core.errors import CodecError
 from streams.core.records import DeadLetter
 from streams.core.settings import Settings
+from streams.edges.admin import partitions_of
 from streams.topics import DEAD_LETTERS, SEND_DECISIONS, default_codec
 
 __all__ = [
@@ -173,10 +174,7 @@ async def _group(
 
 async def _partitions(admin: AIOKafkaAdminClient, topic: str) -> list[TopicPartition]:
     """The topic's partitions as the broker describes them now (none if it does not exist)."""
-    described = await admin.describe_topics([topic])
-    found = [entry for entry in described if entry["topic"] == topic and not entry["error_code"]]
-    numbers = sorted(part["partition"] for entry in found for part in entry["partitions"])
-    return [TopicPartition(topic, number) for number in numbers]
+    return (await partitions_of(admin, [topic]))[topic]
 
 
 async def _activity(

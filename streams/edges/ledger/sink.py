@@ -51,6 +51,7 @@ from streams.core.errors import (
 from streams.core.logs import where
 from streams.core.records import DeadLetter, Record
 from streams.core.settings import Settings
+from streams.edges.admin import partitions_of
 from streams.edges.ledger.catalogue import LEDGER_TOPICS
 from streams.edges.ledger.engine import make_engine
 from streams.edges.ledger.migrate import upgrade
@@ -359,20 +360,18 @@ async def _partitions_of(bootstrap_servers: str, topics: list[str]) -> list[Topi
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="sendgate-ledger")
     try:
         await admin.start()
-        described = await admin.describe_topics(topics)
+        described = await partitions_of(admin, topics)
     except KafkaError as exc:
         raise ServiceUnavailableError(f"Kafka did not answer: {exc!r}") from exc
     finally:
         await admin.close()
-    partitions = []
-    for topic in described:
-        if topic["error_code"] or not topic["partitions"]:
-            raise SendgateError(
-                f"topic {topic['topic']} is not available (Kafka error code "
-                f"{topic['error_code']}); create the topics first"
-            )
-        partitions += [TopicPartition(topic["topic"], p["partition"]) for p in topic["partitions"]]
-    return sorted(partitions)
+    missing = [topic for topic, partitions in described.items() if not partitions]
+    if missing:
+        raise SendgateError(
+            f"topic {missing[0]} is not available (the broker does not have it, or could not "
+            "describe it); create the topics first"
+        )
+    return sorted(tp for partitions in described.values() for tp in partitions)
 
 
 async def _seek(
