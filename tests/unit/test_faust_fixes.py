@@ -297,9 +297,9 @@ def test_the_worker_command_refuses_in_one_line(
     def no_broker(*args: object, **kwargs: object) -> None:
         raise AssertionError("the version is checked before the broker is contacted")
 
-    # `streams.cli.worker` the attribute is the command; the module is what holds check_broker
+    # `streams.cli.worker` the attribute is the command; the module is what holds wait_for_broker
     worker_module = importlib.import_module("streams.cli.worker")
-    monkeypatch.setattr(worker_module, "check_broker", no_broker)
+    monkeypatch.setattr(worker_module, "wait_for_broker", no_broker)
 
     with pytest.raises(SystemExit) as exit_info:
         main(["worker"])
