@@ -160,14 +160,23 @@ async def raw_read(settings: Settings, topics: list[str]) -> tuple[int, float]:
         await consumer.seek_to_beginning(*tps)
         read = 0
         left = {tp for tp, end in ends.items() if end > 0}
+        last_read = time.monotonic()
         with progress_bar() as progress:
             task = progress.add_task("raw read of the changelogs", total=total, rate="")
             while left:
-                batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
-                for tp, records in batches.items():
+                batches = await consumer.getmany(*left, timeout_ms=500, max_records=10_000)
+                for records in batches.values():
                     read += len(records)
-                    if records and records[-1].offset + 1 >= ends[tp]:
+                if batches:
+                    last_read = time.monotonic()
+                for tp in list(left):
+                    if await consumer.position(tp) >= ends[tp]:
                         left.discard(tp)
+                if time.monotonic() - last_read > 60:
+                    raise BenchError(
+                        f"the raw read stalled: nothing fetched for 60 s, {read:,} of {total:,} "
+                        f"read, {len(left)} partitions short of their end"
+                    )
                 progress.update(task, completed=read)
         return read, time.perf_counter() - started
     finally:
