@@ -17,11 +17,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import sys
 import time
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,7 +47,7 @@ from tests.support.kafka import (
     new_producer,
     wait_until_consumed,
 )
-from tests.support.workers import GateWorker, members_are, wait_for
+from tests.support.workers import GateWorker, free_port, http_get, members_are, wait_for
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 if str(BENCHMARKS) not in sys.path:
@@ -72,12 +69,6 @@ SUPPRESSION_RULES = {"account-unsubscribed", "list-unsubscribed", "platform-supp
 REMAINING = re.compile(r'^sendgate_recovery_remaining_records\{kind="active"\} (\S+)$', re.M)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def remaining_to_restore(worker: GateWorker) -> float | None:
     """The worker's active records still to restore, from its /metrics; None if it has none to
     tell yet (not serving, or recovery not built)."""
@@ -87,14 +78,7 @@ def remaining_to_restore(worker: GateWorker) -> float | None:
 
 
 def get(worker: GateWorker, path: str) -> tuple[int, str]:
-    try:
-        url = f"http://127.0.0.1:{worker.metrics_port}{path}"
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-    except OSError:
-        return 0, ""
+    return http_get(worker.metrics_port, path, timeout_s=2)
 
 
 async def ready(worker: GateWorker) -> bool:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,19 +37,13 @@ from tests.support.kafka import (
     new_producer,
     wait_until_consumed,
 )
-from tests.support.workers import GateWorker, members_are, wait_for
+from tests.support.workers import GateWorker, free_port, members_are, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 READERS = 200
 PAUSE_S = 12
 """Twice the session timeout (6 s): the group certainly gives up on the frozen worker."""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_a_worker_frozen_past_its_session_rejoins_and_keeps_committing(

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,27 +25,11 @@ from tests.support.kafka import (
     new_producer,
     publish_consents,
 )
-from tests.support.workers import GateWorker, wait_for
+from tests.support.workers import GateWorker, free_port, http_get, wait_for
 
 pytestmark = pytest.mark.integration
 
 READER = "reader@example.org"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-    except OSError:
-        return 0, ""
 
 
 async def test_ready_when_recovered_and_metrics_follow_the_decisions(
@@ -67,14 +48,14 @@ async def test_ready_when_recovered_and_metrics_follow_the_decisions(
 
     async def ready() -> bool:
         assert worker.alive(), worker.log_tail()
-        status, body = get(port, "/readyz")
+        status, body = http_get(port, "/readyz")
         if status == 503:
             seen_not_ready.append(json.loads(body))
         return status == 200
 
     try:
         await wait_for(ready, 120, "the worker's /readyz to answer 200")
-        health_status, _ = get(port, "/healthz")
+        health_status, _ = http_get(port, "/healthz")
         async with TopicReader(
             settings, SEND_DECISIONS.full_name(settings), SendDecision
         ) as decisions:
@@ -103,7 +84,7 @@ async def test_ready_when_recovered_and_metrics_follow_the_decisions(
             )
             await producer.flush()
             [decision] = await decisions.read_until(lambda seen: len(seen) >= 1, 120, "a decision")
-        metrics_status, metrics = get(port, "/metrics")
+        metrics_status, metrics = http_get(port, "/metrics")
         result = await asyncio.to_thread(
             CliRunner().invoke,
             app,

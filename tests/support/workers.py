@@ -4,21 +4,42 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from streams.core.settings import Settings, settings_environment
 from streams.edges.admin import stable_group_members
 
-__all__ = ["GateWorker", "members_are", "wait_for", "worker_env"]
+__all__ = ["GateWorker", "free_port", "http_get", "members_are", "wait_for", "worker_env"]
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
     """The SENDGATE_* environment that makes a worker process see `settings`, every setting."""
     return settings_environment(settings)
+
+
+def free_port() -> int:
+    """A port no one listens on now, for a worker's metrics and health endpoints."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def http_get(port: int, path: str, timeout_s: float = 5.0) -> tuple[int, str]:
+    """(status, body) of a GET on localhost; (0, "") when nothing answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout_s) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError:
+        return 0, ""
 
 
 class GateWorker:
