@@ -33,7 +33,6 @@ import json
 import random
 import re
 import shutil
-import socket
 import tempfile
 import time
 import urllib.error
@@ -64,6 +63,7 @@ from rich.table import Table
 
 from streams.core.recipient import RecipientKeyer
 from streams.core.settings import Settings, get_settings
+from streams.edges.web.serve import free_loopback_port
 from streams.policy import load_policy
 from streams.topics import (
     CONSENTS_CHANGELOG,
@@ -77,12 +77,6 @@ __all__ = ["main"]
 BULK_LINE = re.compile(r"bulk restore: (\d+) records into (\d+) table partitions in ([\d.]+) s")
 PROBES = 300
 """Probe sends per seeded group after the restore."""
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _worker_code(name: str, metrics_port: int) -> str:
@@ -124,7 +118,7 @@ class Worker:
 
 
 def start(settings: Settings, data_dir: Path, name: str) -> Worker:
-    port = _free_port()
+    port = free_loopback_port()
     process = WorkerProcess(
         name, _worker_code(name, port), worker_env(settings), data_dir / f"{name}.log"
     )

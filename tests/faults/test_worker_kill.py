@@ -28,6 +28,7 @@ from pydantic import SecretStr
 from streams.core.recipient import RecipientKeyer
 from streams.core.records import SendDecision, SuppressionChange
 from streams.core.settings import Settings
+from streams.edges.web.serve import free_loopback_port
 from streams.policy import load_policy
 from streams.topics import (
     CONSENT_EVENTS,
@@ -47,7 +48,7 @@ from tests.support.kafka import (
     new_producer,
     wait_until_consumed,
 )
-from tests.support.workers import GateWorker, free_port, http_get, members_are, wait_for
+from tests.support.workers import GateWorker, http_get, members_are, wait_for
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 if str(BENCHMARKS) not in sys.path:
@@ -157,7 +158,7 @@ async def test_workers_killed_while_restoring_and_after_a_rebalance_lose_nothing
         )
 
     def worker(name: str) -> GateWorker:
-        started = GateWorker(settings, name, tmp_path, metrics_port=free_port())
+        started = GateWorker(settings, name, tmp_path, metrics_port=free_loopback_port())
         workers.append(started)
         return started
 

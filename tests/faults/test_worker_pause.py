@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from streams.core.recipient import RecipientKeyer
 from streams.core.records import SendDecision
 from streams.core.settings import Settings
+from streams.edges.web.serve import free_loopback_port
 from streams.topics import (
     CONSENT_EVENTS,
     SEND_DECISIONS,
@@ -37,7 +38,7 @@ from tests.support.kafka import (
     new_producer,
     wait_until_consumed,
 )
-from tests.support.workers import GateWorker, free_port, members_are, wait_for
+from tests.support.workers import GateWorker, members_are, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -60,7 +61,7 @@ async def test_a_worker_frozen_past_its_session_rejoins_and_keeps_committing(
     keyer = RecipientKeyer(settings.recipient_secret())
     await create_all_topics(settings)
     producer = await new_producer(settings)
-    worker = GateWorker(settings, "worker-p", tmp_path, metrics_port=free_port())
+    worker = GateWorker(settings, "worker-p", tmp_path, metrics_port=free_loopback_port())
 
     async def grant(address: str) -> None:
         event = consent_event(

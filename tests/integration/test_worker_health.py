@@ -16,6 +16,7 @@ from streams.cli import app
 from streams.core.recipient import RecipientKeyer
 from streams.core.records import SendDecision
 from streams.core.settings import Settings
+from streams.edges.web.serve import free_loopback_port
 from streams.topics import SEND_DECISIONS, SEND_REQUESTS, default_codec
 from tests.support.factory import consent_event, send_request
 from tests.support.kafka import (
@@ -25,7 +26,7 @@ from tests.support.kafka import (
     new_producer,
     publish_consents,
 )
-from tests.support.workers import GateWorker, free_port, http_get, wait_for
+from tests.support.workers import GateWorker, http_get, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +39,7 @@ async def test_ready_when_recovered_and_metrics_follow_the_decisions(
     """/healthz answers while the process runs; /readyz is 503 with reasons until the worker
     holds partitions and its tables are recovered, then 200; after one allowed send /metrics
     counts it, shows the lag of every assigned partition, and names nobody."""
-    port = free_port()
+    port = free_loopback_port()
     codec = default_codec()
     keyer = RecipientKeyer(settings.recipient_secret())
     await create_all_topics(settings)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,19 +15,12 @@ from pathlib import Path
 from streams.core.settings import Settings, settings_environment
 from streams.edges.admin import stable_group_members
 
-__all__ = ["GateWorker", "free_port", "http_get", "members_are", "wait_for", "worker_env"]
+__all__ = ["GateWorker", "http_get", "members_are", "wait_for", "worker_env"]
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
     """The SENDGATE_* environment that makes a worker process see `settings`, every setting."""
     return settings_environment(settings)
-
-
-def free_port() -> int:
-    """A port no one listens on now, for a worker's metrics and health endpoints."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def http_get(port: int, path: str, timeout_s: float = 5.0) -> tuple[int, str]:
