@@ -39,6 +39,7 @@ from streams.gate.handling import (
 from streams.gate.metrics import count_decision
 from streams.gate.sender_domains import read_sender_domains
 from streams.rules import RecipientView
+from streams.rules.inputs import DecisionInputs, inputs_fields
 from streams.rules.step import gate_step
 from streams.suppression.fold import apply_click
 from streams.topics import CONTENT_MISUSE
@@ -74,6 +75,7 @@ async def decide_send(
         request_offset=coordinates(message),
         state_offsets=state_offsets,
     )
+    outcome.decision["inputs"] = gate.codec.encode_fields(DecisionInputs, inputs_fields(view))
     gate.send_history.update(message.key, view.send_history, outcome.send_history)
     count_decision(
         outcome.decision,

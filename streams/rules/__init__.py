@@ -42,6 +42,7 @@ __all__ = [
     "decision_fields",
     "judge",
     "rule_named",
+    "wire_time",
 ]
 
 RULES: tuple[Rule, ...] = (
@@ -132,7 +133,7 @@ def judge(request: SendRequest, view: RecipientView, policy: Policy, *, at: date
     )
 
 
-def _wire_time(moment: datetime) -> datetime:
+def wire_time(moment: datetime) -> datetime:
     """A moment as a `UtcMillis` field holds it (UTC, whole milliseconds), so fields built
     without the record still equal the record's own."""
     if moment.tzinfo is None:
@@ -174,13 +175,14 @@ def decision_fields(
         "failures": tuple(failure.model_dump() for failure in judgement.failures),
         "flags": tuple(failure.model_dump() for failure in judgement.flags),
         "policy_version": policy.policy_version,
-        "decided_at": _wire_time(decided_at),
+        "decided_at": wire_time(decided_at),
         "request_offset": request_offset,
         "suppressions_seen": tuple(entry.model_dump() for entry in view.suppressions),
         "state_offsets": dict(state_offsets),
         "return_path": return_path if allowed else None,
         "provider": view.provider,
         "headers": dict(headers) if allowed and headers else {},
+        "inputs": None,
     }
 
 

@@ -20,7 +20,7 @@ from streams.content.misuse import MisuseAssessment
 from streams.core.records import SendRequest
 from streams.policy import Policy
 from streams.reputation.standing import MisuseReport, misuse_report_id
-from streams.rules import Judgement, RecipientView, decision_fields, judge
+from streams.rules import Judgement, RecipientView, decision_fields, judge, wire_time
 from streams.rules.misuse import TRANSACTIONAL_MISUSE
 from streams.sending.frequency import SendHistory, cadence_of, limits_for, record_send
 from streams.sending.list_headers import list_headers
@@ -65,7 +65,11 @@ def gate_step(
     request_offset: str,
     state_offsets: Mapping[str, int],
 ) -> SendOutcome:
-    """Decide `request` at `now` on `view`, with everything the decision leads to."""
+    """Decide `request` at `now` on `view`, with everything the decision leads to.
+
+    `now` is first cut to what the decision records (`decided_at`: UTC, whole milliseconds), so
+    a replay that decides again at the recorded time sees exactly the moment the gate saw."""
+    now = wire_time(now)
     judgement = judge(request, view, policy, at=now)
     history = view.send_history
     headers: Mapping[str, str] | None = None

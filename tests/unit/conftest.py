@@ -18,11 +18,15 @@ import pytest
 from streams.core.codec import Codec
 from streams.core.records import Record
 from streams.policy import Policy, load_policy
+from streams.rules.inputs import DecisionInputs
 from streams.topics import all_record_types, default_codec
 
 GOLDEN_DIR = Path(__file__).resolve().parent.parent / "data" / "golden"
 _GOLDEN_NAME = re.compile(r"^(?P<schema>[a-z0-9_]+)\.v(?P<version>[1-9][0-9]*)\.bin$")
-_RECORD_TYPES_BY_NAME = {record_type.AVRO_NAME: record_type for record_type in all_record_types()}
+# DecisionInputs travels inside SendDecision.inputs (encoded on its own), not as a topic's value.
+_RECORD_TYPES_BY_NAME = {
+    record_type.AVRO_NAME: record_type for record_type in (*all_record_types(), DecisionInputs)
+}
 
 
 @dataclass(frozen=True)

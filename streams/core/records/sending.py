@@ -133,6 +133,10 @@ class SendDecision(Record):
     return_path: str | None = Field(default=None, max_length=320)
     provider: str | None = Field(default=None, min_length=1, max_length=255)
     headers: dict[str, str] = Field(default_factory=dict)
+    inputs: bytes | None = None
+    """What the decision saw beyond `suppressions_seen`, for a replay to decide it again: a
+    `streams.rules.inputs.DecisionInputs` in single-object encoding, kept opaque here so the
+    readers that only want the verdict (the ledger, the demo) never decode it."""
 
     @model_validator(mode="after")
     def _verdict_matches_failures(self) -> SendDecision:

@@ -89,6 +89,7 @@ from streams.reputation.strikes import (
     Review,
     Strike,
 )
+from streams.rules.inputs import DecisionInputs
 from streams.sending.frequency import SendHistory, SentMark
 from streams.topics import default_codec
 
@@ -223,6 +224,18 @@ _MISUSE = tuple(
     for request_id, at in zip(_MISUSE_REQUESTS, _MISUSE_AT, strict=True)
 )
 _SUSPENDED = datetime(2026, 3, 12, 9, 41, 18, tzinfo=UTC)
+# What the gate saw beside the suppressions when it allowed req-2026-03-02-0002 (the
+# send_decision sample): the recipient's consent, one earlier weekly send, acct-42 in good standing
+# with two verified domains.
+_DECISION_INPUTS = DecisionInputs(
+    consents=(_CONSENT_ENTRY,),
+    state_current=True,
+    account=AccountSnapshot(
+        account_id="acct-42", status="active", as_of=datetime(2026, 2, 27, 8, 0, tzinfo=UTC)
+    ),
+    send_history=SendHistory(sends=(_SENT_MARK,)),
+    sender_domains=("example.org", "xn--bcher-kva.example"),
+)
 _COMPLAINT = CountedEvent(
     event_id="inbound-mail/1/2", occurred_at=datetime(2026, 3, 1, 21, 47, 30, tzinfo=UTC)
 )
@@ -298,6 +311,8 @@ SAMPLES: dict[str, Record] = {
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "List-Id": '"weekly-deals" <weekly-deals.acct-42.bounces.example.net>',
         },
+        # v6 adds `inputs`: the rest of what the decision was made on, for a replay.
+        inputs=default_codec().encode(_DECISION_INPUTS),
     ),
     "unsubscribe_click": UnsubscribeClick(
         click_id="click-0002",
@@ -406,6 +421,7 @@ SAMPLES: dict[str, Record] = {
         user_agent="Mozilla/5.0 (X11; Linux x86_64)",
         occurred_at=datetime(2026, 3, 1, 18, 0, 0, 500_000, tzinfo=UTC),
     ),
+    "decision_inputs": _DECISION_INPUTS,
     "sent_mark": _SENT_MARK,
     "send_history": SendHistory(
         sends=(
