@@ -117,6 +117,12 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         "app",
         "Sending accounts: rates, strikes and standing; reinstatement.",
     ),
+    "replay": Subcommand(
+        "streams.cli.replay",
+        "app",
+        "Decide recorded traffic again: verify the gate, try another policy, see a person's "
+        "state at a moment.",
+    ),
 }
 # --------------------------------------------------------------------------------------------------
 

@@ -207,6 +207,15 @@ class Codec:
             raise CodecError(f"cannot encode {record_type.AVRO_NAME}: {exc}") from exc
         return buffer.getvalue()
 
+    def is_current(self, data: bytes, record_type: type[Record]) -> bool:
+        """Whether `data` was written with `record_type`'s current schema, so that encoding the
+        same fields now would give the same bytes."""
+        return (
+            len(data) >= _HEADER.size
+            and data[:2] == MARKER
+            and _HEADER.unpack_from(data)[1] == self._current[record_type.AVRO_NAME].fingerprint
+        )
+
     def writer_of(self, data: bytes) -> SchemaVersion:
         """The schema version a value was written with."""
         if len(data) < _HEADER.size or data[:2] != MARKER:
