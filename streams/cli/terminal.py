@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from rich.cells import cell_len, chop_cells
@@ -20,6 +19,8 @@ from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.segment import Segment
 from rich.text import Text
+
+from streams.core.clock import utc_text
 
 __all__ = [
     "PIPE_WIDTH",
@@ -34,12 +35,6 @@ __all__ = [
 
 PIPE_WIDTH = 80
 """How wide a result is when stdout is no terminal and `COLUMNS` does not say."""
-
-
-def utc_text(moment: datetime) -> str:
-    """An instant as ISO-8601 UTC with milliseconds and `Z` (`2025-05-14T12:00:00.000Z`): one
-    spelling in tables and JSON alike, whatever zone the value came in."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def progress_bar(description: str) -> Progress:

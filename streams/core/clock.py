@@ -15,6 +15,7 @@ __all__ = [
     "from_epoch_ms",
     "to_epoch_ms",
     "utc",
+    "utc_text",
 ]
 
 
@@ -91,3 +92,9 @@ def to_epoch_ms(moment: datetime) -> int:
 
 def from_epoch_ms(millis: int) -> datetime:
     return datetime.fromtimestamp(millis / 1000, tz=UTC)
+
+
+def utc_text(moment: datetime) -> str:
+    """An instant as ISO-8601 UTC with milliseconds and `Z` (`2025-05-14T12:00:00.000Z`): one
+    spelling in tables and JSON alike, whatever zone the value came in."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -38,7 +38,7 @@ from streams.replay.redecide import (
     same_decision,
     view_of,
 )
-from streams.replay.whatif import WhatIfRow, WhatIfTally, what_if_row
+from streams.replay.whatif import WhatIfRow, WhatIfTally, stateful_changes, what_if_row
 from streams.rules import judge
 from streams.rules.step import Signing
 from streams.sending.signing_keys import read_verp_keys
@@ -216,6 +216,10 @@ class WhatIfReport:
 
     tally: WhatIfTally
     not_replayed: list[NotReplayed] = field(default_factory=list)
+    set_aside: list[NotReplayed] = field(default_factory=list)
+    """Requests the gate set aside as dead letters (no decision to compare)."""
+    notes: list[str] = field(default_factory=list)
+    """What the what-if cannot show about the new policy (`stateful_changes`)."""
     policy_version: str = ""
     seconds: float = 0.0
 
@@ -227,6 +231,7 @@ async def what_if_rows(
     report: WhatIfReport,
     *,
     codec: Codec | None = None,
+    recorded_policies: PolicyBook | None = None,
     on_progress: ReadProgress | None = None,
 ) -> AsyncIterator[WhatIfRow]:
     """Each recorded decision of `scope` beside `policy`'s, as rows; `report` is filled as the
@@ -239,7 +244,9 @@ async def what_if_rows(
         settings, scope, codec=codec, keyer=replay_keyer(settings), on_progress=on_progress
     ):
         if isinstance(item, NotReplayed):
-            report.not_replayed.append(item)
+            (report.set_aside if item.kind == "invalid-request" else report.not_replayed).append(
+                item
+            )
             continue
         if item.decision.request_offset in seen:
             continue
@@ -253,6 +260,9 @@ async def what_if_rows(
         report.tally.add(row)
         yield row
     report.seconds = time.perf_counter() - started
+    if recorded_policies is not None:
+        known = [recorded_policies.get(version) for version in report.tally.policies_before]
+        report.notes = stateful_changes(policy, [old for old in known if old is not None])
 
 
 async def what_if(
@@ -262,11 +272,19 @@ async def what_if(
     *,
     sample_size: int = 10,
     on_row: Callable[[WhatIfRow], None] | None = None,
+    recorded_policies: PolicyBook | None = None,
     on_progress: ReadProgress | None = None,
 ) -> WhatIfReport:
     """The whole what-if; each row also goes to `on_row` (a file writer) when given."""
     report = WhatIfReport(WhatIfTally(sample_size=sample_size))
-    async for row in what_if_rows(settings, scope, policy, report, on_progress=on_progress):
+    async for row in what_if_rows(
+        settings,
+        scope,
+        policy,
+        report,
+        recorded_policies=recorded_policies,
+        on_progress=on_progress,
+    ):
         if on_row is not None:
             on_row(row)
     return report

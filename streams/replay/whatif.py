@@ -10,13 +10,32 @@ the new policy have made differently", one decision at a time.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from streams.core.records import RuleFailure, SendDecision, SendRequest, Verdict
+from streams.policy import Policy
 from streams.rules import Judgement
 
-__all__ = ["FlipCounts", "WhatIfRow", "WhatIfTally", "what_if_row"]
+__all__ = [
+    "STATEFUL_SECTIONS",
+    "FlipCounts",
+    "WhatIfRow",
+    "WhatIfTally",
+    "stateful_changes",
+    "what_if_row",
+]
+
+STATEFUL_SECTIONS = {
+    "rates": "complaint and bounce lines act through strikes and pauses, the account's standing",
+    "strikes": "the strike ladder acts through the account's standing",
+    "enforcement": "what counts as volume, fines and misuse suspensions act through the "
+    "account's standing",
+    "soft_bounce": "the soft-bounce rule acts through the recipient's bounce state",
+}
+"""Policy sections that change what the gate decides only through state the keepers and the
+enforcer build (a what-if decides on the state as recorded, so it cannot show them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +108,20 @@ def what_if_row(
     )
 
 
+def stateful_changes(new: Policy, recorded: Iterable[Policy]) -> list[str]:
+    """For each section of `STATEFUL_SECTIONS` in which `new` differs from a recorded policy, a
+    sentence saying why the what-if does not show its effect."""
+    found = []
+    recorded = list(recorded)
+    for section, why in STATEFUL_SECTIONS.items():
+        if any(getattr(new, section) != getattr(old, section) for old in recorded):
+            found.append(
+                f"[{section}] differs from the recorded policy's, but {why}: this what-if "
+                "decides on the state each decision recorded, so it does not show that change"
+            )
+    return found
+
+
 @dataclass
 class FlipCounts:
     """Requests that went from allow to deny, and from deny to allow."""
@@ -117,9 +150,12 @@ class WhatIfTally:
     allow)."""
     by_account: dict[str, FlipCounts] = field(default_factory=dict)
     sample: list[WhatIfRow] = field(default_factory=list)
+    policies_before: dict[str, int] = field(default_factory=dict)
+    """The recorded policy versions, with how many decisions each made."""
 
     def add(self, row: WhatIfRow) -> None:
         self.requests += 1
+        self.policies_before[row.policy_before] = self.policies_before.get(row.policy_before, 0) + 1
         self.allowed_before += row.verdict_before == "allow"
         self.allowed_after += row.verdict_after == "allow"
         if not row.flipped:

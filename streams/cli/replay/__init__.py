@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -30,20 +32,14 @@ from typing import Annotated
 import typer
 
 from streams.cli.options import JsonOption
-from streams.cli.replay.render import (
-    reading_progress,
-    render_verify,
-    render_what_if,
-    verify_document,
-    what_if_document,
-)
-from streams.cli.terminal import quiet_kafka_client, stdout_console
+from streams.cli.terminal import progress_bar, quiet_kafka_client, stdout_console
 from streams.core.settings import Settings
 from streams.policy import load_policy
 from streams.replay.output import open_rows_file
 from streams.replay.policies import policy_book
 from streams.replay.reading import TimeRange
-from streams.replay.recorded import ReplayScope
+from streams.replay.recorded import ReadProgress, ReplayScope
+from streams.replay.render import render_verify, render_what_if, verify_document, what_if_document
 from streams.replay.runs import verify as run_verify
 from streams.replay.runs import what_if as run_what_if
 
@@ -57,6 +53,18 @@ app = typer.Typer(
     "state at a moment.",
     no_args_is_help=True,
 )
+
+
+@contextmanager
+def reading_progress() -> Iterator[ReadProgress]:
+    """A bar on stderr that follows the replay from partition to partition."""
+    with progress_bar("replaying") as progress:
+        task = progress.add_task("replay", total=None)
+
+        def show(what: str, done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total, description=f"reading {what}")
+
+        yield show
 
 
 def parse_bound(value: str | None, option: str) -> datetime | None:
@@ -125,6 +133,16 @@ _DecidedWithinOption = Annotated[
     ),
 ]
 
+_PoliciesOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--policies",
+        help="A policy file, or a folder of them, that past decisions may have used (the "
+        "shipped ones and the worker's configured one are always read). Repeatable.",
+        show_default=False,
+    ),
+]
+
 
 def _scope(
     start: str | None,
@@ -149,15 +167,7 @@ def verify(
     start: _FromOption = None,
     end: _ToOption = None,
     account: _AccountOption = None,
-    policies: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--policies",
-            help="A policy file, or a folder of them, that past decisions may have used (the "
-            "shipped ones and the worker's configured one are always read). Repeatable.",
-            show_default=False,
-        ),
-    ] = None,
+    policies: _PoliciesOption = None,
     show: Annotated[
         int, typer.Option("--show", min=0, help="Differences and unreplayed requests to list.")
     ] = 20,
@@ -211,6 +221,7 @@ def what_if(
     sample: Annotated[
         int, typer.Option("--sample", min=0, help="Flipped decisions to show in full.")
     ] = 10,
+    policies: _PoliciesOption = None,
     as_json: JsonOption = False,
     skew_minutes: _SkewOption = 60.0,
     decided_within_minutes: _DecidedWithinOption = 60.0,
@@ -231,6 +242,7 @@ def what_if(
                     policy,
                     sample_size=sample,
                     on_row=None if rows is None else rows.write,
+                    recorded_policies=policy_book(settings, policies or ()),
                     on_progress=progress,
                 )
             )

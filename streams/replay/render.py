@@ -1,39 +1,25 @@
-"""How `sendgate replay` shows its findings: tables for people, one JSON document for scripts."""
+"""How a replay shows its findings (`sendgate replay`, the demo): tables for people, one JSON
+document for scripts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from streams.cli.terminal import progress_bar, utc_text
-from streams.replay.recorded import NotReplayed, ReadProgress
+from streams.core.clock import utc_text
+from streams.replay.recorded import NotReplayed
 from streams.replay.runs import Mismatch, VerifyReport, WhatIfReport
 from streams.replay.whatif import WhatIfRow
 
 __all__ = [
-    "reading_progress",
     "render_verify",
     "render_what_if",
     "verify_document",
     "what_if_document",
 ]
-
-
-@contextmanager
-def reading_progress() -> Iterator[ReadProgress]:
-    """A bar on stderr that follows the replay from partition to partition."""
-    with progress_bar("replaying") as progress:
-        task = progress.add_task("replay", total=None)
-
-        def show(what: str, done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total, description=f"reading {what}")
-
-        yield show
 
 
 def _not_replayed_table(items: list[NotReplayed], show: int) -> Table:
@@ -144,6 +130,10 @@ def render_what_if(report: WhatIfReport, console: Console) -> None:
     )
     if report.not_replayed:
         console.print(f"{len(report.not_replayed):,} requests could not be decided again")
+    if report.set_aside:
+        console.print(f"{len(report.set_aside):,} requests the gate set aside as dead letters")
+    for note in report.notes:
+        console.print(f"[yellow]note:[/yellow] {escape(note)}")
     by_rule = Table(title="Flips by rule")
     for column in ("rule", "newly denied", "newly allowed"):
         by_rule.add_column(column, justify="left" if column == "rule" else "right")
@@ -244,4 +234,6 @@ def what_if_document(report: WhatIfReport) -> dict[str, Any]:
         },
         "sample": [_row_document(row) for row in tally.sample],
         "not_replayed": [_not_replayed_document(item) for item in report.not_replayed],
+        "dead_letters": len(report.set_aside),
+        "notes": report.notes,
     }
