@@ -24,7 +24,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from streams.core.clock import to_epoch_ms
 from streams.core.errors import SendgateError, ServiceUnavailableError
 from streams.core.settings import Settings
-from streams.edges.admin import partitions_of
+from streams.edges.admin import partition_counts
 
 __all__ = [
     "CLIENT_ID",
@@ -99,7 +99,7 @@ async def read_between(
     `partitions` limits the read (a recipient's records are all in one partition); a record
     stamped outside the range that sits between two inside it (a late producer clock) is
     yielded, since the bounds are offsets."""
-    counts = await partitions_of(settings, [topic], timeout_s=timeout_s)
+    counts = await partition_counts(settings, [topic], timeout_s=timeout_s)
     if counts.get(topic) is None:
         raise SendgateError(
             f"topic '{topic}' does not exist on {settings.kafka_bootstrap_servers}; "
