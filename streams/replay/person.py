@@ -81,9 +81,9 @@ __all__ = [
     "PERSON_TOPICS",
     "DecidedSend",
     "PersonState",
-    "Seen",
     "Section",
     "SectionSource",
+    "Seen",
     "accounts_of",
     "bounces_from_ledger",
     "consents_from_ledger",
@@ -327,7 +327,7 @@ def standings_at(
     return standings, set_aside
 
 
-# --- the ledger, where the topics no longer reach back ---------------------------------------------
+# --- the ledger, where the topics no longer reach back --------------------------------------------
 
 
 def _opt_out(row: Mapping[str, Any]) -> UnsubscribeClick:
@@ -353,7 +353,9 @@ def suppressions_from_ledger(
     state: SuppressionState | None = None
     for row in sorted(rows, key=lambda row: (row["changed_at"], row["id"])):
         if row["changed_at"] < at:
-            state, _ = apply_click(state, _opt_out(row), source=row["source"], now=row["changed_at"])
+            state, _ = apply_click(
+                state, _opt_out(row), source=row["source"], now=row["changed_at"]
+            )
     section = Section(
         "ledger",
         (
