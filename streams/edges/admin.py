@@ -41,6 +41,7 @@ __all__ = [
     "delete_topics",
     "describe_topics",
     "is_problem",
+    "partition_counts",
     "stable_group_members",
 ]
 
@@ -163,6 +164,14 @@ async def partitions_of(
             numbers = sorted(part["partition"] for part in entry["partitions"])
             found[entry["topic"]] = [TopicPartition(entry["topic"], n) for n in numbers]
     return found
+
+
+async def partition_counts(
+    settings: Settings, names: list[str], *, timeout_s: float = _DEFAULT_TIMEOUT_S
+) -> dict[str, int | None]:
+    """How many partitions each topic (full name) has; None for one the broker does not have."""
+    async with _admin(settings, timeout_s) as client:
+        return await _partition_counts(client, names, timeout_s)
 
 
 async def _partition_counts(
