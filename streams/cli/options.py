@@ -9,7 +9,7 @@ error (exit 2) naming the option, never a traceback from deeper down.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 import typer
@@ -20,6 +20,7 @@ __all__ = [
     "LedgerUrlOption",
     "bad_parameter",
     "first_problem",
+    "parse_moment",
     "parse_time",
     "require_text",
 ]
@@ -63,6 +64,19 @@ def parse_time(value: str, *, option: str = "--at") -> datetime:
             f"{value!r} has no time zone; add Z or an offset such as +01:00", param_hint=option
         )
     return moment.astimezone(UTC)
+
+
+def parse_moment(value: str, *, option: str = "--at") -> datetime:
+    """`parse_time`, or a date alone (`2026-12-01`): its midnight, UTC."""
+    text = value.strip()
+    if len(text) == 10:
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return parse_time(text, option=option)
 
 
 def first_problem(error: ValidationError) -> str:

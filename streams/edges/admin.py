@@ -189,14 +189,6 @@ async def _partition_counts(
     return counts
 
 
-async def partition_counts(
-    settings: Settings, names: list[str], *, timeout_s: float = _DEFAULT_TIMEOUT_S
-) -> dict[str, int | None]:
-    """How many partitions each topic has (None: the broker has no such topic)."""
-    async with _admin(settings, timeout_s) as client:
-        return await _partition_counts(client, names, timeout_s)
-
-
 async def _cleanup_policies(
     client: AIOKafkaAdminClient, names: list[str], timeout_s: float
 ) -> dict[str, str | None]:

@@ -6,8 +6,10 @@ so cannot move a live worker's position or trigger a rebalance. The bounds are f
 start, so records written while the replay runs are left for the next one. `read_committed`
 keeps a worker's unfinished transaction out of what the replay sees.
 
-Kafka timestamps here are the producers' create time, which sendgate's producers set to the
-event's own time where a record has one; a bound is therefore a bound in event time.
+The bounds are Kafka timestamps: the producer's create time, which is when a record was
+published (sendgate's producers do not stamp records with the event's own time). A caller that
+means event time widens the bounds by how late a record may be published and filters on the
+record's own time (`streams.replay.recorded` does, on a request's `requested_at`).
 """
 
 from __future__ import annotations

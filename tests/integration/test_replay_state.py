@@ -16,7 +16,7 @@ import typer
 from aiokafka.admin import AIOKafkaAdminClient
 from typer.testing import CliRunner
 
-from streams.cli.replay_state import state
+from streams.cli.replay.state import state
 from streams.core.recipient import RecipientKeyer
 from streams.core.settings import Settings
 from streams.edges.producer import SendgateProducer
@@ -160,9 +160,6 @@ def test_bad_arguments_and_a_broker_away_end_in_one_line_and_exit_2(
 ) -> None:
     from streams import cli
 
-    monkeypatch.setitem(
-        cli.SUBCOMMANDS, "replay-state", cli.Subcommand("streams.cli.replay_state", "state", "")
-    )
     away = settings.model_copy(update={"kafka_bootstrap_servers": "127.0.0.1:1"})
     monkeypatch.setattr(cli, "get_settings", lambda: away)
     for args, says in (
@@ -171,7 +168,7 @@ def test_bad_arguments_and_a_broker_away_end_in_one_line_and_exit_2(
         (["not an address", "--at", "2026-01-01"], "not a valid email address"),
         (["--at", "2026-01-01"], "not reachable"),
     ):
-        argv = ["replay-state", *([ADDRESS] if args[0].startswith("--") else []), *args]
+        argv = ["replay", "state", *([ADDRESS] if args[0].startswith("--") else []), *args]
         with pytest.raises(SystemExit) as ended:
             cli.main(argv)
         assert ended.value.code == 2

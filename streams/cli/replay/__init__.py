@@ -25,13 +25,14 @@ import asyncio
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from streams.cli.options import JsonOption
+from streams.cli.options import JsonOption, parse_moment
+from streams.cli.replay.state import state
 from streams.cli.terminal import progress_bar, quiet_kafka_client, stdout_console
 from streams.core.settings import Settings
 from streams.policy import load_policy
@@ -68,28 +69,8 @@ def reading_progress() -> Iterator[ReadProgress]:
 
 
 def parse_bound(value: str | None, option: str) -> datetime | None:
-    """An ISO-8601 time with its offset, or a date (its midnight, UTC); a usage error for a time
-    without an offset, which would be read in nobody knows which zone."""
-    if value is None:
-        return None
-    text = value.strip()
-    try:
-        return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{value!r} is neither a date (2026-12-01) nor an ISO-8601 time (2026-12-01T12:00:00Z)",
-            param_hint=option,
-        ) from None
-    if moment.tzinfo is None:
-        raise typer.BadParameter(
-            f"{value!r} has no time zone; add Z or an offset such as +01:00, or give a date",
-            param_hint=option,
-        )
-    return moment.astimezone(UTC)
+    """A range's bound (`parse_moment`), or None for an open end."""
+    return None if value is None else parse_moment(value, option=option)
 
 
 _FromOption = Annotated[
@@ -159,6 +140,9 @@ def _scope(
         skew=timedelta(minutes=skew_minutes),
         decided_within=timedelta(minutes=decided_within_minutes),
     )
+
+
+app.command("state")(state)
 
 
 @app.command()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Annotated, Any
 
@@ -25,14 +24,14 @@ from rich.markup import escape
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from streams.cli.options import LedgerUrlOption, parse_time, require_text
+from streams.cli.options import LedgerUrlOption, parse_moment, require_text
 from streams.cli.terminal import progress_bar, stdout_console, utc_text
 from streams.core.records import SuppressionEntry
 from streams.core.settings import Settings
 from streams.replay.person import PersonState
 from streams.replay.person_reading import person_state
 
-__all__ = ["Format", "parse_moment", "render_state", "state", "state_document"]
+__all__ = ["Format", "render_state", "state", "state_document"]
 
 KEY_SHOWN = 12
 """Hex digits of the recipient key shown: enough to find it, not the whole secret-derived key."""
@@ -41,20 +40,6 @@ KEY_SHOWN = 12
 class Format(str, Enum):
     table = "table"
     json = "json"
-
-
-def parse_moment(value: str) -> datetime:
-    """An ISO date (midnight UTC) or date-time with its offset, as aware UTC; a usage error
-    otherwise."""
-    text = value.strip()
-    if len(text) == 10:
-        try:
-            day = date.fromisoformat(text)
-        except ValueError:
-            pass
-        else:
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return parse_time(text, option="--at")
 
 
 def state(
@@ -88,7 +73,7 @@ def state(
     them), without touching any worker."""
     settings = ctx.ensure_object(Settings)
     require_text(account, "--account")
-    moment = parse_moment(at)
+    moment = parse_moment(at, option="--at")
     with progress_bar("reading [bold]{task.fields[what]}[/]") as bar:
         result = asyncio.run(
             person_state(
