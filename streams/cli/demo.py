@@ -21,7 +21,8 @@ from streams.demo.scenario import DEFAULT_SEED, DEFAULT_SENDS, MIN_SENDS
 __all__ = ["EXIT_MISMATCH", "demo"]
 
 EXIT_MISMATCH = 1
-"""The gate decided something else than the policy says it should have."""
+"""The gate decided something else than the policy says it should have, or a decision came out
+different when the replay decided it again."""
 
 
 def demo(
@@ -90,5 +91,5 @@ def demo(
         timeout_s=timeout_s,
     )
     result = asyncio.run(run_demo(settings, options))
-    if result.report.mismatched_request_ids:
+    if result.report.mismatched_request_ids or not result.replayed.verified.ok:
         raise typer.Exit(EXIT_MISMATCH)

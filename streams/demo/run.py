@@ -67,6 +67,7 @@ from streams.demo.enforcement import (
     demo_policy_file,
 )
 from streams.demo.expected import expected_failed_rules
+from streams.demo.replay import DemoReplay, replay_the_run
 from streams.demo.report import DemoReport, OneClick, render_report
 from streams.demo.scenario import (
     ACCOUNTS,
@@ -142,6 +143,7 @@ class DemoResult:
     expected: dict[str, tuple[str, ...]]
     settings: Settings
     topics_deleted: bool
+    replayed: DemoReplay
 
 
 def demo_settings(settings: Settings, options: DemoOptions, *, now: datetime) -> Settings:
@@ -772,7 +774,8 @@ async def run_demo(
             ],
         )
         render_report(report, console)
+        replayed = await replay_the_run(settings, settings.data_dir / "demo", console)
     finally:
         topics_deleted = await _clean_up(settings, options, worker, output, topics_created, console)
     console.print(f"demo finished in {time.monotonic() - started:.1f} s", highlight=False)
-    return DemoResult(report, scenario, expected, settings, topics_deleted)
+    return DemoResult(report, scenario, expected, settings, topics_deleted, replayed)

@@ -30,7 +30,7 @@ from streams.demo.scenario import MIN_SENDS
 from streams.edges.admin import delete_topics
 from streams.edges.ledger import SendDecisionRow, make_engine
 from streams.policy import load_policy
-from streams.topics import SEND_DECISIONS, TOPICS, TopicSpec
+from streams.topics import SEND_DECISIONS, SEND_REQUESTS, TOPICS, TopicSpec
 
 SMALL = 300
 DENIAL_RULES = {
@@ -197,6 +197,39 @@ def test_every_send_is_decided_as_the_policy_expects(
     race = [decisions[send.request_id] for _, send in result.scenario.race]
     assert race and all(decision.verdict == "deny" for decision in race)
     assert "Every decision matches the policy's expected outcome" in _flat(text)
+
+
+def test_the_run_replays_to_the_same_decisions_and_the_strict_policy_only_denies_more(
+    demo_run: tuple[Settings, DemoResult, str],
+) -> None:
+    """The demo's own replay: every decision of the run decided again on what it recorded is the
+    same to the byte (signing keys included); the strict policy adds constraints only, so it can
+    deny what was allowed but never allow what was denied, and every send it newly denies names
+    no country (the strict consent rules differ from the default only there) or reaches its
+    frequency cap."""
+    _, result, text = demo_run
+    verified = result.replayed.verified
+    decided = {
+        *(d.request_id for d in result.report.decisions),
+        *(d.request_id for d in result.report.enforcement_decisions),
+        *(d.request_id for d in result.report.content_decisions),
+    }
+    assert verified.ok and verified.signed_compared
+    assert verified.matched == verified.decisions >= len(decided)
+    bad_requests = [r for r in result.scenario.bad_records if r.topic is SEND_REQUESTS]
+    assert len(verified.set_aside) == len(bad_requests)
+    tally = result.replayed.what_if.tally
+    assert tally.requests == verified.requests - len(verified.set_aside)
+    assert tally.flips.newly_allowed == 0 and tally.flips.newly_denied > 0
+    sends = {send.request_id: send for send in result.scenario.all_sends()}
+    sampled = [row for row in tally.sample if row.request_id in sends]
+    assert sampled
+    for row in sampled:
+        assert sends[row.request_id].jurisdiction is None or row.rules_added == (
+            "frequency-cap-exceeded",
+        )
+    assert "decisions came out the same" in _flat(text)
+    assert "Flips by rule" in text
 
 
 def test_dead_letters_are_counted(demo_run: tuple[Settings, DemoResult, str]) -> None:
