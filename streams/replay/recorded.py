@@ -15,7 +15,7 @@ be decided twice after a worker's crash: at-least-once), or one `NotReplayed` sa
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
@@ -129,11 +129,13 @@ async def recorded_sends(
     *,
     codec: Codec,
     keyer: RecipientKeyer | None = None,
+    partitions: Collection[int] | None = None,
     on_progress: ReadProgress | None = None,
     timeout_s: float = 10.0,
 ) -> AsyncIterator[RecordedSend | NotReplayed]:
     """Every request of `scope` with its recorded decisions, partition by partition (`keyer`:
-    the platform's recipient keys, to set aside what the gate set aside for a wrong key)."""
+    the platform's recipient keys, to set aside what the gate set aside for a wrong key;
+    `partitions`: only these, for a replay shared among processes)."""
     requests_topic = SEND_REQUESTS.full_name(settings)
     decisions_topic = SEND_DECISIONS.full_name(settings)
     counts = await partition_counts(settings, [requests_topic], timeout_s=timeout_s)
@@ -145,7 +147,8 @@ async def recorded_sends(
         request_range.start,
         None if request_range.end is None else request_range.end + scope.decided_within,
     )
-    for partition in range(counts.get(requests_topic) or 0):
+    existing = range(counts.get(requests_topic) or 0)
+    for partition in existing if partitions is None else sorted(set(partitions) & set(existing)):
         found = _Partition()
 
         def progress(what: str, done: int, total: int, partition: int = partition) -> None:

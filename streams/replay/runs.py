@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -140,18 +140,28 @@ async def verify(
     policies: PolicyBook,
     *,
     codec: Codec | None = None,
+    partitions: Collection[int] | None = None,
     on_progress: ReadProgress | None = None,
+    on_decided: Callable[[int], None] | None = None,
     max_mismatches_kept: int = 1000,
 ) -> VerifyReport:
-    """Decide every recorded send of `scope` again by its own policy and compare."""
+    """Decide every recorded send of `scope` again by its own policy and compare (`partitions`:
+    only these; `on_decided`: told how many decisions are done, every thousand)."""
     codec = codec or default_codec()
     report = VerifyReport()
     signings: dict[str, tuple[Signing, bool]] = {}
     seen_requests: set[str] = set()
     started = time.perf_counter()
     async for item in recorded_sends(
-        settings, scope, codec=codec, keyer=replay_keyer(settings), on_progress=on_progress
+        settings,
+        scope,
+        codec=codec,
+        keyer=replay_keyer(settings),
+        partitions=partitions,
+        on_progress=on_progress,
     ):
+        if on_decided is not None and report.decisions % 1000 == 0:
+            on_decided(report.decisions)
         if isinstance(item, NotReplayed):
             report.requests += 1
             if item.kind == "invalid-request":
@@ -190,7 +200,23 @@ async def verify(
         else:
             report.mismatches.append(Mismatch(decision, {}, found))
     report.seconds = time.perf_counter() - started
+    if on_decided is not None:
+        on_decided(report.decisions)
     return report
+
+
+def merged(reports: Iterable[VerifyReport], seconds: float) -> VerifyReport:
+    """One report of several partitions' (`seconds`: the wall time of them all)."""
+    whole = VerifyReport(seconds=seconds)
+    for part in reports:
+        whole.requests += part.requests
+        whole.decisions += part.decisions
+        whole.matched += part.matched
+        whole.mismatches += part.mismatches
+        whole.not_replayed += part.not_replayed
+        whole.set_aside += part.set_aside
+        whole.signed_compared = whole.signed_compared and part.signed_compared
+    return whole
 
 
 def _no_policy(decision: SendDecision) -> str:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -38,10 +38,10 @@ from streams.core.settings import Settings
 from streams.policy import load_policy
 from streams.replay.output import open_rows_file
 from streams.replay.policies import policy_book
+from streams.replay.processes import default_processes, verify_in_processes
 from streams.replay.reading import TimeRange
 from streams.replay.recorded import ReadProgress, ReplayScope
 from streams.replay.render import render_verify, render_what_if, verify_document, what_if_document
-from streams.replay.runs import verify as run_verify
 from streams.replay.runs import what_if as run_what_if
 
 __all__ = ["EXIT_DIFFERENT", "EXIT_NOT_REPLAYED", "app", "parse_bound"]
@@ -64,6 +64,18 @@ def reading_progress() -> Iterator[ReadProgress]:
 
         def show(what: str, done: int, total: int) -> None:
             progress.update(task, completed=done, total=total, description=f"reading {what}")
+
+        yield show
+
+
+@contextmanager
+def deciding_progress() -> Iterator[Callable[[int], None]]:
+    """A count on stderr of the decisions decided again so far."""
+    with progress_bar("deciding again") as progress:
+        task = progress.add_task("verify", total=None)
+
+        def show(done: int) -> None:
+            progress.update(task, completed=done)
 
         yield show
 
@@ -155,6 +167,15 @@ def verify(
     show: Annotated[
         int, typer.Option("--show", min=0, help="Differences and unreplayed requests to list.")
     ] = 20,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            "--processes",
+            min=1,
+            help="Processes to share the partitions among (default: one per core).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
     skew_minutes: _SkewOption = 60.0,
     decided_within_minutes: _DecidedWithinOption = 60.0,
@@ -165,8 +186,16 @@ def verify(
     scope = _scope(start, end, account, skew_minutes, decided_within_minutes)
     book = policy_book(settings, policies or ())
     quiet_kafka_client()
-    with reading_progress() as progress:
-        report = asyncio.run(run_verify(settings, scope, book, on_progress=progress))
+    with deciding_progress() as progress:
+        report = asyncio.run(
+            verify_in_processes(
+                settings,
+                scope,
+                book,
+                processes=processes or default_processes(),
+                on_decided=progress,
+            )
+        )
     console = stdout_console(highlight=False)
     if as_json:
         console.print_json(json.dumps(verify_document(report, show=show)))
