@@ -26,6 +26,7 @@ from streams.core.records import SendDecision, SendRequest
 from streams.policy import Policy
 from streams.rules import RecipientView
 from streams.rules.inputs import DecisionInputs, recorded_view
+from streams.rules.memo import ContentFindings
 from streams.rules.step import SendOutcome, Signing, gate_step
 
 __all__ = [
@@ -66,9 +67,11 @@ def decide_again(
     *,
     codec: Codec,
     signing: Signing,
+    content: ContentFindings | None = None,
 ) -> SendOutcome | Unavailable:
     """`gate_step` on the request, the state `decision` recorded and its moment, under `policy`
-    (the recorded one to verify, another to ask what it would have done)."""
+    (the recorded one to verify, another to ask what it would have done); `content`: the content
+    rules' findings remembered across the replay's requests."""
     view = view_of(decision, codec)
     if isinstance(view, Unavailable):
         return view
@@ -81,6 +84,7 @@ def decide_again(
         signing=signing,
         request_offset=decision.request_offset,
         state_offsets=decision.state_offsets,
+        content=content,
     )
     outcome.decision["inputs"] = decision.inputs
     return outcome

@@ -40,6 +40,7 @@ from streams.replay.redecide import (
 )
 from streams.replay.whatif import WhatIfRow, WhatIfTally, stateful_changes, what_if_row
 from streams.rules import judge
+from streams.rules.memo import ContentFindings
 from streams.rules.step import Signing
 from streams.sending.signing_keys import read_verp_keys
 from streams.sending.unsubscribe_tokens import UnsubscribeTokens
@@ -151,6 +152,7 @@ async def verify(
     report = VerifyReport()
     signings: dict[str, tuple[Signing, bool]] = {}
     seen_requests: set[str] = set()
+    content = ContentFindings()
     started = time.perf_counter()
     async for item in recorded_sends(
         settings,
@@ -185,7 +187,9 @@ async def verify(
             )
         signing, signed = signings[decision.policy_version]
         report.signed_compared = report.signed_compared and signed
-        outcome = decide_again(item.request, decision, policy, codec=codec, signing=signing)
+        outcome = decide_again(
+            item.request, decision, policy, codec=codec, signing=signing, content=content
+        )
         if isinstance(outcome, Unavailable):
             report.not_replayed.append(_not_replayed(item, "no-inputs", outcome.reason))
             continue
@@ -265,6 +269,7 @@ async def what_if_rows(
     codec = codec or default_codec()
     report.policy_version = policy.policy_version
     seen: set[str] = set()
+    content = ContentFindings()
     started = time.perf_counter()
     async for item in recorded_sends(
         settings, scope, codec=codec, keyer=replay_keyer(settings), on_progress=on_progress
@@ -281,7 +286,7 @@ async def what_if_rows(
         if isinstance(view, Unavailable):
             report.not_replayed.append(_not_replayed(item, "no-inputs", view.reason))
             continue
-        judgement = judge(item.request, view, policy, at=item.decision.decided_at)
+        judgement = judge(item.request, view, policy, at=item.decision.decided_at, content=content)
         row = what_if_row(item.request, item.decision, judgement, policy.policy_version)
         report.tally.add(row)
         yield row

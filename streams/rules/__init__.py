@@ -24,6 +24,7 @@ from streams.rules.base import RecipientView, Rule
 from streams.rules.consent import CONSENT_RULES
 from streams.rules.content import CONTENT_RULES
 from streams.rules.frequency import CADENCE_EXCEEDED, FREQUENCY_CAP_EXCEEDED
+from streams.rules.memo import MEMO_RULES, ContentFindings
 from streams.rules.misuse import TRANSACTIONAL_MISUSE
 from streams.rules.suppression import (
     ACCOUNT_UNSUBSCRIBED,
@@ -117,14 +118,35 @@ class Judgement:
         return self.details.get(rule.name)
 
 
-def judge(request: SendRequest, view: RecipientView, policy: Policy, *, at: datetime) -> Judgement:
+def judge(
+    request: SendRequest,
+    view: RecipientView,
+    policy: Policy,
+    *,
+    at: datetime,
+    content: ContentFindings | None = None,
+) -> Judgement:
     """Run every rule on the request at the decision's time `at`; a failed rule the policy only
-    flags goes under `flags` and denies nothing."""
+    flags goes under `flags` and denies nothing. With `content`, the content rules' findings are
+    taken from it (judged once per message content: `streams.rules.memo`)."""
     if view.at is None:
         view = replace(view, at=at)
-    assessed = [
-        found for rule in RULES if (found := rule.assess(request, view, policy)) is not None
-    ]
+    if content is None:
+        assessed = [
+            found for rule in RULES if (found := rule.assess(request, view, policy)) is not None
+        ]
+    else:
+        remembered = content.findings(request, view, policy)
+        assessed = [
+            found
+            for rule in RULES
+            if (
+                found := remembered[rule.name]
+                if rule.name in MEMO_RULES
+                else rule.assess(request, view, policy)
+            )
+            is not None
+        ]
     flagged = policy.content.flag_only_rules
     return Judgement(
         failures=tuple(failure for failure, _ in assessed if failure.rule not in flagged),

@@ -21,6 +21,7 @@ from streams.core.records import SendRequest
 from streams.policy import Policy
 from streams.reputation.standing import MisuseReport, misuse_report_id
 from streams.rules import Judgement, RecipientView, decision_fields, judge, wire_time
+from streams.rules.memo import ContentFindings
 from streams.rules.misuse import TRANSACTIONAL_MISUSE
 from streams.sending.frequency import SendHistory, cadence_of, limits_for, record_send
 from streams.sending.list_headers import list_headers
@@ -64,13 +65,15 @@ def gate_step(
     signing: Signing,
     request_offset: str,
     state_offsets: Mapping[str, int],
+    content: ContentFindings | None = None,
 ) -> SendOutcome:
     """Decide `request` at `now` on `view`, with everything the decision leads to.
 
     `now` is first cut to what the decision records (`decided_at`: UTC, whole milliseconds), so
-    a replay that decides again at the recorded time sees exactly the moment the gate saw."""
+    a replay that decides again at the recorded time sees exactly the moment the gate saw.
+    `content` remembers the content rules' findings across requests (`streams.rules.memo`)."""
     now = wire_time(now)
-    judgement = judge(request, view, policy, at=now)
+    judgement = judge(request, view, policy, at=now, content=content)
     history = view.send_history
     headers: Mapping[str, str] | None = None
     return_path = None

@@ -28,6 +28,7 @@ from streams.replay.whatif import WhatIfTally, stateful_changes, what_if_row
 from streams.reputation.standing import AccountSnapshot
 from streams.rules import RecipientView, judge
 from streams.rules.inputs import DecisionInputs, inputs_fields
+from streams.rules.memo import ContentFindings
 from streams.rules.step import Signing, gate_step
 from streams.sending.frequency import SendHistory, SentMark
 from streams.sending.unsubscribe_tokens import UnsubscribeTokens
@@ -128,17 +129,27 @@ _histories = st.none() | st.builds(
     ),
     st.lists(st.integers(1, 200), max_size=6, unique=True),
 )
+_subjects = st.sampled_from(
+    [None, "Re: your order", "Your receipt, order 1042", "Last chance: 40% off everything"]
+)
 _requests = st.builds(
-    lambda classification, jurisdiction, kind: send_request(
-        classification=classification, jurisdiction=jurisdiction, send_kind=kind
+    lambda classification, jurisdiction, kind, subject: send_request(
+        classification=classification,
+        jurisdiction=jurisdiction,
+        send_kind=kind,
+        **({} if subject is None else {"subject": subject}),
     ),
     st.sampled_from(["commercial", "transactional"]),
     st.sampled_from([None, "US", "CA", "DE", "AU"]),
     st.sampled_from(["bulk", "one_off"]),
+    _subjects,
 )
+# One memo for every example, as one replay keeps one: a finding remembered for one request's
+# content must be right for every later request with that content.
+CONTENT = ContentFindings()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     request=_requests,
     consents=_consents,
@@ -163,7 +174,8 @@ def test_a_recorded_decision_decided_again_is_the_same_bytes(
 ) -> None:
     """Whatever the state, the policy and the moment (to the microsecond, which the record
     keeps only to the millisecond), a replay on what the decision recorded writes the very
-    bytes the gate wrote."""
+    bytes the gate wrote, also when the content rules' findings come from the replay's memo
+    (the gate judges every request in full)."""
     view = RecipientView(
         suppressions=tuple(suppressions),
         consents=tuple(consents),
@@ -175,11 +187,14 @@ def test_a_recorded_decision_decided_again_is_the_same_bytes(
     )
     decision, value = recorded(request, view, policy, AT + timedelta(microseconds=micros))
 
-    outcome = decide_again(request, decision, policy, codec=CODEC, signing=SIGNING)
+    for content in (None, CONTENT):
+        outcome = decide_again(
+            request, decision, policy, codec=CODEC, signing=SIGNING, content=content
+        )
 
-    assert not isinstance(outcome, Unavailable)
-    assert same_decision(value, outcome.decision, codec=CODEC) is True
-    assert differences(decision, outcome.decision) == ()
+        assert not isinstance(outcome, Unavailable)
+        assert same_decision(value, outcome.decision, codec=CODEC) is True
+        assert differences(decision, outcome.decision) == ()
 
 
 def test_a_decision_whose_recorded_state_was_altered_shows_what_changed() -> None:
