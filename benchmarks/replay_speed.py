@@ -35,6 +35,7 @@ only ever added; a failed run prints the same keys, null, with "error").
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import time
@@ -55,7 +56,7 @@ from harness.profiles import profile_summary  # noqa: E402
 from harness.report import console, phase, print_json_line, write_figures  # noqa: E402
 from harness.run import check_json_out, require_broker, run_then_clean_up  # noqa: E402
 from harness.stats import timeout_for  # noqa: E402
-from harness.system import broker_pid, machine_info  # noqa: E402
+from harness.system import LoadSampler, broker_pid, machine_info  # noqa: E402
 from replaying.figures import (  # noqa: E402
     summary_line,
     verify_figures,
@@ -105,6 +106,7 @@ class Options:
 
 async def run_benchmark(settings: Settings, options: Options, data_dir: Path) -> dict[str, Any]:
     results: dict[str, Any] = {"options": asdict(options), "topic_prefix": settings.topic_prefix}
+    broker = broker_pid()
     await set_up_topics(settings, extra=(), groups=())
     started_at = datetime.now(UTC)
     with phase("workload: generate"):
@@ -122,7 +124,7 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
     async with OffsetWatcher(settings.kafka_bootstrap_servers) as watcher:
         _, published = await fold_and_publish(settings, watcher, data_dir, workload)
         results["workload"]["sender_domains"] = published
-        gate, _ = await decide_with_gate(settings, watcher, data_dir, records, broker=broker_pid())
+        gate, _ = await decide_with_gate(settings, watcher, data_dir, records, broker=broker)
         exit_code = gate.worker.stop()
         console.print(f"gate worker stopped (exit code {exit_code}); nothing else decides now")
         results["gate"] = {
@@ -146,8 +148,10 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
     limit = timeout_for(offsets, min_rate=500)
 
     with phase("raw aiokafka: read and decode send-requests, then send-decisions"):
+        load = _sampling(broker)
         raw = await raw_read(settings, timeout_s=limit)
         results["raw_read"] = {
+            "cpu_cores": _shares(load),
             "requests": raw.requests,
             "decisions": raw.decisions,
             "records": raw.records,
@@ -162,10 +166,15 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
 
     book = policy_book(settings, [settings.policy_file] if settings.policy_file else [])
     with phase("replay: verify every recorded decision of the run"):
+        load = _sampling(broker)
         wall = time.perf_counter()
         report = await timed_verify(settings, scope, book, offsets=offsets)
         wall = time.perf_counter() - wall
-        results["verify"] = {**verify_figures(report), "wall_s_with_policy_keys": wall}
+        results["verify"] = {
+            **verify_figures(report),
+            "wall_s_with_policy_keys": wall,
+            "cpu_cores": _shares(load),
+        }
         problems = verify_problems(
             report,
             requests=records,
@@ -190,10 +199,11 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
         ("stricter", stricter, stricter_path),
     ):
         with phase(f"what-if under {policy.policy_version}"):
+            load = _sampling(broker)
             found = await timed_what_if(
                 settings, scope, policy, offsets=offsets, label=policy.policy_version
             )
-            figures = what_if_figures(found, str(path))
+            figures = {**what_if_figures(found, str(path)), "cpu_cores": _shares(load)}
             results["what_if"][key] = figures
             console.print(
                 f"what-if: {figures['requests']:,} requests in {figures['seconds']:.2f}s, "
@@ -217,6 +227,19 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
                 "by_code": profile_summary(path),
             }
     return results
+
+
+def _sampling(broker: int | None) -> LoadSampler:
+    """CPU from now on: this process (the replay), the broker, and everybody else, who should
+    be idle (a busy machine makes the figure low, and the table says so)."""
+    load = LoadSampler({"this process": os.getpid(), "broker": broker})
+    load.sample()
+    return load
+
+
+def _shares(load: LoadSampler) -> dict[str, float]:
+    load.sample()
+    return load.shares()
 
 
 # --- command line ---------------------------------------------------------------------------------

@@ -45,6 +45,11 @@ def _number(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _cores(shares: dict[str, float]) -> str:
+    """Cores busy (1.00 = one core): the replay's own process, the broker, everybody else."""
+    return ", ".join(f"{name} {value:.2f}" for name, value in shares.items())
+
+
 def print_results(results: dict[str, Any], machine: dict[str, str]) -> None:
     summary = summary_line(results)
     replay_per_s = summary["replay_per_s"]
@@ -72,6 +77,14 @@ def print_results(results: dict[str, Any], machine: dict[str, str]) -> None:
         "value once, nothing more"
         + (f" ({raw['records']:,} records, {raw['records_per_s']:,.0f} records/s)." if raw else ".")
     )
+    for what, figures in (
+        ("raw read", raw),
+        ("verify", results.get("verify") or {}),
+        *((f"what-if {key}", figures) for key, figures in (results.get("what_if") or {}).items()),
+    ):
+        cores = figures.get("cpu_cores")
+        if cores:
+            console.print(f"CPU while timed, {what}: {_cores(cores)}")
     ratio = summary["replay_ratio_to_gate"]
     if ratio is not None:
         verdict = "[green]met[/]" if ratio >= TARGET_RATIO_TO_GATE else "[red]NOT met[/]"
