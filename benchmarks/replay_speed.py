@@ -4,7 +4,7 @@ where the replay's time goes.
 
 Run from the repository root against the broker of `scripts/services`:
 
-    .venv/bin/python benchmarks/replay_speed.py                    # full size, about 8 minutes
+    .venv/bin/python benchmarks/replay_speed.py                    # full size, about 10-11 minutes
     .venv/bin/python benchmarks/replay_speed.py --sends 3000 --suppressed 1500 --skip-profile
 
 Phases (every topic lives under a fresh prefix and is deleted at the end):
