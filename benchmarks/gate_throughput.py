@@ -57,9 +57,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from harness.broker import create_run_topics, new_settings, wait_for_group_coordinator
+from harness.broker import new_settings
 from harness.consuming import OffsetWatcher, topic_window
-from harness.content import check_content_compliant
 from harness.gate import wait_for_decisions
 from harness.options import Bootstrap, Partitions, bootstrap_or_default
 from harness.producing import publish
@@ -70,8 +69,6 @@ from harness.system import CpuMeter, broker_pid, machine_info
 from harness.workers import WorkerProcess
 from throughput.click_latency import latency_figures, measure_latency
 from throughput.contenders import (
-    BENCH_TOPICS,
-    GROUPS,
     RAW_OUT,
     WORKER_CODE,
     faust_forward,
@@ -86,10 +83,15 @@ from throughput.figures import (
     summary_line,
     throughput_figures,
 )
-from throughput.keepers import fold_state, keepers_ceiling, raw_keepers
+from throughput.keepers import keepers_ceiling, raw_keepers
 from throughput.personalise import personalised_sends
+from throughput.phases import (
+    decide_with_gate,
+    fold_and_publish,
+    generate_workload,
+    set_up_topics,
+)
 from throughput.printing import print_results
-from throughput.workload import build_workload, probe_request
 
 from streams.core.settings import Settings
 from streams.policy import load_policy
@@ -119,31 +121,17 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
     broker = broker_pid()
     results: dict[str, Any] = {"options": options.__dict__, "topic_prefix": settings.topic_prefix}
 
-    with phase("setup: group coordinator, topics"):
-        await wait_for_group_coordinator(settings, groups=[topic(group) for group in GROUPS])
-        names = await create_run_topics(settings, BENCH_TOPICS)
-        console.print(f"created {len(names)} topics under prefix {settings.topic_prefix!r}")
+    await set_up_topics(settings)
 
     now = datetime.now(UTC)
     with phase("workload: generate"):
-        workload = build_workload(
+        workload = generate_workload(
             settings,
             sends=options.sends,
             suppressed=options.suppressed,
             probes=options.probes,
             seed=options.seed,
             now=now,
-        )
-        console.print(workload.description())
-        probe_template = probe_request("probe-template", "probe@example.com", datetime.now(UTC))
-        kinds = check_content_compliant(
-            [*workload.content_kinds.values(), probe_template],
-            load_policy(settings.policy_file),
-            what="workload",
-        )
-        console.print(
-            f"content: {kinds} kinds of send (account, classification, subject) pass every "
-            "content rule with the accounts' verified domains"
         )
         personalised: list[tuple[bytes, bytes]] = []
         if options.personalised:
@@ -157,16 +145,9 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
     results["workload"] = workload.figures(personalised=len(personalised))
 
     async with OffsetWatcher(bootstrap) as watcher:
-        with phase(
-            "state: publish consents, verified domains, then clicks; fold them with the gate worker"
-        ):
-            keepers, published = await fold_state(settings, watcher, data_dir, workload)
-            results["workload"]["sender_domains"] = published
-
-        with phase("load: publish send requests"):
-            sends_topic = topic(SEND_REQUESTS.name)
-            rate = await publish(bootstrap, sends_topic, workload.sends, "publish send requests")
-            console.print(f"published {len(workload.sends):,} send requests at {rate:,.0f}/s")
+        keepers, published = await fold_and_publish(settings, watcher, data_dir, workload)
+        results["workload"]["sender_domains"] = published
+        sends_topic = topic(SEND_REQUESTS.name)
         records = len(workload.sends)
         contenders: list[Contender] = []
 
@@ -213,23 +194,10 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
             console.print(f"(b) {window.records:,} records, {window.per_second:,.0f}/s")
 
         decisions_topic = topic(SEND_DECISIONS.name)
-        with phase("(c) the gate (restores suppressions and consents from the changelogs first)"):
-            gate = await run_gate(
-                settings,
-                watcher,
-                data_dir,
-                name="gate",
-                code=WORKER_CODE.format(worker_name="bench-gate"),
-                count=records,
-                what="gate decides",
-                min_rate=150,
-                broker=broker,
-            )
-            window = gate.window
-            contenders.append(
-                Contender("(c) sendgate gate: decide", window, gate.wall_s, gate.cpu, "gate")
-            )
-            console.print(f"(c) {window.records:,} decisions, {window.per_second:,.0f}/s")
+        gate, contender = await decide_with_gate(
+            settings, watcher, data_dir, records, broker=broker
+        )
+        contenders.append(contender)
 
         background_rate = min(options.background_rate, 0.5 * gate.window.per_second)
         with phase(

@@ -65,7 +65,15 @@ def machine_busy_cpu_seconds() -> float | None:
 
 
 def broker_pid() -> int | None:
-    """The local Kafka broker's process id, if it runs on this machine."""
+    """The local Kafka broker's process id, if it runs on this machine: the one this checkout's
+    `scripts/services` started when it runs (other checkouts may run brokers of their own on
+    other ports), else the first found."""
+    try:
+        started = int((PROJECT_ROOT / ".data" / "kafka" / "broker.pid").read_text().strip())
+        if b"kafka.Kafka" in (Path("/proc") / str(started) / "cmdline").read_bytes():
+            return started
+    except (OSError, ValueError):
+        pass
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue

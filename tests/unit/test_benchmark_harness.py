@@ -65,6 +65,7 @@ SCRIPTS = (
     "consent_proof",
     "misuse_accuracy",
     "parse_accuracy",
+    "replay_speed",
 )
 
 SUMMARY_KEYS = [
@@ -488,6 +489,7 @@ def test_gate_throughput_options_reach_the_run(monkeypatch: pytest.MonkeyPatch) 
         ("soak", ["--load", "2"]),
         ("soak", ["--minutes", "0.1"]),
         ("large_state", ["--recipients", "5"]),
+        ("replay_speed", ["--sends", "10"]),
     ],
 )
 def test_options_out_of_range_are_refused(script: str, arguments: list[str]) -> None:
