@@ -69,6 +69,7 @@ from replaying.replays import (  # noqa: E402
     profiled_verify,
     stricter_policy,
     timed_verify,
+    timed_verify_in_processes,
     timed_what_if,
 )
 from replaying.stages import stage_times  # noqa: E402
@@ -83,6 +84,7 @@ from throughput.phases import (  # noqa: E402
 from streams.core.settings import Settings  # noqa: E402
 from streams.policy import DEFAULT_POLICY_FILE, load_policy  # noqa: E402
 from streams.replay.policies import policy_book  # noqa: E402
+from streams.replay.processes import default_processes  # noqa: E402
 from streams.replay.reading import TimeRange  # noqa: E402
 from streams.replay.recorded import ReplayScope  # noqa: E402
 from streams.topics import DEAD_LETTERS, SEND_DECISIONS, SEND_REQUESTS  # noqa: E402
@@ -165,13 +167,40 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
         )
 
     book = policy_book(settings, [settings.policy_file] if settings.policy_file else [])
-    with phase("replay: verify every recorded decision of the run"):
+    processes = default_processes()
+    with phase(f"replay: verify every recorded decision, {processes} processes (as the CLI)"):
+        load = _sampling(broker)
+        wall = time.perf_counter()
+        report = await timed_verify_in_processes(
+            settings, scope, book, processes=processes, decisions=decisions
+        )
+        wall = time.perf_counter() - wall
+        results["verify"] = {
+            **verify_figures(report),
+            "processes": processes,
+            "wall_s_with_policy_keys": wall,
+            "cpu_cores": _shares(load),
+        }
+        console.print(
+            f"verify: {report.decisions:,} decisions in {report.seconds:.2f}s, "
+            f"{report.per_second:,.0f}/s; {report.matched:,} identical"
+        )
+    problems = verify_problems(
+        report, requests=records, decisions=decisions, dead_letters=checks["dead_letters"]
+    )
+    results["verify_problems"] = problems
+    if problems:
+        raise BenchError(
+            "the replay is not 100 % identical to what the gate decided: " + "; ".join(problems)
+        )
+    with phase("replay: verify every recorded decision in this one process"):
         load = _sampling(broker)
         wall = time.perf_counter()
         report = await timed_verify(settings, scope, book, offsets=offsets)
         wall = time.perf_counter() - wall
-        results["verify"] = {
+        results["verify_one_process"] = {
             **verify_figures(report),
+            "processes": 1,
             "wall_s_with_policy_keys": wall,
             "cpu_cores": _shares(load),
         }
@@ -181,7 +210,7 @@ async def run_benchmark(settings: Settings, options: Options, data_dir: Path) ->
             decisions=decisions,
             dead_letters=checks["dead_letters"],
         )
-        results["verify_problems"] = problems
+        results["verify_problems"] += problems
         console.print(
             f"verify: {report.decisions:,} decisions in {report.seconds:.2f}s, "
             f"{report.per_second:,.0f}/s; {report.matched:,} identical"

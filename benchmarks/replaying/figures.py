@@ -49,6 +49,9 @@ SUMMARY_KEYS = (
     "decision_problems",
     "sends",
     "partitions",
+    "replay_processes",
+    "replay_one_process_per_s",
+    "replay_one_process_ratio_to_gate",
 )
 """The JSON line's keys, in order; only ever added to."""
 
@@ -129,6 +132,7 @@ def summary_line(results: dict[str, Any]) -> dict[str, Any]:
     `SUMMARY_KEYS`'s order."""
     gate = (results.get("gate") or {}).get("per_s")
     replay = results.get("verify") or {}
+    alone = results.get("verify_one_process") or {}
     raw = results.get("raw_read") or {}
     what_ifs = results.get("what_if") or {}
     default, stricter = what_ifs.get("default") or {}, what_ifs.get("stricter") or {}
@@ -157,5 +161,8 @@ def summary_line(results: dict[str, Any]) -> dict[str, Any]:
         "decision_problems": None if checks is None else len(checks["problems"]),
         "sends": (results.get("workload") or {}).get("sends"),
         "partitions": (results.get("options") or {}).get("partitions"),
+        "replay_processes": replay.get("processes"),
+        "replay_one_process_per_s": alone.get("per_s"),
+        "replay_one_process_ratio_to_gate": _ratio(alone.get("per_s"), gate),
     }
     return json_safe({key: line[key] for key in SUMMARY_KEYS})

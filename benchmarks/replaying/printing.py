@@ -18,6 +18,7 @@ def speed_rows(results: dict[str, Any]) -> list[tuple[str, int | None, float | N
     the table's order; a figure not measured is None."""
     gate = results.get("gate") or {}
     replay = results.get("verify") or {}
+    alone = results.get("verify_one_process") or {}
     raw = results.get("raw_read") or {}
     return [
         (
@@ -27,10 +28,17 @@ def speed_rows(results: dict[str, Any]) -> list[tuple[str, int | None, float | N
             gate.get("per_s"),
         ),
         (
-            "replay: verify (read both topics, decide again, compare bytes)",
+            f"replay: verify as the CLI runs it ({replay.get('processes', '?')} processes: "
+            "read both topics, decide again, compare bytes)",
             replay.get("decisions"),
             replay.get("seconds"),
             replay.get("per_s"),
+        ),
+        (
+            "replay: verify in one process",
+            alone.get("decisions"),
+            alone.get("seconds"),
+            alone.get("per_s"),
         ),
         (
             "raw aiokafka: read both topics, decode (no group)",
@@ -69,17 +77,20 @@ def print_results(results: dict[str, Any], machine: dict[str, str]) -> None:
     raw = results.get("raw_read") or {}
     console.print(
         "Live gate: records on send-decisions / (last - first CreateTime), as "
-        "gate_throughput.py's (c); start-up and restore outside. Replay: verify's own clock in "
-        "this process, from its first metadata call (a consumer started per partition and "
-        "topic) to its last comparison: reading both topics, decoding requests, decisions and "
-        "their inputs, the recipient keys checked, gate_step (rules, signing), encoding and "
-        "comparing bytes. Raw: one consumer per topic over every partition, decoding each "
+        "gate_throughput.py's (c); start-up and restore outside. Replay: verify's own clock, "
+        "from its first metadata call (a consumer started per partition and topic; with "
+        "several processes, from before they start) to its last comparison: reading both "
+        "topics, decoding requests, decisions and their inputs, the recipient keys checked, "
+        "gate_step (rules, signing), encoding and comparing bytes. The content rules' findings "
+        "are remembered per message content, as the CLI's replay does. "
+        "Raw: one consumer per topic over every partition, decoding each "
         "value once, nothing more"
         + (f" ({raw['records']:,} records, {raw['records_per_s']:,.0f} records/s)." if raw else ".")
     )
     for what, figures in (
         ("raw read", raw),
         ("verify", results.get("verify") or {}),
+        ("verify, one process", results.get("verify_one_process") or {}),
         *((f"what-if {key}", figures) for key, figures in (results.get("what_if") or {}).items()),
     ):
         cores = figures.get("cpu_cores")

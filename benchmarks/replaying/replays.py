@@ -24,6 +24,7 @@ from streams.core.errors import SendgateError
 from streams.core.settings import Settings
 from streams.policy import DEFAULT_POLICY_FILE, Policy, load_policy
 from streams.replay.policies import PolicyBook
+from streams.replay.processes import verify_in_processes
 from streams.replay.recorded import ReadProgress, ReplayScope
 from streams.replay.runs import VerifyReport, WhatIfReport, verify, what_if
 
@@ -33,6 +34,7 @@ __all__ = [
     "stricter_policy",
     "stricter_policy_text",
     "timed_verify",
+    "timed_verify_in_processes",
     "timed_what_if",
 ]
 
@@ -104,6 +106,22 @@ async def timed_verify(
 ) -> VerifyReport:
     with reading_bar("verify: read, decide again, compare", offsets) as on_progress:
         return await verify(settings, scope, book, on_progress=on_progress)
+
+
+async def timed_verify_in_processes(
+    settings: Settings, scope: ReplayScope, book: PolicyBook, *, processes: int, decisions: int
+) -> VerifyReport:
+    """`verify` as `sendgate replay verify` runs it: the partitions shared among `processes`
+    worker processes; its clock includes starting them (a fresh interpreter each)."""
+    with progress_bar() as progress:
+        task = progress.add_task("verify, decided again", total=decisions, rate="")
+
+        def on_decided(done: int) -> None:
+            progress.update(task, completed=min(done, decisions))
+
+        return await verify_in_processes(
+            settings, scope, book, processes=processes, on_decided=on_decided
+        )
 
 
 async def timed_what_if(
