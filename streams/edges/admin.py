@@ -33,6 +33,7 @@ __all__ = [
     "CREATED",
     "DELETED",
     "EXISTS",
+    "KAFKA_FAILURES",
     "MISSING",
     "TopicInfo",
     "check_broker",
@@ -43,6 +44,7 @@ __all__ = [
     "is_problem",
     "partition_counts",
     "stable_group_members",
+    "unreachable",
 ]
 
 CREATED = "created"
@@ -74,7 +76,13 @@ class TopicInfo:
         return self.partitions is not None
 
 
-def _unreachable(settings: Settings, exc: BaseException) -> ServiceUnavailableError:
+KAFKA_FAILURES = (KafkaError, OSError, TimeoutError)
+"""What a Kafka client raises when the broker is down, slow or gone."""
+
+
+def unreachable(settings: Settings, exc: BaseException) -> ServiceUnavailableError:
+    """The error for a broker that refused the connection or did not answer in time: where it
+    was expected, and how to start it."""
     if isinstance(exc, TimeoutError):
         reason = "no answer in time"
     elif isinstance(exc, KafkaConnectionError):
@@ -103,11 +111,11 @@ async def _admin(settings: Settings, timeout_s: float) -> AsyncIterator[AIOKafka
         await asyncio.wait_for(client.start(), timeout_s)
     except (KafkaError, OSError, TimeoutError) as exc:
         await client.close()
-        raise _unreachable(settings, exc) from None
+        raise unreachable(settings, exc) from None
     try:
         yield client
     except (KafkaError, OSError, TimeoutError) as exc:
-        raise _unreachable(settings, exc) from None
+        raise unreachable(settings, exc) from None
     finally:
         await client.close()
 

@@ -35,7 +35,7 @@ from streams.core.errors import CodecError, InvalidRecordError, SendgateError
 from streams.core.recipient import RecipientKeyer, is_valid_address
 from streams.core.records import SendDecision, SendRequest
 from streams.core.settings import Settings
-from streams.edges.admin import partition_counts
+from streams.edges.admin import KAFKA_FAILURES, partition_counts, unreachable
 from streams.edges.ledger.engine import make_engine
 from streams.edges.ledger.models import (
     BounceChangeRow,
@@ -57,7 +57,7 @@ from streams.replay.person import (
     standings_at,
     suppressions_from_ledger,
 )
-from streams.replay.reading import CLIENT_ID, KAFKA_FAILURES, TimeRange, read_between, unreachable
+from streams.replay.reading import CLIENT_ID, TimeRange, read_between
 from streams.rules.inputs import DecisionInputs
 from streams.topics import (
     CONSENT_DEADLINES,

@@ -21,25 +21,21 @@ from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from streams.core.clock import to_epoch_ms
 from streams.core.errors import SendgateError, ServiceUnavailableError
 from streams.core.settings import Settings
-from streams.edges.admin import partition_counts
+from streams.edges.admin import KAFKA_FAILURES, partition_counts, unreachable
 
 __all__ = [
     "CLIENT_ID",
-    "KAFKA_FAILURES",
     "Progress",
     "TimeRange",
     "read_between",
-    "unreachable",
 ]
 
 CLIENT_ID = "sendgate-replay"
 """How the broker's logs name a replay's clients."""
-KAFKA_FAILURES = (KafkaError, OSError, TimeoutError)
 _FETCH_TIMEOUT_MS = 500
 _MAX_FETCH_BYTES = 8 * 1024 * 1024
 
@@ -63,14 +59,6 @@ class TimeRange:
                 f"the replay's --to ({self.end.isoformat()}) is not after its --from "
                 f"({self.start.isoformat()})"
             )
-
-
-def unreachable(settings: Settings, exc: BaseException) -> ServiceUnavailableError:
-    reason = "connection failed" if isinstance(exc, KafkaConnectionError) else "no answer in time"
-    return ServiceUnavailableError(
-        f"Kafka broker at {settings.kafka_bootstrap_servers} is not reachable: {reason}; "
-        "start it with scripts/services start"
-    )
 
 
 async def _offsets_at(

@@ -10,26 +10,14 @@ from __future__ import annotations
 import asyncio
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from streams.core.errors import ServiceUnavailableError
 from streams.core.settings import Settings
+from streams.edges.admin import KAFKA_FAILURES, unreachable
 
 __all__ = ["CLIENT_ID", "KAFKA_FAILURES", "start_within", "unreachable"]
 
 CLIENT_ID = "sendgate-accounts"
 """How the broker's logs name these commands' clients."""
-KAFKA_FAILURES = (KafkaError, OSError, TimeoutError)
-"""What a client raises when the broker is down, slow or gone."""
-
-
-def unreachable(settings: Settings, exc: BaseException) -> ServiceUnavailableError:
-    """The error for a broker that refused the connection or did not answer in time."""
-    reason = "connection failed" if isinstance(exc, KafkaConnectionError) else "no answer in time"
-    return ServiceUnavailableError(
-        f"Kafka broker at {settings.kafka_bootstrap_servers} is not reachable: {reason}; "
-        "start it with scripts/services start"
-    )
 
 
 async def start_within(
