@@ -197,6 +197,29 @@ def test_a_recorded_decision_decided_again_is_the_same_bytes(
         assert differences(decision, outcome.decision) == ()
 
 
+def test_the_gates_encoding_of_the_inputs_is_the_records_own() -> None:
+    """The gate encodes the inputs from the view's parts (`inputs_fields`), not from a built
+    record; the bytes must be those of the record the replay reads back."""
+    view = recipient_view(
+        account=AccountSnapshot(account_id=ACCOUNT, status="warned", strikes=2, as_of=AT),
+        send_history=SendHistory(
+            sends=(SentMark(account_id=ACCOUNT, list_id=LIST, request_id="r-1", sent_at=AT),)
+        ),
+    )
+    record = DecisionInputs(
+        consents=view.consents,
+        state_current=True,
+        account=view.account,
+        send_history=view.send_history,
+        sender_domains=tuple(sorted(view.sender_domains or ())),
+    )
+
+    encoded = CODEC.encode_fields(DecisionInputs, inputs_fields(view))
+
+    assert encoded == CODEC.encode(record)
+    assert CODEC.decode(encoded, DecisionInputs) == record
+
+
 def test_a_decision_whose_recorded_state_was_altered_shows_what_changed() -> None:
     """Taking the consent out of what a decision recorded turns an allowed bulk send into a
     denial (the platform's opt-in rule: no opt-in, no bulk commercial mail); the replay names
