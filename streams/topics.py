@@ -17,8 +17,10 @@ from functools import cache
 from typing import Any, Generic, TypeVar
 
 from streams.core.codec import Codec, load_schema_versions
+from streams.core.errors import InvalidRecordError
 from streams.core.recipient import RecipientKeyer
 from streams.core.records import (
+    MAX_SEND_REQUEST_BYTES,
     RECORD_TYPES,
     BounceChange,
     BounceState,
@@ -85,6 +87,7 @@ __all__ = [
     "TopicSpec",
     "all_record_types",
     "default_codec",
+    "read_send_request",
     "table_changelog",
 ]
 
@@ -191,6 +194,21 @@ SEND_REQUESTS = TopicSpec(
     record=SendRequest,
     key=_by_recipient_address,
 )
+
+
+def read_send_request(value: bytes | None, codec: Codec) -> SendRequest:
+    """A `send-requests` value as the gate reads it: within the gate's size limit, then decoded
+    (`CodecError` / `InvalidRecordError` otherwise). The replay reads requests the same way."""
+    size = len(value or b"")
+    if size > MAX_SEND_REQUEST_BYTES:
+        raise InvalidRecordError(
+            f"the send request is {size:,} bytes, over the gate's limit of "
+            f"{MAX_SEND_REQUEST_BYTES:,}: send the message's facts (its text and links), "
+            "not the message with its attachments"
+        )
+    return codec.decode(value or b"", SendRequest)
+
+
 SEND_DECISIONS = TopicSpec(
     "send-decisions",
     "SendDecision, keyed by recipient key",

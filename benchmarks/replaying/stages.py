@@ -37,7 +37,11 @@ STAGES: tuple[tuple[str, str, frozenset[str]], ...] = (
         "streams/edges/admin.py",
         frozenset({"partition_counts"}),
     ),
-    ("decode requests (size check, codec)", "streams/replay/recorded.py", frozenset({"_request"})),
+    (
+        "decode requests (size check, codec)",
+        "streams/topics.py",
+        frozenset({"read_send_request"}),
+    ),
     (
         "check request keys (recipient HMAC)",
         "streams/replay/recorded.py",

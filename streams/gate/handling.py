@@ -11,7 +11,6 @@ from streams.core.codec import Codec
 from streams.core.errors import CodecError, InvalidRecordError
 from streams.core.logs import where
 from streams.core.records import (
-    MAX_SEND_REQUEST_BYTES,
     ConsentDeadline,
     ConsentEvent,
     DeadLetter,
@@ -24,7 +23,7 @@ from streams.core.records import (
 from streams.gate.app import Gate
 from streams.gate.emit import Emitter
 from streams.gate.metrics import DEAD_LETTERS
-from streams.topics import TopicSpec
+from streams.topics import TopicSpec, read_send_request
 
 __all__ = [
     "coordinates",
@@ -128,14 +127,7 @@ def decode_send_request(gate: Gate, message: Any) -> tuple[SendRequest, str]:
     """The send request in `message` and its recipient key, checked: within the gate's size
     limit, decodable, and keyed by the recipient key of its own address (else it would be
     decided on another recipient's state)."""
-    size = len(message.value or b"")
-    if size > MAX_SEND_REQUEST_BYTES:
-        raise InvalidRecordError(
-            f"the send request is {size:,} bytes, over the gate's limit of "
-            f"{MAX_SEND_REQUEST_BYTES:,}: send the message's facts (its text and links), "
-            "not the message with its attachments"
-        )
-    request = gate.codec.decode(message.value or b"", SendRequest)
+    request = read_send_request(message.value, gate.codec)
     recipient_key = recipient_key_of(message)
     if recipient_key != gate.keyer.key(request.recipient):
         raise InvalidRecordError(

@@ -23,11 +23,11 @@ from typing import Literal
 from streams.core.codec import Codec
 from streams.core.errors import CodecError, InvalidRecordError
 from streams.core.recipient import RecipientKeyer
-from streams.core.records import MAX_SEND_REQUEST_BYTES, SendDecision, SendRequest
+from streams.core.records import SendDecision, SendRequest
 from streams.core.settings import Settings
 from streams.edges.admin import partition_counts
 from streams.replay.reading import TimeRange, read_between
-from streams.topics import SEND_DECISIONS, SEND_REQUESTS
+from streams.topics import SEND_DECISIONS, SEND_REQUESTS, read_send_request
 
 __all__ = [
     "NotReplayed",
@@ -94,17 +94,6 @@ class _Partition:
     decided: set[int] = field(default_factory=set)
 
 
-def _request(value: bytes | None, codec: Codec) -> SendRequest:
-    """The request as the gate reads it: within its size limit and decodable."""
-    data = value or b""
-    if len(data) > MAX_SEND_REQUEST_BYTES:
-        raise InvalidRecordError(
-            f"the send request is {len(data):,} bytes, over the gate's limit of "
-            f"{MAX_SEND_REQUEST_BYTES:,}"
-        )
-    return codec.decode(data, SendRequest)
-
-
 def _check_key(key: bytes | None, request: SendRequest, keyer: RecipientKeyer | None) -> None:
     """The gate decides a request only when its Kafka key is its recipient's key; without the
     platform's secret (`keyer` None) the replay can check only that there is a key."""
@@ -164,7 +153,7 @@ async def recorded_sends(
             on_progress=lambda done, total: progress("send-requests", done, total),
         ):
             try:
-                request = _request(message.value, codec)
+                request = read_send_request(message.value, codec)
                 _check_key(message.key, request, keyer)
             except (CodecError, InvalidRecordError) as exc:
                 found.invalid[message.offset] = str(exc)

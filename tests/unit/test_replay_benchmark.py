@@ -206,7 +206,7 @@ def test_stages_are_the_cumulative_times_of_their_functions(tmp_path: Path) -> N
 
     stats.stats = {  # type: ignore[attr-defined]
         ("/x/streams/replay/runs.py", 137, "verify"): entry(10.0),
-        ("/x/streams/replay/recorded.py", 100, "_request"): entry(2.0),
+        ("/x/streams/topics.py", 100, "read_send_request"): entry(2.0),
         ("/x/streams/rules/step.py", 57, "gate_step"): entry(5.0),
         ("/x/streams/rules/__init__.py", 120, "judge"): entry(4.0),
         ("/x/site-packages/aiokafka/consumer/consumer.py", 1, "getmany"): entry(1.0),
