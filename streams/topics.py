@@ -30,6 +30,8 @@ from streams.core.records import (
     ConsentState,
     DeadLetter,
     DeliveryEvent,
+    ErasureEvent,
+    ErasureRequest,
     FeedbackReport,
     InboundMail,
     Record,
@@ -67,8 +69,12 @@ __all__ = [
     "DEAD_LETTERS",
     "DELIVERY_EVENTS",
     "ENFORCEMENT_EVENTS",
+    "ERASURE_EVENTS",
+    "ERASURE_REQUESTS",
     "FEEDBACK_REPORTS",
     "INBOUND_MAIL",
+    "PERSONAL_TOPICS",
+    "PERSON_TABLE_CHANGELOGS",
     "RATES_CHANGELOG",
     "RATE_BREACHES",
     "RATE_EVENTS",
@@ -107,7 +113,10 @@ class TopicSpec(Generic[R]):
 
     `record` is None only where the values are not our records (a table of plain numbers);
     `key` is None for a table's changelog, keyed by the table's key, which its values do not
-    carry; `table` names the faust table whose changelog the topic is.
+    carry; `table` names the faust table whose changelog the topic is. `personal` marks a topic
+    whose values carry personal data in clear (an address, raw mail, an IP address): its records
+    are deleted by a short retention (`Settings.personal_topic_retention_s`), which is how an
+    erased person's records leave it.
     """
 
     name: str
@@ -117,13 +126,30 @@ class TopicSpec(Generic[R]):
     record: type[R] | None = field(default=None, kw_only=True)
     key: RecordKey | None = field(default=None, kw_only=True)
     table: str | None = field(default=None, kw_only=True)
+    personal: bool = field(default=False, kw_only=True)
 
     def full_name(self, settings: Settings) -> str:
         return settings.topic(self.name)
 
-    def kafka_config(self) -> dict[str, str]:
+    def kafka_config(self, settings: Settings) -> dict[str, str]:
+        """The topic's configuration on the broker. Personal topics get the settings' retention,
+        in segments of a tenth of it (Kafka deletes whole segments, so a record lives at most
+        retention plus one segment); person tables' changelogs a compaction lag, so an erased
+        entry's old value is compacted away after its tombstone within that time."""
         policy = {"cleanup.policy": "compact" if self.compacted else "delete"}
+        if self.personal:
+            policy |= _expiring(settings.personal_topic_retention_s)
+        elif self.table in _PERSON_TABLES:
+            policy |= _compacting(settings.personal_topic_retention_s)
         return {**policy, **self.config}
+
+    def gone_within_s(self, settings: Settings) -> float | None:
+        """How long a record of a personal topic can outlive its write (retention plus one
+        segment); None for topics whose records stay."""
+        if not self.personal:
+            return None
+        retention = settings.personal_topic_retention_s
+        return retention + _segment_s(retention)
 
     def table_name(self) -> str:
         """The faust table this topic is the changelog of; `TypeError` for any other topic."""
@@ -136,6 +162,29 @@ class TopicSpec(Generic[R]):
         if self.record is None or self.key is None or not isinstance(record, self.record):
             raise TypeError(f"topic '{self.name}' does not key {type(record).__name__} records")
         return self.key(record, keyer)
+
+
+def _segment_s(retention_s: int) -> int:
+    return max(1, retention_s // 10)
+
+
+def _expiring(retention_s: int) -> dict[str, str]:
+    return {
+        "retention.ms": str(retention_s * 1000),
+        "segment.ms": str(_segment_s(retention_s) * 1000),
+    }
+
+
+def _compacting(retention_s: int) -> dict[str, str]:
+    lag_ms = str(_segment_s(retention_s) * 1000)
+    return {"segment.ms": lag_ms, "max.compaction.lag.ms": lag_ms}
+
+
+_PERSON_TABLES = frozenset(
+    {"suppressions", "bounces", "consents", "consent_deadlines", "rate_inputs", "send_history"}
+)
+"""The tables keyed by recipient key: an erasure deletes each of their entries but the
+suppression, and compaction must then drop the old values from the changelog in good time."""
 
 
 _APP_NAME = "sendgate"
@@ -193,6 +242,7 @@ SEND_REQUESTS = TopicSpec(
     "SendRequest, keyed by recipient key",
     record=SendRequest,
     key=_by_recipient_address,
+    personal=True,
 )
 
 
@@ -214,30 +264,50 @@ SEND_DECISIONS = TopicSpec(
     "SendDecision, keyed by recipient key",
     record=SendDecision,
     key=_by_recipient_key,
+    personal=True,
 )
 UNSUBSCRIBE_CLICKS = TopicSpec(
     "unsubscribe-clicks",
     "UnsubscribeClick, keyed by recipient key",
     record=UnsubscribeClick,
     key=_by_recipient_key,
+    personal=True,
 )
 SUPPRESSION_CHANGES = TopicSpec(
     "suppression-changes",
     "SuppressionChange, keyed by recipient key (audit trail)",
     record=SuppressionChange,
     key=_by_recipient_key,
+    personal=True,
 )
 INBOUND_MAIL = TopicSpec(
     "inbound-mail",
     "InboundMail, keyed by intake id (raw DSNs, feedback reports, replies)",
     record=InboundMail,
     key=_by_intake_id,
+    personal=True,
 )
 DEAD_LETTERS = TopicSpec(
     "dead-letters",
     "DeadLetter, keyed by the original record's key",
     record=DeadLetter,
     key=_by_original_key,
+    personal=True,
+)
+ERASURE_REQUESTS = TopicSpec(
+    "erasure-requests",
+    "ErasureRequest, keyed by recipient key (a person's data to be erased; no address)",
+    # Kept for ever: the proof that each request was honoured. A few bytes per request.
+    config={"retention.ms": "-1"},
+    record=ErasureRequest,
+    key=_by_recipient_key,
+)
+ERASURE_EVENTS = TopicSpec(
+    "erasure-events",
+    "ErasureEvent, keyed by recipient key (each erasure's steps, then what was removed where)",
+    config={"retention.ms": "-1"},
+    record=ErasureEvent,
+    key=_by_recipient_key,
 )
 SUPPRESSIONS_CHANGELOG = table_changelog(
     "suppressions", "SuppressionState by recipient key", SuppressionState
@@ -248,18 +318,21 @@ DELIVERY_EVENTS = TopicSpec(
     "DeliveryEvent, keyed by recipient key",
     record=DeliveryEvent,
     key=_by_recipient_key,
+    personal=True,
 )
 FEEDBACK_REPORTS = TopicSpec(
     "feedback-reports",
     "FeedbackReport, keyed by recipient key",
     record=FeedbackReport,
     key=_by_recipient_key,
+    personal=True,
 )
 BOUNCE_CHANGES = TopicSpec(
     "bounce-changes",
     "BounceChange, keyed by recipient key (audit trail of the bounce counts)",
     record=BounceChange,
     key=_by_recipient_key,
+    personal=True,
 )
 BOUNCES_CHANGELOG = table_changelog("bounces", "BounceState by recipient key", BounceState)
 
@@ -268,18 +341,21 @@ CONSENT_EVENTS = TopicSpec(
     "ConsentEvent, keyed by recipient key (grants, confirmations, withdrawals, imports, reviews)",
     record=ConsentEvent,
     key=_by_recipient_key,
+    personal=True,
 )
 CONSENT_NOTICES = TopicSpec(
     "consent-notices",
     "ConsentNotice, keyed by recipient key (implied consent expiring or expired)",
     record=ConsentNotice,
     key=_by_recipient_key,
+    personal=True,
 )
 CONSENT_DEADLINES = TopicSpec(
     "consent-deadlines",
     "ConsentDeadline, keyed by recipient key (internal: the consent timer's nudges)",
     record=ConsentDeadline,
     key=_by_recipient_key,
+    personal=True,
 )
 CONSENTS_CHANGELOG = table_changelog("consents", "ConsentState by recipient key", ConsentState)
 CONSENT_DEADLINES_CHANGELOG = table_changelog(
@@ -375,6 +451,14 @@ TOPICS: tuple[TopicSpec, ...] = (
     SENDER_DOMAINS,
     CONTENT_MISUSE,
     SEND_HISTORY_CHANGELOG,
+    ERASURE_REQUESTS,
+    ERASURE_EVENTS,
+)
+
+PERSONAL_TOPICS: tuple[TopicSpec, ...] = tuple(spec for spec in TOPICS if spec.personal)
+"""The topics whose records about a person leave by retention."""
+PERSON_TABLE_CHANGELOGS: tuple[TopicSpec, ...] = tuple(
+    spec for spec in TOPICS if spec.table in _PERSON_TABLES
 )
 
 

@@ -113,6 +113,18 @@ class Settings(BaseSettings):
             "(group.min.session.timeout.ms); heartbeats go every sixth of it."
         ),
     )
+    personal_topic_retention_s: int = Field(
+        default=7 * 86_400,
+        ge=10,
+        le=27 * 86_400,
+        description=(
+            "How long topics about a person (send requests, decisions, inbound mail, delivery "
+            "events, feedback reports, consent events, dead letters ...) keep a record; "
+            "`sendgate topics create` sets it. Kafka deletes whole segments of a tenth of it, so a "
+            "record lives at most 1.1 times this: an erased person's records are gone within "
+            "that. At most 27 days, so that stays within GDPR Art. 12(3)'s month."
+        ),
+    )
     state_fence_timeout_s: float = Field(default=30.0, gt=0)
     gate_batch_size: int = Field(default=500, ge=1)
     consent_timer_interval_s: float = Field(

@@ -7,6 +7,8 @@ while, which at a terminal looks like a hang. Here the connection gets `timeout_
 fails with `ServiceUnavailableError` saying where the broker was expected and how to start it.
 
 Topic statuses (`create_topics`, `delete_topics`) are short strings: `created`, `exists`,
+`aligned` (it existed with another retention or compaction lag than the catalogue and the
+settings ask for, and now has theirs: how long personal data stays is enforced, not advised),
 `deleted`, `missing`, or a sentence starting with `problem:`. A topic that exists with another
 partition count than asked for is a problem, not an "exists": every topic keyed by recipient key
 must have the same count, or faust cannot co-partition the suppressions table with the send
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -30,6 +32,7 @@ from streams.core.settings import Settings
 from streams.topics import TOPICS, TopicSpec
 
 __all__ = [
+    "ALIGNED",
     "CREATED",
     "DELETED",
     "EXISTS",
@@ -48,6 +51,7 @@ __all__ = [
 ]
 
 CREATED = "created"
+ALIGNED = "aligned"
 EXISTS = "exists"
 DELETED = "deleted"
 MISSING = "missing"
@@ -70,6 +74,8 @@ class TopicInfo:
     name: str
     partitions: int | None
     cleanup_policy: str | None
+    configs: dict[str, str | None] = field(default_factory=dict)
+    """The managed configs (`_MANAGED`) as the broker has them."""
 
     @property
     def exists(self) -> bool:
@@ -197,24 +203,66 @@ async def _partition_counts(
     return counts
 
 
-async def _cleanup_policies(
+_MANAGED = ("cleanup.policy", "retention.ms", "segment.ms", "max.compaction.lag.ms")
+"""The topic configs the catalogue sets (`TopicSpec.kafka_config`)."""
+
+
+async def _topic_configs(
     client: AIOKafkaAdminClient, names: list[str], timeout_s: float
-) -> dict[str, str | None]:
+) -> dict[str, dict[str, str | None]]:
     if not names:
         return {}
     resources = [
-        ConfigResource(ConfigResourceType.TOPIC, name, {"cleanup.policy": None}) for name in names
+        ConfigResource(ConfigResourceType.TOPIC, name, dict.fromkeys(_MANAGED)) for name in names
     ]
     responses = await asyncio.wait_for(client.describe_configs(resources), timeout_s)
-    policies: dict[str, str | None] = dict.fromkeys(names)
+    configs: dict[str, dict[str, str | None]] = {name: {} for name in names}
     for response in responses:
         for resource in response.to_object()["resources"]:
             if resource["error_code"] != _NO_ERROR:
                 continue
             for entry in resource["config_entries"]:
-                if entry["config_names"] == "cleanup.policy":
-                    policies[resource["resource_name"]] = entry["config_value"]
-    return policies
+                if entry["config_names"] in _MANAGED:
+                    configs[resource["resource_name"]][entry["config_names"]] = entry[
+                        "config_value"
+                    ]
+    return configs
+
+
+def _unaligned(info: TopicInfo, settings: Settings) -> dict[str, str] | None:
+    """The whole managed config of a personal topic or person table's changelog whose retention
+    or compaction lag differs from the catalogue's; None when it matches (or is not managed)."""
+    wanted = info.spec.kafka_config(settings)
+    timing = {name: value for name, value in wanted.items() if name != "cleanup.policy"}
+    if not (info.spec.personal or "max.compaction.lag.ms" in wanted):
+        return None
+    if all(info.configs.get(name) == value for name, value in timing.items()):
+        return None
+    return wanted
+
+
+async def _align(
+    client: AIOKafkaAdminClient, settings: Settings, infos: list[TopicInfo], timeout_s: float
+) -> dict[str, str]:
+    """Give existing topics the retention the settings ask for (AlterConfigs replaces a topic's
+    whole dynamic config, so it is given all of the catalogue's)."""
+    changes = {info.name: wanted for info in infos if (wanted := _unaligned(info, settings))}
+    if not changes:
+        return {}
+    resources = [
+        ConfigResource(ConfigResourceType.TOPIC, name, wanted) for name, wanted in changes.items()
+    ]
+    responses = await asyncio.wait_for(client.alter_configs(resources), timeout_s)
+    statuses = {}
+    for response in responses:
+        for resource in response.to_object()["resources"]:
+            name, code = resource["resource_name"], resource["error_code"]
+            statuses[name] = (
+                ALIGNED
+                if code == _NO_ERROR
+                else f"{_PROBLEM}cannot set its retention: {_error_name(code)}"
+            )
+    return statuses
 
 
 async def _describe(
@@ -223,11 +271,17 @@ async def _describe(
     specs = list(specs)
     names = [spec.full_name(settings) for spec in specs]
     counts = await _partition_counts(client, names, timeout_s)
-    policies = await _cleanup_policies(
+    configs = await _topic_configs(
         client, [name for name in names if counts[name] is not None], timeout_s
     )
     return [
-        TopicInfo(spec, name, counts[name], policies.get(name))
+        TopicInfo(
+            spec,
+            name,
+            counts[name],
+            configs.get(name, {}).get("cleanup.policy"),
+            configs.get(name, {}),
+        )
         for spec, name in zip(specs, names, strict=True)
     ]
 
@@ -271,7 +325,7 @@ async def describe_topics(
 
 def _mismatch(info: TopicInfo, partitions: int) -> str | None:
     """Why an existing topic is not what the catalogue asks for, or None if it is."""
-    wanted_policy = info.spec.kafka_config()["cleanup.policy"]
+    wanted_policy = "compact" if info.spec.compacted else "delete"
     if info.partitions != partitions:
         return (
             f"{_PROBLEM}exists with {info.partitions} partitions, expected {partitions}: "
@@ -303,7 +357,7 @@ async def create_topics(
             name,
             partitions,
             settings.topic_replication_factor,
-            topic_configs=spec.kafka_config(),
+            topic_configs=spec.kafka_config(settings),
         )
         for name, spec in by_name.items()
     ]
@@ -319,8 +373,11 @@ async def create_topics(
                 existing.append(by_name[name])
             else:
                 statuses[name] = f"{_PROBLEM}{_error_name(code)}: {message or 'no detail'}"
-        for info in await _describe(client, settings, existing, timeout_s):
+        described = await _describe(client, settings, existing, timeout_s)
+        for info in described:
             statuses[info.name] = _mismatch(info, partitions) or EXISTS
+        fine = [info for info in described if statuses[info.name] == EXISTS]
+        statuses |= await _align(client, settings, fine, timeout_s)
         created = [name for name, status in statuses.items() if status == CREATED]
         for name in await _not_yet_served(client, created, timeout_s):
             statuses[name] = f"{_PROBLEM}created, but not served by the brokers after {timeout_s} s"

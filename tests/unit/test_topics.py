@@ -74,6 +74,8 @@ EXPECTED_KEY: dict[str, Callable[[Any], bytes | None]] = {
     "enforcement-events": _account,
     "sender-domains": _account,
     "content-misuse": _account,
+    "erasure-requests": _recipient_key,
+    "erasure-events": _recipient_key,
 }
 """Each raw topic's key, as the producer and the gate wrote it before the catalogue said it."""
 
@@ -154,7 +156,7 @@ def test_changelogs_are_named_as_faust_names_them(spec: TopicSpec) -> None:
         settings = Settings(topic_prefix=prefix, recipient_key_secret=SecretStr(SECRET.decode()))
         assert spec.full_name(settings) == f"{settings.app_id}-{spec.table}-changelog"
     assert spec.compacted
-    assert spec.kafka_config()["cleanup.policy"] == "compact"
+    assert spec.kafka_config(Settings())["cleanup.policy"] == "compact"
     assert spec.key is None  # keyed by the table's key, which the values do not carry
     assert spec.carries.startswith(f"faust changelog of the {spec.table} table (")
 
@@ -170,3 +172,53 @@ def test_table_changelog_builds_the_spec_from_the_table_name() -> None:
         table="suppressions",
     )
     assert spec == streams.topics.SUPPRESSIONS_CHANGELOG
+
+
+_MONTH_S = 30 * 86_400
+"""GDPR Art. 12(3): a request is answered within one month (30 days, the shortest month rounded)."""
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["send-requests", "inbound-mail", "dead-letters", "consent-events", "delivery-events"],
+)
+def test_topics_carrying_an_address_raw_mail_or_an_ip_expire(name: str) -> None:
+    """A send request carries the address, inbound mail the raw message, a dead letter any
+    record's bytes, a consent event the IP and user agent, a delivery event the MTA's diagnostic
+    (which often quotes the address): each must leave by retention."""
+    spec = next(spec for spec in TOPICS if spec.name == name)
+    assert spec.personal
+    config = spec.kafka_config(Settings())
+    assert config["cleanup.policy"] == "delete"
+    assert int(config["retention.ms"]) == 7 * 86_400_000
+
+
+@pytest.mark.parametrize("retention_s", [10, 86_400, 7 * 86_400, 27 * 86_400])
+def test_a_personal_record_is_gone_within_a_month_whatever_the_retention(retention_s: int) -> None:
+    """Kafka deletes whole segments, and only once the newest record of a segment is older than
+    the retention: a record lives at most retention plus one segment."""
+    settings = Settings(personal_topic_retention_s=retention_s)
+    for spec in (spec for spec in TOPICS if spec.personal):
+        config = spec.kafka_config(settings)
+        lives_s = (int(config["retention.ms"]) + int(config["segment.ms"])) / 1000
+        assert lives_s == spec.gone_within_s(settings)
+        assert lives_s <= _MONTH_S
+
+
+def test_a_retention_beyond_the_month_is_refused() -> None:
+    with pytest.raises(ValueError, match="personal_topic_retention_s"):
+        Settings(personal_topic_retention_s=28 * 86_400)
+
+
+def test_person_tables_compact_within_the_retention_and_erasure_proof_stays() -> None:
+    """An erased entry's tombstone makes its old value compactable within the lag; the erasure
+    topics keep their records (the proof), and carry no address."""
+    settings = Settings()
+    for table in ("consents", "bounces", "send_history", "rate_inputs", "consent_deadlines"):
+        spec = next(spec for spec in TOPICS if spec.table == table)
+        lag_ms = int(spec.kafka_config(settings)["max.compaction.lag.ms"])
+        assert 0 < lag_ms <= settings.personal_topic_retention_s * 1000
+    for name in ("erasure-requests", "erasure-events"):
+        spec = next(spec for spec in TOPICS if spec.name == name)
+        assert not spec.personal
+        assert spec.kafka_config(settings)["retention.ms"] == "-1"

@@ -35,6 +35,13 @@ from streams.core.records.consent import (
 )
 from streams.core.records.dead_letters import DeadLetter, DeadLetterKind
 from streams.core.records.inbound import InboundMail
+from streams.core.records.privacy import (
+    ErasedPlace,
+    ErasureAction,
+    ErasureEvent,
+    ErasureEventKind,
+    ErasureRequest,
+)
 from streams.core.records.sender_domains import SenderDomains
 from streams.core.records.sending import (
     MAX_BODY_LINKS,
@@ -91,6 +98,11 @@ __all__ = [
     "DeliveryEvent",
     "DeliveryKind",
     "DmarcPolicy",
+    "ErasedPlace",
+    "ErasureAction",
+    "ErasureEvent",
+    "ErasureEventKind",
+    "ErasureRequest",
     "FeedbackReport",
     "FeedbackType",
     "InboundMail",
@@ -134,5 +146,8 @@ RECORD_TYPES: tuple[type[Record], ...] = (
     ConsentNotice,
     ConsentDeadline,
     SenderDomains,
+    ErasureRequest,
+    ErasedPlace,
+    ErasureEvent,
 )
 """Every record type of this package, in the order the codec registers them."""

@@ -56,6 +56,9 @@ from streams.core.records import (
     ConsentState,
     DeadLetter,
     DeliveryEvent,
+    ErasedPlace,
+    ErasureEvent,
+    ErasureRequest,
     FeedbackReport,
     InboundMail,
     MailAuthentication,
@@ -235,6 +238,13 @@ _DECISION_INPUTS = DecisionInputs(
     ),
     send_history=SendHistory(sends=(_SENT_MARK,)),
     sender_domains=("example.org", "xn--bcher-kva.example"),
+)
+_ERASED_CONSENTS = ErasedPlace(
+    place="table consents",
+    action="deleted",
+    count=1,
+    done_by=datetime(2026, 3, 2, 9, 15, 1, 52_000, tzinfo=UTC),
+    note="compaction tombstone on the changelog",
 )
 _COMPLAINT = CountedEvent(
     event_id="inbound-mail/1/2", occurred_at=datetime(2026, 3, 1, 21, 47, 30, tzinfo=UTC)
@@ -433,6 +443,36 @@ SAMPLES: dict[str, Record] = {
                 sent_at=datetime(2026, 3, 2, 10, 0, 0, 1_000, tzinfo=UTC),
             ),
         )
+    ),
+    "erasure_request": ErasureRequest(
+        request_id="dpo-2026-0117",
+        recipient_key=_KEY,
+        requested_by="privacy-desk",
+        requested_at=datetime(2026, 3, 2, 9, 15, 0, 125_000, tzinfo=UTC),
+    ),
+    "erased_place": _ERASED_CONSENTS,
+    "erasure_event": ErasureEvent(
+        event_id="dpo-2026-0117/completed",
+        request_id="dpo-2026-0117",
+        recipient_key=_KEY,
+        kind="completed",
+        places=(
+            ErasedPlace(
+                place="table suppressions",
+                action="kept",
+                count=1,
+                done_by=datetime(2026, 3, 2, 9, 15, 1, 40_000, tzinfo=UTC),
+                note="the platform suppression (reason erasure), by recipient key only",
+            ),
+            _ERASED_CONSENTS,
+            ErasedPlace(
+                place="topic send-requests",
+                action="expires",
+                count=0,
+                done_by=datetime(2026, 3, 10, 1, 0, tzinfo=UTC),
+            ),
+        ),
+        at=datetime(2026, 3, 10, 1, 0, 5, tzinfo=UTC),
     ),
     "sender_domains": SenderDomains(
         account_id="acct-42",

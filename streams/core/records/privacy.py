@@ -1,0 +1,69 @@
+"""A person's right to erasure (GDPR Art. 17): the request that starts it, and the events that say
+what was removed where and when.
+
+Neither record carries the address: an erasure is about a recipient key, and the request and its
+events are kept for good, as the platform's proof that it honoured the request. What remains of an
+erased person is that key (a keyed hash), the platform suppression that stops their mail, and these
+records.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from streams.core.records.base import ID, RECIPIENT_KEY, Record, UtcMillis
+
+__all__ = [
+    "ErasedPlace",
+    "ErasureAction",
+    "ErasureEvent",
+    "ErasureEventKind",
+    "ErasureRequest",
+]
+
+ErasureEventKind = Literal["suppressed", "state_erased", "ledger_erased", "completed"]
+ErasureAction = Literal["deleted", "redacted", "expires", "kept"]
+
+
+class ErasureRequest(Record):
+    """A person asked for their personal data to be erased (by a data-protection desk, a
+    platform's own tools, or `sendgate erase`)."""
+
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.ErasureRequest"
+
+    request_id: str = ID
+    recipient_key: str = RECIPIENT_KEY
+    requested_by: str = ID
+    requested_at: UtcMillis
+
+
+class ErasedPlace(Record):
+    """One place that held the person's data, and what became of it.
+
+    `done_by` is when the data is gone from there: a past moment for what was deleted or
+    redacted, a coming one for records a topic's retention deletes (`expires`). `kept` names what
+    stays on purpose (the suppression, by recipient key only)."""
+
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.ErasedPlace"
+
+    place: str = Field(min_length=1, max_length=200)
+    action: ErasureAction
+    count: int = Field(ge=0)
+    done_by: UtcMillis
+    note: str | None = Field(default=None, max_length=500)
+
+
+class ErasureEvent(Record):
+    """A step of one erasure: the suppression in place, the worker's state erased, the ledger
+    redacted, and finally `completed`, once every place is done (listing them all)."""
+
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.ErasureEvent"
+
+    event_id: str = ID
+    request_id: str = ID
+    recipient_key: str = RECIPIENT_KEY
+    kind: ErasureEventKind
+    places: tuple[ErasedPlace, ...] = ()
+    at: UtcMillis
