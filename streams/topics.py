@@ -145,11 +145,12 @@ class TopicSpec(Generic[R]):
 
     def gone_within_s(self, settings: Settings) -> float | None:
         """How long a record of a personal topic can outlive its write (retention plus one
-        segment); None for topics whose records stay."""
+        segment, plus the broker's wait between two looks at retention); None for topics whose
+        records stay."""
         if not self.personal:
             return None
         retention = settings.personal_topic_retention_s
-        return retention + _segment_s(retention)
+        return retention + _segment_s(retention) + settings.broker_retention_check_s
 
     def table_name(self) -> str:
         """The faust table this topic is the changelog of; `TypeError` for any other topic."""

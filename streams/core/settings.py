@@ -125,6 +125,17 @@ class Settings(BaseSettings):
             "that. At most 27 days, so that stays within GDPR Art. 12(3)'s month."
         ),
     )
+    broker_retention_check_s: int = Field(
+        default=300,
+        ge=1,
+        le=86_400,
+        description=(
+            "How often the brokers look for records past their retention "
+            "(`log.retention.check.interval.ms`; Kafka's default is 5 minutes, the project's own "
+            "broker checks every 10 s): part of how long an erased person's records may outlive "
+            "the retention."
+        ),
+    )
     state_fence_timeout_s: float = Field(default=30.0, gt=0)
     gate_batch_size: int = Field(default=500, ge=1)
     consent_timer_interval_s: float = Field(

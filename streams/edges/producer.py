@@ -32,11 +32,19 @@ from aiokafka.structs import RecordMetadata
 from streams.core.codec import Codec
 from streams.core.errors import SendgateError, ServiceUnavailableError
 from streams.core.recipient import RecipientKeyer
-from streams.core.records import ConsentEvent, Record, SendRequest, UnsubscribeClick
+from streams.core.records import (
+    ConsentEvent,
+    ErasureRequest,
+    Record,
+    SendRequest,
+    UnsubscribeClick,
+)
 from streams.core.settings import Settings
+from streams.privacy.erasure import erasure_click
 from streams.topics import (
     CONSENT_EVENTS,
     DELIVERY_EVENTS,
+    ERASURE_REQUESTS,
     FEEDBACK_REPORTS,
     SEND_REQUESTS,
     SENDER_DOMAINS,
@@ -54,9 +62,11 @@ PUBLISHED_TOPICS: tuple[TopicSpec, ...] = (
     DELIVERY_EVENTS,
     FEEDBACK_REPORTS,
     SENDER_DOMAINS,
+    ERASURE_REQUESTS,
 )
-"""The topics senders and the platform's mail infrastructure publish to through this producer;
-the gate, the SMTP intake and `sendgate accounts` write the others with producers of their own."""
+"""The topics senders, the platform's mail infrastructure and its data-protection tools publish to
+through this producer; the gate, the SMTP intake and `sendgate accounts` write the others with
+producers of their own."""
 
 _TOPIC_OF_RECORD: dict[type[Record], TopicSpec] = {
     spec.record: spec for spec in PUBLISHED_TOPICS if spec.record is not None
@@ -402,6 +412,14 @@ class SendgateProducer:
 
     async def publish_consent(self, event: ConsentEvent) -> RecordMetadata:
         return await self.publish(event)
+
+    async def publish_erasure(self, request: ErasureRequest) -> RecordMetadata:
+        """Publish an erasure request the way that stops mail at once: first its platform
+        suppression, on the topic the state fence watches, then the request. Once this returns,
+        no send decided after it is allowed; the erasure itself follows within seconds. (A
+        request published alone is suppressed when the worker reads it: a little later.)"""
+        await self.publish(erasure_click(request))
+        return await self.publish(request)
 
     async def publish_many(
         self,

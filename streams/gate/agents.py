@@ -17,6 +17,9 @@ Nothing here decides.
 - `keep_consents`: consent-events -> consents table. Unsubscribe clicks reach the consents too,
   through `keep_suppressions`, so one click changes both tables in one step and the state fence
   covers both.
+- `act_on_erasure_requests`: erasure-requests -> the platform suppression each asks for, on
+  unsubscribe-clicks; folding it, `keep_suppressions` deletes the person's other state and reports
+  the steps on erasure-events (`streams.privacy.erasure`).
 - `check_consent_deadlines`: consent-deadlines (nudges from the `nudge_consent_deadlines` timer,
   see `streams.consent.deadlines`) -> consent-notices (implied consent expiring, expired).
 
@@ -46,6 +49,7 @@ from streams.gate.enforcer import (
     tick_rates,
 )
 from streams.gate.keepers import (
+    act_on_erasure_request,
     act_on_feedback,
     check_consent_deadline,
     keep_bounce,
@@ -109,6 +113,7 @@ def _register_keepers(gate: Gate, input_topics: set[str]) -> dict[str, Any]:
             ("parse_inbound_mail", gate.inbound_mail, parse_inbound),
             ("keep_consents", gate.consent_events, keep_consent),
             ("check_consent_deadlines", gate.consent_deadlines, check_consent_deadline),
+            ("act_on_erasure_requests", gate.erasure_requests, act_on_erasure_request),
             ("keep_rates", enforcement.rate_keeper_inputs, keep_rate),
             ("enforce_accounts", enforcement.enforcer_inputs, enforce),
             ("check_enforcement_events", enforcement.enforcement_events, check_enforcement_event),

@@ -63,6 +63,8 @@ from streams.topics import (
     DEAD_LETTERS,
     DELIVERY_EVENTS,
     ENFORCEMENT_EVENTS,
+    ERASURE_EVENTS,
+    ERASURE_REQUESTS,
     FEEDBACK_REPORTS,
     INBOUND_MAIL,
     RATE_BREACHES,
@@ -142,6 +144,7 @@ class Gate:
     consent_events: faust.TopicT
     consent_deadlines: faust.TopicT
     consents: RecordTable[ConsentState]
+    erasure_requests: faust.TopicT
     deadline_table: faust.Table
     """recipient key -> next consent notice due, epoch ms (`streams.gate.keepers.keep_deadline`)."""
     send_history: RecordTable[SendHistory]
@@ -233,6 +236,10 @@ class Gate:
     @property
     def content_misuse_topic(self) -> str:
         return self.topic_name(CONTENT_MISUSE)
+
+    @property
+    def erasure_events_topic(self) -> str:
+        return self.topic_name(ERASURE_EVENTS)
 
     @property
     def enforcement_events_topic(self) -> str:
@@ -390,6 +397,7 @@ def build_gate(
         consent_events=raw_topic(app, settings, CONSENT_EVENTS),
         consent_deadlines=raw_topic(app, settings, CONSENT_DEADLINES),
         consents=consents,
+        erasure_requests=raw_topic(app, settings, ERASURE_REQUESTS),
         deadline_table=deadline_table,
         send_history=send_history,
         enforcement=enforcement,

@@ -32,6 +32,7 @@ from streams.gate import metrics
 from streams.gate.app import Gate
 from streams.gate.copies import account_of_record
 from streams.gate.handling import coordinates, dead_letter, dead_letter_unusable
+from streams.privacy.erasure import predates_erasure
 from streams.reputation.events import enforcement_events
 from streams.reputation.rate_inputs import (
     RateTick,
@@ -161,6 +162,8 @@ async def count_allowed_send(gate: Gate, message: Any) -> None:
     decision = await _decoded(gate, message, "count_allowed_sends", SEND_DECISIONS, check_key=False)
     if decision is None or decision.verdict != "allow":
         return
+    if predates_erasure(gate.suppressions.get(message.key), decision.decided_at):
+        return  # the person was erased since: their rate hand-off is gone and stays gone
     await _hand_on(
         gate,
         message.key,

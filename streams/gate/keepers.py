@@ -40,6 +40,14 @@ from streams.gate.handling import (
     decode_record,
 )
 from streams.gate.tables import stored
+from streams.privacy.erasure import (
+    erasure_click,
+    erasure_event,
+    predates_erasure,
+    request_id_of,
+    state_places,
+    suppression_place,
+)
 from streams.sending.verp import VERP_PREFIX, ForgedVerpError
 from streams.suppression.feedback import suppression_for_report
 from streams.suppression.fold import apply_click
@@ -50,6 +58,8 @@ from streams.topics import (
     CONSENT_EVENTS,
     CONSENT_NOTICES,
     DELIVERY_EVENTS,
+    ERASURE_EVENTS,
+    ERASURE_REQUESTS,
     FEEDBACK_REPORTS,
     INBOUND_MAIL,
     SUPPRESSION_CHANGES,
@@ -57,8 +67,11 @@ from streams.topics import (
 )
 
 __all__ = [
+    "act_on_erasure_request",
     "act_on_feedback",
     "check_consent_deadline",
+    "erase_person",
+    "erased_earlier",
     "keep_bounce",
     "keep_consent",
     "keep_deadline",
@@ -79,13 +92,19 @@ SCAN_YIELD_EVERY = 1000
 
 async def keep_suppression(gate: Gate, message: Any) -> None:
     """Fold one unsubscribe click into the suppressions table, and into the consents (one click
-    changes both in one step, so the state fence covers both)."""
+    changes both in one step, so the state fence covers both). An erasure's suppression deletes
+    the person's other state in that same step."""
     click = await decode_keyed(gate, message, UNSUBSCRIBE_CLICKS, "keep_suppressions")
     if click is None:
         return
     state = gate.suppressions.get(message.key)
     new_state, change = apply_click(state, click, source=coordinates(message), now=gate.clock.now())
     gate.suppressions.update(message.key, state, new_state)
+    request_id = request_id_of(click)
+    if request_id is not None:
+        await gate.emit(SUPPRESSION_CHANGES, change, partition=message.partition)
+        await erase_person(gate, message, click.recipient_key, request_id)
+        return
     consents = gate.consents.get(message.key)
     new_consents = apply_opt_out(consents, click)
     if new_consents != consents:
@@ -93,6 +112,56 @@ async def keep_suppression(gate: Gate, message: Any) -> None:
         keep_deadline(gate, message.key, next_deadline(new_consents, gate.policy.consent))
     # co-partitioned: the change goes to the click's own partition
     await gate.emit(SUPPRESSION_CHANGES, change, partition=message.partition)
+
+
+async def erase_person(gate: Gate, message: Any, recipient_key: str, request_id: str) -> None:
+    """Delete every entry the worker holds about the person but the suppression just written,
+    and say so on erasure-events (the suppression, then the state). Run again for a replayed
+    click, it deletes nothing more and reports the same steps under the same ids."""
+    key = message.key
+    had_deadline = stored(gate.deadline_table, key) is not None
+    keep_deadline(gate, key, None)
+    deleted = {
+        "consents": gate.consents.delete(key),
+        "bounces": gate.bounces.delete(key),
+        "send_history": gate.send_history.delete(key),
+        "rate_inputs": gate.enforcement.rate_inputs.delete(key),
+        "consent_deadlines": int(had_deadline),
+    }
+    now = gate.clock.now()
+    steps = (
+        erasure_event(request_id, recipient_key, "suppressed", (suppression_place(now),), now),
+        erasure_event(request_id, recipient_key, "state_erased", state_places(deleted, now), now),
+    )
+    for step in steps:
+        await gate.emit(ERASURE_EVENTS, step, partition=message.partition)
+    log.info(
+        "keep_suppressions: %s: erasure %s: %d table entries deleted",
+        coordinates(message),
+        request_id,
+        sum(deleted.values()),
+        extra=where(message),
+    )
+
+
+async def act_on_erasure_request(gate: Gate, message: Any) -> None:
+    """An erasure request becomes its platform suppression, on the topic every suppression takes
+    (`sendgate erase` publishes that suppression itself first, so the fence covers it from the
+    moment the request is acknowledged; a platform's own tools may publish the request alone)."""
+    request = await decode_keyed(gate, message, ERASURE_REQUESTS, "act_on_erasure_requests")
+    if request is None:
+        return
+    click = erasure_click(request)
+    state = gate.suppressions.get(message.key)
+    if state is not None and click.click_id in state.applied_event_ids:
+        return  # `sendgate erase` published it already, and it is in place
+    await request_suppression(gate, click, partition=message.partition)
+
+
+def erased_earlier(gate: Gate, key: bytes, occurred_at: datetime) -> bool:
+    """Whether an event of `occurred_at` is about the person before their erasure: such an event
+    (late, or a topic replayed) must not bring back state the erasure deleted."""
+    return predates_erasure(gate.suppressions.get(key), occurred_at)
 
 
 def keep_deadline(gate: Gate, key: bytes, due: datetime | None) -> None:
@@ -122,6 +191,11 @@ async def keep_consent(gate: Gate, message: Any) -> None:
         check_event_time(event, gate.clock.now(), gate.policy.consent)
     except InvalidRecordError as exc:
         await dead_letter(gate, message, "keep_consents", exc)
+        return
+    if erased_earlier(gate, message.key, event.occurred_at):
+        log.debug(
+            "keep_consents: %s: before the recipient's erasure, not kept", coordinates(message)
+        )
         return
     state = gate.consents.get(message.key)
     fold = apply_consent_event(state, event, gate.policy.consent)
@@ -164,6 +238,12 @@ async def keep_bounce(gate: Gate, message: Any) -> None:
     event = await decode_keyed(gate, message, DELIVERY_EVENTS, "keep_bounce_history")
     if event is None:
         return
+    if erased_earlier(gate, message.key, event.occurred_at):
+        log.debug(
+            "keep_bounce_history: %s: before the recipient's erasure, not kept",
+            coordinates(message),
+        )
+        return
     state = gate.bounces.get(message.key)
     fold = apply_delivery(
         state, event, gate.policy.soft_bounce, source=coordinates(message), now=gate.clock.now()
@@ -180,7 +260,10 @@ async def act_on_feedback(gate: Gate, message: Any) -> None:
     report = await decode_keyed(gate, message, FEEDBACK_REPORTS, "act_on_feedback")
     if report is None:
         return
-    await count_complaint(gate, message, report)
+    # A complaint about mail before the person's erasure is not counted: counting keeps per-person
+    # state, and with the consents erased it would read as a complaint without an opt-in.
+    if not erased_earlier(gate, message.key, report.arrival_date or report.received_at):
+        await count_complaint(gate, message, report)
     click = suppression_for_report(report)
     if click is not None:
         await request_suppression(gate, click, partition=message.partition)

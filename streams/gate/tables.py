@@ -63,6 +63,14 @@ class RecordTable(Generic[R]):
         if after is not None and after != before:
             self.put(key, after)
 
+    def delete(self, key: bytes) -> int:
+        """Delete the entry of `key` (a tombstone on the changelog, which compaction then uses
+        to drop its old values); 1 if there was one, 0 if not (nothing is written then)."""
+        if stored(self.table, key) is None:
+            return 0
+        del self.table[key]
+        return 1
+
     def keys(self) -> list[bytes]:
         """Every key this worker holds (a scan: for timers, never for the hot path)."""
         return list(self.table.keys())

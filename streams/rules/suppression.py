@@ -4,13 +4,15 @@ Transactional mail (a receipt, a password reset) is not covered by an unsubscrib
 CAN-SPAM's opt-out duty (15 U.S.C. §7704(a)(4)) applies to commercial messages only, and so do
 CASL s.11 and PECR reg. 22. It honours list and account unsubscribes only when the request (or the
 policy) says so, like Salesforce's "honour list-level opt-outs". Platform suppressions (complaint,
-hard bounce, erasure, operator) stop every message.
+hard bounce, erasure, operator) stop every message; an erasure only until the person gives an
+account a fresh express consent, and then for that account alone (`streams.privacy.erasure`).
 """
 
 from __future__ import annotations
 
 from streams.core.records import SendRequest, SuppressionEntry
 from streams.policy import Policy
+from streams.privacy.erasure import lifted_by_fresh_consent
 from streams.rules.base import RecipientView, Rule
 
 __all__ = [
@@ -57,7 +59,9 @@ def _not_current(request: SendRequest, view: RecipientView, policy: Policy) -> s
 
 def _platform_suppressed(request: SendRequest, view: RecipientView, policy: Policy) -> str | None:
     for entry in view.suppressions:
-        if entry.scope == "platform":
+        if entry.scope == "platform" and not lifted_by_fresh_consent(
+            entry, view.consents, request.account_id
+        ):
             return (
                 f"The recipient {_REASON_WORDS[entry.reason]} on {_since(entry)}, so no account "
                 "on this platform may email them."

@@ -14,6 +14,7 @@ from streams.core.recipient import RecipientKeyer, normalise_address
 from streams.core.records import (
     ConsentEvent,
     DeliveryEvent,
+    ErasureRequest,
     FeedbackReport,
     Record,
     SendDecision,
@@ -26,6 +27,7 @@ from streams.edges.producer import PUBLISHED_TOPICS, SendgateProducer
 from streams.topics import (
     CONSENT_EVENTS,
     DELIVERY_EVENTS,
+    ERASURE_REQUESTS,
     FEEDBACK_REPORTS,
     SEND_REQUESTS,
     SENDER_DOMAINS,
@@ -43,6 +45,7 @@ ROUTES = [
     (DeliveryEvent, DELIVERY_EVENTS),
     (FeedbackReport, FEEDBACK_REPORTS),
     (SenderDomains, SENDER_DOMAINS),
+    (ErasureRequest, ERASURE_REQUESTS),
 ]
 
 
@@ -53,7 +56,7 @@ def _newest_sample(goldens: list[Any], record_type: type[Record]) -> Record:
 
 
 def test_the_published_topics_are_the_routes() -> None:
-    """Senders publish to these six topics, one record type each."""
+    """Senders and the platform's tools publish to these seven topics, one record type each."""
     assert [(spec.record, spec) for spec in PUBLISHED_TOPICS] == ROUTES
 
 

@@ -16,6 +16,7 @@ from pydantic import Field
 from streams.core.records.base import ID, RECIPIENT_KEY, Record, UtcMillis
 
 __all__ = [
+    "ERASURE_REQUEST_ID",
     "ErasedPlace",
     "ErasureAction",
     "ErasureEvent",
@@ -26,6 +27,10 @@ __all__ = [
 ErasureEventKind = Literal["suppressed", "state_erased", "ledger_erased", "completed"]
 ErasureAction = Literal["deleted", "redacted", "expires", "kept"]
 
+ERASURE_REQUEST_ID = Field(min_length=1, max_length=100)
+"""A request id of the data-protection desk: short enough that the ids derived from it (the
+suppression's click id, each step's event id) stay ids."""
+
 
 class ErasureRequest(Record):
     """A person asked for their personal data to be erased (by a data-protection desk, a
@@ -33,7 +38,7 @@ class ErasureRequest(Record):
 
     AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.ErasureRequest"
 
-    request_id: str = ID
+    request_id: str = ERASURE_REQUEST_ID
     recipient_key: str = RECIPIENT_KEY
     requested_by: str = ID
     requested_at: UtcMillis
@@ -62,7 +67,7 @@ class ErasureEvent(Record):
     AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.ErasureEvent"
 
     event_id: str = ID
-    request_id: str = ID
+    request_id: str = ERASURE_REQUEST_ID
     recipient_key: str = RECIPIENT_KEY
     kind: ErasureEventKind
     places: tuple[ErasedPlace, ...] = ()

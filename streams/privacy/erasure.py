@@ -1,0 +1,169 @@
+"""What an erasure request does to the gate's state: the suppression it leaves, what it deletes,
+and what it keeps out afterwards.
+
+The suppression comes first and stays for good. It is the one thing kept about an erased person,
+by recipient key only: without it, the next import of an old list would mail them again, which is
+exactly what they asked to end (GDPR Art. 17(1) erases the data; Art. 21(3) and the ePrivacy rules
+forbid the mail, and a platform can only honour both by remembering the key). It is lifted for one
+account only by a fresh express consent the person gives that account after the erasure
+(`lifted_by_fresh_consent`): a new sign-up is new data and a new relationship, an import or an
+implied basis is neither.
+
+Everything else the gate holds about the person (consents, bounce history, send history, rate
+hand-offs, consent deadlines) is deleted in the same step as the suppression is written
+(`ERASED_TABLES`), and later events about what happened before the erasure are ignored
+(`predates_erasure`): a consent event that was late, or a topic replayed, must not bring back
+what was erased.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from streams.core.records import (
+    ConsentEntry,
+    ErasedPlace,
+    ErasureEvent,
+    ErasureEventKind,
+    ErasureRequest,
+    SuppressionEntry,
+    SuppressionState,
+    UnsubscribeClick,
+    UnsubscribeMethod,
+)
+
+__all__ = [
+    "ERASED_TABLES",
+    "ERASURE_CLICK_PREFIX",
+    "erasure_click",
+    "erasure_entry",
+    "erasure_event",
+    "lifted_by_fresh_consent",
+    "predates_erasure",
+    "request_id_of",
+    "state_places",
+    "suppression_place",
+]
+
+ERASURE_CLICK_PREFIX = "erasure:"
+"""The click id of an erasure request's suppression is this and the request id, so the
+suppression keeper knows which request it is honouring."""
+
+ERASED_TABLES: tuple[str, ...] = (
+    "consents",
+    "bounces",
+    "send_history",
+    "rate_inputs",
+    "consent_deadlines",
+)
+"""The gate's tables keyed by recipient key whose entry an erasure deletes: every one of them but
+the suppressions."""
+
+_FRESH_CONSENT_STATUSES = frozenset({"single_opt_in", "double_opt_in"})
+_NOT_THE_PERSON = frozenset({"import"})
+"""Sources that record what an account says about a person, not what the person did."""
+
+
+def erasure_click(
+    request: ErasureRequest, *, method: UnsubscribeMethod = "api"
+) -> UnsubscribeClick:
+    """The platform suppression that honours `request`: on the topic every suppression takes, so
+    the state fence covers it like an unsubscribe; the same request always makes the same click,
+    so publishing it twice suppresses once."""
+    return UnsubscribeClick(
+        click_id=f"{ERASURE_CLICK_PREFIX}{request.request_id}",
+        recipient_key=request.recipient_key,
+        scope="platform",
+        method=method,
+        reason="erasure",
+        clicked_at=request.requested_at,
+    )
+
+
+def request_id_of(click: UnsubscribeClick) -> str | None:
+    """The erasure request a click honours; None for a click that erases nothing. A platform
+    suppression with reason `erasure` that no request made (an operator's) erases under its own
+    click id."""
+    if click.reason != "erasure" or click.scope != "platform":
+        return None
+    return click.click_id.removeprefix(ERASURE_CLICK_PREFIX)
+
+
+def erasure_entry(state: SuppressionState | None) -> SuppressionEntry | None:
+    """The recipient's latest erasure suppression, if they were ever erased."""
+    if state is None:
+        return None
+    erasures = [e for e in state.entries if e.scope == "platform" and e.reason == "erasure"]
+    return max(erasures, key=lambda entry: entry.since, default=None)
+
+
+def predates_erasure(state: SuppressionState | None, occurred_at: datetime) -> bool:
+    """Whether an event that happened at `occurred_at` is about the person before they were
+    erased, and so must not be kept: the erasure deleted what it would add to."""
+    entry = erasure_entry(state)
+    return entry is not None and occurred_at <= entry.since
+
+
+def lifted_by_fresh_consent(
+    entry: SuppressionEntry, consents: Iterable[ConsentEntry], account_id: str
+) -> bool:
+    """Whether the person gave `account_id` a new express consent after the erasure `entry`:
+    their own sign-up (not an import, not an implied basis), still live. Only an erasure is
+    lifted this way; a complaint, a hard bounce or an operator's suppression never is."""
+    if entry.reason != "erasure":
+        return False
+    return any(
+        consent.account_id == account_id
+        and consent.basis == "express"
+        and consent.status in _FRESH_CONSENT_STATUSES
+        and consent.source_kind not in _NOT_THE_PERSON
+        and consent.granted_at is not None
+        and consent.granted_at > entry.since
+        for consent in consents
+    )
+
+
+def state_places(deleted: Mapping[str, int], at: datetime) -> tuple[ErasedPlace, ...]:
+    """The worker's part of an erasure: each table's entries deleted (`deleted` by table name)."""
+    return tuple(
+        ErasedPlace(
+            place=f"gate table {table}",
+            action="deleted",
+            count=deleted.get(table, 0),
+            done_by=at,
+            note="a tombstone on the table's changelog, whose compaction drops the old values",
+        )
+        for table in ERASED_TABLES
+    )
+
+
+def suppression_place(at: datetime) -> ErasedPlace:
+    """What stays on purpose: the suppression, by recipient key only."""
+    return ErasedPlace(
+        place="gate table suppressions",
+        action="kept",
+        count=1,
+        done_by=at,
+        note="the erasure suppression, by recipient key only, so that no account mails the "
+        "person again",
+    )
+
+
+def erasure_event(
+    request_id: str,
+    recipient_key: str,
+    kind: ErasureEventKind,
+    places: tuple[ErasedPlace, ...],
+    at: datetime,
+) -> ErasureEvent:
+    """One step of an erasure; its id names the request and the step, so a step reported twice
+    (at least once) is one step to its readers."""
+    return ErasureEvent(
+        event_id=f"{request_id}/{kind}",
+        request_id=request_id,
+        recipient_key=recipient_key,
+        kind=kind,
+        places=places,
+        at=at,
+    )
