@@ -93,6 +93,7 @@ __all__ = [
     "TopicSpec",
     "all_record_types",
     "default_codec",
+    "erasure_horizons",
     "read_send_request",
     "table_changelog",
 ]
@@ -144,13 +145,17 @@ class TopicSpec(Generic[R]):
         return {**policy, **self.config}
 
     def gone_within_s(self, settings: Settings) -> float | None:
-        """How long a record of a personal topic can outlive its write (retention plus one
-        segment, plus the broker's wait between two looks at retention); None for topics whose
-        records stay."""
-        if not self.personal:
-            return None
+        """How long a record about a person can outlive its write or its deletion: on a
+        personal topic, retention plus one segment, plus the broker's wait between two looks at
+        retention; on a person table's changelog, how long an old value outlives the tombstone
+        that deleted it (the segment it is in rolls, then compaction is due within the same lag).
+        None for topics whose records stay."""
         retention = settings.personal_topic_retention_s
-        return retention + _segment_s(retention) + settings.broker_retention_check_s
+        if self.personal:
+            return retention + _segment_s(retention) + settings.broker_retention_check_s
+        if self.table in _PERSON_TABLES:
+            return 2 * _segment_s(retention) + settings.broker_retention_check_s
+        return None
 
     def table_name(self) -> str:
         """The faust table this topic is the changelog of; `TypeError` for any other topic."""
@@ -458,6 +463,20 @@ TOPICS: tuple[TopicSpec, ...] = (
 
 PERSONAL_TOPICS: tuple[TopicSpec, ...] = tuple(spec for spec in TOPICS if spec.personal)
 """The topics whose records about a person leave by retention."""
+
+
+def erasure_horizons(settings: Settings) -> dict[str, float]:
+    """Each topic that may still hold an erased person's records, by its place name in an
+    erasure's report (`topic <name>`), and how long after the erasure they may stay there: the
+    personal topics until retention deletes them, the person tables' changelogs until compaction
+    drops the values the erasure's tombstones replaced. The suppressions' changelog is not
+    listed: the suppression is kept."""
+    horizons: dict[str, float] = {}
+    for spec in TOPICS:
+        within = spec.gone_within_s(settings)
+        if within is not None and spec.table != "suppressions":
+            horizons[f"topic {spec.full_name(settings)}"] = within
+    return horizons
 PERSON_TABLE_CHANGELOGS: tuple[TopicSpec, ...] = tuple(
     spec for spec in TOPICS if spec.table in _PERSON_TABLES
 )

@@ -18,8 +18,8 @@ what was erased.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 
 from streams.core.records import (
     ConsentEntry,
@@ -36,6 +36,8 @@ from streams.core.records import (
 __all__ = [
     "ERASED_TABLES",
     "ERASURE_CLICK_PREFIX",
+    "STEPS_BEFORE_COMPLETION",
+    "completion",
     "erasure_click",
     "erasure_entry",
     "erasure_event",
@@ -59,6 +61,9 @@ ERASED_TABLES: tuple[str, ...] = (
 )
 """The gate's tables keyed by recipient key whose entry an erasure deletes: every one of them but
 the suppressions."""
+
+STEPS_BEFORE_COMPLETION: frozenset[ErasureEventKind] = frozenset({"state_erased", "ledger_erased"})
+"""The steps an erasure needs before it can be complete: the worker's and the ledger's."""
 
 _FRESH_CONSENT_STATUSES = frozenset({"single_opt_in", "double_opt_in"})
 _NOT_THE_PERSON = frozenset({"import"})
@@ -166,4 +171,46 @@ def erasure_event(
         kind=kind,
         places=places,
         at=at,
+    )
+
+
+def completion(
+    request: ErasureRequest,
+    steps: Sequence[ErasureEvent],
+    horizons: Mapping[str, float],
+    now: datetime,
+) -> ErasureEvent | None:
+    """The `completed` step of an erasure, once it is true: the worker and the ledger have done
+    their part, and every topic that held the person's records (`horizons`: place name -> seconds
+    after the request within which its records are gone) is past its horizon. It lists every
+    place of every step and the topics as `expires`, each with the moment it was done by, so the
+    platform can tell the person, and third parties, what was removed where and when. None while
+    something is still to happen, or once the erasure is complete already."""
+    first: dict[str, ErasureEvent] = {}
+    for step in steps:  # a step reported twice (at least once) counts once, as first reported
+        first.setdefault(step.event_id, step)
+    kinds = {step.kind for step in first.values()}
+    if "completed" in kinds or not STEPS_BEFORE_COMPLETION.issubset(kinds):
+        return None
+    expiring = tuple(
+        ErasedPlace(
+            place=place,
+            action="expires",
+            count=0,
+            done_by=request.requested_at + timedelta(seconds=within),
+            note="Kafka deletes the topic's records by age: what it held about the person is "
+            "gone by then (it does not count them)",
+        )
+        for place, within in sorted(horizons.items())
+    )
+    if any(place.done_by > now for place in expiring):
+        return None
+    done = tuple(
+        place
+        for step in sorted(first.values(), key=lambda step: step.at)
+        if step.kind in {"suppressed", *STEPS_BEFORE_COMPLETION}
+        for place in step.places
+    )
+    return erasure_event(
+        request.request_id, request.recipient_key, "completed", done + expiring, now
     )

@@ -7,18 +7,27 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from streams.core.records import ErasureRequest
+from streams.core.records import ErasureEvent, ErasureRequest
+from streams.core.settings import Settings
 from streams.policy import load_policy
 from streams.privacy.erasure import (
     ERASED_TABLES,
+    completion,
     erasure_click,
     erasure_event,
     lifted_by_fresh_consent,
     predates_erasure,
     request_id_of,
+    state_places,
+    suppression_place,
 )
 from streams.rules import PLATFORM_SUPPRESSED
-from streams.topics import PERSON_TABLE_CHANGELOGS
+from streams.topics import (
+    PERSON_TABLE_CHANGELOGS,
+    PERSONAL_TOPICS,
+    SUPPRESSIONS_CHANGELOG,
+    erasure_horizons,
+)
 from tests.support.factory import (
     KEY,
     consent_entry,
@@ -150,3 +159,74 @@ def test_a_complaint_beside_the_erasure_still_denies_after_a_fresh_consent() -> 
     denied = PLATFORM_SUPPRESSED.check(send_request(), view, load_policy())
     assert denied is not None
     assert "reported a message as spam" in str(denied)
+
+
+# --- completion -------------------------------------------------------------------------------
+
+HORIZONS = {"topic send-requests": 7 * 86_400.0, "topic inbound-mail": 3_600.0}
+
+
+def _step(kind: str, at: datetime, *places: object) -> ErasureEvent:
+    return erasure_event("dpo-17", KEY, kind, tuple(places), at)  # type: ignore[arg-type]
+
+
+def _steps() -> list[ErasureEvent]:
+    worker = ERASED_AT + timedelta(seconds=2)
+    return [
+        _step("suppressed", worker, suppression_place(worker)),
+        _step("state_erased", worker, *state_places({"consents": 1}, worker)),
+        _step("ledger_erased", ERASED_AT + timedelta(seconds=5)),
+    ]
+
+
+def test_an_erasure_is_complete_only_once_every_topic_is_past_its_horizon() -> None:
+    steps = _steps()
+    week = ERASED_AT + timedelta(days=7)
+    assert completion(REQUEST, steps, HORIZONS, week - timedelta(milliseconds=1)) is None
+    done = completion(REQUEST, steps, HORIZONS, week)
+    assert done is not None
+    assert (done.event_id, done.kind, done.at) == ("dpo-17/completed", "completed", week)
+    expiring = {p.place: p.done_by for p in done.places if p.action == "expires"}
+    assert expiring == {
+        "topic send-requests": week,
+        "topic inbound-mail": ERASED_AT + timedelta(hours=1),
+    }
+    assert [p.place for p in done.places if p.action != "expires"][:2] == [
+        "gate table suppressions",
+        "gate table consents",
+    ]
+
+
+@pytest.mark.parametrize("missing", ["state_erased", "ledger_erased"])
+def test_an_erasure_waits_for_the_worker_and_the_ledger(missing: str) -> None:
+    steps = [step for step in _steps() if step.kind != missing]
+    assert completion(REQUEST, steps, HORIZONS, ERASED_AT + timedelta(days=60)) is None
+
+
+def test_an_erasure_completes_once_and_a_step_reported_twice_counts_once() -> None:
+    later = ERASED_AT + timedelta(days=8)
+    steps = _steps()
+    again = _step("state_erased", later, *state_places({}, later))
+    done = completion(REQUEST, [*steps, again], HORIZONS, later)
+    assert done is not None
+    consents = [p for p in done.places if p.place == "gate table consents"]
+    assert [p.count for p in consents] == [1]
+    assert completion(REQUEST, [*steps, done], HORIZONS, later) is None
+
+
+def test_the_horizons_are_every_topic_that_may_hold_the_person_but_the_suppressions() -> None:
+    """Personal topics until retention deletes them (retention, one segment of a tenth, the
+    broker's look); person tables' changelogs until compaction drops what a tombstone replaced."""
+    settings = Settings(topic_prefix="p-", personal_topic_retention_s=1000)
+    horizons = erasure_horizons(settings)
+    for spec in PERSONAL_TOPICS:
+        assert horizons[f"topic p-{spec.name}"] == 1000 + 100 + 300
+    changelogs = {f"topic {spec.full_name(settings)}" for spec in PERSON_TABLE_CHANGELOGS}
+    suppressions = f"topic {SUPPRESSIONS_CHANGELOG.full_name(settings)}"
+    assert suppressions in changelogs
+    assert suppressions not in horizons
+    for place in changelogs - {suppressions}:
+        assert horizons[place] == 2 * 100 + 300
+    assert set(horizons) == {f"topic p-{spec.name}" for spec in PERSONAL_TOPICS} | (
+        changelogs - {suppressions}
+    )
