@@ -41,6 +41,7 @@ from streams.edges.ledger.subject_access import SubjectReport, read_subject
 
 __all__ = [
     "FORMATS",
+    "check_output",
     "checked_format",
     "format_of_file",
     "render",
@@ -50,6 +51,7 @@ __all__ = [
 
 FORMATS = ("json", "html")
 _SUFFIXES = {".json": "json", ".html": "html", ".htm": "html"}
+_EXISTS = "--output {path} exists already; choose another file or add --force to replace it"
 
 
 def subject_access(
@@ -80,13 +82,18 @@ def subject_access(
     ] = False,
     database_url: LedgerUrlOption = None,
 ) -> None:
-    """Show everything the platform holds about ADDRESS: consents with their evidence,
-    requests to stop mail, decisions, bounces, complaints and erasure. Exit 0 when the report
-    was made, 2 on usage errors (a bad address or format, an existing or unwritable file)."""
+    """Everything held about a person (consents, suppressions, decisions, bounces,
+    complaints, erasure), for them: tables, JSON or one HTML page.
+
+    Shows what the ledger holds about ADDRESS: consents with their evidence, requests to stop
+    mail, decisions, bounces, complaints and erasure. Exit 0 when the report was made, 2 on
+    usage errors (a bad address or format, an existing or unwritable file)."""
     settings = ctx.ensure_object(Settings)
     address = address.strip()
     chosen = checked_format(output_format)
     file_format = format_of_file(chosen, output) if output is not None else None
+    if output is not None:
+        check_output(output, force=force)
     if not is_valid_address(address):
         raise SendgateError(
             "ADDRESS is not a valid email address (checked for syntax as everywhere in "
@@ -138,6 +145,17 @@ def render(report: SubjectReport, address: str, output_format: str) -> str:
     return report_page(report, address)
 
 
+def check_output(path: Path, *, force: bool) -> None:
+    """Refuse a file that cannot be written before the ledger is read, so a mistyped path costs
+    nothing; `write_report` checks again as it writes (the file may appear in between)."""
+    if path.is_dir():
+        raise SendgateError(f"--output {path}: cannot write: it is a folder")
+    if not path.parent.is_dir():
+        raise SendgateError(f"--output {path}: cannot write: its folder does not exist")
+    if path.exists() and not force:
+        raise SendgateError(_EXISTS.format(path=path))
+
+
 def write_report(path: Path, content: str, *, force: bool) -> int:
     """Write the report to `path`, readable by its owner only; returns the bytes written.
 
@@ -148,9 +166,7 @@ def write_report(path: Path, content: str, *, force: bool) -> int:
     try:
         descriptor = os.open(path, flags, 0o600)
     except FileExistsError:
-        raise SendgateError(
-            f"--output {path} exists already; choose another file or add --force to replace it"
-        ) from None
+        raise SendgateError(_EXISTS.format(path=path)) from None
     except OSError as error:
         raise SendgateError(f"--output {path}: cannot write: {_why(error)}") from None
     with os.fdopen(descriptor, "wb") as file:
