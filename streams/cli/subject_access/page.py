@@ -23,7 +23,7 @@ h1 { font-size: 1.6em; } h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }
 table { border-collapse: collapse; width: 100%; font-size: 0.92em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.5em; text-align: left; vertical-align: top;
          overflow-wrap: anywhere; }
-th { background: #f2f2f2; }
+th { background: #f2f2f2; overflow-wrap: normal; }
 .key { font-family: monospace; overflow-wrap: anywhere; }
 .none { color: #555; font-style: italic; }
 """
