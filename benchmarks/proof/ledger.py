@@ -1,10 +1,16 @@
 """A ledger of a million consent events to prove consent from, in a database of the run's own.
 
 The database (`sendgate_bench_<hex>`) is made on the PostgreSQL of scripts/services, brought to
-the newest schema by the ledger's own migrations, and dropped at the end whatever happens. The
-filler rows go in with COPY, each recipient's rows numbered and hash-chained exactly as the
-writer does (`streams.edges.ledger.chain.link`); the person proved gets their events through the
-real `LedgerWriter`, so the rows the proof reads are the writer's own.
+the newest schema by the ledger's own migrations (indexes included, so the load fills them as
+it goes), and dropped at the end whatever happens. The filler rows go in with COPY, each
+recipient's rows numbered and hash-chained exactly as the writer does
+(`streams.edges.ledger.chain.link`); the person proved gets their events through the real
+`LedgerWriter`, so the rows the proof reads are the writer's own.
+
+`subject_access.py` reads every table by recipient, so it adds the other tables about people to
+the same ledger (`bulk_load_other_tables`: decisions and their repeats, bounce changes, feedback
+reports for the same filler recipients) and gives the person a decision, a bounce and a
+complaint through the writer too (`add_the_persons_mail`).
 """
 
 from __future__ import annotations
@@ -24,11 +30,26 @@ from harness.report import console, progress_bar
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from streams.core.records import ConsentEvent, SuppressionChange, SuppressionEntry
+from streams.core.records import (
+    BounceChange,
+    ConsentEvent,
+    FeedbackReport,
+    RuleFailure,
+    SendDecision,
+    SuppressionChange,
+    SuppressionEntry,
+)
 from streams.edges.ledger import LedgerItem, LedgerWriter, make_engine, upgrade
 from streams.edges.ledger.chain import CHAINED_FIELDS, ChainLink, link
 
-__all__ = ["add_the_person", "bench_database", "bulk_load", "libpq"]
+__all__ = [
+    "add_the_person",
+    "add_the_persons_mail",
+    "bench_database",
+    "bulk_load",
+    "bulk_load_other_tables",
+    "libpq",
+]
 
 ACCOUNTS = ("acme", "globex", "initech")
 LISTS = ("news", "deals", "events")
@@ -243,4 +264,226 @@ def add_the_person(engine: Engine, recipient_key: str) -> int:
     ]
     items = [LedgerItem(TOPIC, 3, 10_000_000 + n, record) for n, record in enumerate(events)]
     items += [LedgerItem("suppression-changes", 3, 10_000_000 + n, c) for n, c in enumerate(clicks)]
+    return LedgerWriter(engine).write_batch("bench", items)
+
+
+DECISION_COLUMNS = (
+    "kafka_topic",
+    "kafka_partition",
+    "kafka_offset",
+    "request_id",
+    "account_id",
+    "recipient_key",
+    "verdict",
+    "policy_version",
+    "decided_at",
+    "failures",
+    "failed_rules",
+    "flags",
+    "suppressions_seen",
+    "state_offsets",
+    "request_offset",
+)
+BOUNCE_COLUMNS = (
+    "kafka_topic",
+    "kafka_partition",
+    "kafka_offset",
+    "recipient_key",
+    "event_id",
+    "outcome",
+    "consecutive_soft_before",
+    "consecutive_soft_after",
+    "policy",
+    "source",
+    "changed_at",
+)
+FEEDBACK_COLUMNS = (
+    "kafka_topic",
+    "kafka_partition",
+    "kafka_offset",
+    "report_id",
+    "recipient_key",
+    "feedback_type",
+    "reporter",
+    "account_id",
+    "request_id",
+    "list_id",
+    "original_message_id",
+    "arrival_date",
+    "received_at",
+    "source",
+)
+_DENIED = json.dumps(
+    [{"rule": "list-unsubscribed", "law": "CAN-SPAM", "explanation": "The recipient unsubscribed."}]
+)
+
+
+def _filler_decisions(rows: int, recipients: int, seed: int) -> Iterator[tuple[Any, ...]]:
+    rng = random.Random(seed + 2)
+    for number in range(rows):
+        deny = rng.random() < 0.2
+        decided = T0 + timedelta(seconds=rng.randrange(0, 700 * 86_400))
+        yield (
+            "send-decisions",
+            number % PARTITIONS,
+            number,
+            f"fill-req-{number}",
+            rng.choice(ACCOUNTS),
+            f"{rng.randrange(1, recipients + 1):064x}",
+            "deny" if deny else "allow",
+            "2026.1+bench",
+            decided,
+            _DENIED if deny else "[]",
+            "list-unsubscribed" if deny else "",
+            None,
+            "[]",
+            '{"suppressions": 1}',
+            f"send-requests/{number % PARTITIONS}/{number}",
+        )
+
+
+def _filler_repeats(
+    decisions: int, repeats: int, recipients: int, seed: int
+) -> Iterator[tuple[Any, ...]]:
+    """Later decisions of filler requests: the same request, recipient and verdict again."""
+    chosen = set(random.Random(seed + 3).sample(range(decisions), min(repeats, decisions)))
+    made = 0
+    for number, first in enumerate(_filler_decisions(decisions, recipients, seed)):
+        if number not in chosen:
+            continue
+        yield (
+            first[0],
+            first[1],
+            decisions + made,
+            *first[3:8],
+            first[8] + timedelta(minutes=5),
+            *first[9:],
+            True,
+        )
+        made += 1
+
+
+def _filler_bounces(rows: int, recipients: int, seed: int) -> Iterator[tuple[Any, ...]]:
+    rng = random.Random(seed + 4)
+    for number in range(rows):
+        before = rng.randrange(0, 3)
+        changed = T0 + timedelta(seconds=rng.randrange(0, 700 * 86_400))
+        yield (
+            "bounce-changes",
+            0,
+            number,
+            f"{rng.randrange(1, recipients + 1):064x}",
+            f"fill-delivery-{number}",
+            "counted",
+            before,
+            before + 1,
+            "consecutive(4)",
+            f"delivery-events/0/{number}",
+            changed,
+        )
+
+
+def _filler_reports(rows: int, recipients: int, seed: int) -> Iterator[tuple[Any, ...]]:
+    rng = random.Random(seed + 5)
+    for number in range(rows):
+        received = T0 + timedelta(seconds=rng.randrange(0, 700 * 86_400))
+        yield (
+            "feedback-reports",
+            0,
+            number,
+            f"fill-report-{number}",
+            f"{rng.randrange(1, recipients + 1):064x}",
+            "abuse",
+            "fbl.example.net",
+            rng.choice(ACCOUNTS),
+            None,
+            rng.choice(LISTS),
+            f"<fill-{number}@mail.example.com>",
+            received - timedelta(hours=1),
+            received,
+            "fbl",
+        )
+
+
+def bulk_load_other_tables(url: str, recipients: int, sizes: dict[str, int], seed: int) -> None:
+    """COPY filler decisions, repeats, bounce changes and feedback reports for the filler
+    recipients (1 .. `recipients`); `sizes` holds each table's row count."""
+    loads = (
+        (
+            "send_decisions",
+            DECISION_COLUMNS,
+            _filler_decisions(sizes["decisions"], recipients, seed),
+        ),
+        (
+            "send_decision_repeats",
+            (*DECISION_COLUMNS, "same_decision"),
+            _filler_repeats(sizes["decisions"], sizes["repeats"], recipients, seed),
+        ),
+        ("bounce_changes", BOUNCE_COLUMNS, _filler_bounces(sizes["bounces"], recipients, seed)),
+        ("feedback_reports", FEEDBACK_COLUMNS, _filler_reports(sizes["reports"], recipients, seed)),
+    )
+    totals = dict(
+        zip(
+            ("send_decisions", "send_decision_repeats", "bounce_changes", "feedback_reports"),
+            (sizes["decisions"], sizes["repeats"], sizes["bounces"], sizes["reports"]),
+            strict=True,
+        )
+    )
+    with psycopg.connect(libpq(url)) as connection, progress_bar() as progress:
+        for table, columns, rows in loads:
+            task = progress.add_task(f"{table} (COPY)", total=totals[table], rate="")
+            with connection.cursor().copy(
+                f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+            ) as copy:
+                for done, row in enumerate(rows, start=1):
+                    copy.write_row(row)
+                    if done % 20_000 == 0:
+                        progress.update(task, completed=done)
+            progress.update(task, completed=totals[table])
+
+
+def add_the_persons_mail(engine: Engine, recipient_key: str) -> int:
+    """A decision (decided twice), a bounce and a complaint for the person, through the writer."""
+    at = datetime(2024, 6, 1, 10, tzinfo=UTC)
+
+    def decision(minutes: int) -> SendDecision:
+        return SendDecision(
+            request_id="person-req-1",
+            account_id="acme",
+            recipient_key=recipient_key,
+            verdict="deny",
+            failures=(
+                RuleFailure(rule="list-unsubscribed", law="CAN-SPAM", explanation="Unsubscribed."),
+            ),
+            policy_version="2026.1+bench",
+            decided_at=at + timedelta(minutes=minutes),
+            request_offset="send-requests/3/1",
+        )
+
+    bounce = BounceChange(
+        recipient_key=recipient_key,
+        event_id="person-delivery-1",
+        outcome="counted",
+        consecutive_soft_before=0,
+        consecutive_soft_after=1,
+        policy="consecutive(4)",
+        source="delivery-events/3/1",
+        changed_at=at,
+    )
+    report = FeedbackReport(
+        report_id="person-report-1",
+        recipient_key=recipient_key,
+        feedback_type="abuse",
+        reporter="fbl.example.net",
+        account_id="acme",
+        list_id="news",
+        received_at=at,
+        source="fbl",
+    )
+    items = [
+        LedgerItem("send-decisions", 3, 10_000_000, decision(0)),
+        LedgerItem("send-decisions", 3, 10_000_001, decision(5)),
+        LedgerItem("bounce-changes", 3, 10_000_000, bounce),
+        LedgerItem("feedback-reports", 3, 10_000_000, report),
+    ]
     return LedgerWriter(engine).write_batch("bench", items)

@@ -107,6 +107,12 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "consent": Subcommand(
         "streams.cli.consent", "app", "Consent: the proof of what a person agreed to."
     ),
+    "subject-access": Subcommand(
+        "streams.cli.subject_access",
+        "subject_access",
+        "Everything held about a person (consents, suppressions, decisions, bounces, "
+        "complaints, erasure), for them: tables, JSON or one HTML page.",
+    ),
     "status": Subcommand(
         "streams.cli.status",
         "status",

@@ -5,7 +5,8 @@ events in PostgreSQL (SQLite for the demo).
 topic lands in which table and what identifies its rows, `writer` stores batches idempotently
 together with the ledger's offsets (`identity` telling a replay from a conflict), and `sink` feeds
 the writer from the topics and dead-letters the conflicts. `chain` hash-chains each
-recipient's consent events, and `proof` reads them back as the proof of consent.
+recipient's consent events, and `proof` reads them back as the proof of consent; `subject_access`
+reads every table by one recipient key, for the person's own copy of what is held about them.
 
 Identities. Every row is unique on its Kafka coordinates (the same record read again adds
 nothing). Most are also unique on the event they record, scoped the way that event's id is issued,

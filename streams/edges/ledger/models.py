@@ -198,7 +198,8 @@ class SendDecisionRepeatRow(_KafkaCoordinates, _DecisionColumns, Base):
     a commit the broker never took); that is at-least-once working as designed, not a conflict,
     so the repeat is kept here whole rather than dead-lettered or dropped: every record of the
     topic is a row of one of the two tables. Unique by its Kafka coordinates only (a replay of
-    the topic adds nothing), and indexed by request, to be found beside its first decision.
+    the topic adds nothing), indexed by request, to be found beside its first decision, and by
+    recipient, to be found among a person's records.
     """
 
     __tablename__ = "send_decision_repeats"
@@ -210,6 +211,8 @@ class SendDecisionRepeatRow(_KafkaCoordinates, _DecisionColumns, Base):
             name="uq_send_decision_repeats_kafka",
         ),
         Index(None, "account_id", "request_id"),
+        # A person's repeats, for `sendgate subject-access`, which reads every table by key.
+        Index(None, "recipient_key"),
     )
 
     id: Mapped[int] = mapped_column(_RowId, primary_key=True, autoincrement=True)
