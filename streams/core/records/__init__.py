@@ -5,8 +5,8 @@ them. Field meanings are documented once, in the `.avsc` files; the validators a
 cannot express (a list suppression names its list, datetimes are aware UTC, ...).
 
 One module per domain (`sending`, `suppression`, `dead_letters`, `inbound`, `bounces`, `consent`,
-`sender_domains`, and `base` for what they share); every layer imports them from here, the
-vocabulary they all speak.
+`sender_domains`, `privacy`, and `base` for what they share); every layer imports them from here,
+the vocabulary they all speak.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from streams.core.records.consent import (
 from streams.core.records.dead_letters import DeadLetter, DeadLetterKind
 from streams.core.records.inbound import InboundMail
 from streams.core.records.privacy import (
+    AddressCorrection,
     ErasedPlace,
     ErasureAction,
     ErasureEvent,
@@ -78,6 +79,7 @@ __all__ = [
     "MAX_HEADER_VALUE_CHARS",
     "MAX_SEND_REQUEST_BYTES",
     "RECORD_TYPES",
+    "AddressCorrection",
     "BodyLink",
     "BounceChange",
     "BounceClass",
@@ -149,5 +151,6 @@ RECORD_TYPES: tuple[type[Record], ...] = (
     ErasureRequest,
     ErasedPlace,
     ErasureEvent,
+    AddressCorrection,
 )
 """Every record type of this package, in the order the codec registers them."""
