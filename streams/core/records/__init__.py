@@ -23,6 +23,8 @@ from streams.core.records.bounces import (
     FeedbackType,
 )
 from streams.core.records.consent import (
+    LIVE_STATUSES,
+    WITHDRAWN_STATUSES,
     ConsentBasis,
     ConsentDeadline,
     ConsentEntry,
@@ -73,12 +75,14 @@ from streams.core.records.suppression import (
 )
 
 __all__ = [
+    "LIVE_STATUSES",
     "MAX_BODY_LINKS",
     "MAX_BODY_TEXT_CHARS",
     "MAX_HEADERS",
     "MAX_HEADER_VALUE_CHARS",
     "MAX_SEND_REQUEST_BYTES",
     "RECORD_TYPES",
+    "WITHDRAWN_STATUSES",
     "AddressCorrection",
     "BodyLink",
     "BounceChange",
