@@ -25,6 +25,13 @@ What moves, for each live consent of the old key (`LIVE_STATUSES`):
 - for the old key, a `withdraw` of each moved consent at the correction's time: the mistyped
   address is nobody's to mail any more.
 
+The new key's own consents are on another partition, out of sight here: where the person has a
+consent at the corrected address already, the consent fold's rules decide (an implied basis never
+replaces an express consent, a double opt-in stays), and a list left at the old address is left at
+the new one too, even if the person joined it there since (the side that mails less). A consent
+given before the corrected address's person was erased stays out: the consent keeper ignores
+events from before an erasure, a moved one like any late one.
+
 What stays: withdrawn consents (an unsubscribe at the old address is not undone by moving what
 it withdrew), and every suppression of the old key. The new key gets none of those suppressions:
 a complaint, a hard bounce, an erasure belong to the old address (its mailbox bounced, its

@@ -11,10 +11,12 @@ from streams.core.records import (
     AddressCorrection,
     ConsentEvent,
     DeadLetter,
+    ErasureRequest,
     SendDecision,
 )
 from streams.gate.app import Gate
 from streams.gate.emit import CollectingEmitter
+from streams.privacy.erasure import erasure_click
 from streams.topics import CONSENT_EVENTS
 from tests.agents.conftest import deciding, emitted_until
 from tests.support.factory import consent_event, send_request, unsubscribe_click
@@ -217,3 +219,25 @@ async def test_bad_corrections_are_dead_lettered_and_the_agent_goes_on(
         letter.agent == "act_on_address_corrections" for letter in dead_letters(gate, emitter)
     )
     assert len(await correct(gate, emitter)) == 2
+
+
+async def test_a_corrected_address_erased_since_the_consent_was_given_stays_erased(
+    gate: Gate, emitter: CollectingEmitter
+) -> None:
+    """The consent keeper ignores events from before an erasure: a consent moved from a typo
+    is one of them, and does not bring mail back to a person who asked to be erased."""
+    await sign_up(gate, "acme")
+    erasure = erasure_click(
+        ErasureRequest(
+            request_id="dpo-9",
+            recipient_key=key(gate, CORRECTED),
+            requested_by="dpo",
+            requested_at=SIGNED_UP + timedelta(days=1),
+        )
+    )
+    await put(gate, "keep_suppressions", gate.codec.encode(erasure), key(gate, CORRECTED).encode())
+
+    assert len(await correct(gate, emitter)) == 2
+
+    assert gate.consents.get(key(gate, CORRECTED).encode()) is None
+    assert "platform-suppressed" in rules(await decide(gate, emitter, CORRECTED, request_id="e"))
