@@ -22,6 +22,7 @@ from streams.core.recipient import RecipientKeyer
 from streams.core.records import (
     MAX_SEND_REQUEST_BYTES,
     RECORD_TYPES,
+    AddressCorrection,
     BounceChange,
     BounceState,
     ConsentDeadline,
@@ -58,6 +59,7 @@ from streams.sending.frequency import SendHistory
 
 __all__ = [
     "ACCOUNT_COMMANDS",
+    "ADDRESS_CORRECTIONS",
     "BOUNCES_CHANGELOG",
     "BOUNCE_CHANGES",
     "CONSENTS_CHANGELOG",
@@ -224,6 +226,11 @@ def _by_recipient_key(record: Any, keyer: RecipientKeyer) -> bytes:
     return record.recipient_key.encode("ascii")
 
 
+def _by_old_recipient_key(correction: AddressCorrection, keyer: RecipientKeyer) -> bytes:
+    """A correction lands where the consents it moves are kept: on the old key's partition."""
+    return correction.old_recipient_key.encode("ascii")
+
+
 def _by_account(record: Any, keyer: RecipientKeyer) -> bytes:
     return record.account_id.encode("utf-8")
 
@@ -314,6 +321,15 @@ ERASURE_EVENTS = TopicSpec(
     config={"retention.ms": "-1"},
     record=ErasureEvent,
     key=_by_recipient_key,
+)
+ADDRESS_CORRECTIONS = TopicSpec(
+    "address-corrections",
+    "AddressCorrection, keyed by the old recipient key (an address corrected; no address)",
+    # Kept for ever, like erasure-requests: the trail of why a consent moved from one key to
+    # another. Only keys and ids, a few bytes per correction.
+    config={"retention.ms": "-1"},
+    record=AddressCorrection,
+    key=_by_old_recipient_key,
 )
 SUPPRESSIONS_CHANGELOG = table_changelog(
     "suppressions", "SuppressionState by recipient key", SuppressionState
@@ -459,6 +475,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     SEND_HISTORY_CHANGELOG,
     ERASURE_REQUESTS,
     ERASURE_EVENTS,
+    ADDRESS_CORRECTIONS,
 )
 
 PERSONAL_TOPICS: tuple[TopicSpec, ...] = tuple(spec for spec in TOPICS if spec.personal)

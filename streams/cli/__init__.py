@@ -123,6 +123,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         "app",
         "Sending accounts: rates, strikes and standing; reinstatement.",
     ),
+    "rectify": Subcommand(
+        "streams.cli.rectify",
+        "rectify",
+        "Correct a person's address (GDPR Art. 16): move their consent to the new address.",
+    ),
     "replay": Subcommand(
         "streams.cli.replay",
         "app",

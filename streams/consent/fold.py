@@ -34,6 +34,8 @@ from typing import Literal
 from streams.consent.policy import ConsentPolicy
 from streams.consent.timing import IMPLIED_BASES, implied_expiry, lapses
 from streams.core.records import (
+    LIVE_STATUSES,
+    WITHDRAWN_STATUSES,
     ConsentEntry,
     ConsentEvent,
     ConsentState,
@@ -54,12 +56,6 @@ __all__ = [
 ]
 
 REMEMBERED_EVENT_IDS = 32
-LIVE_STATUSES: frozenset[ConsentStatus] = frozenset(
-    {"single_opt_in", "double_opt_in", "pending_review", "unconfirmed"}
-)
-"""Statuses of a consent that has not been withdrawn (whether or not it allows bulk mail yet)."""
-WITHDRAWN_STATUSES: frozenset[ConsentStatus] = frozenset({"transactional_only", "hard_bounce"})
-"""Statuses of a withdrawn consent: transactional mail only, or none at all after a hard bounce."""
 _FOR_GOOD: frozenset[SuppressionReason] = frozenset({"complaint", "erasure", "hard_bounce"})
 
 ConsentOutcome = Literal[

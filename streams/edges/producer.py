@@ -42,6 +42,7 @@ from streams.core.records import (
 from streams.core.settings import Settings
 from streams.privacy.erasure import erasure_click
 from streams.topics import (
+    ADDRESS_CORRECTIONS,
     CONSENT_EVENTS,
     DELIVERY_EVENTS,
     ERASURE_REQUESTS,
@@ -63,6 +64,7 @@ PUBLISHED_TOPICS: tuple[TopicSpec, ...] = (
     FEEDBACK_REPORTS,
     SENDER_DOMAINS,
     ERASURE_REQUESTS,
+    ADDRESS_CORRECTIONS,
 )
 """The topics senders, the platform's mail infrastructure and its data-protection tools publish to
 through this producer; the gate, the SMTP intake and `sendgate accounts` write the others with

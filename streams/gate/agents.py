@@ -20,6 +20,9 @@ Nothing here decides.
 - `act_on_erasure_requests`: erasure-requests -> the platform suppression each asks for, on
   unsubscribe-clicks; folding it, `keep_suppressions` deletes the person's other state and reports
   the steps on erasure-events (`streams.privacy.erasure`).
+- `act_on_address_corrections`: address-corrections -> the consent events that move the old
+  key's live consents to the corrected address's key and withdraw them at the old one
+  (`streams.privacy.rectification`), on consent-events, which `keep_consents` folds.
 - `check_consent_deadlines`: consent-deadlines (nudges from the `nudge_consent_deadlines` timer,
   see `streams.consent.deadlines`) -> consent-notices (implied consent expiring, expired).
 
@@ -49,6 +52,7 @@ from streams.gate.enforcer import (
     tick_rates,
 )
 from streams.gate.keepers import (
+    act_on_address_correction,
     act_on_erasure_request,
     act_on_feedback,
     check_consent_deadline,
@@ -114,6 +118,7 @@ def _register_keepers(gate: Gate, input_topics: set[str]) -> dict[str, Any]:
             ("keep_consents", gate.consent_events, keep_consent),
             ("check_consent_deadlines", gate.consent_deadlines, check_consent_deadline),
             ("act_on_erasure_requests", gate.erasure_requests, act_on_erasure_request),
+            ("act_on_address_corrections", gate.address_corrections, act_on_address_correction),
             ("keep_rates", enforcement.rate_keeper_inputs, keep_rate),
             ("enforce_accounts", enforcement.enforcer_inputs, enforce),
             ("check_enforcement_events", enforcement.enforcement_events, check_enforcement_event),

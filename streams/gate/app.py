@@ -52,6 +52,7 @@ from streams.sending.frequency import SendHistory
 from streams.sending.signing_keys import unsubscribe_tokens, verp_signer
 from streams.topics import (
     ACCOUNT_COMMANDS,
+    ADDRESS_CORRECTIONS,
     BOUNCE_CHANGES,
     BOUNCES_CHANGELOG,
     CONSENT_DEADLINES,
@@ -145,6 +146,7 @@ class Gate:
     consent_deadlines: faust.TopicT
     consents: RecordTable[ConsentState]
     erasure_requests: faust.TopicT
+    address_corrections: faust.TopicT
     deadline_table: faust.Table
     """recipient key -> next consent notice due, epoch ms (`streams.gate.keepers.keep_deadline`)."""
     send_history: RecordTable[SendHistory]
@@ -398,6 +400,7 @@ def build_gate(
         consent_deadlines=raw_topic(app, settings, CONSENT_DEADLINES),
         consents=consents,
         erasure_requests=raw_topic(app, settings, ERASURE_REQUESTS),
+        address_corrections=raw_topic(app, settings, ADDRESS_CORRECTIONS),
         deadline_table=deadline_table,
         send_history=send_history,
         enforcement=enforcement,

@@ -23,6 +23,11 @@ class Emitter(Protocol):
         """
         ...
 
+    async def flush(self) -> None:
+        """Wait until everything emitted so far is on the broker: for an agent whose effects on
+        two partitions must land in an order (`streams.gate.keepers.act_on_address_correction`)."""
+        ...
+
 
 class ProducerEmitter:
     """Hands records to the faust app's producer (batched by aiokafka; flushed before commit).
@@ -39,6 +44,9 @@ class ProducerEmitter:
     ) -> None:
         await self._app.producer.send(topic, key, value, partition, None, None)
 
+    async def flush(self) -> None:
+        await self._app.producer.flush()
+
 
 @dataclass(frozen=True)
 class Emitted:
@@ -54,11 +62,16 @@ class CollectingEmitter:
     """Keeps what was emitted in a list (agent tests)."""
 
     emitted: list[Emitted] = field(default_factory=list)
+    flushed_after: list[int] = field(default_factory=list)
+    """How many records had been emitted at each flush."""
 
     async def emit(
         self, topic: str, key: bytes | None, value: bytes, partition: int | None = None
     ) -> None:
         self.emitted.append(Emitted(topic, key, value, partition))
+
+    async def flush(self) -> None:
+        self.flushed_after.append(len(self.emitted))
 
     def on(self, topic: str) -> list[Emitted]:
         return [item for item in self.emitted if item.topic == topic]

@@ -38,6 +38,7 @@ from streams.gate.handling import (
     dead_letter,
     decode_keyed,
     decode_record,
+    recipient_key_of,
 )
 from streams.gate.tables import stored
 from streams.privacy.erasure import (
@@ -48,11 +49,13 @@ from streams.privacy.erasure import (
     state_places,
     suppression_place,
 )
+from streams.privacy.rectification import check_correction_time, moved_consent_events
 from streams.sending.verp import VERP_PREFIX, ForgedVerpError
 from streams.suppression.feedback import suppression_for_report
 from streams.suppression.fold import apply_click
 from streams.suppression.mailto import is_mailto_unsubscribe, mailto_unsubscribe
 from streams.topics import (
+    ADDRESS_CORRECTIONS,
     BOUNCE_CHANGES,
     CONSENT_DEADLINES,
     CONSENT_EVENTS,
@@ -67,6 +70,7 @@ from streams.topics import (
 )
 
 __all__ = [
+    "act_on_address_correction",
     "act_on_erasure_request",
     "act_on_feedback",
     "check_consent_deadline",
@@ -156,6 +160,47 @@ async def act_on_erasure_request(gate: Gate, message: Any) -> None:
     if state is not None and click.click_id in state.applied_event_ids:
         return  # `sendgate erase` published it already, and it is in place
     await request_suppression(gate, click, partition=message.partition)
+
+
+async def act_on_address_correction(gate: Gate, message: Any) -> None:
+    """A corrected address: the old key's live consents move to the new key as consent events,
+    which the consent keepers of both keys fold like any other.
+
+    The old key's events go to this message's partition (co-partitioned, where its consents are
+    kept); the new key's go where the producer hashes the new key. The new key's are flushed to
+    the broker before the old key's are emitted: a correction cut short and read again must still
+    find the old key's consents live, or the ones it moves would be lost on the way."""
+    agent = "act_on_address_corrections"
+    correction = await decode_record(gate, message, ADDRESS_CORRECTIONS, agent)
+    if correction is None:
+        return
+    try:
+        if recipient_key_of(message) != correction.old_recipient_key:
+            raise InvalidRecordError("record key differs from its old_recipient_key field")
+        check_correction_time(
+            correction, gate.clock.now(), gate.policy.consent.event_time_tolerance_s
+        )
+    except InvalidRecordError as exc:
+        await dead_letter(gate, message, agent, exc)
+        return
+    events = moved_consent_events(correction, gate.consents.get(message.key))
+    old_key = correction.old_recipient_key
+    for event in events:
+        if event.recipient_key != old_key:
+            await gate.emit(CONSENT_EVENTS, event)
+    withdrawals = [event for event in events if event.recipient_key == old_key]
+    if withdrawals:
+        await gate.emitter.flush()
+    for event in withdrawals:
+        await gate.emit(CONSENT_EVENTS, event, partition=message.partition)
+    log.info(
+        "%s: %s: correction %s: %d consents moved",
+        agent,
+        coordinates(message),
+        correction.correction_id,
+        len(withdrawals),
+        extra=where(message),
+    )
 
 
 def erased_earlier(gate: Gate, key: bytes, occurred_at: datetime) -> bool:

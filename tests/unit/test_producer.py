@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from streams.core.recipient import RecipientKeyer, normalise_address
 from streams.core.records import (
+    AddressCorrection,
     ConsentEvent,
     DeliveryEvent,
     ErasureRequest,
@@ -25,6 +26,7 @@ from streams.core.records import (
 from streams.core.settings import Settings
 from streams.edges.producer import PUBLISHED_TOPICS, SendgateProducer
 from streams.topics import (
+    ADDRESS_CORRECTIONS,
     CONSENT_EVENTS,
     DELIVERY_EVENTS,
     ERASURE_REQUESTS,
@@ -46,6 +48,7 @@ ROUTES = [
     (FeedbackReport, FEEDBACK_REPORTS),
     (SenderDomains, SENDER_DOMAINS),
     (ErasureRequest, ERASURE_REQUESTS),
+    (AddressCorrection, ADDRESS_CORRECTIONS),
 ]
 
 
@@ -56,7 +59,7 @@ def _newest_sample(goldens: list[Any], record_type: type[Record]) -> Record:
 
 
 def test_the_published_topics_are_the_routes() -> None:
-    """Senders and the platform's tools publish to these seven topics, one record type each."""
+    """Senders and the platform's tools publish to these eight topics, one record type each."""
     assert [(spec.record, spec) for spec in PUBLISHED_TOPICS] == ROUTES
 
 

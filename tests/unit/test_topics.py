@@ -76,6 +76,7 @@ EXPECTED_KEY: dict[str, Callable[[Any], bytes | None]] = {
     "content-misuse": _account,
     "erasure-requests": _recipient_key,
     "erasure-events": _recipient_key,
+    "address-corrections": lambda correction: correction.old_recipient_key.encode("ascii"),
 }
 """Each raw topic's key, as the producer and the gate wrote it before the catalogue said it."""
 
@@ -213,13 +214,13 @@ def test_a_retention_beyond_the_month_is_refused() -> None:
 
 def test_person_tables_compact_within_the_retention_and_erasure_proof_stays() -> None:
     """An erased entry's tombstone makes its old value compactable within the lag; the erasure
-    topics keep their records (the proof), and carry no address."""
+    and address-correction topics keep their records (the proof), and carry no address."""
     settings = Settings()
     for table in ("consents", "bounces", "send_history", "rate_inputs", "consent_deadlines"):
         spec = next(spec for spec in TOPICS if spec.table == table)
         lag_ms = int(spec.kafka_config(settings)["max.compaction.lag.ms"])
         assert 0 < lag_ms <= settings.personal_topic_retention_s * 1000
-    for name in ("erasure-requests", "erasure-events"):
+    for name in ("erasure-requests", "erasure-events", "address-corrections"):
         spec = next(spec for spec in TOPICS if spec.name == name)
         assert not spec.personal
         assert spec.kafka_config(settings)["retention.ms"] == "-1"

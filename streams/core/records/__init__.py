@@ -5,8 +5,8 @@ them. Field meanings are documented once, in the `.avsc` files; the validators a
 cannot express (a list suppression names its list, datetimes are aware UTC, ...).
 
 One module per domain (`sending`, `suppression`, `dead_letters`, `inbound`, `bounces`, `consent`,
-`sender_domains`, and `base` for what they share); every layer imports them from here, the
-vocabulary they all speak.
+`sender_domains`, `privacy`, and `base` for what they share); every layer imports them from here,
+the vocabulary they all speak.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from streams.core.records.bounces import (
     FeedbackType,
 )
 from streams.core.records.consent import (
+    LIVE_STATUSES,
+    WITHDRAWN_STATUSES,
     ConsentBasis,
     ConsentDeadline,
     ConsentEntry,
@@ -36,6 +38,7 @@ from streams.core.records.consent import (
 from streams.core.records.dead_letters import DeadLetter, DeadLetterKind
 from streams.core.records.inbound import InboundMail
 from streams.core.records.privacy import (
+    AddressCorrection,
     ErasedPlace,
     ErasureAction,
     ErasureEvent,
@@ -72,12 +75,15 @@ from streams.core.records.suppression import (
 )
 
 __all__ = [
+    "LIVE_STATUSES",
     "MAX_BODY_LINKS",
     "MAX_BODY_TEXT_CHARS",
     "MAX_HEADERS",
     "MAX_HEADER_VALUE_CHARS",
     "MAX_SEND_REQUEST_BYTES",
     "RECORD_TYPES",
+    "WITHDRAWN_STATUSES",
+    "AddressCorrection",
     "BodyLink",
     "BounceChange",
     "BounceClass",
@@ -149,5 +155,6 @@ RECORD_TYPES: tuple[type[Record], ...] = (
     ErasureRequest,
     ErasedPlace,
     ErasureEvent,
+    AddressCorrection,
 )
 """Every record type of this package, in the order the codec registers them."""

@@ -18,6 +18,8 @@ from streams.core.records.base import (
 from streams.core.records.suppression import SuppressionReason
 
 __all__ = [
+    "LIVE_STATUSES",
+    "WITHDRAWN_STATUSES",
     "ConsentBasis",
     "ConsentDeadline",
     "ConsentEntry",
@@ -48,6 +50,12 @@ ConsentStatus = Literal[
     "transactional_only",
     "hard_bounce",
 ]
+LIVE_STATUSES: frozenset[ConsentStatus] = frozenset(
+    {"single_opt_in", "double_opt_in", "pending_review", "unconfirmed"}
+)
+"""Statuses of a consent that has not been withdrawn (whether or not it allows bulk mail yet)."""
+WITHDRAWN_STATUSES: frozenset[ConsentStatus] = frozenset({"transactional_only", "hard_bounce"})
+"""Statuses of a withdrawn consent: transactional mail only, or none at all after a hard bounce."""
 ConsentSourceKind = Literal[
     "form", "import", "api", "checkout", "confirmation_link", "support", "unsubscribe", "bounce"
 ]

@@ -1,22 +1,26 @@
-"""A person's right to erasure (GDPR Art. 17): the request that starts it, and the events that say
-what was removed where and when.
+"""A person's rights over their data: erasure (GDPR Art. 17), the request that starts it and the
+events that say what was removed where and when; and rectification (Art. 16) of their address.
 
 Neither record carries the address: an erasure is about a recipient key, and the request and its
 events are kept for good, as the platform's proof that it honoured the request. What remains of an
 erased person is that key (a keyed hash), the platform suppression that stops their mail, and these
 records.
+
+An address correction carries two recipient keys and no address either: it is kept for good as the
+trail of why a consent moved from one key to another.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from streams.core.records.base import ID, RECIPIENT_KEY, Record, UtcMillis
 
 __all__ = [
     "ERASURE_REQUEST_ID",
+    "AddressCorrection",
     "ErasedPlace",
     "ErasureAction",
     "ErasureEvent",
@@ -72,3 +76,28 @@ class ErasureEvent(Record):
     kind: ErasureEventKind
     places: tuple[ErasedPlace, ...] = ()
     at: UtcMillis
+
+
+class AddressCorrection(Record):
+    """A person had their address corrected (a typo fixed, GDPR Art. 16): their consents move
+    from the old address's key to the new one's (`streams.privacy.rectification`).
+
+    Keyed by the old key, whose partition holds the consents that move. The two keys must
+    differ: a correction to the same address would withdraw the consents it means to move."""
+
+    AVRO_NAME: ClassVar[str] = "dev.sendgate.v1.AddressCorrection"
+
+    correction_id: str = ERASURE_REQUEST_ID
+    old_recipient_key: str = RECIPIENT_KEY
+    new_recipient_key: str = RECIPIENT_KEY
+    requested_by: str = ID
+    requested_at: UtcMillis
+
+    @model_validator(mode="after")
+    def _moves_somewhere(self) -> AddressCorrection:
+        if self.old_recipient_key == self.new_recipient_key:
+            raise ValueError(
+                "the old and the new address are the same address (same recipient key): "
+                "there is nothing to correct"
+            )
+        return self

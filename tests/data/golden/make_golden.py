@@ -46,6 +46,7 @@ from typing import Any
 
 from streams.core.codec import SCHEMA_DIR
 from streams.core.records import (
+    AddressCorrection,
     BodyLink,
     BounceChange,
     BounceState,
@@ -473,6 +474,13 @@ SAMPLES: dict[str, Record] = {
             ),
         ),
         at=datetime(2026, 3, 10, 1, 0, 5, tzinfo=UTC),
+    ),
+    "address_correction": AddressCorrection(
+        correction_id="dpo-2026-0121",
+        old_recipient_key=_KEY,
+        new_recipient_key="0f" * 32,
+        requested_by="privacy-desk",
+        requested_at=datetime(2026, 3, 3, 14, 5, 0, 250_000, tzinfo=UTC),
     ),
     "sender_domains": SenderDomains(
         account_id="acct-42",
