@@ -494,6 +494,8 @@ def erasure_horizons(settings: Settings) -> dict[str, float]:
         if within is not None and spec.table != "suppressions":
             horizons[f"topic {spec.full_name(settings)}"] = within
     return horizons
+
+
 PERSON_TABLE_CHANGELOGS: tuple[TopicSpec, ...] = tuple(
     spec for spec in TOPICS if spec.table in _PERSON_TABLES
 )
