@@ -65,7 +65,7 @@ from streams.topics import (
 pytestmark = pytest.mark.integration
 
 AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-HEAD = "0007"
+HEAD = "0008"
 PARTITIONS = 3
 DECISION_COUNT = 300
 CHANGE_COUNT = 200
