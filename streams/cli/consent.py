@@ -4,7 +4,8 @@
 the ledger stored it, whether the stored chain of their consent events verifies, and whether bulk
 commercial mail from the account was permitted at a given time (default now), with the reasons in
 the gate's own words (`streams.edges.ledger.proof`). `--json` prints the same as one JSON document,
-every stored column included (IP address and user agent too: they are part of the proof).
+every stored column included (IP address and user agent too: they are part of the proof, until
+the person's data is erased; an erased row shows as erased, with the date, and still counts).
 
 The address is turned into the recipient key with the platform secret, as the producer does; it
 appears in the command's own output (the header, the JSON's `address`), never in a log line.
@@ -122,11 +123,26 @@ def render_proof(proof: ConsentProof, address: str, *, as_json: bool, console: C
     if chain.verified:
         head = f", head {chain.head_hash}" if chain.head_hash else ""
         console.print(f"Chain: [green]verified[/] ({chain.entries} entries{head}).")
+        if chain.erased:
+            console.print(
+                f"Erased: entries {_seqs(chain.erased)} (the person's IP address, user agent and "
+                "source id are gone; the rest of each entry is still checked against its hash)."
+            )
+        if chain.unchecked:
+            console.print(
+                f"Entries {_seqs(chain.unchecked)} were stored before the chain's commitment "
+                "format and then erased: their own contents can no longer be checked (the ledger "
+                "checked them just before erasing); their place and links still are."
+            )
     else:
         console.print(
             f"Chain: [red]BROKEN at entry {chain.first_bad_seq}[/] of {chain.entries} "
             f"({chain.problem}): {escape(chain.explanation)}"
         )
+
+
+def _seqs(seqs: tuple[int, ...]) -> str:
+    return ", ".join(str(seq) for seq in seqs)
 
 
 def _history_table(proof: ConsentProof) -> Table:
@@ -180,6 +196,8 @@ def proof_document(proof: ConsentProof, address: str) -> dict[str, Any]:
             "first_bad_seq": chain.first_bad_seq,
             "problem": chain.problem,
             "explanation": chain.explanation,
+            "erased": list(chain.erased),
+            "unchecked": list(chain.unchecked),
         },
         "history": [_line_document(line) for line in proof.history],
     }
@@ -198,6 +216,7 @@ def _line_document(line: ProofLine) -> dict[str, Any]:
         "wording_version": line.wording_version,
         "chain_seq": line.chain_seq,
         "counted": line.counted,
+        "erased_at": utc_text(line.erased_at) if line.erased_at else None,
         "stored": _jsonable(line.stored),
     }
 

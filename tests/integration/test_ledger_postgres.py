@@ -56,6 +56,8 @@ from streams.topics import (
     BOUNCE_CHANGES,
     CONSENT_EVENTS,
     ENFORCEMENT_EVENTS,
+    ERASURE_EVENTS,
+    ERASURE_REQUESTS,
     FEEDBACK_REPORTS,
     SEND_DECISIONS,
     SUPPRESSION_CHANGES,
@@ -65,7 +67,7 @@ from streams.topics import (
 pytestmark = pytest.mark.integration
 
 AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-HEAD = "0008"
+HEAD = "0009"
 PARTITIONS = 3
 DECISION_COUNT = 300
 CHANGE_COUNT = 200
@@ -436,7 +438,9 @@ async def test_sink_copies_topics_once_and_replays_without_duplicates(
     names = [decisions, changes, bounces, reports]
     consents = settings.topic(CONSENT_EVENTS.name)  # must exist; stays empty here
     enforcement = settings.topic(ENFORCEMENT_EVENTS.name)  # must exist; stays empty here
-    assert sorted(ledger_topics(settings)) == sorted([*names, consents, enforcement])
+    erasures = [settings.topic(ERASURE_REQUESTS.name), settings.topic(ERASURE_EVENTS.name)]
+    empty = [consents, enforcement, *erasures]  # must exist; stay empty here
+    assert sorted(ledger_topics(settings)) == sorted([*names, *empty])
     group = ledger_consumer_group(settings)
     expected_rows = {
         decisions: DECISION_COUNT,
@@ -450,7 +454,7 @@ async def test_sink_copies_topics_once_and_replays_without_duplicates(
         bounces: BOUNCE_COUNT + REPLAYED_BOUNCE_COUNT,
         reports: REPORT_COUNT,
     }
-    await create_topics(kafka_bootstrap, [*names, consents, enforcement])
+    await create_topics(kafka_bootstrap, [*names, *empty])
     try:
         await produce(settings, run=unique("run"))
         progress: list[SinkProgress] = []
@@ -495,7 +499,7 @@ async def test_sink_copies_topics_once_and_replays_without_duplicates(
         assert {topic: rows_from(engine, topic) for topic in names} == expected_rows
         assert read_offsets(engine, group) == offsets
     finally:
-        await delete_topics(kafka_bootstrap, [*names, consents, enforcement])
+        await delete_topics(kafka_bootstrap, [*names, *empty])
 
 
 async def test_sink_stops_when_asked(kafka_bootstrap: str, ledger_database_url: str) -> None:

@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 from streams.edges.ledger.chain import (
     CHAINED_FIELDS,
     GENESIS_HASH,
+    PERSONAL_FIELDS,
     ChainLink,
     canonical_bytes,
+    commit_personal,
     entry_hash,
     link,
     verify_chain,
@@ -284,4 +286,222 @@ def test_a_chain_not_starting_at_one_is_missing_its_first_entries() -> None:
 def test_the_chained_fields_are_every_stored_column_but_the_id_and_the_chain() -> None:
     """A column added to `consent_events` without adding it here would go unprotected."""
     columns = {column.name for column in ConsentEventRow.__table__.columns}
-    assert set(CHAINED_FIELDS) == columns - {"id", "chain_seq", "prev_hash", "entry_hash"}
+    chain_and_erasure = {
+        "id",
+        "chain_seq",
+        "prev_hash",
+        "entry_hash",
+        "chain_format",
+        "personal_salt",
+        "personal_commitment",
+        "erased_at",
+    }
+    assert set(CHAINED_FIELDS) == columns - chain_and_erasure
+
+
+# --- format 2: the personal fields through a salted commitment ------------------------------------
+
+SALT = "00" * 31 + "01"
+
+
+def committed(n: int = 0, salt: str = SALT, **changes: Any) -> dict[str, Any]:
+    """A format-2 entry's fields, as the writer hands them to `link`: the event, its salt and
+    the commitment to its personal fields."""
+    event = fields(n, **changes)
+    return {
+        **event,
+        "chain_format": 2,
+        "personal_salt": salt,
+        "personal_commitment": commit_personal(event, salt),
+        "erased_at": None,
+    }
+
+
+def erase(row: dict[str, Any]) -> dict[str, Any]:
+    """What the ledger does on erasure: personal fields and salt NULL, `erased_at` set."""
+    return {
+        **row,
+        "ip": None,
+        "user_agent": None,
+        "source_id": None,
+        "personal_salt": None,
+        "erased_at": AT + timedelta(days=30),
+    }
+
+
+def test_the_commitment_is_sha256_of_the_salt_bytes_and_the_personal_json() -> None:
+    """Written from the documented format: the salt's 32 bytes, then the sorted compact JSON of
+    exactly ip, source_id and user_agent."""
+    personal = b'{"ip":"192.0.2.7","source_id":"signup","user_agent":"Mozilla/5.0"}'
+    expected = hashlib.sha256(b"\x00" * 31 + b"\x01" + personal).hexdigest()
+    assert commit_personal(fields(), SALT) == expected
+
+
+def test_the_commitment_example_of_the_docstring() -> None:
+    """The module docstring's example: IP address alone, the others null."""
+    only_ip = fields(user_agent=None, source_id=None)
+    personal = b'{"ip":"192.0.2.7","source_id":null,"user_agent":null}'
+    expected = hashlib.sha256(bytes(31) + b"\x01" + personal).hexdigest()
+    assert commit_personal(only_ip, SALT) == expected
+
+
+@pytest.mark.parametrize("salt", ["", "00" * 31, "AB" * 32, "zz" * 32, None])
+def test_a_salt_is_64_lower_case_hex_digits(salt: Any) -> None:
+    """Anything else is refused, not hashed some guessable way."""
+    with pytest.raises(ValueError, match="salt"):
+        commit_personal(fields(), salt)
+
+
+def test_format_2_canonical_bytes_hold_the_commitment_not_the_personal_fields() -> None:
+    """The documented format 2, written out by hand: no ip, user_agent or source_id; the
+    format number and the commitment instead; salt and erasure time not covered."""
+    row = committed()
+    expected = (
+        '{"account_id":"acme","basis":"express","cadence":null,"chain_format":2,"chain_seq":1,'
+        '"event_id":"evt-0","jurisdiction":"DE","kafka_offset":0,'
+        '"kafka_partition":0,"kafka_topic":"consent-events","kind":"grant","lists":["news"],'
+        '"occurred_at":"2025-03-01T12:30:15.123Z",'
+        '"personal_commitment":"' + row["personal_commitment"] + '",'
+        '"prev_hash":"' + GENESIS_HASH + '",'
+        '"recipient_key":"' + KEY + '","requires_confirmation":false,'
+        '"source_kind":"form","wording_hash":null,"wording_version":"v1"}'
+    ).encode()
+
+    assert canonical_bytes(row, 1, GENESIS_HASH) == expected
+    assert entry_hash(GENESIS_HASH, row, 1) == hashlib.sha256(expected).hexdigest()
+    assert canonical_bytes(erase(row), 1, GENESIS_HASH) == expected
+
+
+def test_a_row_without_a_format_is_format_1() -> None:
+    """Rows written before the column existed, and callers that pass none, hash as before."""
+    assert canonical_bytes(fields(), 1, GENESIS_HASH) == canonical_bytes(
+        {**fields(), "chain_format": 1}, 1, GENESIS_HASH
+    )
+
+
+def test_an_unknown_format_is_refused_and_named_by_the_verdict() -> None:
+    """A format the code does not know is not guessed at."""
+    with pytest.raises(ValueError, match="format"):
+        canonical_bytes({**committed(), "chain_format": 3}, 1, GENESIS_HASH)
+    rows = chain_of([committed(0)])
+    verdict = verify_chain([{**rows[0], "chain_format": 3}])
+    assert (verdict.first_bad_seq, verdict.problem) == (1, "edited")
+
+
+def test_an_erased_format_2_entry_keeps_its_hash_and_verifies() -> None:
+    """Erasing a format-2 entry changes no hash: the chain verifies and names it erased."""
+    rows = chain_of([committed(n, salt=f"{n + 1:064x}") for n in range(3)])
+    rows[1] = erase(rows[1])
+
+    verdict = verify_chain(rows)
+
+    assert verdict.verified
+    assert verdict.erased == (2,)
+    assert verdict.unchecked == ()
+    assert verdict.head_hash == rows[-1]["entry_hash"]
+
+
+@pytest.mark.parametrize("name", PERSONAL_FIELDS)
+def test_an_edited_personal_field_of_a_kept_entry_is_caught(name: str) -> None:
+    """The hash covers the commitment; the salt kept lets the fields be checked against it."""
+    rows = chain_of([committed(n) for n in range(3)])
+    rows[1] = {**rows[1], name: "198.51.100.1"}
+
+    verdict = verify_chain(rows)
+
+    assert (verdict.first_bad_seq, verdict.problem) == (2, "edited")
+    assert "commitment" in verdict.explanation
+
+
+def test_an_erased_entry_still_catches_edits_of_its_other_fields() -> None:
+    """Only the personal fields leave the check; the rest is hashed as it is."""
+    rows = chain_of([committed(n) for n in range(3)])
+    rows[1] = {**erase(rows[1]), "kind": "withdraw"}
+
+    verdict = verify_chain(rows)
+
+    assert (verdict.first_bad_seq, verdict.problem) == (2, "edited")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"ip": "198.51.100.1"},  # a field put back after erasure
+        {"erased_at": None},  # the salt removed without an erasure
+        {"personal_commitment": "f" * 64},
+    ],
+)
+def test_a_half_erased_or_recommitted_entry_is_caught(change: dict[str, Any]) -> None:
+    """No salt means erased whole; a field without its salt, or a salt-less row not marked
+    erased, or a replaced commitment, is an edit."""
+    rows = chain_of([committed(n) for n in range(2)])
+    rows[0] = {**erase(rows[0]), **change}
+
+    verdict = verify_chain(rows)
+
+    assert (verdict.first_bad_seq, verdict.problem) == (1, "edited")
+
+
+def test_a_salt_changed_on_a_kept_entry_is_caught() -> None:
+    """Another salt makes another commitment."""
+    rows = chain_of([committed(0)])
+    rows[0] = {**rows[0], "personal_salt": "ff" * 32}
+    assert verify_chain(rows).problem == "edited"
+
+
+def test_an_erased_format_1_entry_is_unchecked_but_the_chain_verifies() -> None:
+    """A format-1 entry's hash covered the fields that are gone: it is not checked, its stored
+    hash still links the next entry, which is checked."""
+    rows = chain_of([fields(n) for n in range(3)])
+    rows[1] = erase(rows[1])
+
+    verdict = verify_chain(rows)
+
+    assert verdict.verified
+    assert (verdict.erased, verdict.unchecked) == ((2,), (2,))
+
+
+def test_an_erased_format_1_entry_still_breaks_the_chain_when_its_hash_is_changed() -> None:
+    """What still holds of it: its stored hash is the next entry's link."""
+    rows = chain_of([fields(n) for n in range(3)])
+    rows[1] = {**erase(rows[1]), "entry_hash": "e" * 64}
+
+    verdict = verify_chain(rows)
+
+    assert (verdict.first_bad_seq, verdict.problem) == (3, "unlinked")
+
+
+def test_a_format_1_entry_marked_erased_with_fields_left_is_checked() -> None:
+    """`erased_at` alone does not exempt a format-1 entry: its fields are all still there to
+    hash, so an edit of them shows."""
+    rows = chain_of([fields(n) for n in range(2)])
+    rows[0] = {**rows[0], "erased_at": AT, "kind": "withdraw"}
+    assert verify_chain(rows).problem == "edited"
+
+
+def test_a_mixed_chain_of_both_formats_verifies_and_is_checked_throughout() -> None:
+    """Format-1 entries from before the migration, format-2 ones after, linked as one chain;
+    an edit in either part is caught at its entry."""
+    rows = chain_of([fields(0), fields(1), committed(2), committed(3)])
+    assert [row.get("chain_format") for row in rows] == [None, None, 2, 2]
+    assert rows[2]["prev_hash"] == rows[1]["entry_hash"]
+    assert verify_chain(rows).verified
+
+    erased = [erase(rows[0]), rows[1], erase(rows[2]), rows[3]]
+    verdict = verify_chain(erased)
+    assert verdict.verified
+    assert (verdict.erased, verdict.unchecked) == ((1, 3), (1,))
+
+    for index in (1, 3):
+        tampered = [dict(row) for row in erased]
+        tampered[index]["ip"] = "198.51.100.1"
+        assert (verify_chain(tampered).first_bad_seq, verify_chain(tampered).problem) == (
+            index + 1,
+            "edited",
+        )
+
+
+def test_two_salts_hide_equal_personal_fields() -> None:
+    """The same IP address and user agent under two salts commit differently: a kept
+    commitment says nothing about whether two rows were one person's."""
+    assert commit_personal(fields(), SALT) != commit_personal(fields(), "00" * 31 + "02")

@@ -51,12 +51,14 @@ REPORTS = "feedback-reports"
 CONSENTS = "consent-events"
 GROUP = "sendgate-ledger"
 AT = datetime(2025, 3, 1, 12, 30, 15, 123000, tzinfo=UTC)
-HEAD = "0008"
+HEAD = "0009"
 LEDGER_TABLES = {
     "bounce_changes",
     "consent_events",
     "consumer_offsets",
     "enforcement_events",
+    "erasure_steps",
+    "erasures",
     "feedback_reports",
     "send_decision_repeats",
     "send_decisions",
@@ -231,7 +233,16 @@ def test_every_ledger_table_has_one_topic_in_the_catalogue() -> None:
 
     assert sorted(tables) == sorted(LEDGER_TABLES - {"consumer_offsets"})
     assert len(set(record_types)) == len(record_types)
-    assert topics == [DECISIONS, CHANGES, BOUNCES, REPORTS, CONSENTS, "enforcement-events"]
+    assert topics == [
+        DECISIONS,
+        CHANGES,
+        BOUNCES,
+        REPORTS,
+        CONSENTS,
+        "enforcement-events",
+        "erasure-requests",
+        "erasure-events",
+    ]
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:
@@ -383,6 +394,8 @@ def test_undecodable_and_foreign_records_only_advance_offsets(engine: Engine) ->
         "consent_events": 0,
         "consumer_offsets": 2,
         "enforcement_events": 0,
+        "erasure_steps": 0,
+        "erasures": 0,
         "feedback_reports": 0,
         "send_decision_repeats": 0,
         "send_decisions": 0,

@@ -1,5 +1,5 @@
-"""The durable ledger: decisions, suppression and bounce changes, feedback reports and consent
-events in PostgreSQL (SQLite for the demo).
+"""The durable ledger: decisions, suppression and bounce changes, feedback reports, consent
+events, enforcement events and erasures in PostgreSQL (SQLite for the demo).
 
 `models` defines the tables, `migrations` creates them (`migrate.upgrade`), `catalogue` says which
 topic lands in which table and what identifies its rows, `writer` stores batches idempotently
@@ -7,6 +7,7 @@ together with the ledger's offsets (`identity` telling a replay from a conflict)
 the writer from the topics and dead-letters the conflicts. `chain` hash-chains each
 recipient's consent events, and `proof` reads them back as the proof of consent; `subject_access`
 reads every table by one recipient key, for the person's own copy of what is held about them.
+`redaction` carries erasure requests out, and `erasures` reads where an erasure stands.
 
 Identities. Every row is unique on its Kafka coordinates (the same record read again adds
 nothing). Most are also unique on the event they record, scoped the way that event's id is issued,
@@ -24,6 +25,8 @@ merely share an id are both kept (`catalogue.LedgerTopic.identity`):
   the unsubscribe token), never an account, so it is global.
 - `enforcement_events`: event_id. The enforcer derives it from the cause, account or breach
   included, so it is global.
+- `erasures`: request_id, and `erasure_steps`: event_id (`<request_id>/<kind>`). Erasure requests
+  are the platform's (a data-protection desk, `sendgate erase`), one id per request.
 - `send_decisions`: (account_id, request_id, kafka_topic). Request ids are the senders', per
   account; the topic, whose name carries the deployment's prefix, keeps apart deployments (and
   demo runs) that share a database and reuse ids. Unlike the others, a second record of a request
@@ -57,6 +60,18 @@ differing columns (`writer`, `sink`). A decision is compared only with what is s
 coordinates (the same record again, or another one if the topic was created anew); at other
 coordinates it is a repeat, never a conflict.
 
+Erasure. The ledger copies `erasure-requests` into `erasures` and carries each new request out
+in the same transaction (`redaction`): the person's data in clear, which the catalogue names per
+table (`LedgerTopic.personal`: a consent event's IP address, user agent and source id, a feedback
+report's Message-ID), is set to NULL with `erased_at`, and rows are never deleted. Every table
+keeps the recipient key, a keyed hash: pseudonymous, not anonymous, and the erasure's report
+says so. Consent events are chained through a salted commitment to those fields (`chain`, format
+2), so the chain verifies after they are gone; rows chained before the commitment (format 1) keep
+their place and link, and the proof names them unchecked once erased. The step the ledger took
+(`ErasureEvent` `ledger_erased`, place by place) is on `erasure-events` before the redaction
+commits (`sink`), and the ledger copies that topic too (`erasure_steps`), so `erasures` reads an
+erasure's status from the database alone.
+
 The sink's names load the Kafka client only when asked for, so reading the ledger (`sendgate
 consent proof`) needs no broker library.
 """
@@ -65,11 +80,14 @@ from typing import Any
 
 from streams.edges.ledger.catalogue import LEDGER_TOPICS, LedgerTopic
 from streams.edges.ledger.engine import make_engine
+from streams.edges.ledger.erasures import ErasureStatus, erasure_status
 from streams.edges.ledger.migrate import upgrade
 from streams.edges.ledger.models import (
     BounceChangeRow,
     ConsentEventRow,
     ConsumerOffset,
+    ErasureRow,
+    ErasureStepRow,
     FeedbackReportRow,
     SendDecisionRepeatRow,
     SendDecisionRow,
@@ -80,6 +98,7 @@ from streams.edges.ledger.models import (
 from streams.edges.ledger.writer import (
     LedgerConflict,
     LedgerConflictError,
+    LedgerErasureError,
     LedgerItem,
     LedgerWriter,
     read_offsets,
@@ -90,9 +109,13 @@ __all__ = [
     "BounceChangeRow",
     "ConsentEventRow",
     "ConsumerOffset",
+    "ErasureRow",
+    "ErasureStatus",
+    "ErasureStepRow",
     "FeedbackReportRow",
     "LedgerConflict",
     "LedgerConflictError",
+    "LedgerErasureError",
     "LedgerItem",
     "LedgerTopic",
     "LedgerWriter",
@@ -101,6 +124,7 @@ __all__ = [
     "SinkProgress",
     "SuppressionChangeRow",
     "UtcDateTime",
+    "erasure_status",
     "ledger_consumer_group",
     "ledger_counts",
     "make_engine",

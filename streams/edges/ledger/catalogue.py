@@ -15,6 +15,13 @@ records, unique together in its table) and which of its columns may differ betwe
 of one event (`varying`); the rest is its content, compared by digest (`ledger.identity`) when a
 row's identity is already stored. The identities, and why, are the ledger package's docstring.
 
+An entry with `personal` names the columns that are the person's data in clear: an erasure
+request of the recipient sets them to NULL (and `erased_at`), and a row of theirs that arrives
+after the request but happened before it is stored without them. Two rows of one identity are
+compared without those columns when the stored one is erased (its fields are gone, so a replay of
+its record is still a replay, not a conflict). The entry with `erases` is the erasure requests
+themselves: the writer carries each new one out in the batch's transaction (`redaction`).
+
 An entry with `repeats` takes a record whose identity is stored already not for a report of the
 same event but for a fact of its own that happens again: the gate deciding a request it has
 decided before. Such a record is not compared with the stored row; it goes whole to the repeats
@@ -27,6 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Table
@@ -37,6 +45,8 @@ from streams.edges.ledger.models import (
     BounceChangeRow,
     ConsentEventRow,
     EnforcementEventRow,
+    ErasureRow,
+    ErasureStepRow,
     FeedbackReportRow,
     SendDecisionRepeatRow,
     SendDecisionRow,
@@ -48,6 +58,8 @@ from streams.edges.ledger.rows import (
     consent_event_row,
     decision_row,
     enforcement_event_row,
+    erasure_event_row,
+    erasure_request_row,
     feedback_report_row,
     same_decision,
     suppression_change_row,
@@ -56,21 +68,66 @@ from streams.topics import (
     BOUNCE_CHANGES,
     CONSENT_EVENTS,
     ENFORCEMENT_EVENTS,
+    ERASURE_EVENTS,
+    ERASURE_REQUESTS,
     FEEDBACK_REPORTS,
     SEND_DECISIONS,
     SUPPRESSION_CHANGES,
     TopicSpec,
 )
 
-__all__ = ["COORDINATES", "LEDGER_TOPICS", "WRITTEN_BY_THE_LEDGER", "LedgerTopic", "Repeats"]
+__all__ = [
+    "COORDINATES",
+    "LEDGER_TOPICS",
+    "WRITTEN_BY_THE_LEDGER",
+    "LedgerTopic",
+    "Personal",
+    "Repeats",
+]
 
 R = TypeVar("R", bound=Record)
 
 COORDINATES: tuple[str, ...] = ("kafka_topic", "kafka_partition", "kafka_offset")
 """Where a row's record was read; unique in every ledger table."""
-WRITTEN_BY_THE_LEDGER = frozenset({"id", *COORDINATES, "chain_seq", "prev_hash", "entry_hash"})
-"""Columns the ledger fills as it stores a row, not the record: ingestion metadata, never part
-of a row's content (the same event read at other coordinates is the same event)."""
+WRITTEN_BY_THE_LEDGER = frozenset(
+    {
+        "id",
+        *COORDINATES,
+        "chain_seq",
+        "prev_hash",
+        "entry_hash",
+        "chain_format",
+        "personal_salt",
+        "personal_commitment",
+        "erased_at",
+        "processed_at",
+        "chain_before",
+    }
+)
+"""Columns the ledger fills as it stores a row, not the record: ingestion metadata, the chain and
+its commitment (salted at random, so never equal twice), and the erasure's marks; never part of a
+row's content (the same event read at other coordinates is the same event)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Personal:
+    """What of an entry's rows is the person's data in clear, erased on their request.
+
+    `columns` are filled from the record and set to NULL on erasure; `also` are the ledger's own
+    columns that go with them (a commitment's salt). `moment` gives when a row's data was given
+    (a consent event's time): a row at or before an erasure request's `requested_at` that the
+    ledger reads only after the request is stored erased. `what` names the columns for people,
+    in an erasure's report."""
+
+    columns: tuple[str, ...]
+    moment: Callable[[Mapping[str, Any]], datetime]
+    what: str
+    also: tuple[str, ...] = ()
+
+    @property
+    def erased(self) -> tuple[str, ...]:
+        """Every column an erasure sets to NULL."""
+        return (*self.columns, *self.also)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +166,9 @@ class LedgerTopic(Generic[R]):
     `repeats`, for a topic whose records can be the same fact happening again rather than one
     event reported twice: a record whose identity is stored already (at other coordinates) is
     stored there instead of being compared (the module docstring says why).
+
+    `personal`, for a table holding the person's data in clear (it needs `recipient_key` and
+    `erased_at` columns); `erases`, for the erasure requests (the module docstring says both).
     """
 
     topic: TopicSpec
@@ -118,12 +178,16 @@ class LedgerTopic(Generic[R]):
     identity: tuple[str, ...] = ()
     varying: tuple[str, ...] = ()
     repeats: Repeats | None = None
+    personal: Personal | None = None
+    erases: bool = False
 
     def __post_init__(self) -> None:
         if self.topic.record is None:
             raise ValueError(f"the ledger copies records; topic '{self.topic.name}' has none")
         columns = {c.key for c in self.table.columns}
-        unknown = {*self.identity, *self.varying} - columns
+        erased = self.personal.erased if self.personal else ()
+        needed = ("recipient_key", "erased_at") if self.personal else ()
+        unknown = {*self.identity, *self.varying, *erased, *needed} - columns
         if unknown:
             raise ValueError(f"{self.table.name} has no column {', '.join(sorted(unknown))}")
         if self.repeats is not None:
@@ -164,6 +228,13 @@ class LedgerTopic(Generic[R]):
         the ones the ledger writes itself (row id, Kafka coordinates, chain) and `varying`."""
         skipped = {*WRITTEN_BY_THE_LEDGER, *self.varying}
         return tuple(c.key for c in self.table.columns if c.key not in skipped)
+
+    def content_of(self, stored: Mapping[str, Any]) -> tuple[str, ...]:
+        """The columns to compare a row with `stored` on: `content`, less the personal columns
+        when `stored` was erased (they are NULL there, whatever the record said)."""
+        if self.personal is None or stored.get("erased_at") is None:
+            return self.content
+        return tuple(name for name in self.content if name not in self.personal.erased)
 
     @property
     def noun(self) -> str:
@@ -214,6 +285,11 @@ LEDGER_TOPICS: tuple[LedgerTopic[Any], ...] = (
         feedback_report_row,
         identity=("report_id",),
         varying=("received_at", "source"),
+        personal=Personal(
+            columns=("original_message_id",),
+            moment=lambda row: row["arrival_date"] or row["received_at"],
+            what="Message-ID of the reported message",
+        ),
     ),
     LedgerTopic(
         CONSENT_EVENTS,
@@ -221,6 +297,12 @@ LEDGER_TOPICS: tuple[LedgerTopic[Any], ...] = (
         consent_event_row,
         chained=True,
         identity=("account_id", "event_id"),
+        personal=Personal(
+            columns=("ip", "user_agent", "source_id"),
+            also=("personal_salt",),
+            moment=lambda row: row["occurred_at"],
+            what="IP address, user agent and source id (and the salt of their commitment)",
+        ),
     ),
     LedgerTopic(
         ENFORCEMENT_EVENTS,
@@ -228,5 +310,34 @@ LEDGER_TOPICS: tuple[LedgerTopic[Any], ...] = (
         enforcement_event_row,
         identity=("event_id",),
     ),
+    LedgerTopic(
+        ERASURE_REQUESTS,
+        ErasureRow,
+        erasure_request_row,
+        identity=("request_id",),
+        erases=True,
+    ),
+    LedgerTopic(
+        ERASURE_EVENTS,
+        ErasureStepRow,
+        erasure_event_row,
+        identity=("event_id",),
+        # The ledger publishes its step again if its commit failed after Kafka took the step
+        # (at least once); the copy carries new times, and the first one read stands.
+        varying=("places", "at"),
+    ),
 )
-"""In this order the writer inserts a batch's rows, table by table."""
+"""In this order the writer inserts a batch's rows, table by table: the erasure requests after
+every table with personal columns, so a request erases the rows of its own batch too."""
+
+
+def _erasures_come_last(entries: tuple[LedgerTopic[Any], ...]) -> None:
+    """A request stored before a personal table's rows of its batch would leave them unerased
+    whenever they happened after it (a late row is only erased up to the request's time)."""
+    erasing = [n for n, entry in enumerate(entries) if entry.erases]
+    personal = [n for n, entry in enumerate(entries) if entry.personal is not None]
+    if erasing and personal and min(erasing) < max(personal):
+        raise ValueError("the erasure requests must come after every table with personal columns")
+
+
+_erasures_come_last(LEDGER_TOPICS)

@@ -1,7 +1,8 @@
 """The ledger's tables: durable proof of what the gate decided, suppressed, was told and enforced.
 
 Each row of `send_decisions`, `send_decision_repeats`, `suppression_changes`, `bounce_changes`,
-`feedback_reports`, `consent_events` and `enforcement_events` is one record of a Kafka topic,
+`feedback_reports`, `consent_events`, `enforcement_events`, `erasures` and `erasure_steps` is one
+record of a Kafka topic,
 unique on its coordinates (topic, partition, offset), so replaying a topic into the ledger adds
 nothing. Most are also unique on the identity of the event they record, scoped the way its id is
 issued (the package docstring says which, per table), so the same event published again adds
@@ -10,6 +11,11 @@ nothing either; a request decided again is kept apart, as a repeat of its one de
 deleted row of it is detected. `consumer_offsets` holds the ledger's own read positions, written
 in the same transaction as the rows ("Storing Offsets Outside Kafka", aiokafka's consumer guide):
 after a crash the ledger resumes exactly where its last committed rows end.
+
+Erasure: the person's data in clear that the ledger holds (a consent event's IP address, user
+agent and source id, a feedback report's Message-ID) is set to NULL when their `ErasureRequest`
+arrives, and `erased_at` says when; every table also holds the recipient key, a keyed hash, which
+stays as the pseudonymous record of what was done (the package docstring says more).
 
 The same models serve PostgreSQL (the real ledger) and SQLite (the demo), so only portable types
 are used: `JSON`; `UtcDateTime`, which gives back aware UTC datetimes on both (SQLite keeps no
@@ -40,6 +46,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -51,6 +58,8 @@ __all__ = [
     "ConsentEventRow",
     "ConsumerOffset",
     "EnforcementEventRow",
+    "ErasureRow",
+    "ErasureStepRow",
     "ExactDecimal",
     "FeedbackReportRow",
     "SendDecisionRepeatRow",
@@ -211,7 +220,8 @@ class SendDecisionRepeatRow(_KafkaCoordinates, _DecisionColumns, Base):
             name="uq_send_decision_repeats_kafka",
         ),
         Index(None, "account_id", "request_id"),
-        # A person's repeats, for `sendgate subject-access`, which reads every table by key.
+        # A person's repeats: `sendgate subject-access` reads every table by key, and an erasure
+        # counts the recipient's rows everywhere.
         Index(None, "recipient_key"),
     )
 
@@ -306,23 +316,30 @@ class FeedbackReportRow(_KafkaCoordinates, Base):
     request_id: Mapped[str | None] = mapped_column(String(200))
     list_id: Mapped[str | None] = mapped_column(String(200))
     original_message_id: Mapped[str | None] = mapped_column(String(998))
+    """The reported message's Message-ID. Erased with the person (`erased_at`): a sender may
+    build it from the recipient's address, and it names one message to them either way."""
     arrival_date: Mapped[datetime | None]
     """When the reported message arrived at the ISP, if the report said."""
     received_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(Text)
     """Where the report came from: Kafka coordinates of the inbound mail, or a webhook name."""
+    erased_at: Mapped[datetime | None]
+    """When the ledger erased the row's personal data (`original_message_id`); NULL if it did
+    not. The row stays, under the recipient key only."""
 
 
 class ConsentEventRow(_KafkaCoordinates, Base):
     """One `ConsentEvent`, stored append-only and chained per recipient: the proof of consent.
 
     Every field of the event is kept, IP address and user agent included (the ledger is the one
-    place they are kept; logs never carry them). `chain_seq` numbers a recipient's entries 1, 2,
-    ... in the order the ledger stored them, `prev_hash` is the previous entry's `entry_hash` (64
-    zeros for the first) and `entry_hash` the SHA-256 of the entry's canonical bytes
-    (`streams.edges.ledger.chain`). Unique on (recipient_key, chain_seq), so two writers can never
-    fork a chain; that constraint's index is also the proof's: `sendgate consent proof` reads one
-    recipient's whole chain in order, to verify it.
+    place they are kept; logs never carry them), until the person's data is erased: then the
+    personal fields (`chain.PERSONAL_FIELDS`) and `personal_salt` are NULL and `erased_at` says
+    when, and the rest of the row stays. `chain_seq` numbers a recipient's entries 1, 2, ... in
+    the order the ledger stored them, `prev_hash` is the previous entry's `entry_hash` (64 zeros
+    for the first) and `entry_hash` the SHA-256 of the entry's canonical bytes in its
+    `chain_format` (`streams.edges.ledger.chain`). Unique on (recipient_key, chain_seq), so two
+    writers can never fork a chain; that constraint's index is also the proof's: `sendgate
+    consent proof` reads one recipient's whole chain in order, to verify it.
     """
 
     __tablename__ = "consent_events"
@@ -357,6 +374,16 @@ class ConsentEventRow(_KafkaCoordinates, Base):
     chain_seq: Mapped[int] = mapped_column(Integer)
     prev_hash: Mapped[str] = mapped_column(CHAR(64))
     entry_hash: Mapped[str] = mapped_column(CHAR(64))
+    chain_format: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    """How `entry_hash` was taken: 1 of the fields themselves (rows stored before the
+    commitment), 2 of `personal_commitment` in their place. The default is 1 so that a writer
+    that predates the column still marks its rows rightly; this one always writes 2."""
+    personal_salt: Mapped[str | None] = mapped_column(CHAR(64))
+    """The random salt of `personal_commitment` (hex); NULL once erased, or in format 1."""
+    personal_commitment: Mapped[str | None] = mapped_column(CHAR(64))
+    """SHA-256 of the salt and the personal fields (`chain.commit_personal`); NULL in format 1."""
+    erased_at: Mapped[datetime | None]
+    """When the ledger erased the personal fields (and the salt); NULL while they are kept."""
 
 
 class EnforcementEventRow(_KafkaCoordinates, Base):
@@ -409,6 +436,56 @@ class EnforcementEventRow(_KafkaCoordinates, Base):
     fine_amount: Mapped[Decimal | None]
     fine_currency: Mapped[str | None] = mapped_column(String(3))
     status_after: Mapped[str | None] = mapped_column(String(32))
+
+
+class ErasureRow(_KafkaCoordinates, Base):
+    """One `ErasureRequest` the ledger carried out: the request, and when the ledger redacted
+    the person's rows (`processed_at`, in the same transaction as the row).
+
+    `chain_before` is what `chain.verify_chain` said of the person's consent chain just before
+    the redaction ("verified", or its explanation): erasing removes what some checks need, so the
+    ledger records whether there was anything to hide first.
+    """
+
+    __tablename__ = "erasures"
+    __table_args__ = (
+        UniqueConstraint(
+            "kafka_topic", "kafka_partition", "kafka_offset", name="uq_erasures_kafka"
+        ),
+        UniqueConstraint("request_id", name="uq_erasures_request_id"),
+        Index(None, "recipient_key"),
+    )
+
+    id: Mapped[int] = mapped_column(_RowId, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(200))
+    recipient_key: Mapped[str] = mapped_column(CHAR(64))
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime]
+    processed_at: Mapped[datetime]
+    chain_before: Mapped[str | None] = mapped_column(Text)
+
+
+class ErasureStepRow(_KafkaCoordinates, Base):
+    """One `ErasureEvent`: a step of an erasure, with the places it reports, read back from
+    `erasure-events` so an erasure's status can be read from the ledger alone."""
+
+    __tablename__ = "erasure_steps"
+    __table_args__ = (
+        UniqueConstraint(
+            "kafka_topic", "kafka_partition", "kafka_offset", name="uq_erasure_steps_kafka"
+        ),
+        UniqueConstraint("event_id", name="uq_erasure_steps_event_id"),
+        Index(None, "request_id"),
+    )
+
+    id: Mapped[int] = mapped_column(_RowId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(200))
+    request_id: Mapped[str] = mapped_column(String(200))
+    recipient_key: Mapped[str] = mapped_column(CHAR(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    places: Mapped[list[dict[str, Any]]]
+    """Each `ErasedPlace` as {"place", "action", "count", "done_by", "note"}, times ISO-8601."""
+    at: Mapped[datetime]
 
 
 class ConsumerOffset(Base):

@@ -15,6 +15,11 @@ The history shown is the account's (its consent events and opt-outs, plus platfo
 opt-outs); the fold uses every row, so a platform-wide opt-out made through another account
 still counts. A row that no longer reads as a valid record (edited by hand, say) is listed as
 unreadable and not folded; the chain verdict says whether the rows can be trusted at all.
+
+A consent event whose person's data was erased is still folded: what it did to the consent
+(its kind, account, lists, basis, time) is kept, only where and how it was given (IP address,
+user agent, source id) is gone, and the line says when (`ProofLine.erased_at`). The chain still
+verifies over it (`streams.edges.ledger.chain`: the hash covers a commitment to those fields).
 """
 
 from __future__ import annotations
@@ -59,6 +64,9 @@ _STORED_METHOD: UnsubscribeMethod = "manual"
 _PROOF_REQUEST_ID = "consent-proof"
 _PROOF_ADDRESS = "recipient@proof.invalid"
 """The consent rules never read the request's addresses; the proof does not pass the real one."""
+_ERASED_SOURCE_ID = "erased"
+"""Stands in for an erased source id where the event's kind needs one to be a valid record (an
+import, a review), so the erased event is still folded; never shown as the source."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +95,9 @@ class ProofLine:
     """Whether the row happened by the proof's time, and so counts for the verdict."""
     stored: Mapping[str, Any]
     """Every column of the ledger row, as stored."""
+    erased_at: datetime | None = None
+    """When the person's data in the row was erased (a consent event's IP address, user agent
+    and source id); None while it is kept, and for suppression changes, which hold none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,11 +231,14 @@ def _fold_consent(
     account_id: str,
     list_id: str | None,
 ) -> tuple[ConsentState, ProofLine]:
-    source = row["source_kind"] + (f" {row['source_id']}" if row["source_id"] else "")
+    erased_at = row.get("erased_at")
+    if erased_at is not None:
+        source = f"{row['source_kind']} (source erased on {erased_at.date().isoformat()})"
+    else:
+        source = row["source_kind"] + (f" {row['source_id']}" if row["source_id"] else "")
     outcome: str
-    try:
-        event = ConsentEvent.model_validate({name: row[name] for name in _EVENT_FIELDS})
-    except ValidationError:
+    event = _event_of(row)
+    if event is None:
         outcome = "unreadable"
     else:
         fold = apply_consent_event(state, event, policy.consent)
@@ -243,8 +257,24 @@ def _fold_consent(
         chain_seq=row["chain_seq"],
         counted=True,
         stored=row,
+        erased_at=erased_at,
     )
     return state, line
+
+
+def _event_of(row: Mapping[str, Any]) -> ConsentEvent | None:
+    """The stored row as the event it records; None if it no longer reads as one. An erased
+    import or review lacks the source id its kind needs, and reads with a stand-in for it."""
+    values = {name: row[name] for name in _EVENT_FIELDS}
+    try:
+        return ConsentEvent.model_validate(values)
+    except ValidationError:
+        if row.get("erased_at") is None or values["source_id"] is not None:
+            return None
+    try:
+        return ConsentEvent.model_validate({**values, "source_id": _ERASED_SOURCE_ID})
+    except ValidationError:
+        return None
 
 
 def _fold_opt_out(

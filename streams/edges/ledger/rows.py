@@ -14,6 +14,8 @@ from typing import Any
 from streams.core.records import (
     BounceChange,
     ConsentEvent,
+    ErasureEvent,
+    ErasureRequest,
     FeedbackReport,
     Record,
     SendDecision,
@@ -24,6 +26,8 @@ from streams.edges.ledger.models import (
     BounceChangeRow,
     ConsentEventRow,
     EnforcementEventRow,
+    ErasureRow,
+    ErasureStepRow,
     FeedbackReportRow,
     SendDecisionRow,
     SuppressionChangeRow,
@@ -35,6 +39,8 @@ __all__ = [
     "consent_event_row",
     "decision_row",
     "enforcement_event_row",
+    "erasure_event_row",
+    "erasure_request_row",
     "feedback_report_row",
     "same_decision",
     "suppression_change_row",
@@ -143,5 +149,28 @@ def enforcement_event_row(
     status = event.status_after.status if event.status_after is not None else None
     return {
         **_copied(event, EnforcementEventRow, restored=list(event.restored), status_after=status),
+        **_coordinates(topic, partition, offset),
+    }
+
+
+def erasure_request_row(
+    request: ErasureRequest, topic: str, partition: int, offset: int
+) -> dict[str, Any]:
+    """An `erasures` row without `processed_at` and `chain_before`, which the writer adds as it
+    carries the request out (`redaction`)."""
+    return {**_copied(request, ErasureRow), **_coordinates(topic, partition, offset)}
+
+
+def erasure_event_row(
+    event: ErasureEvent, topic: str, partition: int, offset: int
+) -> dict[str, Any]:
+    """An `erasure_steps` row: the event, its places as JSON (times ISO-8601, as Pydantic writes
+    them)."""
+    return {
+        **_copied(
+            event,
+            ErasureStepRow,
+            places=[place.model_dump(mode="json") for place in event.places],
+        ),
         **_coordinates(topic, partition, offset),
     }

@@ -1,9 +1,10 @@
-"""The ledger sink: copy decisions, suppression and bounce changes, feedback reports and consent
-events into it.
+"""The ledger sink: copy decisions, suppression and bounce changes, feedback reports, consent
+events, enforcement events and erasure requests and steps into it.
 
 One process reads every partition of the topics in `catalogue.LEDGER_TOPICS` (`send-decisions`,
-`suppression-changes`, `bounce-changes`, `feedback-reports`, `consent-events`; all must exist,
-`sendgate topics create` makes them) by manual assignment (no consumer group): the ledger keeps
+`suppression-changes`, `bounce-changes`, `feedback-reports`, `consent-events`,
+`enforcement-events`, `erasure-requests`, `erasure-events`; all must exist, `sendgate topics
+create` makes them) by manual assignment (no consumer group): the ledger keeps
 its own read positions in `consumer_offsets`, committed in the same transaction as the rows
 ("Storing Offsets Outside Kafka" in aiokafka's consumer guide), and nothing is committed to Kafka.
 On start it seeks each partition to its stored next offset, or to the beginning when it has none.
@@ -20,6 +21,12 @@ and whole message, error kind `invalid` and the writer's reason, on `dead-letter
 by every in-sync replica before the batch's transaction commits. So a conflict is never lost:
 if Kafka does not take the letter the batch is not committed and comes back on the next start;
 if the commit fails after the letter was sent, the retry sends it again (at least once).
+An erasure request the writer carries out is reported the same way, by the same path
+(`_before_commit`): its `ledger_erased` step goes to `erasure-events`, acknowledged before the
+redaction commits. So the step is never missing for an erasure done; if the commit fails after
+Kafka took the step, the retry erases and reports again, with the same event id, which readers
+(the ledger's own `erasure_steps` among them) take once. The step is keyed by the recipient key,
+like every record about a person, never by anything of the address.
 Database work runs in a worker thread so the consumer's event loop keeps fetching meanwhile.
 Partitions added to a topic while the sink runs are picked up at its next start.
 """
@@ -49,7 +56,7 @@ from streams.core.errors import (
     ServiceUnavailableError,
 )
 from streams.core.logs import where
-from streams.core.records import DeadLetter, Record
+from streams.core.records import DeadLetter, ErasureEvent, Record
 from streams.core.settings import Settings
 from streams.edges.admin import partitions_of
 from streams.edges.ledger.catalogue import LEDGER_TOPICS
@@ -57,7 +64,7 @@ from streams.edges.ledger.engine import make_engine
 from streams.edges.ledger.migrate import upgrade
 from streams.edges.ledger.models import metadata
 from streams.edges.ledger.writer import LedgerConflict, LedgerItem, LedgerWriter, read_offsets
-from streams.topics import DEAD_LETTERS, default_codec
+from streams.topics import DEAD_LETTERS, ERASURE_EVENTS, default_codec
 
 __all__ = [
     "DEAD_LETTER_AGENT",
@@ -80,10 +87,13 @@ FETCH_MAX_RECORDS = 2000
 DEAD_LETTER_AGENT = "ledger"
 """The `agent` of the dead letters the sink writes."""
 DEAD_LETTER_TIMEOUT_S = 30.0
-"""How long the writer's transaction waits for Kafka to take a batch's dead letters."""
+"""How long the writer's transaction waits for Kafka to take a batch's dead letters (or its
+erasure steps)."""
 
 Publish = Callable[[Sequence[DeadLetter]], Awaitable[None]]
 """Puts dead letters on the dead-letters topic, returning once Kafka has acknowledged them."""
+PublishSteps = Callable[[Sequence[ErasureEvent]], Awaitable[None]]
+"""Puts erasure steps on the erasure-events topic, returning once Kafka has acknowledged them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,14 +158,20 @@ async def run_ledger_sink(
         enable_idempotence=True,
     )
     dead_letters = DEAD_LETTERS.full_name(settings)
+    erasure_events = ERASURE_EVENTS.full_name(settings)
     codec = default_codec()
 
-    async def publish(letters: Sequence[DeadLetter]) -> None:
+    async def send(topic: str, messages: Sequence[tuple[bytes | None, Record]]) -> None:
         sent = [
-            await producer.send(dead_letters, codec.encode(letter), key=letter.original_key)
-            for letter in letters
+            await producer.send(topic, codec.encode(record), key=key) for key, record in messages
         ]
         await asyncio.gather(*sent)
+
+    async def publish(letters: Sequence[DeadLetter]) -> None:
+        await send(dead_letters, [(letter.original_key, letter) for letter in letters])
+
+    async def publish_steps(steps: Sequence[ErasureEvent]) -> None:
+        await send(erasure_events, [(step.recipient_key.encode("ascii"), step) for step in steps])
 
     try:
         partitions = await _partitions_of(settings.kafka_bootstrap_servers, list(record_types))
@@ -177,6 +193,7 @@ async def run_ledger_sink(
             consumer_group,
             record_types,
             publish=publish,
+            publish_steps=publish_steps,
             stop=stop or asyncio.Event(),
             on_progress=on_progress,
             idle_exit_s=idle_exit_s,
@@ -198,6 +215,7 @@ async def _copy(
     on_progress: Callable[[SinkProgress], None] | None,
     idle_exit_s: float | None,
     clock: Clock | None = None,
+    publish_steps: PublishSteps | None = None,
 ) -> SinkProgress:
     loop = asyncio.get_running_loop()
     clock = clock or SystemClock()
@@ -211,21 +229,21 @@ async def _copy(
         nonlocal dead_lettered
         now = clock.now()
         letters = [_dead_letter(conflict, now) for conflict in conflicts]
-        sent = asyncio.run_coroutine_threadsafe(publish(letters), loop)
-        try:
-            sent.result(timeout=DEAD_LETTER_TIMEOUT_S)
-        except (KafkaError, TimeoutError) as exc:
-            sent.cancel()
-            raise ServiceUnavailableError(
-                f"Kafka did not take the ledger's dead letters ({type(exc).__name__}); "
-                "the batch is not committed and is read again on the next start"
-            ) from exc
+        _before_commit(loop, publish(letters), "dead letters")
         for conflict in conflicts:
             item = conflict.item
             log.warning(
                 "ledger: dead-lettered %s/%d/%d (conflict)", item.topic, item.partition, item.offset
             )
         dead_lettered += len(conflicts)
+
+    def report_erasures(steps: Sequence[ErasureEvent]) -> None:
+        """Called by the writer in its thread, inside the transaction that erased: the steps
+        are on erasure-events before the erasure commits."""
+        if publish_steps is None:
+            raise SendgateError("the ledger sink was given nowhere to report erasures")
+        _before_commit(loop, publish_steps(steps), "erasure steps")
+        log.info("ledger: carried out %d erasure request(s)", len(steps))
 
     while not stop.is_set():
         fetched = await consumer.getmany(timeout_ms=FETCH_TIMEOUT_MS, max_records=FETCH_MAX_RECORDS)
@@ -241,7 +259,12 @@ async def _copy(
         dead_lettered = 0
         inserted = await _until_stored(
             partial(
-                _in_thread, writer.write_batch, consumer_group, items, on_conflicts=dead_letter
+                _in_thread,
+                writer.write_batch,
+                consumer_group,
+                items,
+                on_conflicts=dead_letter,
+                on_erasures=report_erasures,
             ),
             stop,
         )
@@ -336,6 +359,26 @@ def _item(message: ConsumerRecord[bytes, bytes], record_type: type[Record]) -> L
     return LedgerItem(
         message.topic, message.partition, message.offset, record, message.key, message.value
     )
+
+
+def _before_commit(loop: asyncio.AbstractEventLoop, publishing: Awaitable[None], what: str) -> None:
+    """Run `publishing` on the sink's event loop from the writer's thread and wait until Kafka
+    acknowledged it: the writer calls this inside its transaction, so the batch commits only after
+    what it reports is on the topic. A Kafka failure or timeout is an outage: nothing of the
+    batch is committed, and it is read and reported again."""
+    sent = asyncio.run_coroutine_threadsafe(_awaited(publishing), loop)
+    try:
+        sent.result(timeout=DEAD_LETTER_TIMEOUT_S)
+    except (KafkaError, TimeoutError) as exc:
+        sent.cancel()
+        raise ServiceUnavailableError(
+            f"Kafka did not take the ledger's {what} ({type(exc).__name__}); "
+            "the batch is not committed and is read again on the next start"
+        ) from exc
+
+
+async def _awaited(publishing: Awaitable[None]) -> None:
+    await publishing
 
 
 def _dead_letter(conflict: LedgerConflict, now: datetime) -> DeadLetter:

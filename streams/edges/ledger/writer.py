@@ -25,31 +25,55 @@ feeds it.
 Consent events (the catalogue's one `chained` entry) take a second path, `_insert_chained`, in the
 same transaction: each row is numbered and linked to its recipient's hash chain
 (`streams.edges.ledger.chain`) before it is inserted, and an event already stored is sorted out
-before it gets a number, so a replay neither adds rows nor disturbs a chain.
+before it gets a number, so a replay neither adds rows nor disturbs a chain. Each new row is
+chained in format 2: a random salt, and the commitment to its personal fields taken with it.
+
+Erasure requests (the catalogue's `erases` entry) are carried out in the transaction that stores
+them (`redaction.carry_out`): the person's personal columns are set to NULL everywhere, and the
+step that reports it (`ErasureEvent` `ledger_erased`) goes to the batch's `on_erasures` handler
+before the commit, which the sink publishes and waits for, like conflicts. A request read again
+is stored already and does nothing, so nothing is erased or reported twice for one request
+(the step itself may be published twice, if the commit fails after Kafka took it: its event id
+is the same). A row with personal columns that arrives after its person's erasure but happened
+at or before it is stored erased (`redaction.as_stored`). On PostgreSQL a batch first locks
+every recipient whose chain, personal rows or erasure it touches (one advisory lock each, in one
+order), so a row cannot slip in unerased beside a concurrent writer's erasure.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, Table, and_, case, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 
+from streams.core.clock import Clock, SystemClock
 from streams.core.errors import SendgateError
-from streams.core.records import Record
+from streams.core.records import ErasureEvent, Record
 from streams.edges.ledger.catalogue import COORDINATES, LEDGER_TOPICS, LedgerTopic, Repeats
-from streams.edges.ledger.chain import ChainLink, link
+from streams.edges.ledger.chain import CHAIN_FORMAT, ChainLink, commit_personal, link
 from streams.edges.ledger.identity import content_digest, differing_columns
 from streams.edges.ledger.models import ConsumerOffset, metadata
+from streams.edges.ledger.redaction import (
+    as_stored,
+    carry_out,
+    erased_until,
+    ledger_erased_event,
+)
 
 __all__ = [
     "ConflictHandler",
+    "ErasureHandler",
     "LedgerConflict",
     "LedgerConflictError",
+    "LedgerErasureError",
     "LedgerItem",
     "LedgerWriter",
     "read_offsets",
@@ -109,6 +133,17 @@ ConflictHandler = Callable[[Sequence[LedgerConflict]], None]
 neither the batch's rows nor its offsets are committed, so the conflicts come back on the retry."""
 
 
+class LedgerErasureError(SendgateError):
+    """A batch carried out an erasure and its writer was given nowhere to report it, so nothing
+    of it was committed: an erasure is never done without its step on record."""
+
+
+ErasureHandler = Callable[[Sequence[ErasureEvent]], None]
+"""Called with the `ledger_erased` steps of the erasures a batch carried out, inside its
+transaction, before the commit (after the conflicts): if it raises, nothing of the batch is
+committed, the erasures included, and they are carried out again on the retry."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Pending:
     item: LedgerItem
@@ -122,13 +157,14 @@ class _Pending:
 class LedgerWriter:
     """Writes batches of `LedgerItem`s to the ledger tables (PostgreSQL or SQLite)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, clock: Clock | None = None) -> None:
         insert = _INSERTS.get(engine.dialect.name)
         if insert is None:
             raise SendgateError(
                 f"the ledger supports PostgreSQL and SQLite, not {engine.dialect.name}"
             )
         self._engine = engine
+        self._clock = clock or SystemClock()
         self._insert = insert
         self._offsets_upsert = self._offsets_statement()
 
@@ -138,6 +174,7 @@ class LedgerWriter:
         items: Sequence[LedgerItem],
         *,
         on_conflicts: ConflictHandler | None = None,
+        on_erasures: ErasureHandler | None = None,
     ) -> int:
         """Store the batch's rows and its next offsets in one transaction; return rows added, in
         any table (repeats included, so that rows added add up to records stored).
@@ -148,7 +185,9 @@ class LedgerWriter:
         `on_conflicts` before the commit, and without a handler the batch fails with
         `LedgerConflictError`. Its offset is committed with the others, so the sink goes on past
         it. The stored next offset of a partition only moves forward, so an older batch written
-        late cannot rewind it.
+        late cannot rewind it. Erasure requests stored for the first time are carried out and
+        their steps handed to `on_erasures` before the commit; without a handler such a batch
+        fails with `LedgerErasureError`.
         """
         if not items:
             return 0
@@ -172,17 +211,23 @@ class LedgerWriter:
         ]
         inserted = 0
         conflicts: list[LedgerConflict] = []
+        steps: list[ErasureEvent] = []
+        now = self._clock.now()
         with self._engine.begin() as connection:
+            _lock_recipients(connection, pending)
             for entry in LEDGER_TOPICS:
                 rows = sorted(pending[entry.table.name], key=lambda p: p.coordinates)
                 if not rows:
                     continue
                 if entry.chained:
-                    added, found = self._insert_chained(connection, entry, rows)
+                    added, found = self._insert_chained(connection, entry, rows, now)
                 elif entry.repeats is not None:
                     added, found = self._insert_with_repeats(connection, entry, rows)
+                elif entry.erases:
+                    added, found, done = self._insert_erasures(connection, entry, rows, now)
+                    steps += done
                 else:
-                    added, found = self._insert_new(connection, entry, rows)
+                    added, found = self._insert_new(connection, entry, rows, now=now)
                 inserted += added
                 conflicts += found
             connection.execute(self._offsets_upsert, offsets)
@@ -193,11 +238,36 @@ class LedgerWriter:
                         "the ledger refused the batch: " + "; ".join(c.reason for c in conflicts)
                     )
                 on_conflicts(conflicts)
+            if steps:
+                if on_erasures is None:
+                    raise LedgerErasureError(
+                        f"the batch carried out {len(steps)} erasure(s) and has nowhere to "
+                        "report them; nothing of it is committed"
+                    )
+                on_erasures(steps)
         return inserted
 
     def _insert_new(
-        self, connection: Connection, entry: LedgerTopic[Any], rows: list[_Pending]
+        self,
+        connection: Connection,
+        entry: LedgerTopic[Any],
+        rows: list[_Pending],
+        *,
+        now: datetime,
+        extra: Mapping[str, Any] | None = None,
     ) -> tuple[int, list[LedgerConflict]]:
+        added, conflicts = self._insert_new_rows(connection, entry, rows, now=now, extra=extra)
+        return len(added), conflicts
+
+    def _insert_new_rows(
+        self,
+        connection: Connection,
+        entry: LedgerTopic[Any],
+        rows: list[_Pending],
+        *,
+        now: datetime,
+        extra: Mapping[str, Any] | None = None,
+    ) -> tuple[list[_Pending], list[LedgerConflict]]:
         """INSERT ... ON CONFLICT DO NOTHING RETURNING the coordinates, as multi-row statements.
 
         Rows whose identity is stored already are compared first, and only new ones are sent.
@@ -206,18 +276,28 @@ class LedgerWriter:
         is compared with what is stored now. No conflict target: a row is skipped when it breaks
         any unique constraint, its coordinates or its identity. With RETURNING SQLAlchemy batches
         the executemany into multi-row VALUES ("insertmanyvalues").
+
+        A row with personal columns is stored erased when its person's erasure came after it
+        (`redaction.as_stored`); `extra` holds columns the ledger adds to every row. Returns the
+        rows inserted, in offset order, and the conflicts.
         """
         table = entry.table
         stored = _stored_by_identity(connection, entry, rows) if entry.identity else {}
         fresh, _, conflicts = _sort_out(entry, rows, stored, {})
         if not fresh:
-            return 0, conflicts
+            return [], conflicts
         statement = (
             self._insert(table)
             .on_conflict_do_nothing()
             .returning(*(table.c[name] for name in COORDINATES))
         )
-        inserted = {tuple(row) for row in connection.execute(statement, [p.row for p in fresh])}
+        until = (
+            erased_until(connection, {p.row["recipient_key"] for p in fresh})
+            if entry.personal is not None
+            else {}
+        )
+        values = [{**as_stored(entry, p.row, until, now), **(extra or {})} for p in fresh]
+        inserted = {tuple(row) for row in connection.execute(statement, values)}
         missed = [p for p in fresh if p.coordinates not in inserted]
         if missed:
             again, _, late = _sort_out(
@@ -231,7 +311,35 @@ class LedgerWriter:
                     f"the ledger refused {entry.describe(again[0].row)} for no stored row"
                 )
             conflicts += late
-        return len(inserted), conflicts
+        return [p for p in fresh if p.coordinates in inserted], conflicts
+
+    def _insert_erasures(
+        self, connection: Connection, entry: LedgerTopic[Any], rows: list[_Pending], now: datetime
+    ) -> tuple[int, list[LedgerConflict], list[ErasureEvent]]:
+        """Store erasure requests, and carry out each one stored for the first time, in offset
+        order; return rows added, conflicts and the `ledger_erased` steps to report.
+
+        A request read again (or sent again with the same id) is stored already: it adds nothing
+        and erases nothing, so replaying the topic changes nothing twice. A request whose id is
+        too long to name its step (`<request_id>/ledger_erased` must fit an id) is still carried
+        out, and set aside on dead-letters with the reason, since its step cannot be reported."""
+        added, conflicts = self._insert_new_rows(
+            connection, entry, rows, now=now, extra={"processed_at": now, "chain_before": None}
+        )
+        steps = []
+        for pending in added:
+            redacted, kept, chain_before = carry_out(connection, pending.row, now)
+            try:
+                steps.append(ledger_erased_event(pending.row, redacted, kept, chain_before, now))
+            except ValidationError:
+                conflicts.append(
+                    LedgerConflict(
+                        pending.item,
+                        f"{entry.describe(pending.row)} was carried out, but its id is too long "
+                        "to name its step on erasure-events",
+                    )
+                )
+        return len(added), conflicts, steps
 
     def _insert_with_repeats(
         self, connection: Connection, entry: LedgerTopic[Any], rows: list[_Pending]
@@ -340,27 +448,27 @@ class LedgerWriter:
         return len(inserted), conflicts
 
     def _insert_chained(
-        self, connection: Connection, entry: LedgerTopic[Any], rows: list[_Pending]
+        self, connection: Connection, entry: LedgerTopic[Any], rows: list[_Pending], now: datetime
     ) -> tuple[int, list[LedgerConflict]]:
         """Append rows to their recipients' hash chains, in offset order; return rows added.
 
-        1. On PostgreSQL, lock each recipient's chain until the transaction ends (an advisory
-           lock per recipient, taken in one order by every writer, so two cannot deadlock). A row
-           lock on the chain's head (SELECT ... FOR UPDATE) would not do: a recipient without
-           entries has no row to lock. SQLite lets one writer in at a time anyway.
+        1. On PostgreSQL, each recipient's chain is locked until the transaction ends
+           (`_lock_recipients`, at the start of the batch). A row lock on the chain's head
+           (SELECT ... FOR UPDATE) would not do: a recipient without entries has no row to lock.
+           SQLite lets one writer in at a time anyway.
         2. Sort out rows already stored (same coordinates or identity: an earlier batch, a
            replay, another writer) and repeats within the batch; conflicts among them are
            returned, not stored.
-        3. Read each recipient's head (highest `chain_seq`), number and link the rows, insert.
+        3. Read each recipient's head (highest `chain_seq`), number and link the rows in format 2
+           (a fresh random salt each, and the commitment to the personal fields), erase the ones
+           whose person was erased after them (`redaction.as_stored`: the commitment is taken
+           first, so the chain is the same as if they had been erased later), insert.
         A plain INSERT, not ON CONFLICT DO NOTHING: after 1 and 2 a conflict means a forked
         chain, or an identity another writer stored for another recipient meanwhile (the lock is
         per recipient, an identity is not); failing the batch is better than an event silently
         missing from a proof, and its retry finds the stored row and sorts the record out.
         """
         table = entry.table
-        if connection.dialect.name == "postgresql":
-            keys = sorted({_chain_lock_key(p.row["recipient_key"]) for p in rows})
-            connection.execute(_LOCK_CHAIN, [{"space": _CHAIN_LOCK_SPACE, "key": k} for k in keys])
         fresh, _, conflicts = _sort_out(
             entry,
             rows,
@@ -369,15 +477,23 @@ class LedgerWriter:
         )
         if not fresh:
             return 0, conflicts
-        heads = _chain_heads(connection, table, {p.row["recipient_key"] for p in fresh})
+        recipients = {p.row["recipient_key"] for p in fresh}
+        heads = _chain_heads(connection, table, recipients)
+        until = erased_until(connection, recipients)
         chained = []
         for pending in fresh:
-            row = pending.row
+            salt = secrets.token_hex(32)
+            row = {
+                **pending.row,
+                "chain_format": CHAIN_FORMAT,
+                "personal_salt": salt,
+                "personal_commitment": commit_personal(pending.row, salt),
+            }
             place = link(row, heads.get(row["recipient_key"]))
             heads[row["recipient_key"]] = place
             chained.append(
                 {
-                    **row,
+                    **as_stored(entry, row, until, now),
                     "chain_seq": place.chain_seq,
                     "prev_hash": place.prev_hash,
                     "entry_hash": place.entry_hash,
@@ -405,6 +521,26 @@ def _coordinates_of(row: Mapping[str, Any]) -> tuple[str, int, int]:
 def _where(row: Mapping[str, Any]) -> str:
     """A row's origin the way dead letters and agents' logs write it: topic/partition/offset."""
     return "/".join(str(part) for part in _coordinates_of(row))
+
+
+def _lock_recipients(connection: Connection, pending: Mapping[str, Sequence[_Pending]]) -> None:
+    """On PostgreSQL, lock every recipient whose chain, personal rows or erasure the batch
+    touches, until the transaction ends: one advisory lock per recipient, all taken here in one
+    order, so two writers cannot deadlock. Appending to a chain, storing a personal row (erased
+    or not, by the erasures stored) and carrying out an erasure then never interleave for one
+    person. SQLite lets one writer in at a time anyway."""
+    if connection.dialect.name != "postgresql":
+        return
+    keys = sorted(
+        {
+            _chain_lock_key(p.row["recipient_key"])
+            for entry in LEDGER_TOPICS
+            if entry.chained or entry.personal is not None or entry.erases
+            for p in pending[entry.table.name]
+        }
+    )
+    if keys:
+        connection.execute(_LOCK_CHAIN, [{"space": _CHAIN_LOCK_SPACE, "key": k} for k in keys])
 
 
 def _chain_lock_key(recipient_key: str) -> int:
@@ -459,8 +595,10 @@ def _compare(
             f"{_where(pending.row)} already recorded as {entry.describe(earlier)}, not "
             f"{entry.describe(pending.row)} (was the topic deleted and created again?)"
         )
-    elif content_digest(earlier, entry.content) != content_digest(pending.row, entry.content):
-        differ = differing_columns(earlier, pending.row, entry.content)
+    elif content_digest(earlier, columns := entry.content_of(earlier)) != content_digest(
+        pending.row, columns
+    ):
+        differ = differing_columns(earlier, pending.row, columns)
         verb = "differs" if len(differ) == 1 else "differ"
         reason = (
             f"{entry.describe(pending.row)} already recorded with different content "
