@@ -96,6 +96,7 @@ __all__ = [
     "all_record_types",
     "default_codec",
     "erasure_horizons",
+    "erasure_sweep_after_s",
     "read_send_request",
     "table_changelog",
 ]
@@ -150,13 +151,20 @@ class TopicSpec(Generic[R]):
         """How long a record about a person can outlive its write or its deletion: on a
         personal topic, retention plus one segment, plus the broker's wait between two looks at
         retention; on a person table's changelog, how long an old value outlives the tombstone
-        that deleted it (the segment it is in rolls, then compaction is due within the same lag).
+        that deleted it: the erasure's sweep writes again once the segment is due to roll
+        (`erasure_sweep_after_s`), so it rolls even on a partition nothing else writes to; then
+        compaction is due within the same lag, once the log cleaner next looks.
         None for topics whose records stay."""
         retention = settings.personal_topic_retention_s
         if self.personal:
             return retention + _segment_s(retention) + settings.broker_retention_check_s
         if self.table in _PERSON_TABLES:
-            return 2 * _segment_s(retention) + settings.broker_retention_check_s
+            return (
+                erasure_sweep_after_s(settings)
+                + _segment_s(retention)
+                + _CLEANER_BACKOFF_S
+                + settings.broker_retention_check_s
+            )
         return None
 
     def table_name(self) -> str:
@@ -174,6 +182,21 @@ class TopicSpec(Generic[R]):
 
 def _segment_s(retention_s: int) -> int:
     return max(1, retention_s // 10)
+
+
+_CLEANER_BACKOFF_S = 15
+"""How long Kafka's log cleaner sleeps when it finds nothing to clean (`log.cleaner.backoff.ms`,
+default 15 s)."""
+
+
+def erasure_sweep_after_s(settings: Settings) -> int:
+    """How long after an erasure the worker writes its tombstones again.
+
+    Kafka never compacts a log's active segment, and rolls it only when a record is appended
+    after `segment.ms`: on a partition nobody writes to, the values an erasure's tombstones
+    replaced would stay readable. A second tombstone one segment later rolls it, and
+    `max.compaction.lag.ms` then makes the old values due for compaction."""
+    return _segment_s(settings.personal_topic_retention_s) + 1
 
 
 def _expiring(retention_s: int) -> dict[str, str]:

@@ -128,6 +128,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         "rectify",
         "Correct a person's address (GDPR Art. 16): move their consent to the new address.",
     ),
+    "erase": Subcommand(
+        "streams.cli.erase",
+        "erase",
+        "Erase what sendgate holds about a person (GDPR Art. 17) and stop their mail; follow it.",
+    ),
     "replay": Subcommand(
         "streams.cli.replay",
         "app",

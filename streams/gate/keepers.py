@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from streams.bounces.history import apply_delivery, suppression_for_bounce
@@ -43,6 +43,7 @@ from streams.gate.handling import (
 from streams.gate.tables import stored
 from streams.privacy.erasure import (
     erasure_click,
+    erasure_entry,
     erasure_event,
     predates_erasure,
     request_id_of,
@@ -67,6 +68,7 @@ from streams.topics import (
     INBOUND_MAIL,
     SUPPRESSION_CHANGES,
     UNSUBSCRIBE_CLICKS,
+    erasure_sweep_after_s,
 )
 
 __all__ = [
@@ -124,13 +126,16 @@ async def erase_person(gate: Gate, message: Any, recipient_key: str, request_id:
     click, it deletes nothing more and reports the same steps under the same ids."""
     key = message.key
     had_deadline = stored(gate.deadline_table, key) is not None
-    keep_deadline(gate, key, None)
+    sweep_at = gate.clock.now() + timedelta(seconds=erasure_sweep_after_s(gate.settings))
+    keep_deadline(gate, key, sweep_at)  # the consent agent sweeps the changelogs then
+    consents = gate.consents.delete(key)
     deleted = {
-        "consents": gate.consents.delete(key),
+        "consents": consents,
         "bounces": gate.bounces.delete(key),
         "send_history": gate.send_history.delete(key),
         "rate_inputs": gate.enforcement.rate_inputs.delete(key),
-        "consent_deadlines": int(had_deadline),
+        # a deadline comes with a consent; without one it is a sweep time of an earlier erasure
+        "consent_deadlines": int(had_deadline and consents > 0),
     }
     now = gate.clock.now()
     steps = (
@@ -146,6 +151,19 @@ async def erase_person(gate: Gate, message: Any, recipient_key: str, request_id:
         sum(deleted.values()),
         extra=where(message),
     )
+
+
+def sweep_erased_state(gate: Gate, key: bytes) -> None:
+    """An erased person's tables, a segment after the erasure: one more tombstone on each
+    changelog where the person still has no entry, so that Kafka rolls the segment holding the
+    first ones and compacts the old values away even on a partition nothing else writes to."""
+    for table in (
+        gate.consents,
+        gate.bounces,
+        gate.send_history,
+        gate.enforcement.rate_inputs,
+    ):
+        table.tombstone_again(key)
 
 
 async def act_on_erasure_request(gate: Gate, message: Any) -> None:
@@ -254,8 +272,11 @@ async def check_consent_deadline(gate: Gate, message: Any) -> None:
     nudge = await decode_keyed(gate, message, CONSENT_DEADLINES, "check_consent_deadlines")
     if nudge is None:
         return
+    if erasure_entry(gate.suppressions.get(message.key)) is not None:
+        sweep_erased_state(gate, message.key)
     state = gate.consents.get(message.key)
     if state is None:
+        keep_deadline(gate, message.key, None)
         return
     new_state, notices = due_notices(
         state, nudge.recipient_key, gate.policy.consent, now=gate.clock.now()

@@ -71,6 +71,16 @@ class RecordTable(Generic[R]):
         del self.table[key]
         return 1
 
+    def tombstone_again(self, key: bytes) -> bool:
+        """Write one more tombstone for a key this table does not hold (nothing if it holds one
+        again, say after a new sign-up). Kafka rolls a changelog's segment only when something is
+        written to it, and never compacts the segment being written: the erasure's sweep uses
+        this so that the values its first tombstones replaced can be compacted away."""
+        if stored(self.table, key) is not None:
+            return False
+        self.table.on_key_del(key)
+        return True
+
     def keys(self) -> list[bytes]:
         """Every key this worker holds (a scan: for timers, never for the hot path)."""
         return list(self.table.keys())

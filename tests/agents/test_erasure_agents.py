@@ -6,19 +6,27 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 
+import pytest
+from pydantic import SecretStr
+
+from streams.core.clock import FrozenClock
 from streams.core.records import (
     ErasureEvent,
     ErasureRequest,
     SendDecision,
     UnsubscribeClick,
 )
-from streams.gate.app import Gate
+from streams.core.settings import Settings
+from streams.gate.agents import register_agents
+from streams.gate.app import Gate, build_gate
 from streams.gate.emit import CollectingEmitter
+from streams.gate.keepers import nudge_due_consents
 from streams.gate.tables import stored
 from streams.privacy.erasure import erasure_click
-from tests.agents.conftest import ScriptedOffsets, deciding, emitted_until
-from tests.support.factory import consent_event, delivery_event, send_request
+from tests.agents.conftest import ScriptedOffsets, deciding, emitted_until, verify_test_domains
+from tests.support.factory import SECRET, consent_event, delivery_event, send_request
 
 ADDRESS = "ana@example.com"
 BEFORE = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -138,7 +146,8 @@ async def test_the_suppression_deletes_every_other_entry_and_reports_each_table(
     assert gate.bounces.get(key) is None
     assert gate.send_history.get(key) is None
     assert gate.enforcement.rate_inputs.get(key) is None
-    assert stored(gate.deadline_table, key) is None
+    # what is left in the deadline table is the time of the erasure's sweep (below)
+    assert stored(gate.deadline_table, key) != held["gate table consent_deadlines"]
     [entry] = gate.suppressions.get(key).entries
     assert (entry.scope, entry.reason, entry.since) == ("platform", "erasure", ERASED_AT)
     suppressed, erased = steps(gate, emitter)
@@ -233,3 +242,93 @@ async def test_a_fresh_express_sign_up_lets_that_account_alone_mail_again(
     assert (await decide(gate, emitter, request_id="acme-again")).verdict == "allow"
     other = await decide(gate, emitter, request_id="maple-again", account_id="maple")
     assert "platform-suppressed" in rules(other)
+
+
+# --- the sweep ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(ERASED_AT + timedelta(seconds=1))
+
+
+@pytest.fixture
+def clocked(
+    tmp_path: Path, offsets: ScriptedOffsets, emitter: CollectingEmitter, clock: FrozenClock
+) -> Gate:
+    """The gate on a clock the test moves (retention 1000 s: segments of 100 s)."""
+    settings = Settings(
+        topic_prefix="erasuretest-",
+        topic_partitions=2,
+        table_store="memory://",
+        data_dir=tmp_path,
+        recipient_key_secret=SecretStr(SECRET),
+        state_fence_timeout_s=2.0,
+        personal_topic_retention_s=1000,
+    )
+    gate = build_gate(settings, emitter=emitter, offsets=offsets, clock=clock)
+    register_agents(gate)
+    gate.app.finalize()
+    gate.app.conf.store = "memory://"
+    verify_test_domains(gate)
+    return gate
+
+
+async def tick(gate: Gate, emitter: CollectingEmitter) -> None:
+    """One consent timer tick, and the consent agent handling the nudges it sent."""
+    before = len(emitter.on(gate.consent_deadlines_topic))
+    await nudge_due_consents(gate)
+    async with gate.agents["check_consent_deadlines"].test_context() as agent:
+        for nudge in emitter.on(gate.consent_deadlines_topic)[before:]:
+            await agent.put(nudge.value, key=nudge.key, partition=0)
+
+
+async def test_a_segment_after_the_erasure_the_changelogs_get_a_tombstone_again(
+    clocked: Gate, emitter: CollectingEmitter, offsets: ScriptedOffsets, clock: FrozenClock
+) -> None:
+    """Kafka compacts no active segment and rolls one only on a write: the sweep writes one more
+    tombstone per table a segment (100 s) later, where the person still has no entry."""
+    gate = clocked
+    await fill_state(gate, emitter)
+    await erase(gate, emitter, offsets)
+    swept: list[tuple[str, bytes]] = []
+    for table in (gate.consents, gate.bounces, gate.send_history, gate.enforcement.rate_inputs):
+        name = table.table.name
+        original = table.table.on_key_del
+        table.table.on_key_del = lambda key, name=name, original=original: (  # type: ignore[method-assign]
+            swept.append((name, key)),
+            original(key),
+        )
+    await tick(gate, emitter)
+    assert swept == []  # not due yet
+    assert stored(gate.deadline_table, key_of(gate)) is not None
+    clock.advance(timedelta(seconds=101))
+    await tick(gate, emitter)
+    assert sorted(name for name, _ in swept) == sorted(
+        t.table.name
+        for t in (gate.consents, gate.bounces, gate.send_history, gate.enforcement.rate_inputs)
+    )
+    assert {key for _, key in swept} == {key_of(gate)}
+    assert stored(gate.deadline_table, key_of(gate)) is None
+    assert gate.suppressions.get(key_of(gate)) is not None
+    swept.clear()
+    clock.advance(timedelta(days=1))
+    await tick(gate, emitter)
+    assert swept == []  # once
+
+
+async def test_the_sweep_leaves_a_new_sign_up_alone(
+    clocked: Gate, emitter: CollectingEmitter, offsets: ScriptedOffsets, clock: FrozenClock
+) -> None:
+    gate = clocked
+    await erase(gate, emitter, offsets)
+    signup = consent_event(
+        event_id="signup-again",
+        recipient_key=gate.keyer.key(ADDRESS),
+        occurred_at=clock.now() + timedelta(seconds=10),
+    )
+    clock.advance(timedelta(seconds=20))
+    await put(gate, "keep_consents", gate.codec.encode(signup))
+    clock.advance(timedelta(seconds=100))
+    await tick(gate, emitter)
+    assert gate.consents.get(key_of(gate)) is not None

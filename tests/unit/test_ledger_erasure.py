@@ -46,7 +46,7 @@ from streams.edges.ledger import (
     upgrade,
 )
 from streams.edges.ledger.chain import GENESIS_HASH, commit_personal, link, verify_chain
-from streams.edges.ledger.erasures import erasure_status
+from streams.edges.ledger.erasures import completions_due, erasure_status
 from streams.edges.ledger.migrate import alembic_config
 from streams.edges.ledger.models import ErasureRow
 from streams.edges.ledger.proof import prove_consent
@@ -463,28 +463,6 @@ def test_a_failing_handler_rolls_the_erasure_back_and_the_retry_does_it_once(
     assert [r["ip"] for r in consent_rows(engine)] == [None] * 3
 
 
-def test_a_request_whose_id_cannot_name_its_step_is_carried_out_and_set_aside(
-    engine: Engine, writer: LedgerWriter
-) -> None:
-    """`<request_id>/ledger_erased` must fit an id (200): a longer request is still carried
-    out, and goes to dead letters with the reason, rather than stop the sink."""
-    writer.write_batch(GROUP, story())
-    long_id = "r" * 195
-    steps, conflicts = Steps(), Conflicts()
-
-    writer.write_batch(
-        GROUP,
-        [LedgerItem(REQUESTS, 0, 0, request(long_id))],
-        on_erasures=steps,
-        on_conflicts=conflicts,
-    )
-
-    assert [r["ip"] for r in consent_rows(engine)] == [None] * 3
-    assert steps.steps == []
-    [conflict] = conflicts.conflicts
-    assert "too long" in conflict.reason
-
-
 # --- chains from before the commitment format -----------------------------------------------------
 
 
@@ -855,3 +833,87 @@ async def test_kafka_refusing_the_step_commits_nothing(engine: Engine) -> None:
     assert totals.batches == 0
     assert consent_rows(engine) == []
     assert erasure_status(engine, "req-1") is None
+
+
+# --- completion ---------------------------------------------------------------------------------
+
+HORIZONS = {"topic send-requests": 86_400.0}
+
+
+def test_an_erasure_is_due_complete_once_both_steps_are_stored_and_the_topics_are_past(
+    engine: Engine, writer: LedgerWriter
+) -> None:
+    writer.write_batch(GROUP, story())
+    steps = Steps()
+    writer.write_batch(GROUP, [LedgerItem(REQUESTS, 0, 0, request())], on_erasures=steps)
+    day_later = ASKED + timedelta(days=1)
+    assert completions_due(engine, HORIZONS, day_later) == []  # the worker has not reported
+    writer.write_batch(
+        GROUP,
+        [
+            LedgerItem(STEPS, 0, 0, steps.steps[0]),
+            LedgerItem(STEPS, 0, 1, step_event("state_erased", ASKED + timedelta(seconds=2))),
+        ],
+    )
+    assert completions_due(engine, HORIZONS, day_later - timedelta(milliseconds=1)) == []
+    [done] = completions_due(engine, HORIZONS, day_later)
+    assert (done.event_id, done.kind, done.recipient_key) == ("req-1/completed", "completed", KEY)
+    places = {place.place: place.action for place in done.places}
+    assert places["ledger.consent_events"] == "redacted"
+    assert places["topic send-requests"] == "expires"
+    writer.write_batch(GROUP, [LedgerItem(STEPS, 0, 2, done)])
+    assert completions_due(engine, HORIZONS, day_later + timedelta(days=1)) == []
+    status = erasure_status(engine, "req-1")
+    assert status is not None
+    assert status.completed_at == day_later
+
+
+async def test_the_sink_publishes_an_erasure_complete_before_an_idle_exit(engine: Engine) -> None:
+    published: list[ErasureEvent] = []
+
+    async def publish_steps(steps: Sequence[ErasureEvent]) -> None:
+        published.extend(steps)
+
+    async def complete_erasures(now: datetime) -> int:
+        due = completions_due(engine, HORIZONS, now)
+        await publish_steps(due)
+        return len(due)
+
+    async def publish(letters: Sequence[DeadLetter]) -> None:
+        raise AssertionError("no dead letter expected")
+
+    fetches = [
+        [message(CONSENTS, 0, signup(0))],
+        [message(REQUESTS, 0, request())],
+        [message(STEPS, 0, step_event("state_erased", ASKED))],
+    ]
+    await _copy(
+        FakeConsumer(fetches),  # type: ignore[arg-type]
+        LedgerWriter(engine, clock=FrozenClock(NOW)),
+        GROUP,
+        {entry.topic.name: entry.record_type for entry in LEDGER_TOPICS},
+        publish=publish,
+        publish_steps=publish_steps,
+        complete_erasures=complete_erasures,
+        clock=FrozenClock(NOW),
+        stop=asyncio.Event(),
+        on_progress=None,
+        idle_exit_s=0,
+    )
+    # the ledger's own step was published, but not read back: not complete yet
+    assert [step.kind for step in published] == ["ledger_erased"]
+    ledger_step = published[0]
+    await _copy(
+        FakeConsumer([[message(STEPS, 1, ledger_step)]]),  # type: ignore[arg-type]
+        LedgerWriter(engine, clock=FrozenClock(NOW)),
+        GROUP,
+        {entry.topic.name: entry.record_type for entry in LEDGER_TOPICS},
+        publish=publish,
+        publish_steps=publish_steps,
+        complete_erasures=complete_erasures,
+        clock=FrozenClock(NOW),
+        stop=asyncio.Event(),
+        on_progress=None,
+        idle_exit_s=0,
+    )
+    assert [step.kind for step in published] == ["ledger_erased", "completed"]

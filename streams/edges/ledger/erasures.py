@@ -7,8 +7,11 @@ own `ledger_erased` step among them. So `sendgate erase --status ID` needs the d
 the broker, and says the same thing after the topics are long compacted or the workers gone.
 
 `erasure_status` reads; `status_from_rows`, pure, assembles, so what a status says can be tested
-without a database. A request is complete once its `completed` step is stored; until then the
-status lists the steps there are and the ones still awaited.
+without a database. `completions_due` finds the requests whose `completed` step is due: the ledger
+holds every step the erasure waits for, so the sink, which reads them all, is the one that says
+when an erasure is complete (`streams.privacy.erasure.completion` decides). A request is
+complete once its `completed` step is stored; until then the status lists the steps there are and
+the ones still awaited.
 """
 
 from __future__ import annotations
@@ -21,14 +24,16 @@ from typing import Any, get_args
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
-from streams.core.records import ErasedPlace, ErasureEventKind
+from streams.core.records import ErasedPlace, ErasureEvent, ErasureEventKind, ErasureRequest
 from streams.edges.ledger.models import ErasureRow, ErasureStepRow, metadata
+from streams.privacy.erasure import completion
 
 __all__ = [
     "STEP_KINDS",
     "ErasurePlaceLine",
     "ErasureStatus",
     "ErasureStep",
+    "completions_due",
     "erasure_status",
     "status_from_rows",
 ]
@@ -183,3 +188,42 @@ def status_from_rows(
         steps=ordered,
         completed_at=completed.at if completed else None,
     )
+
+
+def completions_due(
+    engine: Engine, horizons: Mapping[str, float], now: datetime
+) -> list[ErasureEvent]:
+    """The `completed` steps due at `now`: for every request the ledger carried out that has no
+    `completed` step stored yet, the step once the worker's and the ledger's steps are stored
+    and every topic in `horizons` is past its horizon."""
+    completed = select(_STEPS.c.request_id).where(_STEPS.c.kind == "completed")
+    with engine.connect() as connection:
+        pending = connection.execute(
+            select(_ERASURES.c.request_id).where(_ERASURES.c.request_id.not_in(completed))
+        ).scalars()
+        statuses = [_read(connection, request_id) for request_id in pending.all()]
+    due = []
+    for status in statuses:
+        if status is None or status.requested_at is None or status.requested_by is None:
+            continue
+        request = ErasureRequest(
+            request_id=status.request_id,
+            recipient_key=status.recipient_key,
+            requested_by=status.requested_by,
+            requested_at=status.requested_at,
+        )
+        steps = [
+            ErasureEvent(
+                event_id=step.event_id,
+                request_id=status.request_id,
+                recipient_key=status.recipient_key,
+                kind=step.kind,
+                places=step.places,
+                at=step.at,
+            )
+            for step in status.steps
+        ]
+        step = completion(request, steps, horizons, now)
+        if step is not None:
+            due.append(step)
+    return due

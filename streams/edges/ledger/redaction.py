@@ -170,9 +170,7 @@ def ledger_erased_event(
     now: datetime,
 ) -> ErasureEvent:
     """The ledger's step of the erasure: each table with personal columns `redacted`, each other
-    table holding the person's key `kept`, with counts and a note. Pure.
-
-    Raises pydantic's ValidationError when the request's id is too long to name its step."""
+    table holding the person's key `kept`, with counts and a note. Pure."""
     places = [_redacted_place(done, chain_before, now) for done in redacted]
     places += [
         ErasedPlace(

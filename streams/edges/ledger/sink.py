@@ -61,10 +61,11 @@ from streams.core.settings import Settings
 from streams.edges.admin import partitions_of
 from streams.edges.ledger.catalogue import LEDGER_TOPICS
 from streams.edges.ledger.engine import make_engine
+from streams.edges.ledger.erasures import completions_due
 from streams.edges.ledger.migrate import upgrade
 from streams.edges.ledger.models import metadata
 from streams.edges.ledger.writer import LedgerConflict, LedgerItem, LedgerWriter, read_offsets
-from streams.topics import DEAD_LETTERS, ERASURE_EVENTS, default_codec
+from streams.topics import DEAD_LETTERS, ERASURE_EVENTS, default_codec, erasure_horizons
 
 __all__ = [
     "DEAD_LETTER_AGENT",
@@ -86,6 +87,8 @@ FETCH_MAX_RECORDS = 2000
 """Records per fetch, and so per ledger transaction."""
 DEAD_LETTER_AGENT = "ledger"
 """The `agent` of the dead letters the sink writes."""
+COMPLETION_CHECK_INTERVAL_S = 10.0
+"""How often the sink looks for erasures that are now complete (`erasures.completions_due`)."""
 DEAD_LETTER_TIMEOUT_S = 30.0
 """How long the writer's transaction waits for Kafka to take a batch's dead letters (or its
 erasure steps)."""
@@ -173,6 +176,15 @@ async def run_ledger_sink(
     async def publish_steps(steps: Sequence[ErasureEvent]) -> None:
         await send(erasure_events, [(step.recipient_key.encode("ascii"), step) for step in steps])
 
+    horizons = erasure_horizons(settings)
+
+    async def complete_erasures(now: datetime) -> int:
+        due = await _in_thread(completions_due, engine, horizons, now)
+        if due:
+            await publish_steps(due)
+            log.info("ledger: %d erasure(s) complete", len(due))
+        return len(due)
+
     try:
         partitions = await _partitions_of(settings.kafka_bootstrap_servers, list(record_types))
         try:
@@ -194,6 +206,7 @@ async def run_ledger_sink(
             record_types,
             publish=publish,
             publish_steps=publish_steps,
+            complete_erasures=complete_erasures,
             stop=stop or asyncio.Event(),
             on_progress=on_progress,
             idle_exit_s=idle_exit_s,
@@ -216,12 +229,23 @@ async def _copy(
     idle_exit_s: float | None,
     clock: Clock | None = None,
     publish_steps: PublishSteps | None = None,
+    complete_erasures: Callable[[datetime], Awaitable[int]] | None = None,
 ) -> SinkProgress:
     loop = asyncio.get_running_loop()
     clock = clock or SystemClock()
     totals = SinkProgress()
     last_record_at = loop.time()
     dead_lettered = 0
+    completions_checked_at: float | None = None
+
+    async def check_completions() -> None:
+        """Every `COMPLETION_CHECK_INTERVAL_S`, and before an idle exit: publish the erasures
+        now complete. A step published again before its copy is read back (at least once) is
+        one step to its readers, the ledger's own `erasure_steps` among them."""
+        nonlocal completions_checked_at
+        completions_checked_at = loop.time()
+        if complete_erasures is not None:
+            await _until_stored(partial(complete_erasures, clock.now()), stop)
 
     def dead_letter(conflicts: Sequence[LedgerConflict]) -> None:
         """Called by the writer in its thread, inside the batch's transaction: publish on the
@@ -246,15 +270,27 @@ async def _copy(
         log.info("ledger: carried out %d erasure request(s)", len(steps))
 
     while not stop.is_set():
+        if (
+            completions_checked_at is None
+            or loop.time() - completions_checked_at >= COMPLETION_CHECK_INTERVAL_S
+        ):
+            await check_completions()
         fetched = await consumer.getmany(timeout_ms=FETCH_TIMEOUT_MS, max_records=FETCH_MAX_RECORDS)
         items = [
             _item(message, record_types[message.topic])
             for messages in fetched.values()
             for message in messages
         ]
+        due = (
+            completions_checked_at is None
+            or loop.time() - completions_checked_at >= COMPLETION_CHECK_INTERVAL_S
+        )
         if not items:
             if idle_exit_s is not None and loop.time() - last_record_at >= idle_exit_s:
+                await check_completions()
                 break
+            if due:
+                await check_completions()
             continue
         dead_lettered = 0
         inserted = await _until_stored(

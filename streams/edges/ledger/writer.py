@@ -48,7 +48,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, Table, and_, case, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
@@ -320,25 +319,15 @@ class LedgerWriter:
         order; return rows added, conflicts and the `ledger_erased` steps to report.
 
         A request read again (or sent again with the same id) is stored already: it adds nothing
-        and erases nothing, so replaying the topic changes nothing twice. A request whose id is
-        too long to name its step (`<request_id>/ledger_erased` must fit an id) is still carried
-        out, and set aside on dead-letters with the reason, since its step cannot be reported."""
+        and erases nothing, so replaying the topic changes nothing twice. (A request's id is short
+        enough to name its steps: the record refuses a longer one.)"""
         added, conflicts = self._insert_new_rows(
             connection, entry, rows, now=now, extra={"processed_at": now, "chain_before": None}
         )
         steps = []
         for pending in added:
             redacted, kept, chain_before = carry_out(connection, pending.row, now)
-            try:
-                steps.append(ledger_erased_event(pending.row, redacted, kept, chain_before, now))
-            except ValidationError:
-                conflicts.append(
-                    LedgerConflict(
-                        pending.item,
-                        f"{entry.describe(pending.row)} was carried out, but its id is too long "
-                        "to name its step on erasure-events",
-                    )
-                )
+            steps.append(ledger_erased_event(pending.row, redacted, kept, chain_before, now))
         return len(added), conflicts, steps
 
     def _insert_with_repeats(
