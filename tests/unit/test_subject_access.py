@@ -27,6 +27,9 @@ from streams.core.errors import SendgateError
 from streams.core.recipient import RecipientKeyer
 from streams.core.records import (
     BounceChange,
+    ErasedPlace,
+    ErasureEvent,
+    ErasureRequest,
     FeedbackReport,
     RuleFailure,
     SendDecision,
@@ -281,6 +284,47 @@ def test_each_request_is_one_decision_with_its_repeats_under_it(report: SubjectR
 def test_no_erasure_is_recorded_yet(report: SubjectReport) -> None:
     assert report.erasure.requests == ()
     assert report.erasure.status == "none_recorded"
+
+
+def test_an_erasure_the_ledger_carried_out_is_in_the_report(engine: Engine) -> None:
+    """The request (stored and carried out by the ledger) and a step read back from
+    erasure-events, as they are written; another person's erasure stays out."""
+    asked = T0 + timedelta(days=40)
+    mine = ErasureRequest(
+        request_id="dpo-1", recipient_key=KEY, requested_by="desk", requested_at=asked
+    )
+    theirs = mine.model_copy(update={"request_id": "dpo-2", "recipient_key": OTHER_KEY})
+    kept = ErasedPlace(place="gate table suppressions", action="kept", count=1, done_by=asked)
+    step = ErasureEvent(
+        event_id="dpo-1/suppressed",
+        request_id="dpo-1",
+        recipient_key=KEY,
+        kind="suppressed",
+        places=(kept,),
+        at=asked,
+    )
+    writer = LedgerWriter(engine)
+    writer.write_batch(GROUP, story())
+    writer.write_batch(
+        GROUP,
+        [
+            LedgerItem("erasure-requests", 0, 0, mine),
+            LedgerItem("erasure-requests", 0, 1, theirs),
+            LedgerItem("erasure-events", 0, 0, step),
+        ],
+        on_erasures=lambda steps: None,
+    )
+    [request] = read_subject(engine, KEY, now=NOW).erasure.requests
+    assert (request.request_id, request.requested_at, request.requested_by) == (
+        "dpo-1",
+        asked,
+        "desk",
+    )
+    [suppressed] = request.steps
+    assert (suppressed.kind, suppressed.at) == ("suppressed", asked)
+    assert [(p.place, p.action, p.count) for p in suppressed.places] == [
+        ("gate table suppressions", "kept", 1)
+    ]
 
 
 def test_an_edited_consent_row_shows_in_the_report(engine: Engine) -> None:

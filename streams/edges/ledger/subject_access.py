@@ -14,10 +14,8 @@ Choices the renderers rely on:
   out differently is still on record.
 - A missing IP address or user agent (never captured, or erased) is None in the report; every
   rendering says "not held" (`NOT_HELD`) for it.
-- Erasure: `read_erasure_rows` is the one place that reads erasure records. Until the ledger
-  has tables for them it returns none, and the report says none is recorded; once it has, that
-  function reads the person's requests and steps, and `build_erasure` (already in place, and
-  tested) folds them into the section.
+- Erasure: `read_erasure_rows` reads the person's erasure requests and their steps (what was
+  removed where, and when), and `build_erasure` folds them into the section.
 """
 
 from __future__ import annotations
@@ -35,6 +33,8 @@ from streams.edges.ledger.chain import ChainVerdict, verify_chain
 from streams.edges.ledger.models import (
     BounceChangeRow,
     ConsentEventRow,
+    ErasureRow,
+    ErasureStepRow,
     FeedbackReportRow,
     SendDecisionRepeatRow,
     SendDecisionRow,
@@ -75,6 +75,8 @@ _SEND_DECISIONS = metadata.tables[SendDecisionRow.__tablename__]
 _DECISION_REPEATS = metadata.tables[SendDecisionRepeatRow.__tablename__]
 _BOUNCE_CHANGES = metadata.tables[BounceChangeRow.__tablename__]
 _FEEDBACK_REPORTS = metadata.tables[FeedbackReportRow.__tablename__]
+_ERASURES = metadata.tables[ErasureRow.__tablename__]
+_ERASURE_STEPS = metadata.tables[ErasureStepRow.__tablename__]
 
 Row = Mapping[str, Any]
 
@@ -338,16 +340,34 @@ def read_subject_rows(connection: Connection, recipient_key: str) -> SubjectRows
 def read_erasure_rows(
     connection: Connection, recipient_key: str
 ) -> tuple[Sequence[Row], Sequence[Row]]:
-    """The person's erasure requests and erasure steps, as rows for `build_erasure`.
-
-    The ledger has no erasure tables yet, so there is nothing to read and the report says no
-    erasure is recorded. When it has them, this reads them by key (two indexed queries, as
-    above), giving request rows with `request_id`, `requested_at` and `requested_by`, and step
-    rows with `request_id`, `kind`, `at` and `places` (a list of `ErasedPlace` fields): the
-    fields of `ErasureRequest` and `ErasureEvent`.
-    """
-    del connection, recipient_key
-    return (), ()
+    """The person's erasure requests and erasure steps, as rows for `build_erasure`: request
+    rows with `request_id`, `requested_at` and `requested_by`, and step rows with `request_id`,
+    `kind`, `at` and `places` (a list of `ErasedPlace` fields), the fields of `ErasureRequest`
+    and `ErasureEvent`. Two indexed queries: requests by recipient key, steps by request id."""
+    requests = (
+        connection.execute(
+            select(
+                _ERASURES.c.request_id, _ERASURES.c.requested_at, _ERASURES.c.requested_by
+            ).where(_ERASURES.c.recipient_key == recipient_key)
+        )
+        .mappings()
+        .all()
+    )
+    if not requests:
+        return (), ()
+    steps = (
+        connection.execute(
+            select(
+                _ERASURE_STEPS.c.request_id,
+                _ERASURE_STEPS.c.kind,
+                _ERASURE_STEPS.c.at,
+                _ERASURE_STEPS.c.places,
+            ).where(_ERASURE_STEPS.c.request_id.in_([row["request_id"] for row in requests]))
+        )
+        .mappings()
+        .all()
+    )
+    return requests, steps
 
 
 # --- building -------------------------------------------------------------------------------------
