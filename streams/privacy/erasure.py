@@ -34,6 +34,7 @@ from streams.core.records import (
 )
 
 __all__ = [
+    "ERASED_SOURCE_ID",
     "ERASED_TABLES",
     "ERASURE_CLICK_PREFIX",
     "STEPS_BEFORE_COMPLETION",
@@ -51,6 +52,11 @@ __all__ = [
 ERASURE_CLICK_PREFIX = "erasure:"
 """The click id of an erasure request's suppression is this and the request id, so the
 suppression keeper knows which request it is honouring."""
+
+ERASED_SOURCE_ID = "erased"
+"""Stands in for an erased source id where a stored event's kind needs one to be a valid record
+(an import, a review), so that the erased event is still folded (the proof, a replayed person's
+state); never shown as the source."""
 
 ERASED_TABLES: tuple[str, ...] = (
     "consents",

@@ -70,6 +70,7 @@ from streams.core.records import (
     UnsubscribeClick,
 )
 from streams.policy import Policy
+from streams.privacy.erasure import ERASED_SOURCE_ID
 from streams.reputation.copies import snapshot_of_event
 from streams.reputation.standing import AccountSnapshot, EnforcementEvent
 from streams.rules.inputs import DecisionInputs
@@ -379,6 +380,8 @@ def consents_from_ledger(
     for row in consent_rows:
         if row["occurred_at"] < at:
             fields = {name: row[name] for name in ConsentEvent.model_fields}
+            if row.get("erased_at") is not None and fields["source_id"] is None:
+                fields["source_id"] = ERASED_SOURCE_ID  # an erased import still folds as one
             event = ConsentEvent.model_validate(fields)
             steps.append((row["occurred_at"], 0, row["kafka_offset"], event))
     for row in suppression_rows:

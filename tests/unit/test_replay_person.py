@@ -19,6 +19,7 @@ from streams.replay.person import (
     Seen,
     accounts_of,
     bounces_from_ledger,
+    consents_from_ledger,
     fold_person,
     merge_by_time,
     standings_at,
@@ -280,3 +281,14 @@ def test_ledger_bounce_changes_say_hard_bounced_and_no_more() -> None:
     after, section = bounces_from_ledger(rows, T4)
     assert after is not None and after.hard_bounced
     assert "not the totals" in section.notes[0]
+
+
+def test_an_erased_import_from_the_ledger_still_folds_as_an_import() -> None:
+    """An erasure redacts an import's source id, which an import needs to be one: the person's
+    state at a moment before the erasure still has the import, pending review as imports are."""
+    imported = consent_event(
+        event_id="imp-1", kind="import", source_kind="import", source_id="i-1", occurred_at=T1
+    )
+    row = {**imported.model_dump(), "source_id": None, "erased_at": T3, "kafka_offset": 4}
+    [entry], _ = consents_from_ledger([row], [], T2, POLICY)
+    assert (entry.status, entry.source_kind) == ("pending_review", "import")

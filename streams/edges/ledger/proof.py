@@ -49,6 +49,7 @@ from streams.core.records import (
 from streams.edges.ledger.chain import ChainVerdict, verify_chain
 from streams.edges.ledger.models import ConsentEventRow, SuppressionChangeRow, metadata
 from streams.policy import Policy, Regime
+from streams.privacy.erasure import ERASED_SOURCE_ID
 from streams.rules import RULES, RecipientView
 from streams.rules.consent import CONSENT_RULES
 
@@ -64,9 +65,6 @@ _STORED_METHOD: UnsubscribeMethod = "manual"
 _PROOF_REQUEST_ID = "consent-proof"
 _PROOF_ADDRESS = "recipient@proof.invalid"
 """The consent rules never read the request's addresses; the proof does not pass the real one."""
-_ERASED_SOURCE_ID = "erased"
-"""Stands in for an erased source id where the event's kind needs one to be a valid record (an
-import, a review), so the erased event is still folded; never shown as the source."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +270,7 @@ def _event_of(row: Mapping[str, Any]) -> ConsentEvent | None:
         if row.get("erased_at") is None or values["source_id"] is not None:
             return None
     try:
-        return ConsentEvent.model_validate({**values, "source_id": _ERASED_SOURCE_ID})
+        return ConsentEvent.model_validate({**values, "source_id": ERASED_SOURCE_ID})
     except ValidationError:
         return None
 
