@@ -194,8 +194,8 @@ class Settings(BaseSettings):
     clock_file: Path | None = Field(
         default=None,
         description=(
-            "A file holding the ISO 8601 time the worker takes as now (tests that advance time, "
-            "what-if replays). Unset: the wall clock."
+            "A file holding the ISO 8601 time the worker and the ledger sink take as now (tests "
+            "that advance time, what-if replays, retention years ahead). Unset: the wall clock."
         ),
     )
 

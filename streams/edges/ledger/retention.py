@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from prometheus_client import Counter
-from sqlalchemy import Connection, Engine, Table, delete, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, func, select
 
 from streams.core.clock import utc
 from streams.edges.ledger.catalogue import LEDGER_TOPICS
@@ -216,7 +216,7 @@ def _expire_consent(
 def _relationship_events(connection: Connection, keys: Sequence[str]) -> list[RelationshipEvent]:
     """The latest relationship event of each (person, account) of `keys` in each table, as plain
     events (the pure `last_relationships` takes the latest of them)."""
-    sources: list[tuple[Table, str, object]] = [
+    sources: list[tuple[Table, str, ColumnElement[bool] | None]] = [
         (_CONSENT, "occurred_at", None),
         (_DECISIONS, "decided_at", _DECISIONS.c.verdict == "allow"),
         (_REPEATS, "decided_at", _REPEATS.c.verdict == "allow"),
