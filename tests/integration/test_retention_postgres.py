@@ -1,11 +1,12 @@
-"""Retention on the real PostgreSQL, driven by a moved clock: consent events and decisions
-stored at T by the ledger's writer; `sendgate ledger retention`, on a clock file set to three
-years less a day after T, deletes nothing; moved to a day after three years, it takes the
-person's IP address, user agent and form id out of every row (none of them is anywhere in a
-`pg_dump`), deletes the decisions of T, and the consent chain left still verifies through the
-proof, while a person whose relationship with the account is recent keeps everything.
+"""Retention on the real PostgreSQL, driven by a moved clock. Consent events and decisions stored
+at T by the ledger's writer: `sendgate ledger retention`, on a clock file set to three years less
+a day after T, deletes nothing; moved to a day after three years, it takes the person's IP
+address, user agent and form id out of every row (none of them is anywhere in a `pg_dump`),
+deletes the decisions of T, and the consent chain left still verifies through the proof, while a
+person whose relationship with the account is recent keeps everything. The same through Kafka
+and the ledger sink, whose own schedule runs the job on its clock file.
 
-The test has a database of its own, not the session's: the moved clock would otherwise expire
+The tests have a database of their own, not the session's: the moved clock would otherwise expire
 other tests' rows. Values are unique to the run; the kept person's values must still be in the
 dump, so the search is shown to find what is there.
 """
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import SecretStr
 from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import make_url
@@ -30,12 +33,21 @@ from typer.testing import CliRunner
 from streams.cli import app
 from streams.core.clock import FileClock, FrozenClock
 from streams.core.recipient import RecipientKeyer
-from streams.core.records import SendDecision
+from streams.core.records import Record, SendDecision
 from streams.core.settings import Settings
-from streams.edges.ledger import ConsentEventRow, LedgerItem, LedgerWriter, make_engine, upgrade
+from streams.edges.ledger import (
+    LEDGER_TOPICS,
+    ConsentEventRow,
+    LedgerItem,
+    LedgerWriter,
+    make_engine,
+    run_ledger_sink,
+    upgrade,
+)
 from streams.edges.ledger.models import SendDecisionRow
 from streams.edges.ledger.proof import prove_consent
 from streams.policy import load_policy
+from streams.topics import CONSENT_EVENTS, SEND_DECISIONS, default_codec
 from tests.support.factory import consent_event
 
 pytestmark = pytest.mark.integration
@@ -190,3 +202,80 @@ def test_retention_with_a_moved_clock(own_database: str, engine: Engine, tmp_pat
 
     again = retention(own_database, clock_file)
     assert set(counts(again.output).values()) == {"0"}, again.output
+
+
+async def publish(bootstrap: str, topic: str, records: list[Record]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for record in records:
+            key = record.recipient_key.encode()  # type: ignore[attr-defined]
+            await producer.send_and_wait(topic, default_codec().encode(record), key=key)
+    finally:
+        await producer.stop()
+
+
+async def test_the_sink_runs_retention_on_its_clock_file(
+    kafka_bootstrap: str, own_database: str, engine: Engine, tmp_path: Path
+) -> None:
+    run = uuid.uuid4().hex[:10]
+    keyer = RecipientKeyer(f"retention-sink-{run}".encode())
+    ana, bo = keyer.key(f"ana-{run}@example.com"), keyer.key(f"bo-{run}@example.com")
+    ana_values, bo_values = person(run, "ana", 44), person(run, "bo", 55)
+    clock_file = tmp_path / "clock"
+    FileClock.write(clock_file, THREE_YEARS_ON - DAY)
+    settings = Settings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        topic_prefix=f"t{run}-",
+        database_url=SecretStr(own_database),
+        clock_file=clock_file,
+    )
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [
+                NewTopic(entry.topic.full_name(settings), num_partitions=2, replication_factor=1)
+                for entry in LEDGER_TOPICS
+            ]
+        )
+    finally:
+        await admin.close()
+    await publish(
+        kafka_bootstrap,
+        CONSENT_EVENTS.full_name(settings),
+        [signup(ana, 0, ana_values, "acme", T), signup(bo, 0, bo_values, "acme", T)],
+    )
+    await publish(
+        kafka_bootstrap,
+        SEND_DECISIONS.full_name(settings),
+        [allowed(1, ana, T), allowed(2, bo, T), allowed(3, bo, RECENT)],
+    )
+
+    copied = await run_ledger_sink(settings, idle_exit_s=3)
+
+    assert copied.rows_inserted == 5
+    dump = pg_dump(own_database)
+    assert all(value in dump for value in (*ana_values.values(), *bo_values.values()))
+
+    FileClock.write(clock_file, THREE_YEARS_ON + DAY)
+    await run_ledger_sink(settings, idle_exit_s=2)
+
+    dump = pg_dump(own_database)
+    for value in ana_values.values():
+        assert value not in dump
+    for value in bo_values.values():
+        assert value in dump
+    with engine.connect() as connection:
+        assert connection.execute(select(SendDecisionRow.request_id)).scalars().all() == ["send-3"]
+        assert (
+            connection.execute(
+                select(ConsentEventRow.id).where(ConsentEventRow.recipient_key == ana)
+            ).all()
+            == []
+        )
+    proof = prove_consent(
+        engine, bo, "acme", list_id="news", at=THREE_YEARS_ON + DAY, policy=load_policy()
+    )
+    assert proof.chain.verified
+    assert proof.consent_events == 1
