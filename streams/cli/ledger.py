@@ -5,16 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from datetime import datetime
 
 import typer
 from prometheus_client import start_http_server
 from rich.console import Console
 from rich.table import Table
 
+from streams.cli.options import parse_moment
+from streams.core.clock import FileClock, SystemClock, utc_text
 from streams.core.errors import SendgateError
 from streams.core.settings import Settings
 from streams.edges.ledger import ledger_counts, make_engine, run_ledger_sink, upgrade
+from streams.edges.ledger.retention import apply_retention
 from streams.edges.ledger.sink import SinkProgress
+from streams.privacy.retention import load_retention_policy
 
 __all__ = ["app"]
 
@@ -98,3 +103,56 @@ def counts(ctx: typer.Context) -> None:
     for name, count in ledger_counts(make_engine(settings.database_url.get_secret_value())).items():
         table.add_row(name, f"{count:,}")
     console.print(table)
+
+
+@app.command()
+def retention(
+    ctx: typer.Context,
+    at: str | None = typer.Option(
+        None,
+        "--at",
+        metavar="TIME",
+        help="Run as of this moment: an ISO date (midnight UTC) or date-time with offset "
+        "(default: now, or the clock_file setting's time).",
+        show_default=False,
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Count what would be redacted or deleted; change nothing."
+    ),
+) -> None:
+    """Apply the retention policy once: consent evidence past its period is redacted (or the
+    person's whole chain deleted), decisions past theirs deleted.
+
+    The ledger sink does this by itself every retention_interval_s; this runs it by hand. The
+    periods are the retention policy's (retention_policy_file, or the shipped one). Running it
+    again at the same moment changes nothing.
+    """
+    settings = ctx.ensure_object(Settings)
+    moment = parse_moment(at, option="--at") if at is not None else _clock_now(settings)
+    policy = load_retention_policy(settings.retention_policy_file)
+    database_url = settings.database_url.get_secret_value()
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        report = apply_retention(engine, policy, moment, dry_run=dry_run)
+    finally:
+        engine.dispose()
+    title = f"retention as of {utc_text(moment)}"
+    if dry_run:
+        title += " (dry run: nothing changed)"
+    table = Table("table", "action", "rows", "due if at or before", title=title)
+    cutoffs = {"consent_events": report.consent_cutoff}
+    for count in report.counts:
+        cutoff = cutoffs.get(count.table, report.decisions_cutoff)
+        action = f"would be {count.action}" if dry_run else count.action
+        table.add_row(count.table, action, f"{count.rows:,}", utc_text(cutoff))
+    console.print(table)
+    console.print(
+        f"kept: consent evidence {policy.consent_evidence.describe()} after the last "
+        f"relationship event, decisions {policy.decisions.describe()}; people whose whole "
+        f"consent chain {'would go' if dry_run else 'went'}: {report.chains_deleted:,}"
+    )
+
+
+def _clock_now(settings: Settings) -> datetime:
+    return (FileClock(settings.clock_file) if settings.clock_file else SystemClock()).now()

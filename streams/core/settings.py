@@ -175,11 +175,27 @@ class Settings(BaseSettings):
             "with how often it recurred, so a broker outage does not flood the log."
         ),
     )
+    retention_policy_file: Path | None = Field(
+        default=None,
+        description=(
+            "How long the ledger keeps consent evidence and decisions (TOML). Unset: the shipped "
+            "streams/policies/retention.toml. Kept apart from policy_file, whose version every "
+            "decision carries."
+        ),
+    )
+    retention_interval_s: float = Field(
+        default=86_400.0,
+        gt=0,
+        description=(
+            "How often, on its clock, the ledger sink runs the retention job (daily: a period "
+            "counted in days is then overrun by at most a day)."
+        ),
+    )
     clock_file: Path | None = Field(
         default=None,
         description=(
-            "A file holding the ISO 8601 time the worker takes as now (tests that advance time, "
-            "what-if replays). Unset: the wall clock."
+            "A file holding the ISO 8601 time the worker and the ledger sink take as now (tests "
+            "that advance time, what-if replays, retention years ahead). Unset: the wall clock."
         ),
     )
 

@@ -51,7 +51,7 @@ REPORTS = "feedback-reports"
 CONSENTS = "consent-events"
 GROUP = "sendgate-ledger"
 AT = datetime(2025, 3, 1, 12, 30, 15, 123000, tzinfo=UTC)
-HEAD = "0009"
+HEAD = "0010"
 LEDGER_TABLES = {
     "bounce_changes",
     "consent_events",

@@ -195,6 +195,8 @@ class SendDecisionRow(_KafkaCoordinates, _DecisionColumns, Base):
         Index("uq_send_decisions_request", "account_id", "request_id", "kafka_topic", unique=True),
         Index(None, "account_id", "decided_at"),
         Index(None, "recipient_key"),
+        # Retention deletes decisions past their period, oldest first, a batch at a time.
+        Index(None, "decided_at"),
     )
 
     id: Mapped[int] = mapped_column(_RowId, primary_key=True, autoincrement=True)
@@ -223,6 +225,8 @@ class SendDecisionRepeatRow(_KafkaCoordinates, _DecisionColumns, Base):
         # A person's repeats: `sendgate subject-access` reads every table by key, and an erasure
         # counts the recipient's rows everywhere.
         Index(None, "recipient_key"),
+        # Retention deletes repeats past their period, like the decisions.
+        Index(None, "decided_at"),
     )
 
     id: Mapped[int] = mapped_column(_RowId, primary_key=True, autoincrement=True)
@@ -352,6 +356,8 @@ class ConsentEventRow(_KafkaCoordinates, Base):
         # accounts may well use the same one for different events.
         UniqueConstraint("account_id", "event_id", name="uq_consent_events_account_event"),
         UniqueConstraint("recipient_key", "chain_seq", name="uq_consent_events_chain"),
+        # Retention finds the evidence that may be past its period by the event's time.
+        Index(None, "occurred_at"),
     )
 
     id: Mapped[int] = mapped_column(_RowId, primary_key=True, autoincrement=True)

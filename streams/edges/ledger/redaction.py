@@ -18,7 +18,10 @@ tell whose it is, but pseudonymous data all the same (it singles one person out)
 the record of what the gate did for the person; the erasure's report says so ("kept"), place by
 place, rather than claim the person is gone from there.
 
-A row is never deleted: the chain would break, and the ledger's rows are the proof that the
+Retention (`retention`) takes the personal columns out of consent evidence past its period by
+the same `redact`, so there is one redaction, whatever asked for it.
+
+A row is never deleted here: the chain would break, and the ledger's rows are the proof that the
 platform kept the rules. A second request for the same person erases what arrived since, and
 reports every row erased so far.
 """
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select, update
+from sqlalchemy import ColumnElement, Connection, Table, func, select, update
 
 from streams.core.records import ErasedPlace, ErasureEvent
 from streams.edges.ledger.catalogue import LEDGER_TOPICS, LedgerTopic
@@ -46,6 +49,7 @@ __all__ = [
     "erased_until",
     "ledger_erased_event",
     "place_name",
+    "redact",
     "step_event_id",
 ]
 
@@ -135,13 +139,7 @@ def carry_out(
     redacted = []
     for entry in _PERSONAL:
         table = entry.table
-        personal = entry.personal
-        assert personal is not None
-        erased = connection.execute(
-            update(table)
-            .where(table.c.recipient_key == key, table.c.erased_at.is_(None))
-            .values({**dict.fromkeys(personal.erased), "erased_at": now})
-        ).rowcount
+        erased = redact(connection, entry, table.c.recipient_key == key, now)
         total = connection.execute(
             select(func.count())
             .select_from(table)
@@ -160,6 +158,24 @@ def carry_out(
         .values(chain_before=chain_before)
     )
     return redacted, kept, chain_before
+
+
+def redact(
+    connection: Connection, entry: LedgerTopic[Any], where: ColumnElement[bool], now: datetime
+) -> int:
+    """Set the personal columns of the entry's rows matching `where` to NULL, with `erased_at`
+    `now`, where not done already; return how many rows it erased. The one way the ledger takes a
+    person's data in clear out of a row, for an erasure request and for retention alike (the
+    chain's commitment stays, so a consent chain verifies after either)."""
+    personal = entry.personal
+    if personal is None:
+        raise ValueError(f"{entry.table.name} has no personal columns")
+    table = entry.table
+    return connection.execute(
+        update(table)
+        .where(where, table.c.erased_at.is_(None))
+        .values({**dict.fromkeys(personal.erased), "erased_at": now})
+    ).rowcount
 
 
 def ledger_erased_event(

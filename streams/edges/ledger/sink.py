@@ -27,6 +27,11 @@ redaction commits. So the step is never missing for an erasure done; if the comm
 Kafka took the step, the retry erases and reports again, with the same event id, which readers
 (the ledger's own `erasure_steps` among them) take once. The step is keyed by the recipient key,
 like every record about a person, never by anything of the address.
+Retention runs in the same loop: every `Settings.retention_interval_s` on the sink's clock (and
+once at start) the sink applies the retention policy (`retention.apply_retention`), so consent
+evidence and decisions past their period go without a separate scheduler. The clock is the
+`Settings.clock_file` when set, like the worker's, so a test moves a running sink years ahead
+by writing the file; a clock moved back runs it again too.
 Database work runs in a worker thread so the consumer's event loop keeps fetching meanwhile.
 Partitions added to a topic while the sink runs are picked up at its next start.
 """
@@ -37,7 +42,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import ParamSpec, TypeVar
 
@@ -48,7 +53,7 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from streams.core.clock import Clock, SystemClock
+from streams.core.clock import Clock, FileClock, SystemClock
 from streams.core.errors import (
     CodecError,
     InvalidRecordError,
@@ -64,7 +69,9 @@ from streams.edges.ledger.engine import make_engine
 from streams.edges.ledger.erasures import completions_due
 from streams.edges.ledger.migrate import upgrade
 from streams.edges.ledger.models import metadata
+from streams.edges.ledger.retention import RetentionReport, apply_retention
 from streams.edges.ledger.writer import LedgerConflict, LedgerItem, LedgerWriter, read_offsets
+from streams.privacy.retention import load_retention_policy
 from streams.topics import DEAD_LETTERS, ERASURE_EVENTS, default_codec, erasure_horizons
 
 __all__ = [
@@ -133,12 +140,16 @@ async def run_ledger_sink(
     stop: asyncio.Event | None = None,
     on_progress: Callable[[SinkProgress], None] | None = None,
     idle_exit_s: float | None = None,
+    clock: Clock | None = None,
 ) -> SinkProgress:
     """Copy records into the ledger until `stop` is set, or no record came for `idle_exit_s`.
 
     Brings the ledger's schema to head first (idempotent), so a fresh database needs no
-    separate step. Returns the run's totals.
+    separate step. Reads the retention policy first too, so a bad file stops the sink at start
+    rather than a day later. Returns the run's totals.
     """
+    clock = clock or (FileClock(settings.clock_file) if settings.clock_file else SystemClock())
+    retention_policy = load_retention_policy(settings.retention_policy_file)
     database_url = settings.database_url.get_secret_value()
     record_types: dict[str, type[Record]] = {
         entry.topic.full_name(settings): entry.record_type for entry in LEDGER_TOPICS
@@ -178,6 +189,16 @@ async def run_ledger_sink(
 
     horizons = erasure_horizons(settings)
 
+    async def retain(now: datetime) -> RetentionReport:
+        report = await _in_thread(apply_retention, engine, retention_policy, now)
+        if report.total:
+            log.info(
+                "ledger: retention at %s: %s",
+                now.isoformat(),
+                ", ".join(f"{c.rows} {c.table} {c.action}" for c in report.counts if c.rows),
+            )
+        return report
+
     async def complete_erasures(now: datetime) -> int:
         due = await _in_thread(completions_due, engine, horizons, now)
         if due:
@@ -210,6 +231,9 @@ async def run_ledger_sink(
             stop=stop or asyncio.Event(),
             on_progress=on_progress,
             idle_exit_s=idle_exit_s,
+            clock=clock,
+            retain=retain,
+            retention_interval_s=settings.retention_interval_s,
         )
     finally:
         await consumer.stop()
@@ -230,6 +254,8 @@ async def _copy(
     clock: Clock | None = None,
     publish_steps: PublishSteps | None = None,
     complete_erasures: Callable[[datetime], Awaitable[int]] | None = None,
+    retain: Callable[[datetime], Awaitable[object]] | None = None,
+    retention_interval_s: float = 86_400.0,
 ) -> SinkProgress:
     loop = asyncio.get_running_loop()
     clock = clock or SystemClock()
@@ -237,6 +263,21 @@ async def _copy(
     last_record_at = loop.time()
     dead_lettered = 0
     completions_checked_at: float | None = None
+    retained_at: datetime | None = None
+
+    async def retain_when_due() -> None:
+        """Run the retention job when it never ran, or `retention_interval_s` has passed on the
+        clock since, or the clock was moved back before the last run."""
+        nonlocal retained_at
+        if retain is None:
+            return
+        now = clock.now()
+        if retained_at is not None and (
+            retained_at <= now < retained_at + timedelta(seconds=retention_interval_s)
+        ):
+            return
+        if await _until_stored(partial(retain, now), stop) is not None:
+            retained_at = now
 
     async def check_completions() -> None:
         """Every `COMPLETION_CHECK_INTERVAL_S`, and before an idle exit: publish the erasures
@@ -270,6 +311,7 @@ async def _copy(
         log.info("ledger: carried out %d erasure request(s)", len(steps))
 
     while not stop.is_set():
+        await retain_when_due()
         if (
             completions_checked_at is None
             or loop.time() - completions_checked_at >= COMPLETION_CHECK_INTERVAL_S

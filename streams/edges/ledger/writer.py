@@ -75,6 +75,7 @@ __all__ = [
     "LedgerErasureError",
     "LedgerItem",
     "LedgerWriter",
+    "lock_recipients",
     "read_offsets",
 ]
 
@@ -514,20 +515,27 @@ def _where(row: Mapping[str, Any]) -> str:
 
 def _lock_recipients(connection: Connection, pending: Mapping[str, Sequence[_Pending]]) -> None:
     """On PostgreSQL, lock every recipient whose chain, personal rows or erasure the batch
-    touches, until the transaction ends: one advisory lock per recipient, all taken here in one
-    order, so two writers cannot deadlock. Appending to a chain, storing a personal row (erased
-    or not, by the erasures stored) and carrying out an erasure then never interleave for one
-    person. SQLite lets one writer in at a time anyway."""
-    if connection.dialect.name != "postgresql":
-        return
-    keys = sorted(
-        {
-            _chain_lock_key(p.row["recipient_key"])
+    touches, until the transaction ends (`lock_recipients`). Appending to a chain, storing a
+    personal row (erased or not, by the erasures stored) and carrying out an erasure then never
+    interleave for one person. SQLite lets one writer in at a time anyway."""
+    lock_recipients(
+        connection,
+        (
+            p.row["recipient_key"]
             for entry in LEDGER_TOPICS
             if entry.chained or entry.personal is not None or entry.erases
             for p in pending[entry.table.name]
-        }
+        ),
     )
+
+
+def lock_recipients(connection: Connection, recipient_keys: Iterable[str]) -> None:
+    """On PostgreSQL, one transaction-scoped advisory lock per recipient, all taken in one order,
+    so two writers (the sink's, retention's) cannot deadlock and never interleave for one person;
+    nothing on SQLite, which lets one writer in at a time."""
+    if connection.dialect.name != "postgresql":
+        return
+    keys = sorted({_chain_lock_key(key) for key in recipient_keys})
     if keys:
         connection.execute(_LOCK_CHAIN, [{"space": _CHAIN_LOCK_SPACE, "key": k} for k in keys])
 
