@@ -67,7 +67,7 @@ from streams.topics import (
 pytestmark = pytest.mark.integration
 
 AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-HEAD = "0009"
+HEAD = "0010"
 PARTITIONS = 3
 DECISION_COUNT = 300
 CHANGE_COUNT = 200
