@@ -16,6 +16,7 @@ from streams.core.recipient import RecipientKeyer
 from streams.core.records import ConsentState, SendRequest, SuppressionState, UnsubscribeClick
 from streams.demo.scenario import Scenario
 from streams.policy import Policy
+from streams.privacy.erasure import request_id_of
 from streams.rules import RecipientView, decide
 from streams.suppression.fold import apply_click
 
@@ -35,7 +36,10 @@ def expected_failed_rules(
     def fold(click: UnsubscribeClick) -> None:
         state, _ = apply_click(states.get(click.recipient_key), click, source="expected", now=now)
         states[click.recipient_key] = state
-        consents[click.recipient_key] = apply_opt_out(consents.get(click.recipient_key), click)
+        if request_id_of(click) is not None:
+            consents.pop(click.recipient_key, None)  # an erasure deletes the person's consents
+        else:
+            consents[click.recipient_key] = apply_opt_out(consents.get(click.recipient_key), click)
 
     def failed_rules(send: SendRequest) -> tuple[str, ...]:
         recipient_key = keyer.key(send.recipient)
