@@ -45,6 +45,11 @@ class Collected:
     def add_output(self, source: str, kind: OutputKind, text: str) -> None:
         self.outputs.append(Output(source, kind, text))
 
+    def add_command_errors(self, stderr: str) -> None:
+        """What a `sendgate` command run by the current test wrote to stderr (its errors)."""
+        self.cli_runs += 1
+        self.add_output(f"command line in {self.current_test}", "cli", stderr)
+
     def add_file(self, path: Path, kind: OutputKind = "log") -> None:
         self.files[path.resolve()] = kind
 

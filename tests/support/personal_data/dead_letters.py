@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.core.errors import CodecError
 from streams.core.records import DeadLetter
@@ -32,30 +33,43 @@ async def read_dead_letters(bootstrap: str, topic: str, *, budget_s: float) -> l
 
 
 async def _read(bootstrap: str, topic: str) -> list[Output]:
+    partitions = [TopicPartition(topic, p) for p in await _partitions(bootstrap, topic)]
+    if not partitions:
+        return []
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="personal-data-scan"
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        client_id="personal-data-scan",
     )
     await consumer.start()
     try:
-        await consumer.topics()
-        partitions = [
-            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        if not partitions:
-            return []
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
-        if not any(ends.values()):
-            return []
-        await consumer.seek_to_beginning(*partitions)
         outputs: list[Output] = []
-        while any(await consumer.position(tp) < end for tp, end in ends.items()):
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
             batches = await consumer.getmany(*partitions, timeout_ms=500)
             for tp, messages in batches.items():
                 outputs += [_output(topic, tp.partition, m.offset, m.value) for m in messages]
         return outputs
     finally:
         await consumer.stop()
+
+
+async def _partitions(bootstrap: str, topic: str) -> list[int]:
+    """The topic's partitions, from the broker (a new consumer's metadata may not know it)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="personal-data-scan")
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return sorted(
+        partition["partition"]
+        for found in described
+        if found["topic"] == topic and found["error_code"] == 0
+        for partition in found["partitions"]
+    )
 
 
 def _output(topic: str, partition: int, offset: int, value: bytes | None) -> Output:

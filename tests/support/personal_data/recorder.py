@@ -80,11 +80,10 @@ def _keying(original: Callable[..., str], keyer: RecipientKeyer, address: str) -
 
 def _invoking(original: Callable[..., Any], runner: Any, *args: Any, **kwargs: Any) -> Any:
     result = original(runner, *args, **kwargs)
-    SESSION.cli_runs += 1
     said = [result.stderr]
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         said.append(f"{type(result.exception).__name__}: {result.exception}")
-    SESSION.add_output(f"command line in {SESSION.current_test}", "cli", "\n".join(said))
+    SESSION.add_command_errors("\n".join(said))
     return result
 
 
