@@ -54,17 +54,28 @@ class Collected:
         self.files[path.resolve()] = kind
 
     def file_outputs(self) -> list[Output]:
+        """The registered files, and every text `*.log` under the session's temporary folder
+        (not a table's RocksDB write-ahead log, which shares the suffix). A registered file
+        that is gone is a problem of the scan: it can no longer say what the file held."""
         files = dict(self.files)
         if self.temp_root is not None:
-            files |= {p.resolve(): "log" for p in self.temp_root.rglob("*.log") if p.is_file()}
+            files |= {p.resolve(): "log" for p in self.temp_root.rglob("*.log") if _text_log(p)}
         outputs = []
         for path, kind in sorted(files.items()):
             try:
                 text = path.read_text(encoding="utf-8", errors="replace")
             except FileNotFoundError:
-                continue  # a worker that never started wrote nothing
+                self.problems.append(f"{path} was deleted before it could be scanned")
+                continue
             outputs.append(Output(str(path), kind, text))
         return outputs
+
+
+def _text_log(path: Path) -> bool:
+    if not path.is_file() or any(part.endswith(".db") for part in path.parts):
+        return False
+    with path.open("rb") as file:
+        return b"\0" not in file.read(8192)
 
 
 SESSION = Collected()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -96,10 +97,13 @@ def check(collected: Collected, *, strict: bool) -> tuple[list[str], bool]:
     gate_spoke = seen["worker logs"] or seen["dead letters"] or seen["command lines"]
     if not collected.values and not gate_spoke and not strict:
         return [summary, "nothing to check: no personal value was fed in"], bool(problems)
+    started = time.monotonic()
     try:
         findings = scan(collected.values, outputs)
     except NoInputsError as exc:
         return [summary, f"FAILED: {exc}", *problems], True
+    size = sum(len(output.text) for output in outputs)
+    summary += f"; {size / 1e6:.1f} MB scanned in {time.monotonic() - started:.1f} s"
     if findings:
         header = f"FAILED: {len(findings)} personal values where none belong (values masked):"
         return [summary, header, *report(findings), *problems], True
