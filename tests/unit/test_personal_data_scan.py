@@ -48,6 +48,14 @@ def test_a_log_with_an_address_and_an_ip_fails_with_both_masked() -> None:
     assert "worker-a.log:1" in lines
 
 
+def test_an_address_at_the_end_of_a_line_is_found_once() -> None:
+    """Among inputs with longer domains too (a slice past the end is no match)."""
+    values = _values()
+    values.add_address("someone@mail.example.org.uk")
+    findings = scan(values, [_log("sent to jo.smith+news@example.org")])
+    assert [(f.line, f.masked) for f in findings] == [(1, "j***@example.org")]
+
+
 def test_a_clean_log_passes() -> None:
     clean = _log(
         "2026-03-02 09:30:00 INFO decide_sends: dead-lettered t-send-requests/0/4 (invalid)",

@@ -26,7 +26,12 @@ class Collected:
     dead_letter_topics_read: int = 0
     cli_runs: int = 0
     problems: list[str] = field(default_factory=list)
-    """What kept the scan from seeing something it should (a topic that could not be read)."""
+    """What kept the scan from seeing something it should (a log deleted before the end): the
+    session fails."""
+    notes: list[str] = field(default_factory=list)
+    """What the scan could not read for a reason outside it (a dead-letters topic deleted while
+    a fault test had the broker down): reported, not failed; the strict scan still fails when
+    no dead letter at all was read."""
     current_test: str = "(outside any test)"
     temp_root: Path | None = None
     """The session's temporary folder: every `*.log` under it is scanned too."""

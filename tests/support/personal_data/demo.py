@@ -65,7 +65,7 @@ def main(argv: list[str]) -> int:
     for topic, bootstrap in list(SESSION.dead_letter_topics.items()):  # --keep-topics
         asyncio.run(read_dead_letters_of(topic, bootstrap))
     lines, failed = check(SESSION, strict=False)
-    print("personal data scan:", *lines, sep="\n  ")
+    print("personal data scan:", *lines, *SESSION.notes, sep="\n  ")
     return 1 if failed else status
 
 

@@ -63,7 +63,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     for topic, bootstrap in list(SESSION.dead_letter_topics.items()):
         asyncio.run(read_dead_letters_of(topic, bootstrap))
     lines, failed = check(SESSION, strict=strict())
-    session.config.stash[_REPORT] = lines
+    session.config.stash[_REPORT] = [*lines, *(f"note: {note}" for note in SESSION.notes)]
     session.config.stash[_FAILED] = failed
     if failed and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -108,13 +108,13 @@ async def _deleting(original: Callable[..., Any], admin: Any, topics: Any, *a: A
 
 
 async def read_dead_letters_of(topic: str, bootstrap: str) -> None:
-    """Add the topic's dead letters to the outputs; a topic that cannot be read in time is a
-    problem of the scan, reported with the findings (never silently skipped)."""
+    """Add the topic's dead letters to the outputs; a topic that cannot be read in time is
+    noted in the report (never silently skipped)."""
     SESSION.dead_letter_topics.pop(topic, None)
     try:
         outputs = await read_dead_letters(bootstrap, topic, budget_s=DEAD_LETTER_READ_BUDGET_S)
     except Exception as exc:
-        SESSION.problems.append(f"dead-letters topic {topic} not read: {type(exc).__name__}")
+        SESSION.notes.append(f"dead-letters topic {topic} not read: {type(exc).__name__}")
         return
     SESSION.dead_letter_topics_read += 1
     SESSION.outputs += outputs

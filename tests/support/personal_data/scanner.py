@@ -133,6 +133,8 @@ class _Needles:
         while at != -1:
             for length in self.domain_lengths:
                 domain = lowered[at + 1 : at + 1 + length]
+                if len(domain) < length:
+                    break  # the line ends first
                 for local_length in self.local_lengths.get(domain, ()):
                     local = lowered[at - local_length : at] if at >= local_length else ""
                     if local in self.locals[domain] and _ends(lowered, at + 1 + length):
