@@ -129,3 +129,15 @@ def test_masks_show_too_little_to_read() -> None:
     assert mask("address", "ana@example.com") == "a***@example.com"
     assert mask("ip", "192.0.2.44") == "192.0.***"
     assert mask("user agent", AGENT) == "Mozi***"
+
+
+def test_the_strict_scan_fails_when_a_kind_of_output_or_input_was_never_seen() -> None:
+    """Values but no worker log, dead letter, scrape or command: a recorder gone quiet."""
+    collected = Collected()
+    collected.values.add_address(ADDRESS)
+    lines, failed = check(collected, strict=True)
+    assert failed
+    for missing in ("worker logs", "dead letters", "worker metrics scrapes", "command lines", "ip"):
+        assert any(f"no {missing}" in line for line in lines), missing
+    lines, failed = check(Collected(), strict=False)  # a few pure tests, nothing fed in
+    assert not failed and lines[-1] == "nothing to check: no personal value was fed in"

@@ -94,7 +94,7 @@ def check(collected: Collected, *, strict: bool) -> tuple[list[str], bool]:
             for kind, n in collected.values.counts().items()
             if not n
         ]
-    gate_spoke = seen["worker logs"] or seen["dead letters"] or seen["command lines"]
+    gate_spoke = seen["worker logs"] or seen["dead-letters topics read"] or seen["command lines"]
     if not collected.values and not gate_spoke and not strict:
         return [summary, "nothing to check: no personal value was fed in"], bool(problems)
     started = time.monotonic()
@@ -113,11 +113,15 @@ def check(collected: Collected, *, strict: bool) -> tuple[list[str], bool]:
 
 
 def _seen(collected: Collected, outputs: list[Output]) -> dict[str, int]:
-    worker_logs = sum(1 for o in outputs if o.kind == "log") - 1  # less the test process's own
+    """How many of each kind of output the scan read, less the test process's own log and
+    registry (always there, so they prove nothing about the recorder)."""
+    logs = sum(1 for o in outputs if o.kind == "log") - 1
+    scrapes = sum(1 for o in outputs if o.kind == "metrics") - 1
     return {
-        "worker logs": max(worker_logs, 0),
+        "worker logs": max(logs, 0),
+        "dead-letters topics read": collected.dead_letter_topics_read,
         "dead letters": sum(1 for o in outputs if o.kind == "dead letter"),
-        "metrics": sum(1 for o in outputs if o.kind == "metrics"),
+        "worker metrics scrapes": max(scrapes, 0),
         "command lines": collected.cli_runs,
     }
 

@@ -93,14 +93,18 @@ def _admin_made(original: Callable[..., None], admin: Any, *args: Any, **kwargs:
     admin._personal_data_bootstrap = servers if isinstance(servers, str) else ",".join(servers)
 
 
-async def _creating(original: Callable[..., Any], admin: Any, new_topics: Any, *a: Any, **k: Any):
+async def _creating(
+    original: Callable[..., Any], admin: Any, new_topics: Any, *a: Any, **k: Any
+) -> Any:
     for topic in new_topics:
         if is_dead_letters_topic(topic.name):
             SESSION.dead_letter_topics[topic.name] = admin._personal_data_bootstrap
     return await original(admin, new_topics, *a, **k)
 
 
-async def _deleting(original: Callable[..., Any], admin: Any, topics: Any, *a: Any, **k: Any):
+async def _deleting(
+    original: Callable[..., Any], admin: Any, topics: Any, *a: Any, **k: Any
+) -> Any:
     for topic in topics:
         if is_dead_letters_topic(topic):
             await read_dead_letters_of(topic, admin._personal_data_bootstrap)
