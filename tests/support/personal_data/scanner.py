@@ -7,11 +7,11 @@ broad one looks, in logs, dead-letter reasons and metrics only, for anything sha
 address or an IP, whoever it belongs to: a value the recorder missed still fails. Command-line
 output is left to the fine net, since a command may rightly print a sender's own address.
 
-The broad net's allow-list is short on purpose. Addresses: the mailboxes of machines, not people
-(`mailer-daemon@`, `postmaster@`) and the platform's own return-path and unsubscribe domains
-under `bounces.` (VERP addresses hold a token, not an address). IPs: loopback and unspecified,
-the test machine's own broker, database and servers. A recipient at any of these still fails the
-fine net, which allows nothing.
+The broad net's allow-list holds IPs only: loopback and unspecified, the test machine's own
+broker, database and servers, which every client log names. It allows no address: sendgate's log
+formatter masks every address in a log line, so an address shape that shows in a log came out
+unmasked (a `print`, a banner), and a dead-letter reason or a metric has no business holding a
+mailbox of anyone's, the platform's own included.
 """
 
 from __future__ import annotations
@@ -42,8 +42,6 @@ _IPV4_SHAPE = re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w]|\.\w)")
 _IPV6_SHAPE = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
 _DOMAIN_CHAR = re.compile(r"[\w-]")
 _DOMAIN_GOES_ON = re.compile(r"\.[\w-]")
-_MACHINE_MAILBOXES = ("mailer-daemon@", "postmaster@")
-_PLATFORM_MAIL_DOMAIN = re.compile(r"@(?:[\w-]+\.)*bounces\.[\w.-]+$")
 
 
 class NoInputsError(Exception):
@@ -125,7 +123,7 @@ class _Needles:
         if broad and "@" in line:
             for shape in _ADDRESS_SHAPE.findall(line):
                 lowered = shape.lower()
-                if not any(lowered.endswith(address) for address in inputs) and _personal(lowered):
+                if not any(lowered.endswith(address) for address in inputs):
                     yield "address-shaped text", "address", shape
 
     def _addresses(self, lowered: str) -> Iterator[str]:
@@ -157,10 +155,3 @@ def _ips_in(line: str) -> Iterator[ipaddress.IPv4Address | ipaddress.IPv6Address
             yield ipaddress.ip_address(candidate)
         except ValueError:
             continue
-
-
-def _personal(address: str) -> bool:
-    """Whether an address-shaped text could be a person's (see the allow-list above)."""
-    return not (
-        address.startswith(_MACHINE_MAILBOXES) or _PLATFORM_MAIL_DOMAIN.search(address) is not None
-    )
