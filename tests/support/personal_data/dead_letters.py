@@ -2,8 +2,9 @@
 wrote, as outputs to scan.
 
 The workers are other processes, so what they dead-lettered is only known from the topic, and
-every test deletes its topics when it ends. The record's `original_value` is left out: it holds
-the input's bytes on purpose, so that an operator can replay them.
+the tests delete their topics when they end (those left are read when the session ends). The
+record's `original_value` is left out: it holds the input's bytes on purpose, so that an
+operator can replay them.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -49,7 +50,8 @@ class _Tee(io.TextIOBase):
 
 
 def main(argv: list[str]) -> int:
-    install(Path(tempfile.mkdtemp(prefix="sendgate-personal-data-")) / "demo-process.log")
+    folder = Path(tempfile.mkdtemp(prefix="sendgate-personal-data-"))
+    install(folder / "demo-process.log")
     out, err = _Tee(sys.stdout), _Tee(sys.stderr)
     sys.stdout, sys.stderr = out, err
     try:
@@ -66,7 +68,10 @@ def main(argv: list[str]) -> int:
         asyncio.run(read_dead_letters_of(topic, bootstrap))
     lines, failed = check(SESSION, strict=False)
     print("personal data scan:", *lines, *SESSION.notes, sep="\n  ")
-    return 1 if failed else status
+    if failed:
+        return 1
+    shutil.rmtree(folder, ignore_errors=True)
+    return status
 
 
 if __name__ == "__main__":

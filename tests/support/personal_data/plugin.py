@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -43,8 +44,12 @@ def strict() -> bool:
     )
 
 
+_LOG_FOLDER = pytest.StashKey[Path]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     folder = Path(tempfile.mkdtemp(prefix="sendgate-personal-data-"))
+    config.stash[_LOG_FOLDER] = folder
     install(folder / "test-process.log")
 
 
@@ -67,6 +72,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     session.config.stash[_FAILED] = failed
     if failed and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if not failed:  # kept when it failed: the report names lines of it
+        shutil.rmtree(session.config.stash[_LOG_FOLDER], ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
