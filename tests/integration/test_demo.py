@@ -31,6 +31,7 @@ from streams.edges.admin import delete_topics
 from streams.edges.ledger import SendDecisionRow, make_engine
 from streams.policy import load_policy
 from streams.topics import SEND_DECISIONS, SEND_REQUESTS, TOPICS, TopicSpec
+from tests.support.personal_data.collected import SESSION
 
 SMALL = 300
 DENIAL_RULES = {
@@ -86,6 +87,7 @@ def _run(settings: Settings, **options: object) -> tuple[DemoResult, str]:
     console = Console(file=output, width=140, color_system=None)
     demo_options = DemoOptions(sends=SMALL, topic_prefix=settings.topic_prefix, **options)
     result = asyncio.run(run_demo(settings, demo_options, console))
+    SESSION.add_output("demo report", "cli", output.getvalue())
     return result, output.getvalue()
 
 

@@ -38,6 +38,7 @@ from streams.edges.admin import (
 from streams.edges.producer import SendgateProducer
 from streams.edges.rows import unsubscribe_from_row
 from streams.topics import SEND_REQUESTS, TOPICS, UNSUBSCRIBE_CLICKS, TopicSpec, default_codec
+from tests.support.personal_data.collected import SESSION
 
 pytestmark = pytest.mark.integration
 
@@ -276,6 +277,7 @@ def test_topics_create_fails_fast_on_unreachable_broker() -> None:
         timeout=15,
         check=False,
     )
+    SESSION.add_command_errors(completed.stderr)
     assert time.monotonic() - started < 15
     assert completed.returncode == 2
     assert "Kafka broker at 127.0.0.1:1 is not reachable" in completed.stderr

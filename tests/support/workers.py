@@ -14,6 +14,7 @@ from pathlib import Path
 
 from streams.core.settings import Settings, settings_environment
 from streams.edges.admin import stable_group_members
+from tests.support.personal_data.collected import SESSION
 
 __all__ = ["GateWorker", "http_get", "members_are", "wait_for", "worker_env"]
 
@@ -35,7 +36,8 @@ def http_get(port: int, path: str, timeout_s: float = 5.0) -> tuple[int, str]:
 
 
 class GateWorker:
-    """One `sendgate worker` process; its output goes to a log file in the test's folder."""
+    """One `sendgate worker` process; its output goes to a log file in the test's folder, and
+    its log and last /metrics scrape to the personal-data scan."""
 
     def __init__(
         self, settings: Settings, name: str, log_dir: Path, *, metrics_port: int = 0
@@ -51,6 +53,7 @@ class GateWorker:
     def start(self) -> GateWorker:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")  # a restarted worker adds to its log
+        SESSION.add_file(self.log_path)
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -78,11 +81,19 @@ class GateWorker:
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
+            self._scrape_metrics()
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+    def _scrape_metrics(self) -> None:
+        """What the worker exposed, for the scan (labels and help must name no person)."""
+        if self.metrics_port:
+            status, body = http_get(self.metrics_port, "/metrics")
+            if status == 200:
+                SESSION.add_output(f"/metrics of worker {self.name}", "metrics", body)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
