@@ -183,6 +183,7 @@ def _register_decider(gate: Gate) -> SendDecider:
     @app.on_before_shutdown.connect
     async def close_fence(app: Any, **kwargs: Any) -> None:
         await gate.fence.close()
+        await gate.erasure_fence.close()
 
     return decider
 

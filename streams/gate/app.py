@@ -135,6 +135,10 @@ class Gate:
     progress: PartitionProgress
     offsets: OffsetSource
     fence: StateFence
+    erasure_fence: StateFence
+    """The same promise for erasure requests published straight to `erasure-requests` (the
+    erasure agent turns each into a suppression on the clicks topic): asked before `fence`, and
+    each request read ahead counts as its suppression (`streams.gate.deciding`)."""
     send_requests: faust.TopicT
     unsubscribe_clicks: faust.TopicT
     suppressions: RecordTable[SuppressionState]
@@ -323,9 +327,11 @@ def build_gate(
     clock: Clock | None = None,
     emitter: Emitter | None = None,
     offsets: OffsetSource | None = None,
+    erasure_offsets: OffsetSource | None = None,
     datadir: Path | None = None,
 ) -> Gate:
-    """Build the app; `emitter` and `offsets` are replaced only by agent tests."""
+    """Build the app; `emitter`, `offsets` and `erasure_offsets` are replaced only by agent
+    tests (which script both topics' offsets or neither)."""
     policy = policy or load_policy(settings.policy_file)
     datadir = datadir or settings.data_dir / "faust" / settings.app_id / worker_name
     datadir.mkdir(parents=True, exist_ok=True)
@@ -368,6 +374,18 @@ def build_gate(
         timeout_s=settings.state_fence_timeout_s,
         state_topic=clicks_topic,
     )
+    erasures_topic = ERASURE_REQUESTS.full_name(settings)
+    erasure_fence = StateFence(
+        erasure_offsets
+        or BrokerOffsets(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topic=erasures_topic,
+            group_id=settings.app_id,
+        ),
+        progress,
+        timeout_s=settings.state_fence_timeout_s,
+        state_topic=erasures_topic,
+    )
     sender_domains = TopicCopy(
         SENDER_DOMAINS.full_name(settings), partial(domains_of_record, codec)
     )
@@ -389,6 +407,7 @@ def build_gate(
         progress=progress,
         offsets=offsets,
         fence=fence,
+        erasure_fence=erasure_fence,
         send_requests=raw_topic(app, settings, SEND_REQUESTS),
         unsubscribe_clicks=raw_topic(app, settings, UNSUBSCRIBE_CLICKS),
         suppressions=suppressions,

@@ -20,6 +20,7 @@ from faust.streams import _current_event as faust_current_event
 from streams.consent.fold import apply_opt_out
 from streams.core.errors import CodecError, InvalidRecordError
 from streams.core.records import (
+    ErasureRequest,
     SendDecision,
     SendRequest,
     UnsubscribeClick,
@@ -38,6 +39,7 @@ from streams.gate.handling import (
 )
 from streams.gate.metrics import count_decision
 from streams.gate.sender_domains import read_sender_domains
+from streams.privacy.erasure import erasure_click
 from streams.rules import RecipientView
 from streams.rules.inputs import DecisionInputs, inputs_fields
 from streams.rules.step import gate_step
@@ -104,6 +106,10 @@ def recipient_view(
         source = f"{gate.fence.state_topic}/{message.partition}/{offset}"
         state, _ = apply_click(state, click, source=source, now=gate.clock.now())
         consents = apply_opt_out(consents, click)
+    for offset, erasure in pending_erasures(gate, message.partition, message.key, recipient_key):
+        source = f"{gate.erasure_fence.state_topic}/{message.partition}/{offset}"
+        state, _ = apply_click(state, erasure_click(erasure), source=source, now=gate.clock.now())
+        consents = None  # the erasure deletes them with its suppression
     return RecipientView(
         suppressions=state.entries if state else (),
         consents=consents.entries if consents else (),
@@ -129,13 +135,31 @@ def pending_clicks(
             yield offset, click
 
 
+def pending_erasures(
+    gate: Gate, partition: int, key: bytes, recipient_key: str
+) -> Iterator[tuple[int, ErasureRequest]]:
+    """The recipient's erasure requests the erasure fence read ahead: each counts as the
+    suppression it asks for, until a later fence finds that suppression on the clicks topic."""
+    for offset, raw in gate.erasure_fence.read_ahead_for(key, partition):
+        try:
+            request = gate.codec.decode(raw, ErasureRequest)
+        except (CodecError, InvalidRecordError):
+            continue
+        if request.recipient_key == recipient_key:
+            yield offset, request
+
+
 async def fence_batch(gate: Gate, partitions: set[int]) -> tuple[Mapping[int, int], bool]:
     """Wait until this worker's state holds everything acknowledged before the batch's sends were
     produced: the tables of newly assigned partitions restored (`streams.gate.restored`), the clicks
     of their partitions (`streams.gate.fence`) and the whole broadcast state
-    (`streams.gate.broadcast`), asked of the broker at once. Returns the clicks' fence offsets and
+    (`streams.gate.broadcast`), asked of the broker at once, after the erasure requests
+    published straight to their topic (`Gate.erasure_fence`). Returns the clicks' fence offsets and
     whether the state is current; when it cannot be confirmed, the batch fails closed."""
     try:
+        # Erasure requests first: one the erasure agent has handed on since is then on the
+        # clicks topic below the clicks' fence, and one it has not is read ahead here.
+        await gate.erasure_fence.wait(partitions)
         fence, _, _ = await asyncio.gather(
             gate.fence.wait(partitions),
             gate.broadcast.current(),

@@ -111,6 +111,14 @@ class StateFence:
         below = self.applied_below(partition)
         return [item for item in self._pending.get(partition, {}).get(key, ()) if item[0] >= below]
 
+    def read_ahead_for(self, key: bytes, partition: int) -> list[tuple[int, bytes]]:
+        """Every state record for `key` read ahead at the last `wait` and not yet applied then:
+        (offset, value), in log order. For a state topic whose records the keeper only hands on
+        (erasure requests become suppressions on the clicks topic), the keeper's progress since
+        says the hand-off is on the broker, not that its result is in the table: the fence that
+        reads the result must be asked after this one, and until then the records still count."""
+        return list(self._pending.get(partition, {}).get(key, ()))
+
     async def close(self) -> None:
         await self._offsets.close()
 

@@ -178,6 +178,9 @@ async def act_on_erasure_request(gate: Gate, message: Any) -> None:
     if state is not None and click.click_id in state.applied_event_ids:
         return  # `sendgate erase` published it already, and it is in place
     await request_suppression(gate, click, partition=message.partition)
+    # On the broker before this request counts as handled: the erasure fence then leaves it to
+    # the clicks' fence, which must find the suppression below its end offset.
+    await gate.emitter.flush()
 
 
 async def act_on_address_correction(gate: Gate, message: Any) -> None:

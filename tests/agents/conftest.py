@@ -66,12 +66,23 @@ def offsets() -> ScriptedOffsets:
 
 
 @pytest.fixture
+def erasure_offsets() -> ScriptedOffsets:
+    """The erasure-requests topic's offsets, as a test says they are (none by default)."""
+    return ScriptedOffsets()
+
+
+@pytest.fixture
 def emitter() -> CollectingEmitter:
     return CollectingEmitter()
 
 
 @pytest.fixture
-def gate(tmp_path: Path, offsets: ScriptedOffsets, emitter: CollectingEmitter) -> Gate:
+def gate(
+    tmp_path: Path,
+    offsets: ScriptedOffsets,
+    erasure_offsets: ScriptedOffsets,
+    emitter: CollectingEmitter,
+) -> Gate:
     """The gate, keying recipients under the factory's secret (`tests.support.factory.KEY` is
     the key of its `RECIPIENT` here)."""
     settings = Settings(
@@ -82,7 +93,7 @@ def gate(tmp_path: Path, offsets: ScriptedOffsets, emitter: CollectingEmitter) -
         recipient_key_secret=SecretStr(SECRET),
         state_fence_timeout_s=2.0,
     )
-    gate = build_gate(settings, emitter=emitter, offsets=offsets)
+    gate = build_gate(settings, emitter=emitter, offsets=offsets, erasure_offsets=erasure_offsets)
     register_agents(gate)
     gate.app.finalize()
     gate.app.conf.store = "memory://"

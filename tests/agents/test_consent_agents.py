@@ -50,7 +50,9 @@ def gate(
         recipient_key_secret=SecretStr(SECRET),
         state_fence_timeout_s=2.0,
     )
-    gate = build_gate(settings, emitter=emitter, offsets=offsets, clock=clock)
+    gate = build_gate(
+        settings, emitter=emitter, offsets=offsets, erasure_offsets=ScriptedOffsets(), clock=clock
+    )
     register_agents(gate)
     gate.app.finalize()
     gate.app.conf.store = "memory://"

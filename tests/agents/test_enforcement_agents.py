@@ -73,7 +73,14 @@ def make_gate(
     default = load_policy()
     rates = rates or default.rates.model_copy(update={"act_at_once": True})
     policy = default.model_copy(update={"rates": rates})
-    gate = build_gate(settings, policy=policy, emitter=emitter, offsets=offsets, clock=clock)
+    gate = build_gate(
+        settings,
+        policy=policy,
+        emitter=emitter,
+        offsets=offsets,
+        erasure_offsets=ScriptedOffsets(),
+        clock=clock,
+    )
     register_agents(gate)
     gate.app.finalize()
     gate.app.conf.store = "memory://"
@@ -458,7 +465,14 @@ async def test_allowed_sends_count_as_volume_when_the_policy_says_so(
             "enforcement": default.enforcement.model_copy(update={"volume": "allowed_sends"}),
         }
     )
-    gate = build_gate(settings, policy=policy, emitter=emitter, offsets=offsets, clock=clock)
+    gate = build_gate(
+        settings,
+        policy=policy,
+        emitter=emitter,
+        offsets=offsets,
+        erasure_offsets=ScriptedOffsets(),
+        clock=clock,
+    )
     register_agents(gate)
     gate.app.finalize()
     gate.app.conf.store = "memory://"

@@ -244,6 +244,44 @@ async def test_a_fresh_express_sign_up_lets_that_account_alone_mail_again(
     assert "platform-suppressed" in rules(other)
 
 
+async def test_a_request_published_straight_to_its_topic_stops_mail_once_acknowledged(
+    gate: Gate,
+    emitter: CollectingEmitter,
+    offsets: ScriptedOffsets,
+    erasure_offsets: ScriptedOffsets,
+) -> None:
+    """A platform's own tool publishes the request alone: the broker has it, the erasure agent
+    has not read it yet. The gate reads it ahead, as it does a click, and denies the send."""
+    await put(
+        gate,
+        "keep_consents",
+        gate.codec.encode(
+            consent_event(
+                event_id="signup", recipient_key=gate.keyer.key(ADDRESS), occurred_at=BEFORE
+            )
+        ),
+    )
+    assert (await decide(gate, emitter, request_id="before")).verdict == "allow"
+    raw = gate.codec.encode(erasure_request(gate))
+    erasure_offsets.end[0] = 1
+    erasure_offsets.committed[0] = 0
+    erasure_offsets.records[0] = [(0, key_of(gate), raw)]
+    denied = await decide(gate, emitter, request_id="after")
+    assert denied.verdict == "deny"
+    assert "platform-suppressed" in rules(denied)
+    assert emitter.on(gate.clicks_topic) == []  # the agent has not handed it on yet
+
+
+async def test_the_agent_hands_the_suppression_on_before_it_counts_the_request_handled(
+    gate: Gate, emitter: CollectingEmitter
+) -> None:
+    """Its click is flushed to the broker within the request's handling, so the clicks' fence,
+    asked after the erasure fence, finds it once the request counts as handled."""
+    await put(gate, "act_on_erasure_requests", gate.codec.encode(erasure_request(gate)))
+    assert emitter.flushed_after == [len(emitter.emitted)]
+    assert emitter.on(gate.clicks_topic)
+
+
 # --- the sweep ----------------------------------------------------------------------------------
 
 
@@ -266,7 +304,9 @@ def clocked(
         state_fence_timeout_s=2.0,
         personal_topic_retention_s=1000,
     )
-    gate = build_gate(settings, emitter=emitter, offsets=offsets, clock=clock)
+    gate = build_gate(
+        settings, emitter=emitter, offsets=offsets, erasure_offsets=ScriptedOffsets(), clock=clock
+    )
     register_agents(gate)
     gate.app.finalize()
     gate.app.conf.store = "memory://"

@@ -6,8 +6,9 @@ the ledger sink and the broker then do their parts. Afterwards her address, IP a
 agent are in no Kafka record of any of the test's topics (decoded values and raw bytes, from the
 beginning of every partition), nor in a full `pg_dump` of the ledger, nor in the worker's table
 folders; the form's id is in neither Kafka nor PostgreSQL. Every send to her is denied
-`platform-suppressed`, her consent chain still verifies, and the replay still decides everyone
-else's traffic as the gate did.
+`platform-suppressed` (and to Dee, whose erasure a platform's tool publishes straight to
+`erasure-requests`, from the send right after it), her consent chain still verifies, and the
+replay still decides everyone else's traffic as the gate did.
 
 The topics about a person keep records for 40 s here (`SENDGATE_PERSONAL_TOPIC_RETENTION_S`; the
 project's broker looks for expired segments every 10 s), so the erasure completes in about a
@@ -36,7 +37,7 @@ from typer.testing import CliRunner
 
 from streams.cli import app
 from streams.core.recipient import RecipientKeyer
-from streams.core.records import SendDecision
+from streams.core.records import ErasureRequest, SendDecision
 from streams.core.settings import Settings
 from streams.edges.admin import partitions_of
 from streams.edges.intake import SmtpIntake
@@ -44,7 +45,13 @@ from streams.edges.ledger import erasure_status, make_engine, run_ledger_sink
 from streams.edges.ledger.proof import prove_consent
 from streams.policy import load_policy
 from streams.sending.signing_keys import verp_signer
-from streams.topics import SEND_DECISIONS, SEND_REQUESTS, all_record_types, default_codec
+from streams.topics import (
+    ERASURE_REQUESTS,
+    SEND_DECISIONS,
+    SEND_REQUESTS,
+    all_record_types,
+    default_codec,
+)
 from tests.support.factory import consent_event, send_request
 from tests.support.kafka import TopicReader, create_all_topics, new_producer, publish_consents
 from tests.support.mail import arf_report, dsn
@@ -166,6 +173,7 @@ async def test_an_erased_person_is_nowhere_and_never_mailed_again(
     ana = f"ana.{run}@example.com"
     ana_ip, ana_agent, ana_form = f"2001:db8::a:{run[:4]}", f"AnaBrowser/{run}", f"spring-{run}"
     bo = f"bo.{run}@example.org"
+    dee = f"dee.{run}@example.net"
     bo_ip = f"2001:db8::b:{run[:4]}"
     ana_key, bo_key = keyer.key(ana), keyer.key(bo)
     others = [f"cy{n}.{run}@example.net" for n in range(6)]
@@ -230,6 +238,11 @@ async def test_an_erased_person_is_nowhere_and_never_mailed_again(
                             occurred_at=now - timedelta(days=2),
                         ),
                         consent_event(
+                            event_id=f"dee-{run}",
+                            recipient_key=keyer.key(dee),
+                            occurred_at=now - timedelta(days=3),
+                        ),
+                        consent_event(
                             event_id=f"bo-{run}",
                             recipient_key=bo_key,
                             ip=bo_ip,
@@ -247,7 +260,10 @@ async def test_an_erased_person_is_nowhere_and_never_mailed_again(
                     timeout_s=120,
                 )
                 sent = await decide(
-                    ("ana-1", ana, "acme"), ("ana-2", ana, "maple"), ("bo-1", bo, "acme")
+                    ("ana-1", ana, "acme"),
+                    ("ana-2", ana, "maple"),
+                    ("bo-1", bo, "acme"),
+                    ("dee-1", dee, "acme"),
                 )
                 assert {d.verdict for d in sent.values()} == {"allow"}
                 # A soft bounce and a complaint come back for Ana.
@@ -276,6 +292,22 @@ async def test_an_erased_person_is_nowhere_and_never_mailed_again(
                 for decision in after.values():
                     assert decision.verdict == "deny"
                     assert "platform-suppressed" in [f.rule for f in decision.failures]
+
+                # Dee's erasure comes from a platform's own tool, straight to erasure-requests:
+                # acknowledged, it stops the very next send just the same.
+                dee_request = ErasureRequest(
+                    request_id=f"tool-{run}",
+                    recipient_key=keyer.key(dee),
+                    requested_by="platform-tool",
+                    requested_at=datetime.now(UTC),
+                )
+                await producer.send_and_wait(
+                    ERASURE_REQUESTS.full_name(settings),
+                    key=dee_request.recipient_key.encode(),
+                    value=codec.encode(dee_request),
+                )
+                dee_after = await decide(("dee-2", dee, "acme"))
+                assert "platform-suppressed" in [f.rule for f in dee_after["dee-2"].failures]
 
                 # Everyone else is mailed on while the erasure completes.
                 n = 0
