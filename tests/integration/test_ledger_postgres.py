@@ -53,6 +53,7 @@ from streams.edges.ledger import (
 )
 from streams.edges.ledger.rows import decision_row
 from streams.topics import (
+    ADDRESS_CORRECTIONS,
     BOUNCE_CHANGES,
     CONSENT_EVENTS,
     ENFORCEMENT_EVENTS,
@@ -67,7 +68,7 @@ from streams.topics import (
 pytestmark = pytest.mark.integration
 
 AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-HEAD = "0010"
+HEAD = "0011"
 PARTITIONS = 3
 DECISION_COUNT = 300
 CHANGE_COUNT = 200
@@ -438,7 +439,11 @@ async def test_sink_copies_topics_once_and_replays_without_duplicates(
     names = [decisions, changes, bounces, reports]
     consents = settings.topic(CONSENT_EVENTS.name)  # must exist; stays empty here
     enforcement = settings.topic(ENFORCEMENT_EVENTS.name)  # must exist; stays empty here
-    erasures = [settings.topic(ERASURE_REQUESTS.name), settings.topic(ERASURE_EVENTS.name)]
+    erasures = [
+        settings.topic(ADDRESS_CORRECTIONS.name),
+        settings.topic(ERASURE_REQUESTS.name),
+        settings.topic(ERASURE_EVENTS.name),
+    ]
     empty = [consents, enforcement, *erasures]  # must exist; stay empty here
     assert sorted(ledger_topics(settings)) == sorted([*names, *empty])
     group = ledger_consumer_group(settings)

@@ -12,10 +12,11 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, MetaData, Table, inspect, select
+from sqlalchemy import Engine, MetaData, Table, inspect, select, text
 from sqlalchemy.dialects import sqlite
 
 from streams.core.records import (
+    AddressCorrection,
     BounceChange,
     BounceOutcome,
     DeadLetter,
@@ -51,8 +52,9 @@ REPORTS = "feedback-reports"
 CONSENTS = "consent-events"
 GROUP = "sendgate-ledger"
 AT = datetime(2025, 3, 1, 12, 30, 15, 123000, tzinfo=UTC)
-HEAD = "0010"
+HEAD = "0011"
 LEDGER_TABLES = {
+    "address_corrections",
     "bounce_changes",
     "consent_events",
     "consumer_offsets",
@@ -240,6 +242,7 @@ def test_every_ledger_table_has_one_topic_in_the_catalogue() -> None:
         REPORTS,
         CONSENTS,
         "enforcement-events",
+        "address-corrections",
         "erasure-requests",
         "erasure-events",
     ]
@@ -390,6 +393,7 @@ def test_undecodable_and_foreign_records_only_advance_offsets(engine: Engine) ->
 
     assert LedgerWriter(engine).write_batch(GROUP, items) == 0
     assert ledger_counts(engine) == {
+        "address_corrections": 0,
         "bounce_changes": 0,
         "consent_events": 0,
         "consumer_offsets": 2,
@@ -539,3 +543,26 @@ def test_flags_are_kept_beside_the_failures(engine: Engine) -> None:
         ),
         ("req-2", None),
     ]
+
+
+def test_an_address_correction_is_kept_once_linking_the_old_key_to_the_new(
+    engine: Engine,
+) -> None:
+    """The moved consent events name the correction; its row says which key they came from."""
+    correction = AddressCorrection(
+        correction_id="fix-1",
+        old_recipient_key="a" * 64,
+        new_recipient_key="b" * 64,
+        requested_by="support",
+        requested_at=AT,
+    )
+    writer = LedgerWriter(engine)
+    item = LedgerItem("address-corrections", 0, 0, correction)
+    assert writer.write_batch(GROUP, [item]) == 1
+    assert writer.write_batch(GROUP, [LedgerItem("address-corrections", 0, 1, correction)]) == 0
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT * FROM address_corrections")).mappings().all()
+    assert [
+        (r["correction_id"], r["old_recipient_key"], r["new_recipient_key"], r["requested_by"])
+        for r in rows
+    ] == [("fix-1", "a" * 64, "b" * 64, "support")]

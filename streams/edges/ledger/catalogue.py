@@ -41,6 +41,7 @@ from sqlalchemy import Table
 
 from streams.core.records import Record
 from streams.edges.ledger.models import (
+    AddressCorrectionRow,
     Base,
     BounceChangeRow,
     ConsentEventRow,
@@ -54,6 +55,7 @@ from streams.edges.ledger.models import (
     metadata,
 )
 from streams.edges.ledger.rows import (
+    address_correction_row,
     bounce_change_row,
     consent_event_row,
     decision_row,
@@ -65,6 +67,7 @@ from streams.edges.ledger.rows import (
     suppression_change_row,
 )
 from streams.topics import (
+    ADDRESS_CORRECTIONS,
     BOUNCE_CHANGES,
     CONSENT_EVENTS,
     ENFORCEMENT_EVENTS,
@@ -309,6 +312,12 @@ LEDGER_TOPICS: tuple[LedgerTopic[Any], ...] = (
         EnforcementEventRow,
         enforcement_event_row,
         identity=("event_id",),
+    ),
+    LedgerTopic(
+        ADDRESS_CORRECTIONS,
+        AddressCorrectionRow,
+        address_correction_row,
+        identity=("correction_id",),
     ),
     LedgerTopic(
         ERASURE_REQUESTS,

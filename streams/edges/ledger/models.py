@@ -53,6 +53,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from streams.core.clock import utc
 
 __all__ = [
+    "AddressCorrectionRow",
     "Base",
     "BounceChangeRow",
     "ConsentEventRow",
@@ -442,6 +443,30 @@ class EnforcementEventRow(_KafkaCoordinates, Base):
     fine_amount: Mapped[Decimal | None]
     fine_currency: Mapped[str | None] = mapped_column(String(3))
     status_after: Mapped[str | None] = mapped_column(String(32))
+
+
+class AddressCorrectionRow(_KafkaCoordinates, Base):
+    """One `AddressCorrection`: a person's address corrected (GDPR Art. 16), from the old key to
+    the new one. The consent events the worker moved name it (`source_id`
+    `rectification:<correction_id>`); this row says which key they came from, so the new key's
+    proof of consent leads back to the old key's evidence from the ledger alone."""
+
+    __tablename__ = "address_corrections"
+    __table_args__ = (
+        UniqueConstraint(
+            "kafka_topic", "kafka_partition", "kafka_offset", name="uq_address_corrections_kafka"
+        ),
+        UniqueConstraint("correction_id", name="uq_address_corrections_correction_id"),
+        Index(None, "old_recipient_key"),
+        Index(None, "new_recipient_key"),
+    )
+
+    id: Mapped[int] = mapped_column(_RowId, primary_key=True, autoincrement=True)
+    correction_id: Mapped[str] = mapped_column(String(200))
+    old_recipient_key: Mapped[str] = mapped_column(CHAR(64))
+    new_recipient_key: Mapped[str] = mapped_column(CHAR(64))
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime]
 
 
 class ErasureRow(_KafkaCoordinates, Base):

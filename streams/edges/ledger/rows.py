@@ -12,6 +12,7 @@ from functools import cache
 from typing import Any
 
 from streams.core.records import (
+    AddressCorrection,
     BounceChange,
     ConsentEvent,
     ErasureEvent,
@@ -22,6 +23,7 @@ from streams.core.records import (
     SuppressionChange,
 )
 from streams.edges.ledger.models import (
+    AddressCorrectionRow,
     Base,
     BounceChangeRow,
     ConsentEventRow,
@@ -151,6 +153,12 @@ def enforcement_event_row(
         **_copied(event, EnforcementEventRow, restored=list(event.restored), status_after=status),
         **_coordinates(topic, partition, offset),
     }
+
+
+def address_correction_row(
+    correction: AddressCorrection, topic: str, partition: int, offset: int
+) -> dict[str, Any]:
+    return {**_copied(correction, AddressCorrectionRow), **_coordinates(topic, partition, offset)}
 
 
 def erasure_request_row(

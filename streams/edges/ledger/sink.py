@@ -1,11 +1,11 @@
 """The ledger sink: copy decisions, suppression and bounce changes, feedback reports, consent
-events, enforcement events and erasure requests and steps into it.
+events, enforcement events, address corrections and erasure requests and steps into it.
 
 One process reads every partition of the topics in `catalogue.LEDGER_TOPICS` (`send-decisions`,
 `suppression-changes`, `bounce-changes`, `feedback-reports`, `consent-events`,
-`enforcement-events`, `erasure-requests`, `erasure-events`; all must exist, `sendgate topics
-create` makes them) by manual assignment (no consumer group): the ledger keeps
-its own read positions in `consumer_offsets`, committed in the same transaction as the rows
+`enforcement-events`, `address-corrections`, `erasure-requests`, `erasure-events`; all must
+exist, `sendgate topics create` makes them) by manual assignment (no consumer group): the ledger
+keeps its own read positions in `consumer_offsets`, committed in the same transaction as the rows
 ("Storing Offsets Outside Kafka" in aiokafka's consumer guide), and nothing is committed to Kafka.
 On start it seeks each partition to its stored next offset, or to the beginning when it has none.
 Rows are unique on their Kafka coordinates, so a crash between two batches, a second sink over the
