@@ -25,6 +25,8 @@ merely share an id are both kept (`catalogue.LedgerTopic.identity`):
   the unsubscribe token), never an account, so it is global.
 - `enforcement_events`: event_id. The enforcer derives it from the cause, account or breach
   included, so it is global.
+- `address_corrections`: correction_id. Corrections are the platform's (its support desk,
+  `sendgate rectify`), one id per correction.
 - `erasures`: request_id, and `erasure_steps`: event_id (`<request_id>/<kind>`). Erasure requests
   are the platform's (a data-protection desk, `sendgate erase`), one id per request.
 - `send_decisions`: (account_id, request_id, kafka_topic). Request ids are the senders', per
