@@ -20,9 +20,7 @@ where Ana's must not, so the searches are shown to find what is there.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import smtplib
-import subprocess
 import time
 import uuid
 from collections.abc import Iterable
@@ -32,7 +30,6 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
-from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from streams.cli import app
@@ -55,6 +52,7 @@ from streams.topics import (
 from tests.support.factory import consent_event, send_request
 from tests.support.kafka import TopicReader, create_all_topics, new_producer, publish_consents
 from tests.support.mail import arf_report, dsn
+from tests.support.postgres import pg_dump
 from tests.support.workers import GateWorker
 
 RETENTION_S = 40
@@ -65,19 +63,6 @@ PARTITIONS = 4
 def smtp_send(port: int, rcpt: str, data: bytes) -> None:
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
         client.sendmail("", [rcpt], data)
-
-
-def pg_dump(database_url: str) -> str:
-    binary = shutil.which("pg_dump")
-    assert binary is not None, "pg_dump is not installed (scripts/services installs PostgreSQL)"
-    url = make_url(database_url).set(drivername="postgresql")
-    return subprocess.run(
-        [binary, "--no-owner", f"--dbname={url.render_as_string(hide_password=False)}"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    ).stdout
 
 
 async def every_record(settings: Settings) -> dict[str, list[tuple[bytes, bytes]]]:

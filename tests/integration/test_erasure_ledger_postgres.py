@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,7 +24,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import SecretStr
 from sqlalchemy import Engine, delete
-from sqlalchemy.engine import make_url
 
 from streams.core.records import ErasureEvent, ErasureRequest, Record
 from streams.core.settings import Settings
@@ -48,6 +45,7 @@ from streams.topics import (
     default_codec,
 )
 from tests.support.factory import consent_event, feedback_report
+from tests.support.postgres import pg_dump
 
 pytestmark = pytest.mark.integration
 
@@ -61,21 +59,6 @@ def engine(ledger_database_url: str) -> Iterator[Engine]:
     engine = make_engine(ledger_database_url)
     yield engine
     engine.dispose()
-
-
-def pg_dump(database_url: str) -> str:
-    """The whole database as SQL text, schema and data, as `pg_dump` writes it."""
-    binary = shutil.which("pg_dump")
-    assert binary is not None, "pg_dump is not installed"
-    url = make_url(database_url).set(drivername="postgresql")
-    result = subprocess.run(
-        [binary, "--no-owner", f"--dbname={url.render_as_string(hide_password=False)}"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    return result.stdout
 
 
 async def publish(bootstrap: str, topic: str, records: list[Record]) -> None:

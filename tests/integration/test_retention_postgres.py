@@ -14,8 +14,6 @@ dump, so the search is shown to find what is there.
 from __future__ import annotations
 
 import random
-import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -49,6 +47,7 @@ from streams.edges.ledger.proof import prove_consent
 from streams.policy import load_policy
 from streams.topics import CONSENT_EVENTS, SEND_DECISIONS, default_codec
 from tests.support.factory import consent_event
+from tests.support.postgres import pg_dump
 
 pytestmark = pytest.mark.integration
 
@@ -82,19 +81,6 @@ def engine(own_database: str) -> Iterator[Engine]:
     engine = make_engine(own_database)
     yield engine
     engine.dispose()
-
-
-def pg_dump(database_url: str) -> str:
-    binary = shutil.which("pg_dump")
-    assert binary is not None, "pg_dump is not installed (scripts/services installs PostgreSQL)"
-    url = make_url(database_url).set(drivername="postgresql")
-    return subprocess.run(
-        [binary, "--no-owner", f"--dbname={url.render_as_string(hide_password=False)}"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    ).stdout
 
 
 def person(run: str, name: str, host: int) -> dict[str, str]:
