@@ -23,7 +23,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from streams.cli.options import first_problem, require_text
+from streams.cli.options import RequestedByOption, RequestIdOption, first_problem, require_text
 from streams.cli.terminal import stdout_console, utc_text
 from streams.core.clock import SystemClock
 from streams.core.errors import SendgateError
@@ -41,18 +41,8 @@ def erase(
         str | None,
         typer.Argument(help="The person's email address.", show_default=False),
     ] = None,
-    request_id: Annotated[
-        str | None,
-        typer.Option(
-            "--request-id",
-            help="The request's id in your own records (a ticket number); at most 100 characters.",
-            metavar="ID",
-        ),
-    ] = None,
-    requested_by: Annotated[
-        str,
-        typer.Option("--by", help="Who asked for or handled the erasure.", metavar="WHO"),
-    ] = "sendgate-cli",
+    request_id: RequestIdOption = None,
+    requested_by: RequestedByOption = "sendgate-cli",
     status: Annotated[
         str | None,
         typer.Option(

@@ -18,6 +18,8 @@ from pydantic import ValidationError
 __all__ = [
     "JsonOption",
     "LedgerUrlOption",
+    "RequestIdOption",
+    "RequestedByOption",
     "bad_parameter",
     "first_problem",
     "parse_moment",
@@ -39,6 +41,23 @@ LedgerUrlOption = Annotated[
     ),
 ]
 """`--database-url` of a command that reads the ledger; None: the settings' URL."""
+
+RequestIdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--request-id",
+        help="The request's id in your own records (a ticket number); at most 100 characters.",
+        metavar="ID",
+    ),
+]
+"""`--request-id` of a person's request (an erasure, a correction); None: not given, which the
+command refuses with its own words."""
+
+RequestedByOption = Annotated[
+    str,
+    typer.Option("--by", help="Who asked for or handled the request.", metavar="WHO"),
+]
+"""`--by`: who filed a person's request; commands default it to `sendgate-cli`."""
 
 
 def require_text(value: str | None, option: str) -> None:

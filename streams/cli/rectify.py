@@ -23,7 +23,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from streams.cli.options import first_problem, require_text
+from streams.cli.options import RequestedByOption, RequestIdOption, first_problem, require_text
 from streams.cli.terminal import stdout_console
 from streams.core.clock import SystemClock
 from streams.core.errors import SendgateError
@@ -44,18 +44,8 @@ def rectify(
         str | None,
         typer.Argument(help="The person's correct address.", show_default=False),
     ] = None,
-    request_id: Annotated[
-        str | None,
-        typer.Option(
-            "--request-id",
-            help="The request's id in your own records (a ticket number); at most 100 characters.",
-            metavar="ID",
-        ),
-    ] = None,
-    requested_by: Annotated[
-        str,
-        typer.Option("--by", help="Who asked for or handled the correction.", metavar="WHO"),
-    ] = "sendgate-cli",
+    request_id: RequestIdOption = None,
+    requested_by: RequestedByOption = "sendgate-cli",
 ) -> None:
     """Correct a person's address (GDPR Art. 16): move their consent to the new address.
 
