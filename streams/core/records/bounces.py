@@ -45,6 +45,13 @@ class DeliveryEvent(Record):
     occurred_at: UtcMillis
     source: str
     provider: str | None = Field(default=None, min_length=1, max_length=255)
+    esp: str | None = Field(default=None, min_length=1, max_length=40)
+    """The email service provider whose webhook reported the event; None for our own intake's."""
+    esp_event_id: str | None = Field(default=None, min_length=1, max_length=255)
+    esp_classification: str | None = Field(default=None, max_length=200)
+    """The ESP's own classification, in its words, kept beside ours (`bounce_class`, `reason`),
+    which decides: an ESP's `Permanent` is not always a dead address."""
+    esp_bounce_class: BounceClass | None = None
 
 
 class FeedbackReport(Record):
@@ -62,6 +69,9 @@ class FeedbackReport(Record):
     received_at: UtcMillis
     source: str
     provider: str | None = Field(default=None, min_length=1, max_length=255)
+    esp: str | None = Field(default=None, min_length=1, max_length=40)
+    esp_event_id: str | None = Field(default=None, min_length=1, max_length=255)
+    esp_feedback_type: str | None = Field(default=None, max_length=100)
 
 
 class BounceState(Record):

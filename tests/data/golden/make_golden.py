@@ -377,6 +377,12 @@ SAMPLES: dict[str, Record] = {
         # v2 adds `provider`: here the group of a domain no provider claims
         # (streams.core.providers).
         provider="domain:example.org",
+        # v3 adds what an ESP's webhook said: here SES's classification of a 5.1.1, which
+        # agrees with ours.
+        esp="ses",
+        esp_event_id="01000f0000000000-ffffffff-0000-0000-0000-000000000000-000000",
+        esp_classification="Permanent/General",
+        esp_bounce_class="hard",
     ),
     "feedback_report": FeedbackReport(
         report_id="inbound-mail/0/3",
@@ -391,6 +397,10 @@ SAMPLES: dict[str, Record] = {
         received_at=datetime(2026, 3, 2, 10, 1, 5, tzinfo=UTC),
         source="inbound-mail/0/3",
         provider="google",  # v2 adds `provider`
+        # v3 adds what an ESP's webhook said (a SendGrid spam report).
+        esp="sendgrid",
+        esp_event_id="sendgrid-internal-event-id-0001",
+        esp_feedback_type="spamreport",
     ),
     "bounce_state": BounceState(
         consecutive_soft=2,
