@@ -49,6 +49,7 @@ __all__ = [
     "Esp",
     "EspContext",
     "EspOutcome",
+    "NotAuthentic",
     "Rejection",
     "SendIdentity",
     "classify_bounce",
@@ -72,6 +73,21 @@ _HEADERS: Final = {
     "x-sendgate-list-id": LIST_ID_METADATA,
 }
 _MAX_ID: Final = 200
+
+
+class NotAuthentic(Exception):
+    """A request that does not prove it comes from the provider (answered 401 or 403).
+
+    `reason` is short and fixed (a metrics label: `missing-signature`, `bad-signature`, `stale`,
+    `replayed`, `unknown-certificate`, `unlisted-topic`, ...); `detail` says more for the log,
+    never holding a secret or an address. `status` is 401 when credentials are missing, 403 when
+    they are present but wrong."""
+
+    def __init__(self, reason: str, detail: str, *, status: int = 403) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.status = status
 
 
 @dataclass(frozen=True)
