@@ -33,6 +33,7 @@ from streams.core.records import (
     DeliveryEvent,
     ErasureEvent,
     ErasureRequest,
+    EspWebhook,
     FeedbackReport,
     InboundMail,
     Record,
@@ -73,6 +74,7 @@ __all__ = [
     "ENFORCEMENT_EVENTS",
     "ERASURE_EVENTS",
     "ERASURE_REQUESTS",
+    "ESP_WEBHOOKS",
     "FEEDBACK_REPORTS",
     "INBOUND_MAIL",
     "PERSONAL_TOPICS",
@@ -266,6 +268,10 @@ def _by_intake_id(mail: InboundMail, keyer: RecipientKeyer) -> bytes:
     return mail.intake_id.encode("ascii")
 
 
+def _by_webhook_id(webhook: EspWebhook, keyer: RecipientKeyer) -> bytes:
+    return webhook.webhook_id.encode("ascii")
+
+
 def _by_original_key(letter: DeadLetter, keyer: RecipientKeyer) -> bytes | None:
     """A dead letter keeps the key of the record it sets aside, so it lands where that did."""
     return letter.original_key
@@ -321,6 +327,14 @@ INBOUND_MAIL = TopicSpec(
     "InboundMail, keyed by intake id (raw DSNs, feedback reports, replies)",
     record=InboundMail,
     key=_by_intake_id,
+    personal=True,
+)
+ESP_WEBHOOKS = TopicSpec(
+    "esp-webhooks",
+    "EspWebhook, keyed by webhook id (authenticated ESP webhook bodies: SES, SendGrid, Mailgun, "
+    "Postmark)",
+    record=EspWebhook,
+    key=_by_webhook_id,
     personal=True,
 )
 DEAD_LETTERS = TopicSpec(
@@ -476,6 +490,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     DEAD_LETTERS,
     SUPPRESSIONS_CHANGELOG,
     INBOUND_MAIL,
+    ESP_WEBHOOKS,
     DELIVERY_EVENTS,
     FEEDBACK_REPORTS,
     BOUNCE_CHANGES,

@@ -46,6 +46,7 @@ from streams.topics import (
     CONSENT_EVENTS,
     DELIVERY_EVENTS,
     ERASURE_REQUESTS,
+    ESP_WEBHOOKS,
     FEEDBACK_REPORTS,
     SEND_REQUESTS,
     SENDER_DOMAINS,
@@ -65,10 +66,11 @@ PUBLISHED_TOPICS: tuple[TopicSpec, ...] = (
     SENDER_DOMAINS,
     ERASURE_REQUESTS,
     ADDRESS_CORRECTIONS,
+    ESP_WEBHOOKS,
 )
-"""The topics senders, the platform's mail infrastructure and its data-protection tools publish to
-through this producer; the gate, the SMTP intake and `sendgate accounts` write the others with
-producers of their own."""
+"""The topics senders, the platform's mail infrastructure, its data-protection tools and the ESP
+webhook service publish to through this producer; the gate, the SMTP intake and `sendgate
+accounts` write the others with producers of their own."""
 
 _TOPIC_OF_RECORD: dict[type[Record], TopicSpec] = {
     spec.record: spec for spec in PUBLISHED_TOPICS if spec.record is not None

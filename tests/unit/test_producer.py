@@ -16,6 +16,7 @@ from streams.core.records import (
     ConsentEvent,
     DeliveryEvent,
     ErasureRequest,
+    EspWebhook,
     FeedbackReport,
     Record,
     SendDecision,
@@ -30,6 +31,7 @@ from streams.topics import (
     CONSENT_EVENTS,
     DELIVERY_EVENTS,
     ERASURE_REQUESTS,
+    ESP_WEBHOOKS,
     FEEDBACK_REPORTS,
     SEND_REQUESTS,
     SENDER_DOMAINS,
@@ -49,6 +51,7 @@ ROUTES = [
     (SenderDomains, SENDER_DOMAINS),
     (ErasureRequest, ERASURE_REQUESTS),
     (AddressCorrection, ADDRESS_CORRECTIONS),
+    (EspWebhook, ESP_WEBHOOKS),
 ]
 
 
@@ -59,7 +62,7 @@ def _newest_sample(goldens: list[Any], record_type: type[Record]) -> Record:
 
 
 def test_the_published_topics_are_the_routes() -> None:
-    """Senders and the platform's tools publish to these eight topics, one record type each."""
+    """Senders and the platform's tools publish to these nine topics, one record type each."""
     assert [(spec.record, spec) for spec in PUBLISHED_TOPICS] == ROUTES
 
 

@@ -61,6 +61,7 @@ EXPECTED_KEY: dict[str, Callable[[Any], bytes | None]] = {
     "suppression-changes": _recipient_key,
     "dead-letters": lambda letter: letter.original_key,
     "inbound-mail": lambda mail: mail.intake_id.encode("ascii"),
+    "esp-webhooks": lambda webhook: webhook.webhook_id.encode("ascii"),
     "delivery-events": _recipient_key,
     "feedback-reports": _recipient_key,
     "bounce-changes": _recipient_key,
@@ -181,7 +182,14 @@ _MONTH_S = 30 * 86_400
 
 @pytest.mark.parametrize(
     "name",
-    ["send-requests", "inbound-mail", "dead-letters", "consent-events", "delivery-events"],
+    [
+        "send-requests",
+        "inbound-mail",
+        "esp-webhooks",
+        "dead-letters",
+        "consent-events",
+        "delivery-events",
+    ],
 )
 def test_topics_carrying_an_address_raw_mail_or_an_ip_expire(name: str) -> None:
     """A send request carries the address, inbound mail the raw message, a dead letter any

@@ -4,9 +4,9 @@ Each record here has one Avro schema in `schemas/` (named in `AVRO_NAME`); `code
 them. Field meanings are documented once, in the `.avsc` files; the validators add the rules Avro
 cannot express (a list suppression names its list, datetimes are aware UTC, ...).
 
-One module per domain (`sending`, `suppression`, `dead_letters`, `inbound`, `bounces`, `consent`,
-`sender_domains`, `privacy`, and `base` for what they share); every layer imports them from here,
-the vocabulary they all speak.
+One module per domain (`sending`, `suppression`, `dead_letters`, `inbound`, `esp`, `bounces`,
+`consent`, `sender_domains`, `privacy`, and `base` for what they share); every layer imports them
+from here, the vocabulary they all speak.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from streams.core.records.consent import (
     ConsentStatus,
 )
 from streams.core.records.dead_letters import DeadLetter, DeadLetterKind
+from streams.core.records.esp import EspName, EspWebhook
 from streams.core.records.inbound import InboundMail
 from streams.core.records.privacy import (
     AddressCorrection,
@@ -109,6 +110,8 @@ __all__ = [
     "ErasureEvent",
     "ErasureEventKind",
     "ErasureRequest",
+    "EspName",
+    "EspWebhook",
     "FeedbackReport",
     "FeedbackType",
     "InboundMail",
@@ -141,6 +144,7 @@ RECORD_TYPES: tuple[type[Record], ...] = (
     UnsubscribeClick,
     SuppressionChange,
     DeadLetter,
+    EspWebhook,
     InboundMail,
     DeliveryEvent,
     FeedbackReport,

@@ -60,6 +60,7 @@ from streams.core.records import (
     ErasedPlace,
     ErasureEvent,
     ErasureRequest,
+    EspWebhook,
     FeedbackReport,
     InboundMail,
     MailAuthentication,
@@ -359,6 +360,13 @@ SAMPLES: dict[str, Record] = {
         rcpt_to=("b-exampletoken@bounces.example.net",),
         raw=b"From: MAILER-DAEMON@mx.example.org\r\nSubject: Undelivered Mail\r\n\r\nGone.\r\n",
         peer="mx.example.org",
+    ),
+    "esp_webhook": EspWebhook(
+        webhook_id="esp-3f1c9a0d2b7e4c58a6f0e1d2c3b4a5968778695a",
+        esp="postmark",
+        received_at=datetime(2026, 3, 2, 9, 41, 3, 250000, tzinfo=UTC),
+        authenticated_by="postmark-basic-auth",
+        body=b'{"RecordType":"SpamComplaint","ID":42,"Email":"jane@example.net"}',
     ),
     "delivery_event": DeliveryEvent(
         event_id="inbound-mail/2/17#0",
