@@ -78,6 +78,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         "web_command",
         "Serve the one-click unsubscribe links (RFC 8058) and the page behind them.",
     ),
+    "webhooks": Subcommand(
+        "streams.cli.webhooks",
+        "webhooks_command",
+        "Take bounces, complaints and deliveries from SES (SNS), SendGrid, Mailgun and Postmark.",
+    ),
     "parse": Subcommand(
         "streams.cli.parse",
         "parse",

@@ -87,6 +87,72 @@ class Settings(BaseSettings):
     intake_host: str = "127.0.0.1"
     intake_port: int = Field(default=2525, ge=0, le=65535)
     intake_max_message_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # --- ESP webhooks (`sendgate webhooks`): unset credentials leave that provider's path
+    # refusing every request (403, counted as `not-configured`).
+    webhook_sns_topic_arns: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "The SNS topics (ARNs) whose SES notifications are taken. A valid SNS signature "
+            "proves Amazon sent a message, not that the topic is ours: anyone can subscribe our "
+            "URL to a topic of their own."
+        ),
+    )
+    webhook_sns_certificates_dir: Path = Field(
+        default=PROJECT_ROOT / ".data" / "sns-certificates",
+        description=(
+            "SNS signing certificates (PEM), one file each, named as the last part of their "
+            "SigningCertURL. Never fetched at request time: a message signed with a certificate "
+            "not here is refused (403 unknown-certificate)."
+        ),
+    )
+    webhook_sns_hosts: tuple[str, ...] = Field(
+        default=(r"sns\.[a-z0-9-]+\.amazonaws\.com", r"sns\.[a-z0-9-]+\.amazonaws\.com\.cn"),
+        description=(
+            "Host names (regular expressions, matched whole) a SigningCertURL or SubscribeURL "
+            "may point to."
+        ),
+    )
+    webhook_sns_confirm_subscriptions: bool = Field(
+        default=True,
+        description=(
+            "Confirm a signed SubscriptionConfirmation from a listed topic by visiting its "
+            "SubscribeURL (on a listed host). Off: log the URL for an operator to visit."
+        ),
+    )
+    webhook_sendgrid_public_key: str | None = Field(
+        default=None,
+        description="SendGrid's Event Webhook verification key (base64 DER, as SendGrid shows it).",
+    )
+    webhook_mailgun_signing_key: SecretStr | None = Field(
+        default=None, description="Mailgun's HTTP webhook signing key."
+    )
+    webhook_postmark_username: str | None = Field(
+        default=None, description="Basic-auth user in Postmark's webhook URL."
+    )
+    webhook_postmark_password: SecretStr | None = Field(
+        default=None, description="Basic-auth password in Postmark's webhook URL."
+    )
+    webhook_postmark_token: SecretStr | None = Field(
+        default=None,
+        description="A token Postmark sends in a custom header (webhook_postmark_token_header).",
+    )
+    webhook_postmark_token_header: str = Field(
+        default="X-Sendgate-Webhook-Token", description="The header carrying the Postmark token."
+    )
+    webhook_signature_tolerance_s: float = Field(
+        default=300.0,
+        gt=0,
+        description=(
+            "How old a signed SendGrid or Mailgun request may be (its timestamp against our "
+            "clock): older ones are refused as replays (403 stale)."
+        ),
+    )
+    webhook_max_body_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1024,
+        description="Larger request bodies are refused (413); SendGrid posts batches.",
+    )
+    # --- end of ESP webhooks
     policy_file: Path | None = None
     data_dir: Path = PROJECT_ROOT / ".data"
     table_store: str = Field(

@@ -14,6 +14,9 @@ Nothing here decides.
   on unsubscribe-clicks, so the fence orders every suppression the same way.
 - `parse_inbound_mail`: inbound-mail (raw DSNs, feedback reports, replies) -> delivery-events,
   feedback-reports and unsubscribe-clicks, keyed by recipient key (`streams.bounces.inbound`).
+- `read_esp_webhooks`: esp-webhooks (authenticated SES, SendGrid, Mailgun and Postmark webhook
+  bodies) -> the same delivery events and feedback reports as raw mail gives
+  (`streams.esp.read`).
 - `keep_consents`: consent-events -> consents table. Unsubscribe clicks reach the consents too,
   through `keep_suppressions`, so one click changes both tables in one step and the state fence
   covers both.
@@ -51,6 +54,7 @@ from streams.gate.enforcer import (
     keep_rate,
     tick_rates,
 )
+from streams.gate.esp_reading import read_esp_webhook
 from streams.gate.keepers import (
     act_on_address_correction,
     act_on_erasure_request,
@@ -115,6 +119,7 @@ def _register_keepers(gate: Gate, input_topics: set[str]) -> dict[str, Any]:
             ("keep_bounce_history", gate.delivery_events, keep_bounce),
             ("act_on_feedback", gate.feedback_reports, act_on_feedback),
             ("parse_inbound_mail", gate.inbound_mail, parse_inbound),
+            ("read_esp_webhooks", gate.esp_webhooks, read_esp_webhook),
             ("keep_consents", gate.consent_events, keep_consent),
             ("check_consent_deadlines", gate.consent_deadlines, check_consent_deadline),
             ("act_on_erasure_requests", gate.erasure_requests, act_on_erasure_request),

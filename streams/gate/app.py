@@ -66,6 +66,7 @@ from streams.topics import (
     ENFORCEMENT_EVENTS,
     ERASURE_EVENTS,
     ERASURE_REQUESTS,
+    ESP_WEBHOOKS,
     FEEDBACK_REPORTS,
     INBOUND_MAIL,
     RATE_BREACHES,
@@ -145,6 +146,7 @@ class Gate:
     delivery_events: faust.TopicT
     feedback_reports: faust.TopicT
     inbound_mail: faust.TopicT
+    esp_webhooks: faust.TopicT
     bounces: RecordTable[BounceState]
     consent_events: faust.TopicT
     consent_deadlines: faust.TopicT
@@ -414,6 +416,7 @@ def build_gate(
         delivery_events=raw_topic(app, settings, DELIVERY_EVENTS),
         feedback_reports=raw_topic(app, settings, FEEDBACK_REPORTS),
         inbound_mail=raw_topic(app, settings, INBOUND_MAIL),
+        esp_webhooks=raw_topic(app, settings, ESP_WEBHOOKS),
         bounces=bounces,
         consent_events=raw_topic(app, settings, CONSENT_EVENTS),
         consent_deadlines=raw_topic(app, settings, CONSENT_DEADLINES),

@@ -32,6 +32,8 @@ __all__ = [
     "DECISIONS",
     "DECISION_LATENCY",
     "ENFORCEMENT_EVENTS",
+    "ESP_DISAGREEMENTS",
+    "ESP_EVENTS",
     "FENCE_READ_AHEAD",
     "FENCE_WAITS",
     "FENCE_WAIT_SECONDS",
@@ -82,6 +84,18 @@ ENFORCEMENT_EVENTS = Counter(
     "sendgate_enforcement_events",
     "Enforcement events emitted, by action (strike_issued, provider_paused, ...).",
     ["action"],
+)
+ESP_EVENTS = Counter(
+    "sendgate_esp_events",
+    "Events read from ESP webhooks, by provider and by what became of them: delivered, "
+    "deferred, bounced, complaint, ignored, or rejected (dead-lettered).",
+    ["esp", "outcome"],
+)
+ESP_DISAGREEMENTS = Counter(
+    "sendgate_esp_classification_disagreements",
+    "Bounces an ESP classed otherwise than sendgate did (ours decides; both are recorded), by "
+    "provider, the ESP's class and ours.",
+    ["esp", "esp_class", "our_class"],
 )
 REBALANCES = Counter(
     "sendgate_rebalances",

@@ -1,4 +1,5 @@
-"""How the unsubscribe service hands its records to Kafka, also while Kafka is down.
+"""How the unsubscribe and webhook services hand their records to Kafka, also while Kafka is
+down.
 
 A person who clicks while the broker is down must be told the truth (503: not confirmed, try
 again) and the service must still be there to tell them, and to take the retry once the broker is
@@ -23,7 +24,7 @@ import logging
 
 from streams.core.errors import ServiceUnavailableError
 from streams.core.recipient import RecipientKeyer
-from streams.core.records import ConsentEvent, FeedbackReport, UnsubscribeClick
+from streams.core.records import Record
 from streams.core.settings import Settings
 from streams.edges.producer import SendgateProducer
 
@@ -87,7 +88,7 @@ class WebPublisher:
             log.info("connected to Kafka at %s", self._settings.kafka_bootstrap_servers)
         return self._producer
 
-    async def publish(self, record: UnsubscribeClick | FeedbackReport | ConsentEvent) -> None:
+    async def publish(self, record: Record) -> None:
         """Return once Kafka has acknowledged `record`; `ServiceUnavailableError` otherwise."""
         producer = await self.connect()
         try:

@@ -1,0 +1,1 @@
+"""The ESP webhook service: authenticate each provider's requests, publish them whole."""
