@@ -72,6 +72,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from pydantic import ValidationError
+
 from streams.bounces.inbound import scrub_addresses
 from streams.core.records import BounceClass, DeliveryEvent, FeedbackReport, UnsubscribeClick
 from streams.esp.model import (
@@ -84,7 +86,14 @@ from streams.esp.model import (
     event_id,
     send_identity,
 )
-from streams.esp.reading import check_fresh, event_time, opt_out_scope, raw_json, text_of
+from streams.esp.reading import (
+    check_fresh,
+    event_time,
+    invalid_fields,
+    opt_out_scope,
+    raw_json,
+    text_of,
+)
 
 __all__ = [
     "ESP_BOUNCE_CLASSES",
@@ -258,6 +267,14 @@ def read_mailgun(payload: Mapping[str, Any], context: EspContext) -> EspOutcome:
     returns it (the same structure, per Mailgun) is read too, so events fetched to fill a gap
     go the same way."""
     event = _event_data(payload)
+    try:
+        return _outcome(event, context)
+    except ValidationError as error:
+        kind = (text_of(event, "event") if isinstance(event, Mapping) else None) or "Mailgun"
+        return EspOutcome(rejections=(Rejection(0, invalid_fields(error, kind), raw_json(event)),))
+
+
+def _outcome(event: object, context: EspContext) -> EspOutcome:
     read = _read_event(event)
     if isinstance(read, str):
         return EspOutcome(rejections=(Rejection(0, read, raw_json(event)),))

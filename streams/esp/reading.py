@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from pydantic import ValidationError
+
 from streams.core.records import SuppressionScope
 from streams.esp.model import NotAuthentic, SendIdentity
 
@@ -21,6 +23,7 @@ __all__ = [
     "DEFAULT_TOLERANCE_S",
     "check_fresh",
     "event_time",
+    "invalid_fields",
     "opt_out_scope",
     "raw_json",
     "text_of",
@@ -86,6 +89,14 @@ def raw_json(value: object) -> bytes:
     The event was posted as JSON, so it serialises; anything else is written as its text rather
     than lost."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+
+
+def invalid_fields(error: ValidationError, kind: str) -> str:
+    """A rejection's reason for an event whose values a record cannot hold (a field too long, a
+    malformed code): the fields' names only, as pydantic's own message quotes the values, and a
+    value may be an address."""
+    names = sorted({".".join(str(part) for part in problem["loc"]) for problem in error.errors()})
+    return f"a {kind} event whose values a record cannot hold: {', '.join(names)}"[:200]
 
 
 def text_of(event: Mapping[str, Any], name: str) -> str | None:

@@ -71,6 +71,7 @@ from typing import Any, Final
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from pydantic import ValidationError
 
 from streams.bounces.inbound import scrub_addresses
 from streams.core.records import BounceClass, DeliveryEvent, FeedbackReport, UnsubscribeClick
@@ -83,7 +84,14 @@ from streams.esp.model import (
     event_id,
     send_identity,
 )
-from streams.esp.reading import check_fresh, event_time, opt_out_scope, raw_json, text_of
+from streams.esp.reading import (
+    check_fresh,
+    event_time,
+    invalid_fields,
+    opt_out_scope,
+    raw_json,
+    text_of,
+)
 
 __all__ = [
     "ESP_BOUNCE_CLASSES",
@@ -199,12 +207,15 @@ def read_sendgrid(events: Sequence[Any], context: EspContext) -> EspOutcome:
             rejections.append(Rejection(index, read, raw_json(event)))
             continue
         kind, fields = read
-        if fields is None or kind in UNSUBSCRIBE_EVENTS:
-            ignored.append(kind)
-        elif kind == "spamreport":
-            reports.append(_report(event, fields, context))
-        else:
-            deliveries.append(_delivery(kind, event, fields, context))
+        try:
+            if fields is None or kind in UNSUBSCRIBE_EVENTS:
+                ignored.append(kind)
+            elif kind == "spamreport":
+                reports.append(_report(event, fields, context))
+            else:
+                deliveries.append(_delivery(kind, event, fields, context))
+        except ValidationError as error:
+            rejections.append(Rejection(index, invalid_fields(error, kind), raw_json(event)))
     return EspOutcome(
         delivery_events=tuple(deliveries),
         feedback_reports=tuple(reports),
