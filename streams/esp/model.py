@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Literal
 
-from streams.core.records import BounceClass, DeliveryEvent, FeedbackReport
+from streams.core.records import BounceClass, DeliveryEvent, FeedbackReport, UnsubscribeClick
 from streams.parsing.diagnosis import classify, normalise_status
 
 __all__ = [
@@ -115,11 +115,13 @@ class Rejection:
 
 @dataclass(frozen=True)
 class EspOutcome:
-    """Everything one request produced. `ignored` counts event kinds sendgate takes no action
-    on (opens, clicks, a provider's own suppression of a send) by kind."""
+    """Everything one request produced. `unsubscribes` are opt-outs made through a provider's
+    own unsubscribe link; `ignored` counts event kinds sendgate takes no action on (opens,
+    clicks, a provider's own suppression of a send) by kind."""
 
     delivery_events: tuple[DeliveryEvent, ...] = ()
     feedback_reports: tuple[FeedbackReport, ...] = ()
+    unsubscribes: tuple[UnsubscribeClick, ...] = ()
     ignored: tuple[str, ...] = ()
     rejections: tuple[Rejection, ...] = ()
 
@@ -133,6 +135,7 @@ class EspOutcome:
         return cls(
             delivery_events=tuple(e for o in parts for e in o.delivery_events),
             feedback_reports=tuple(r for o in parts for r in o.feedback_reports),
+            unsubscribes=tuple(u for o in parts for u in o.unsubscribes),
             ignored=tuple(i for o in parts for i in o.ignored),
             rejections=tuple(r for o in parts for r in o.rejections),
         )

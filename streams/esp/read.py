@@ -8,13 +8,15 @@ agent dead-letters the request whole); a provider's reader rejects single events
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
+from dataclasses import replace
 from typing import Any
 
-from streams.core.records import EspWebhook
-from streams.esp.mailgun import read_mailgun
+from streams.core.records import EspWebhook, UnsubscribeClick
+from streams.esp.mailgun import mailgun_unsubscribe, read_mailgun
 from streams.esp.model import EspContext, EspOutcome, Rejection
 from streams.esp.postmark import read_postmark
-from streams.esp.sendgrid import read_sendgrid
+from streams.esp.sendgrid import UNSUBSCRIBE_EVENTS, read_sendgrid, sendgrid_unsubscribes
 from streams.esp.ses import read_ses
 
 __all__ = ["read_webhook"]
@@ -35,12 +37,33 @@ def read_webhook(webhook: EspWebhook, context: EspContext) -> EspOutcome:
     if webhook.esp == "sendgrid":
         if not isinstance(payload, list):
             return _whole(webhook, "a SendGrid body is a JSON array of events")
-        return read_sendgrid(payload, context)
+        return _with_unsubscribes(
+            read_sendgrid(payload, context),
+            sendgrid_unsubscribes(payload, context),
+            UNSUBSCRIBE_EVENTS,
+        )
     if not isinstance(payload, dict):
         return _whole(webhook, f"a {webhook.esp} body is a JSON object")
     if webhook.esp == "mailgun":
-        return read_mailgun(payload, context)
+        click = mailgun_unsubscribe(payload, context)
+        return _with_unsubscribes(
+            read_mailgun(payload, context), (click,) if click else (), {"unsubscribed"}
+        )
     return read_postmark(payload, context)
+
+
+def _with_unsubscribes(
+    outcome: EspOutcome, clicks: tuple[UnsubscribeClick, ...], kinds: Collection[str]
+) -> EspOutcome:
+    """The readers count an opt-out event as ignored and return its click apart; here it is
+    one of the outcome's records, no longer ignored."""
+    if not clicks:
+        return outcome
+    return replace(
+        outcome,
+        unsubscribes=clicks,
+        ignored=tuple(kind for kind in outcome.ignored if kind not in kinds),
+    )
 
 
 def _read_sns(webhook: EspWebhook, envelope: Any, context: EspContext) -> EspOutcome:

@@ -46,6 +46,8 @@ async def read_esp_webhook(gate: Gate, message: Any) -> None:
         await gate.emit(DELIVERY_EVENTS, event)
     for report in outcome.feedback_reports:
         await gate.emit(FEEDBACK_REPORTS, report)
+    for click in outcome.unsubscribes:
+        await request_suppression(gate, click)
     _count(webhook.esp, outcome)
     if outcome.rejections:
         shown = "; ".join(
@@ -70,6 +72,8 @@ def _count(esp: str, outcome: EspOutcome) -> None:
             ESP_DISAGREEMENTS.labels(esp, event.esp_bounce_class, event.bounce_class).inc()
     if outcome.feedback_reports:
         ESP_EVENTS.labels(esp, "complaint").inc(len(outcome.feedback_reports))
+    if outcome.unsubscribes:
+        ESP_EVENTS.labels(esp, "unsubscribe").inc(len(outcome.unsubscribes))
     if outcome.ignored:
         ESP_EVENTS.labels(esp, "ignored").inc(len(outcome.ignored))
     if outcome.rejections:

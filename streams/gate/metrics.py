@@ -88,7 +88,7 @@ ENFORCEMENT_EVENTS = Counter(
 ESP_EVENTS = Counter(
     "sendgate_esp_events",
     "Events read from ESP webhooks, by provider and by what became of them: delivered, "
-    "deferred, bounced, complaint, ignored, or rejected (dead-lettered).",
+    "deferred, bounced, complaint, unsubscribe, ignored, or rejected (dead-lettered).",
     ["esp", "outcome"],
 )
 ESP_DISAGREEMENTS = Counter(
