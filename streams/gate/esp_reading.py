@@ -20,6 +20,7 @@ from streams.esp.model import EspContext, EspOutcome
 from streams.esp.read import read_webhook
 from streams.gate.app import Gate
 from streams.gate.handling import dead_letter, decode_record
+from streams.gate.keepers import request_suppression
 from streams.gate.metrics import ESP_DISAGREEMENTS, ESP_EVENTS
 from streams.topics import DELIVERY_EVENTS, ESP_WEBHOOKS, FEEDBACK_REPORTS
 

@@ -193,7 +193,7 @@ def make_webhook_app(
                 "unknown-certificate",
                 f"signing certificate {name} is not among the configured ones",
             )
-        sns.verify_sns_signature(message, certificate)
+        sns.verify_sns_signature(message, certificate, at=now)
         proof = f"sns-signature-v{message.signature_version} {name}"
         if message.type == "SubscriptionConfirmation":
             await _confirm(message)

@@ -34,9 +34,17 @@ CONFIRM_TIMEOUT_S = 10.0
 
 
 def webhook_config(settings: Settings) -> WebhookConfig:
+    """The service's credentials from the settings; `SendgateError` for half a basic-auth pair
+    (the Postmark path would refuse everything, or worse, be mistaken for configured)."""
+
     def secret(value: SecretStr | None) -> str | None:
         return (value.get_secret_value() if value is not None else None) or None
 
+    if bool(settings.webhook_postmark_username) != bool(secret(settings.webhook_postmark_password)):
+        raise SendgateError(
+            "set both SENDGATE_WEBHOOK_POSTMARK_USERNAME and SENDGATE_WEBHOOK_POSTMARK_PASSWORD, "
+            "or neither"
+        )
     return WebhookConfig(
         sns_topic_arns=frozenset(settings.webhook_sns_topic_arns),
         sns_hosts=settings.webhook_sns_hosts,
