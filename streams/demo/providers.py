@@ -95,7 +95,7 @@ class SnsSigner:
     def sign(self, envelope: dict[str, Any]) -> bytes:
         """`envelope` with its `Signature`, as JSON bytes."""
         digest = hashes.SHA1() if envelope.get("SignatureVersion") == "1" else hashes.SHA256()
-        parsed = sns.parse_sns_message(json.dumps(envelope).encode())
+        parsed = sns.parse_sns_message(json.dumps({**envelope, "Signature": "unsigned"}).encode())
         signature = self.key.sign(sns.string_to_sign(parsed).encode(), padding.PKCS1v15(), digest)
         return json.dumps({**envelope, "Signature": base64.b64encode(signature).decode()}).encode()
 
