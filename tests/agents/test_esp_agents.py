@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from streams.core.records import (
     DeadLetter,
     DeliveryEvent,
     EspWebhook,
     FeedbackReport,
+    Record,
     SuppressionChange,
 )
 from streams.edges.webhooks.app import webhook_id
@@ -25,9 +27,11 @@ from streams.topics import (
     FEEDBACK_REPORTS,
     SUPPRESSION_CHANGES,
     UNSUBSCRIBE_CLICKS,
+    TopicSpec,
 )
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "esp"
+R = TypeVar("R", bound=Record)
 RECEIVED = datetime(2026, 3, 2, 9, 41, tzinfo=UTC)
 
 
@@ -68,8 +72,11 @@ async def read(gate: Gate, emitter: CollectingEmitter, record: EspWebhook) -> No
     await put(gate, "read_esp_webhooks", gate.codec.encode(record), record.webhook_id.encode())
 
 
-def emitted(gate: Gate, emitter: CollectingEmitter, topic, record_type):  # type: ignore[no-untyped-def]
-    return [gate.codec.decode(item.value, record_type) for item in emitter.on(gate.topic_name(topic))]
+def emitted(
+    gate: Gate, emitter: CollectingEmitter, topic: TopicSpec, record_type: type[R]
+) -> list[R]:
+    items = emitter.on(gate.topic_name(topic))
+    return [gate.codec.decode(item.value, record_type) for item in items]
 
 
 async def fold(gate: Gate, emitter: CollectingEmitter) -> list[SuppressionChange]:

@@ -182,9 +182,7 @@ async def test_a_subscription_confirmation_is_confirmed_by_visiting_its_url(
     assert response.status == 502  # SNS delivers the confirmation again
 
 
-async def test_a_confirmation_pointing_at_an_unlisted_host_is_not_visited(
-    client, service
-) -> None:
+async def test_a_confirmation_pointing_at_an_unlisted_host_is_not_visited(client, service) -> None:
     envelope = {
         "Type": "SubscriptionConfirmation",
         "MessageId": "m-1",
@@ -254,7 +252,8 @@ async def test_a_mailgun_request_with_another_key_or_no_signature_is_refused(
 
 async def test_postmark_needs_its_basic_auth(client, service) -> None:
     body = (SAMPLES / "postmark" / "spam-complaint.json").read_bytes()
-    response = await client.post("/webhooks/postmark", data=body, headers=service.postmark.headers())
+    headers = service.postmark.headers()
+    response = await client.post("/webhooks/postmark", data=body, headers=headers)
     assert response.status == 200
     assert service.published[0].authenticated_by == "postmark-basic-auth"
     wrong = PostmarkCredentials("postmark", "not-the-password").headers()
