@@ -18,6 +18,7 @@ from rich.text import Text
 
 from streams.core.records import DeadLetter, SendDecision
 from streams.demo.enforcement import enforcement_table
+from streams.demo.webhooks import EspRun, esp_table
 from streams.reputation.standing import EnforcementEvent
 from streams.rules import RULES
 
@@ -93,6 +94,9 @@ class DemoReport:
     one_click: OneClick | None = None
     content_decisions: Sequence[SendDecision] = ()
     """The demo's template sends (`streams.demo.content`), with every content rule they broke."""
+    esp: EspRun | None = None
+    """The SES complaint and SendGrid bounce posted to the webhook service."""
+    esp_decisions: Mapping[str, SendDecision] = field(default_factory=dict)
 
 
 def short_key(recipient_key: str) -> str:
@@ -309,6 +313,10 @@ def render_report(report: DemoReport, console: Console) -> None:
             Text(),
             template_failures_table(report.content_decisions)
             if report.content_decisions
+            else Text(),
+            Text(),
+            esp_table(report.esp.case, report.esp.statuses, report.esp_decisions)
+            if report.esp
             else Text(),
             Text(),
             ledger_table(report.ledger_run_counts, report.ledger_total_counts),

@@ -67,6 +67,7 @@ from streams.demo.enforcement import (
     demo_policy_file,
 )
 from streams.demo.expected import expected_failed_rules
+from streams.demo.providers import DEMO_SNS_TOPIC, SendgridSigner, SnsSigner
 from streams.demo.replay import DemoReplay, replay_the_run
 from streams.demo.report import DemoReport, OneClick, render_report
 from streams.demo.scenario import (
@@ -76,6 +77,8 @@ from streams.demo.scenario import (
     Scenario,
     build_scenario,
 )
+from streams.demo.webhooks import ACCOUNT as ESP_ACCOUNT
+from streams.demo.webhooks import EspRun, build_esp_case
 from streams.demo.worker_process import WorkerProcess, display_path, start_worker
 from streams.edges.admin import (
     check_broker,
@@ -97,14 +100,18 @@ from streams.edges.ledger import (
 from streams.edges.ledger.catalogue import LEDGER_TOPICS
 from streams.edges.producer import SendgateProducer
 from streams.edges.web.serve import free_loopback_port, serve_unsubscribes
+from streams.edges.webhooks.serve import serve_webhooks
 from streams.policy import load_policy
 from streams.topics import (
     CONSENT_EVENTS,
     DELIVERY_EVENTS,
     ENFORCEMENT_EVENTS,
+    ESP_WEBHOOKS,
+    FEEDBACK_REPORTS,
     RATE_EVENTS,
     SENDER_DOMAINS,
     TOPICS,
+    UNSUBSCRIBE_CLICKS,
     TopicSpec,
 )
 
@@ -524,6 +531,96 @@ async def _one_click(
     )
 
 
+async def _esp_webhooks(
+    settings: Settings,
+    keyer: RecipientKeyer,
+    output: GateOutput,
+    worker: WorkerProcess,
+    console: Console,
+    timeout_s: float,
+    *,
+    now: datetime,
+) -> EspRun:
+    """Post an SES complaint and a SendGrid bounce to `sendgate webhooks`, signed as the
+    providers sign them, then send to both people again (`streams.demo.webhooks`)."""
+    sns, sendgrid = SnsSigner.create(), SendgridSigner.create()
+    folder = settings.data_dir / "demo" / "sns-certificates"
+    sns.install(folder)
+    service_settings = settings.model_copy(
+        update={
+            "webhook_sns_topic_arns": (DEMO_SNS_TOPIC,),
+            "webhook_sns_certificates_dir": folder,
+            "webhook_sendgrid_public_key": sendgrid.public_key,
+        }
+    )
+    case = build_esp_case(keyer, sns, sendgrid, now=now)
+    statuses: dict[str, int] = {}
+    stop = asyncio.Event()
+    listening: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    server = asyncio.create_task(
+        serve_webhooks(
+            service_settings,
+            host="127.0.0.1",
+            port=0,
+            stop=stop,
+            on_listening=listening.set_result,
+        )
+    )
+    try:
+        await asyncio.wait([listening, server], timeout=timeout_s, return_when="FIRST_COMPLETED")
+        if server.done():
+            server.result()
+        if not listening.done():
+            raise SendgateError("the webhook service did not start listening")
+        port = listening.result()
+        async with SendgateProducer(settings, keyer=keyer) as producer:
+            with _progress(console) as progress:
+                task = progress.add_task(
+                    f"{ESP_ACCOUNT}: an SES complaint and a SendGrid bounce by webhook",
+                    total=len(case.posts),
+                )
+                await producer.publish_many(case.consents)
+                await _wait_until_applied(
+                    settings, CONSENT_EVENTS.full_name(settings), worker, timeout_s, lambda _: None
+                )
+                async with aiohttp.ClientSession() as http:
+                    for post in case.posts:
+                        async with http.post(
+                            f"http://127.0.0.1:{port}/webhooks/{post.esp}",
+                            data=post.body,
+                            headers=dict(post.headers),
+                        ) as answer:
+                            statuses[post.name] = answer.status
+                        progress.advance(task)
+                if any(status != 200 for status in statuses.values()):
+                    raise SendgateError(f"the webhook service refused the demo's posts: {statuses}")
+                # The worker reads the request, emits the bounce and the complaint, which ask
+                # for the suppressions on unsubscribe-clicks: each step applied before the sends.
+                for topic, what in (
+                    (ESP_WEBHOOKS, "webhook requests"),
+                    (DELIVERY_EVENTS, "delivery events"),
+                    (FEEDBACK_REPORTS, "feedback reports"),
+                    (UNSUBSCRIBE_CLICKS, "suppression requests"),
+                ):
+                    await _wait_until_applied(
+                        settings, topic.full_name(settings), worker, timeout_s, lambda _: None, what
+                    )
+                for post in case.posts:
+                    await producer.publish(post.probe)
+    finally:
+        stop.set()
+        await asyncio.gather(server, return_exceptions=True)
+    await _until(
+        lambda: all(post.probe.request_id in output.decisions for post in case.posts),
+        worker,
+        output,
+        "the sends after the webhooks",
+        timeout_s,
+        f"the sends after the webhooks were not decided in {timeout_s:.0f} s",
+    )
+    return EspRun(case, statuses)
+
+
 # --- the ledger ---------------------------------------------------------------------------------
 
 
@@ -717,6 +814,10 @@ async def run_demo(
         content = build_content_case(keyer, policy, now=now)
         expected.update(content.expected)
         await _templates(settings, content, output, worker, console, options.timeout_s)
+        esp = await _esp_webhooks(
+            settings, keyer, output, worker, console, options.timeout_s, now=now
+        )
+        expected.update(esp.case.expected)
         ledger_rows = (
             len(output.decisions)
             + len(output.applied_clicks)
@@ -724,6 +825,7 @@ async def run_demo(
             + len(case.probe_consents)
             + 1  # the template reader's consent
             + len(output.enforcement)
+            + len(esp.case.consents)
         )
         await _fill_ledger(settings, ledger_rows, console)
         run_counts, total_counts = await _in_thread(_ledger_counts, settings)
@@ -738,6 +840,7 @@ async def run_demo(
             set(case.expected)
             | set(content.expected)
             | ({one_click.after.request_id} if one_click is not None else set())
+            | set(esp.case.expected)
         )
         decisions = [
             decision
@@ -772,6 +875,12 @@ async def run_demo(
                 for request_id in content.expected
                 if request_id in output.decisions
             ],
+            esp=esp,
+            esp_decisions={
+                request_id: output.decisions[request_id]
+                for request_id in esp.case.expected
+                if request_id in output.decisions
+            },
         )
         render_report(report, console)
         replayed = await replay_the_run(settings, settings.data_dir / "demo", console)
