@@ -33,9 +33,7 @@ def readme_verifier() -> Callable[..., bool]:
     README's code is what receivers copy, so it is what the tests verify with."""
     text = README.read_text(encoding="utf-8")
     found = [
-        block
-        for block in _PYTHON_BLOCK.findall(text)
-        if "def verify_sendgate_request(" in block
+        block for block in _PYTHON_BLOCK.findall(text) if "def verify_sendgate_request(" in block
     ]
     assert len(found) == 1, "the README has one verify_sendgate_request block"
     namespace: dict[str, Any] = {}
