@@ -25,12 +25,12 @@ from pydantic import SecretStr
 
 from streams.core.records import DeadLetter
 from streams.core.settings import Settings
-from streams.edges.admin import create_topics
+from streams.edges.admin import consumed_by_group, create_topics, stable_group_members
 from streams.edges.notify import Delivery, NotifyTotals, notify_group, run_notifier
 from streams.reputation.standing import EnforcementEvent
 from streams.topics import CONSENT_NOTICES, DEAD_LETTERS, ENFORCEMENT_EVENTS, default_codec
 from tests.support.kafka import TopicReader, new_producer
-from tests.support.notifications import ScriptedReceiver, strike_event
+from tests.support.notifications import ScriptedReceiver, readme_function, strike_event
 
 SECRET = "integration-notify-secret-0123456789"
 
@@ -98,6 +98,14 @@ async def publish(settings: Settings, *events: EnforcementEvent) -> list[RecordM
             )
             for event in events
         ]
+    finally:
+        await producer.stop()
+
+
+async def publish_bytes(settings: Settings, key: bytes, value: bytes) -> RecordMetadata:
+    producer = await new_producer(settings)
+    try:
+        return await producer.send_and_wait(ENFORCEMENT_EVENTS.full_name(settings), value, key=key)
     finally:
         await producer.stop()
 
@@ -198,13 +206,14 @@ async def test_retried_with_backoff_and_committed_only_once_delivered(settings: 
         (later,) = await publish(settings, strike_event(2))
         await eventually(lambda: len(second.deliveries) == 2, "the second delivery", second)
         await second.stop()
-        third = notifier()
+        # The README's way to run it until one event is done with, as the demo does.
         strike_3 = strike_event(3)
+        notify_until_done_with = readme_function("notify_until_done_with")
+        third = asyncio.create_task(notify_until_done_with(settings, strike_3.event_id))
         (last,) = await publish(settings, strike_3)
-        await eventually(lambda: len(third.deliveries) == 1, "the third delivery", third)
-        await until_committed(settings, partition, last.offset + 1, third)
-        await third.stop()
-        assert [d.event_id for d in third.deliveries] == [strike_3.event_id]
+        totals = await asyncio.wait_for(third, 60)
+        assert await committed(settings, partition) == last.offset + 1
+        assert (totals.events, totals.delivered, totals.dead_lettered) == (1, 1, 0)
         taken = [r.event_id for r in receiver.at("/hook") if r.status == 200]
         assert taken == [strike.event_id, "strike-acme-2", strike_3.event_id]
         assert later.partition == last.partition == sent.partition
@@ -234,6 +243,7 @@ async def test_a_receiver_that_never_takes_an_event_gets_a_dead_letter_and_the_o
         ),
         "exhausted": sample("sendgate_notify_dead_letters_total", cause="retries_exhausted"),
         "refused": sample("sendgate_notify_dead_letters_total", cause="refused"),
+        "undecodable": sample("sendgate_notify_dead_letters_total", cause="undecodable"),
     }
     settings = notify_settings(
         settings,
@@ -245,9 +255,11 @@ async def test_a_receiver_that_never_takes_an_event_gets_a_dead_letter_and_the_o
     first, third = strike_event(1), strike_event(3)
     notifier = Notifier(settings)
     try:
-        sent = await publish(settings, first, third)
+        sent = await publish(settings, first)
+        garbled = await publish_bytes(settings, b"acme", b"no avro here")
+        sent += await publish(settings, third)
         partition = TopicPartition(sent[0].topic, sent[0].partition)
-        assert sent[1].partition == partition.partition
+        assert sent[1].partition == garbled.partition == partition.partition
         notifier.start()
         await until_committed(settings, partition, sent[1].offset + 1, notifier)
         lag = {"topic": partition.topic, "partition": str(partition.partition)}
@@ -264,8 +276,13 @@ async def test_a_receiver_that_never_takes_an_event_gets_a_dead_letter_and_the_o
         assert [r.event_id for r in support.at("/gone")] == ids
 
         async with TopicReader(settings, DEAD_LETTERS.full_name(settings), DeadLetter) as reader:
-            letters = await reader.read_until(lambda got: len(got) >= 4, 30, "4 dead letters")
-        assert len(letters) == 4
+            letters = await reader.read_until(lambda got: len(got) >= 5, 30, "5 dead letters")
+        assert len(letters) == 5
+        # The record that could not be read: set aside as the codec found it, sent to no one.
+        (unreadable,) = [letter for letter in letters if letter.origin_offset == garbled.offset]
+        assert (unreadable.error_kind, unreadable.agent) == ("undecodable", "notify")
+        assert unreadable.original_value == b"no avro here"
+        letters = [letter for letter in letters if letter is not unreadable]
         codec = default_codec()
         for letter in letters:
             assert (letter.origin_topic, letter.origin_partition) == tuple(partition)
@@ -288,7 +305,7 @@ async def test_a_receiver_that_never_takes_an_event_gets_a_dead_letter_and_the_o
             + [(event_id, support.url("/support"), "dead_lettered") for event_id in ids]
             + [(event_id, support.url("/gone"), "dead_lettered") for event_id in ids]
         )
-        assert (totals.events, totals.delivered, totals.dead_lettered) == (2, 2, 4)
+        assert (totals.events, totals.delivered, totals.dead_lettered) == (3, 2, 5)
         after = {
             "failed_503": sample(
                 "sendgate_notify_failed_attempts_total", host=support_host, failure="503"
@@ -301,6 +318,7 @@ async def test_a_receiver_that_never_takes_an_event_gets_a_dead_letter_and_the_o
             ),
             "exhausted": sample("sendgate_notify_dead_letters_total", cause="retries_exhausted"),
             "refused": sample("sendgate_notify_dead_letters_total", cause="refused"),
+            "undecodable": sample("sendgate_notify_dead_letters_total", cause="undecodable"),
         }
         assert {name: after[name] - before[name] for name in before} == {
             "failed_503": 6,
@@ -308,9 +326,63 @@ async def test_a_receiver_that_never_takes_an_event_gets_a_dead_letter_and_the_o
             "lettered": 4,
             "exhausted": 2,
             "refused": 2,
+            "undecodable": 1,
         }
     finally:
         with suppress(Exception):
             await notifier.stop()
         await billing.stop()
         await support.stop()
+
+
+async def test_a_notifier_joining_the_group_takes_partitions_and_order_holds(
+    settings: Settings,
+) -> None:
+    """Events of five accounts wait on a receiver that answers 503 while a second notifier joins
+    the group: the first gives up what it had in flight for the partitions it loses, and once
+    the receiver takes events every one arrives, each account's in order, and every partition
+    is committed to its end."""
+    await create_topics(settings, [ENFORCEMENT_EVENTS, DEAD_LETTERS, CONSENT_NOTICES])
+    receiver = await ScriptedReceiver(SECRET.encode(), {"/hook": [503]}).start()
+    settings = notify_settings(settings, receiver.url("/hook"), tries=1000)
+    accounts = ("acme", "maple", "globex", "initech", "blastmail")
+    events = [strike_event(n, account_id=account) for account in accounts for n in (1, 2, 3)]
+    sent = await publish(settings, *events)
+    partitions = {metadata.partition for metadata in sent}
+    assert len(partitions) > 1
+    first, second = Notifier(settings), Notifier(settings)
+    try:
+        first.start()
+        await eventually(
+            lambda: len({r.event_id for r in receiver.received}) == len(partitions),
+            "a try of each partition's first event",
+            first,
+        )
+        second.start()
+        group = notify_group(settings)
+        deadline = time.monotonic() + 30
+        while await stable_group_members(settings, group) != 2:
+            assert time.monotonic() < deadline, "the group did not settle on two notifiers"
+            await asyncio.sleep(0.2)
+        receiver.scripts["/hook"] = [200]
+        topic = ENFORCEMENT_EVENTS.full_name(settings)
+        deadline = time.monotonic() + 30
+        while (done := await consumed_by_group(settings, group, topic)) != (15, 15):
+            first.check_running()
+            second.check_running()
+            assert time.monotonic() < deadline, f"committed {done}"
+            await asyncio.sleep(0.2)
+    finally:
+        with suppress(Exception):
+            await first.stop()
+        with suppress(Exception):
+            await second.stop()
+        await receiver.stop()
+
+    taken = [r.event_id for r in receiver.received if r.status == 200]
+    assert set(taken) == {event.event_id for event in events}
+    for account in accounts:
+        mine = [event_id for event_id in taken if event_id.startswith(f"strike-{account}-")]
+        assert mine == sorted(mine), account
+    assert all(r.verified for r in receiver.received)
+    assert first.deliveries and second.deliveries

@@ -20,6 +20,7 @@ __all__ = [
     "README",
     "Received",
     "ScriptedReceiver",
+    "readme_function",
     "readme_verifier",
     "strike_event",
 ]
@@ -28,17 +29,20 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 _PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 
 
-def readme_verifier() -> Callable[..., bool]:
-    """`verify_sendgate_request` exactly as the README's notify section prints it, compiled: the
-    README's code is what receivers copy, so it is what the tests verify with."""
+def readme_function(name: str) -> Callable[..., Any]:
+    """The function `name` exactly as the README prints it (its whole ```python block,
+    compiled): what readers copy is what the tests run."""
     text = README.read_text(encoding="utf-8")
-    found = [
-        block for block in _PYTHON_BLOCK.findall(text) if "def verify_sendgate_request(" in block
-    ]
-    assert len(found) == 1, "the README has one verify_sendgate_request block"
+    found = [block for block in _PYTHON_BLOCK.findall(text) if f"def {name}(" in block]
+    assert len(found) == 1, f"the README has one block defining {name}"
     namespace: dict[str, Any] = {}
-    exec(compile(found[0], f"{README}:verify_sendgate_request", "exec"), namespace)
-    return namespace["verify_sendgate_request"]
+    exec(compile(found[0], f"{README}:{name}", "exec"), namespace)
+    return namespace[name]
+
+
+def readme_verifier() -> Callable[..., bool]:
+    """`verify_sendgate_request` as the README gives it to receivers."""
+    return readme_function("verify_sendgate_request")
 
 
 def strike_event(

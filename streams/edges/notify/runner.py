@@ -145,8 +145,9 @@ async def run_notifier(
     """POST every enforcement event to every receiver in `settings` until `stop` is set.
 
     The configuration is checked first (`SendgateError` naming what to set); the topics must
-    exist (`sendgate topics create`). `on_delivered` hears of each event at each receiver as it
-    is delivered or dead-lettered, on the event loop: keep it quick. `clock` stamps dead letters
+    exist (`sendgate topics create`). `on_delivered` hears of each event at each receiver once
+    the notifier is done with the event (every receiver delivered or dead-lettered, the offset
+    committed), on the event loop: keep it quick. `clock` stamps dead letters
     (default: `Settings.clock_file`, else the wall clock); signatures always carry the wall
     clock, which is what receivers compare them with. Serves no metrics: the caller does
     (`sendgate notify --metrics-port`).
@@ -290,10 +291,11 @@ class _Notifier:
     async def _deliver_in_order(
         self, tp: TopicPartition, messages: Sequence[ConsumerRecord[bytes, bytes]]
     ) -> int | None:
-        """Each record to every receiver, then its commit; the offset to read on from when a
-        commit was refused (the partition is moving), else None."""
+        """Each record to every receiver, then its commit, then `on_delivered` for each receiver
+        (so a caller that stops on hearing of an event finds it committed); the offset to read
+        on from when a commit was refused (the partition is moving), else None."""
         for message in messages:
-            await self._notify(message)
+            deliveries = await self._notify(message)
             try:
                 await self.consumer.commit({tp: message.offset + 1})
             except (CommitFailedError, IllegalStateError) as exc:
@@ -306,6 +308,7 @@ class _Notifier:
                     type(exc).__name__,
                     extra=where(message),
                 )
+                self._tell(deliveries)
                 return message.offset + 1
             except KafkaError as exc:  # a later commit covers this one
                 log.warning(
@@ -316,14 +319,15 @@ class _Notifier:
                     type(exc).__name__,
                     extra=where(message),
                 )
-                continue
-            self._committed[tp] = message.offset + 1
-            self.totals = _add(self.totals, events=1)
-            self._show_lag(tp)
+            else:
+                self._committed[tp] = message.offset + 1
+                self.totals = _add(self.totals, events=1)
+                self._show_lag(tp)
+            self._tell(deliveries)
         return None
 
-    async def _notify(self, message: ConsumerRecord[bytes, bytes]) -> None:
-        """Every receiver delivered or dead-lettered for one record."""
+    async def _notify(self, message: ConsumerRecord[bytes, bytes]) -> list[Delivery]:
+        """Every receiver delivered or dead-lettered for one record; what became of it at each."""
         notified = self.notified[message.topic]
         try:
             record = self.codec.decode(message.value or b"", notified.record)
@@ -340,19 +344,27 @@ class _Notifier:
                 kind,
                 extra=where(message),
             )
-            return
+            return []
         notification = notified.notification(record)
         receivers = self.config.receivers
-        results = await asyncio.gather(
-            *(self._carry(receiver, notification, message) for receiver in receivers)
-        )
+        async with asyncio.TaskGroup() as group:  # one receiver's bug stops the others too
+            carried = [
+                group.create_task(self._carry(receiver, notification, message))
+                for receiver in receivers
+            ]
+        results = [task.result() for task in carried]
+        deliveries = [
+            self._delivery(notification, receiver, result, message, None)
+            for receiver, result in zip(receivers, results, strict=True)
+            if result.delivered
+        ]
         failed = [
-            (r, result)
-            for r, result in zip(receivers, results, strict=True)
+            (receiver, result)
+            for receiver, result in zip(receivers, results, strict=True)
             if not result.delivered
         ]
         if not failed:
-            return
+            return deliveries
         letters = [self._letter(message, "invalid", result.reason(r)) for r, result in failed]
         await self._publish(letters)
         for (receiver, result), letter in zip(failed, letters, strict=True):
@@ -370,7 +382,10 @@ class _Notifier:
                 result.attempts,
                 extra=where(message),
             )
-            self._tell(notification, receiver, result, message, letter.reason)
+            deliveries.append(
+                self._delivery(notification, receiver, result, message, letter.reason)
+            )
+        return deliveries
 
     async def _carry(
         self,
@@ -414,32 +429,32 @@ class _Notifier:
                 result.attempts,
                 extra=where(message),
             )
-            self._tell(notification, receiver, result, message, None)
         return result
 
-    def _tell(
-        self,
+    def _tell(self, deliveries: list[Delivery]) -> None:
+        if self.on_delivered is not None:
+            for delivery in deliveries:
+                self.on_delivered(delivery)
+
+    @staticmethod
+    def _delivery(
         notification: Notification,
         receiver: Receiver,
         result: CourierResult,
         message: ConsumerRecord[bytes, bytes],
         reason: str | None,
-    ) -> None:
-        if self.on_delivered is None:
-            return
-        self.on_delivered(
-            Delivery(
-                event_id=notification.id,
-                event_type=notification.type,
-                receiver=receiver.shown,
-                outcome="delivered" if reason is None else "dead_lettered",
-                attempts=result.attempts,
-                waits_s=result.waits_s,
-                reason=reason,
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-            )
+    ) -> Delivery:
+        return Delivery(
+            event_id=notification.id,
+            event_type=notification.type,
+            receiver=receiver.shown,
+            outcome="delivered" if reason is None else "dead_lettered",
+            attempts=result.attempts,
+            waits_s=result.waits_s,
+            reason=reason,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
         )
 
     def _letter(
