@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from streams.core.errors import SendgateError
 from streams.core.settings import Settings
-from streams.edges.notify import Delivery, NotifyTotals, notify_config, run_notifier
+from streams.edges.notify import Delivery, FailedTry, NotifyTotals, notify_config, run_notifier
 from streams.topics import CONSENT_NOTICES, ENFORCEMENT_EVENTS
 
 __all__ = ["notify"]
@@ -91,15 +91,27 @@ def notify(
         else:
             console.print(f"[red]dead-lettered[/] {event}: {escape(delivery.reason or '')}")
 
+    def show_failed(failed: FailedTry) -> None:
+        then = (
+            f"next try in {failed.next_wait_s:.1f} s"
+            if failed.next_wait_s is not None
+            else "no further try"
+        )
+        console.print(
+            f"[yellow]try {failed.attempt} of {failed.tries}[/] {escape(failed.event_id)} to "
+            f"{escape(failed.receiver)}: {escape(failed.said)}; {then}",
+            style="dim",
+        )
+
     async def main() -> NotifyTotals:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(signum, stop.set)
-        return await run_notifier(
-            settings, stop=stop, on_delivered=show if console.is_terminal else None
-        )
+        if not console.is_terminal:  # the log says what went wrong; nobody watches the lines
+            return await run_notifier(settings, stop=stop)
+        return await run_notifier(settings, stop=stop, on_delivered=show, on_failed_try=show_failed)
 
     totals = asyncio.run(main())
     console.print(

@@ -26,7 +26,7 @@ from pydantic import SecretStr
 from streams.core.records import DeadLetter
 from streams.core.settings import Settings
 from streams.edges.admin import consumed_by_group, create_topics, stable_group_members
-from streams.edges.notify import Delivery, NotifyTotals, notify_group, run_notifier
+from streams.edges.notify import Delivery, FailedTry, NotifyTotals, notify_group, run_notifier
 from streams.reputation.standing import EnforcementEvent
 from streams.topics import CONSENT_NOTICES, DEAD_LETTERS, ENFORCEMENT_EVENTS, default_codec
 from tests.support.kafka import TopicReader, new_producer
@@ -54,12 +54,18 @@ class Notifier:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.deliveries: list[Delivery] = []
+        self.failed_tries: list[FailedTry] = []
         self._stop = asyncio.Event()
         self._task: asyncio.Task[NotifyTotals] | None = None
 
     def start(self) -> Notifier:
         self._task = asyncio.create_task(
-            run_notifier(self.settings, stop=self._stop, on_delivered=self.deliveries.append)
+            run_notifier(
+                self.settings,
+                stop=self._stop,
+                on_delivered=self.deliveries.append,
+                on_failed_try=self.failed_tries.append,
+            )
         )
         return self
 
@@ -274,6 +280,23 @@ async def test_a_receiver_that_never_takes_an_event_gets_a_dead_letter_and_the_o
         # the path that refuses was asked once per event.
         assert [r.event_id for r in support.at("/support")] == [ids[0]] * 3 + [ids[1]] * 3
         assert [r.event_id for r in support.at("/gone")] == ids
+        # Each failed try as it happened: numbered, a wait before each next one, none after the
+        # last, and none after a refusal.
+        tries = [
+            (t.event_id, t.receiver.rsplit("/", 1)[1], t.attempt, t.next_wait_s is None)
+            for t in notifier.failed_tries
+        ]
+        for event_id in ids:
+            assert [t for t in tries if t[:2] == (event_id, "support")] == [
+                (event_id, "support", 1, False),
+                (event_id, "support", 2, False),
+                (event_id, "support", 3, True),
+            ]
+            assert [t for t in tries if t[:2] == (event_id, "gone")] == [
+                (event_id, "gone", 1, True)
+            ]
+        waits = [t.next_wait_s for t in notifier.failed_tries if t.next_wait_s is not None]
+        assert all(0.025 <= wait <= 0.1 for wait in waits)
 
         async with TopicReader(settings, DEAD_LETTERS.full_name(settings), DeadLetter) as reader:
             letters = await reader.read_until(lambda got: len(got) >= 5, 30, "5 dead letters")

@@ -19,11 +19,18 @@ set (the demo starts it beside its worker to deliver its strike to a local recei
 from __future__ import annotations
 
 from streams.edges.notify.config import NotifyConfig, notify_config, notify_group
-from streams.edges.notify.runner import DEAD_LETTER_AGENT, Delivery, NotifyTotals, run_notifier
+from streams.edges.notify.runner import (
+    DEAD_LETTER_AGENT,
+    Delivery,
+    FailedTry,
+    NotifyTotals,
+    run_notifier,
+)
 
 __all__ = [
     "DEAD_LETTER_AGENT",
     "Delivery",
+    "FailedTry",
     "NotifyConfig",
     "NotifyTotals",
     "notify_config",

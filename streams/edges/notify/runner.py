@@ -77,6 +77,7 @@ from streams.topics import CONSENT_NOTICES, DEAD_LETTERS, ENFORCEMENT_EVENTS, de
 __all__ = [
     "DEAD_LETTER_AGENT",
     "Delivery",
+    "FailedTry",
     "NotifyTotals",
     "run_notifier",
 ]
@@ -115,6 +116,26 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
+class FailedTry:
+    """One POST that did not deliver, as `on_failed_try` hears it (the terminal shows it)."""
+
+    event_id: str
+    event_type: str
+    receiver: str
+    """`scheme://host:port/path`."""
+    attempt: int
+    tries: int
+    """The policy's tries: the event is dead-lettered after try `tries`."""
+    said: str
+    """`503 Service Unavailable`, `could not connect`, `no answer within 10 s` ..."""
+    next_wait_s: float | None
+    """The wait before the next try; None when there is none (refused, or the last try)."""
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
 class NotifyTotals:
     """What one run did, returned when it stops."""
 
@@ -125,6 +146,7 @@ class NotifyTotals:
 
 
 OnDelivered = Callable[[Delivery], None]
+OnFailedTry = Callable[[FailedTry], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +162,7 @@ async def run_notifier(
     *,
     stop: asyncio.Event,
     on_delivered: OnDelivered | None = None,
+    on_failed_try: OnFailedTry | None = None,
     clock: Clock | None = None,
 ) -> NotifyTotals:
     """POST every enforcement event to every receiver in `settings` until `stop` is set.
@@ -147,7 +170,8 @@ async def run_notifier(
     The configuration is checked first (`SendgateError` naming what to set); the topics must
     exist (`sendgate topics create`). `on_delivered` hears of each event at each receiver once
     the notifier is done with the event (every receiver delivered or dead-lettered, the offset
-    committed), on the event loop: keep it quick. `clock` stamps dead letters
+    committed), on the event loop: keep it quick; `on_failed_try` of each POST that did not
+    deliver, as it happens. `clock` stamps dead letters
     (default: `Settings.clock_file`, else the wall clock); signatures always carry the wall
     clock, which is what receivers compare them with. Serves no metrics: the caller does
     (`sendgate notify --metrics-port`).
@@ -194,6 +218,7 @@ async def run_notifier(
                 dead_letters_topic=dead_letters,
                 clock=clock,
                 on_delivered=on_delivered,
+                on_failed_try=on_failed_try,
             )
             consumer.subscribe(list(notified), listener=_Rebalance(notifier))
             return await notifier.run(stop)
@@ -223,6 +248,7 @@ class _Notifier:
     dead_letters_topic: str
     clock: Clock
     on_delivered: OnDelivered | None
+    on_failed_try: OnFailedTry | None
     codec: Codec = field(default_factory=default_codec)
     totals: NotifyTotals = NotifyTotals()
     _tasks: dict[TopicPartition, asyncio.Task[int | None]] = field(default_factory=dict)
@@ -407,6 +433,21 @@ class _Notifier:
                 then,
                 extra=where(message),
             )
+            if self.on_failed_try is not None:
+                self.on_failed_try(
+                    FailedTry(
+                        event_id=notification.id,
+                        event_type=notification.type,
+                        receiver=receiver.shown,
+                        attempt=attempt,
+                        tries=self.config.policy.tries,
+                        said=failure.said,
+                        next_wait_s=wait,
+                        topic=message.topic,
+                        partition=message.partition,
+                        offset=message.offset,
+                    )
+                )
 
         result = await carry(
             self.session,
