@@ -138,6 +138,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         "erase",
         "Erase what sendgate holds about a person (GDPR Art. 17) and stop their mail; follow it.",
     ),
+    "notify": Subcommand(
+        "streams.cli.notify",
+        "notify",
+        "POST enforcement events, signed, to HTTP receivers; retry, then dead-letter.",
+    ),
     "replay": Subcommand(
         "streams.cli.replay",
         "app",

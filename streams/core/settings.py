@@ -12,10 +12,10 @@ import secrets
 import tempfile
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from streams.core.errors import SendgateError
 
@@ -264,6 +264,73 @@ class Settings(BaseSettings):
             "that advance time, what-if replays, retention years ahead). Unset: the wall clock."
         ),
     )
+
+    # --- notify: `sendgate notify` POSTs enforcement events, signed, to HTTP receivers
+    # (streams.edges.notify; the README's "Enforcement events by HTTP" explains each setting).
+    notify_urls: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description=(
+            "Where every enforcement event is POSTed, comma separated (http or https; HTTPS "
+            "outside a test). Each URL gets every event, in each account's order."
+        ),
+    )
+    notify_secret: SecretStr | None = Field(
+        default=None,
+        description="The shared secret the requests are signed with (HMAC-SHA-256); else the file.",
+    )
+    notify_secret_file: Path = Field(
+        default=PROJECT_ROOT / ".data" / "notify.secret",
+        description=(
+            "The shared secret(s), one a line, when notify_secret is unset. Several lines sign "
+            "every request with each (a rotation: receivers accept any that matches)."
+        ),
+    )
+    notify_group: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The notifier's consumer group; default <topic_prefix>sendgate-notify.",
+    )
+    notify_tries: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="POSTs of one event to one URL, the first included, before a dead letter.",
+    )
+    notify_retry_base_s: float = Field(
+        default=1.0, gt=0, description="The wait before the first retry; it doubles each time."
+    )
+    notify_retry_max_s: float = Field(
+        default=300.0,
+        gt=0,
+        description=(
+            "The longest wait between two tries (and the most a receiver's Retry-After is "
+            "honoured): the default 10 tries ride out a receiver away for about 4 to 9 minutes."
+        ),
+    )
+    notify_timeout_s: float = Field(
+        default=10.0, gt=0, description="How long one POST may take, connecting included."
+    )
+    notify_metrics_port: int = Field(
+        default=9467, ge=0, le=65535, description="The notifier's /metrics (0: none)."
+    )
+    notify_consent_notices: bool = Field(
+        default=False,
+        description=(
+            "Also POST consent notices (implied consent expiring or expired; they carry the "
+            "recipient key, never the address)."
+        ),
+    )
+
+    @field_validator("notify_urls", mode="before")
+    @classmethod
+    def _notify_urls_from_text(cls, value: object) -> object:
+        """A comma-separated list, as a person writes it in the environment; or the JSON list
+        `settings_environment` hands a subprocess."""
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("["):
+            return json.loads(value)
+        return tuple(url.strip() for url in value.split(",") if url.strip())
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -99,6 +99,7 @@ def test_importing_the_cli_loads_no_heavy_library() -> None:
     [
         (("publish", "send-requests"), {"aiokafka"}),
         (("web",), {"aiokafka", "aiohttp"}),
+        (("notify",), {"aiokafka", "aiohttp"}),
         (("check",), set()),
         (("parse",), set()),
         (("keys", "recipient"), set()),

@@ -51,7 +51,13 @@ def test_every_dashboard_query_names_metrics_the_code_exposes() -> None:
 def test_prometheus_scrapes_every_process_with_metrics() -> None:
     """(No YAML parser among the dependencies: the job names are read line by line.)"""
     jobs = set(re.findall(r"^\s*- job_name:\s*(\S+)\s*$", PROMETHEUS.read_text("utf-8"), re.M))
-    assert jobs == {"sendgate-worker", "sendgate-intake", "sendgate-ledger", "sendgate-web"}
+    assert jobs == {
+        "sendgate-worker",
+        "sendgate-intake",
+        "sendgate-ledger",
+        "sendgate-web",
+        "sendgate-notify",
+    }
 
 
 def _services(text: str) -> dict[str, str]:
