@@ -18,7 +18,7 @@ from rich.text import Text
 
 from streams.core.records import DeadLetter, SendDecision
 from streams.demo.enforcement import enforcement_table
-from streams.demo.webhooks import EspRun, esp_table
+from streams.demo.webhooks import EspRun, NotifyRun, esp_table, notify_table
 from streams.reputation.standing import EnforcementEvent
 from streams.rules import RULES
 
@@ -97,6 +97,8 @@ class DemoReport:
     esp: EspRun | None = None
     """The SES complaint and SendGrid bounce posted to the webhook service."""
     esp_decisions: Mapping[str, SendDecision] = field(default_factory=dict)
+    notified: NotifyRun | None = None
+    """What the demo's receiver got from `sendgate notify`."""
 
 
 def short_key(recipient_key: str) -> str:
@@ -304,6 +306,8 @@ def render_report(report: DemoReport, console: Console) -> None:
             dead_letters_table(report.dead_letters, report.topic_prefix),
             Text(),
             enforcement_table(list(report.enforcement)),
+            Text(),
+            notify_table(report.notified) if report.notified else Text(),
             Text(),
             one_click_table(report.one_click) if report.one_click else Text(),
             Text(),

@@ -24,6 +24,9 @@ Failures the user can act on (broker down, database unreachable, the worker dyin
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import secrets
 import shutil
 import time
 from collections.abc import Callable
@@ -32,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import aiohttp
+from aiohttp import web
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from pydantic import SecretStr
@@ -78,7 +82,7 @@ from streams.demo.scenario import (
     build_scenario,
 )
 from streams.demo.webhooks import ACCOUNT as ESP_ACCOUNT
-from streams.demo.webhooks import EspRun, build_esp_case
+from streams.demo.webhooks import EspRun, NotifyRun, build_esp_case
 from streams.demo.worker_process import WorkerProcess, display_path, start_worker
 from streams.edges.admin import (
     check_broker,
@@ -98,6 +102,7 @@ from streams.edges.ledger import (
     upgrade,
 )
 from streams.edges.ledger.catalogue import LEDGER_TOPICS
+from streams.edges.notify import Delivery, run_notifier
 from streams.edges.producer import SendgateProducer
 from streams.edges.web.serve import free_loopback_port, serve_unsubscribes
 from streams.edges.webhooks.serve import serve_webhooks
@@ -621,6 +626,82 @@ async def _esp_webhooks(
     return EspRun(case, statuses)
 
 
+async def _notify(
+    settings: Settings,
+    output: GateOutput,
+    worker: WorkerProcess,
+    console: Console,
+    timeout_s: float,
+) -> NotifyRun:
+    """Run `sendgate notify` (in this process) against a local receiver, which verifies each
+    request's signature and answers the first one 503, until every enforcement event of the run
+    is delivered: the retry, then the strike in the billing or support system's hands."""
+    secret = secrets.token_urlsafe(24)
+    seen: list[tuple[str, str, int, bool]] = []
+    delivered: dict[str, int] = {}
+
+    async def receive(request: web.Request) -> web.Response:
+        body = await request.read()
+        timestamp = request.headers.get("Sendgate-Timestamp", "")
+        offered = request.headers.get("Sendgate-Signature", "")
+        expected = (
+            "v1="
+            + hmac.new(
+                secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256
+            ).hexdigest()
+        )
+        verified = any(hmac.compare_digest(part, expected) for part in offered.split(","))
+        status = 503 if not seen else (200 if verified else 401)
+        event_id = request.headers.get("Sendgate-Event-Id", "")
+        seen.append((event_id, request.headers.get("Sendgate-Event-Type", ""), status, verified))
+        return web.Response(status=status, headers={"Retry-After": "1"} if status == 503 else {})
+
+    app = web.Application()
+    app.router.add_post("/enforcement", receive)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/enforcement"
+    notify_settings = settings.model_copy(
+        update={
+            "notify_urls": (url,),
+            "notify_secret": SecretStr(secret),
+            "notify_retry_base_s": 0.5,
+            "notify_retry_max_s": 2.0,
+        }
+    )
+    wanted = set(output.enforcement)
+    stop = asyncio.Event()
+
+    def heard(delivery: Delivery) -> None:
+        if delivery.outcome == "delivered":
+            delivered[delivery.event_id] = delivery.attempts
+
+    notifier = asyncio.create_task(run_notifier(notify_settings, stop=stop, on_delivered=heard))
+    try:
+        with _progress(console, bar=False) as progress:
+            task = progress.add_task("sendgate notify: the strike to a local receiver", total=1)
+            deadline = time.monotonic() + timeout_s
+            while not wanted <= set(delivered):
+                if notifier.done():
+                    notifier.result()
+                    raise SendgateError("sendgate notify stopped before delivering the strike")
+                worker.check_alive("the enforcement events to be delivered")
+                if time.monotonic() > deadline:
+                    raise SendgateError(
+                        f"sendgate notify delivered {len(delivered)} of {len(wanted)} "
+                        f"enforcement events in {timeout_s:.0f} s"
+                    )
+                await asyncio.sleep(0.1)
+            progress.update(task, completed=1, description="sendgate notify: delivered")
+    finally:
+        stop.set()
+        await asyncio.gather(notifier, return_exceptions=True)
+        await runner.cleanup()
+    return NotifyRun(url=url, requests=tuple(seen), delivered=delivered)
+
+
 # --- the ledger ---------------------------------------------------------------------------------
 
 
@@ -808,6 +889,7 @@ async def run_demo(
         case = build_enforcement_case(keyer, load_providers(), now=now)
         expected.update(case.expected)
         await _strike(settings, case, output, worker, console, options.timeout_s)
+        notified = await _notify(settings, output, worker, console, options.timeout_s)
         one_click = await _one_click(settings, scenario, output, worker, console, options.timeout_s)
         if one_click is not None:
             expected[one_click.after.request_id] = ("list-unsubscribed",)
@@ -876,6 +958,7 @@ async def run_demo(
                 if request_id in output.decisions
             ],
             esp=esp,
+            notified=notified,
             esp_decisions={
                 request_id: output.decisions[request_id]
                 for request_id in esp.case.expected

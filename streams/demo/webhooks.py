@@ -24,7 +24,15 @@ from streams.core.records import ConsentEvent, SendDecision, SendRequest
 from streams.demo.content import TEMPLATE_ACCOUNT, compliant_facts, signup
 from streams.demo.providers import SendgridSigner, SnsSigner
 
-__all__ = ["EspCase", "EspPost", "EspRun", "build_esp_case", "esp_table"]
+__all__ = [
+    "EspCase",
+    "EspPost",
+    "EspRun",
+    "NotifyRun",
+    "build_esp_case",
+    "esp_table",
+    "notify_table",
+]
 
 ACCOUNT = TEMPLATE_ACCOUNT
 COMPLAINER = "kim.complains@example.com"
@@ -165,5 +173,33 @@ def esp_table(
             post.probe.request_id,
             decision.verdict if decision else "(not decided)",
             "; ".join(f"{f.rule}: {f.explanation}" for f in decision.failures) if decision else "",
+        )
+    return table
+
+
+@dataclass(frozen=True)
+class NotifyRun:
+    """What the demo's receiver saw of the enforcement events `sendgate notify` POSTed: each
+    request's event id, type, HTTP answer and whether its signature verified."""
+
+    url: str
+    requests: tuple[tuple[str, str, int, bool], ...]
+    delivered: Mapping[str, int]
+    """Event id -> the tries it took to deliver."""
+
+
+def notify_table(run: NotifyRun) -> Table:
+    table = Table(
+        title=f"Enforcement events by HTTP (sendgate notify -> {run.url})", title_justify="left"
+    )
+    for column in ("event id", "type", "receiver answered", "signature", "tries to deliver"):
+        table.add_column(column, overflow="fold")
+    for event_id, event_type, status, verified in run.requests:
+        table.add_row(
+            event_id if len(event_id) <= 24 else f"{event_id[:20]}…",
+            event_type.removeprefix("enforcement."),
+            str(status),
+            "verified" if verified else "WRONG",
+            str(run.delivered.get(event_id, "")) if status // 100 == 2 else "",
         )
     return table
