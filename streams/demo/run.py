@@ -699,7 +699,7 @@ async def _notify(
         stop.set()
         await asyncio.gather(notifier, return_exceptions=True)
         await runner.cleanup()
-    return NotifyRun(url=url, requests=tuple(seen), delivered=delivered)
+    return NotifyRun(url=url, requests=tuple(seen), delivered=delivered, awaited=frozenset(wanted))
 
 
 # --- the ledger ---------------------------------------------------------------------------------

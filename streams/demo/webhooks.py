@@ -186,6 +186,9 @@ class NotifyRun:
     requests: tuple[tuple[str, str, int, bool], ...]
     delivered: Mapping[str, int]
     """Event id -> the tries it took to deliver."""
+    awaited: frozenset[str] = frozenset()
+    """The enforcement events the run had when the notifier started, all of which it waited for
+    (later ones, such as the templates' misuse event, are delivered by a later run of it)."""
 
 
 def notify_table(run: NotifyRun) -> Table:

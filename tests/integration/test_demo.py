@@ -67,9 +67,10 @@ SPRING_SALE_RULES = [
     "subject-looks-transactional",
     "review-incentive-for-positive-review",
 ]
-EXTRA_SENDS = 5
+EXTRA_SENDS = 7
 """Sends besides the scenario's: the struck account's broadcast and receipt, the send after the
-one-click unsubscribe, and the two template sends."""
+one-click unsubscribe, the two template sends, and the sends after the SES complaint and the
+SendGrid bounce."""
 """The account struck for its complaint rate sends no broadcasts (its own phase)."""
 
 
@@ -176,6 +177,45 @@ def test_the_one_click_link_of_a_decision_unsubscribes_through_sendgate_web(
     assert "One-click unsubscribe" in text
 
 
+def test_an_ses_complaint_and_a_sendgrid_bounce_by_webhook_deny_the_next_sends(
+    demo_run: tuple[Settings, DemoResult, str],
+) -> None:
+    """The SES complaint suppresses the complainer for the account, the SendGrid bounce (5.1.1,
+    a dead mailbox) everywhere: the same rules a raw ARF report and a DSN give."""
+    _, result, text = demo_run
+    esp = result.report.esp
+    assert esp is not None
+    assert dict(esp.statuses) == {post.name: 200 for post in esp.case.posts}
+    rules = {
+        request_id: [f.rule for f in decision.failures]
+        for request_id, decision in result.report.esp_decisions.items()
+    }
+    assert rules == {
+        "esp-after-ses-complaint": ["account-unsubscribed"],
+        "esp-after-sendgrid-bounce": ["platform-suppressed"],
+    }
+    assert "ESP webhooks" in text
+
+
+def test_sendgate_notify_delivers_every_enforcement_event_signed_after_a_retry(
+    demo_run: tuple[Settings, DemoResult, str],
+) -> None:
+    """The receiver turns the first request away; every enforcement event the run had by then
+    (the strike and its fines) arrives, each request signed with the shared secret, the first
+    one delivered at its second try."""
+    _, result, text = demo_run
+    notified = result.report.notified
+    assert notified is not None
+    struck = {e.event_id for e in result.report.enforcement if e.account_id == "blastmail"}
+    assert struck and struck <= notified.awaited <= set(notified.delivered)
+    assert all(verified for _, _, _, verified in notified.requests)
+    first_id, _, first_status, _ = notified.requests[0]
+    assert first_status == 503
+    assert notified.delivered[first_id] == 2
+    assert "enforcement.strike_issued" in {kind for _, kind, _, _ in notified.requests}
+    assert "Enforcement events by HTTP" in text
+
+
 def test_every_send_is_decided_as_the_policy_expects(
     demo_run: tuple[Settings, DemoResult, str],
 ) -> None:
@@ -188,6 +228,7 @@ def test_every_send_is_decided_as_the_policy_expects(
             *result.report.decisions,
             *result.report.enforcement_decisions,
             *result.report.content_decisions,
+            *result.report.esp_decisions.values(),
             *((one_click.after,) if one_click else ()),
         )
     }
@@ -253,9 +294,9 @@ def test_ledger_rows_exist(demo_run: tuple[Settings, DemoResult, str]) -> None:
     assert counts["send_decisions"] == SMALL + EXTRA_SENDS
     # strike, broadcasts disabled, three fines, and the receipt's transactional misuse
     assert counts["enforcement_events"] == len(result.report.enforcement) == 6
-    # Each of the struck account's 3 complaints suppresses its complainer too, and the demo's
-    # one-click unsubscribe adds one.
-    assert counts["suppression_changes"] == result.scenario.click_count + 3 + 1
+    # Each of the struck account's 3 complaints suppresses its complainer too, the demo's
+    # one-click unsubscribe adds one, the SES complaint and the SendGrid bounce one each.
+    assert counts["suppression_changes"] == result.scenario.click_count + 3 + 1 + 2
     assert counts["consumer_offsets"] > 0
     assert result.settings.database_url.get_secret_value().endswith("demo-ledger.sqlite3")
     assert "Ledger rows" in text
