@@ -405,7 +405,9 @@ async def test_a_notifier_joining_the_group_takes_partitions_and_order_holds(
     taken = [r.event_id for r in receiver.received if r.status == 200]
     assert set(taken) == {event.event_id for event in events}
     for account in accounts:
-        mine = [event_id for event_id in taken if event_id.startswith(f"strike-{account}-")]
-        assert mine == sorted(mine), account
+        # At least once: a rebalance after a 200 but before the commit sends the event again
+        # (receivers dedupe on its id); the order promised is that of first arrivals.
+        firsts = dict.fromkeys(e for e in taken if e.startswith(f"strike-{account}-"))
+        assert list(firsts) == sorted(firsts), account
     assert all(r.verified for r in receiver.received)
     assert first.deliveries and second.deliveries
