@@ -10,6 +10,9 @@ bounce says only "Test bounce details", a real 5.1.1 diagnostic so that the boun
 address Postmark's `HardBounce` says it is.
 
 A forged request is refused and changes nothing; a request posted twice changes nothing twice.
+The SNS subscription handshake is done over real HTTP: the service visits the SubscribeURL of a
+signed confirmation, here a local stand-in for SNS (loopback is listed as an SNS host for the
+test only; the default list names Amazon's hosts alone).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 from pydantic import SecretStr
 
 from streams.core.recipient import RecipientKeyer
@@ -99,11 +103,26 @@ async def test_each_providers_bounce_and_complaint_decide_the_next_send(
     sns, sendgrid = SnsSigner.create(), SendgridSigner.create()
     mailgun, postmark = MailgunSigner.create(), PostmarkCredentials.create()
     sns.install(tmp_path / "sns")
+    confirmations: list[str] = []
+
+    async def confirm(request: web.Request) -> web.Response:
+        confirmations.append(request.query.get("Token", ""))
+        return web.Response(text="<ConfirmSubscriptionResponse/>")
+
+    fake_sns = web.AppRunner(web.Application())
+    fake_sns.app.router.add_get("/", confirm)
+    await fake_sns.setup()
+    await web.TCPSite(fake_sns, "127.0.0.1", 0).start()
+    subscribe_url = (
+        f"http://127.0.0.1:{fake_sns.addresses[0][1]}/?Action=ConfirmSubscription"
+        f"&TopicArn={DEMO_SNS_TOPIC}&Token=token-2336412f37"
+    )
     settings = settings.model_copy(
         update={
             "state_fence_timeout_s": 120.0,
             "webhook_sns_topic_arns": (DEMO_SNS_TOPIC,),
             "webhook_sns_certificates_dir": tmp_path / "sns",
+            "webhook_sns_hosts": (*settings.webhook_sns_hosts, r"127\.0\.0\.1"),
             "webhook_sendgrid_public_key": sendgrid.public_key,
             "webhook_mailgun_signing_key": SecretStr(mailgun.signing_key),
             "webhook_postmark_username": postmark.username,
@@ -179,6 +198,24 @@ async def test_each_providers_bounce_and_complaint_decide_the_next_send(
                 settings, SUPPRESSION_CHANGES.full_name(settings), SuppressionChange
             ) as changes,
         ):
+            # SNS's handshake: a signed SubscriptionConfirmation, confirmed by visiting its URL.
+            confirmation = sns.sign(
+                {
+                    "Type": "SubscriptionConfirmation",
+                    "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b",
+                    "Token": "token-2336412f37",
+                    "TopicArn": DEMO_SNS_TOPIC,
+                    "Message": f"You have chosen to subscribe to the topic {DEMO_SNS_TOPIC}.",
+                    "SubscribeURL": subscribe_url,
+                    "Timestamp": iso(now),
+                    "SignatureVersion": "2",
+                    "SigningCertURL": (
+                        f"https://sns.us-east-1.amazonaws.com/{sns.certificate_name}"
+                    ),
+                }
+            )
+            async with http.post(f"{base}/ses", data=confirmation) as answer:
+                answers["ses-subscription"] = answer.status
             # A forged SendGrid post (signed with another key) first: refused, never published.
             forged_body = json.dumps([sendgrid_event("bounce.json", people["control"], now)])
             forger = SendgridSigner.create()
@@ -220,10 +257,12 @@ async def test_each_providers_bounce_and_complaint_decide_the_next_send(
         stop.set()
         await asyncio.gather(service, return_exceptions=True)
         await producer.stop()
+        await fake_sns.cleanup()
         worker.stop()
         await delete_all_topics(settings)
 
     assert answers.pop("forged") == 403
+    assert confirmations == ["token-2336412f37"]
     assert set(answers.values()) == {200}, answers
     decided = {decision.request_id: decision for decision in got}
 
