@@ -89,10 +89,11 @@ class Settings(BaseSettings):
     intake_max_message_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     # --- ESP webhooks (`sendgate webhooks`): unset credentials leave that provider's path
     # refusing every request (403, counted as `not-configured`).
-    webhook_sns_topic_arns: tuple[str, ...] = Field(
+    webhook_sns_topic_arns: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description=(
-            "The SNS topics (ARNs) whose SES notifications are taken. A valid SNS signature "
+            "The SNS topics (ARNs, comma separated) whose SES notifications are taken. A valid "
+            "SNS signature "
             "proves Amazon sent a message, not that the topic is ours: anyone can subscribe our "
             "URL to a topic of their own."
         ),
@@ -321,11 +322,11 @@ class Settings(BaseSettings):
         ),
     )
 
-    @field_validator("notify_urls", mode="before")
+    @field_validator("notify_urls", "webhook_sns_topic_arns", mode="before")
     @classmethod
     def _notify_urls_from_text(cls, value: object) -> object:
-        """A comma-separated list, as a person writes it in the environment; or the JSON list
-        `settings_environment` hands a subprocess."""
+        """A comma-separated list (URLs, ARNs), as a person writes it in the environment; or the
+        JSON list `settings_environment` hands a subprocess."""
         if not isinstance(value, str):
             return value
         if value.lstrip().startswith("["):
