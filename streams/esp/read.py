@@ -2,7 +2,10 @@
 provider posts it and handed to that provider's reader.
 
 A body that is not the JSON its provider posts is one rejection covering the whole request (the
-agent dead-letters the request whole); a provider's reader rejects single events itself.
+agent dead-letters the request whole); a provider's reader rejects single events itself. The
+readers are meant to be total over any JSON; should one still raise, that too is a rejection of
+the whole request, naming the exception's type: a reader's bug must not stop the agent, and the
+request, kept whole on the dead-letter topic, can be read again once it is fixed.
 """
 
 from __future__ import annotations
@@ -28,6 +31,13 @@ def _whole(webhook: EspWebhook, reason: str) -> EspOutcome:
 
 def read_webhook(webhook: EspWebhook, context: EspContext) -> EspOutcome:
     """The records of one request (`EspWebhook.body` as the provider posted it)."""
+    try:
+        return _read(webhook, context)
+    except Exception as exc:  # a reader's bug: see the module docstring
+        return _whole(webhook, f"the {webhook.esp} reader failed ({type(exc).__name__})")
+
+
+def _read(webhook: EspWebhook, context: EspContext) -> EspOutcome:
     try:
         payload: Any = json.loads(webhook.body)
     except (ValueError, UnicodeDecodeError) as exc:
