@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from streams.core.settings import Settings
-from streams.edges.ledger import make_engine, upgrade
+from streams.edges.ledger import upgrade
+from tests.support.postgres import scratch_database
 
 KAFKA = os.environ.get("SENDGATE_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 DATABASE_URL = os.environ.get(
@@ -79,16 +78,6 @@ def settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
 @pytest.fixture(scope="session")
 def ledger_database_url(database_url: str) -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this session, dropped afterwards."""
-    name = f"sendgate_test_{uuid.uuid4().hex[:12]}"
-    server = make_engine(database_url)
-    admin = server.execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    with scratch_database(database_url) as url:
         upgrade(url)
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()

@@ -13,7 +13,6 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,7 +24,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from pydantic import SecretStr
 from sqlalchemy import Engine, MetaData, Table, delete, select, text
-from sqlalchemy.engine import make_url
 
 from streams.core.records import BounceChange, ConsentEvent, DeadLetter
 from streams.core.settings import Settings
@@ -51,6 +49,7 @@ from streams.edges.ledger.rows import bounce_change_row, consent_event_row
 from streams.policy import load_policy
 from streams.topics import CONSENT_EVENTS, DEAD_LETTERS, default_codec
 from tests.support.factory import consent_event
+from tests.support.postgres import scratch_database
 
 pytestmark = pytest.mark.integration
 
@@ -116,22 +115,6 @@ def chain(engine: Engine, key: str) -> list[dict[str, Any]]:
             .order_by(ConsentEventRow.chain_seq)
         ).mappings()
         return [dict(row) for row in rows]
-
-
-@contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
-    """A database of its own, for a test that must start from an older schema; dropped after."""
-    name = f"sendgate_test_{uuid.uuid4().hex[:12]}"
-    server = make_engine(server_url)
-    admin = server.execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
 
 
 def test_a_0005_ledger_upgrades_to_0006_with_its_rows(database_url: str) -> None:

@@ -12,7 +12,6 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,7 +21,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from pydantic import SecretStr
 from sqlalchemy import Engine, MetaData, Table, delete, func, inspect, select, text
-from sqlalchemy.engine import make_url
 
 from streams.core.records import (
     BounceChange,
@@ -64,6 +62,7 @@ from streams.topics import (
     SUPPRESSION_CHANGES,
     default_codec,
 )
+from tests.support.postgres import scratch_database
 
 pytestmark = pytest.mark.integration
 
@@ -175,22 +174,6 @@ def rows_from(engine: Engine, topic: str) -> int:
             for entry in LEDGER_TOPICS
             for table in entry.tables
         )
-
-
-@contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
-    """A database of its own, for a test that must start from an older schema; dropped after."""
-    name = f"sendgate_test_{uuid.uuid4().hex[:12]}"
-    server = make_engine(server_url)
-    admin = server.execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
 
 
 def test_upgrade_is_idempotent(ledger_database_url: str, engine: Engine) -> None:

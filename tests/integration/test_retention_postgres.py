@@ -24,8 +24,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import SecretStr
-from sqlalchemy import Engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from streams.cli import app
@@ -47,7 +46,7 @@ from streams.edges.ledger.proof import prove_consent
 from streams.policy import load_policy
 from streams.topics import CONSENT_EVENTS, SEND_DECISIONS, default_codec
 from tests.support.factory import consent_event
-from tests.support.postgres import pg_dump
+from tests.support.postgres import pg_dump, scratch_database
 
 pytestmark = pytest.mark.integration
 
@@ -61,19 +60,9 @@ GROUP = "sendgate-ledger"
 
 @pytest.fixture
 def own_database(database_url: str) -> Iterator[str]:
-    name = f"sendgate_retention_{uuid.uuid4().hex[:12]}"
-    server = make_engine(database_url)
-    admin = server.execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    with scratch_database(database_url, prefix="sendgate_retention") as url:
         upgrade(url)
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
 
 
 @pytest.fixture
