@@ -150,7 +150,7 @@ def test_a_0005_ledger_upgrades_to_0006_with_its_rows(database_url: str) -> None
 
             with engine.connect() as connection:
                 versions = connection.execute(text("SELECT version_num FROM alembic_version"))
-                assert versions.all() == [("0011",)]
+                assert versions.all() == [("0012",)]
                 context = MigrationContext.configure(connection, opts={"compare_type": True})
                 assert compare_metadata(context, metadata) == []
                 assert len(connection.execute(select(consents)).all()) == 3

@@ -67,7 +67,7 @@ from tests.support.postgres import scratch_database
 pytestmark = pytest.mark.integration
 
 AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-HEAD = "0011"
+HEAD = "0012"
 PARTITIONS = 3
 DECISION_COUNT = 300
 CHANGE_COUNT = 200

@@ -52,7 +52,7 @@ REPORTS = "feedback-reports"
 CONSENTS = "consent-events"
 GROUP = "sendgate-ledger"
 AT = datetime(2025, 3, 1, 12, 30, 15, 123000, tzinfo=UTC)
-HEAD = "0011"
+HEAD = "0012"
 LEDGER_TABLES = {
     "address_corrections",
     "bounce_changes",
@@ -339,6 +339,36 @@ def test_a_feedback_report_delivered_twice_adds_no_row(engine: Engine) -> None:
 
     assert ledger_counts(engine)["feedback_reports"] == 1
     assert read_offsets(engine, GROUP) == {(REPORTS, 0): 1, (REPORTS, 2): 7}
+
+
+def test_a_complaint_from_an_esp_keeps_the_providers_word_beside_ours(engine: Engine) -> None:
+    """A SendGrid spam report: our `abuse` and SendGrid's `spamreport`, both in the row; a
+    report our own intake read has none of the provider's columns."""
+    by_webhook = feedback_report(1).model_copy(
+        update={
+            "report_id": "sendgrid:evt-1",
+            "source": "webhook:sendgrid",
+            "esp": "sendgrid",
+            "esp_event_id": "evt-1",
+            "esp_feedback_type": "spamreport",
+        }
+    )
+    writer = LedgerWriter(engine)
+    items = [LedgerItem(REPORTS, 0, 0, by_webhook), LedgerItem(REPORTS, 0, 1, feedback_report(2))]
+    assert writer.write_batch(GROUP, items) == 2
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                FeedbackReportRow.feedback_type,
+                FeedbackReportRow.esp,
+                FeedbackReportRow.esp_event_id,
+                FeedbackReportRow.esp_feedback_type,
+            ).order_by(FeedbackReportRow.kafka_offset)
+        ).all()
+    assert [tuple(row) for row in rows] == [
+        ("abuse", "sendgrid", "evt-1", "spamreport"),
+        ("abuse", None, None, None),
+    ]
 
 
 def test_reports_that_are_not_complaints_are_recorded_as_sent(engine: Engine) -> None:

@@ -328,6 +328,12 @@ class FeedbackReportRow(_KafkaCoordinates, Base):
     received_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(Text)
     """Where the report came from: Kafka coordinates of the inbound mail, or a webhook name."""
+    esp: Mapped[str | None] = mapped_column(String(40))
+    """The email service provider whose webhook reported it (ses, sendgrid, mailgun, postmark);
+    NULL for reports our own intake read."""
+    esp_event_id: Mapped[str | None] = mapped_column(String(255))
+    esp_feedback_type: Mapped[str | None] = mapped_column(String(100))
+    """The provider's own word for the complaint, kept beside `feedback_type` (ours)."""
     erased_at: Mapped[datetime | None]
     """When the ledger erased the row's personal data (`original_message_id`); NULL if it did
     not. The row stays, under the recipient key only."""
