@@ -93,6 +93,7 @@ from streams.esp.reading import (
     opt_out_scope,
     raw_json,
     text_of,
+    unknown_kind,
 )
 
 __all__ = [
@@ -350,7 +351,7 @@ def _read_event(event: object) -> tuple[str, _Fields | None] | str:
     if kind in IGNORED_EVENTS:
         return kind, None
     if kind not in _READ_EVENTS:
-        return f"an event type Mailgun does not document: {kind[:40]!r}"
+        return unknown_kind("Mailgun", kind)
     fields = _fields(event, kind)
     return fields if isinstance(fields, str) else (kind, fields)
 

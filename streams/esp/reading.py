@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -27,6 +28,7 @@ __all__ = [
     "opt_out_scope",
     "raw_json",
     "text_of",
+    "unknown_kind",
 ]
 
 DEFAULT_TOLERANCE_S: Final = 300.0
@@ -97,6 +99,18 @@ def invalid_fields(error: ValidationError, kind: str) -> str:
     value may be an address."""
     names = sorted({".".join(str(part) for part in problem["loc"]) for problem in error.errors()})
     return f"a {kind} event whose values a record cannot hold: {', '.join(names)}"[:200]
+
+
+_EVENT_NAME: Final = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+
+
+def unknown_kind(provider: str, kind: str) -> str:
+    """A rejection's reason for an event type the provider does not document. The type is quoted
+    only when it has the shape of an event name: the field is the sender's text, and anything
+    else (an address pasted into it, say) must not reach a dead letter's reason or a log."""
+    if _EVENT_NAME.fullmatch(kind):
+        return f"an event type {provider} does not document: {kind!r}"
+    return f"an event type {provider} does not document (not shown: not an event name)"
 
 
 def text_of(event: Mapping[str, Any], name: str) -> str | None:

@@ -91,6 +91,7 @@ from streams.esp.reading import (
     opt_out_scope,
     raw_json,
     text_of,
+    unknown_kind,
 )
 
 __all__ = [
@@ -275,7 +276,7 @@ def _read_event(event: object) -> tuple[str, _Fields | None] | str:
     if kind is None:
         return "an event with no event type"
     if kind not in _READ_EVENTS and kind not in IGNORED_EVENTS:
-        return f"an event type SendGrid does not document: {kind[:40]!r}"
+        return unknown_kind("SendGrid", kind)
     if kind in IGNORED_EVENTS and kind not in UNSUBSCRIBE_EVENTS:
         return kind, None
     email = text_of(event, "email")

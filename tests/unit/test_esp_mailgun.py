@@ -457,6 +457,10 @@ def test_an_address_in_the_servers_words_is_scrubbed() -> None:
         ({"severity": None}, "a failed event with no severity"),
         ({"event": None}, "an event with no event type"),
         ({"event": "teleported"}, "an event type Mailgun does not document: 'teleported'"),
+        (
+            {"event": "jane@example.com"},
+            "an event type Mailgun does not document (not shown: not an event name)",
+        ),
     ],
 )
 def test_an_event_that_cannot_be_read_is_rejected_with_its_json(change, reason) -> None:

@@ -480,6 +480,10 @@ def test_an_address_in_the_servers_words_is_scrubbed() -> None:
         ({"timestamp": None}, "a bounce event with no unix timestamp"),
         ({"event": None}, "an event with no event type"),
         ({"event": "teleported"}, "an event type SendGrid does not document: 'teleported'"),
+        (
+            {"event": "jane@example.com"},
+            "an event type SendGrid does not document (not shown: not an event name)",
+        ),
         ({"event": "unsubscribe", "email": ""}, "a unsubscribe event with no recipient address"),
     ],
 )
