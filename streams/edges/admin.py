@@ -46,6 +46,7 @@ __all__ = [
     "describe_topics",
     "is_problem",
     "partition_counts",
+    "required_partitions",
     "stable_group_members",
     "unreachable",
 ]
@@ -178,6 +179,29 @@ async def partitions_of(
             numbers = sorted(part["partition"] for part in entry["partitions"])
             found[entry["topic"]] = [TopicPartition(entry["topic"], n) for n in numbers]
     return found
+
+
+async def required_partitions(
+    bootstrap_servers: str, topics: list[str], *, client_id: str
+) -> list[TopicPartition]:
+    """Every partition of the topics, from the broker's metadata, for a reader that must not
+    start on a missing topic (a consumer would wait for it in silence): `SendgateError` naming
+    the first missing one, `ServiceUnavailableError` when Kafka does not answer."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id=client_id)
+    try:
+        await admin.start()
+        described = await partitions_of(admin, topics)
+    except KafkaError as exc:
+        raise ServiceUnavailableError(f"Kafka did not answer: {exc!r}") from exc
+    finally:
+        await admin.close()
+    missing = [topic for topic, partitions in described.items() if not partitions]
+    if missing:
+        raise SendgateError(
+            f"topic {missing[0]} is not available (the broker does not have it, or could not "
+            "describe it); create the topics first (sendgate topics create)"
+        )
+    return sorted(tp for partitions in described.values() for tp in partitions)
 
 
 async def partition_counts(

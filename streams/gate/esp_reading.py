@@ -20,9 +20,9 @@ from streams.esp.model import EspContext, EspOutcome
 from streams.esp.read import read_webhook
 from streams.gate.app import Gate
 from streams.gate.handling import dead_letter, decode_record
-from streams.gate.keepers import request_suppression
+from streams.gate.keepers import emit_inbound
 from streams.gate.metrics import ESP_DISAGREEMENTS, ESP_EVENTS
-from streams.topics import DELIVERY_EVENTS, ESP_WEBHOOKS, FEEDBACK_REPORTS
+from streams.topics import ESP_WEBHOOKS
 
 __all__ = ["AGENT", "read_esp_webhook"]
 
@@ -43,12 +43,7 @@ async def read_esp_webhook(gate: Gate, message: Any) -> None:
         received_at=webhook.received_at,
     )
     outcome = read_webhook(webhook, context)
-    for event in outcome.delivery_events:
-        await gate.emit(DELIVERY_EVENTS, event)
-    for report in outcome.feedback_reports:
-        await gate.emit(FEEDBACK_REPORTS, report)
-    for click in outcome.unsubscribes:
-        await request_suppression(gate, click)
+    await emit_inbound(gate, outcome)
     _count(webhook.esp, outcome)
     if outcome.rejections:
         shown = "; ".join(

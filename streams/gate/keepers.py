@@ -13,10 +13,10 @@ import asyncio
 import logging
 import struct
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from streams.bounces.history import apply_delivery, suppression_for_bounce
-from streams.bounces.inbound import InboundOutcome, read_inbound
+from streams.bounces.inbound import read_inbound
 from streams.consent.fold import apply_consent_event, apply_opt_out
 from streams.consent.notices import due_notices, next_deadline
 from streams.consent.timing import check_event_time
@@ -25,6 +25,8 @@ from streams.core.errors import InvalidRecordError
 from streams.core.logs import where
 from streams.core.records import (
     ConsentDeadline,
+    DeliveryEvent,
+    FeedbackReport,
     InboundMail,
     UnsubscribeClick,
 )
@@ -375,8 +377,20 @@ async def parse_inbound(gate: Gate, message: Any) -> None:
         await emit_inbound(gate, outcome)
 
 
-async def emit_inbound(gate: Gate, outcome: InboundOutcome) -> None:
-    """What one inbound message said, each to the topic the state keepers read it from."""
+class _Said(Protocol):
+    """What an inbound message or an ESP webhook said (`InboundOutcome`, `EspOutcome`)."""
+
+    @property
+    def delivery_events(self) -> tuple[DeliveryEvent, ...]: ...
+    @property
+    def feedback_reports(self) -> tuple[FeedbackReport, ...]: ...
+    @property
+    def unsubscribes(self) -> tuple[UnsubscribeClick, ...]: ...
+
+
+async def emit_inbound(gate: Gate, outcome: _Said) -> None:
+    """What one inbound message or ESP webhook said, each to the topic the state keepers read
+    it from."""
     for event in outcome.delivery_events:
         await gate.emit(DELIVERY_EVENTS, event)
     for report in outcome.feedback_reports:

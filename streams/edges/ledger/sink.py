@@ -47,7 +47,6 @@ from functools import partial
 from typing import ParamSpec, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Gauge
 from sqlalchemy import Engine, func, select
@@ -63,7 +62,7 @@ from streams.core.errors import (
 from streams.core.logs import where
 from streams.core.records import DeadLetter, ErasureEvent, Record
 from streams.core.settings import Settings
-from streams.edges.admin import partitions_of
+from streams.edges.admin import required_partitions
 from streams.edges.ledger.catalogue import LEDGER_TOPICS
 from streams.edges.ledger.engine import make_engine
 from streams.edges.ledger.erasures import completions_due
@@ -207,7 +206,9 @@ async def run_ledger_sink(
         return len(due)
 
     try:
-        partitions = await _partitions_of(settings.kafka_bootstrap_servers, list(record_types))
+        partitions = await required_partitions(
+            settings.kafka_bootstrap_servers, list(record_types), client_id="sendgate-ledger"
+        )
         try:
             await consumer.start()
             await producer.start()
@@ -474,25 +475,6 @@ def _dead_letter(conflict: LedgerConflict, now: datetime) -> DeadLetter:
         agent=DEAD_LETTER_AGENT,
         failed_at=now,
     )
-
-
-async def _partitions_of(bootstrap_servers: str, topics: list[str]) -> list[TopicPartition]:
-    """Every partition of the topics, from the broker's metadata; a missing topic is an error."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="sendgate-ledger")
-    try:
-        await admin.start()
-        described = await partitions_of(admin, topics)
-    except KafkaError as exc:
-        raise ServiceUnavailableError(f"Kafka did not answer: {exc!r}") from exc
-    finally:
-        await admin.close()
-    missing = [topic for topic, partitions in described.items() if not partitions]
-    if missing:
-        raise SendgateError(
-            f"topic {missing[0]} is not available (the broker does not have it, or could not "
-            "describe it); create the topics first"
-        )
-    return sorted(tp for partitions in described.values() for tp in partitions)
 
 
 async def _seek(

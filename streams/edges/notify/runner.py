@@ -47,7 +47,6 @@ from aiokafka import (
     ConsumerRecord,
     TopicPartition,
 )
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from streams.core.clock import Clock, FileClock, SystemClock
@@ -55,13 +54,12 @@ from streams.core.codec import Codec
 from streams.core.errors import (
     CodecError,
     InvalidRecordError,
-    SendgateError,
     ServiceUnavailableError,
 )
 from streams.core.logs import where
 from streams.core.records import ConsentNotice, DeadLetter, DeadLetterKind, Record
 from streams.core.settings import Settings
-from streams.edges.admin import partitions_of
+from streams.edges.admin import required_partitions
 from streams.edges.notify import metrics
 from streams.edges.notify.config import NotifyConfig, notify_config
 from streams.edges.notify.courier import CourierResult, FailedAttempt, carry
@@ -188,7 +186,10 @@ async def run_notifier(
             ConsentNotice, consent_notice_notification
         )
     dead_letters = DEAD_LETTERS.full_name(settings)
-    await _require_topics(settings, [*notified, dead_letters])
+    # Every topic it reads or writes: a consumer subscribed to a missing one waits in silence.
+    await required_partitions(
+        settings.kafka_bootstrap_servers, [*notified, dead_letters], client_id="sendgate-notify"
+    )
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         client_id="sendgate-notify",
@@ -591,24 +592,3 @@ def _add(
         delivered=totals.delivered + delivered,
         dead_lettered=totals.dead_lettered + dead_lettered,
     )
-
-
-async def _require_topics(settings: Settings, topics: list[str]) -> None:
-    """Every topic the notifier reads or writes exists: a consumer subscribed to a missing
-    topic would wait for it in silence."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, client_id="sendgate-notify"
-    )
-    try:
-        await admin.start()
-        described = await partitions_of(admin, topics)
-    except KafkaError as exc:
-        raise ServiceUnavailableError(f"Kafka did not answer: {exc!r}") from exc
-    finally:
-        await admin.close()
-    missing = [topic for topic, partitions in described.items() if not partitions]
-    if missing:
-        raise SendgateError(
-            f"topic {missing[0]} is not available (the broker does not have it); create the "
-            "topics first (sendgate topics create)"
-        )

@@ -26,7 +26,7 @@ from streams.edges.web.publishing import WebPublisher
 from streams.policy import load_policy
 from streams.sending.signing_keys import unsubscribe_tokens
 
-__all__ = ["free_loopback_port", "serve_unsubscribes"]
+__all__ = ["free_loopback_port", "serve_app", "serve_unsubscribes"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,35 @@ def free_loopback_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+async def serve_app(
+    app: web.Application,
+    *,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    on_listening: Callable[[int], None] | None = None,
+) -> None:
+    """Serve `app` on `host`:`port` until `stop` is set, telling `on_listening` the port it got
+    (0 asks for any free one); `SendgateError` when it cannot listen there. No access log: it
+    would hold client addresses."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise SendgateError(
+                f"cannot listen on {host} port {port}: {exc.strerror or exc}"
+            ) from None
+        bound = runner.addresses[0][1] if runner.addresses else port
+        if on_listening is not None:
+            on_listening(bound)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 async def serve_unsubscribes(
@@ -72,21 +101,6 @@ async def serve_unsubscribes(
         app = make_web_app(
             tokens, publisher.publish, SystemClock(), web_settings, keyer=keyer, mailer=mailer
         )
-        runner = web.AppRunner(app, access_log=None)  # access logs would hold client addresses
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, host, port)
-            try:
-                await site.start()
-            except OSError as exc:
-                raise SendgateError(
-                    f"cannot listen on {host} port {port}: {exc.strerror or exc}"
-                ) from None
-            bound = runner.addresses[0][1] if runner.addresses else port
-            if on_listening is not None:
-                on_listening(bound)
-            await stop.wait()
-        finally:
-            await runner.cleanup()
+        await serve_app(app, host=host, port=port, stop=stop, on_listening=on_listening)
     finally:
         await publisher.close()

@@ -14,7 +14,6 @@ import logging
 from collections.abc import Callable
 
 import aiohttp
-from aiohttp import web
 from pydantic import SecretStr
 
 from streams.core.clock import SystemClock
@@ -22,6 +21,7 @@ from streams.core.errors import SendgateError, ServiceUnavailableError
 from streams.core.recipient import RecipientKeyer
 from streams.core.settings import Settings
 from streams.edges.web.publishing import WebPublisher
+from streams.edges.web.serve import serve_app
 from streams.edges.webhooks.app import WebhookConfig, make_webhook_app
 from streams.edges.webhooks.certificates import SnsCertificates
 from streams.esp.mailgun import SeenTokens
@@ -96,21 +96,6 @@ async def serve_webhooks(
                 confirm=confirm,
                 seen_tokens=SeenTokens(tolerance_s=config.tolerance_s),
             )
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            try:
-                site = web.TCPSite(runner, host, port)
-                try:
-                    await site.start()
-                except OSError as exc:
-                    raise SendgateError(
-                        f"cannot listen on {host} port {port}: {exc.strerror or exc}"
-                    ) from None
-                bound = runner.addresses[0][1] if runner.addresses else port
-                if on_listening is not None:
-                    on_listening(bound)
-                await stop.wait()
-            finally:
-                await runner.cleanup()
+            await serve_app(app, host=host, port=port, stop=stop, on_listening=on_listening)
         finally:
             await publisher.close()
