@@ -67,10 +67,8 @@ import base64
 import binascii
 import hmac
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final, Literal
 
 from pydantic import ValidationError
@@ -86,6 +84,7 @@ from streams.esp.model import (
     event_id,
     send_identity,
 )
+from streams.esp.reading import Unreadable, after_type, iso_time, kind_label, stripped_text
 from streams.parsing.diagnosis import find_status
 
 __all__ = ["POSTMARK_BOUNCE_TYPES", "PostmarkBounceType", "check_postmark_auth", "read_postmark"]
@@ -129,26 +128,6 @@ POSTMARK_BOUNCE_TYPES: Final[dict[str, PostmarkBounceType]] = {
     "TemplateRenderingFailed": _IGNORED,
 }
 
-_KIND_WORD = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-
-
-class _Unreadable(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _label(kind: str) -> str:
-    """`SubscriptionChange` -> `subscription-change` (an `ignored` entry)."""
-    label = re.sub(r"[^a-z0-9]+", "-", _KIND_WORD.sub("-", kind.strip()).lower()).strip("-")
-    return label[:40] or "unknown"
-
-
-def _text(value: object) -> str | None:
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    return None
-
 
 def _id(value: object) -> str | None:
     """Postmark's numeric `ID` (a 64-bit integer in JSON) or a string one."""
@@ -156,39 +135,14 @@ def _id(value: object) -> str | None:
         return None
     if isinstance(value, int):
         return str(value)
-    return _text(value)
+    return stripped_text(value)
 
 
 def _address(value: object, field: str) -> str:
-    address = _text(value)
+    address = stripped_text(value)
     if address is None or "@" not in address:
-        raise _Unreadable(f"the record has no {field} address")
+        raise Unreadable(f"the record has no {field} address")
     return address
-
-
-def _time(value: object, field: str, default: datetime) -> datetime:
-    """Postmark writes seven fractional digits (`2019-11-05T16:33:54.9070259Z`), which Python
-    reads; a time without a zone is refused rather than guessed."""
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        raise _Unreadable(f"{field} is not a string")
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError as error:
-        raise _Unreadable(f"{field} is not an ISO 8601 time") from error
-    if moment.tzinfo is None:
-        raise _Unreadable(f"{field} has no time zone")
-    return moment
-
-
-def _after_type(value: str | None) -> str | None:
-    """`smtp;550 5.1.1 ...` -> `550 5.1.1 ...` (Postmark passes the receiver's reply on so)."""
-    if not value:
-        return None
-    kind, semicolon, rest = value.partition(";")
-    text = rest if semicolon and len(kind) < 20 and " " not in kind.strip() else value
-    return " ".join(text.split()) or None
 
 
 def _fields(error: ValidationError) -> str:
@@ -197,16 +151,16 @@ def _fields(error: ValidationError) -> str:
 
 def read_postmark(payload: Mapping[str, Any], context: EspContext) -> EspOutcome:
     """The records one Postmark webhook gives (see the module docstring)."""
-    record_type = _text(payload.get("RecordType"))
+    record_type = stripped_text(payload.get("RecordType"))
     raw = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
     if record_type is None:
         return EspOutcome(rejections=(Rejection(0, "the payload has no RecordType", raw),))
     try:
         if record_type == "Bounce":
-            bounce_type = _text(payload.get("Type")) or "Unknown"
+            bounce_type = stripped_text(payload.get("Type")) or "Unknown"
             meaning = POSTMARK_BOUNCE_TYPES.get(bounce_type, _UNKNOWN)
             if meaning.kind == "ignored":
-                return EspOutcome(ignored=(f"bounce-{_label(bounce_type)}",))
+                return EspOutcome(ignored=(f"bounce-{kind_label(bounce_type)}",))
             if meaning.kind == "complaint":
                 return EspOutcome(feedback_reports=(_complaint(payload, context),))
             return EspOutcome(delivery_events=(_bounce(payload, bounce_type, meaning, context),))
@@ -214,12 +168,12 @@ def read_postmark(payload: Mapping[str, Any], context: EspContext) -> EspOutcome
             return EspOutcome(feedback_reports=(_complaint(payload, context),))
         if record_type == "Delivery":
             return EspOutcome(delivery_events=(_delivery(payload, context),))
-    except _Unreadable as error:
+    except Unreadable as error:
         return EspOutcome(rejections=(Rejection(0, error.reason, raw),))
     except ValidationError as error:
         reason = f"the payload does not make a {record_type} record ({_fields(error)})"
         return EspOutcome(rejections=(Rejection(0, reason, raw),))
-    return EspOutcome(ignored=(_label(record_type),))
+    return EspOutcome(ignored=(kind_label(record_type),))
 
 
 def _metadata(payload: Mapping[str, Any]) -> Mapping[str, object] | None:
@@ -235,9 +189,9 @@ def _bounce(
 ) -> DeliveryEvent:
     bounce_id = _id(payload.get("ID"))
     if bounce_id is None:
-        raise _Unreadable("the bounce has no ID")
+        raise Unreadable("the bounce has no ID")
     address = _address(payload.get("Email"), "Email")
-    diagnostic = _after_type(_text(payload.get("Details")))
+    diagnostic = after_type(stripped_text(payload.get("Details")))
     bounce_class, reason, code = classify_bounce(
         find_status(diagnostic),
         diagnostic,
@@ -256,7 +210,7 @@ def _bounce(
         diagnostic=scrub_addresses(diagnostic),
         account_id=identity.account_id,
         request_id=identity.request_id,
-        occurred_at=_time(payload.get("BouncedAt"), "BouncedAt", context.received_at),
+        occurred_at=iso_time(payload.get("BouncedAt"), "BouncedAt", context.received_at),
         source=f"postmark:bounce:{bounce_id}",
         provider=context.provider_of(address),
         esp="postmark",
@@ -269,7 +223,7 @@ def _bounce(
 def _complaint(payload: Mapping[str, Any], context: EspContext) -> FeedbackReport:
     complaint_id = _id(payload.get("ID"))
     if complaint_id is None:
-        raise _Unreadable("the spam complaint has no ID")
+        raise Unreadable("the spam complaint has no ID")
     address = _address(payload.get("Email"), "Email")
     identity = send_identity(_metadata(payload))
     return FeedbackReport(
@@ -280,29 +234,29 @@ def _complaint(payload: Mapping[str, Any], context: EspContext) -> FeedbackRepor
         account_id=identity.account_id,
         request_id=identity.request_id,
         list_id=identity.list_id,
-        received_at=_time(payload.get("BouncedAt"), "BouncedAt", context.received_at),
+        received_at=iso_time(payload.get("BouncedAt"), "BouncedAt", context.received_at),
         source=f"postmark:complaint:{complaint_id}",
         provider=context.provider_of(address),
         esp="postmark",
         esp_event_id=complaint_id,
-        esp_feedback_type=(_text(payload.get("Type")) or "SpamComplaint")[:100],
+        esp_feedback_type=(stripped_text(payload.get("Type")) or "SpamComplaint")[:100],
     )
 
 
 def _delivery(payload: Mapping[str, Any], context: EspContext) -> DeliveryEvent:
-    message_id = _text(payload.get("MessageID"))
+    message_id = stripped_text(payload.get("MessageID"))
     if message_id is None:
-        raise _Unreadable("the delivery has no MessageID")
+        raise Unreadable("the delivery has no MessageID")
     address = _address(payload.get("Recipient"), "Recipient")
     identity = send_identity(_metadata(payload))
     return DeliveryEvent(
         event_id=event_id("postmark", "delivery", message_id, address),
         recipient_key=context.recipient_key(address),
         kind="delivered",
-        diagnostic=scrub_addresses(_after_type(_text(payload.get("Details")))),
+        diagnostic=scrub_addresses(after_type(stripped_text(payload.get("Details")))),
         account_id=identity.account_id,
         request_id=identity.request_id,
-        occurred_at=_time(payload.get("DeliveredAt"), "DeliveredAt", context.received_at),
+        occurred_at=iso_time(payload.get("DeliveredAt"), "DeliveredAt", context.received_at),
         source=f"postmark:delivery:{message_id}"[:255],
         provider=context.provider_of(address),
         esp="postmark",

@@ -22,11 +22,16 @@ from streams.esp.model import NotAuthentic, SendIdentity
 
 __all__ = [
     "DEFAULT_TOLERANCE_S",
+    "Unreadable",
+    "after_type",
     "check_fresh",
     "event_time",
     "invalid_fields",
+    "iso_time",
+    "kind_label",
     "opt_out_scope",
     "raw_json",
+    "stripped_text",
     "text_of",
     "unknown_kind",
 ]
@@ -111,6 +116,59 @@ def unknown_kind(provider: str, kind: str) -> str:
     if _EVENT_NAME.fullmatch(kind):
         return f"an event type {provider} does not document: {kind!r}"
     return f"an event type {provider} does not document (not shown: not an event name)"
+
+
+class Unreadable(Exception):
+    """One event (or recipient) that cannot be read; `reason` names the field, never its value."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+_KIND_WORD: Final = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def kind_label(kind: str) -> str:
+    """An event kind as an `ignored` entry: `DeliveryDelay` -> `delivery-delay`, `Rendering
+    Failure` -> `rendering-failure`, `SubscriptionChange` -> `subscription-change`."""
+    spaced = _KIND_WORD.sub("-", kind.strip())
+    label = re.sub(r"[^a-z0-9]+", "-", spaced.lower()).strip("-")
+    return label[:40] or "unknown"
+
+
+def stripped_text(value: object) -> str | None:
+    """A JSON value's text, stripped; None when it is no text or only white space."""
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def iso_time(value: object, field: str, default: datetime | None = None) -> datetime:
+    """An ISO 8601 time with its zone (SES writes milliseconds, Postmark seven fractional
+    digits; Python reads both); `default` when the field is absent and a default is given. A
+    time without a zone is refused rather than guessed (`Unreadable`)."""
+    if value is None and default is not None:
+        return default
+    if not isinstance(value, str):
+        raise Unreadable(f"{field} is missing or not a string")
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError as error:
+        raise Unreadable(f"{field} is not an ISO 8601 time") from error
+    if moment.tzinfo is None:
+        raise Unreadable(f"{field} has no time zone")
+    return moment
+
+
+def after_type(value: str | None) -> str | None:
+    """`smtp; 550 ...` -> `550 ...`, `dsn; mta.example.com` -> `mta.example.com` (RFC 3464 2.3:
+    the form in which SES and Postmark pass a Diagnostic-Code or Reporting-MTA on)."""
+    if not value:
+        return None
+    kind, semicolon, rest = value.partition(";")
+    text = rest if semicolon and len(kind) < 20 and " " not in kind.strip() else value
+    return " ".join(text.split()) or None
 
 
 def text_of(event: Mapping[str, Any], name: str) -> str | None:

@@ -72,7 +72,6 @@ recipient list (0 for a problem of the whole event). The reasons name the field,
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
@@ -96,6 +95,7 @@ from streams.esp.model import (
     event_id,
     send_identity,
 )
+from streams.esp.reading import Unreadable, after_type, iso_time, kind_label, stripped_text
 from streams.parsing.diagnosis import find_status
 
 __all__ = ["SES_BOUNCE_CLASSES", "SES_FEEDBACK_TYPES", "read_ses"]
@@ -119,22 +119,6 @@ SES_FEEDBACK_TYPES: Final[dict[str, FeedbackType]] = {
 """ARF Feedback-Type (IANA "Feedback Report Type Values") to ours; an unknown one is `other`."""
 
 _SUPPRESSED_BY_ACCOUNT: Final = "OnAccountSuppressionList"
-_KIND_WORD = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-
-
-class _Unreadable(Exception):
-    """One entry that cannot be read; `reason` names the field."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _kind_label(kind: str) -> str:
-    """`DeliveryDelay` -> `delivery-delay`, `Rendering Failure` -> `rendering-failure`."""
-    spaced = _KIND_WORD.sub("-", kind.strip())
-    label = re.sub(r"[^a-z0-9]+", "-", spaced.lower()).strip("-")
-    return label[:40] or "unknown"
 
 
 def _raw(value: object) -> bytes:
@@ -145,41 +129,11 @@ def _mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _text(value: object) -> str | None:
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    return None
-
-
 def _address(value: object, field: str) -> str:
-    address = _text(value)
+    address = stripped_text(value)
     if address is None or "@" not in address:
-        raise _Unreadable(f"the recipient has no {field}")
+        raise Unreadable(f"the recipient has no {field}")
     return address
-
-
-def _time(value: object, field: str, default: datetime | None = None) -> datetime:
-    if value is None and default is not None:
-        return default
-    if not isinstance(value, str):
-        raise _Unreadable(f"{field} is missing or not a string")
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError as error:
-        raise _Unreadable(f"{field} is not an ISO 8601 time") from error
-    if moment.tzinfo is None:
-        raise _Unreadable(f"{field} has no time zone")
-    return moment
-
-
-def _after_type(value: str | None) -> str | None:
-    """`smtp; 550 ...` -> `550 ...`, `dsn; mta.example.com` -> `mta.example.com` (RFC 3464 2.3,
-    the form SES passes a DSN's Diagnostic-Code and Reporting-MTA on in)."""
-    if not value:
-        return None
-    kind, semicolon, rest = value.partition(";")
-    text = rest if semicolon and len(kind) < 20 and " " not in kind.strip() else value
-    return " ".join(text.split()) or None
 
 
 def _headers(mail: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -199,7 +153,7 @@ def _message_id(mail: Mapping[str, Any], headers: Sequence[tuple[str, str]]) -> 
     """The original's Message-ID header (as `streams.bounces.inbound` records it), from
     `commonHeaders` or the headers SES includes when configured to; never SES's own
     `mail.messageId`, which is no header."""
-    common = _text(_mapping(mail.get("commonHeaders")).get("messageId"))
+    common = stripped_text(_mapping(mail.get("commonHeaders")).get("messageId"))
     if common:
         return common[:998]
     for name, value in headers:
@@ -218,7 +172,7 @@ class _Mail:
             tags if isinstance(tags, Mapping) else None, headers
         )
         self.message_id = _message_id(mail, headers)
-        self.ses_message_id = _text(mail.get("messageId"))
+        self.ses_message_id = stripped_text(mail.get("messageId"))
         self.context = context
         self.source = source
 
@@ -231,7 +185,9 @@ def read_ses(
     `sns_message_id` is the SNS envelope's MessageId; it goes into each record's `source` (which
     message the record was read from), not into its id."""
     source = f"ses/sns:{sns_message_id}" if sns_message_id else "ses/sns"
-    kind = _text(notification.get("notificationType")) or _text(notification.get("eventType"))
+    kind = stripped_text(notification.get("notificationType")) or stripped_text(
+        notification.get("eventType")
+    )
     if kind is None:
         return EspOutcome(
             rejections=(Rejection(0, "neither notificationType nor eventType", _raw(notification)),)
@@ -245,7 +201,7 @@ def read_ses(
         return _delivery(_mapping(notification.get("delivery")), mail, notification)
     if kind == "DeliveryDelay":
         return _delay(_mapping(notification.get("deliveryDelay")), mail, notification)
-    return EspOutcome(ignored=(_kind_label(kind),))
+    return EspOutcome(ignored=(kind_label(kind),))
 
 
 def _recipients(
@@ -258,11 +214,11 @@ def _recipients(
 
 
 def _bounce(bounce: Mapping[str, Any], mail: _Mail, notification: Mapping[str, Any]) -> EspOutcome:
-    bounce_type = _text(bounce.get("bounceType")) or "Undetermined"
-    sub_type = _text(bounce.get("bounceSubType")) or "Undetermined"
+    bounce_type = stripped_text(bounce.get("bounceType")) or "Undetermined"
+    sub_type = stripped_text(bounce.get("bounceSubType")) or "Undetermined"
     if bounce_type == "Permanent" and sub_type == _SUPPRESSED_BY_ACCOUNT:
         return EspOutcome(ignored=("bounce-on-account-suppression-list",))
-    feedback_id = _text(bounce.get("feedbackId"))
+    feedback_id = stripped_text(bounce.get("feedbackId"))
     entries = _recipients(bounce, "bouncedRecipients", notification)
     if isinstance(entries, Rejection):
         return EspOutcome(rejections=(entries,))
@@ -271,18 +227,18 @@ def _bounce(bounce: Mapping[str, Any], mail: _Mail, notification: Mapping[str, A
             rejections=(Rejection(0, "bounce has no feedbackId", _raw(notification)),)
         )
     try:
-        occurred_at = _time(bounce.get("timestamp"), "bounce.timestamp")
-    except _Unreadable as error:
+        occurred_at = iso_time(bounce.get("timestamp"), "bounce.timestamp")
+    except Unreadable as error:
         return EspOutcome(rejections=(Rejection(0, error.reason, _raw(notification)),))
-    remote_mta = _after_type(_text(bounce.get("reportingMTA")))
+    remote_mta = after_type(stripped_text(bounce.get("reportingMTA")))
     events: list[DeliveryEvent] = []
     rejections: list[Rejection] = []
     for index, entry in enumerate(entries):
         try:
             recipient = _mapping(entry)
             address = _address(recipient.get("emailAddress"), "emailAddress")
-            diagnostic = _after_type(_text(recipient.get("diagnosticCode")))
-            status = _text(recipient.get("status")) or find_status(diagnostic)
+            diagnostic = after_type(stripped_text(recipient.get("diagnosticCode")))
+            status = stripped_text(recipient.get("status")) or find_status(diagnostic)
             bounce_class, reason, code = classify_bounce(
                 status,
                 diagnostic,
@@ -306,7 +262,7 @@ def _bounce(bounce: Mapping[str, Any], mail: _Mail, notification: Mapping[str, A
                     esp_bounce_class=SES_BOUNCE_CLASSES.get(bounce_type, "undetermined"),
                 )
             )
-        except _Unreadable as error:
+        except Unreadable as error:
             rejections.append(Rejection(index, error.reason, _raw(entry)))
     return EspOutcome(delivery_events=tuple(events), rejections=tuple(rejections))
 
@@ -317,11 +273,11 @@ def _delay(delay: Mapping[str, Any], mail: _Mail, notification: Mapping[str, Any
         return EspOutcome(rejections=(entries,))
     if mail.ses_message_id is None:
         return EspOutcome(rejections=(Rejection(0, "mail has no messageId", _raw(notification)),))
-    delay_type = _text(delay.get("delayType")) or "Undetermined"
-    timestamp = _text(delay.get("timestamp")) or ""
+    delay_type = stripped_text(delay.get("delayType")) or "Undetermined"
+    timestamp = stripped_text(delay.get("timestamp")) or ""
     try:
-        occurred_at = _time(delay.get("timestamp"), "deliveryDelay.timestamp")
-    except _Unreadable as error:
+        occurred_at = iso_time(delay.get("timestamp"), "deliveryDelay.timestamp")
+    except Unreadable as error:
         return EspOutcome(rejections=(Rejection(0, error.reason, _raw(notification)),))
     events: list[DeliveryEvent] = []
     rejections: list[Rejection] = []
@@ -329,8 +285,8 @@ def _delay(delay: Mapping[str, Any], mail: _Mail, notification: Mapping[str, Any
         try:
             recipient = _mapping(entry)
             address = _address(recipient.get("emailAddress"), "emailAddress")
-            diagnostic = _after_type(_text(recipient.get("diagnosticCode")))
-            status = _text(recipient.get("status")) or find_status(diagnostic)
+            diagnostic = after_type(stripped_text(recipient.get("diagnosticCode")))
+            status = stripped_text(recipient.get("status")) or find_status(diagnostic)
             bounce_class, reason, code = classify_bounce(
                 status, diagnostic, temporary=True, permanent=False
             )
@@ -353,7 +309,7 @@ def _delay(delay: Mapping[str, Any], mail: _Mail, notification: Mapping[str, Any
                     esp_bounce_class=None,
                 )
             )
-        except _Unreadable as error:
+        except Unreadable as error:
             rejections.append(Rejection(index, error.reason, _raw(entry)))
     return EspOutcome(delivery_events=tuple(events), rejections=tuple(rejections))
 
@@ -367,10 +323,10 @@ def _delivery(
     if mail.ses_message_id is None:
         return EspOutcome(rejections=(Rejection(0, "mail has no messageId", _raw(notification)),))
     try:
-        occurred_at = _time(delivery.get("timestamp"), "delivery.timestamp")
-    except _Unreadable as error:
+        occurred_at = iso_time(delivery.get("timestamp"), "delivery.timestamp")
+    except Unreadable as error:
         return EspOutcome(rejections=(Rejection(0, error.reason, _raw(notification)),))
-    response = _text(delivery.get("smtpResponse"))
+    response = stripped_text(delivery.get("smtpResponse"))
     events: list[DeliveryEvent] = []
     rejections: list[Rejection] = []
     for index, entry in enumerate(entries):
@@ -393,7 +349,7 @@ def _delivery(
                     esp_bounce_class=None,
                 )
             )
-        except _Unreadable as error:
+        except Unreadable as error:
             rejections.append(Rejection(index, error.reason, _raw(entry)))
     return EspOutcome(delivery_events=tuple(events), rejections=tuple(rejections))
 
@@ -438,34 +394,34 @@ def _delivery_event(
         )
     except ValidationError as error:
         fields = ", ".join(sorted({str(e["loc"][0]) for e in error.errors() if e["loc"]}))
-        raise _Unreadable(f"the event does not make a delivery event ({fields})") from error
+        raise Unreadable(f"the event does not make a delivery event ({fields})") from error
 
 
 def _complaint(
     complaint: Mapping[str, Any], mail: _Mail, notification: Mapping[str, Any]
 ) -> EspOutcome:
-    if _text(complaint.get("complaintSubType")) == _SUPPRESSED_BY_ACCOUNT:
+    if stripped_text(complaint.get("complaintSubType")) == _SUPPRESSED_BY_ACCOUNT:
         return EspOutcome(ignored=("complaint-on-account-suppression-list",))
     entries = _recipients(complaint, "complainedRecipients", notification)
     if isinstance(entries, Rejection):
         return EspOutcome(rejections=(entries,))
-    feedback_id = _text(complaint.get("feedbackId"))
+    feedback_id = stripped_text(complaint.get("feedbackId"))
     if feedback_id is None:
         return EspOutcome(
             rejections=(Rejection(0, "complaint has no feedbackId", _raw(notification)),)
         )
     context = mail.context
     try:
-        received_at = _time(
+        received_at = iso_time(
             complaint.get("timestamp"), "complaint.timestamp", default=context.received_at
         )
         arrival = complaint.get("arrivalDate")
-        arrival_date = _time(arrival, "complaint.arrivalDate") if arrival is not None else None
-    except _Unreadable as error:
+        arrival_date = iso_time(arrival, "complaint.arrivalDate") if arrival is not None else None
+    except Unreadable as error:
         return EspOutcome(rejections=(Rejection(0, error.reason, _raw(notification)),))
-    word = _text(complaint.get("complaintFeedbackType"))
+    word = stripped_text(complaint.get("complaintFeedbackType"))
     feedback_type: FeedbackType = SES_FEEDBACK_TYPES.get(word.lower(), "other") if word else "abuse"
-    agent = scrub_addresses(_text(complaint.get("userAgent")))
+    agent = scrub_addresses(stripped_text(complaint.get("userAgent")))
     reports: list[FeedbackReport] = []
     rejections: list[Rejection] = []
     for index, entry in enumerate(entries):
@@ -490,7 +446,7 @@ def _complaint(
                     esp_feedback_type=(word or "complaint")[:100],
                 )
             )
-        except _Unreadable as error:
+        except Unreadable as error:
             rejections.append(Rejection(index, error.reason, _raw(entry)))
         except ValidationError as error:
             fields = ", ".join(sorted({str(e["loc"][0]) for e in error.errors() if e["loc"]}))
